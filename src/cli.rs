@@ -1,0 +1,43 @@
+//! The command line: global flags and the list of subcommands.
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::cmd;
+use crate::store::DEFAULT_STORE;
+
+/// anamo: a work queue and catalog for population-scale genome workflows on AWS.
+///
+/// Tasks live in a store (SQLite file by default); workers claim and run them one at a time,
+/// so each task runs once and none is lost.
+#[derive(Debug, Parser)]
+#[command(name = "anamo", version, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Task store: sqlite://PATH (or a plain path).
+    #[arg(long, global = true, env = "ANAMO_STORE", default_value = DEFAULT_STORE)]
+    pub store: String,
+
+    /// More log output on stderr (-v info, -vv debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Only errors on stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Add, list, inspect, retry and delete tasks.
+    #[command(subcommand)]
+    Tasks(cmd::tasks::Cmd),
+    /// Claim and run tasks of one collection until it is drained.
+    Worker(cmd::worker::Cmd),
+}

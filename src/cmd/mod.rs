@@ -1,0 +1,23 @@
+//! One module per subcommand: its clap arguments (the doc comments are the --help text) and
+//! its `run`.
+
+pub mod tasks;
+pub mod worker;
+
+use crate::model::{Attrs, TaskState};
+
+/// Parses `NAME=VALUE` attribute flags.
+pub fn parse_attr(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("attribute '{s}' must look like NAME=VALUE"))?;
+    Ok((k.trim().to_string(), v.to_string()))
+}
+
+pub fn attrs_from(pairs: &[(String, String)]) -> Attrs {
+    pairs.iter().cloned().collect()
+}
+
+pub fn parse_state(s: &str) -> Result<TaskState, String> {
+    s.parse()
+}

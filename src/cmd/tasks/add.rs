@@ -1,0 +1,147 @@
+//! `anamo tasks add`: one task from flags, many from a file, or one per sample.
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use clap::Args;
+
+use crate::cmd::{attrs_from, parse_attr};
+use crate::config::Context;
+use crate::model::{DEFAULT_MAX_ATTEMPTS, NewTask};
+use crate::store::OpenMode;
+use crate::taskfile::{self, Defaults, FileFormat};
+
+/// Add tasks (idempotent: ids already in the store are skipped unless --replace).
+///
+/// From flags:  anamo tasks add -c Alignment --id S1 --sample S1 --script 'align.sh S1'
+/// From a file: anamo tasks add tasks.csv   (CSV/TSV with a header, JSON Lines, PiCaS token
+///              JSON, or PyAnamo itemID|taskID|TaskScript|TaskArgs lines)
+/// Per sample:  anamo tasks add -c Alignment --samples samples.txt --script 'align.sh {sample}'
+///
+/// A batch is all or nothing: any bad line rejects the whole file.
+#[derive(Debug, Args)]
+pub struct Cmd {
+    /// Task file to read.
+    pub file: Option<PathBuf>,
+
+    /// Format of FILE (default: from the extension and content).
+    #[arg(long, value_enum, requires = "file")]
+    pub format: Option<FileFormat>,
+
+    /// Collection (workflow step); files may name it per task instead.
+    #[arg(long, short)]
+    pub collection: Option<String>,
+
+    /// Task id (flags form), or an id template with {sample} (--samples form).
+    #[arg(long)]
+    pub id: Option<String>,
+
+    /// Sample this task works on (flags form).
+    #[arg(long, conflicts_with_all = ["file", "samples"])]
+    pub sample: Option<String>,
+
+    /// Shell script; with --samples, {sample} and {collection} are filled in.
+    #[arg(long)]
+    pub script: Option<String>,
+
+    /// Attribute NAME=VALUE, exposed as ANAMO_ATTR_<NAME> (repeatable).
+    #[arg(long = "attr", value_parser = parse_attr)]
+    pub attrs: Vec<(String, String)>,
+
+    /// Runs a task gets before it ends failed.
+    #[arg(long, default_value_t = DEFAULT_MAX_ATTEMPTS)]
+    pub max_attempts: u32,
+
+    /// Per-task timeout (e.g. 6h); the script is killed after it.
+    #[arg(long, value_parser = crate::taskfile::parse_timeout_flag)]
+    pub timeout: Option<u64>,
+
+    /// One task per sample id listed in this file (one per line).
+    #[arg(long, conflicts_with = "file")]
+    pub samples: Option<PathBuf>,
+
+    /// Overwrite tasks that already exist (they go back to todo).
+    #[arg(long)]
+    pub replace: bool,
+}
+
+impl Cmd {
+    pub fn run(self, ctx: &Context) -> Result<()> {
+        let defaults = Defaults {
+            collection: self.collection.clone(),
+            max_attempts: self.max_attempts,
+            timeout_secs: self.timeout,
+        };
+        let attrs = attrs_from(&self.attrs);
+        let mut skipped_done = 0;
+        let tasks = if let Some(path) = &self.file {
+            if self.script.is_some() || self.id.is_some() {
+                bail!("--id and --script describe one task; leave them out when adding from a file");
+            }
+            let parsed = taskfile::read(path, self.format, &defaults)?;
+            skipped_done = parsed.skipped_done;
+            parsed
+                .tasks
+                .into_iter()
+                .map(|mut t| {
+                    for (k, v) in &attrs {
+                        t.attrs.entry(k.clone()).or_insert_with(|| v.clone());
+                    }
+                    t
+                })
+                .collect()
+        } else if let Some(samples) = &self.samples {
+            let Some(script) = &self.script else {
+                bail!("--samples needs --script, e.g. --script 'align.sh {{sample}}'");
+            };
+            let id = self.id.as_deref().unwrap_or("{sample}");
+            taskfile::from_samples(samples, id, script, &attrs, &defaults)?
+        } else {
+            vec![self.single(defaults, attrs)?]
+        };
+        let store = ctx.store(OpenMode::Create)?;
+        let report = store.add(&tasks, self.replace)?;
+        for (collection, id) in report.skipped.iter().take(10) {
+            eprintln!("skipped {collection}/{id}: already in the store (use --replace to overwrite)");
+        }
+        if report.skipped.len() > 10 {
+            eprintln!("... and {} more already in the store", report.skipped.len() - 10);
+        }
+        let mut line = format!(
+            "added {} task(s) to {}",
+            report.added,
+            store.describe()
+        );
+        if report.replaced > 0 {
+            line.push_str(&format!(", replaced {}", report.replaced));
+        }
+        if !report.skipped.is_empty() {
+            line.push_str(&format!(", skipped {} already present", report.skipped.len()));
+        }
+        if skipped_done > 0 {
+            line.push_str(&format!(", left out {skipped_done} PiCaS token(s) already done"));
+        }
+        println!("{line}");
+        Ok(())
+    }
+
+    fn single(&self, defaults: Defaults, attrs: crate::model::Attrs) -> Result<NewTask> {
+        let (Some(collection), Some(id), Some(script)) = (&self.collection, &self.id, &self.script)
+        else {
+            bail!(
+                "give a task file, or --samples FILE with --script, or one task with --collection, --id and --script"
+            );
+        };
+        let task = NewTask {
+            collection: collection.clone(),
+            task_id: id.clone(),
+            sample: self.sample.clone(),
+            script: script.clone(),
+            attrs,
+            max_attempts: defaults.max_attempts,
+            timeout_secs: defaults.timeout_secs,
+        };
+        task.validate().map_err(anyhow::Error::msg)?;
+        Ok(task)
+    }
+}

@@ -1,0 +1,137 @@
+//! `anamo tasks ...`: manage the tasks of the store.
+
+mod add;
+mod counts;
+mod delete;
+mod list;
+mod release_stale;
+mod retry;
+mod show;
+
+use anyhow::Result;
+use clap::Subcommand;
+use serde_json::{Value, json};
+
+use crate::clock::rfc3339;
+use crate::config::Context;
+use crate::model::{Selector, Task};
+
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    Add(add::Cmd),
+    List(list::Cmd),
+    Show(show::Cmd),
+    Counts(counts::Cmd),
+    Retry(retry::Cmd),
+    ReleaseStale(release_stale::Cmd),
+    Delete(delete::Cmd),
+}
+
+impl Cmd {
+    pub fn run(self, ctx: &Context) -> Result<()> {
+        match self {
+            Cmd::Add(c) => c.run(ctx),
+            Cmd::List(c) => c.run(ctx),
+            Cmd::Show(c) => c.run(ctx),
+            Cmd::Counts(c) => c.run(ctx),
+            Cmd::Retry(c) => c.run(ctx),
+            Cmd::ReleaseStale(c) => c.run(ctx),
+            Cmd::Delete(c) => c.run(ctx),
+        }
+    }
+}
+
+/// Columns of `tasks list`.
+pub const LIST_COLUMNS: &[&str] = &[
+    "collection",
+    "task_id",
+    "sample",
+    "state",
+    "attempts",
+    "max_attempts",
+    "owner",
+    "exit_code",
+    "started_at",
+    "finished_at",
+    "log_uri",
+];
+
+fn time(ms: Option<i64>) -> Value {
+    ms.map_or(Value::Null, |m| json!(rfc3339(m)))
+}
+
+pub fn list_row(t: &Task) -> Vec<Value> {
+    vec![
+        json!(t.collection),
+        json!(t.task_id),
+        json!(t.sample),
+        json!(t.state.as_str()),
+        json!(t.attempts),
+        json!(t.max_attempts),
+        json!(t.owner),
+        json!(t.exit_code),
+        time(t.started_at),
+        time(t.finished_at),
+        json!(t.log_uri),
+    ]
+}
+
+/// Every field of a task, in the order `tasks show` prints them.
+pub fn all_fields(t: &Task) -> Vec<(&'static str, Value)> {
+    vec![
+        ("collection", json!(t.collection)),
+        ("task_id", json!(t.task_id)),
+        ("sample", json!(t.sample)),
+        ("state", json!(t.state.as_str())),
+        ("attempts", json!(t.attempts)),
+        ("max_attempts", json!(t.max_attempts)),
+        ("timeout_secs", json!(t.timeout_secs)),
+        ("owner", json!(t.owner)),
+        ("lease_until", time(t.lease_until)),
+        ("created_at", time(Some(t.created_at))),
+        ("updated_at", time(Some(t.updated_at))),
+        ("started_at", time(t.started_at)),
+        ("finished_at", time(t.finished_at)),
+        ("exit_code", json!(t.exit_code)),
+        ("log_uri", json!(t.log_uri)),
+        ("version", json!(t.version)),
+        ("attrs", json!(t.attrs)),
+        ("script", json!(t.script)),
+        ("error_tail", json!(t.error_tail)),
+    ]
+}
+
+/// Which tasks a retry or delete names: exactly one way must be given.
+#[derive(Debug, clap::Args)]
+pub struct Which {
+    /// These task ids (repeatable).
+    #[arg(long = "id")]
+    pub ids: Vec<String>,
+    /// Every task of this sample.
+    #[arg(long)]
+    pub sample: Option<String>,
+    /// Every task of the collection.
+    #[arg(long)]
+    pub all: bool,
+}
+
+impl Which {
+    pub fn selector(self, extra: Option<Selector>) -> Result<Selector> {
+        let mut given = vec![];
+        if !self.ids.is_empty() {
+            given.push(Selector::Ids(self.ids));
+        }
+        if let Some(s) = self.sample {
+            given.push(Selector::Sample(s));
+        }
+        if self.all {
+            given.push(Selector::All);
+        }
+        given.extend(extra);
+        match given.len() {
+            1 => Ok(given.remove(0)),
+            0 => anyhow::bail!("say which tasks: --id ID, --sample S or --all"),
+            _ => anyhow::bail!("give only one of --id, --sample, --state and --all"),
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! `anamo tasks show`: every field of one task.
+
+use anyhow::{Result, bail};
+use clap::Args;
+
+use super::all_fields;
+use crate::config::Context;
+use crate::model::{Task, TaskFilter};
+use crate::output::{Format, RowWriter};
+use crate::store::{OpenMode, TaskStore};
+
+/// Show one task: state, attempts, owner, timings, script and the tail of its last error.
+#[derive(Debug, Args)]
+pub struct Cmd {
+    /// Task id.
+    pub id: String,
+    /// Collection, needed when the id exists in several.
+    #[arg(long, short)]
+    pub collection: Option<String>,
+    /// Output format (default: field/value table on a terminal, TSV in a pipe).
+    #[arg(long, short, value_enum)]
+    pub format: Option<Format>,
+}
+
+impl Cmd {
+    pub fn run(self, ctx: &Context) -> Result<()> {
+        let store = ctx.store(OpenMode::MustExist)?;
+        let task = find(store.as_ref(), &self.id, self.collection.as_deref())?;
+        let fields = all_fields(&task);
+        let stdout = std::io::stdout().lock();
+        match Format::resolve(self.format) {
+            f @ (Format::Json | Format::Jsonl) => {
+                let (names, values): (Vec<_>, Vec<_>) = fields.into_iter().unzip();
+                let mut out = RowWriter::new(f, names.iter().map(|n| n.to_string()).collect(), stdout)?;
+                out.write_row(&values)?;
+                out.finish()?;
+            }
+            f => {
+                let mut out = RowWriter::new(f, vec!["field".into(), "value".into()], stdout)?;
+                for (name, value) in fields {
+                    out.write_row(&[name.into(), value])?;
+                }
+                out.finish()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Finds a task by id, in one collection or across all of them.
+fn find(store: &dyn TaskStore, id: &str, collection: Option<&str>) -> Result<Task> {
+    if let Some(c) = collection {
+        return match store.get(c, id)? {
+            Some(t) => Ok(t),
+            None => bail!("no task '{id}' in collection '{c}'; see `anamo tasks list -c {c}`"),
+        };
+    }
+    let filter = TaskFilter {
+        task_id: Some(id.to_string()),
+        ..TaskFilter::default()
+    };
+    let mut found = store.scan(&filter, None, 10)?;
+    match found.len() {
+        0 => bail!("no task '{id}' in {}; see `anamo tasks list`", store.describe()),
+        1 => Ok(found.remove(0)),
+        _ => {
+            let names: Vec<_> = found.iter().map(|t| t.collection.as_str()).collect();
+            bail!(
+                "task id '{id}' is in several collections ({}); pass --collection",
+                names.join(", ")
+            )
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! `anamo worker`: run tasks of one collection on this machine.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use clap::Args;
+
+use crate::clock::parse_duration;
+use crate::config::Context;
+use crate::store::OpenMode;
+use crate::worker::{self, Options, Shutdown};
+
+/// Claim tasks of a collection and run them until none is left.
+///
+/// Each script runs as `bash -eo pipefail -c SCRIPT` with ANAMO_TASK_ID, ANAMO_COLLECTION,
+/// ANAMO_SAMPLE, ANAMO_ATTEMPT and ANAMO_ATTR_<NAME> set. A failed run goes back to todo
+/// while attempts remain. SIGINT/SIGTERM: claim nothing more, give running scripts --grace,
+/// then kill them and hand their tasks back. Exits 0 when the collection is drained.
+#[derive(Debug, Args)]
+pub struct Cmd {
+    /// The collection (workflow step) to work on, e.g. Alignment.
+    #[arg(long, short)]
+    pub collection: String,
+
+    /// Tasks to run in parallel.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub slots: u16,
+
+    /// Stop after claiming this many tasks.
+    #[arg(long)]
+    pub max_tasks: Option<u64>,
+
+    /// How long a claim holds without a heartbeat (heartbeats come every lease/3).
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    pub lease: Duration,
+
+    /// Keep polling (with backoff up to 30s) when nothing is claimable, instead of exiting.
+    #[arg(long)]
+    pub wait: bool,
+
+    /// Wall-clock budget: after it, finish what runs and take nothing new.
+    #[arg(long, value_parser = parse_duration)]
+    pub stop_claiming_after: Option<Duration>,
+
+    /// On SIGINT/SIGTERM, how long running scripts get before they are killed and released.
+    #[arg(long, default_value = "90s", value_parser = parse_duration)]
+    pub grace: Duration,
+
+    /// Write each attempt's stdout+stderr to DIR/COLLECTION/TASK_ID/ATTEMPT.log.
+    #[arg(long, env = "ANAMO_LOG_DIR")]
+    pub log_dir: Option<PathBuf>,
+
+    /// Owner id recorded on the tasks it runs (default: hostname:pid).
+    #[arg(long)]
+    pub owner: Option<String>,
+}
+
+impl Cmd {
+    pub fn run(self, ctx: &Context) -> Result<()> {
+        if self.lease < Duration::from_secs(1) {
+            anyhow::bail!("--lease must be at least 1s; heartbeats come every lease/3");
+        }
+        let store = ctx.store(OpenMode::MustExist)?;
+        let shutdown = Shutdown::new(self.grace)
+            .on_signals()
+            .context("cannot install signal handlers")?;
+        let opts = Options {
+            owner: self.owner.unwrap_or_else(worker::default_owner),
+            collection: self.collection,
+            slots: self.slots as usize,
+            max_tasks: self.max_tasks,
+            lease: self.lease,
+            wait: self.wait,
+            stop_claiming_after: self.stop_claiming_after,
+            log_dir: self.log_dir,
+        };
+        let (summary, result) = worker::run(store.as_ref(), &opts, &shutdown);
+        println!(
+            "worker {} on {}: {summary}",
+            opts.owner, opts.collection
+        );
+        result?;
+        Ok(())
+    }
+}

@@ -1,0 +1,71 @@
+//! Failures a user can cause, each a one-line message that names the thing and the fix.
+
+use std::path::PathBuf;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "task store '{}' does not exist; add tasks first with `anamo tasks add`, or point --store/ANAMO_STORE at the right file",
+        .0.display()
+    )]
+    StoreMissing(PathBuf),
+
+    #[error("'{}' is not an anamo task store ({reason}); point --store at a task store file", path.display())]
+    StoreNotOurs { path: PathBuf, reason: String },
+
+    #[error(
+        "task store '{}' was written by a newer anamo (schema {found} > {supported}); upgrade anamo",
+        path.display()
+    )]
+    StoreTooNew {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+
+    #[error("unsupported store '{0}'; use sqlite://PATH (or a plain file path)")]
+    BadStoreUrl(String),
+
+    /// A problem at a place in an input file.
+    #[error("{file}:{line}: {message}")]
+    Input {
+        file: String,
+        line: u64,
+        message: String,
+    },
+
+    #[error("cannot read '{}': {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    /// Bad input that is not tied to a file line.
+    #[error("{0}")]
+    Invalid(String),
+
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+
+    #[error("task store error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+
+    #[error("task store error: stored task {collection}/{task_id} is damaged: {reason}")]
+    Damaged {
+        collection: String,
+        task_id: String,
+        reason: String,
+    },
+}
+
+impl Error {
+    pub fn input(file: impl Into<String>, line: u64, message: impl Into<String>) -> Self {
+        Self::Input {
+            file: file.into(),
+            line,
+            message: message.into(),
+        }
+    }
+}

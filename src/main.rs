@@ -1,0 +1,50 @@
+use std::io::ErrorKind;
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use anamo::cli::{Cli, Command};
+use anamo::config::Context;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = match (cli.global.quiet, cli.global.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        _ => "debug",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let ctx = Context {
+        store_url: cli.global.store,
+    };
+    let result = match cli.command {
+        Command::Tasks(c) => c.run(&ctx),
+        Command::Worker(c) => c.run(&ctx),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        // A reader that went away (`| head`) is not a failure.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == ErrorKind::BrokenPipe)
+            || c.downcast_ref::<anamo::error::Error>().is_some_and(
+                |a| matches!(a, anamo::error::Error::Io(io) if io.kind() == ErrorKind::BrokenPipe),
+            )
+    })
+}

@@ -1,0 +1,259 @@
+//! Plain data shared by every part of anamo: tasks, their states, claims and outcomes.
+//! No I/O here and no imports of our own modules; stores convert at their edges.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+/// Default number of runs a task gets before it ends `failed`.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+/// How much of a failed run's stderr is kept on the task.
+pub const ERROR_TAIL_BYTES: usize = 2048;
+
+/// Where a task is in its life: `todo` -> `running` -> `done` / `failed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TaskState {
+    Todo,
+    Running,
+    Done,
+    Failed,
+}
+
+impl TaskState {
+    pub const ALL: [TaskState; 4] = [Self::Todo, Self::Running, Self::Done, Self::Failed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Todo => "todo",
+            Self::Running => "running",
+            Self::Done => "done",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+impl fmt::Display for TaskState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for TaskState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "todo" => Ok(Self::Todo),
+            "running" => Ok(Self::Running),
+            "done" => Ok(Self::Done),
+            "failed" => Ok(Self::Failed),
+            other => Err(format!(
+                "unknown task state '{other}'; use todo, running, done or failed"
+            )),
+        }
+    }
+}
+
+/// Free-form string attributes; exposed to scripts as `ANAMO_ATTR_<NAME>`.
+pub type Attrs = BTreeMap<String, String>;
+
+/// A task as the store holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Task {
+    pub collection: String,
+    pub task_id: String,
+    pub sample: Option<String>,
+    pub script: String,
+    pub attrs: Attrs,
+    pub state: TaskState,
+    pub attempts: u32,
+    pub max_attempts: u32,
+    pub timeout_secs: Option<u64>,
+    pub owner: Option<String>,
+    /// Epoch ms until which `owner` holds the task.
+    pub lease_until: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub exit_code: Option<i32>,
+    pub log_uri: Option<String>,
+    pub error_tail: Option<String>,
+    /// Incremented on every write; every write is conditional on it.
+    pub version: i64,
+}
+
+/// A task to be added.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewTask {
+    pub collection: String,
+    pub task_id: String,
+    pub sample: Option<String>,
+    pub script: String,
+    pub attrs: Attrs,
+    pub max_attempts: u32,
+    pub timeout_secs: Option<u64>,
+}
+
+impl NewTask {
+    /// Checks what a store cannot repair later. Returns a message naming the problem and the fix.
+    pub fn validate(&self) -> Result<(), String> {
+        check_name("collection", &self.collection)?;
+        check_name("task id", &self.task_id)?;
+        if let Some(sample) = &self.sample {
+            if sample.trim().is_empty() {
+                return Err("sample is blank; leave it out or give a sample id".into());
+            }
+        }
+        if self.script.trim().is_empty() {
+            return Err(format!(
+                "task '{}' has an empty script; give the shell command it should run",
+                self.task_id
+            ));
+        }
+        if self.max_attempts == 0 {
+            return Err("max attempts must be at least 1".into());
+        }
+        for key in self.attrs.keys() {
+            if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(format!(
+                    "attribute name '{key}' must be letters, digits and '_' (it becomes ANAMO_ATTR_{})",
+                    key.to_ascii_uppercase()
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Collections and task ids become path parts of log files and S3 keys, so keep them plain.
+fn check_name(what: &str, value: &str) -> Result<(), String> {
+    if value.is_empty() {
+        return Err(format!("{what} is empty; every task needs one"));
+    }
+    if value.len() > 512 {
+        return Err(format!("{what} '{}…' is longer than 512 bytes", &value[..32]));
+    }
+    if value == "." || value == ".." || value.contains('/') || value.chars().any(char::is_control) {
+        return Err(format!(
+            "{what} '{value}' may not contain '/' or control characters, nor be '.' or '..'"
+        ));
+    }
+    Ok(())
+}
+
+/// What a worker holds after winning a claim: the task as it is now (state running, its
+/// owner, lease and version). Heartbeats update `task.version` and `task.lease_until`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claim {
+    pub task: Task,
+}
+
+impl Claim {
+    pub fn owner(&self) -> &str {
+        self.task.owner.as_deref().unwrap_or("")
+    }
+}
+
+/// How one run of a script ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// Exit code of the script; `None` when it was killed by a signal.
+    pub exit_code: Option<i32>,
+    pub succeeded: bool,
+    pub error_tail: Option<String>,
+    pub log_uri: Option<String>,
+    pub finished_at: i64,
+}
+
+/// The state a finished run leaves its task in: a failure goes back to `todo` while attempts
+/// remain, and ends `failed` on the last one.
+pub fn state_after_run(succeeded: bool, attempts: u32, max_attempts: u32) -> TaskState {
+    if succeeded {
+        TaskState::Done
+    } else if attempts < max_attempts {
+        TaskState::Todo
+    } else {
+        TaskState::Failed
+    }
+}
+
+/// What `add` did with a batch.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AddReport {
+    pub added: u64,
+    pub replaced: u64,
+    /// Ids (collection, task_id) that already existed and were left untouched.
+    pub skipped: Vec<(String, String)>,
+}
+
+/// Which tasks a retry or delete applies to, within one collection.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Selector {
+    All,
+    Ids(Vec<String>),
+    Sample(String),
+    State(TaskState),
+}
+
+/// Filters for listing and scanning tasks.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TaskFilter {
+    pub collection: Option<String>,
+    pub state: Option<TaskState>,
+    pub sample: Option<String>,
+    pub task_id: Option<String>,
+}
+
+/// Key of the last task of a page, to continue a scan after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskKey {
+    pub collection: String,
+    pub task_id: String,
+}
+
+/// What `release_stale` did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StaleReport {
+    /// Expired leases handed back to `todo`.
+    pub released: u64,
+    /// Expired leases on their last attempt, now `failed`.
+    pub failed: u64,
+}
+
+/// Number of tasks per collection and state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateCount {
+    pub collection: String,
+    pub state: TaskState,
+    pub count: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_retry_until_the_last_attempt() {
+        assert_eq!(state_after_run(false, 1, 3), TaskState::Todo);
+        assert_eq!(state_after_run(false, 3, 3), TaskState::Failed);
+        assert_eq!(state_after_run(true, 3, 3), TaskState::Done);
+    }
+
+    #[test]
+    fn names_with_slashes_are_refused() {
+        let mut t = NewTask {
+            collection: "Alignment".into(),
+            task_id: "a/b".into(),
+            sample: None,
+            script: "true".into(),
+            attrs: Attrs::new(),
+            max_attempts: 3,
+            timeout_secs: None,
+        };
+        assert!(t.validate().is_err());
+        t.task_id = "S1".into();
+        assert!(t.validate().is_ok());
+        t.script = "  ".into();
+        assert!(t.validate().unwrap_err().contains("empty script"));
+    }
+}

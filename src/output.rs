@@ -1,0 +1,166 @@
+//! Rows out: a table for people, CSV/TSV/JSON/JSONL/Markdown for programs. Every format but
+//! the table streams row by row, so large results never sit in memory.
+
+use std::io::{IsTerminal, Write};
+
+use comfy_table::{ContentArrangement, Table, presets};
+use serde_json::{Map, Value};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Csv,
+    Tsv,
+    Json,
+    Jsonl,
+    Markdown,
+}
+
+impl Format {
+    /// The format asked for, or a table on a terminal and TSV in a pipe.
+    pub fn resolve(asked: Option<Format>) -> Format {
+        asked.unwrap_or_else(|| {
+            if std::io::stdout().is_terminal() {
+                Format::Table
+            } else {
+                Format::Tsv
+            }
+        })
+    }
+}
+
+/// Where rows go: the CSV writer owns the output for CSV/TSV, everything else writes to it.
+enum Sink<W: Write> {
+    Delimited(csv::Writer<W>),
+    Table(Table, W),
+    Text(W),
+}
+
+/// Writes rows of JSON values under named columns.
+pub struct RowWriter<W: Write> {
+    format: Format,
+    columns: Vec<String>,
+    sink: Sink<W>,
+    rows: u64,
+}
+
+impl<W: Write> RowWriter<W> {
+    pub fn new(format: Format, columns: Vec<String>, mut out: W) -> std::io::Result<Self> {
+        let sink = match format {
+            Format::Csv | Format::Tsv => {
+                let mut w = csv::WriterBuilder::new()
+                    .delimiter(if format == Format::Csv { b',' } else { b'\t' })
+                    .from_writer(out);
+                w.write_record(&columns)?;
+                Sink::Delimited(w)
+            }
+            Format::Table => {
+                let mut t = Table::new();
+                t.load_style(presets::UTF8_FULL_CONDENSED)
+                    .set_content_arrangement(ContentArrangement::Dynamic)
+                    .set_header(&columns);
+                Sink::Table(t, out)
+            }
+            Format::Markdown => {
+                writeln!(out, "| {} |", columns.join(" | "))?;
+                writeln!(out, "|{}", "---|".repeat(columns.len()))?;
+                Sink::Text(out)
+            }
+            Format::Json => {
+                write!(out, "[")?;
+                Sink::Text(out)
+            }
+            Format::Jsonl => Sink::Text(out),
+        };
+        Ok(Self {
+            format,
+            columns,
+            sink,
+            rows: 0,
+        })
+    }
+
+    pub fn write_row(&mut self, row: &[Value]) -> std::io::Result<()> {
+        match &mut self.sink {
+            Sink::Delimited(w) => w.write_record(row.iter().map(plain))?,
+            Sink::Table(t, _) => {
+                t.add_row(row.iter().map(plain));
+            }
+            Sink::Text(out) => match self.format {
+                Format::Markdown => {
+                    let cells: Vec<String> =
+                        row.iter().map(|v| plain(v).replace('|', "\\|")).collect();
+                    writeln!(out, "| {} |", cells.join(" | "))?;
+                }
+                _ => {
+                    let object: Map<String, Value> =
+                        self.columns.iter().cloned().zip(row.iter().cloned()).collect();
+                    let text = serde_json::to_string(&object)?;
+                    if self.format == Format::Json {
+                        let sep = if self.rows == 0 { "\n" } else { ",\n" };
+                        write!(out, "{sep}{text}")?;
+                    } else {
+                        writeln!(out, "{text}")?;
+                    }
+                }
+            },
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Flushes what is buffered; returns how many rows were written.
+    pub fn finish(self) -> std::io::Result<u64> {
+        match self.sink {
+            Sink::Delimited(mut w) => w.flush()?,
+            Sink::Table(t, mut out) => {
+                writeln!(out, "{t}")?;
+                out.flush()?;
+            }
+            Sink::Text(mut out) => {
+                if self.format == Format::Json {
+                    writeln!(out, "{}]", if self.rows == 0 { "" } else { "\n" })?;
+                }
+                out.flush()?;
+            }
+        }
+        Ok(self.rows)
+    }
+}
+
+/// A value as a cell: strings bare, null empty, the rest as JSON.
+pub fn plain(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn render(format: Format) -> String {
+        let mut buf = vec![];
+        let mut w = RowWriter::new(format, vec!["a".into(), "b".into()], &mut buf).unwrap();
+        w.write_row(&[json!("x,y"), json!(null)]).unwrap();
+        w.write_row(&[json!(2), json!("z")]).unwrap();
+        assert_eq!(w.finish().unwrap(), 2);
+        String::from_utf8(buf).unwrap()
+    }
+
+    #[test]
+    fn formats() {
+        assert_eq!(render(Format::Csv), "a,b\n\"x,y\",\n2,z\n");
+        assert_eq!(render(Format::Tsv), "a\tb\nx,y\t\n2\tz\n");
+        assert_eq!(
+            render(Format::Jsonl),
+            "{\"a\":\"x,y\",\"b\":null}\n{\"a\":2,\"b\":\"z\"}\n"
+        );
+        let json: Value = serde_json::from_str(&render(Format::Json)).unwrap();
+        assert_eq!(json[1]["b"], "z");
+        assert!(render(Format::Markdown).starts_with("| a | b |\n|---|---|\n"));
+    }
+}

@@ -1,0 +1,148 @@
+//! The live task queue: one trait, and `open` to pick the backend from a store URL.
+//! A store never knows about the catalog; `sync` is the only bridge between them.
+
+mod sqlite;
+
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::model::{
+    AddReport, Claim, NewTask, Outcome, Selector, StaleReport, StateCount, Task, TaskFilter,
+    TaskKey, TaskState,
+};
+
+pub use sqlite::SqliteStore;
+
+/// The store used when neither --store nor ANAMO_STORE names one.
+pub const DEFAULT_STORE: &str = "sqlite://anamo-tasks.db";
+
+/// Every write is conditional on the task's state, owner and version, so two workers can never
+/// both believe they hold a task, and a worker that lost its lease cannot overwrite the result.
+pub trait TaskStore: Send + Sync {
+    /// Adds a batch in one transaction: all of it or none. Existing ids are skipped and
+    /// reported, unless `replace`, which overwrites them and puts them back to `todo`.
+    fn add(&self, tasks: &[NewTask], replace: bool) -> Result<AddReport>;
+
+    /// Atomically takes one claimable task of `collection` (`todo`, or `running` with an
+    /// expired lease) for `owner`, with a lease of `lease`. `None` when nothing is claimable.
+    fn claim(&self, collection: &str, owner: &str, lease: Duration) -> Result<Option<Claim>>;
+
+    /// Extends the lease. `false` means the task was taken away: stop working on it.
+    fn heartbeat(&self, claim: &mut Claim, lease: Duration) -> Result<bool>;
+
+    /// Records a run's outcome. Returns the state the task is left in, or `None` when the
+    /// claim was lost (nothing written).
+    fn finish(&self, claim: &Claim, outcome: &Outcome) -> Result<Option<TaskState>>;
+
+    /// Hands a running task back to `todo` without burning an attempt. `false` if lost.
+    fn release(&self, claim: &Claim) -> Result<bool>;
+
+    /// Hands back every task whose lease has expired (to `todo`, or `failed` when it was on
+    /// its last attempt).
+    fn release_stale(&self, collection: Option<&str>) -> Result<StaleReport>;
+
+    /// Puts failed tasks back to `todo` with their attempts reset. Returns how many.
+    fn retry(&self, collection: &str, selector: &Selector) -> Result<u64>;
+
+    /// Deletes tasks. Returns how many.
+    fn delete(&self, collection: &str, selector: &Selector) -> Result<u64>;
+
+    /// One task by key.
+    fn get(&self, collection: &str, task_id: &str) -> Result<Option<Task>>;
+
+    /// A page of tasks in key order, after `after`, at most `limit` long.
+    fn scan(&self, filter: &TaskFilter, after: Option<&TaskKey>, limit: usize)
+    -> Result<Vec<Task>>;
+
+    /// Number of tasks per collection and state.
+    fn counts(&self, collection: Option<&str>) -> Result<Vec<StateCount>>;
+
+    /// Where the store lives, for messages.
+    fn describe(&self) -> String;
+}
+
+/// Whether opening may create the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Create the store if it is missing (adding tasks).
+    Create,
+    /// Fail with a clear message if it is missing (reading, working).
+    MustExist,
+}
+
+/// A parsed store URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreUrl {
+    Sqlite(PathBuf),
+}
+
+impl StoreUrl {
+    pub fn parse(url: &str) -> Result<Self> {
+        let url = url.trim();
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(Error::BadStoreUrl(url.into()));
+            }
+            return Ok(Self::Sqlite(PathBuf::from(path)));
+        }
+        if url.is_empty() || url.contains("://") {
+            return Err(Error::BadStoreUrl(url.into()));
+        }
+        Ok(Self::Sqlite(PathBuf::from(url)))
+    }
+}
+
+/// Opens the store a URL names.
+pub fn open(url: &str, mode: OpenMode) -> Result<Box<dyn TaskStore>> {
+    match StoreUrl::parse(url)? {
+        StoreUrl::Sqlite(path) => Ok(Box::new(SqliteStore::open(&path, mode)?)),
+    }
+}
+
+/// Calls `f` on every task matching `filter`, page by page, without holding them all, until
+/// `f` says to stop.
+pub fn for_each_task(
+    store: &dyn TaskStore,
+    filter: &TaskFilter,
+    page_size: usize,
+    mut f: impl FnMut(Task) -> Result<ControlFlow<()>>,
+) -> Result<()> {
+    let mut after: Option<TaskKey> = None;
+    loop {
+        let page = store.scan(filter, after.as_ref(), page_size)?;
+        let full = page.len() == page_size;
+        for task in page {
+            after = Some(TaskKey {
+                collection: task.collection.clone(),
+                task_id: task.task_id.clone(),
+            });
+            if f(task)?.is_break() {
+                return Ok(());
+            }
+        }
+        if !full {
+            return Ok(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_urls() {
+        assert_eq!(
+            StoreUrl::parse("sqlite://x.db").unwrap(),
+            StoreUrl::Sqlite("x.db".into())
+        );
+        assert_eq!(
+            StoreUrl::parse("x.db").unwrap(),
+            StoreUrl::Sqlite("x.db".into())
+        );
+        assert!(StoreUrl::parse("redis://x").is_err());
+        assert!(StoreUrl::parse("sqlite://").is_err());
+    }
+}

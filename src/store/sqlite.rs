@@ -1,0 +1,456 @@
+//! The embedded task store: one SQLite file that many worker processes on one machine share.
+//! WAL lets readers run beside the single writer; every claim is a `BEGIN IMMEDIATE`
+//! transaction, so two processes can never pick the same task. Never touches the catalog.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::types::{ToSql, Type};
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
+
+use super::{OpenMode, TaskStore};
+use crate::clock::now_ms;
+use crate::error::{Error, Result};
+use crate::model::{
+    AddReport, Attrs, Claim, NewTask, Outcome, Selector, StaleReport, StateCount, Task,
+    TaskFilter, TaskKey, TaskState, state_after_run,
+};
+
+/// Schema steps, applied in order and counted in `PRAGMA user_version`.
+const MIGRATIONS: &[&str] = &[include_str!("../../migrations/store/0001_tasks.sql")];
+
+/// Marks a file as an anamo task store ("anmT"), so a catalog or a stranger's database is
+/// refused instead of being migrated.
+const APPLICATION_ID: i64 = 0x616E_6D54;
+
+/// Writers wait this long for the lock; many workers finishing at once queue briefly.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
+
+const COLUMNS: &str = "collection, task_id, sample, script, attrs, state, attempts, max_attempts, \
+    timeout_secs, owner, lease_until, created_at, updated_at, started_at, finished_at, exit_code, \
+    log_uri, error_tail, version";
+
+pub struct SqliteStore {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+impl SqliteStore {
+    pub fn open(path: &Path, mode: OpenMode) -> Result<Self> {
+        if mode == OpenMode::MustExist && !path.exists() {
+            return Err(Error::StoreMissing(path.to_path_buf()));
+        }
+        let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        if mode == OpenMode::Create {
+            flags |= OpenFlags::SQLITE_OPEN_CREATE;
+        }
+        let not_ours = |e: rusqlite::Error| match e.sqlite_error_code() {
+            Some(ErrorCode::NotADatabase) => Error::StoreNotOurs {
+                path: path.to_path_buf(),
+                reason: "not a SQLite database".into(),
+            },
+            _ => Error::Sqlite(e),
+        };
+        let mut conn = Connection::open_with_flags(path, flags).map_err(not_ours)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))
+            .map_err(not_ours)?;
+        conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")?;
+        migrate(&mut conn, path)?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves no half-done SQL behind (transactions roll
+        // back on drop), so a poisoned lock is still safe to use.
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
+    let read = |conn: &Connection| -> Result<(i64, i64, i64)> {
+        let app: i64 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let tables: i64 = conn.query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok((app, version, tables))
+    };
+    let check = |(app, version, tables): (i64, i64, i64)| -> Result<bool> {
+        let fresh = app == 0 && version == 0 && tables == 0;
+        if !fresh && app != APPLICATION_ID {
+            return Err(Error::StoreNotOurs {
+                path: path.to_path_buf(),
+                reason: "a SQLite database of something else".into(),
+            });
+        }
+        let supported = MIGRATIONS.len() as i64;
+        if version > supported {
+            return Err(Error::StoreTooNew {
+                path: path.to_path_buf(),
+                found: version,
+                supported,
+            });
+        }
+        Ok(version < supported)
+    };
+    // Most opens find the schema current and need no write lock at all.
+    if !check(read(conn)?)? {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let state = read(&tx)?;
+    if check(state)? {
+        for sql in &MIGRATIONS[state.1 as usize..] {
+            tx.execute_batch(sql)?;
+        }
+        tx.pragma_update(None, "application_id", APPLICATION_ID)?;
+        tx.pragma_update(None, "user_version", MIGRATIONS.len() as i64)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+fn conversion(idx: usize, message: String) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, message.into())
+}
+
+fn task_from_row(row: &Row<'_>) -> rusqlite::Result<Task> {
+    let attrs: String = row.get(4)?;
+    let attrs: Attrs =
+        serde_json::from_str(&attrs).map_err(|e| conversion(4, format!("attrs: {e}")))?;
+    let state: String = row.get(5)?;
+    let state: TaskState = state.parse().map_err(|e: String| conversion(5, e))?;
+    Ok(Task {
+        collection: row.get(0)?,
+        task_id: row.get(1)?,
+        sample: row.get(2)?,
+        script: row.get(3)?,
+        attrs,
+        state,
+        attempts: row.get(6)?,
+        max_attempts: row.get(7)?,
+        timeout_secs: row.get::<_, Option<i64>>(8)?.map(|v| v.max(0) as u64),
+        owner: row.get(9)?,
+        lease_until: row.get(10)?,
+        created_at: row.get(11)?,
+        updated_at: row.get(12)?,
+        started_at: row.get(13)?,
+        finished_at: row.get(14)?,
+        exit_code: row.get(15)?,
+        log_uri: row.get(16)?,
+        error_tail: row.get(17)?,
+        version: row.get(18)?,
+    })
+}
+
+fn get_task(conn: &Connection, collection: &str, task_id: &str) -> Result<Option<Task>> {
+    let sql = format!("SELECT {COLUMNS} FROM tasks WHERE collection = ?1 AND task_id = ?2");
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row(params![collection, task_id], task_from_row)
+        .optional()?)
+}
+
+/// A stale task on its last attempt is not run again: its worker died on it every time.
+const FAIL_EXHAUSTED_LEASES: &str = "UPDATE tasks SET state = 'failed', owner = NULL, \
+    lease_until = NULL, finished_at = ?2, updated_at = ?2, version = version + 1, \
+    error_tail = coalesce(error_tail || char(10), '') || 'anamo: the lease of ' || \
+    coalesce(owner, '?') || ' expired on the last attempt (worker lost)' \
+    WHERE (?1 IS NULL OR collection = ?1) AND state = 'running' AND lease_until < ?2 \
+    AND attempts >= max_attempts";
+
+/// SQL for a selector within a collection: a condition and its parameters.
+fn selector_sql(selector: &Selector) -> (String, Vec<Box<dyn ToSql>>) {
+    match selector {
+        Selector::All => ("1".into(), vec![]),
+        Selector::Sample(s) => ("sample = ?".into(), vec![Box::new(s.clone())]),
+        Selector::State(s) => ("state = ?".into(), vec![Box::new(s.as_str())]),
+        Selector::Ids(ids) => (
+            format!("task_id IN ({})", vec!["?"; ids.len()].join(",")),
+            ids.iter().map(|i| Box::new(i.clone()) as Box<dyn ToSql>).collect(),
+        ),
+    }
+}
+
+impl TaskStore for SqliteStore {
+    fn add(&self, tasks: &[NewTask], replace: bool) -> Result<AddReport> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let now = now_ms();
+        let mut report = AddReport::default();
+        {
+            let mut exists =
+                tx.prepare_cached("SELECT 1 FROM tasks WHERE collection = ?1 AND task_id = ?2")?;
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO tasks (collection, task_id, sample, script, attrs, state, \
+                 max_attempts, timeout_secs, created_at, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'todo', ?6, ?7, ?8, ?8) \
+                 ON CONFLICT (collection, task_id) DO NOTHING",
+            )?;
+            // Replacing resets the task; a worker still holding it loses its claim, because
+            // the version moves on.
+            let mut overwrite = tx.prepare_cached(
+                "UPDATE tasks SET sample = ?3, script = ?4, attrs = ?5, state = 'todo', \
+                 max_attempts = ?6, timeout_secs = ?7, attempts = 0, owner = NULL, \
+                 lease_until = NULL, started_at = NULL, finished_at = NULL, exit_code = NULL, \
+                 log_uri = NULL, error_tail = NULL, updated_at = ?8, version = version + 1 \
+                 WHERE collection = ?1 AND task_id = ?2",
+            )?;
+            for t in tasks {
+                let attrs = serde_json::to_string(&t.attrs)
+                    .map_err(|e| Error::Invalid(format!("attributes of {}: {e}", t.task_id)))?;
+                let values = params![
+                    t.collection,
+                    t.task_id,
+                    t.sample,
+                    t.script,
+                    attrs,
+                    t.max_attempts,
+                    t.timeout_secs.map(|v| v.min(i64::MAX as u64) as i64),
+                    now
+                ];
+                let present = exists.exists(params![t.collection, t.task_id])?;
+                if !present {
+                    insert.execute(values)?;
+                    report.added += 1;
+                } else if replace {
+                    overwrite.execute(values)?;
+                    report.replaced += 1;
+                } else {
+                    report.skipped.push((t.collection.clone(), t.task_id.clone()));
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(report)
+    }
+
+    fn claim(&self, collection: &str, owner: &str, lease: Duration) -> Result<Option<Claim>> {
+        let mut conn = self.conn();
+        let now = now_ms();
+        let until = now + lease.as_millis() as i64;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.prepare_cached(FAIL_EXHAUSTED_LEASES)?
+            .execute(params![collection, now])?;
+        let todo = tx
+            .prepare_cached(
+                "SELECT task_id, version FROM tasks WHERE collection = ?1 AND state = 'todo' LIMIT 1",
+            )?
+            .query_row(params![collection], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+            .optional()?;
+        let candidate = match todo {
+            Some(c) => Some(c),
+            None => tx
+                .prepare_cached(
+                    "SELECT task_id, version FROM tasks WHERE collection = ?1 \
+                     AND state = 'running' AND lease_until < ?2 LIMIT 1",
+                )?
+                .query_row(params![collection, now], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?,
+        };
+        let Some((task_id, version)) = candidate else {
+            tx.commit()?;
+            return Ok(None);
+        };
+        let won = tx
+            .prepare_cached(
+                "UPDATE tasks SET state = 'running', owner = ?3, lease_until = ?4, \
+                 attempts = attempts + 1, started_at = ?5, finished_at = NULL, exit_code = NULL, \
+                 updated_at = ?5, version = version + 1 \
+                 WHERE collection = ?1 AND task_id = ?2 AND version = ?6",
+            )?
+            .execute(params![collection, task_id, owner, until, now, version])?;
+        let task = if won == 1 {
+            get_task(&tx, collection, &task_id)?
+        } else {
+            None
+        };
+        tx.commit()?;
+        Ok(task.map(|task| Claim { task }))
+    }
+
+    fn heartbeat(&self, claim: &mut Claim, lease: Duration) -> Result<bool> {
+        let conn = self.conn();
+        let now = now_ms();
+        let until = now + lease.as_millis() as i64;
+        let t = &claim.task;
+        let n = conn
+            .prepare_cached(
+                "UPDATE tasks SET lease_until = ?5, updated_at = ?6, version = version + 1 \
+                 WHERE collection = ?1 AND task_id = ?2 AND owner = ?3 AND version = ?4 \
+                 AND state = 'running'",
+            )?
+            .execute(params![t.collection, t.task_id, claim.owner(), t.version, until, now])?;
+        if n == 1 {
+            claim.task.version += 1;
+            claim.task.lease_until = Some(until);
+            claim.task.updated_at = now;
+        }
+        Ok(n == 1)
+    }
+
+    fn finish(&self, claim: &Claim, outcome: &Outcome) -> Result<Option<TaskState>> {
+        let conn = self.conn();
+        let t = &claim.task;
+        let state = state_after_run(outcome.succeeded, t.attempts, t.max_attempts);
+        let n = conn
+            .prepare_cached(
+                "UPDATE tasks SET state = ?5, lease_until = NULL, finished_at = ?6, \
+                 exit_code = ?7, error_tail = ?8, log_uri = ?9, updated_at = ?6, \
+                 version = version + 1 \
+                 WHERE collection = ?1 AND task_id = ?2 AND owner = ?3 AND version = ?4 \
+                 AND state = 'running'",
+            )?
+            .execute(params![
+                t.collection,
+                t.task_id,
+                claim.owner(),
+                t.version,
+                state.as_str(),
+                outcome.finished_at,
+                outcome.exit_code,
+                outcome.error_tail,
+                outcome.log_uri
+            ])?;
+        Ok((n == 1).then_some(state))
+    }
+
+    fn release(&self, claim: &Claim) -> Result<bool> {
+        let conn = self.conn();
+        let t = &claim.task;
+        let n = conn
+            .prepare_cached(
+                "UPDATE tasks SET state = 'todo', owner = NULL, lease_until = NULL, \
+                 attempts = max(attempts - 1, 0), updated_at = ?5, version = version + 1 \
+                 WHERE collection = ?1 AND task_id = ?2 AND owner = ?3 AND version = ?4 \
+                 AND state = 'running'",
+            )?
+            .execute(params![t.collection, t.task_id, claim.owner(), t.version, now_ms()])?;
+        Ok(n == 1)
+    }
+
+    fn release_stale(&self, collection: Option<&str>) -> Result<StaleReport> {
+        let mut conn = self.conn();
+        let now = now_ms();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let failed = tx.execute(FAIL_EXHAUSTED_LEASES, params![collection, now])? as u64;
+        let released = tx.execute(
+            "UPDATE tasks SET state = 'todo', owner = NULL, lease_until = NULL, \
+             updated_at = ?2, version = version + 1 \
+             WHERE (?1 IS NULL OR collection = ?1) AND state = 'running' AND lease_until < ?2",
+            params![collection, now],
+        )? as u64;
+        tx.commit()?;
+        Ok(StaleReport { released, failed })
+    }
+
+    fn retry(&self, collection: &str, selector: &Selector) -> Result<u64> {
+        if let Selector::State(s) = selector {
+            if *s != TaskState::Failed {
+                return Err(Error::Invalid(format!(
+                    "only failed tasks can be retried, not {s} ones"
+                )));
+            }
+        }
+        let (cond, args) = selector_sql(selector);
+        let sql = format!(
+            "UPDATE tasks SET state = 'todo', attempts = 0, owner = NULL, lease_until = NULL, \
+             exit_code = NULL, finished_at = NULL, updated_at = ?, version = version + 1 \
+             WHERE collection = ? AND state = 'failed' AND {cond}"
+        );
+        let mut all: Vec<&dyn ToSql> = vec![];
+        let now = now_ms();
+        all.push(&now);
+        all.push(&collection);
+        all.extend(args.iter().map(|a| a.as_ref()));
+        let conn = self.conn();
+        Ok(conn.execute(&sql, all.as_slice())? as u64)
+    }
+
+    fn delete(&self, collection: &str, selector: &Selector) -> Result<u64> {
+        let (cond, args) = selector_sql(selector);
+        let sql = format!("DELETE FROM tasks WHERE collection = ? AND {cond}");
+        let mut all: Vec<&dyn ToSql> = vec![&collection];
+        all.extend(args.iter().map(|a| a.as_ref()));
+        let conn = self.conn();
+        Ok(conn.execute(&sql, all.as_slice())? as u64)
+    }
+
+    fn get(&self, collection: &str, task_id: &str) -> Result<Option<Task>> {
+        get_task(&self.conn(), collection, task_id)
+    }
+
+    fn scan(
+        &self,
+        filter: &TaskFilter,
+        after: Option<&TaskKey>,
+        limit: usize,
+    ) -> Result<Vec<Task>> {
+        let mut conds: Vec<&str> = vec![];
+        let mut args: Vec<&dyn ToSql> = vec![];
+        if let Some(c) = &filter.collection {
+            conds.push("collection = ?");
+            args.push(c);
+        }
+        let state = filter.state.map(TaskState::as_str);
+        if let Some(s) = &state {
+            conds.push("state = ?");
+            args.push(s);
+        }
+        if let Some(s) = &filter.sample {
+            conds.push("sample = ?");
+            args.push(s);
+        }
+        if let Some(id) = &filter.task_id {
+            conds.push("task_id = ?");
+            args.push(id);
+        }
+        if let Some(k) = after {
+            conds.push("(collection, task_id) > (?, ?)");
+            args.push(&k.collection);
+            args.push(&k.task_id);
+        }
+        let limit = limit as i64;
+        args.push(&limit);
+        let cond = if conds.is_empty() {
+            "1".to_string()
+        } else {
+            conds.join(" AND ")
+        };
+        let sql = format!(
+            "SELECT {COLUMNS} FROM tasks WHERE {cond} ORDER BY collection, task_id LIMIT ?"
+        );
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(args.as_slice(), task_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    fn counts(&self, collection: Option<&str>) -> Result<Vec<StateCount>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT collection, state, count(*) FROM tasks WHERE (?1 IS NULL OR collection = ?1) \
+             GROUP BY collection, state ORDER BY collection, state",
+        )?;
+        let rows = stmt.query_map(params![collection], |r| {
+            let state: String = r.get(1)?;
+            Ok(StateCount {
+                collection: r.get(0)?,
+                state: state.parse().map_err(|e: String| conversion(1, e))?,
+                count: r.get::<_, i64>(2)? as u64,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    fn describe(&self) -> String {
+        format!("sqlite://{}", self.path.display())
+    }
+}

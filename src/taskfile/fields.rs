@@ -1,0 +1,93 @@
+//! Turns named fields (a CSV row, a JSON object) into a task: known names fill task fields,
+//! every other name becomes an attribute.
+
+use crate::clock::parse_duration;
+use crate::model::{Attrs, NewTask};
+
+use super::Defaults;
+
+/// Builds tasks from `name = value` pairs, in the order a row gives them.
+pub(crate) struct TaskFields<'a> {
+    defaults: &'a Defaults,
+    collection: Option<String>,
+    task_id: Option<String>,
+    sample: Option<String>,
+    script: Option<String>,
+    max_attempts: Option<u32>,
+    timeout_secs: Option<u64>,
+    attrs: Attrs,
+}
+
+impl<'a> TaskFields<'a> {
+    pub fn new(defaults: &'a Defaults) -> Self {
+        Self {
+            defaults,
+            collection: None,
+            task_id: None,
+            sample: None,
+            script: None,
+            max_attempts: None,
+            timeout_secs: None,
+            attrs: Attrs::new(),
+        }
+    }
+
+    /// Takes one field. Empty values count as absent.
+    pub fn set(&mut self, name: &str, value: String) -> Result<(), String> {
+        if value.is_empty() {
+            return Ok(());
+        }
+        match name {
+            "collection" => self.collection = Some(value),
+            "task_id" | "id" => self.task_id = Some(value),
+            "sample" | "sample_id" => self.sample = Some(value),
+            "script" => self.script = Some(value),
+            "max_attempts" => {
+                self.max_attempts = Some(value.trim().parse().map_err(|_| {
+                    format!("max_attempts '{value}' is not a whole number")
+                })?)
+            }
+            "timeout" | "timeout_secs" => self.timeout_secs = Some(parse_timeout(&value)?),
+            _ => {
+                self.attrs.insert(name.to_string(), value);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn set_attr(&mut self, name: &str, value: String) {
+        self.attrs.insert(name.to_string(), value);
+    }
+
+    pub fn finish(self) -> Result<NewTask, String> {
+        let collection = self.collection.or_else(|| self.defaults.collection.clone()).ok_or(
+            "no collection: add a 'collection' column or pass --collection",
+        )?;
+        let task_id = self.task_id.ok_or("no task id: add a 'task_id' column")?;
+        let script = self
+            .script
+            .ok_or_else(|| format!("task '{task_id}' has no script: add a 'script' column"))?;
+        Ok(NewTask {
+            collection,
+            task_id,
+            sample: self.sample,
+            script,
+            attrs: self.attrs,
+            max_attempts: self.max_attempts.unwrap_or(self.defaults.max_attempts),
+            timeout_secs: self.timeout_secs.or(self.defaults.timeout_secs),
+        })
+    }
+}
+
+/// A timeout is whole seconds or a duration such as `6h`.
+pub(crate) fn parse_timeout(value: &str) -> Result<u64, String> {
+    let v = value.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return if secs == 0 {
+            Err("timeout must be longer than zero".into())
+        } else {
+            Ok(secs)
+        };
+    }
+    Ok(parse_duration(v)?.as_secs().max(1))
+}

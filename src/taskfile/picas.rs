@@ -1,0 +1,158 @@
+//! PiCaS token JSON, as the original PiCaS + CouchDB setup stored it:
+//! `{"_id","lock","done","type","files","Task_ID","Task_Script"}`, one object per line or one
+//! array. `_id` becomes the task id, `type` the collection, `Task_ID` the sample and
+//! `Task_Script` the script; other fields become attributes. Tokens already done are skipped.
+
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+
+use super::fields::TaskFields;
+use super::json::{parse_object, scalar, type_name};
+use super::{Defaults, Located};
+
+/// Run bookkeeping that PiCaS writes on tokens; it means nothing to a new queue.
+const IGNORED: &[&str] = &["_rev", "hostname", "scrub_count", "exit_code"];
+
+pub(crate) fn looks_like_token(line: &str) -> bool {
+    line.contains("\"_id\"") || line.contains("\"Task_Script\"")
+}
+
+pub(crate) fn read(file: &str, text: &str, defaults: &Defaults) -> Result<(Vec<Located>, u64)> {
+    let mut objects: Vec<(u64, Map<String, Value>)> = vec![];
+    if text.trim_start().starts_with('[') {
+        let items: Vec<&RawValue> = serde_json::from_str(text)
+            .map_err(|e| Error::input(file, e.line() as u64, format!("invalid JSON: {e}")))?;
+        for item in items {
+            let line = line_of(text, item.get());
+            let object = parse_object(item.get()).map_err(|m| Error::input(file, line, m))?;
+            objects.push((line, object));
+        }
+    } else {
+        for (i, raw) in text.lines().enumerate() {
+            let raw = raw.trim().trim_end_matches(',');
+            if raw.is_empty() || raw.starts_with('#') {
+                continue;
+            }
+            let line = i as u64 + 1;
+            let object = parse_object(raw).map_err(|m| Error::input(file, line, m))?;
+            objects.push((line, object));
+        }
+    }
+    let mut tasks = vec![];
+    let mut skipped_done = 0;
+    for (line, object) in objects {
+        match token(object, defaults).map_err(|m| Error::input(file, line, m))? {
+            Some(task) => tasks.push((line, task)),
+            None => skipped_done += 1,
+        }
+    }
+    Ok((tasks, skipped_done))
+}
+
+/// Line number of a slice of `text` (the slice points into it).
+fn line_of(text: &str, part: &str) -> u64 {
+    let offset = (part.as_ptr() as usize).saturating_sub(text.as_ptr() as usize);
+    text[..offset.min(text.len())].matches('\n').count() as u64 + 1
+}
+
+/// A token as a task; `None` for a token PiCaS already marked done.
+fn token(object: Map<String, Value>, defaults: &Defaults) -> Result<Option<crate::model::NewTask>, String> {
+    let mut fields = TaskFields::new(defaults);
+    let mut done = false;
+    for (name, value) in object {
+        match name.as_str() {
+            "_id" => fields.set("task_id", expect_string(&name, value)?)?,
+            "type" => fields.set("collection", expect_string(&name, value)?)?,
+            "Task_Script" => fields.set("script", expect_string(&name, value)?)?,
+            "Task_ID" => fields.set("sample", expect_string_or_number(&name, value)?)?,
+            "lock" => {
+                expect_number(&name, &value)?;
+            }
+            "done" => done = expect_number(&name, &value)? > 0.0,
+            "files" => fields.set_attr("files", files(value)?),
+            n if IGNORED.contains(&n) => {}
+            _ => {
+                let v = scalar(&name, value)?;
+                fields.set(&name, v)?;
+            }
+        }
+    }
+    if done {
+        return Ok(None);
+    }
+    fields.finish().map(Some)
+}
+
+fn expect_string(name: &str, value: Value) -> Result<String, String> {
+    match value {
+        Value::String(s) => Ok(s),
+        other => Err(wrong_type(name, &other, "a string")),
+    }
+}
+
+fn expect_string_or_number(name: &str, value: Value) -> Result<String, String> {
+    match value {
+        Value::String(s) => Ok(s),
+        Value::Number(n) => Ok(n.to_string()),
+        other => Err(wrong_type(name, &other, "a string or a number")),
+    }
+}
+
+/// `lock` and `done` are 0 or an epoch timestamp.
+fn expect_number(name: &str, value: &Value) -> Result<f64, String> {
+    value
+        .as_f64()
+        .ok_or_else(|| wrong_type(name, value, "a number (0 or a timestamp)"))
+}
+
+/// `files` is one path or a list of paths; a list is joined with spaces.
+fn files(value: Value) -> Result<String, String> {
+    match value {
+        Value::String(s) => Ok(s),
+        Value::Array(items) => items
+            .into_iter()
+            .map(|v| expect_string("files", v))
+            .collect::<Result<Vec<_>, _>>()
+            .map(|v| v.join(" ")),
+        other => Err(wrong_type("files", &other, "a string or a list of strings")),
+    }
+}
+
+fn wrong_type(name: &str, value: &Value, expected: &str) -> String {
+    format!(
+        "PiCaS field '{name}' is {}; expected {expected}",
+        type_name(value)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn defaults() -> Defaults {
+        Defaults {
+            collection: None,
+            max_attempts: 3,
+            timeout_secs: None,
+        }
+    }
+
+    #[test]
+    fn array_items_report_their_line() {
+        let text = "[\n {\"_id\":\"a\",\"type\":\"X\",\"Task_Script\":\"true\",\"lock\":0,\"done\":0},\n {\"_id\":\"b\",\"type\":\"X\",\"Task_Script\":\"true\",\"lock\":\"no\"}\n]";
+        let err = read("t.json", text, &defaults()).unwrap_err().to_string();
+        assert!(err.starts_with("t.json:3: PiCaS field 'lock' is a string"), "{err}");
+    }
+
+    #[test]
+    fn done_tokens_are_skipped() {
+        let text = "{\"_id\":\"a\",\"type\":\"X\",\"Task_Script\":\"true\",\"done\":1700000000}\n{\"_id\":\"b\",\"type\":\"X\",\"Task_Script\":\"true\",\"done\":0,\"files\":[\"a.fq\",\"b.fq\"],\"Task_ID\":7}";
+        let (tasks, done) = read("t.json", text, &defaults()).unwrap();
+        assert_eq!(done, 1);
+        assert_eq!(tasks.len(), 1);
+        assert_eq!(tasks[0].1.attrs["files"], "a.fq b.fq");
+        assert_eq!(tasks[0].1.sample.as_deref(), Some("7"));
+    }
+}

@@ -1,0 +1,54 @@
+//! CSV and TSV task files: a header row names the fields (task_id, script, collection, sample,
+//! max_attempts, timeout; any other column becomes an attribute).
+
+use crate::error::{Error, Result};
+
+use super::fields::TaskFields;
+use super::{Defaults, Located};
+
+pub(crate) fn read(file: &str, text: &str, delimiter: u8, defaults: &Defaults) -> Result<Vec<Located>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .comment(Some(b'#'))
+        .trim(csv::Trim::Headers)
+        .from_reader(text.as_bytes());
+    let headers = reader
+        .headers()
+        .map_err(|e| csv_error(file, &e))?
+        .clone();
+    if !headers.iter().any(|h| h == "task_id" || h == "id") {
+        return Err(Error::input(
+            file,
+            1,
+            "the header has no 'task_id' column; the first line must name the columns (task_id,script,...)",
+        ));
+    }
+    let mut tasks = vec![];
+    for record in reader.records() {
+        let record = record.map_err(|e| csv_error(file, &e))?;
+        let line = record.position().map_or(0, |p| p.line());
+        let mut fields = TaskFields::new(defaults);
+        for (name, value) in headers.iter().zip(record.iter()) {
+            fields
+                .set(name, value.to_string())
+                .map_err(|m| Error::input(file, line, m))?;
+        }
+        let task = fields.finish().map_err(|m| Error::input(file, line, m))?;
+        tasks.push((line, task));
+    }
+    Ok(tasks)
+}
+
+fn csv_error(file: &str, e: &csv::Error) -> Error {
+    let line = e.position().map_or(0, |p| p.line());
+    let message = match e.kind() {
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => format!(
+            "this row has {len} fields but the header has {expected_len}; quote values that contain the delimiter"
+        ),
+        csv::ErrorKind::Utf8 { .. } => "not valid UTF-8 text".to_string(),
+        _ => e.to_string(),
+    };
+    Error::input(file, line, message)
+}

@@ -1,0 +1,111 @@
+//! Worker mode: claim one task, run its script, heartbeat while it runs, record the outcome,
+//! repeat until the collection is drained. Never runs a task it does not hold, and never
+//! overwrites a task it lost.
+
+mod identity;
+mod process;
+mod shutdown;
+mod slot;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+pub use identity::default_owner;
+pub use shutdown::Shutdown;
+
+use crate::error::Result;
+use crate::store::TaskStore;
+
+/// How a worker runs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub collection: String,
+    /// Recorded on every task it runs.
+    pub owner: String,
+    /// Tasks run in parallel.
+    pub slots: usize,
+    /// Stop after claiming this many tasks.
+    pub max_tasks: Option<u64>,
+    /// How long a claim holds without a heartbeat; heartbeats come every lease/3.
+    pub lease: Duration,
+    /// Keep polling an empty collection instead of exiting.
+    pub wait: bool,
+    /// Take nothing new after this long.
+    pub stop_claiming_after: Option<Duration>,
+    /// Each attempt's output goes to `DIR/COLLECTION/TASK_ID/ATTEMPT.log`.
+    pub log_dir: Option<PathBuf>,
+}
+
+/// What a worker did, for its one-line summary.
+#[derive(Debug, Default)]
+pub struct Tally {
+    pub done: AtomicU64,
+    pub failed: AtomicU64,
+    /// Failed runs that went back to `todo` for another attempt.
+    pub retried: AtomicU64,
+    /// Handed back on stop without burning an attempt.
+    pub released: AtomicU64,
+    /// Taken away (lease lost) while running; their outcome was not written.
+    pub lost: AtomicU64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub done: u64,
+    pub failed: u64,
+    pub retried: u64,
+    pub released: u64,
+    pub lost: u64,
+    pub wall: Duration,
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} done, {} failed, {} retried, {} released, {} lost in {:.1}s",
+            self.done,
+            self.failed,
+            self.retried,
+            self.released,
+            self.lost,
+            self.wall.as_secs_f64()
+        )
+    }
+}
+
+/// Runs the worker until the collection is drained, a limit is reached or a stop is requested.
+/// Returns the summary, and the first store error that ended a slot, if any.
+pub fn run(store: &dyn TaskStore, opts: &Options, shutdown: &Shutdown) -> (Summary, Result<()>) {
+    let started = Instant::now();
+    let tally = Tally::default();
+    let claimed = AtomicU64::new(0);
+    let ctx = slot::SlotContext {
+        store,
+        opts,
+        shutdown,
+        tally: &tally,
+        claimed: &claimed,
+        started,
+    };
+    let results: Vec<Result<()>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..opts.slots.max(1))
+            .map(|_| s.spawn(|| slot::run(&ctx)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Ok(())))
+            .collect()
+    });
+    let load = |a: &AtomicU64| a.load(Ordering::SeqCst);
+    let summary = Summary {
+        done: load(&tally.done),
+        failed: load(&tally.failed),
+        retried: load(&tally.retried),
+        released: load(&tally.released),
+        lost: load(&tally.lost),
+        wall: started.elapsed(),
+    };
+    (summary, results.into_iter().collect())
+}

@@ -1,0 +1,169 @@
+//! One run of a task's script: `bash -eo pipefail -c SCRIPT` in its own process group, with
+//! stdout and stderr copied to the attempt's log (or the worker's stderr) and the last bytes of
+//! stderr kept for the task's error tail.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::model::{ERROR_TAIL_BYTES, Task};
+
+/// A script that is running.
+pub struct Running {
+    pid: i32,
+    exited: Receiver<io::Result<ExitStatus>>,
+    pumps_done: Receiver<()>,
+    tail: Arc<Mutex<VecDeque<u8>>>,
+}
+
+/// How long to wait for output after the script exits: a background job it left behind may
+/// hold the pipes open forever, and must not hold the worker too.
+const OUTPUT_DRAIN: Duration = Duration::from_secs(2);
+
+/// Starts the script of `task` for attempt `attempt`.
+pub fn spawn(task: &Task, log: Option<&Path>) -> io::Result<Running> {
+    let mut cmd = Command::new("bash");
+    cmd.args(["-eo", "pipefail", "-c", &task.script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Its own process group: a terminal's Ctrl-C reaches the worker only, which decides,
+        // and a kill reaches everything the script started.
+        .process_group(0)
+        .env("ANAMO_TASK_ID", &task.task_id)
+        .env("ANAMO_COLLECTION", &task.collection)
+        .env("ANAMO_SAMPLE", task.sample.as_deref().unwrap_or(""))
+        .env("ANAMO_ATTEMPT", task.attempts.to_string());
+    for (name, value) in &task.attrs {
+        cmd.env(format!("ANAMO_ATTR_{}", name.to_ascii_uppercase()), value);
+    }
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl is async-signal-safe and touches only the child's own attributes.
+    unsafe {
+        // If the worker is SIGKILLed, the script dies with it rather than running on unowned
+        // while another worker re-runs its task after the lease expires.
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    let sink = match log {
+        Some(path) => {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            Some(File::create(path)?)
+        }
+        None => None,
+    };
+    let mut child = cmd.spawn()?;
+    let pid = child.id() as i32;
+    let tail = Arc::new(Mutex::new(VecDeque::with_capacity(ERROR_TAIL_BYTES)));
+    let (done_tx, pumps_done) = mpsc::channel();
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    let out_sink = sink.as_ref().map(File::try_clone).transpose()?;
+    if let Some(stdout) = stdout {
+        let done = done_tx.clone();
+        thread::spawn(move || {
+            pump(stdout, out_sink, None);
+            let _ = done.send(());
+        });
+    }
+    if let Some(stderr) = stderr {
+        let tail = Arc::clone(&tail);
+        thread::spawn(move || {
+            pump(stderr, sink, Some(&tail));
+            let _ = done_tx.send(());
+        });
+    }
+    let (exit_tx, exited) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = exit_tx.send(child.wait());
+    });
+    Ok(Running {
+        pid,
+        exited,
+        pumps_done,
+        tail,
+    })
+}
+
+/// Copies a pipe to the log file (or our stderr), keeping the last bytes in `tail`.
+fn pump(mut from: impl Read, mut to: Option<File>, tail: Option<&Mutex<VecDeque<u8>>>) {
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        let chunk = &buf[..n];
+        // A full disk must not stop the script: its output is dropped, the run goes on.
+        let _ = match to.as_mut() {
+            Some(f) => f.write_all(chunk),
+            None => io::stderr().lock().write_all(chunk),
+        };
+        if let Some(tail) = tail {
+            let mut t = tail.lock().unwrap_or_else(|e| e.into_inner());
+            t.extend(chunk);
+            let excess = t.len().saturating_sub(ERROR_TAIL_BYTES);
+            t.drain(..excess);
+        }
+    }
+}
+
+impl Running {
+    /// Waits up to `d` for the script to exit.
+    pub fn wait_timeout(&self, d: Duration) -> Option<io::Result<ExitStatus>> {
+        match self.exited.recv_timeout(d) {
+            Ok(r) => Some(r),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => {
+                Some(Err(io::Error::other("lost track of the script")))
+            }
+        }
+    }
+
+    /// Kills the script's whole process group and waits for it.
+    pub fn kill(&self) -> Option<io::Result<ExitStatus>> {
+        // SAFETY: kill(2) with a negative pid signals the process group the script leads.
+        unsafe {
+            libc::kill(-self.pid, libc::SIGKILL);
+        }
+        self.wait_timeout(Duration::from_secs(10))
+    }
+
+    /// Waits (briefly) for the output to be copied, then returns the last bytes of stderr.
+    pub fn finish_output(&self) -> String {
+        let until = Instant::now() + OUTPUT_DRAIN;
+        for _ in 0..2 {
+            let left = until.saturating_duration_since(Instant::now());
+            if self.pumps_done.recv_timeout(left).is_err() {
+                break;
+            }
+        }
+        let t = self.tail.lock().unwrap_or_else(|e| e.into_inner());
+        let bytes: Vec<u8> = t.iter().copied().collect();
+        // The cut may fall inside a UTF-8 character: drop its leftover bytes.
+        let start = bytes
+            .iter()
+            .position(|b| (*b as i8) >= -0x40)
+            .unwrap_or(bytes.len());
+        String::from_utf8_lossy(&bytes[start..]).into_owned()
+    }
+}
+
+/// The exit code a shell would report: the code, or 128 + the signal that killed it.
+pub fn exit_code(status: &ExitStatus) -> i32 {
+    status
+        .code()
+        .or_else(|| status.signal().map(|s| 128 + s))
+        .unwrap_or(-1)
+}
