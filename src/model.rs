@@ -68,6 +68,8 @@ pub struct Task {
     pub attempts: u32,
     pub max_attempts: u32,
     pub timeout_secs: Option<u64>,
+    /// The worker that claimed it last. It holds the task only while the state is `running`
+    /// and the lease has not expired; the name stays afterwards so tasks join to instances.
     pub owner: Option<String>,
     /// Epoch ms until which `owner` holds the task.
     pub lease_until: Option<i64>,

@@ -159,7 +159,7 @@ fn get_task(conn: &Connection, collection: &str, task_id: &str) -> Result<Option
 }
 
 /// A stale task on its last attempt is not run again: its worker died on it every time.
-const FAIL_EXHAUSTED_LEASES: &str = "UPDATE tasks SET state = 'failed', owner = NULL, \
+const FAIL_EXHAUSTED_LEASES: &str = "UPDATE tasks SET state = 'failed', \
     lease_until = NULL, finished_at = ?2, updated_at = ?2, version = version + 1, \
     error_tail = coalesce(error_tail || char(10), '') || 'anamo: the lease of ' || \
     coalesce(owner, '?') || ' expired on the last attempt (worker lost)' \
@@ -327,7 +327,7 @@ impl TaskStore for SqliteStore {
         let t = &claim.task;
         let n = conn
             .prepare_cached(
-                "UPDATE tasks SET state = 'todo', owner = NULL, lease_until = NULL, \
+                "UPDATE tasks SET state = 'todo', lease_until = NULL, \
                  attempts = max(attempts - 1, 0), updated_at = ?5, version = version + 1 \
                  WHERE collection = ?1 AND task_id = ?2 AND owner = ?3 AND version = ?4 \
                  AND state = 'running'",
@@ -342,7 +342,7 @@ impl TaskStore for SqliteStore {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let failed = tx.execute(FAIL_EXHAUSTED_LEASES, params![collection, now])? as u64;
         let released = tx.execute(
-            "UPDATE tasks SET state = 'todo', owner = NULL, lease_until = NULL, \
+            "UPDATE tasks SET state = 'todo', lease_until = NULL, \
              updated_at = ?2, version = version + 1 \
              WHERE (?1 IS NULL OR collection = ?1) AND state = 'running' AND lease_until < ?2",
             params![collection, now],

@@ -106,10 +106,10 @@ pub fn detect(path: &Path, text: &str) -> FileFormat {
         FileFormat::Picas
     } else if first.starts_with('{') {
         FileFormat::Jsonl
+    } else if first.matches('|').count() >= 2 {
+        FileFormat::Pyanamo
     } else if first.contains('\t') {
         FileFormat::Tsv
-    } else if first.contains('|') && !first.contains(',') {
-        FileFormat::Pyanamo
     } else {
         FileFormat::Csv
     }

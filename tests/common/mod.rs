@@ -1,0 +1,179 @@
+//! Test harness: a temp dir, input files, and the real `anamo` binary run in it.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command as StdCommand, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use serde_json::Value;
+use tempfile::TempDir;
+
+pub struct Env {
+    pub dir: TempDir,
+}
+
+impl Env {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn store(&self) -> PathBuf {
+        self.path("tasks.db")
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, text).expect("write input");
+        p
+    }
+
+    pub fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path(name)).unwrap_or_default()
+    }
+
+    /// `anamo` in the temp dir, with the store there and no ANAMO_* from the outer world.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::cargo_bin("anamo").expect("binary");
+        self.prepare(c.current_dir(self.dir.path()));
+        c
+    }
+
+    fn prepare<C: Configure>(&self, c: &mut C) {
+        for (k, _) in std::env::vars() {
+            if k.starts_with("ANAMO_") || k == "RUST_LOG" {
+                c.remove(&k);
+            }
+        }
+        c.set("ANAMO_STORE", self.store().to_str().unwrap());
+    }
+
+    /// Runs anamo and asserts success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.cmd().args(args).output().expect("run anamo");
+        assert!(
+            out.status.success(),
+            "anamo {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs anamo and asserts failure; returns stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out: Output = self.cmd().args(args).output().expect("run anamo");
+        assert!(
+            !out.status.success(),
+            "anamo {args:?} should have failed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    /// Starts anamo in the background (for concurrent workers and signals).
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        let mut c = StdCommand::new(assert_cmd::cargo::cargo_bin("anamo"));
+        c.current_dir(self.dir.path())
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        self.prepare(&mut c);
+        c.spawn().expect("spawn anamo")
+    }
+
+    /// Every task in the store, as JSON objects (`tasks list --format jsonl`).
+    pub fn tasks(&self) -> Vec<Value> {
+        self.ok(&["tasks", "list", "--format", "jsonl"])
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("jsonl row"))
+            .collect()
+    }
+
+    pub fn task(&self, id: &str) -> Value {
+        self.tasks()
+            .into_iter()
+            .find(|t| t["task_id"] == id)
+            .unwrap_or_else(|| panic!("no task {id}"))
+    }
+
+    /// Count of tasks per state, as "todo running done failed".
+    pub fn states(&self) -> std::collections::BTreeMap<String, usize> {
+        let mut m = std::collections::BTreeMap::new();
+        for t in self.tasks() {
+            *m.entry(t["state"].as_str().unwrap().to_string()).or_insert(0) += 1;
+        }
+        m
+    }
+}
+
+trait Configure {
+    fn remove(&mut self, k: &str);
+    fn set(&mut self, k: &str, v: &str);
+}
+
+impl Configure for Command {
+    fn remove(&mut self, k: &str) {
+        self.env_remove(k);
+    }
+    fn set(&mut self, k: &str, v: &str) {
+        self.env(k, v);
+    }
+}
+
+impl Configure for StdCommand {
+    fn remove(&mut self, k: &str) {
+        self.env_remove(k);
+    }
+    fn set(&mut self, k: &str, v: &str) {
+        self.env(k, v);
+    }
+}
+
+/// Polls `cond` until it holds or `timeout` passes.
+pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let until = Instant::now() + timeout;
+    while Instant::now() < until {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    cond()
+}
+
+/// Waits for a child with a deadline; kills it and panics if it does not exit.
+pub fn wait_child(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
+    let until = Instant::now() + timeout;
+    loop {
+        if let Some(s) = child.try_wait().expect("try_wait") {
+            return s;
+        }
+        if Instant::now() > until {
+            let _ = child.kill();
+            panic!("process did not exit within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn send_signal(child: &Child, signal: i32) {
+    // SAFETY: plain kill(2) on a child we started.
+    unsafe {
+        libc::kill(child.id() as i32, signal);
+    }
+}
+
+pub fn file_lines(p: &Path) -> Vec<String> {
+    std::fs::read_to_string(p)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}

@@ -1,0 +1,287 @@
+//! `anamo tasks ...` as a process: every input format, bad input, and the management commands.
+
+mod common;
+
+use common::Env;
+
+#[test]
+fn add_one_task_from_flags() {
+    let env = Env::new();
+    let out = env.ok(&[
+        "tasks", "add", "-c", "Alignment", "--id", "S1", "--sample", "S1", "--script",
+        "align.sh S1", "--attr", "ref=hg38", "--max-attempts", "5", "--timeout", "6h",
+    ]);
+    assert!(out.contains("added 1 task(s)"), "{out}");
+    let t = env.task("S1");
+    assert_eq!(t["state"], "todo");
+    assert_eq!(t["max_attempts"], 5);
+    let show = env.ok(&["tasks", "show", "S1", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&show).unwrap();
+    assert_eq!(v[0]["attrs"]["ref"], "hg38");
+    assert_eq!(v[0]["timeout_secs"], 21600);
+    assert_eq!(v[0]["script"], "align.sh S1");
+}
+
+#[test]
+fn add_csv_tsv_jsonl_with_attrs_and_collection_column() {
+    let env = Env::new();
+    env.write(
+        "a.csv",
+        "task_id,sample,script,bam\nt1,S1,echo 1,s1.bam\nt2,S2,\"echo 2, with comma\",s2.bam\n",
+    );
+    env.ok(&["tasks", "add", "a.csv", "-c", "Alignment"]);
+    env.write("b.tsv", "collection\ttask_id\tscript\nVariantCalling\tv1\techo v\n");
+    env.ok(&["tasks", "add", "b.tsv"]);
+    env.write(
+        "c.jsonl",
+        "{\"collection\":\"QC\",\"task_id\":\"q1\",\"script\":\"true\",\"attrs\":{\"depth\":30},\"lane\":2}\n",
+    );
+    env.ok(&["tasks", "add", "c.jsonl"]);
+    let tasks = env.tasks();
+    assert_eq!(tasks.len(), 4);
+    let show = env.ok(&["tasks", "show", "t2", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&show).unwrap();
+    assert_eq!(v[0]["script"], "echo 2, with comma");
+    assert_eq!(v[0]["attrs"]["bam"], "s2.bam");
+    let q: serde_json::Value =
+        serde_json::from_str(&env.ok(&["tasks", "show", "q1", "--format", "json"])).unwrap();
+    assert_eq!(q[0]["attrs"]["depth"], "30");
+    assert_eq!(q[0]["attrs"]["lane"], "2");
+    assert_eq!(env.task("v1")["collection"], "VariantCalling");
+}
+
+#[test]
+fn add_picas_tokens_array_and_lines() {
+    let env = Env::new();
+    env.write(
+        "tokens.json",
+        r#"[
+  {"_id": "align_S1", "lock": 0, "done": 0, "type": "Alignment", "files": ["S1_R1.fq", "S1_R2.fq"], "Task_ID": "S1", "Task_Script": "align.sh S1"},
+  {"_id": "align_S2", "lock": 1700000000, "done": 1700000500, "type": "Alignment", "files": "S2.fq", "Task_ID": "S2", "Task_Script": "align.sh S2"}
+]"#,
+    );
+    let out = env.ok(&["tasks", "add", "tokens.json"]);
+    assert!(out.contains("added 1 task(s)"), "{out}");
+    assert!(out.contains("left out 1 PiCaS token(s) already done"), "{out}");
+    let t = env.task("align_S1");
+    assert_eq!(t["collection"], "Alignment");
+    assert_eq!(t["sample"], "S1");
+
+    env.write(
+        "tokens.txt",
+        "{\"_id\": \"vc_S1\", \"lock\": 0, \"done\": 0, \"type\": \"VariantCalling\", \"Task_ID\": 7, \"Task_Script\": \"call.sh\"}\n",
+    );
+    env.ok(&["tasks", "add", "tokens.txt"]);
+    assert_eq!(env.task("vc_S1")["sample"], "7");
+}
+
+#[test]
+fn add_pyanamo_lines() {
+    let env = Env::new();
+    env.write(
+        "items.txt",
+        "S1|align_S1|/opt/align.sh|S1,hg38\nS2|align_S2|/opt/align.sh|\n",
+    );
+    env.ok(&["tasks", "add", "items.txt", "-c", "Alignment"]);
+    let v: serde_json::Value =
+        serde_json::from_str(&env.ok(&["tasks", "show", "align_S1", "--format", "json"])).unwrap();
+    assert_eq!(v[0]["script"], "/opt/align.sh S1,hg38");
+    assert_eq!(v[0]["sample"], "S1");
+    assert_eq!(v[0]["attrs"]["task_args"], "S1,hg38");
+    let err = env.fails(&["tasks", "add", "items.txt", "--format", "pyanamo"]);
+    assert!(err.contains("pass --collection"), "{err}");
+}
+
+#[test]
+fn add_one_task_per_sample_from_a_template() {
+    let env = Env::new();
+    env.write("samples.txt", "# cohort A\nS1\nS2\n\nS3\n");
+    env.ok(&[
+        "tasks", "add", "-c", "Alignment", "--samples", "samples.txt", "--script",
+        "align.sh {sample} > {collection}.{sample}.log", "--id", "aln-{sample}",
+    ]);
+    let tasks = env.tasks();
+    assert_eq!(tasks.len(), 3);
+    let v: serde_json::Value =
+        serde_json::from_str(&env.ok(&["tasks", "show", "aln-S2", "--format", "json"])).unwrap();
+    assert_eq!(v[0]["script"], "align.sh S2 > Alignment.S2.log");
+    assert_eq!(v[0]["sample"], "S2");
+}
+
+#[test]
+fn adding_is_idempotent_and_replace_overwrites() {
+    let env = Env::new();
+    env.write("a.csv", "task_id,script\nt1,echo one\nt2,echo two\n");
+    env.ok(&["tasks", "add", "a.csv", "-c", "X"]);
+    let out = env.cmd().args(["tasks", "add", "a.csv", "-c", "X"]).output().unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stdout.contains("added 0 task(s)") && stdout.contains("skipped 2"), "{stdout}");
+    assert!(stderr.contains("skipped X/t1: already in the store"), "{stderr}");
+    env.write("b.csv", "task_id,script\nt1,echo ONE\n");
+    let out = env.ok(&["tasks", "add", "b.csv", "-c", "X", "--replace"]);
+    assert!(out.contains("replaced 1"), "{out}");
+    let v: serde_json::Value =
+        serde_json::from_str(&env.ok(&["tasks", "show", "t1", "--format", "json"])).unwrap();
+    assert_eq!(v[0]["script"], "echo ONE");
+}
+
+/// Each bad input: one clear line naming file and line, non-zero exit, nothing written.
+#[test]
+fn bad_input_is_one_clear_line_and_writes_nothing() {
+    let env = Env::new();
+    env.ok(&["tasks", "add", "-c", "X", "--id", "keep", "--script", "true"]);
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "malformed.csv",
+            "task_id,script\nok1,true\nbad,true,extra\n",
+            "malformed.csv:3: this row has 3 fields but the header has 2",
+        ),
+        (
+            "picas.json",
+            "[{\"_id\":\"a\",\"type\":\"X\",\"Task_Script\":\"true\",\"lock\":0},\n {\"_id\":\"b\",\"type\":\"X\",\"Task_Script\":\"true\",\"lock\":{\"by\":\"me\"}}]",
+            "picas.json:2: PiCaS field 'lock' is an object; expected a number",
+        ),
+        (
+            "empty.csv",
+            "task_id,script\nok2,true\nnoscript,   \n",
+            "empty.csv:3: task 'noscript' has an empty script",
+        ),
+        (
+            "dup.jsonl",
+            "{\"task_id\":\"d\",\"script\":\"true\"}\n{\"task_id\":\"e\",\"script\":\"true\"}\n{\"task_id\":\"d\",\"script\":\"false\"}\n",
+            "dup.jsonl:3: duplicate task id 'd' in collection 'X' (first on line 1)",
+        ),
+        (
+            "broken.jsonl",
+            "{\"task_id\":\"f\",\"script\":\"true\"}\n{\"task_id\": \n",
+            "broken.jsonl:2: invalid JSON",
+        ),
+    ];
+    for (name, text, expected) in cases {
+        env.write(name, text);
+        let err = env.fails(&["tasks", "add", name, "-c", "X"]);
+        assert_eq!(err.lines().count(), 1, "{name}: one line expected, got {err}");
+        assert!(err.contains(expected), "{name}: expected '{expected}' in '{err}'");
+    }
+    let tasks = env.tasks();
+    assert_eq!(tasks.len(), 1, "only the first task may exist: {tasks:?}");
+}
+
+#[test]
+fn bad_input_never_creates_a_store() {
+    let env = Env::new();
+    env.write("bad.csv", "task_id,script\nbad,true,extra\n");
+    env.fails(&["tasks", "add", "bad.csv", "-c", "X"]);
+    assert!(!env.store().exists());
+    let err = env.fails(&["tasks", "add", "-c", "X", "--id", "a/b", "--script", "true"]);
+    assert!(err.contains("may not contain '/'"), "{err}");
+    assert!(!env.store().exists());
+}
+
+#[test]
+fn read_commands_on_a_missing_store_say_how_to_fix_it() {
+    let env = Env::new();
+    for args in [
+        vec!["tasks", "list"],
+        vec!["tasks", "show", "x"],
+        vec!["tasks", "counts"],
+        vec!["tasks", "retry", "-c", "X", "--all"],
+        vec!["tasks", "release-stale"],
+        vec!["tasks", "delete", "-c", "X", "--all"],
+        vec!["worker", "-c", "X"],
+    ] {
+        let err = env.fails(&args);
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains("does not exist") && err.contains("anamo tasks add"), "{args:?}: {err}");
+    }
+    assert!(!env.store().exists(), "a read command must not create the store");
+}
+
+#[test]
+fn a_file_that_is_not_a_store_is_refused_and_kept() {
+    let env = Env::new();
+    env.write("tasks.db", "this is not sqlite, it is someone's notes\n".repeat(200).as_str());
+    let before = std::fs::read(env.store()).unwrap();
+    let err = env.fails(&["tasks", "add", "-c", "X", "--id", "a", "--script", "true"]);
+    assert!(err.contains("is not an anamo task store"), "{err}");
+    assert_eq!(std::fs::read(env.store()).unwrap(), before);
+}
+
+#[test]
+fn list_filters_and_formats() {
+    let env = Env::new();
+    env.write(
+        "a.csv",
+        "collection,task_id,sample,script\nA,a1,S1,true\nA,a2,S2,true\nB,b1,S1,true\n",
+    );
+    env.ok(&["tasks", "add", "a.csv"]);
+    let tsv = env.ok(&["tasks", "list", "-c", "A"]);
+    assert_eq!(tsv.lines().count(), 3, "header + 2 rows in a pipe (TSV): {tsv}");
+    assert!(tsv.starts_with("collection\ttask_id\tsample\tstate"));
+    let csv = env.ok(&["tasks", "list", "--sample", "S1", "--format", "csv"]);
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    let json = env.ok(&["tasks", "list", "--state", "todo", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 3);
+    assert_eq!(env.ok(&["tasks", "list", "--state", "done", "--format", "jsonl"]), "");
+    let limited = env.ok(&["tasks", "list", "--limit", "1", "--format", "jsonl"]);
+    assert_eq!(limited.lines().count(), 1);
+    let md = env.ok(&["tasks", "list", "--format", "markdown", "-c", "B"]);
+    assert!(md.starts_with("| collection | task_id |"), "{md}");
+    let err = env.fails(&["tasks", "list", "--state", "lost"]);
+    assert!(err.contains("unknown task state 'lost'"), "{err}");
+    let counts = env.ok(&["tasks", "counts", "--format", "csv"]);
+    assert_eq!(counts, "collection,todo,running,done,failed,total\nA,2,0,0,0,2\nB,1,0,0,0,1\n");
+}
+
+#[test]
+fn show_needs_a_collection_when_the_id_is_ambiguous() {
+    let env = Env::new();
+    env.write("a.csv", "collection,task_id,script\nA,S1,true\nB,S1,false\n");
+    env.ok(&["tasks", "add", "a.csv"]);
+    let err = env.fails(&["tasks", "show", "S1"]);
+    assert!(err.contains("several collections (A, B); pass --collection"), "{err}");
+    let out = env.ok(&["tasks", "show", "S1", "-c", "B"]);
+    assert!(out.contains("script\tfalse"), "{out}");
+    let err = env.fails(&["tasks", "show", "nope"]);
+    assert!(err.contains("no task 'nope'"), "{err}");
+}
+
+#[test]
+fn retry_and_delete_by_id_sample_and_state() {
+    let env = Env::new();
+    env.write(
+        "a.csv",
+        "task_id,sample,script,max_attempts\nf1,S1,exit 1,1\nf2,S2,exit 1,1\nok,S1,true,1\n",
+    );
+    env.ok(&["tasks", "add", "a.csv", "-c", "X"]);
+    env.ok(&["worker", "-c", "X"]);
+    assert_eq!(env.task("f1")["state"], "failed");
+    let err = env.fails(&["tasks", "retry", "-c", "X"]);
+    assert!(err.contains("--id ID, --sample S or --all"), "{err}");
+    assert!(env.ok(&["tasks", "retry", "-c", "X", "--id", "f1"]).starts_with("1 failed"));
+    let t = env.task("f1");
+    assert_eq!((t["state"].as_str(), t["attempts"].as_u64()), (Some("todo"), Some(0)));
+    assert!(env.ok(&["tasks", "retry", "-c", "X", "--sample", "S2"]).starts_with("1 failed"));
+    assert!(env.ok(&["tasks", "retry", "-c", "X", "--all"]).starts_with("0 failed"));
+    assert!(env.ok(&["tasks", "delete", "-c", "X", "--state", "done"]).contains("deleted 1"));
+    assert!(env.ok(&["tasks", "delete", "-c", "X", "--id", "f1", "--id", "f2"]).contains("deleted 2"));
+    assert!(env.tasks().is_empty());
+    let err = env.fails(&["tasks", "delete", "-c", "X", "--all", "--state", "todo"]);
+    assert!(err.contains("only one of"), "{err}");
+}
+
+#[test]
+fn help_lists_every_command() {
+    let env = Env::new();
+    let help = env.ok(&["--help"]);
+    for c in ["tasks", "worker"] {
+        assert!(help.contains(c), "{help}");
+    }
+    let help = env.ok(&["tasks", "--help"]);
+    for c in ["add", "list", "show", "counts", "retry", "release-stale", "delete"] {
+        assert!(help.contains(c), "{help}");
+    }
+}
