@@ -1,0 +1,286 @@
+//! One behaviour suite for every task store: the same functions run against each backend, so
+//! the stores cannot drift. Each backend provides a fixture that opens fresh handles onto one
+//! empty store.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use anamo::model::{Attrs, NewTask, Outcome, Selector, TaskFilter, TaskState};
+use anamo::store::{OpenMode, SqliteStore, TaskStore};
+
+/// Opens handles onto one store (as separate processes would).
+pub trait Fixture {
+    fn open(&self) -> Box<dyn TaskStore>;
+}
+
+fn task(collection: &str, id: &str) -> NewTask {
+    NewTask {
+        collection: collection.into(),
+        task_id: id.into(),
+        sample: Some(format!("sample-{id}")),
+        script: format!("echo {id}"),
+        attrs: Attrs::from([("ref".to_string(), "hg38".to_string())]),
+        max_attempts: 2,
+        timeout_secs: None,
+    }
+}
+
+fn tasks(collection: &str, n: usize) -> Vec<NewTask> {
+    (0..n).map(|i| task(collection, &format!("t{i:04}"))).collect()
+}
+
+fn outcome(succeeded: bool) -> Outcome {
+    Outcome {
+        exit_code: Some(if succeeded { 0 } else { 1 }),
+        succeeded,
+        error_tail: (!succeeded).then(|| "boom".to_string()),
+        log_uri: Some("/logs/x.log".into()),
+        finished_at: anamo::clock::now_ms(),
+    }
+}
+
+const LEASE: Duration = Duration::from_secs(60);
+
+pub fn add_is_idempotent_and_replace_resets(f: &dyn Fixture) {
+    let s = f.open();
+    let r = s.add(&tasks("A", 3), false).unwrap();
+    assert_eq!((r.added, r.replaced, r.skipped.len()), (3, 0, 0));
+    let r = s.add(&tasks("A", 4), false).unwrap();
+    assert_eq!((r.added, r.skipped.len()), (1, 3));
+    assert_eq!(r.skipped[0], ("A".to_string(), "t0000".to_string()));
+    let c = s.claim("A", "w1", LEASE).unwrap().unwrap();
+    let mut new = task("A", &c.task.task_id);
+    new.script = "echo replaced".into();
+    let r = s.add(&[new], true).unwrap();
+    assert_eq!(r.replaced, 1);
+    let t = s.get("A", &c.task.task_id).unwrap().unwrap();
+    assert_eq!((t.state, t.attempts, t.script.as_str()), (TaskState::Todo, 0, "echo replaced"));
+    assert_eq!(s.finish(&c, &outcome(true)).unwrap(), None, "replaced task is not the claimed one");
+}
+
+pub fn claim_takes_tasks_in_order_with_a_lease(f: &dyn Fixture) {
+    let s = f.open();
+    assert!(s.claim("A", "w1", LEASE).unwrap().is_none(), "empty store");
+    s.add(&tasks("A", 2), false).unwrap();
+    s.add(&tasks("B", 1), false).unwrap();
+    let before = anamo::clock::now_ms();
+    let c = s.claim("A", "w1", LEASE).unwrap().unwrap();
+    let t = &c.task;
+    assert_eq!((t.collection.as_str(), t.task_id.as_str()), ("A", "t0000"));
+    assert_eq!((t.state, t.attempts, t.owner.as_deref()), (TaskState::Running, 1, Some("w1")));
+    assert!(t.lease_until.unwrap() >= before + 59_000);
+    assert_eq!(t.attrs["ref"], "hg38");
+    assert_eq!(t.sample.as_deref(), Some("sample-t0000"));
+    let c2 = s.claim("A", "w2", LEASE).unwrap().unwrap();
+    assert_eq!(c2.task.task_id, "t0001");
+    assert!(s.claim("A", "w3", LEASE).unwrap().is_none(), "running tasks are not claimable");
+    assert_eq!(s.claim("B", "w3", LEASE).unwrap().unwrap().task.collection, "B");
+}
+
+pub fn an_expired_lease_is_taken_over_and_the_old_holder_loses(f: &dyn Fixture) {
+    let s = f.open();
+    s.add(&tasks("A", 1), false).unwrap();
+    let mut old = s.claim("A", "w1", Duration::from_millis(1)).unwrap().unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    let new = s.claim("A", "w2", LEASE).unwrap().unwrap();
+    assert_eq!((new.task.attempts, new.task.owner.as_deref()), (2, Some("w2")));
+    assert!(!s.heartbeat(&mut old, LEASE).unwrap(), "old holder's heartbeat fails");
+    assert_eq!(s.finish(&old, &outcome(true)).unwrap(), None, "old holder cannot finish");
+    assert!(!s.release(&old).unwrap(), "old holder cannot release");
+    assert_eq!(s.finish(&new, &outcome(true)).unwrap(), Some(TaskState::Done));
+}
+
+pub fn heartbeat_extends_the_lease(f: &dyn Fixture) {
+    let s = f.open();
+    s.add(&tasks("A", 1), false).unwrap();
+    let mut c = s.claim("A", "w1", Duration::from_millis(300)).unwrap().unwrap();
+    for _ in 0..3 {
+        std::thread::sleep(Duration::from_millis(150));
+        assert!(s.heartbeat(&mut c, Duration::from_millis(300)).unwrap());
+    }
+    assert!(s.claim("A", "w2", LEASE).unwrap().is_none(), "heartbeats keep it held");
+    assert_eq!(s.finish(&c, &outcome(true)).unwrap(), Some(TaskState::Done));
+    let t = s.get("A", "t0000").unwrap().unwrap();
+    assert_eq!((t.state, t.exit_code, t.owner.as_deref()), (TaskState::Done, Some(0), Some("w1")));
+    assert_eq!(t.log_uri.as_deref(), Some("/logs/x.log"));
+    assert!(t.finished_at.is_some() && t.lease_until.is_none());
+}
+
+pub fn failures_retry_until_the_last_attempt(f: &dyn Fixture) {
+    let s = f.open();
+    s.add(&tasks("A", 1), false).unwrap();
+    let c = s.claim("A", "w1", LEASE).unwrap().unwrap();
+    assert_eq!(s.finish(&c, &outcome(false)).unwrap(), Some(TaskState::Todo));
+    let c = s.claim("A", "w1", LEASE).unwrap().unwrap();
+    assert_eq!(c.task.attempts, 2);
+    assert_eq!(s.finish(&c, &outcome(false)).unwrap(), Some(TaskState::Failed));
+    let t = s.get("A", "t0000").unwrap().unwrap();
+    assert_eq!((t.state, t.exit_code, t.error_tail.as_deref()), (TaskState::Failed, Some(1), Some("boom")));
+    assert!(s.claim("A", "w1", LEASE).unwrap().is_none(), "failed tasks are not claimable");
+}
+
+pub fn release_gives_the_task_back_without_an_attempt(f: &dyn Fixture) {
+    let s = f.open();
+    s.add(&tasks("A", 1), false).unwrap();
+    let c = s.claim("A", "w1", LEASE).unwrap().unwrap();
+    assert!(s.release(&c).unwrap());
+    let t = s.get("A", "t0000").unwrap().unwrap();
+    assert_eq!((t.state, t.attempts, t.lease_until), (TaskState::Todo, 0, None));
+    assert!(!s.release(&c).unwrap(), "a second release is refused");
+}
+
+pub fn release_stale_hands_back_or_fails_expired_leases(f: &dyn Fixture) {
+    let s = f.open();
+    s.add(&tasks("A", 2), false).unwrap();
+    let short = Duration::from_millis(1);
+    s.claim("A", "w1", short).unwrap().unwrap();
+    s.claim("A", "w1", short).unwrap().unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    // Take one over once more: it is then on its last attempt (2 of 2).
+    let last = s.claim("A", "w2", short).unwrap().unwrap();
+    assert_eq!(last.task.attempts, 2);
+    std::thread::sleep(Duration::from_millis(20));
+    let r = s.release_stale(Some("A")).unwrap();
+    assert_eq!((r.released, r.failed), (1, 1));
+    let t = s.get("A", &last.task.task_id).unwrap().unwrap();
+    assert_eq!(t.state, TaskState::Failed);
+    assert!(t.error_tail.unwrap().contains("expired on the last attempt"));
+    assert_eq!(s.release_stale(None).unwrap().released, 0);
+}
+
+pub fn retry_and_delete_by_selector(f: &dyn Fixture) {
+    let s = f.open();
+    let mut batch = tasks("A", 3);
+    for t in &mut batch {
+        t.max_attempts = 1;
+    }
+    batch[2].sample = Some("shared".into());
+    batch[1].sample = Some("shared".into());
+    s.add(&batch, false).unwrap();
+    for _ in 0..3 {
+        let c = s.claim("A", "w", LEASE).unwrap().unwrap();
+        s.finish(&c, &outcome(false)).unwrap();
+    }
+    assert_eq!(s.retry("A", &Selector::Ids(vec!["t0000".into()])).unwrap(), 1);
+    assert_eq!(s.retry("A", &Selector::Sample("shared".into())).unwrap(), 2);
+    assert_eq!(s.retry("A", &Selector::All).unwrap(), 0);
+    assert!(s.retry("A", &Selector::State(TaskState::Done)).is_err());
+    let t = s.get("A", "t0001").unwrap().unwrap();
+    assert_eq!((t.state, t.attempts, t.exit_code), (TaskState::Todo, 0, None));
+    assert_eq!(s.delete("A", &Selector::Sample("shared".into())).unwrap(), 2);
+    assert_eq!(s.delete("A", &Selector::State(TaskState::Todo)).unwrap(), 1);
+    assert_eq!(s.delete("A", &Selector::All).unwrap(), 0);
+    assert!(s.get("A", "t0000").unwrap().is_none());
+}
+
+pub fn scan_pages_through_everything_in_key_order(f: &dyn Fixture) {
+    let s = f.open();
+    s.add(&tasks("B", 7), false).unwrap();
+    s.add(&tasks("A", 5), false).unwrap();
+    let mut seen = vec![];
+    anamo::store::for_each_task(s.as_ref(), &TaskFilter::default(), 3, |t| {
+        seen.push(format!("{}/{}", t.collection, t.task_id));
+        Ok(std::ops::ControlFlow::Continue(()))
+    })
+    .unwrap();
+    assert_eq!(seen.len(), 12);
+    let mut sorted = seen.clone();
+    sorted.sort();
+    assert_eq!(seen, sorted);
+    let only_b = s
+        .scan(&TaskFilter { collection: Some("B".into()), ..Default::default() }, None, 100)
+        .unwrap();
+    assert_eq!(only_b.len(), 7);
+    let c = s.claim("A", "w", LEASE).unwrap().unwrap();
+    let running = s
+        .scan(&TaskFilter { state: Some(TaskState::Running), ..Default::default() }, None, 100)
+        .unwrap();
+    assert_eq!(running.len(), 1);
+    assert_eq!(running[0].task_id, c.task.task_id);
+    let by_sample = s
+        .scan(&TaskFilter { sample: Some("sample-t0003".into()), ..Default::default() }, None, 100)
+        .unwrap();
+    assert_eq!(by_sample.len(), 2);
+    let counts = s.counts(None).unwrap();
+    let get = |c: &str, st: TaskState| {
+        counts.iter().find(|x| x.collection == c && x.state == st).map_or(0, |x| x.count)
+    };
+    assert_eq!((get("A", TaskState::Todo), get("A", TaskState::Running), get("B", TaskState::Todo)), (4, 1, 7));
+    assert_eq!(s.counts(Some("B")).unwrap().len(), 1);
+}
+
+/// Many handles claiming at once: every task is claimed exactly once.
+pub fn concurrent_claims_never_share_a_task(f: &dyn Fixture) {
+    f.open().add(&tasks("A", 200), false).unwrap();
+    let claimed = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for w in 0..4 {
+            let claimed = &claimed;
+            let store = f.open();
+            scope.spawn(move || {
+                let owner = format!("w{w}");
+                while let Some(c) = store.claim("A", &owner, LEASE).unwrap() {
+                    claimed.lock().unwrap().push(c.task.task_id.clone());
+                    assert_eq!(store.finish(&c, &outcome(true)).unwrap(), Some(TaskState::Done));
+                }
+            });
+        }
+    });
+    let claimed = claimed.into_inner().unwrap();
+    let unique: HashSet<_> = claimed.iter().collect();
+    assert_eq!(claimed.len(), 200);
+    assert_eq!(unique.len(), 200);
+}
+
+/// Runs every suite function against one backend.
+#[macro_export]
+macro_rules! store_suite {
+    ($backend:ident, $fixture:expr) => {
+        mod $backend {
+            use super::*;
+            $crate::store_suite!(@tests $fixture;
+                add_is_idempotent_and_replace_resets,
+                claim_takes_tasks_in_order_with_a_lease,
+                an_expired_lease_is_taken_over_and_the_old_holder_loses,
+                heartbeat_extends_the_lease,
+                failures_retry_until_the_last_attempt,
+                release_gives_the_task_back_without_an_attempt,
+                release_stale_hands_back_or_fails_expired_leases,
+                retry_and_delete_by_selector,
+                scan_pages_through_everything_in_key_order,
+                concurrent_claims_never_share_a_task
+            );
+        }
+    };
+    (@tests $fixture:expr; $($name:ident),*) => {
+        $(
+            #[test]
+            fn $name() {
+                let fixture = $fixture;
+                super::$name(&fixture);
+            }
+        )*
+    };
+}
+
+struct SqliteFixture {
+    _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+}
+
+impl SqliteFixture {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tasks.db");
+        Self { _dir: dir, path }
+    }
+}
+
+impl Fixture for SqliteFixture {
+    fn open(&self) -> Box<dyn TaskStore> {
+        Box::new(SqliteStore::open(&self.path, OpenMode::Create).unwrap())
+    }
+}
+
+store_suite!(sqlite, SqliteFixture::new());
