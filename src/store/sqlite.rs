@@ -159,12 +159,23 @@ fn get_task(conn: &Connection, collection: &str, task_id: &str) -> Result<Option
 }
 
 /// A stale task on its last attempt is not run again: its worker died on it every time.
-const FAIL_EXHAUSTED_LEASES: &str = "UPDATE tasks SET state = 'failed', \
-    lease_until = NULL, finished_at = ?2, updated_at = ?2, version = version + 1, \
-    error_tail = coalesce(error_tail || char(10), '') || 'anamo: the lease of ' || \
-    coalesce(owner, '?') || ' expired on the last attempt (worker lost)' \
-    WHERE (?1 IS NULL OR collection = ?1) AND state = 'running' AND lease_until < ?2 \
-    AND attempts >= max_attempts";
+/// `$scope` picks the collection; it is spelled out (not `?1 IS NULL OR ...`) so that SQLite
+/// uses the claim index instead of scanning the table.
+macro_rules! fail_exhausted_leases {
+    ($scope:literal) => {
+        concat!(
+            "UPDATE tasks SET state = 'failed', lease_until = NULL, finished_at = ?2, \
+             updated_at = ?2, version = version + 1, \
+             error_tail = coalesce(error_tail || char(10), '') || 'anamo: the lease of ' || \
+             coalesce(owner, '?') || ' expired on the last attempt (worker lost)' \
+             WHERE ",
+            $scope,
+            " AND state = 'running' AND lease_until < ?2 AND attempts >= max_attempts"
+        )
+    };
+}
+const FAIL_EXHAUSTED_IN: &str = fail_exhausted_leases!("collection = ?1");
+const FAIL_EXHAUSTED_ALL: &str = fail_exhausted_leases!("?1 IS NULL");
 
 /// SQL for a selector within a collection: a condition and its parameters.
 fn selector_sql(selector: &Selector) -> (String, Vec<Box<dyn ToSql>>) {
@@ -237,7 +248,7 @@ impl TaskStore for SqliteStore {
         let now = now_ms();
         let until = now + lease.as_millis() as i64;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.prepare_cached(FAIL_EXHAUSTED_LEASES)?
+        tx.prepare_cached(FAIL_EXHAUSTED_IN)?
             .execute(params![collection, now])?;
         let todo = tx
             .prepare_cached(
@@ -340,11 +351,15 @@ impl TaskStore for SqliteStore {
         let mut conn = self.conn();
         let now = now_ms();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let failed = tx.execute(FAIL_EXHAUSTED_LEASES, params![collection, now])? as u64;
+        let scope = if collection.is_some() { "collection = ?1" } else { "?1 IS NULL" };
+        let fail = if collection.is_some() { FAIL_EXHAUSTED_IN } else { FAIL_EXHAUSTED_ALL };
+        let failed = tx.execute(fail, params![collection, now])? as u64;
         let released = tx.execute(
-            "UPDATE tasks SET state = 'todo', lease_until = NULL, \
-             updated_at = ?2, version = version + 1 \
-             WHERE (?1 IS NULL OR collection = ?1) AND state = 'running' AND lease_until < ?2",
+            &format!(
+                "UPDATE tasks SET state = 'todo', lease_until = NULL, updated_at = ?2, \
+                 version = version + 1 \
+                 WHERE {scope} AND state = 'running' AND lease_until < ?2"
+            ),
             params![collection, now],
         )? as u64;
         tx.commit()?;
