@@ -15,7 +15,10 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(2000);
     println!("claim+finish on the SQLite store, {claims} claims per row");
-    println!("{:>12} {:>8} {:>12} {:>14}", "store size", "workers", "tasks/s", "us per task");
+    println!(
+        "{:>12} {:>8} {:>12} {:>14}",
+        "store size", "workers", "tasks/s", "us per task"
+    );
     for size in [1_000u64, 100_000] {
         for workers in [1usize, 2, 4] {
             let (rate, per_task) = run(size, workers, claims.min(size));
@@ -55,7 +58,10 @@ fn run(size: u64, workers: usize, claims: u64) -> (f64, f64) {
                     .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
                     .is_ok()
                 {
-                    let claim = store.claim("Alignment", &owner, lease).expect("claim").expect("a task");
+                    let claim = store
+                        .claim("Alignment", &owner, lease)
+                        .expect("claim")
+                        .expect("a task");
                     let outcome = Outcome {
                         exit_code: Some(0),
                         succeeded: true,
@@ -63,7 +69,10 @@ fn run(size: u64, workers: usize, claims: u64) -> (f64, f64) {
                         log_uri: None,
                         finished_at: anamo::clock::now_ms(),
                     };
-                    store.finish(&claim, &outcome).expect("finish").expect("still held");
+                    store
+                        .finish(&claim, &outcome)
+                        .expect("finish")
+                        .expect("still held");
                 }
             });
         }

@@ -101,10 +101,10 @@ impl NewTask {
     pub fn validate(&self) -> Result<(), String> {
         check_name("collection", &self.collection)?;
         check_name("task id", &self.task_id)?;
-        if let Some(sample) = &self.sample {
-            if sample.trim().is_empty() {
-                return Err("sample is blank; leave it out or give a sample id".into());
-            }
+        if let Some(sample) = &self.sample
+            && sample.trim().is_empty()
+        {
+            return Err("sample is blank; leave it out or give a sample id".into());
         }
         if self.script.trim().is_empty() {
             return Err(format!(
@@ -133,7 +133,10 @@ fn check_name(what: &str, value: &str) -> Result<(), String> {
         return Err(format!("{what} is empty; every task needs one"));
     }
     if value.len() > 512 {
-        return Err(format!("{what} '{}…' is longer than 512 bytes", &value[..32]));
+        return Err(format!(
+            "{what} '{}…' is longer than 512 bytes",
+            &value[..32]
+        ));
     }
     if value == "." || value == ".." || value.contains('/') || value.chars().any(char::is_control) {
         return Err(format!(

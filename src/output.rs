@@ -47,12 +47,15 @@ pub struct RowWriter<W: Write> {
 impl<W: Write> RowWriter<W> {
     pub fn new(format: Format, columns: Vec<String>, mut out: W) -> std::io::Result<Self> {
         let sink = match format {
-            Format::Csv | Format::Tsv => {
-                let mut w = csv::WriterBuilder::new()
-                    .delimiter(if format == Format::Csv { b',' } else { b'\t' })
-                    .from_writer(out);
+            Format::Csv => {
+                let mut w = csv::Writer::from_writer(out);
                 w.write_record(&columns)?;
                 Sink::Delimited(w)
+            }
+            Format::Tsv => {
+                let header: Vec<String> = columns.iter().map(|c| tsv_cell(c)).collect();
+                writeln!(out, "{}", header.join("\t"))?;
+                Sink::Text(out)
             }
             Format::Table => {
                 let mut t = Table::new();
@@ -87,14 +90,22 @@ impl<W: Write> RowWriter<W> {
                 t.add_row(row.iter().map(plain));
             }
             Sink::Text(out) => match self.format {
+                Format::Tsv => {
+                    let cells: Vec<String> = row.iter().map(|v| tsv_cell(&plain(v))).collect();
+                    writeln!(out, "{}", cells.join("\t"))?;
+                }
                 Format::Markdown => {
                     let cells: Vec<String> =
                         row.iter().map(|v| plain(v).replace('|', "\\|")).collect();
                     writeln!(out, "| {} |", cells.join(" | "))?;
                 }
                 _ => {
-                    let object: Map<String, Value> =
-                        self.columns.iter().cloned().zip(row.iter().cloned()).collect();
+                    let object: Map<String, Value> = self
+                        .columns
+                        .iter()
+                        .cloned()
+                        .zip(row.iter().cloned())
+                        .collect();
                     let text = serde_json::to_string(&object)?;
                     if self.format == Format::Json {
                         let sep = if self.rows == 0 { "\n" } else { ",\n" };
@@ -128,6 +139,17 @@ impl<W: Write> RowWriter<W> {
     }
 }
 
+/// TSV has no quoting: tabs, newlines and backslashes are escaped so every row stays one line.
+fn tsv_cell(s: &str) -> String {
+    if !s.contains(['\\', '\t', '\n', '\r']) {
+        return s.to_string();
+    }
+    s.replace('\\', "\\\\")
+        .replace('\t', "\\t")
+        .replace('\n', "\\n")
+        .replace('\r', "\\r")
+}
+
 /// A value as a cell: strings bare, null empty, the rest as JSON.
 pub fn plain(v: &Value) -> String {
     match v {
@@ -155,6 +177,7 @@ mod tests {
     fn formats() {
         assert_eq!(render(Format::Csv), "a,b\n\"x,y\",\n2,z\n");
         assert_eq!(render(Format::Tsv), "a\tb\nx,y\t\n2\tz\n");
+        assert_eq!(tsv_cell("a\tb\nc\\d"), "a\\tb\\nc\\\\d");
         assert_eq!(
             render(Format::Jsonl),
             "{\"a\":\"x,y\",\"b\":null}\n{\"a\":2,\"b\":\"z\"}\n"

@@ -27,7 +27,9 @@ fn task(collection: &str, id: &str) -> NewTask {
 }
 
 fn tasks(collection: &str, n: usize) -> Vec<NewTask> {
-    (0..n).map(|i| task(collection, &format!("t{i:04}"))).collect()
+    (0..n)
+        .map(|i| task(collection, &format!("t{i:04}")))
+        .collect()
 }
 
 fn outcome(succeeded: bool) -> Outcome {
@@ -55,8 +57,15 @@ pub fn add_is_idempotent_and_replace_resets(f: &dyn Fixture) {
     let r = s.add(&[new], true).unwrap();
     assert_eq!(r.replaced, 1);
     let t = s.get("A", &c.task.task_id).unwrap().unwrap();
-    assert_eq!((t.state, t.attempts, t.script.as_str()), (TaskState::Todo, 0, "echo replaced"));
-    assert_eq!(s.finish(&c, &outcome(true)).unwrap(), None, "replaced task is not the claimed one");
+    assert_eq!(
+        (t.state, t.attempts, t.script.as_str()),
+        (TaskState::Todo, 0, "echo replaced")
+    );
+    assert_eq!(
+        s.finish(&c, &outcome(true)).unwrap(),
+        None,
+        "replaced task is not the claimed one"
+    );
 }
 
 pub fn claim_takes_tasks_in_order_with_a_lease(f: &dyn Fixture) {
@@ -68,41 +77,75 @@ pub fn claim_takes_tasks_in_order_with_a_lease(f: &dyn Fixture) {
     let c = s.claim("A", "w1", LEASE).unwrap().unwrap();
     let t = &c.task;
     assert_eq!((t.collection.as_str(), t.task_id.as_str()), ("A", "t0000"));
-    assert_eq!((t.state, t.attempts, t.owner.as_deref()), (TaskState::Running, 1, Some("w1")));
+    assert_eq!(
+        (t.state, t.attempts, t.owner.as_deref()),
+        (TaskState::Running, 1, Some("w1"))
+    );
     assert!(t.lease_until.unwrap() >= before + 59_000);
     assert_eq!(t.attrs["ref"], "hg38");
     assert_eq!(t.sample.as_deref(), Some("sample-t0000"));
     let c2 = s.claim("A", "w2", LEASE).unwrap().unwrap();
     assert_eq!(c2.task.task_id, "t0001");
-    assert!(s.claim("A", "w3", LEASE).unwrap().is_none(), "running tasks are not claimable");
-    assert_eq!(s.claim("B", "w3", LEASE).unwrap().unwrap().task.collection, "B");
+    assert!(
+        s.claim("A", "w3", LEASE).unwrap().is_none(),
+        "running tasks are not claimable"
+    );
+    assert_eq!(
+        s.claim("B", "w3", LEASE).unwrap().unwrap().task.collection,
+        "B"
+    );
 }
 
 pub fn an_expired_lease_is_taken_over_and_the_old_holder_loses(f: &dyn Fixture) {
     let s = f.open();
     s.add(&tasks("A", 1), false).unwrap();
-    let mut old = s.claim("A", "w1", Duration::from_millis(1)).unwrap().unwrap();
+    let mut old = s
+        .claim("A", "w1", Duration::from_millis(1))
+        .unwrap()
+        .unwrap();
     std::thread::sleep(Duration::from_millis(20));
     let new = s.claim("A", "w2", LEASE).unwrap().unwrap();
-    assert_eq!((new.task.attempts, new.task.owner.as_deref()), (2, Some("w2")));
-    assert!(!s.heartbeat(&mut old, LEASE).unwrap(), "old holder's heartbeat fails");
-    assert_eq!(s.finish(&old, &outcome(true)).unwrap(), None, "old holder cannot finish");
+    assert_eq!(
+        (new.task.attempts, new.task.owner.as_deref()),
+        (2, Some("w2"))
+    );
+    assert!(
+        !s.heartbeat(&mut old, LEASE).unwrap(),
+        "old holder's heartbeat fails"
+    );
+    assert_eq!(
+        s.finish(&old, &outcome(true)).unwrap(),
+        None,
+        "old holder cannot finish"
+    );
     assert!(!s.release(&old).unwrap(), "old holder cannot release");
-    assert_eq!(s.finish(&new, &outcome(true)).unwrap(), Some(TaskState::Done));
+    assert_eq!(
+        s.finish(&new, &outcome(true)).unwrap(),
+        Some(TaskState::Done)
+    );
 }
 
 pub fn heartbeat_extends_the_lease(f: &dyn Fixture) {
     let s = f.open();
     s.add(&tasks("A", 1), false).unwrap();
-    let mut c = s.claim("A", "w1", Duration::from_millis(300)).unwrap().unwrap();
+    let mut c = s
+        .claim("A", "w1", Duration::from_millis(300))
+        .unwrap()
+        .unwrap();
     for _ in 0..3 {
         std::thread::sleep(Duration::from_millis(150));
         assert!(s.heartbeat(&mut c, Duration::from_millis(300)).unwrap());
     }
-    assert!(s.claim("A", "w2", LEASE).unwrap().is_none(), "heartbeats keep it held");
+    assert!(
+        s.claim("A", "w2", LEASE).unwrap().is_none(),
+        "heartbeats keep it held"
+    );
     assert_eq!(s.finish(&c, &outcome(true)).unwrap(), Some(TaskState::Done));
     let t = s.get("A", "t0000").unwrap().unwrap();
-    assert_eq!((t.state, t.exit_code, t.owner.as_deref()), (TaskState::Done, Some(0), Some("w1")));
+    assert_eq!(
+        (t.state, t.exit_code, t.owner.as_deref()),
+        (TaskState::Done, Some(0), Some("w1"))
+    );
     assert_eq!(t.log_uri.as_deref(), Some("/logs/x.log"));
     assert!(t.finished_at.is_some() && t.lease_until.is_none());
 }
@@ -111,13 +154,25 @@ pub fn failures_retry_until_the_last_attempt(f: &dyn Fixture) {
     let s = f.open();
     s.add(&tasks("A", 1), false).unwrap();
     let c = s.claim("A", "w1", LEASE).unwrap().unwrap();
-    assert_eq!(s.finish(&c, &outcome(false)).unwrap(), Some(TaskState::Todo));
+    assert_eq!(
+        s.finish(&c, &outcome(false)).unwrap(),
+        Some(TaskState::Todo)
+    );
     let c = s.claim("A", "w1", LEASE).unwrap().unwrap();
     assert_eq!(c.task.attempts, 2);
-    assert_eq!(s.finish(&c, &outcome(false)).unwrap(), Some(TaskState::Failed));
+    assert_eq!(
+        s.finish(&c, &outcome(false)).unwrap(),
+        Some(TaskState::Failed)
+    );
     let t = s.get("A", "t0000").unwrap().unwrap();
-    assert_eq!((t.state, t.exit_code, t.error_tail.as_deref()), (TaskState::Failed, Some(1), Some("boom")));
-    assert!(s.claim("A", "w1", LEASE).unwrap().is_none(), "failed tasks are not claimable");
+    assert_eq!(
+        (t.state, t.exit_code, t.error_tail.as_deref()),
+        (TaskState::Failed, Some(1), Some("boom"))
+    );
+    assert!(
+        s.claim("A", "w1", LEASE).unwrap().is_none(),
+        "failed tasks are not claimable"
+    );
 }
 
 pub fn release_gives_the_task_back_without_an_attempt(f: &dyn Fixture) {
@@ -126,7 +181,10 @@ pub fn release_gives_the_task_back_without_an_attempt(f: &dyn Fixture) {
     let c = s.claim("A", "w1", LEASE).unwrap().unwrap();
     assert!(s.release(&c).unwrap());
     let t = s.get("A", "t0000").unwrap().unwrap();
-    assert_eq!((t.state, t.attempts, t.lease_until), (TaskState::Todo, 0, None));
+    assert_eq!(
+        (t.state, t.attempts, t.lease_until),
+        (TaskState::Todo, 0, None)
+    );
     assert!(!s.release(&c).unwrap(), "a second release is refused");
 }
 
@@ -145,7 +203,11 @@ pub fn release_stale_hands_back_or_fails_expired_leases(f: &dyn Fixture) {
     assert_eq!((r.released, r.failed), (1, 1));
     let t = s.get("A", &last.task.task_id).unwrap().unwrap();
     assert_eq!(t.state, TaskState::Failed);
-    assert!(t.error_tail.unwrap().contains("expired on the last attempt"));
+    assert!(
+        t.error_tail
+            .unwrap()
+            .contains("expired on the last attempt")
+    );
     assert_eq!(s.release_stale(None).unwrap().released, 0);
 }
 
@@ -162,13 +224,22 @@ pub fn retry_and_delete_by_selector(f: &dyn Fixture) {
         let c = s.claim("A", "w", LEASE).unwrap().unwrap();
         s.finish(&c, &outcome(false)).unwrap();
     }
-    assert_eq!(s.retry("A", &Selector::Ids(vec!["t0000".into()])).unwrap(), 1);
+    assert_eq!(
+        s.retry("A", &Selector::Ids(vec!["t0000".into()])).unwrap(),
+        1
+    );
     assert_eq!(s.retry("A", &Selector::Sample("shared".into())).unwrap(), 2);
     assert_eq!(s.retry("A", &Selector::All).unwrap(), 0);
     assert!(s.retry("A", &Selector::State(TaskState::Done)).is_err());
     let t = s.get("A", "t0001").unwrap().unwrap();
-    assert_eq!((t.state, t.attempts, t.exit_code), (TaskState::Todo, 0, None));
-    assert_eq!(s.delete("A", &Selector::Sample("shared".into())).unwrap(), 2);
+    assert_eq!(
+        (t.state, t.attempts, t.exit_code),
+        (TaskState::Todo, 0, None)
+    );
+    assert_eq!(
+        s.delete("A", &Selector::Sample("shared".into())).unwrap(),
+        2
+    );
     assert_eq!(s.delete("A", &Selector::State(TaskState::Todo)).unwrap(), 1);
     assert_eq!(s.delete("A", &Selector::All).unwrap(), 0);
     assert!(s.get("A", "t0000").unwrap().is_none());
@@ -189,24 +260,55 @@ pub fn scan_pages_through_everything_in_key_order(f: &dyn Fixture) {
     sorted.sort();
     assert_eq!(seen, sorted);
     let only_b = s
-        .scan(&TaskFilter { collection: Some("B".into()), ..Default::default() }, None, 100)
+        .scan(
+            &TaskFilter {
+                collection: Some("B".into()),
+                ..Default::default()
+            },
+            None,
+            100,
+        )
         .unwrap();
     assert_eq!(only_b.len(), 7);
     let c = s.claim("A", "w", LEASE).unwrap().unwrap();
     let running = s
-        .scan(&TaskFilter { state: Some(TaskState::Running), ..Default::default() }, None, 100)
+        .scan(
+            &TaskFilter {
+                state: Some(TaskState::Running),
+                ..Default::default()
+            },
+            None,
+            100,
+        )
         .unwrap();
     assert_eq!(running.len(), 1);
     assert_eq!(running[0].task_id, c.task.task_id);
     let by_sample = s
-        .scan(&TaskFilter { sample: Some("sample-t0003".into()), ..Default::default() }, None, 100)
+        .scan(
+            &TaskFilter {
+                sample: Some("sample-t0003".into()),
+                ..Default::default()
+            },
+            None,
+            100,
+        )
         .unwrap();
     assert_eq!(by_sample.len(), 2);
     let counts = s.counts(None).unwrap();
     let get = |c: &str, st: TaskState| {
-        counts.iter().find(|x| x.collection == c && x.state == st).map_or(0, |x| x.count)
+        counts
+            .iter()
+            .find(|x| x.collection == c && x.state == st)
+            .map_or(0, |x| x.count)
     };
-    assert_eq!((get("A", TaskState::Todo), get("A", TaskState::Running), get("B", TaskState::Todo)), (4, 1, 7));
+    assert_eq!(
+        (
+            get("A", TaskState::Todo),
+            get("A", TaskState::Running),
+            get("B", TaskState::Todo)
+        ),
+        (4, 1, 7)
+    );
     assert_eq!(s.counts(Some("B")).unwrap().len(), 1);
 }
 
@@ -222,7 +324,10 @@ pub fn concurrent_claims_never_share_a_task(f: &dyn Fixture) {
                 let owner = format!("w{w}");
                 while let Some(c) = store.claim("A", &owner, LEASE).unwrap() {
                     claimed.lock().unwrap().push(c.task.task_id.clone());
-                    assert_eq!(store.finish(&c, &outcome(true)).unwrap(), Some(TaskState::Done));
+                    assert_eq!(
+                        store.finish(&c, &outcome(true)).unwrap(),
+                        Some(TaskState::Done)
+                    );
                 }
             });
         }

@@ -8,8 +8,22 @@ use common::Env;
 fn add_one_task_from_flags() {
     let env = Env::new();
     let out = env.ok(&[
-        "tasks", "add", "-c", "Alignment", "--id", "S1", "--sample", "S1", "--script",
-        "align.sh S1", "--attr", "ref=hg38", "--max-attempts", "5", "--timeout", "6h",
+        "tasks",
+        "add",
+        "-c",
+        "Alignment",
+        "--id",
+        "S1",
+        "--sample",
+        "S1",
+        "--script",
+        "align.sh S1",
+        "--attr",
+        "ref=hg38",
+        "--max-attempts",
+        "5",
+        "--timeout",
+        "6h",
     ]);
     assert!(out.contains("added 1 task(s)"), "{out}");
     let t = env.task("S1");
@@ -30,7 +44,10 @@ fn add_csv_tsv_jsonl_with_attrs_and_collection_column() {
         "task_id,sample,script,bam\nt1,S1,echo 1,s1.bam\nt2,S2,\"echo 2, with comma\",s2.bam\n",
     );
     env.ok(&["tasks", "add", "a.csv", "-c", "Alignment"]);
-    env.write("b.tsv", "collection\ttask_id\tscript\nVariantCalling\tv1\techo v\n");
+    env.write(
+        "b.tsv",
+        "collection\ttask_id\tscript\nVariantCalling\tv1\techo v\n",
+    );
     env.ok(&["tasks", "add", "b.tsv"]);
     env.write(
         "c.jsonl",
@@ -62,7 +79,10 @@ fn add_picas_tokens_array_and_lines() {
     );
     let out = env.ok(&["tasks", "add", "tokens.json"]);
     assert!(out.contains("added 1 task(s)"), "{out}");
-    assert!(out.contains("left out 1 PiCaS token(s) already done"), "{out}");
+    assert!(
+        out.contains("left out 1 PiCaS token(s) already done"),
+        "{out}"
+    );
     let t = env.task("align_S1");
     assert_eq!(t["collection"], "Alignment");
     assert_eq!(t["sample"], "S1");
@@ -97,8 +117,16 @@ fn add_one_task_per_sample_from_a_template() {
     let env = Env::new();
     env.write("samples.txt", "# cohort A\nS1\nS2\n\nS3\n");
     env.ok(&[
-        "tasks", "add", "-c", "Alignment", "--samples", "samples.txt", "--script",
-        "align.sh {sample} > {collection}.{sample}.log", "--id", "aln-{sample}",
+        "tasks",
+        "add",
+        "-c",
+        "Alignment",
+        "--samples",
+        "samples.txt",
+        "--script",
+        "align.sh {sample} > {collection}.{sample}.log",
+        "--id",
+        "aln-{sample}",
     ]);
     let tasks = env.tasks();
     assert_eq!(tasks.len(), 3);
@@ -113,12 +141,22 @@ fn adding_is_idempotent_and_replace_overwrites() {
     let env = Env::new();
     env.write("a.csv", "task_id,script\nt1,echo one\nt2,echo two\n");
     env.ok(&["tasks", "add", "a.csv", "-c", "X"]);
-    let out = env.cmd().args(["tasks", "add", "a.csv", "-c", "X"]).output().unwrap();
+    let out = env
+        .cmd()
+        .args(["tasks", "add", "a.csv", "-c", "X"])
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stdout.contains("added 0 task(s)") && stdout.contains("skipped 2"), "{stdout}");
-    assert!(stderr.contains("skipped X/t1: already in the store"), "{stderr}");
+    assert!(
+        stdout.contains("added 0 task(s)") && stdout.contains("skipped 2"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("skipped X/t1: already in the store"),
+        "{stderr}"
+    );
     env.write("b.csv", "task_id,script\nt1,echo ONE\n");
     let out = env.ok(&["tasks", "add", "b.csv", "-c", "X", "--replace"]);
     assert!(out.contains("replaced 1"), "{out}");
@@ -131,7 +169,9 @@ fn adding_is_idempotent_and_replace_overwrites() {
 #[test]
 fn bad_input_is_one_clear_line_and_writes_nothing() {
     let env = Env::new();
-    env.ok(&["tasks", "add", "-c", "X", "--id", "keep", "--script", "true"]);
+    env.ok(&[
+        "tasks", "add", "-c", "X", "--id", "keep", "--script", "true",
+    ]);
     let cases: &[(&str, &str, &str)] = &[
         (
             "malformed.csv",
@@ -162,8 +202,15 @@ fn bad_input_is_one_clear_line_and_writes_nothing() {
     for (name, text, expected) in cases {
         env.write(name, text);
         let err = env.fails(&["tasks", "add", name, "-c", "X"]);
-        assert_eq!(err.lines().count(), 1, "{name}: one line expected, got {err}");
-        assert!(err.contains(expected), "{name}: expected '{expected}' in '{err}'");
+        assert_eq!(
+            err.lines().count(),
+            1,
+            "{name}: one line expected, got {err}"
+        );
+        assert!(
+            err.contains(expected),
+            "{name}: expected '{expected}' in '{err}'"
+        );
     }
     let tasks = env.tasks();
     assert_eq!(tasks.len(), 1, "only the first task may exist: {tasks:?}");
@@ -194,15 +241,26 @@ fn read_commands_on_a_missing_store_say_how_to_fix_it() {
     ] {
         let err = env.fails(&args);
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
-        assert!(err.contains("does not exist") && err.contains("anamo tasks add"), "{args:?}: {err}");
+        assert!(
+            err.contains("does not exist") && err.contains("anamo tasks add"),
+            "{args:?}: {err}"
+        );
     }
-    assert!(!env.store().exists(), "a read command must not create the store");
+    assert!(
+        !env.store().exists(),
+        "a read command must not create the store"
+    );
 }
 
 #[test]
 fn a_file_that_is_not_a_store_is_refused_and_kept() {
     let env = Env::new();
-    env.write("tasks.db", "this is not sqlite, it is someone's notes\n".repeat(200).as_str());
+    env.write(
+        "tasks.db",
+        "this is not sqlite, it is someone's notes\n"
+            .repeat(200)
+            .as_str(),
+    );
     let before = std::fs::read(env.store()).unwrap();
     let err = env.fails(&["tasks", "add", "-c", "X", "--id", "a", "--script", "true"]);
     assert!(err.contains("is not an anamo task store"), "{err}");
@@ -218,14 +276,21 @@ fn list_filters_and_formats() {
     );
     env.ok(&["tasks", "add", "a.csv"]);
     let tsv = env.ok(&["tasks", "list", "-c", "A"]);
-    assert_eq!(tsv.lines().count(), 3, "header + 2 rows in a pipe (TSV): {tsv}");
+    assert_eq!(
+        tsv.lines().count(),
+        3,
+        "header + 2 rows in a pipe (TSV): {tsv}"
+    );
     assert!(tsv.starts_with("collection\ttask_id\tsample\tstate"));
     let csv = env.ok(&["tasks", "list", "--sample", "S1", "--format", "csv"]);
     assert_eq!(csv.lines().count(), 3, "{csv}");
     let json = env.ok(&["tasks", "list", "--state", "todo", "--format", "json"]);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v.as_array().unwrap().len(), 3);
-    assert_eq!(env.ok(&["tasks", "list", "--state", "done", "--format", "jsonl"]), "");
+    assert_eq!(
+        env.ok(&["tasks", "list", "--state", "done", "--format", "jsonl"]),
+        ""
+    );
     let limited = env.ok(&["tasks", "list", "--limit", "1", "--format", "jsonl"]);
     assert_eq!(limited.lines().count(), 1);
     let md = env.ok(&["tasks", "list", "--format", "markdown", "-c", "B"]);
@@ -233,16 +298,25 @@ fn list_filters_and_formats() {
     let err = env.fails(&["tasks", "list", "--state", "lost"]);
     assert!(err.contains("unknown task state 'lost'"), "{err}");
     let counts = env.ok(&["tasks", "counts", "--format", "csv"]);
-    assert_eq!(counts, "collection,todo,running,done,failed,total\nA,2,0,0,0,2\nB,1,0,0,0,1\n");
+    assert_eq!(
+        counts,
+        "collection,todo,running,done,failed,total\nA,2,0,0,0,2\nB,1,0,0,0,1\n"
+    );
 }
 
 #[test]
 fn show_needs_a_collection_when_the_id_is_ambiguous() {
     let env = Env::new();
-    env.write("a.csv", "collection,task_id,script\nA,S1,true\nB,S1,false\n");
+    env.write(
+        "a.csv",
+        "collection,task_id,script\nA,S1,true\nB,S1,false\n",
+    );
     env.ok(&["tasks", "add", "a.csv"]);
     let err = env.fails(&["tasks", "show", "S1"]);
-    assert!(err.contains("several collections (A, B); pass --collection"), "{err}");
+    assert!(
+        err.contains("several collections (A, B); pass --collection"),
+        "{err}"
+    );
     let out = env.ok(&["tasks", "show", "S1", "-c", "B"]);
     assert!(out.contains("script\tfalse"), "{out}");
     let err = env.fails(&["tasks", "show", "nope"]);
@@ -261,13 +335,31 @@ fn retry_and_delete_by_id_sample_and_state() {
     assert_eq!(env.task("f1")["state"], "failed");
     let err = env.fails(&["tasks", "retry", "-c", "X"]);
     assert!(err.contains("--id ID, --sample S or --all"), "{err}");
-    assert!(env.ok(&["tasks", "retry", "-c", "X", "--id", "f1"]).starts_with("1 failed"));
+    assert!(
+        env.ok(&["tasks", "retry", "-c", "X", "--id", "f1"])
+            .starts_with("1 failed")
+    );
     let t = env.task("f1");
-    assert_eq!((t["state"].as_str(), t["attempts"].as_u64()), (Some("todo"), Some(0)));
-    assert!(env.ok(&["tasks", "retry", "-c", "X", "--sample", "S2"]).starts_with("1 failed"));
-    assert!(env.ok(&["tasks", "retry", "-c", "X", "--all"]).starts_with("0 failed"));
-    assert!(env.ok(&["tasks", "delete", "-c", "X", "--state", "done"]).contains("deleted 1"));
-    assert!(env.ok(&["tasks", "delete", "-c", "X", "--id", "f1", "--id", "f2"]).contains("deleted 2"));
+    assert_eq!(
+        (t["state"].as_str(), t["attempts"].as_u64()),
+        (Some("todo"), Some(0))
+    );
+    assert!(
+        env.ok(&["tasks", "retry", "-c", "X", "--sample", "S2"])
+            .starts_with("1 failed")
+    );
+    assert!(
+        env.ok(&["tasks", "retry", "-c", "X", "--all"])
+            .starts_with("0 failed")
+    );
+    assert!(
+        env.ok(&["tasks", "delete", "-c", "X", "--state", "done"])
+            .contains("deleted 1")
+    );
+    assert!(
+        env.ok(&["tasks", "delete", "-c", "X", "--id", "f1", "--id", "f2"])
+            .contains("deleted 2")
+    );
     assert!(env.tasks().is_empty());
     let err = env.fails(&["tasks", "delete", "-c", "X", "--all", "--state", "todo"]);
     assert!(err.contains("only one of"), "{err}");
@@ -281,7 +373,15 @@ fn help_lists_every_command() {
         assert!(help.contains(c), "{help}");
     }
     let help = env.ok(&["tasks", "--help"]);
-    for c in ["add", "list", "show", "counts", "retry", "release-stale", "delete"] {
+    for c in [
+        "add",
+        "list",
+        "show",
+        "counts",
+        "retry",
+        "release-stale",
+        "delete",
+    ] {
         assert!(help.contains(c), "{help}");
     }
 }

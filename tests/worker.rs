@@ -8,7 +8,9 @@ use std::time::Duration;
 use common::{Env, file_lines, send_signal, wait_child, wait_for};
 
 fn add(env: &Env, collection: &str, id: &str, script: &str, extra: &[&str]) {
-    let mut args = vec!["tasks", "add", "-c", collection, "--id", id, "--script", script];
+    let mut args = vec![
+        "tasks", "add", "-c", collection, "--id", id, "--script", script,
+    ];
     args.extend_from_slice(extra);
     env.ok(&args);
 }
@@ -24,15 +26,29 @@ fn runs_scripts_with_their_environment_and_logs() {
         &["--sample", "S1", "--attr", "ref=hg38"],
     );
     let out = env.ok(&["worker", "-c", "Alignment", "--log-dir", "logs"]);
-    assert!(out.contains("on Alignment: 1 done, 0 failed, 0 retried, 0 released, 0 lost"), "{out}");
+    assert!(
+        out.contains("on Alignment: 1 done, 0 failed, 0 retried, 0 released, 0 lost"),
+        "{out}"
+    );
     assert_eq!(env.read("env.txt"), "S1-aln Alignment S1 1 hg38\n");
     let log = env.read("logs/Alignment/S1-aln/1.log");
-    assert!(log.contains("to-stdout") && log.contains("to-stderr"), "{log}");
+    assert!(
+        log.contains("to-stdout") && log.contains("to-stderr"),
+        "{log}"
+    );
     let t = env.task("S1-aln");
     assert_eq!(t["state"], "done");
     assert_eq!(t["exit_code"], 0);
-    assert!(t["log_uri"].as_str().unwrap().ends_with("logs/Alignment/S1-aln/1.log"));
-    assert!(t["owner"].as_str().unwrap().contains(':'), "hostname:pid owner");
+    assert!(
+        t["log_uri"]
+            .as_str()
+            .unwrap()
+            .ends_with("logs/Alignment/S1-aln/1.log")
+    );
+    assert!(
+        t["owner"].as_str().unwrap().contains(':'),
+        "hostname:pid owner"
+    );
 }
 
 #[test]
@@ -57,7 +73,10 @@ fn failures_retry_then_fail_keeping_the_stderr_tail() {
         serde_json::from_str(&env.ok(&["tasks", "show", "boom", "--format", "json"])).unwrap();
     let tail = show[0]["error_tail"].as_str().unwrap();
     assert!(tail.contains("real error here\n"), "{tail}");
-    assert!(tail.ends_with("anamo: the script exited with code 3"), "{tail}");
+    assert!(
+        tail.ends_with("anamo: the script exited with code 3"),
+        "{tail}"
+    );
     assert!(tail.len() <= 2048 + 64, "tail is {} bytes", tail.len());
     assert_eq!(env.task("pipe")["state"], "failed", "pipefail is on");
 }
@@ -65,7 +84,13 @@ fn failures_retry_then_fail_keeping_the_stderr_tail() {
 #[test]
 fn a_timeout_kills_the_script() {
     let env = Env::new();
-    add(&env, "X", "slow", "sleep 30; touch finished", &["--timeout", "1", "--max-attempts", "1"]);
+    add(
+        &env,
+        "X",
+        "slow",
+        "sleep 30; touch finished",
+        &["--timeout", "1", "--max-attempts", "1"],
+    );
     let out = env.ok(&["worker", "-c", "X"]);
     assert!(out.contains("1 failed"), "{out}");
     let t = env.task("slow");
@@ -82,7 +107,9 @@ fn eight_workers_run_each_of_500_tasks_exactly_once() {
     }
     env.write("tasks.csv", &csv);
     env.ok(&["tasks", "add", "tasks.csv", "-c", "Bulk"]);
-    let mut workers: Vec<_> = (0..8).map(|_| env.spawn(&["worker", "-c", "Bulk"])).collect();
+    let mut workers: Vec<_> = (0..8)
+        .map(|_| env.spawn(&["worker", "-c", "Bulk"]))
+        .collect();
     for w in &mut workers {
         assert!(wait_child(w, Duration::from_secs(120)).success());
     }
@@ -118,7 +145,13 @@ fn slots_run_tasks_in_parallel_and_max_tasks_caps_claims() {
     }
     let out = env.ok(&["worker", "-c", "M", "--slots", "3", "--max-tasks", "4"]);
     assert!(out.contains(" 4 done"), "{out}");
-    assert_eq!(env.tasks().iter().filter(|t| t["collection"] == "M" && t["state"] == "done").count(), 4);
+    assert_eq!(
+        env.tasks()
+            .iter()
+            .filter(|t| t["collection"] == "M" && t["state"] == "done")
+            .count(),
+        4
+    );
 }
 
 #[test]
@@ -145,33 +178,69 @@ fn a_worker_killed_mid_task_leaves_a_lease_that_another_worker_takes_over() {
         &[],
     );
     let mut a = env.spawn(&["worker", "-c", "K", "--lease", "1s"]);
-    assert!(wait_for(Duration::from_secs(10), || file_lines(&env.path("starts.txt")).len() == 1));
+    assert!(wait_for(Duration::from_secs(10), || file_lines(
+        &env.path("starts.txt")
+    )
+    .len()
+        == 1));
     send_signal(&a, libc::SIGKILL);
     wait_child(&mut a, Duration::from_secs(5));
-    assert_eq!(env.task("k1")["state"], "running", "the dead worker still holds it");
-    let out = env.ok(&["worker", "-c", "K", "--wait", "--max-tasks", "1", "--lease", "5s"]);
+    assert_eq!(
+        env.task("k1")["state"],
+        "running",
+        "the dead worker still holds it"
+    );
+    let out = env.ok(&[
+        "worker",
+        "-c",
+        "K",
+        "--wait",
+        "--max-tasks",
+        "1",
+        "--lease",
+        "5s",
+    ]);
     assert!(out.contains("1 done"), "{out}");
     assert_eq!(file_lines(&env.path("starts.txt")), vec!["k1 1", "k1 2"]);
     // The first run died with its worker: only the second one finished.
     assert_eq!(file_lines(&env.path("done.txt")), vec!["k1"]);
     let t = env.task("k1");
-    assert_eq!((t["state"].as_str(), t["attempts"].as_u64()), (Some("done"), Some(2)));
+    assert_eq!(
+        (t["state"].as_str(), t["attempts"].as_u64()),
+        (Some("done"), Some(2))
+    );
 }
 
 #[test]
 fn release_stale_hands_back_expired_leases() {
     let env = Env::new();
     add(&env, "R", "again", "echo x >> s.txt; sleep 30", &[]);
-    add(&env, "R", "last", "echo y >> s.txt; sleep 30", &["--max-attempts", "1"]);
+    add(
+        &env,
+        "R",
+        "last",
+        "echo y >> s.txt; sleep 30",
+        &["--max-attempts", "1"],
+    );
     let mut a = env.spawn(&["worker", "-c", "R", "--lease", "1s", "--slots", "2"]);
-    assert!(wait_for(Duration::from_secs(10), || file_lines(&env.path("s.txt")).len() == 2));
+    assert!(wait_for(Duration::from_secs(10), || file_lines(
+        &env.path("s.txt")
+    )
+    .len()
+        == 2));
     send_signal(&a, libc::SIGKILL);
     wait_child(&mut a, Duration::from_secs(5));
     let out = env.ok(&["tasks", "release-stale"]);
-    assert_eq!(out.trim(), "0 stale task(s) back to todo, 0 failed on their last attempt");
+    assert_eq!(
+        out.trim(),
+        "0 stale task(s) back to todo, 0 failed on their last attempt"
+    );
     std::thread::sleep(Duration::from_millis(1300));
     let out = env.ok(&["tasks", "release-stale", "-c", "R"]);
-    assert_eq!(out.trim(), "1 stale task(s) back to todo, 1 failed on their last attempt");
+    assert_eq!(
+        out.trim(),
+        "1 stale task(s) back to todo, 1 failed on their last attempt"
+    );
     assert_eq!(env.task("again")["state"], "todo");
     let last = env.task("last");
     assert_eq!(last["state"], "failed");
@@ -182,9 +251,17 @@ fn release_stale_hands_back_expired_leases() {
 #[test]
 fn sigterm_releases_running_tasks_after_the_grace_period() {
     let env = Env::new();
-    add(&env, "T", "long", "touch started; sleep 30; touch finished", &[]);
+    add(
+        &env,
+        "T",
+        "long",
+        "touch started; sleep 30; touch finished",
+        &[],
+    );
     let mut w = env.spawn(&["worker", "-c", "T", "--grace", "1s"]);
-    assert!(wait_for(Duration::from_secs(10), || env.path("started").exists()));
+    assert!(wait_for(Duration::from_secs(10), || env
+        .path("started")
+        .exists()));
     send_signal(&w, libc::SIGTERM);
     let status = wait_child(&mut w, Duration::from_secs(10));
     let mut out = String::new();
@@ -192,31 +269,54 @@ fn sigterm_releases_running_tasks_after_the_grace_period() {
     assert!(status.success(), "{out}");
     assert!(out.contains("1 released"), "{out}");
     let t = env.task("long");
-    assert_eq!((t["state"].as_str(), t["attempts"].as_u64()), (Some("todo"), Some(0)));
+    assert_eq!(
+        (t["state"].as_str(), t["attempts"].as_u64()),
+        (Some("todo"), Some(0))
+    );
     assert!(!env.path("finished").exists());
 }
 
 #[test]
 fn sigterm_lets_a_script_finish_within_the_grace_period() {
     let env = Env::new();
-    add(&env, "T", "short", "touch started; sleep 1; touch finished", &[]);
+    add(
+        &env,
+        "T",
+        "short",
+        "touch started; sleep 1; touch finished",
+        &[],
+    );
     add(&env, "T", "next", "touch next-ran", &[]);
     let mut w = env.spawn(&["worker", "-c", "T", "--grace", "30s"]);
-    assert!(wait_for(Duration::from_secs(10), || env.path("started").exists()));
+    assert!(wait_for(Duration::from_secs(10), || env
+        .path("started")
+        .exists()));
     send_signal(&w, libc::SIGINT);
     assert!(wait_child(&mut w, Duration::from_secs(10)).success());
     assert_eq!(env.task("short")["state"], "done");
     assert!(env.path("finished").exists());
-    assert_eq!(env.task("next")["state"], "todo", "nothing new is claimed after a stop");
+    assert_eq!(
+        env.task("next")["state"],
+        "todo",
+        "nothing new is claimed after a stop"
+    );
     assert!(!env.path("next-ran").exists());
 }
 
 #[test]
 fn a_lost_lease_kills_the_script_and_writes_nothing() {
     let env = Env::new();
-    add(&env, "L", "l1", "touch started; sleep 5; touch finished", &[]);
+    add(
+        &env,
+        "L",
+        "l1",
+        "touch started; sleep 5; touch finished",
+        &[],
+    );
     let mut w = env.spawn(&["worker", "-c", "L", "--lease", "1s", "--max-tasks", "1"]);
-    assert!(wait_for(Duration::from_secs(10), || env.path("started").exists()));
+    assert!(wait_for(Duration::from_secs(10), || env
+        .path("started")
+        .exists()));
     // Replacing the task moves its version on: the worker's next heartbeat fails.
     add(&env, "L", "l1", "touch replaced-ran", &["--replace"]);
     assert!(wait_child(&mut w, Duration::from_secs(10)).success());
@@ -225,7 +325,10 @@ fn a_lost_lease_kills_the_script_and_writes_nothing() {
     assert!(out.contains("1 lost"), "{out}");
     assert!(!env.path("finished").exists(), "the script was killed");
     let t = env.task("l1");
-    assert_eq!((t["state"].as_str(), t["attempts"].as_u64()), (Some("todo"), Some(0)));
+    assert_eq!(
+        (t["state"].as_str(), t["attempts"].as_u64()),
+        (Some("todo"), Some(0))
+    );
 }
 
 #[test]
@@ -233,7 +336,10 @@ fn wait_mode_picks_up_tasks_added_later() {
     let env = Env::new();
     add(&env, "W", "first", "true", &[]);
     let mut w = env.spawn(&["worker", "-c", "W", "--wait", "--max-tasks", "2"]);
-    assert!(wait_for(Duration::from_secs(10), || env.task("first")["state"] == "done"));
+    assert!(wait_for(
+        Duration::from_secs(10),
+        || env.task("first")["state"] == "done"
+    ));
     add(&env, "W", "second", "touch second-ran", &[]);
     assert!(wait_child(&mut w, Duration::from_secs(20)).success());
     assert!(env.path("second-ran").exists());

@@ -76,10 +76,7 @@ impl Cmd {
             log_dir: self.log_dir,
         };
         let (summary, result) = worker::run(store.as_ref(), &opts, &shutdown);
-        println!(
-            "worker {} on {}: {summary}",
-            opts.owner, opts.collection
-        );
+        println!("worker {} on {}: {summary}", opts.owner, opts.collection);
         result?;
         Ok(())
     }

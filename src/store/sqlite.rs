@@ -7,14 +7,16 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use rusqlite::types::{ToSql, Type};
-use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
+use rusqlite::{
+    Connection, ErrorCode, OpenFlags, OptionalExtension, Row, TransactionBehavior, params,
+};
 
 use super::{OpenMode, TaskStore};
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::model::{
-    AddReport, Attrs, Claim, NewTask, Outcome, Selector, StaleReport, StateCount, Task,
-    TaskFilter, TaskKey, TaskState, state_after_run,
+    AddReport, Attrs, Claim, NewTask, Outcome, Selector, StaleReport, StateCount, Task, TaskFilter,
+    TaskKey, TaskState, state_after_run,
 };
 
 /// Schema steps, applied in order and counted in `PRAGMA user_version`.
@@ -185,7 +187,9 @@ fn selector_sql(selector: &Selector) -> (String, Vec<Box<dyn ToSql>>) {
         Selector::State(s) => ("state = ?".into(), vec![Box::new(s.as_str())]),
         Selector::Ids(ids) => (
             format!("task_id IN ({})", vec!["?"; ids.len()].join(",")),
-            ids.iter().map(|i| Box::new(i.clone()) as Box<dyn ToSql>).collect(),
+            ids.iter()
+                .map(|i| Box::new(i.clone()) as Box<dyn ToSql>)
+                .collect(),
         ),
     }
 }
@@ -235,7 +239,9 @@ impl TaskStore for SqliteStore {
                     overwrite.execute(values)?;
                     report.replaced += 1;
                 } else {
-                    report.skipped.push((t.collection.clone(), t.task_id.clone()));
+                    report
+                        .skipped
+                        .push((t.collection.clone(), t.task_id.clone()));
                 }
             }
         }
@@ -298,7 +304,14 @@ impl TaskStore for SqliteStore {
                  WHERE collection = ?1 AND task_id = ?2 AND owner = ?3 AND version = ?4 \
                  AND state = 'running'",
             )?
-            .execute(params![t.collection, t.task_id, claim.owner(), t.version, until, now])?;
+            .execute(params![
+                t.collection,
+                t.task_id,
+                claim.owner(),
+                t.version,
+                until,
+                now
+            ])?;
         if n == 1 {
             claim.task.version += 1;
             claim.task.lease_until = Some(until);
@@ -343,7 +356,13 @@ impl TaskStore for SqliteStore {
                  WHERE collection = ?1 AND task_id = ?2 AND owner = ?3 AND version = ?4 \
                  AND state = 'running'",
             )?
-            .execute(params![t.collection, t.task_id, claim.owner(), t.version, now_ms()])?;
+            .execute(params![
+                t.collection,
+                t.task_id,
+                claim.owner(),
+                t.version,
+                now_ms()
+            ])?;
         Ok(n == 1)
     }
 
@@ -351,8 +370,16 @@ impl TaskStore for SqliteStore {
         let mut conn = self.conn();
         let now = now_ms();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let scope = if collection.is_some() { "collection = ?1" } else { "?1 IS NULL" };
-        let fail = if collection.is_some() { FAIL_EXHAUSTED_IN } else { FAIL_EXHAUSTED_ALL };
+        let scope = if collection.is_some() {
+            "collection = ?1"
+        } else {
+            "?1 IS NULL"
+        };
+        let fail = if collection.is_some() {
+            FAIL_EXHAUSTED_IN
+        } else {
+            FAIL_EXHAUSTED_ALL
+        };
         let failed = tx.execute(fail, params![collection, now])? as u64;
         let released = tx.execute(
             &format!(
@@ -367,12 +394,12 @@ impl TaskStore for SqliteStore {
     }
 
     fn retry(&self, collection: &str, selector: &Selector) -> Result<u64> {
-        if let Selector::State(s) = selector {
-            if *s != TaskState::Failed {
-                return Err(Error::Invalid(format!(
-                    "only failed tasks can be retried, not {s} ones"
-                )));
-            }
+        if let Selector::State(s) = selector
+            && *s != TaskState::Failed
+        {
+            return Err(Error::Invalid(format!(
+                "only failed tasks can be retried, not {s} ones"
+            )));
         }
         let (cond, args) = selector_sql(selector);
         let sql = format!(

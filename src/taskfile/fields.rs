@@ -43,9 +43,12 @@ impl<'a> TaskFields<'a> {
             "sample" | "sample_id" => self.sample = Some(value),
             "script" => self.script = Some(value),
             "max_attempts" => {
-                self.max_attempts = Some(value.trim().parse().map_err(|_| {
-                    format!("max_attempts '{value}' is not a whole number")
-                })?)
+                self.max_attempts = Some(
+                    value
+                        .trim()
+                        .parse()
+                        .map_err(|_| format!("max_attempts '{value}' is not a whole number"))?,
+                )
             }
             "timeout" | "timeout_secs" => self.timeout_secs = Some(parse_timeout(&value)?),
             _ => {
@@ -60,9 +63,10 @@ impl<'a> TaskFields<'a> {
     }
 
     pub fn finish(self) -> Result<NewTask, String> {
-        let collection = self.collection.or_else(|| self.defaults.collection.clone()).ok_or(
-            "no collection: add a 'collection' column or pass --collection",
-        )?;
+        let collection = self
+            .collection
+            .or_else(|| self.defaults.collection.clone())
+            .ok_or("no collection: add a 'collection' column or pass --collection")?;
         let task_id = self.task_id.ok_or("no task id: add a 'task_id' column")?;
         let script = self
             .script

@@ -31,7 +31,10 @@ pub(crate) fn parse_object(raw: &str) -> Result<Map<String, Value>, String> {
     }
 }
 
-fn from_object(object: Map<String, Value>, defaults: &Defaults) -> Result<crate::model::NewTask, String> {
+fn from_object(
+    object: Map<String, Value>,
+    defaults: &Defaults,
+) -> Result<crate::model::NewTask, String> {
     let mut fields = TaskFields::new(defaults);
     for (name, value) in object {
         if name == "attrs" {

@@ -171,6 +171,11 @@ pub fn from_samples(
     check_batch(&name, located)
 }
 
+/// `--timeout` on the command line: whole seconds or a duration such as `6h`.
+pub fn parse_timeout_flag(s: &str) -> std::result::Result<u64, String> {
+    fields::parse_timeout(s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,9 +193,4 @@ mod tests {
         assert_eq!(detect(p("a.txt"), "{\"task_id\":\"t\"}"), FileFormat::Jsonl);
         assert_eq!(detect(p("a.txt"), "task_id\tscript"), FileFormat::Tsv);
     }
-}
-
-/// `--timeout` on the command line: whole seconds or a duration such as `6h`.
-pub fn parse_timeout_flag(s: &str) -> std::result::Result<u64, String> {
-    fields::parse_timeout(s)
 }

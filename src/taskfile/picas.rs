@@ -58,7 +58,10 @@ fn line_of(text: &str, part: &str) -> u64 {
 }
 
 /// A token as a task; `None` for a token PiCaS already marked done.
-fn token(object: Map<String, Value>, defaults: &Defaults) -> Result<Option<crate::model::NewTask>, String> {
+fn token(
+    object: Map<String, Value>,
+    defaults: &Defaults,
+) -> Result<Option<crate::model::NewTask>, String> {
     let mut fields = TaskFields::new(defaults);
     let mut done = false;
     for (name, value) in object {
@@ -143,7 +146,10 @@ mod tests {
     fn array_items_report_their_line() {
         let text = "[\n {\"_id\":\"a\",\"type\":\"X\",\"Task_Script\":\"true\",\"lock\":0,\"done\":0},\n {\"_id\":\"b\",\"type\":\"X\",\"Task_Script\":\"true\",\"lock\":\"no\"}\n]";
         let err = read("t.json", text, &defaults()).unwrap_err().to_string();
-        assert!(err.starts_with("t.json:3: PiCaS field 'lock' is a string"), "{err}");
+        assert!(
+            err.starts_with("t.json:3: PiCaS field 'lock' is a string"),
+            "{err}"
+        );
     }
 
     #[test]

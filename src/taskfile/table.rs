@@ -6,16 +6,18 @@ use crate::error::{Error, Result};
 use super::fields::TaskFields;
 use super::{Defaults, Located};
 
-pub(crate) fn read(file: &str, text: &str, delimiter: u8, defaults: &Defaults) -> Result<Vec<Located>> {
+pub(crate) fn read(
+    file: &str,
+    text: &str,
+    delimiter: u8,
+    defaults: &Defaults,
+) -> Result<Vec<Located>> {
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .comment(Some(b'#'))
         .trim(csv::Trim::Headers)
         .from_reader(text.as_bytes());
-    let headers = reader
-        .headers()
-        .map_err(|e| csv_error(file, &e))?
-        .clone();
+    let headers = reader.headers().map_err(|e| csv_error(file, &e))?.clone();
     if !headers.iter().any(|h| h == "task_id" || h == "id") {
         return Err(Error::input(
             file,

@@ -181,17 +181,23 @@ fn supervise(
     let code = match &status {
         Ok(s) => Some(process::exit_code(s)),
         Err(e) => {
-            tail.push_str(&format!("\nanamo: lost the script: {e}"));
+            note(&mut tail, &format!("anamo: lost the script: {e}"));
             None
         }
     };
     let (succeeded, code) = if timed_out {
         let secs = claim.task.timeout_secs.unwrap_or(0);
-        tail.push_str(&format!("\nanamo: timed out after {secs}s and was killed"));
+        note(
+            &mut tail,
+            &format!("anamo: timed out after {secs}s and was killed"),
+        );
         (false, Some(TIMEOUT_EXIT))
     } else {
         if let Some(c) = code.filter(|c| *c != 0) {
-            tail.push_str(&format!("\nanamo: the script exited with code {c}"));
+            note(
+                &mut tail,
+                &format!("anamo: the script exited with code {c}"),
+            );
         }
         (code == Some(0), code)
     };
@@ -204,6 +210,14 @@ fn supervise(
     })
 }
 
+/// Adds anamo's own line to a stderr tail.
+fn note(tail: &mut String, line: &str) {
+    if !tail.is_empty() && !tail.ends_with('\n') {
+        tail.push('\n');
+    }
+    tail.push_str(line);
+}
+
 /// Writes the ending to the store and counts it.
 fn record(ctx: &SlotContext<'_>, claim: &Claim, ending: Ending) {
     let t = &claim.task;
@@ -213,27 +227,34 @@ fn record(ctx: &SlotContext<'_>, claim: &Claim, ending: Ending) {
     };
     match ending {
         Ending::Lost => count(&tally.lost),
-        Ending::Released => {
-            match with_retries("release", || ctx.store.release(claim)) {
-                Ok(true) => count(&tally.released),
-                Ok(false) => count(&tally.lost),
-                Err(e) => {
-                    warn!("could not release {}/{}: {e}; its lease will expire", t.collection, t.task_id);
-                    count(&tally.lost);
-                }
+        Ending::Released => match with_retries("release", || ctx.store.release(claim)) {
+            Ok(true) => count(&tally.released),
+            Ok(false) => count(&tally.lost),
+            Err(e) => {
+                warn!(
+                    "could not release {}/{}: {e}; its lease will expire",
+                    t.collection, t.task_id
+                );
+                count(&tally.lost);
             }
-        }
+        },
         Ending::Exited(outcome) => {
             match with_retries("finish", || ctx.store.finish(claim, &outcome)) {
                 Ok(Some(TaskState::Done)) => count(&tally.done),
                 Ok(Some(TaskState::Todo)) => count(&tally.retried),
                 Ok(Some(_)) => count(&tally.failed),
                 Ok(None) => {
-                    warn!("{}/{} was taken away before it finished; its result is dropped", t.collection, t.task_id);
+                    warn!(
+                        "{}/{} was taken away before it finished; its result is dropped",
+                        t.collection, t.task_id
+                    );
                     count(&tally.lost);
                 }
                 Err(e) => {
-                    warn!("could not record {}/{}: {e}; its lease will expire and it will run again", t.collection, t.task_id);
+                    warn!(
+                        "could not record {}/{}: {e}; its lease will expire and it will run again",
+                        t.collection, t.task_id
+                    );
                     count(&tally.lost);
                 }
             }

@@ -107,7 +107,8 @@ impl Env {
     pub fn states(&self) -> std::collections::BTreeMap<String, usize> {
         let mut m = std::collections::BTreeMap::new();
         for t in self.tasks() {
-            *m.entry(t["state"].as_str().unwrap().to_string()).or_insert(0) += 1;
+            *m.entry(t["state"].as_str().unwrap().to_string())
+                .or_insert(0) += 1;
         }
         m
     }

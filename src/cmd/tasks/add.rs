@@ -76,7 +76,9 @@ impl Cmd {
         let mut skipped_done = 0;
         let tasks = if let Some(path) = &self.file {
             if self.script.is_some() || self.id.is_some() {
-                bail!("--id and --script describe one task; leave them out when adding from a file");
+                bail!(
+                    "--id and --script describe one task; leave them out when adding from a file"
+                );
             }
             let parsed = taskfile::read(path, self.format, &defaults)?;
             skipped_done = parsed.skipped_done;
@@ -102,24 +104,30 @@ impl Cmd {
         let store = ctx.store(OpenMode::Create)?;
         let report = store.add(&tasks, self.replace)?;
         for (collection, id) in report.skipped.iter().take(10) {
-            eprintln!("skipped {collection}/{id}: already in the store (use --replace to overwrite)");
+            eprintln!(
+                "skipped {collection}/{id}: already in the store (use --replace to overwrite)"
+            );
         }
         if report.skipped.len() > 10 {
-            eprintln!("... and {} more already in the store", report.skipped.len() - 10);
+            eprintln!(
+                "... and {} more already in the store",
+                report.skipped.len() - 10
+            );
         }
-        let mut line = format!(
-            "added {} task(s) to {}",
-            report.added,
-            store.describe()
-        );
+        let mut line = format!("added {} task(s) to {}", report.added, store.describe());
         if report.replaced > 0 {
             line.push_str(&format!(", replaced {}", report.replaced));
         }
         if !report.skipped.is_empty() {
-            line.push_str(&format!(", skipped {} already present", report.skipped.len()));
+            line.push_str(&format!(
+                ", skipped {} already present",
+                report.skipped.len()
+            ));
         }
         if skipped_done > 0 {
-            line.push_str(&format!(", left out {skipped_done} PiCaS token(s) already done"));
+            line.push_str(&format!(
+                ", left out {skipped_done} PiCaS token(s) already done"
+            ));
         }
         println!("{line}");
         Ok(())

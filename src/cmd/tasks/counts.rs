@@ -27,13 +27,20 @@ impl Cmd {
         let store = ctx.store(OpenMode::MustExist)?;
         let mut by_collection: BTreeMap<String, [u64; 4]> = BTreeMap::new();
         for c in store.counts(self.collection.as_deref())? {
-            let i = TaskState::ALL.iter().position(|s| *s == c.state).unwrap_or(0);
+            let i = TaskState::ALL
+                .iter()
+                .position(|s| *s == c.state)
+                .unwrap_or(0);
             by_collection.entry(c.collection).or_default()[i] += c.count;
         }
         let mut columns = vec!["collection".to_string()];
         columns.extend(TaskState::ALL.iter().map(|s| s.to_string()));
         columns.push("total".into());
-        let mut out = RowWriter::new(Format::resolve(self.format), columns, std::io::stdout().lock())?;
+        let mut out = RowWriter::new(
+            Format::resolve(self.format),
+            columns,
+            std::io::stdout().lock(),
+        )?;
         for (collection, n) in by_collection {
             let mut row = vec![json!(collection)];
             row.extend(n.iter().map(|v| json!(v)));

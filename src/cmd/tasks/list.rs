@@ -45,7 +45,11 @@ impl Cmd {
             task_id: None,
         };
         let columns = LIST_COLUMNS.iter().map(|c| c.to_string()).collect();
-        let mut out = RowWriter::new(Format::resolve(self.format), columns, std::io::stdout().lock())?;
+        let mut out = RowWriter::new(
+            Format::resolve(self.format),
+            columns,
+            std::io::stdout().lock(),
+        )?;
         let limit = self.limit.unwrap_or(u64::MAX);
         let mut written = 0u64;
         for_each_task(store.as_ref(), &filter, PAGE, |task| {

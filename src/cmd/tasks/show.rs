@@ -31,7 +31,8 @@ impl Cmd {
         match Format::resolve(self.format) {
             f @ (Format::Json | Format::Jsonl) => {
                 let (names, values): (Vec<_>, Vec<_>) = fields.into_iter().unzip();
-                let mut out = RowWriter::new(f, names.iter().map(|n| n.to_string()).collect(), stdout)?;
+                let mut out =
+                    RowWriter::new(f, names.iter().map(|n| n.to_string()).collect(), stdout)?;
                 out.write_row(&values)?;
                 out.finish()?;
             }
@@ -61,7 +62,10 @@ fn find(store: &dyn TaskStore, id: &str, collection: Option<&str>) -> Result<Tas
     };
     let mut found = store.scan(&filter, None, 10)?;
     match found.len() {
-        0 => bail!("no task '{id}' in {}; see `anamo tasks list`", store.describe()),
+        0 => bail!(
+            "no task '{id}' in {}; see `anamo tasks list`",
+            store.describe()
+        ),
         1 => Ok(found.remove(0)),
         _ => {
             let names: Vec<_> = found.iter().map(|t| t.collection.as_str()).collect();
