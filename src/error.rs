@@ -6,20 +6,27 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error(
-        "task store '{}' does not exist; add tasks first with `anamo tasks add`, or point --store/ANAMO_STORE at the right file",
-        .0.display()
-    )]
-    StoreMissing(PathBuf),
+    #[error("{what} '{}' does not exist; {hint}", path.display())]
+    Missing {
+        what: &'static str,
+        path: PathBuf,
+        hint: String,
+    },
 
-    #[error("'{}' is not an anamo task store ({reason}); point --store at a task store file", path.display())]
-    StoreNotOurs { path: PathBuf, reason: String },
+    #[error("'{}' is not an anamo {what} ({reason}); point {flag} at the right file", path.display())]
+    NotOurs {
+        what: &'static str,
+        path: PathBuf,
+        reason: String,
+        flag: &'static str,
+    },
 
     #[error(
-        "task store '{}' was written by a newer anamo (schema {found} > {supported}); upgrade anamo",
+        "{what} '{}' was written by a newer anamo (schema {found} > {supported}); upgrade anamo",
         path.display()
     )]
-    StoreTooNew {
+    TooNew {
+        what: &'static str,
         path: PathBuf,
         found: i64,
         supported: i64,

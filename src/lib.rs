@@ -5,6 +5,7 @@ pub mod cli;
 pub mod clock;
 pub mod cmd;
 pub mod config;
+pub mod db;
 pub mod error;
 pub mod model;
 pub mod output;

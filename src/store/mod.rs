@@ -63,14 +63,7 @@ pub trait TaskStore: Send + Sync {
     fn describe(&self) -> String;
 }
 
-/// Whether opening may create the store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OpenMode {
-    /// Create the store if it is missing (adding tasks).
-    Create,
-    /// Fail with a clear message if it is missing (reading, working).
-    MustExist,
-}
+pub use crate::db::OpenMode;
 
 /// A parsed store URL.
 #[derive(Debug, Clone, PartialEq, Eq)]

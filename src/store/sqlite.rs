@@ -7,27 +7,26 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use rusqlite::types::{ToSql, Type};
-use rusqlite::{
-    Connection, ErrorCode, OpenFlags, OptionalExtension, Row, TransactionBehavior, params,
-};
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
-use super::{OpenMode, TaskStore};
+use super::TaskStore;
 use crate::clock::now_ms;
+use crate::db::{self, OpenMode, Schema};
 use crate::error::{Error, Result};
 use crate::model::{
     AddReport, Attrs, Claim, NewTask, Outcome, Selector, StaleReport, StateCount, Task, TaskFilter,
     TaskKey, TaskState, state_after_run,
 };
 
-/// Schema steps, applied in order and counted in `PRAGMA user_version`.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/store/0001_tasks.sql")];
-
-/// Marks a file as an anamo task store ("anmT"), so a catalog or a stranger's database is
-/// refused instead of being migrated.
-const APPLICATION_ID: i64 = 0x616E_6D54;
-
-/// Writers wait this long for the lock; many workers finishing at once queue briefly.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
+/// The embedded store's schema: its own application id ("anmT"), so a catalog or a stranger's
+/// database is refused instead of being migrated.
+const SCHEMA: Schema = Schema {
+    what: "task store",
+    application_id: 0x616E_6D54,
+    migrations: &[include_str!("../../migrations/store/0001_tasks.sql")],
+    flag: "--store/ANAMO_STORE",
+    creator: "`anamo tasks add`",
+};
 
 const COLUMNS: &str = "collection, task_id, sample, script, attrs, state, attempts, max_attempts, \
     timeout_secs, owner, lease_until, created_at, updated_at, started_at, finished_at, exit_code, \
@@ -40,29 +39,9 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     pub fn open(path: &Path, mode: OpenMode) -> Result<Self> {
-        if mode == OpenMode::MustExist && !path.exists() {
-            return Err(Error::StoreMissing(path.to_path_buf()));
-        }
-        let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        if mode == OpenMode::Create {
-            flags |= OpenFlags::SQLITE_OPEN_CREATE;
-        }
-        let not_ours = |e: rusqlite::Error| match e.sqlite_error_code() {
-            Some(ErrorCode::NotADatabase) => Error::StoreNotOurs {
-                path: path.to_path_buf(),
-                reason: "not a SQLite database".into(),
-            },
-            _ => Error::Sqlite(e),
-        };
-        let mut conn = Connection::open_with_flags(path, flags).map_err(not_ours)?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
-        conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))
-            .map_err(not_ours)?;
-        conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")?;
-        migrate(&mut conn, path)?;
         Ok(Self {
             path: path.to_path_buf(),
-            conn: Mutex::new(conn),
+            conn: Mutex::new(db::open(path, &SCHEMA, mode)?),
         })
     }
 
@@ -71,52 +50,6 @@ impl SqliteStore {
         // back on drop), so a poisoned lock is still safe to use.
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
-}
-
-fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
-    let read = |conn: &Connection| -> Result<(i64, i64, i64)> {
-        let app: i64 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
-        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        let tables: i64 = conn.query_row(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
-            [],
-            |r| r.get(0),
-        )?;
-        Ok((app, version, tables))
-    };
-    let check = |(app, version, tables): (i64, i64, i64)| -> Result<bool> {
-        let fresh = app == 0 && version == 0 && tables == 0;
-        if !fresh && app != APPLICATION_ID {
-            return Err(Error::StoreNotOurs {
-                path: path.to_path_buf(),
-                reason: "a SQLite database of something else".into(),
-            });
-        }
-        let supported = MIGRATIONS.len() as i64;
-        if version > supported {
-            return Err(Error::StoreTooNew {
-                path: path.to_path_buf(),
-                found: version,
-                supported,
-            });
-        }
-        Ok(version < supported)
-    };
-    // Most opens find the schema current and need no write lock at all.
-    if !check(read(conn)?)? {
-        return Ok(());
-    }
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let state = read(&tx)?;
-    if check(state)? {
-        for sql in &MIGRATIONS[state.1 as usize..] {
-            tx.execute_batch(sql)?;
-        }
-        tx.pragma_update(None, "application_id", APPLICATION_ID)?;
-        tx.pragma_update(None, "user_version", MIGRATIONS.len() as i64)?;
-    }
-    tx.commit()?;
-    Ok(())
 }
 
 fn conversion(idx: usize, message: String) -> rusqlite::Error {

@@ -1,0 +1,156 @@
+//! Opening anamo's SQLite files (the embedded task store and the catalog): WAL, busy timeout,
+//! an application id that tells our files from strangers', and numbered migrations recorded in
+//! `PRAGMA user_version`, each applied in one transaction.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
+
+use crate::error::{Error, Result};
+
+/// What kind of anamo file a database is.
+pub struct Schema {
+    /// Name in messages: "task store", "catalog".
+    pub what: &'static str,
+    /// Marks the file as ours, so another kind of database is refused, never migrated.
+    pub application_id: i64,
+    pub migrations: &'static [&'static str],
+    /// Where the user sets the path, for messages: "--store/ANAMO_STORE".
+    pub flag: &'static str,
+    /// What creates the file, for messages: "`anamo tasks add`".
+    pub creator: &'static str,
+}
+
+/// Whether opening may create the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Create it if missing (writing commands).
+    Create,
+    /// Fail with a clear message if missing (reading commands, workers).
+    MustExist,
+}
+
+/// Writers wait this long for the lock; many workers finishing at once queue briefly.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Opens read-write, creating and migrating as needed.
+pub fn open(path: &Path, schema: &Schema, mode: OpenMode) -> Result<Connection> {
+    if mode == OpenMode::MustExist && !path.exists() {
+        return Err(missing(path, schema));
+    }
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    if mode == OpenMode::Create {
+        flags |= OpenFlags::SQLITE_OPEN_CREATE;
+    }
+    let mut conn =
+        Connection::open_with_flags(path, flags).map_err(|e| not_ours(e, path, schema))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))
+        .map_err(|e| not_ours(e, path, schema))?;
+    conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")?;
+    migrate(&mut conn, path, schema)?;
+    Ok(conn)
+}
+
+/// Opens read-only (the file cannot change through this connection), without migrating.
+pub fn open_read_only(path: &Path, schema: &Schema) -> Result<Connection> {
+    if !path.exists() {
+        return Err(missing(path, schema));
+    }
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| not_ours(e, path, schema))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.execute_batch("PRAGMA query_only=ON;")?;
+    let (app, version, tables) = read_state(&conn).map_err(|e| match e {
+        Error::Sqlite(e) => not_ours(e, path, schema),
+        other => other,
+    })?;
+    let current = check(path, schema, app, version, tables)?;
+    if current < schema.migrations.len() as i64 {
+        return Err(Error::Invalid(format!(
+            "{} '{}' has an older schema ({current} < {}); run `anamo sync` once to upgrade it",
+            schema.what,
+            path.display(),
+            schema.migrations.len()
+        )));
+    }
+    Ok(conn)
+}
+
+fn missing(path: &Path, schema: &Schema) -> Error {
+    Error::Missing {
+        what: schema.what,
+        path: path.to_path_buf(),
+        hint: format!(
+            "create it with {}, or point {} at the right file",
+            schema.creator, schema.flag
+        ),
+    }
+}
+
+fn not_ours(e: rusqlite::Error, path: &Path, schema: &Schema) -> Error {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) => Error::NotOurs {
+            what: schema.what,
+            path: path.to_path_buf(),
+            reason: "not a SQLite database".into(),
+            flag: schema.flag,
+        },
+        _ => Error::Sqlite(e),
+    }
+}
+
+fn read_state(conn: &Connection) -> Result<(i64, i64, i64)> {
+    let app: i64 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let tables: i64 = conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok((app, version, tables))
+}
+
+/// Refuses files that are not ours or too new; returns the schema version found.
+fn check(path: &Path, schema: &Schema, app: i64, version: i64, tables: i64) -> Result<i64> {
+    let fresh = app == 0 && version == 0 && tables == 0;
+    if !fresh && app != schema.application_id {
+        return Err(Error::NotOurs {
+            what: schema.what,
+            path: path.to_path_buf(),
+            reason: "a SQLite database of something else".into(),
+            flag: schema.flag,
+        });
+    }
+    let supported = schema.migrations.len() as i64;
+    if version > supported {
+        return Err(Error::TooNew {
+            what: schema.what,
+            path: path.to_path_buf(),
+            found: version,
+            supported,
+        });
+    }
+    Ok(version)
+}
+
+fn migrate(conn: &mut Connection, path: &Path, schema: &Schema) -> Result<()> {
+    let latest = schema.migrations.len() as i64;
+    // Most opens find the schema current and take no write lock at all.
+    let (app, version, tables) = read_state(conn)?;
+    if check(path, schema, app, version, tables)? == latest {
+        return Ok(());
+    }
+    // Re-read under the write lock: another process may have migrated meanwhile.
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let (app, version, tables) = read_state(&tx)?;
+    let version = check(path, schema, app, version, tables)?;
+    for sql in &schema.migrations[version as usize..] {
+        tx.execute_batch(sql)?;
+    }
+    tx.pragma_update(None, "application_id", schema.application_id)?;
+    tx.pragma_update(None, "user_version", latest)?;
+    tx.commit()?;
+    Ok(())
+}
