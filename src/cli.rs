@@ -3,6 +3,9 @@
 use clap::{Args, Parser, Subcommand};
 
 use crate::cmd;
+use std::path::PathBuf;
+
+use crate::catalog::DEFAULT_CATALOG;
 use crate::store::DEFAULT_STORE;
 
 /// anamo: a work queue and catalog for population-scale genome workflows on AWS.
@@ -23,6 +26,15 @@ pub struct Global {
     /// Task store: sqlite://PATH (or a plain path).
     #[arg(long, global = true, env = "ANAMO_STORE", default_value = DEFAULT_STORE)]
     pub store: String,
+
+    /// Catalog file (SQLite).
+    #[arg(long, global = true, env = "ANAMO_CATALOG", default_value = DEFAULT_CATALOG)]
+    pub catalog: PathBuf,
+
+    /// Folder of saved reports (*.sql) that add to or override the built-in ones
+    /// [default: ./queries when it exists].
+    #[arg(long, global = true, env = "ANAMO_QUERIES")]
+    pub queries: Option<PathBuf>,
 
     /// More log output on stderr (-v info, -vv debug).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]

@@ -1,14 +1,19 @@
 //! anamo: a work queue (task store + workers) and a SQL catalog for population-scale genome
 //! workflows. The binary in `main.rs` only parses the command line and dispatches here.
 
+pub mod catalog;
 pub mod cli;
 pub mod clock;
 pub mod cmd;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod host;
 pub mod model;
 pub mod output;
+pub mod query;
+pub mod records;
 pub mod store;
+pub mod sync;
 pub mod taskfile;
 pub mod worker;

@@ -23,6 +23,8 @@ fn main() -> ExitCode {
         .init();
     let ctx = Context {
         store_url: cli.global.store,
+        catalog_path: cli.global.catalog,
+        queries_dir: cli.global.queries,
     };
     let result = match cli.command {
         Command::Tasks(c) => c.run(&ctx),

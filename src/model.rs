@@ -216,6 +216,24 @@ pub struct TaskKey {
     pub task_id: String,
 }
 
+/// A stored task that cannot be read (hand-edited, truncated): skipped and reported, never a
+/// crash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Damaged {
+    /// `collection/task_id` when they could be read, else what identifies the record.
+    pub key: String,
+    pub reason: String,
+}
+
+/// One page of a scan.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Page {
+    pub tasks: Vec<Task>,
+    pub damaged: Vec<Damaged>,
+    /// Where the next page starts; `None` when this was the last page.
+    pub next: Option<TaskKey>,
+}
+
 /// What `release_stale` did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StaleReport {

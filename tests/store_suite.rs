@@ -251,6 +251,7 @@ pub fn scan_pages_through_everything_in_key_order(f: &dyn Fixture) {
     s.add(&tasks("A", 5), false).unwrap();
     let mut seen = vec![];
     anamo::store::for_each_task(s.as_ref(), &TaskFilter::default(), 3, |t| {
+        let t = t.unwrap();
         seen.push(format!("{}/{}", t.collection, t.task_id));
         Ok(std::ops::ControlFlow::Continue(()))
     })
@@ -268,7 +269,8 @@ pub fn scan_pages_through_everything_in_key_order(f: &dyn Fixture) {
             None,
             100,
         )
-        .unwrap();
+        .unwrap()
+        .tasks;
     assert_eq!(only_b.len(), 7);
     let c = s.claim("A", "w", LEASE).unwrap().unwrap();
     let running = s
@@ -280,7 +282,8 @@ pub fn scan_pages_through_everything_in_key_order(f: &dyn Fixture) {
             None,
             100,
         )
-        .unwrap();
+        .unwrap()
+        .tasks;
     assert_eq!(running.len(), 1);
     assert_eq!(running[0].task_id, c.task.task_id);
     let by_sample = s
@@ -292,7 +295,8 @@ pub fn scan_pages_through_everything_in_key_order(f: &dyn Fixture) {
             None,
             100,
         )
-        .unwrap();
+        .unwrap()
+        .tasks;
     assert_eq!(by_sample.len(), 2);
     let counts = s.counts(None).unwrap();
     let get = |c: &str, st: TaskState| {

@@ -49,6 +49,7 @@ CREATE TABLE task_events (
 );
 CREATE INDEX task_events_by_task ON task_events (collection, task_id, at);
 CREATE INDEX task_events_by_state ON task_events (to_state, at);
+CREATE INDEX task_events_by_run ON task_events (sync_run);
 
 -- The study's samples; a dropped sample keeps its history.
 CREATE TABLE samples (

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::model::{
-    AddReport, Claim, NewTask, Outcome, Selector, StaleReport, StateCount, Task, TaskFilter,
-    TaskKey, TaskState,
+    AddReport, Claim, Damaged, NewTask, Outcome, Page, Selector, StaleReport, StateCount, Task,
+    TaskFilter, TaskKey, TaskState,
 };
 
 pub use sqlite::SqliteStore;
@@ -52,9 +52,9 @@ pub trait TaskStore: Send + Sync {
     /// One task by key.
     fn get(&self, collection: &str, task_id: &str) -> Result<Option<Task>>;
 
-    /// A page of tasks in key order, after `after`, at most `limit` long.
-    fn scan(&self, filter: &TaskFilter, after: Option<&TaskKey>, limit: usize)
-    -> Result<Vec<Task>>;
+    /// A page of at most `limit` tasks, starting after `after`. Records that cannot be read
+    /// are reported in the page, not raised as errors.
+    fn scan(&self, filter: &TaskFilter, after: Option<&TaskKey>, limit: usize) -> Result<Page>;
 
     /// Number of tasks per collection and state.
     fn counts(&self, collection: Option<&str>) -> Result<Vec<StateCount>>;
@@ -94,29 +94,30 @@ pub fn open(url: &str, mode: OpenMode) -> Result<Box<dyn TaskStore>> {
     }
 }
 
-/// Calls `f` on every task matching `filter`, page by page, without holding them all, until
-/// `f` says to stop.
+/// Calls `f` on every task matching `filter` (or the damaged record in its place), page by
+/// page, without holding them all, until `f` says to stop.
 pub fn for_each_task(
     store: &dyn TaskStore,
     filter: &TaskFilter,
     page_size: usize,
-    mut f: impl FnMut(Task) -> Result<ControlFlow<()>>,
+    mut f: impl FnMut(std::result::Result<Task, Damaged>) -> Result<ControlFlow<()>>,
 ) -> Result<()> {
     let mut after: Option<TaskKey> = None;
     loop {
         let page = store.scan(filter, after.as_ref(), page_size)?;
-        let full = page.len() == page_size;
-        for task in page {
-            after = Some(TaskKey {
-                collection: task.collection.clone(),
-                task_id: task.task_id.clone(),
-            });
-            if f(task)?.is_break() {
+        for damaged in page.damaged {
+            if f(Err(damaged))?.is_break() {
                 return Ok(());
             }
         }
-        if !full {
-            return Ok(());
+        for task in page.tasks {
+            if f(Ok(task))?.is_break() {
+                return Ok(());
+            }
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return Ok(()),
         }
     }
 }

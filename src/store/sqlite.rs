@@ -14,8 +14,8 @@ use crate::clock::now_ms;
 use crate::db::{self, OpenMode, Schema};
 use crate::error::{Error, Result};
 use crate::model::{
-    AddReport, Attrs, Claim, NewTask, Outcome, Selector, StaleReport, StateCount, Task, TaskFilter,
-    TaskKey, TaskState, state_after_run,
+    AddReport, Attrs, Claim, Damaged, NewTask, Outcome, Page, Selector, StaleReport, StateCount,
+    Task, TaskFilter, TaskKey, TaskState, state_after_run,
 };
 
 /// The embedded store's schema: its own application id ("anmT"), so a catalog or a stranger's
@@ -362,12 +362,7 @@ impl TaskStore for SqliteStore {
         get_task(&self.conn(), collection, task_id)
     }
 
-    fn scan(
-        &self,
-        filter: &TaskFilter,
-        after: Option<&TaskKey>,
-        limit: usize,
-    ) -> Result<Vec<Task>> {
+    fn scan(&self, filter: &TaskFilter, after: Option<&TaskKey>, limit: usize) -> Result<Page> {
         let mut conds: Vec<&str> = vec![];
         let mut args: Vec<&dyn ToSql> = vec![];
         if let Some(c) = &filter.collection {
@@ -404,8 +399,29 @@ impl TaskStore for SqliteStore {
         );
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(args.as_slice(), task_from_row)?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        let mut rows = stmt.query(args.as_slice())?;
+        let mut page = Page::default();
+        let mut read = 0;
+        let mut last = None;
+        while let Some(row) = rows.next()? {
+            read += 1;
+            let key = TaskKey {
+                collection: row.get(0)?,
+                task_id: row.get(1)?,
+            };
+            match task_from_row(row) {
+                Ok(task) => page.tasks.push(task),
+                Err(e) => page.damaged.push(Damaged {
+                    key: format!("{}/{}", key.collection, key.task_id),
+                    reason: e.to_string(),
+                }),
+            }
+            last = Some(key);
+        }
+        if read == limit {
+            page.next = last;
+        }
+        Ok(page)
     }
 
     fn counts(&self, collection: Option<&str>) -> Result<Vec<StateCount>> {

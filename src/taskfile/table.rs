@@ -2,6 +2,7 @@
 //! max_attempts, timeout; any other column becomes an attribute).
 
 use crate::error::{Error, Result};
+use crate::records::csv_error;
 
 use super::fields::TaskFields;
 use super::{Defaults, Located};
@@ -41,16 +42,3 @@ pub(crate) fn read(
     Ok(tasks)
 }
 
-fn csv_error(file: &str, e: &csv::Error) -> Error {
-    let line = e.position().map_or(0, |p| p.line());
-    let message = match e.kind() {
-        csv::ErrorKind::UnequalLengths {
-            expected_len, len, ..
-        } => format!(
-            "this row has {len} fields but the header has {expected_len}; quote values that contain the delimiter"
-        ),
-        csv::ErrorKind::Utf8 { .. } => "not valid UTF-8 text".to_string(),
-        _ => e.to_string(),
-    };
-    Error::input(file, line, message)
-}

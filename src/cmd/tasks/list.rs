@@ -53,6 +53,13 @@ impl Cmd {
         let limit = self.limit.unwrap_or(u64::MAX);
         let mut written = 0u64;
         for_each_task(store.as_ref(), &filter, PAGE, |task| {
+            let task = match task {
+                Ok(t) => t,
+                Err(d) => {
+                    eprintln!("skipped damaged task {}: {}", d.key, d.reason);
+                    return Ok(ControlFlow::Continue(()));
+                }
+            };
             if written >= limit {
                 return Ok(ControlFlow::Break(()));
             }

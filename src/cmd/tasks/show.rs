@@ -60,7 +60,7 @@ fn find(store: &dyn TaskStore, id: &str, collection: Option<&str>) -> Result<Tas
         task_id: Some(id.to_string()),
         ..TaskFilter::default()
     };
-    let mut found = store.scan(&filter, None, 10)?;
+    let mut found = store.scan(&filter, None, 10)?.tasks;
     match found.len() {
         0 => bail!(
             "no task '{id}' in {}; see `anamo tasks list`",

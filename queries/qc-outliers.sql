@@ -1,0 +1,14 @@
+-- name: qc-outliers
+-- description: Samples whose QC metric is below min or above max
+-- params: metric, min=, max=
+SELECT q.sample_id,
+       s.cohort,
+       q.metric,
+       q.value,
+       q.source
+FROM qc_metrics q
+LEFT JOIN samples s ON s.sample_id = q.sample_id
+WHERE q.metric = :metric
+  AND ((:min <> '' AND q.value < CAST(:min AS REAL))
+       OR (:max <> '' AND q.value > CAST(:max AS REAL)))
+ORDER BY q.value;

@@ -1,0 +1,17 @@
+-- name: sample-timeline
+-- description: One sample's tasks across the steps, with times, attempts and where they ran
+-- params: sample
+SELECT t.collection AS step,
+       t.task_id,
+       t.state,
+       t.attempts,
+       t.owner,
+       strftime('%Y-%m-%dT%H:%M:%fZ', t.started_at / 1000.0, 'unixepoch') AS started,
+       strftime('%Y-%m-%dT%H:%M:%fZ', t.finished_at / 1000.0, 'unixepoch') AS finished,
+       round((t.finished_at - t.started_at) / 1000.0, 1) AS seconds,
+       t.exit_code,
+       t.removed_at IS NOT NULL AS removed_from_store
+FROM tasks t
+LEFT JOIN steps s ON s.collection = t.collection
+WHERE t.sample = :sample
+ORDER BY s.ordinal IS NULL, s.ordinal, t.started_at;

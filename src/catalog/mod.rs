@@ -1,0 +1,70 @@
+//! The local SQLite catalog: every task ever seen, sample metadata, QC metrics, S3 objects,
+//! EC2 instances, launches and sync runs. Opened in WAL mode and migrated on open. Never
+//! imports the task store: `sync` is the only bridge.
+
+mod runs;
+mod samples;
+mod tasks;
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::Connection;
+
+use crate::db::{self, OpenMode, Schema};
+use crate::error::Result;
+
+pub use runs::{RunCounts, SyncRun};
+pub use samples::{DropOutcome, ImportReport, import_qc, import_samples, drop_sample, set_steps};
+pub use tasks::TaskWriter;
+
+/// The catalog used when neither --catalog nor ANAMO_CATALOG names one.
+pub const DEFAULT_CATALOG: &str = "anamo.db";
+
+/// The catalog's schema ("anmC" marks the file).
+pub const SCHEMA: Schema = Schema {
+    what: "catalog",
+    application_id: 0x616E_6D43,
+    migrations: &[include_str!("../../migrations/catalog/0001_init.sql")],
+    flag: "--catalog/ANAMO_CATALOG",
+    creator: "`anamo sync` or `anamo samples import`",
+};
+
+pub struct Catalog {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Catalog {
+    /// Opens for writing, creating and migrating as needed.
+    pub fn open(path: &Path) -> Result<Self> {
+        Ok(Self {
+            conn: db::open(path, &SCHEMA, OpenMode::Create)?,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Opens for writing a catalog that must already exist.
+    pub fn open_existing(path: &Path) -> Result<Self> {
+        Ok(Self {
+            conn: db::open(path, &SCHEMA, OpenMode::MustExist)?,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// A connection that cannot write: read-only open flags and `PRAGMA query_only`.
+    pub fn read_only(path: &Path) -> Result<Connection> {
+        db::open_read_only(path, &SCHEMA)
+    }
+
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    pub fn conn_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}

@@ -1,0 +1,113 @@
+//! `sync_runs`: one row per sync of one source, so a failed or interrupted sync is visible.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::Catalog;
+use crate::clock::now_ms;
+use crate::error::Result;
+
+/// Counts a sync reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunCounts {
+    pub seen: u64,
+    pub new: u64,
+    pub changed: u64,
+    pub removed: u64,
+}
+
+/// A sync run in progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncRun {
+    pub id: i64,
+    pub started_at: i64,
+}
+
+impl Catalog {
+    /// Records the start of a sync of `source`. Runs left `running` by a process that no longer
+    /// exists (killed mid-sync) are marked failed first.
+    pub fn start_run(&self, source: &str) -> Result<SyncRun> {
+        self.fail_abandoned_runs()?;
+        let started_at = now_ms();
+        self.conn().execute(
+            "INSERT INTO sync_runs (source, started_at, status, host, pid) VALUES (?1, ?2, 'running', ?3, ?4)",
+            params![source, started_at, crate::host::hostname(), std::process::id()],
+        )?;
+        Ok(SyncRun {
+            id: self.conn().last_insert_rowid(),
+            started_at,
+        })
+    }
+
+    pub fn finish_run(&self, run: &SyncRun, counts: RunCounts) -> Result<()> {
+        self.conn().execute(
+            "UPDATE sync_runs SET status = 'ok', finished_at = ?2, seen = ?3, new = ?4, \
+             changed = ?5, removed = ?6 WHERE id = ?1",
+            params![
+                run.id,
+                now_ms(),
+                counts.seen as i64,
+                counts.new as i64,
+                counts.changed as i64,
+                counts.removed as i64
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn fail_run(&self, run: &SyncRun, counts: RunCounts, error: &str) -> Result<()> {
+        self.conn().execute(
+            "UPDATE sync_runs SET status = 'failed', finished_at = ?2, seen = ?3, new = ?4, \
+             changed = ?5, error = ?6 WHERE id = ?1",
+            params![
+                run.id,
+                now_ms(),
+                counts.seen as i64,
+                counts.new as i64,
+                counts.changed as i64,
+                error
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// When the last successful sync of a source kind (prefix) finished.
+    pub fn last_ok_run(&self, source_prefix: &str) -> Result<Option<i64>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT max(finished_at) FROM sync_runs WHERE status = 'ok' AND source LIKE ?1 || '%'",
+                params![source_prefix],
+                |r| r.get::<_, Option<i64>>(0),
+            )
+            .optional()?
+            .flatten())
+    }
+
+    fn fail_abandoned_runs(&self) -> Result<()> {
+        let host = crate::host::hostname();
+        let mut stmt = self
+            .conn()
+            .prepare("SELECT id, host, pid FROM sync_runs WHERE status = 'running'")?;
+        let running: Vec<(i64, Option<String>, Option<i64>)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        for (id, run_host, pid) in running {
+            let alive = run_host.as_deref() == Some(host.as_str())
+                && pid.is_some_and(|p| process_alive(p as i32));
+            if !alive && run_host.as_deref() == Some(host.as_str()) {
+                self.conn().execute(
+                    "UPDATE sync_runs SET status = 'failed', finished_at = ?2, \
+                     error = 'interrupted: the sync process ended before finishing' WHERE id = ?1",
+                    params![id, now_ms()],
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn process_alive(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks that the process exists.
+    unsafe { libc::kill(pid, 0) == 0 }
+}
+

@@ -1,0 +1,208 @@
+//! Study metadata the users bring: samples (with cohort, status and any other column as JSON
+//! metadata), QC metrics, and the workflow order of the steps. Each import is one transaction.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use rusqlite::{OptionalExtension, params};
+use serde_json::{Map, Value};
+
+use super::Catalog;
+use crate::clock::now_ms;
+use crate::error::{Error, Result};
+use crate::records::{self, text};
+
+/// What an import did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    pub rows: u64,
+    /// Rows naming a sample the catalog did not have (QC only).
+    pub unknown_samples: u64,
+}
+
+const SAMPLE_COLUMNS: &[&str] = &["sample_id", "sample"];
+
+fn sample_of(file: &str, line: u64, fields: &[(String, Value)]) -> Result<String> {
+    fields
+        .iter()
+        .find(|(k, _)| SAMPLE_COLUMNS.contains(&k.as_str()))
+        .and_then(|(_, v)| text(v))
+        .ok_or_else(|| Error::input(file, line, "no sample_id on this row"))
+}
+
+fn has_sample_column(file: &str, headers: &[String]) -> Result<()> {
+    if headers.iter().any(|h| SAMPLE_COLUMNS.contains(&h.as_str())) {
+        Ok(())
+    } else {
+        Err(Error::input(
+            file,
+            1,
+            "no 'sample_id' column; the first line must name the columns (sample_id,cohort,...)",
+        ))
+    }
+}
+
+/// Imports samples: `sample_id`, `cohort`, `status`; every other column goes into `metadata`
+/// (merged into what the sample had). Re-importing updates.
+pub fn import_samples(catalog: &mut Catalog, path: &Path) -> Result<ImportReport> {
+    let file = path.display().to_string();
+    let (headers, rows) = records::read(path)?;
+    has_sample_column(&file, &headers)?;
+    let now = now_ms();
+    let mut seen: HashMap<String, u64> = HashMap::new();
+    let tx = catalog.conn_mut().transaction()?;
+    {
+        let mut upsert = tx.prepare_cached(
+            "INSERT INTO samples (sample_id, cohort, status, metadata, imported_at) \
+             VALUES (?1, ?2, coalesce(?3, 'active'), ?4, ?5) \
+             ON CONFLICT (sample_id) DO UPDATE SET cohort = coalesce(excluded.cohort, cohort), \
+             status = coalesce(?3, status), metadata = json_patch(metadata, excluded.metadata), \
+             imported_at = excluded.imported_at",
+        )?;
+        for row in &rows {
+            let sample = sample_of(&file, row.line, &row.fields)?;
+            if let Some(first) = seen.insert(sample.clone(), row.line) {
+                return Err(Error::input(
+                    &file,
+                    row.line,
+                    format!("sample '{sample}' is listed twice (first on line {first})"),
+                ));
+            }
+            let mut cohort = None;
+            let mut status = None;
+            let mut metadata = Map::new();
+            for (k, v) in &row.fields {
+                match k.as_str() {
+                    "sample_id" | "sample" => {}
+                    "cohort" => cohort = text(v),
+                    "status" => status = text(v),
+                    _ if text(v).is_some() => {
+                        metadata.insert(k.clone(), v.clone());
+                    }
+                    _ => {}
+                }
+            }
+            upsert.execute(params![
+                sample,
+                cohort,
+                status,
+                Value::Object(metadata).to_string(),
+                now
+            ])?;
+        }
+    }
+    tx.commit()?;
+    Ok(ImportReport {
+        rows: rows.len() as u64,
+        unknown_samples: 0,
+    })
+}
+
+/// What `drop_sample` found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropOutcome {
+    Dropped,
+    AlreadyDropped,
+}
+
+/// Marks a sample as having left the study; its history stays.
+pub fn drop_sample(catalog: &Catalog, sample: &str, reason: &str) -> Result<DropOutcome> {
+    let status: Option<String> = catalog
+        .conn()
+        .query_row(
+            "SELECT status FROM samples WHERE sample_id = ?1",
+            params![sample],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match status.as_deref() {
+        None => Err(Error::Invalid(format!(
+            "no sample '{sample}' in the catalog; import it first with `anamo samples import`"
+        ))),
+        Some("dropped") => Ok(DropOutcome::AlreadyDropped),
+        Some(_) => {
+            catalog.conn().execute(
+                "UPDATE samples SET status = 'dropped', dropped_at = ?2, drop_reason = ?3 \
+                 WHERE sample_id = ?1",
+                params![sample, now_ms(), reason],
+            )?;
+            Ok(DropOutcome::Dropped)
+        }
+    }
+}
+
+/// Imports QC metrics, long form (`sample_id,metric,value`) or wide form (`sample_id` and one
+/// column per metric). `source` tells imports apart; re-importing a source replaces its values.
+pub fn import_qc(catalog: &mut Catalog, path: &Path, source: &str) -> Result<ImportReport> {
+    let file = path.display().to_string();
+    let (headers, rows) = records::read(path)?;
+    has_sample_column(&file, &headers)?;
+    let long = headers.iter().any(|h| h == "metric") && headers.iter().any(|h| h == "value");
+    let now = now_ms();
+    let tx = catalog.conn_mut().transaction()?;
+    let mut report = ImportReport::default();
+    {
+        let mut upsert = tx.prepare_cached(
+            "INSERT INTO qc_metrics (sample_id, metric, value, source, recorded_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (sample_id, metric, source) \
+             DO UPDATE SET value = excluded.value, recorded_at = excluded.recorded_at",
+        )?;
+        let mut known = tx.prepare_cached("SELECT 1 FROM samples WHERE sample_id = ?1")?;
+        for row in &rows {
+            let sample = sample_of(&file, row.line, &row.fields)?;
+            let get = |name: &str| {
+                row.fields
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .and_then(|(_, v)| text(v))
+            };
+            let metrics: Vec<(String, String)> = if long {
+                let metric = get("metric")
+                    .ok_or_else(|| Error::input(&file, row.line, "no metric on this row"))?;
+                get("value").map(|v| (metric, v)).into_iter().collect()
+            } else {
+                row.fields
+                    .iter()
+                    .filter(|(k, _)| !SAMPLE_COLUMNS.contains(&k.as_str()) && k != "cohort")
+                    .filter_map(|(k, v)| text(v).map(|v| (k.clone(), v)))
+                    .collect()
+            };
+            if !known.exists(params![sample])? {
+                report.unknown_samples += 1;
+            }
+            for (metric, value) in metrics {
+                let number: f64 = value.trim().parse().map_err(|_| {
+                    Error::input(
+                        &file,
+                        row.line,
+                        format!("value '{value}' of metric '{metric}' is not a number"),
+                    )
+                })?;
+                upsert.execute(params![sample, metric, number, source, now])?;
+                report.rows += 1;
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(report)
+}
+
+/// Sets the workflow order of the steps, replacing the old one.
+pub fn set_steps(catalog: &mut Catalog, steps: &[String]) -> Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    for s in steps {
+        if !seen.insert(s) {
+            return Err(Error::Invalid(format!("step '{s}' is named twice")));
+        }
+    }
+    let tx = catalog.conn_mut().transaction()?;
+    tx.execute("DELETE FROM steps", [])?;
+    for (i, s) in steps.iter().enumerate() {
+        tx.execute(
+            "INSERT INTO steps (collection, ordinal) VALUES (?1, ?2)",
+            params![s, i as i64 + 1],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
+}

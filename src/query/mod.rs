@@ -1,0 +1,87 @@
+//! Questions in SQL: read-only queries against the catalog, named parameters bound (never
+//! pasted into the SQL), rows streamed to any output format.
+
+pub mod guard;
+pub mod saved;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use rusqlite::Connection;
+use rusqlite::types::ValueRef;
+use serde_json::{Value, json};
+
+use crate::error::{Error, Result};
+use crate::output::{Format, RowWriter};
+
+/// Runs one read-only query and writes its rows. Returns the number of rows.
+pub fn run(
+    conn: &Connection,
+    sql: &str,
+    params: &BTreeMap<String, String>,
+    format: Format,
+    out: impl Write,
+) -> Result<u64> {
+    guard::check(sql).map_err(Error::Invalid)?;
+    let mut stmt = conn.prepare(sql).map_err(|e| sql_error(e, sql))?;
+    let mut wanted = vec![];
+    for i in 1..=stmt.parameter_count() {
+        let Some(name) = stmt.parameter_name(i).map(|n| n[1..].to_string()) else {
+            return Err(Error::Invalid(
+                "use named parameters (:name) with --param name=value, not '?'".into(),
+            ));
+        };
+        let value = params.get(&name).ok_or_else(|| {
+            Error::Invalid(format!("the query needs --param {name}=VALUE"))
+        })?;
+        stmt.raw_bind_parameter(i, value)?;
+        wanted.push(name);
+    }
+    if let Some(extra) = params.keys().find(|k| !wanted.contains(k)) {
+        let takes = if wanted.is_empty() {
+            "no parameters".to_string()
+        } else {
+            wanted.join(", ")
+        };
+        return Err(Error::Invalid(format!(
+            "unknown parameter '{extra}'; this query takes {takes}"
+        )));
+    }
+    let columns: Vec<String> = stmt.column_names().map(str::to_string).collect();
+    let width = columns.len();
+    let mut writer = RowWriter::new(format, columns, out)?;
+    let mut rows = stmt.raw_query();
+    let mut row_values = Vec::with_capacity(width);
+    while let Some(row) = rows.next().map_err(|e| sql_error(e, sql))? {
+        row_values.clear();
+        for i in 0..width {
+            row_values.push(cell(row.get_ref(i)?));
+        }
+        writer.write_row(&row_values)?;
+    }
+    Ok(writer.finish()?)
+}
+
+fn cell(v: ValueRef<'_>) -> Value {
+    match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => json!(i),
+        ValueRef::Real(f) => serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number),
+        ValueRef::Text(t) => Value::String(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Blob(b) => Value::String(format!("<{} bytes>", b.len())),
+    }
+}
+
+/// SQLite's message, with the line and column of the offending token when SQLite gives one.
+fn sql_error(e: rusqlite::Error, sql: &str) -> Error {
+    match &e {
+        rusqlite::Error::SqlInputError { msg, offset, .. } if *offset >= 0 => {
+            let before = &sql[..(*offset as usize).min(sql.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            Error::Invalid(format!("SQL error at line {line}, column {column}: {msg}"))
+        }
+        rusqlite::Error::SqliteFailure(_, Some(msg)) => Error::Invalid(format!("SQL error: {msg}")),
+        _ => Error::Sqlite(e),
+    }
+}

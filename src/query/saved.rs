@@ -1,0 +1,175 @@
+//! Saved reports: `.sql` files with a header, built into the binary from `queries/`, plus a user
+//! folder whose files add to or override them by name.
+//!
+//! ```sql
+//! -- name: samples-left
+//! -- description: Active samples not yet done in a step
+//! -- params: step, limit=20
+//! SELECT ...
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// The reports shipped in `queries/`, built in.
+const BUILT_IN: &[(&str, &str)] = &[
+    ("dropped-samples.sql", include_str!("../../queries/dropped-samples.sql")),
+    ("failed-tasks.sql", include_str!("../../queries/failed-tasks.sql")),
+    ("qc-outliers.sql", include_str!("../../queries/qc-outliers.sql")),
+    ("sample-timeline.sql", include_str!("../../queries/sample-timeline.sql")),
+    ("samples-done.sql", include_str!("../../queries/samples-done.sql")),
+    ("samples-left.sql", include_str!("../../queries/samples-left.sql")),
+    ("slowest-tasks.sql", include_str!("../../queries/slowest-tasks.sql")),
+    ("step-progress.sql", include_str!("../../queries/step-progress.sql")),
+    ("stuck.sql", include_str!("../../queries/stuck.sql")),
+    ("throughput-by-day.sql", include_str!("../../queries/throughput-by-day.sql")),
+];
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Param {
+    pub name: String,
+    /// `None`: the caller must give it.
+    pub default: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Origin {
+    BuiltIn,
+    File(PathBuf),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    pub name: String,
+    pub description: String,
+    pub params: Vec<Param>,
+    pub sql: String,
+    pub origin: Origin,
+}
+
+/// Reads a report's header; the name defaults to the file stem.
+pub fn parse(file_name: &str, text: &str, origin: Origin) -> std::result::Result<Report, String> {
+    let stem = file_name.strip_suffix(".sql").unwrap_or(file_name);
+    let mut name = stem.to_string();
+    let mut description = String::new();
+    let mut params = vec![];
+    for line in text.lines() {
+        let Some(comment) = line.trim().strip_prefix("--") else {
+            if line.trim().is_empty() {
+                continue;
+            }
+            break;
+        };
+        let Some((key, value)) = comment.split_once(':') else {
+            continue;
+        };
+        let value = value.trim();
+        match key.trim() {
+            "name" => name = value.to_string(),
+            "description" => description = value.to_string(),
+            "params" => {
+                for p in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                    let (n, default) = match p.split_once('=') {
+                        Some((n, d)) => (n.trim(), Some(d.trim().to_string())),
+                        None => (p, None),
+                    };
+                    if !valid_name(n) {
+                        return Err(format!("parameter name '{n}' must be letters, digits and '_'"));
+                    }
+                    params.push(Param {
+                        name: n.to_string(),
+                        default,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        return Err(format!("report name '{name}' must be letters, digits, '-' and '_'"));
+    }
+    Ok(Report {
+        name,
+        description,
+        params,
+        sql: text.to_string(),
+        origin,
+    })
+}
+
+fn valid_name(n: &str) -> bool {
+    !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Every report: the built-in ones, then the user folder's, which override by name.
+pub fn all(user_dir: Option<&Path>) -> Result<Vec<Report>> {
+    let mut reports: Vec<Report> = BUILT_IN
+        .iter()
+        .map(|(file, text)| {
+            parse(file, text, Origin::BuiltIn)
+                .map_err(|e| Error::Invalid(format!("built-in report {file}: {e}")))
+        })
+        .collect::<Result<_>>()?;
+    if let Some(dir) = user_dir {
+        let entries = std::fs::read_dir(dir).map_err(|source| Error::Read {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+            .collect();
+        files.sort();
+        for path in files {
+            let text = std::fs::read_to_string(&path).map_err(|source| Error::Read {
+                path: path.clone(),
+                source,
+            })?;
+            let file_name = path.file_name().and_then(|f| f.to_str()).unwrap_or("");
+            let report = parse(file_name, &text, Origin::File(path.clone()))
+                .map_err(|e| Error::input(path.display().to_string(), 1, e))?;
+            reports.retain(|r| r.name != report.name);
+            reports.push(report);
+        }
+    }
+    reports.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(reports)
+}
+
+/// One report by name.
+pub fn find(name: &str, user_dir: Option<&Path>) -> Result<Option<Report>> {
+    Ok(all(user_dir)?.into_iter().find(|r| r.name == name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_file_in_queries_is_built_in() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/queries");
+        let mut on_disk: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|f| f.ends_with(".sql"))
+            .collect();
+        on_disk.sort();
+        let built_in: Vec<String> = BUILT_IN.iter().map(|(f, _)| f.to_string()).collect();
+        assert_eq!(on_disk, built_in);
+    }
+
+    #[test]
+    fn headers_parse() {
+        let r = parse(
+            "x.sql",
+            "-- name: left\n-- description: what is left\n-- params: step, limit=20\nSELECT 1",
+            Origin::BuiltIn,
+        )
+        .unwrap();
+        assert_eq!(r.name, "left");
+        assert_eq!(r.params[1].default.as_deref(), Some("20"));
+        assert!(parse("x.sql", "-- params: a b\nSELECT 1", Origin::BuiltIn).is_err());
+        assert_eq!(parse("y.sql", "SELECT 1", Origin::BuiltIn).unwrap().name, "y");
+    }
+}

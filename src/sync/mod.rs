@@ -1,0 +1,27 @@
+//! Copies sources into the catalog: the task store now; EC2 instances and S3 listings join as
+//! further sources. Each source streams pages into batched transactions and records a
+//! `sync_runs` row, `failed` when it could not finish.
+
+mod tasks;
+
+pub use tasks::{TaskSyncOptions, TaskSyncReport, sync_tasks};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// A progress bar on stderr; hidden when stderr is not a terminal.
+pub fn progress_bar(total: Option<u64>, what: &str) -> ProgressBar {
+    let bar = match total {
+        Some(n) => ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::stderr()),
+        None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
+    };
+    let template = if total.is_some() {
+        "{msg} [{bar:30}] {pos}/{len} ({per_sec}, eta {eta})"
+    } else {
+        "{msg} {pos} ({per_sec})"
+    };
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(what.to_string());
+    bar
+}
