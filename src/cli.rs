@@ -47,9 +47,28 @@ pub struct Global {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run a small study end to end on the embedded store (start here).
+    Demo(cmd::demo::Cmd),
     /// Add, list, inspect, retry and delete tasks.
     #[command(subcommand)]
     Tasks(cmd::tasks::Cmd),
     /// Claim and run tasks of one collection until it is drained.
     Worker(cmd::worker::Cmd),
+    /// Copy the task store into the catalog.
+    Sync(cmd::sync::Cmd),
+    /// Ask the catalog a question in read-only SQL, or run a saved report.
+    Query(cmd::query::Cmd),
+    /// List the saved reports.
+    Reports(cmd::reports::Cmd),
+    /// Progress per step, or one sample's journey.
+    Status(cmd::status::Cmd),
+    /// Import and drop samples.
+    #[command(subcommand)]
+    Samples(cmd::samples::Cmd),
+    /// Import QC metrics.
+    #[command(subcommand)]
+    Qc(cmd::qc::Cmd),
+    /// Set or show the workflow order of the steps.
+    #[command(subcommand)]
+    Steps(cmd::steps::Cmd),
 }

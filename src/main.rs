@@ -27,8 +27,16 @@ fn main() -> ExitCode {
         queries_dir: cli.global.queries,
     };
     let result = match cli.command {
+        Command::Demo(c) => c.run(&ctx),
         Command::Tasks(c) => c.run(&ctx),
         Command::Worker(c) => c.run(&ctx),
+        Command::Sync(c) => c.run(&ctx),
+        Command::Query(c) => c.run(&ctx),
+        Command::Reports(c) => c.run(&ctx),
+        Command::Status(c) => c.run(&ctx),
+        Command::Samples(c) => c.run(&ctx),
+        Command::Qc(c) => c.run(&ctx),
+        Command::Steps(c) => c.run(&ctx),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -71,7 +71,13 @@ fn read_jsonl(file: &str, text: &str) -> Result<(Vec<String>, Vec<Record>)> {
         }
         let object: Map<String, Value> = match serde_json::from_str(raw) {
             Ok(Value::Object(m)) => m,
-            Ok(_) => return Err(Error::input(file, line, "expected a JSON object on this line")),
+            Ok(_) => {
+                return Err(Error::input(
+                    file,
+                    line,
+                    "expected a JSON object on this line",
+                ));
+            }
             Err(e) => return Err(Error::input(file, line, format!("invalid JSON: {e}"))),
         };
         for k in object.keys() {

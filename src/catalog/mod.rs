@@ -14,7 +14,7 @@ use crate::db::{self, OpenMode, Schema};
 use crate::error::Result;
 
 pub use runs::{RunCounts, SyncRun};
-pub use samples::{DropOutcome, ImportReport, import_qc, import_samples, drop_sample, set_steps};
+pub use samples::{DropOutcome, ImportReport, drop_sample, import_qc, import_samples, set_steps};
 pub use tasks::TaskWriter;
 
 /// The catalog used when neither --catalog nor ANAMO_CATALOG names one.

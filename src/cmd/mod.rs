@@ -1,6 +1,14 @@
 //! One module per subcommand: its clap arguments (the doc comments are the --help text) and
 //! its `run`.
 
+pub mod demo;
+pub mod qc;
+pub mod query;
+pub mod reports;
+pub mod samples;
+pub mod status;
+pub mod steps;
+pub mod sync;
 pub mod tasks;
 pub mod worker;
 

@@ -72,7 +72,10 @@ mod tests {
             ("ATTACH DATABASE '/tmp/x.db' AS x", "ATTACH"),
             ("PRAGMA user_version = 7", "PRAGMA"),
             ("SELECT 1; DROP TABLE tasks", "2 statements"),
-            ("WITH gone AS (DELETE FROM tasks RETURNING *) SELECT * FROM gone", ""),
+            (
+                "WITH gone AS (DELETE FROM tasks RETURNING *) SELECT * FROM gone",
+                "",
+            ),
             ("EXPLAIN DELETE FROM tasks", "DELETE"),
             ("CREATE TABLE x (a)", "CREATE"),
             ("VACUUM", ""),

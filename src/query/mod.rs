@@ -31,9 +31,9 @@ pub fn run(
                 "use named parameters (:name) with --param name=value, not '?'".into(),
             ));
         };
-        let value = params.get(&name).ok_or_else(|| {
-            Error::Invalid(format!("the query needs --param {name}=VALUE"))
-        })?;
+        let value = params
+            .get(&name)
+            .ok_or_else(|| Error::Invalid(format!("the query needs --param {name}=VALUE")))?;
         stmt.raw_bind_parameter(i, value)?;
         wanted.push(name);
     }

@@ -14,16 +14,43 @@ use crate::error::{Error, Result};
 
 /// The reports shipped in `queries/`, built in.
 const BUILT_IN: &[(&str, &str)] = &[
-    ("dropped-samples.sql", include_str!("../../queries/dropped-samples.sql")),
-    ("failed-tasks.sql", include_str!("../../queries/failed-tasks.sql")),
-    ("qc-outliers.sql", include_str!("../../queries/qc-outliers.sql")),
-    ("sample-timeline.sql", include_str!("../../queries/sample-timeline.sql")),
-    ("samples-done.sql", include_str!("../../queries/samples-done.sql")),
-    ("samples-left.sql", include_str!("../../queries/samples-left.sql")),
-    ("slowest-tasks.sql", include_str!("../../queries/slowest-tasks.sql")),
-    ("step-progress.sql", include_str!("../../queries/step-progress.sql")),
+    (
+        "dropped-samples.sql",
+        include_str!("../../queries/dropped-samples.sql"),
+    ),
+    (
+        "failed-tasks.sql",
+        include_str!("../../queries/failed-tasks.sql"),
+    ),
+    (
+        "qc-outliers.sql",
+        include_str!("../../queries/qc-outliers.sql"),
+    ),
+    (
+        "sample-timeline.sql",
+        include_str!("../../queries/sample-timeline.sql"),
+    ),
+    (
+        "samples-done.sql",
+        include_str!("../../queries/samples-done.sql"),
+    ),
+    (
+        "samples-left.sql",
+        include_str!("../../queries/samples-left.sql"),
+    ),
+    (
+        "slowest-tasks.sql",
+        include_str!("../../queries/slowest-tasks.sql"),
+    ),
+    (
+        "step-progress.sql",
+        include_str!("../../queries/step-progress.sql"),
+    ),
     ("stuck.sql", include_str!("../../queries/stuck.sql")),
-    ("throughput-by-day.sql", include_str!("../../queries/throughput-by-day.sql")),
+    (
+        "throughput-by-day.sql",
+        include_str!("../../queries/throughput-by-day.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone, PartialEq)]
@@ -75,7 +102,9 @@ pub fn parse(file_name: &str, text: &str, origin: Origin) -> std::result::Result
                         None => (p, None),
                     };
                     if !valid_name(n) {
-                        return Err(format!("parameter name '{n}' must be letters, digits and '_'"));
+                        return Err(format!(
+                            "parameter name '{n}' must be letters, digits and '_'"
+                        ));
                     }
                     params.push(Param {
                         name: n.to_string(),
@@ -86,8 +115,14 @@ pub fn parse(file_name: &str, text: &str, origin: Origin) -> std::result::Result
             _ => {}
         }
     }
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-        return Err(format!("report name '{name}' must be letters, digits, '-' and '_'"));
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(format!(
+            "report name '{name}' must be letters, digits, '-' and '_'"
+        ));
     }
     Ok(Report {
         name,
@@ -170,6 +205,9 @@ mod tests {
         assert_eq!(r.name, "left");
         assert_eq!(r.params[1].default.as_deref(), Some("20"));
         assert!(parse("x.sql", "-- params: a b\nSELECT 1", Origin::BuiltIn).is_err());
-        assert_eq!(parse("y.sql", "SELECT 1", Origin::BuiltIn).unwrap().name, "y");
+        assert_eq!(
+            parse("y.sql", "SELECT 1", Origin::BuiltIn).unwrap().name,
+            "y"
+        );
     }
 }

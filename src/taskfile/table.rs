@@ -41,4 +41,3 @@ pub(crate) fn read(
     }
     Ok(tasks)
 }
-

@@ -1,0 +1,196 @@
+//! `anamo demo`: a small study run end to end on the embedded store, in a folder the user can
+//! explore afterwards: a cohort with QC metrics, three steps, workers for each step in order
+//! (with a flaky task and a broken one), a sync, and the overview.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::catalog::{self, Catalog};
+use crate::error::{Error, Result};
+use crate::model::{Attrs, NewTask};
+use crate::store::{OpenMode, SqliteStore, TaskStore};
+use crate::sync::{TaskSyncOptions, progress_bar, sync_tasks};
+use crate::worker::{self, Options, Shutdown, Summary};
+
+pub const STEPS: [&str; 3] = ["Alignment", "ReadProcessing", "VariantCalling"];
+
+/// Files the demo writes; only these are removed when it starts again.
+const FILES: &[&str] = &[
+    "anamo-tasks.db",
+    "anamo-tasks.db-wal",
+    "anamo-tasks.db-shm",
+    "anamo.db",
+    "anamo.db-wal",
+    "anamo.db-shm",
+    "samples.csv",
+    "qc.csv",
+];
+
+pub struct Demo {
+    pub dir: PathBuf,
+    pub store: PathBuf,
+    pub catalog: PathBuf,
+    pub samples: usize,
+}
+
+impl Demo {
+    pub fn new(dir: &Path, samples: usize) -> Self {
+        Self {
+            dir: dir.to_path_buf(),
+            store: dir.join("anamo-tasks.db"),
+            catalog: dir.join("anamo.db"),
+            samples,
+        }
+    }
+
+    /// Runs the whole study; `progress` hears one line per stage.
+    pub fn run(&self, mut progress: impl FnMut(&str)) -> Result<()> {
+        std::fs::create_dir_all(&self.dir).map_err(|source| Error::Read {
+            path: self.dir.clone(),
+            source,
+        })?;
+        for f in FILES {
+            let _ = std::fs::remove_file(self.dir.join(f));
+        }
+        let _ = std::fs::remove_dir_all(self.dir.join("logs"));
+        let ids: Vec<String> = (1..=self.samples).map(|i| format!("S{i:03}")).collect();
+
+        let mut cat = Catalog::open(&self.catalog)?;
+        let samples_csv = self.dir.join("samples.csv");
+        write(&samples_csv, &samples_table(&ids))?;
+        catalog::import_samples(&mut cat, &samples_csv)?;
+        let qc_csv = self.dir.join("qc.csv");
+        write(&qc_csv, &qc_table(&ids))?;
+        catalog::import_qc(&mut cat, &qc_csv, "qc.csv")?;
+        catalog::set_steps(&mut cat, &STEPS.map(String::from))?;
+        if let Some(last) = ids.last() {
+            catalog::drop_sample(&cat, last, "withdrew consent")?;
+        }
+        progress(&format!(
+            "imported {} samples with QC metrics into {}",
+            ids.len(),
+            self.catalog.display()
+        ));
+
+        let store = SqliteStore::open(&self.store, OpenMode::Create)?;
+        store.add(&tasks(&ids), false)?;
+        progress(&format!(
+            "added {} tasks over {} steps to {}",
+            ids.len() * STEPS.len(),
+            STEPS.len(),
+            self.store.display()
+        ));
+
+        let shutdown = Shutdown::new(Duration::from_secs(5));
+        for step in STEPS {
+            let (summary, result) = worker::run(&store, &self.worker(step), &shutdown);
+            result?;
+            progress(&format!("{step}: {}", line(&summary)));
+        }
+        let bar = progress_bar(None, "syncing");
+        let report = sync_tasks(&store, &mut cat, &TaskSyncOptions::default(), &bar)?;
+        progress(&format!(
+            "synced {} tasks into the catalog",
+            report.counts.seen
+        ));
+        Ok(())
+    }
+
+    fn worker(&self, step: &str) -> Options {
+        Options {
+            collection: step.to_string(),
+            owner: format!("demo-{}", worker::default_owner()),
+            slots: 4,
+            max_tasks: None,
+            lease: Duration::from_secs(60),
+            wait: false,
+            stop_claiming_after: None,
+            log_dir: Some(self.dir.join("logs")),
+        }
+    }
+}
+
+fn line(s: &Summary) -> String {
+    s.to_string()
+}
+
+fn write(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// A small deterministic generator, so every demo looks the same.
+fn noise(i: usize, salt: u64) -> f64 {
+    let mut x = (i as u64 + 1)
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(salt);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51afd7ed558ccd);
+    x ^= x >> 33;
+    (x % 10_000) as f64 / 10_000.0
+}
+
+fn samples_table(ids: &[String]) -> String {
+    let mut s = String::from("sample_id,cohort,sex,fastq_prefix\n");
+    for (i, id) in ids.iter().enumerate() {
+        let cohort = ["ukb-pilot", "gnomad-x", "local-1"][i % 3];
+        let sex = if noise(i, 7) < 0.5 { "F" } else { "M" };
+        let _ = writeln!(s, "{id},{cohort},{sex},s3://demo-bucket/fastq/{id}/");
+    }
+    s
+}
+
+fn qc_table(ids: &[String]) -> String {
+    let mut s = String::from("sample_id,mean_coverage,duplication_rate,contamination\n");
+    for (i, id) in ids.iter().enumerate() {
+        // Every seventh sample is under-sequenced, so qc-outliers has something to say.
+        let coverage = if i % 7 == 3 {
+            9.0 + 6.0 * noise(i, 1)
+        } else {
+            28.0 + 8.0 * noise(i, 1)
+        };
+        let _ = writeln!(
+            s,
+            "{id},{coverage:.1},{:.3},{:.4}",
+            0.05 + 0.15 * noise(i, 2),
+            0.02 * noise(i, 3)
+        );
+    }
+    s
+}
+
+/// One task per sample and step. Sample 5 fails variant calling every time; sample 9's
+/// alignment fails once (a transient error) and succeeds on the retry.
+fn tasks(ids: &[String]) -> Vec<NewTask> {
+    let mut out = vec![];
+    for step in STEPS {
+        for (i, id) in ids.iter().enumerate() {
+            let pause = format!(
+                "sleep 0.{:02}",
+                5 + (noise(i, step.len() as u64) * 20.0) as u32
+            );
+            let script = match (step, i + 1) {
+                ("VariantCalling", 5) => {
+                    "echo 'calling variants' ; echo 'bcftools: [E::bgzf_read] truncated BAM file' >&2; exit 1".to_string()
+                }
+                ("Alignment", 9) => format!(
+                    "[ \"$ANAMO_ATTEMPT\" -gt 1 ] || {{ echo 'S3: SlowDown, please reduce your request rate' >&2; exit 2; }}; {pause}; echo aligned $ANAMO_SAMPLE"
+                ),
+                _ => format!("{pause}; echo {step} $ANAMO_SAMPLE ok"),
+            };
+            out.push(NewTask {
+                collection: step.to_string(),
+                task_id: format!("{id}-{}", step.to_ascii_lowercase()),
+                sample: Some(id.clone()),
+                script,
+                attrs: Attrs::from([("reference".to_string(), "GRCh38".to_string())]),
+                max_attempts: 2,
+                timeout_secs: Some(60),
+            });
+        }
+    }
+    out
+}

@@ -1,0 +1,175 @@
+//! The overview a person looks at first: per step, in workflow order, counts by state, percent
+//! done, throughput over the last 24 hours and a naive ETA. Read from the catalog.
+
+use std::io::Write;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::{Value, json};
+
+use crate::clock::{now_ms, rfc3339};
+use crate::error::Result;
+use crate::output::{Format, RowWriter};
+
+const DAY_MS: i64 = 24 * 3600 * 1000;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepRow {
+    pub step: String,
+    pub todo: u64,
+    pub running: u64,
+    pub done: u64,
+    pub failed: u64,
+    pub total: u64,
+    pub done_24h: u64,
+}
+
+impl StepRow {
+    pub fn pct_done(&self) -> f64 {
+        if self.total == 0 {
+            0.0
+        } else {
+            100.0 * self.done as f64 / self.total as f64
+        }
+    }
+
+    /// Hours left at the last 24 hours' pace; `None` when nothing finished lately.
+    pub fn eta_hours(&self) -> Option<f64> {
+        let left = self.todo + self.running;
+        if self.total == 0 {
+            return None;
+        }
+        if left == 0 {
+            return Some(0.0);
+        }
+        (self.done_24h > 0).then(|| left as f64 / (self.done_24h as f64 / 24.0))
+    }
+}
+
+/// One row per step: those in `steps` first (in order, even with no task yet), then any other
+/// collection the catalog has seen.
+pub fn overview(conn: &Connection) -> Result<Vec<StepRow>> {
+    let since = now_ms() - DAY_MS;
+    let mut stmt = conn.prepare(
+        "WITH names AS (
+             SELECT collection, ordinal FROM steps
+             UNION SELECT DISTINCT collection, NULL FROM tasks
+                   WHERE collection NOT IN (SELECT collection FROM steps))
+         SELECT n.collection,
+                coalesce(p.todo, 0), coalesce(p.running, 0), coalesce(p.done, 0),
+                coalesce(p.failed, 0), coalesce(p.total, 0),
+                (SELECT count(*) FROM tasks t WHERE t.state = 'done' AND t.finished_at >= ?1
+                    AND t.collection = n.collection)
+         FROM names n LEFT JOIN progress p ON p.collection = n.collection
+         ORDER BY n.ordinal IS NULL, n.ordinal, n.collection",
+    )?;
+    let rows = stmt.query_map(params![since], |r| {
+        let n = |i| r.get::<_, i64>(i).map(|v| v.max(0) as u64);
+        Ok(StepRow {
+            step: r.get(0)?,
+            todo: n(1)?,
+            running: n(2)?,
+            done: n(3)?,
+            failed: n(4)?,
+            total: n(5)?,
+            done_24h: n(6)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// When tasks were last synced into the catalog.
+pub fn last_task_sync(conn: &Connection) -> Result<Option<i64>> {
+    Ok(conn
+        .query_row(
+            "SELECT max(finished_at) FROM sync_runs WHERE status = 'ok' AND source LIKE 'tasks:%'",
+            [],
+            |r| r.get::<_, Option<i64>>(0),
+        )
+        .optional()?
+        .flatten())
+}
+
+/// A line saying how fresh the catalog is.
+pub fn freshness(conn: &Connection) -> Result<String> {
+    Ok(match last_task_sync(conn)? {
+        Some(at) => {
+            let minutes = (now_ms() - at) / 60_000;
+            format!(
+                "tasks as of the last sync, {} ({minutes} min ago)",
+                rfc3339(at)
+            )
+        }
+        None => "tasks never synced: run `anamo sync`".to_string(),
+    })
+}
+
+fn bar(pct: f64) -> String {
+    let filled = ((pct / 100.0) * 20.0).round().clamp(0.0, 20.0) as usize;
+    format!(
+        "{}{} {pct:>5.1}%",
+        "█".repeat(filled),
+        "░".repeat(20 - filled)
+    )
+}
+
+fn eta_text(h: Option<f64>) -> String {
+    match h {
+        Some(h) if h == 0.0 => "done".into(),
+        Some(h) if h < 48.0 => format!("{h:.1}h"),
+        Some(h) => format!("{:.1}d", h / 24.0),
+        None => "-".into(),
+    }
+}
+
+/// Writes the overview: a table with bars for people, plain numbers for programs.
+pub fn render(rows: &[StepRow], format: Format, out: impl Write) -> Result<()> {
+    let people = format == Format::Table;
+    let mut columns = vec!["step", "todo", "running", "done", "failed", "total"];
+    columns.extend(if people {
+        ["progress", "done_24h", "eta"]
+    } else {
+        ["pct_done", "done_24h", "eta_hours"]
+    });
+    let mut w = RowWriter::new(format, columns.iter().map(|c| c.to_string()).collect(), out)?;
+    for r in rows {
+        let mut row: Vec<Value> = vec![
+            json!(r.step),
+            json!(r.todo),
+            json!(r.running),
+            json!(r.done),
+            json!(r.failed),
+            json!(r.total),
+        ];
+        if people {
+            row.extend([
+                json!(bar(r.pct_done())),
+                json!(r.done_24h),
+                json!(eta_text(r.eta_hours())),
+            ]);
+        } else {
+            let eta = r.eta_hours().map(|h| (h * 10.0).round() / 10.0);
+            row.extend([
+                json!((r.pct_done() * 10.0).round() / 10.0),
+                json!(r.done_24h),
+                json!(eta),
+            ]);
+        }
+        w.write_row(&row)?;
+    }
+    w.finish()?;
+    Ok(())
+}
+
+/// One sample's journey: each step (in order) with its task, state, times and exit code.
+pub const SAMPLE_JOURNEY: &str = "WITH names AS (
+        SELECT collection, ordinal FROM steps
+        UNION SELECT DISTINCT collection, NULL FROM tasks
+              WHERE sample = :sample AND collection NOT IN (SELECT collection FROM steps))
+    SELECT n.collection AS step, t.task_id, coalesce(t.state, 'none') AS state, t.attempts,
+           t.owner,
+           strftime('%Y-%m-%dT%H:%M:%fZ', t.started_at / 1000.0, 'unixepoch') AS started,
+           strftime('%Y-%m-%dT%H:%M:%fZ', t.finished_at / 1000.0, 'unixepoch') AS finished,
+           round((t.finished_at - t.started_at) / 1000.0, 1) AS seconds,
+           t.exit_code
+    FROM names n LEFT JOIN tasks t ON t.collection = n.collection AND t.sample = :sample
+    ORDER BY n.ordinal IS NULL, n.ordinal, n.collection, t.started_at";
