@@ -32,21 +32,26 @@ impl Cmd {
     pub fn run(self, ctx: &Context) -> Result<()> {
         let mut params: BTreeMap<String, String> = self.params.into_iter().collect();
         let user = ctx.user_queries();
-        let sql = if looks_like_sql(&self.query) {
-            self.query
+        let report = if looks_like_sql(&self.query) {
+            None
         } else {
-            let Some(report) = saved::find(&self.query, user.as_deref())? else {
-                bail!(
-                    "no saved report named '{}'; see `anamo reports`",
-                    self.query
-                );
-            };
-            for p in &report.params {
-                if let Some(d) = &p.default {
-                    params.entry(p.name.clone()).or_insert_with(|| d.clone());
+            saved::find(&self.query, user.as_deref())?
+        };
+        let sql = match report {
+            Some(report) => {
+                for p in &report.params {
+                    if let Some(d) = &p.default {
+                        params.entry(p.name.clone()).or_insert_with(|| d.clone());
+                    }
                 }
+                report.sql
             }
-            report.sql
+            // A lone word that is SQL (VACUUM, ANALYZE) goes to the guard, which says why not.
+            None if looks_like_sql(&self.query) || query::guard::parses(&self.query) => self.query,
+            None => bail!(
+                "no saved report named '{}'; see `anamo reports`",
+                self.query
+            ),
         };
         let conn = Catalog::read_only(&ctx.catalog_path)?;
         let out = std::io::stdout().lock();

@@ -31,6 +31,11 @@ pub fn check(sql: &str) -> Result<(), String> {
     }
 }
 
+/// True when the text is SQL at all (of any kind).
+pub fn parses(sql: &str) -> bool {
+    Parser::parse_sql(&SQLiteDialect {}, sql).is_ok_and(|s| !s.is_empty())
+}
+
 fn allowed(statement: &Statement) -> Result<(), String> {
     match statement {
         Statement::Query(_) => Ok(()),

@@ -1,0 +1,546 @@
+//! The catalog as a process: demo, sync, query guard, saved reports, samples/QC/steps, status.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Env, send_signal, wait_child, wait_for};
+use rusqlite::Connection;
+
+fn catalog(env: &Env) -> Connection {
+    Connection::open(env.path("anamo.db")).unwrap()
+}
+
+fn count(env: &Env, sql: &str) -> i64 {
+    catalog(env).query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+/// The demo's catalog, with the env's store and catalog pointing into it.
+fn demo(env: &Env) -> (String, String) {
+    env.ok(&["demo", "--dir", "d", "--samples", "12"]);
+    (
+        env.path("d/anamo-tasks.db").display().to_string(),
+        env.path("d/anamo.db").display().to_string(),
+    )
+}
+
+#[test]
+fn demo_runs_and_every_shipped_report_runs_on_its_catalog() {
+    let env = Env::new();
+    let out = env.ok(&["demo", "--dir", "d", "--samples", "12"]);
+    assert!(out.contains("== anamo status"), "{out}");
+    assert!(out.contains("VariantCalling\t0\t0\t11\t1\t12"), "{out}");
+    assert!(
+        out.contains("S005\tgnomad-x\tfailed"),
+        "samples-left shows the broken sample: {out}"
+    );
+    assert!(out.contains("truncated BAM file"), "{out}");
+    let cat = env.path("d/anamo.db");
+    let cat = cat.to_str().unwrap();
+    let reports = env.ok(&["reports", "--format", "csv"]);
+    let names: Vec<&str> = reports
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert!(names.len() >= 10, "{reports}");
+    for name in names {
+        let mut args = vec!["--catalog", cat, "query", name, "--format", "jsonl"];
+        match name {
+            "samples-left" | "samples-done" => args.extend(["-p", "step=VariantCalling"]),
+            "sample-timeline" => args.extend(["-p", "sample=S009"]),
+            "qc-outliers" => args.extend(["-p", "metric=mean_coverage", "-p", "min=20"]),
+            _ => {}
+        }
+        let out = env.ok(&args);
+        let rows = out.lines().count();
+        match name {
+            "samples-left" => assert_eq!(rows, 1, "{name}: {out}"),
+            "samples-done" => assert_eq!(rows, 10, "12 samples, 1 dropped, 1 failed: {out}"),
+            "sample-timeline" => assert_eq!(rows, 3, "{name}: {out}"),
+            "failed-tasks" => assert_eq!(rows, 1, "{name}: {out}"),
+            "step-progress" => assert_eq!(rows, 3, "{name}: {out}"),
+            "dropped-samples" => assert!(out.contains("withdrew consent"), "{out}"),
+            "qc-outliers" => assert!(rows >= 1 && out.contains("mean_coverage"), "{out}"),
+            "throughput-by-day" => assert!(rows >= 3, "{name}: {out}"),
+            "slowest-tasks" => assert_eq!(rows, 20, "{name}: {out}"),
+            "stuck" => assert_eq!(rows, 0, "{name}: {out}"),
+            _ => {}
+        }
+    }
+    let status = env.ok(&["--catalog", cat, "status", "--sample", "S009"]);
+    assert!(
+        status.contains("Alignment\tS009-alignment\tdone\t2"),
+        "flaky: 2 attempts: {status}"
+    );
+}
+
+#[test]
+fn the_query_guard_refuses_writes_and_leaves_the_catalog_byte_identical() {
+    let env = Env::new();
+    let (_, cat) = demo(&env);
+    let files = |p: &str| {
+        ["", "-wal", "-shm"]
+            .map(|s| std::fs::read(format!("{p}{s}")).ok())
+            .to_vec()
+    };
+    let before = files(&cat);
+    for (sql, expected) in [
+        (
+            "INSERT INTO samples (sample_id, imported_at) VALUES ('x', 0)",
+            "INSERT is not allowed",
+        ),
+        ("UPDATE tasks SET state = 'done'", "UPDATE is not allowed"),
+        ("DELETE FROM tasks", "DELETE is not allowed"),
+        ("DROP TABLE tasks", "DROP is not allowed"),
+        ("ATTACH DATABASE 'other.db' AS o", "ATTACH is not allowed"),
+        ("PRAGMA user_version = 99", "PRAGMA is not allowed"),
+        ("PRAGMA journal_mode = 'DELETE'", "PRAGMA is not allowed"),
+        ("SELECT 1; DROP TABLE tasks", "2 statements given"),
+        (
+            "WITH gone AS (DELETE FROM tasks RETURNING *) SELECT * FROM gone",
+            "not allowed",
+        ),
+        ("CREATE TABLE t (a)", "CREATE is not allowed"),
+        ("VACUUM", "not allowed"),
+    ] {
+        let err = env.fails(&["--catalog", &cat, "query", sql]);
+        assert_eq!(err.lines().count(), 1, "{sql}: {err}");
+        assert!(
+            err.contains(expected),
+            "{sql}: expected '{expected}' in {err}"
+        );
+    }
+    assert!(files(&cat) == before, "the catalog changed");
+    let n: i64 = Connection::open(&cat)
+        .unwrap()
+        .query_row("SELECT count(*) FROM tasks", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 36);
+}
+
+#[test]
+fn parameters_are_bound_never_pasted() {
+    let env = Env::new();
+    let (_, cat) = demo(&env);
+    let evil = "S001'; DROP TABLE tasks; --";
+    let out = env.ok(&[
+        "--catalog",
+        &cat,
+        "query",
+        "SELECT count(*) AS n FROM tasks WHERE sample = :sample",
+        "-p",
+        &format!("sample={evil}"),
+    ]);
+    assert_eq!(out, "n\n0\n");
+    let out = env.ok(&[
+        "--catalog",
+        &cat,
+        "query",
+        "sample-timeline",
+        "-p",
+        "sample=S001",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(out.lines().count(), 4, "{out}");
+    let err = env.fails(&["--catalog", &cat, "query", "samples-left"]);
+    assert!(err.contains("the query needs --param step=VALUE"), "{err}");
+    let err = env.fails(&["--catalog", &cat, "query", "stuck", "-p", "step=x"]);
+    assert!(
+        err.contains("unknown parameter 'step'; this query takes no parameters"),
+        "{err}"
+    );
+    let err = env.fails(&[
+        "--catalog",
+        &cat,
+        "query",
+        "SELECT * FROM tasks WHERE sample = ?",
+    ]);
+    assert!(err.contains("use named parameters"), "{err}");
+    let err = env.fails(&["--catalog", &cat, "query", "no-such-report"]);
+    assert!(
+        err.contains("no saved report named 'no-such-report'; see `anamo reports`"),
+        "{err}"
+    );
+    let err = env.fails(&[
+        "--catalog",
+        &cat,
+        "query",
+        "SELECT sample,\n  nosuch FROM tasks",
+    ]);
+    assert!(
+        err.contains("SQL error at line 2, column 3: no such column: nosuch"),
+        "{err}"
+    );
+}
+
+#[test]
+fn query_formats() {
+    let env = Env::new();
+    let (_, cat) = demo(&env);
+    let sql = "SELECT collection, count(*) AS n FROM tasks GROUP BY collection ORDER BY collection";
+    let csv = env.ok(&["--catalog", &cat, "query", sql, "--format", "csv"]);
+    assert_eq!(
+        csv,
+        "collection,n\nAlignment,12\nReadProcessing,12\nVariantCalling,12\n"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&env.ok(&["--catalog", &cat, "query", sql, "-f", "json"])).unwrap();
+    assert_eq!(json[2]["n"], 12);
+    let md = env.ok(&["--catalog", &cat, "query", sql, "-f", "markdown"]);
+    assert!(md.contains("| Alignment | 12 |"), "{md}");
+    let table = env.ok(&["--catalog", &cat, "query", sql, "-f", "table"]);
+    assert!(table.contains("ReadProcessing"), "{table}");
+}
+
+#[test]
+fn sync_is_idempotent_records_changes_and_marks_removed_tasks() {
+    let env = Env::new();
+    env.write(
+        "a.csv",
+        "task_id,sample,script\na1,S1,true\na2,S2,exit 1\na3,S3,true\n",
+    );
+    env.ok(&["tasks", "add", "a.csv", "-c", "A", "--max-attempts", "1"]);
+    let out = env.ok(&["sync"]);
+    assert!(
+        out.contains("3 seen, 3 new, 0 changed state, 0 removed"),
+        "{out}"
+    );
+    let out = env.ok(&["sync"]);
+    assert!(
+        out.contains("3 seen, 0 new, 0 changed state, 0 removed"),
+        "{out}"
+    );
+    assert_eq!(
+        count(&env, "SELECT count(*) FROM task_events"),
+        3,
+        "no new events on a second sync"
+    );
+    env.ok(&["worker", "-c", "A"]);
+    let out = env.ok(&["sync"]);
+    assert!(out.contains("3 seen, 0 new, 3 changed state"), "{out}");
+    assert_eq!(
+        count(
+            &env,
+            "SELECT count(*) FROM task_events WHERE from_state = 'todo' AND to_state = 'done'"
+        ),
+        2
+    );
+    env.ok(&["tasks", "delete", "-c", "A", "--state", "done"]);
+    let out = env.ok(&["sync"]);
+    assert!(
+        out.contains("1 seen, 0 new, 0 changed state, 2 removed"),
+        "{out}"
+    );
+    assert_eq!(
+        count(
+            &env,
+            "SELECT count(*) FROM tasks WHERE removed_at IS NOT NULL"
+        ),
+        2
+    );
+    assert_eq!(
+        count(&env, "SELECT count(*) FROM tasks"),
+        3,
+        "history is kept"
+    );
+    let progress = env.ok(&["query", "step-progress"]);
+    assert!(
+        progress.contains("A\t0\t0\t2\t1\t3\t66.7"),
+        "removed done tasks still count: {progress}"
+    );
+    env.ok(&["tasks", "add", "-c", "A", "--id", "a1", "--script", "true"]);
+    let out = env.ok(&["sync"]);
+    assert!(
+        out.contains("2 seen, 0 new, 1 changed state, 0 removed"),
+        "{out}"
+    );
+    assert_eq!(
+        count(
+            &env,
+            "SELECT count(*) FROM tasks WHERE removed_at IS NOT NULL"
+        ),
+        1
+    );
+    assert_eq!(
+        count(&env, "SELECT count(*) FROM sync_runs WHERE status = 'ok'"),
+        5
+    );
+}
+
+#[test]
+fn a_bad_catalog_file_is_refused_and_left_alone() {
+    let env = Env::new();
+    env.ok(&["tasks", "add", "-c", "A", "--id", "a", "--script", "true"]);
+    let junk = "PAR1 not a database at all\n".repeat(300);
+    env.write("anamo.db", &junk);
+    for args in [
+        vec!["sync"],
+        vec!["query", "SELECT 1"],
+        vec!["status"],
+        vec!["samples", "drop", "x", "--reason", "r"],
+    ] {
+        let err = env.fails(&args);
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(
+            err.contains("is not an anamo catalog (not a SQLite database)"),
+            "{args:?}: {err}"
+        );
+    }
+    assert_eq!(env.read("anamo.db"), junk);
+    // Another SQLite database is not ours either.
+    std::fs::remove_file(env.path("anamo.db")).unwrap();
+    Connection::open(env.path("anamo.db"))
+        .unwrap()
+        .execute_batch("CREATE TABLE x (a);")
+        .unwrap();
+    let err = env.fails(&["sync"]);
+    assert!(err.contains("a SQLite database of something else"), "{err}");
+    // A catalog from a newer anamo.
+    std::fs::remove_file(env.path("anamo.db")).unwrap();
+    env.ok(&["sync"]);
+    catalog(&env)
+        .execute_batch("PRAGMA user_version = 99;")
+        .unwrap();
+    for args in [vec!["sync"], vec!["query", "SELECT 1"]] {
+        let err = env.fails(&args);
+        assert!(
+            err.contains("was written by a newer anamo (schema 99 > 1); upgrade anamo"),
+            "{err}"
+        );
+    }
+    let err = Env::new().fails(&["query", "SELECT 1"]);
+    assert!(err.contains("catalog 'anamo.db' does not exist"), "{err}");
+}
+
+#[test]
+fn an_interrupted_sync_leaves_a_consistent_catalog() {
+    let env = Env::new();
+    let mut csv = String::from("task_id,sample,script\n");
+    for i in 0..150_000 {
+        csv.push_str(&format!("t{i:06},S{},true\n", i % 5000));
+    }
+    env.write("big.csv", &csv);
+    env.ok(&["tasks", "add", "big.csv", "-c", "Big"]);
+    let mut sync = env.spawn(&["sync", "--batch", "1000"]);
+    let started = wait_for(Duration::from_secs(60), || {
+        env.path("anamo.db").exists()
+            && Connection::open(env.path("anamo.db"))
+                .and_then(|c| c.query_row("SELECT count(*) FROM tasks", [], |r| r.get::<_, i64>(0)))
+                .is_ok_and(|n| n >= 2000)
+    });
+    assert!(started, "sync never got going");
+    send_signal(&sync, libc::SIGKILL);
+    wait_child(&mut sync, Duration::from_secs(10));
+    let n = count(&env, "SELECT count(*) FROM tasks");
+    assert!(n < 150_000, "killed before the end ({n})");
+    assert_eq!(n % 1000, 0, "only whole batches landed: {n}");
+    assert_eq!(
+        count(&env, "SELECT count(*) FROM task_events"),
+        n,
+        "events match tasks"
+    );
+    let check: String = catalog(&env)
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    assert_eq!(
+        count(
+            &env,
+            "SELECT count(*) FROM sync_runs WHERE status = 'running'"
+        ),
+        1
+    );
+    let out = env.ok(&["sync"]);
+    assert!(
+        out.contains(&format!("150000 seen, {} new", 150_000 - n)),
+        "{out}"
+    );
+    assert_eq!(count(&env, "SELECT count(*) FROM tasks"), 150_000);
+    assert_eq!(count(&env, "SELECT count(*) FROM task_events"), 150_000);
+    let err: String = catalog(&env)
+        .query_row(
+            "SELECT error FROM sync_runs WHERE status = 'failed'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(err.contains("interrupted"), "{err}");
+}
+
+#[test]
+fn samples_qc_and_steps() {
+    let env = Env::new();
+    env.write(
+        "s.csv",
+        "sample_id,cohort,sex,bam\nS1,A,F,s3://b/S1.bam\nS2,B,M,\nS3,A,,\n",
+    );
+    assert!(
+        env.ok(&["samples", "import", "s.csv"])
+            .contains("imported 3 sample(s)")
+    );
+    env.write(
+        "s2.jsonl",
+        "{\"sample_id\":\"S2\",\"status\":\"active\",\"depth\":31.5}\n",
+    );
+    env.ok(&["samples", "import", "s2.jsonl"]);
+    let meta: String = catalog(&env)
+        .query_row(
+            "SELECT metadata FROM samples WHERE sample_id = 'S2'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let meta: serde_json::Value = serde_json::from_str(&meta).unwrap();
+    assert_eq!(
+        (meta["sex"].as_str(), meta["depth"].as_f64()),
+        (Some("M"), Some(31.5))
+    );
+    env.write(
+        "long.tsv",
+        "sample\tmetric\tvalue\nS1\tcoverage\t31.2\nS2\tcoverage\t8.5\n",
+    );
+    assert!(
+        env.ok(&["qc", "import", "long.tsv"])
+            .contains("imported 2 QC value(s) from long.tsv")
+    );
+    env.write(
+        "wide.csv",
+        "sample_id,dup_rate,contamination\nS1,0.1,0.001\nS9,0.4,\n",
+    );
+    let out = env
+        .cmd()
+        .args(["qc", "import", "wide.csv", "--source", "picard"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("1 row(s) name samples not in the catalog")
+    );
+    assert_eq!(count(&env, "SELECT count(*) FROM qc_metrics"), 5);
+    let out = env.ok(&[
+        "query",
+        "qc-outliers",
+        "-p",
+        "metric=coverage",
+        "-p",
+        "min=20",
+    ]);
+    assert_eq!(
+        out,
+        "sample_id\tcohort\tmetric\tvalue\tsource\nS2\tB\tcoverage\t8.5\tlong.tsv\n"
+    );
+    assert!(
+        env.ok(&["samples", "drop", "S3", "--reason", "failed QC"])
+            .contains("dropped sample S3")
+    );
+    assert!(
+        env.ok(&["samples", "drop", "S3", "--reason", "again"])
+            .contains("already dropped")
+    );
+    let err = env.fails(&["samples", "drop", "S7", "--reason", "x"]);
+    assert!(err.contains("no sample 'S7' in the catalog"), "{err}");
+    assert!(env.ok(&["query", "dropped-samples"]).contains("S3\tA"));
+    env.ok(&["steps", "set", "Alignment", "VariantCalling"]);
+    assert_eq!(env.ok(&["steps", "list"]), "Alignment\nVariantCalling\n");
+    let err = env.fails(&["steps", "set", "A", "A"]);
+    assert!(err.contains("step 'A' is named twice"), "{err}");
+
+    // Bad input: one line naming file and line; nothing of the batch lands.
+    for (name, text, expected) in [
+        (
+            "bad1.csv",
+            "sample_id,cohort\nS4,A\nS5,A,extra\n",
+            "bad1.csv:3: this row has 3 fields",
+        ),
+        (
+            "bad2.csv",
+            "cohort\nA\n",
+            "bad2.csv:1: no 'sample_id' column",
+        ),
+        (
+            "bad3.csv",
+            "sample_id\nS4\nS4\n",
+            "bad3.csv:3: sample 'S4' is listed twice",
+        ),
+    ] {
+        env.write(name, text);
+        let err = env.fails(&["samples", "import", name]);
+        assert!(err.contains(expected), "{name}: {err}");
+    }
+    env.write("badqc.csv", "sample_id,coverage\nS1,30\nS2,high\n");
+    let err = env.fails(&["qc", "import", "badqc.csv"]);
+    assert!(
+        err.contains("badqc.csv:3: value 'high' of metric 'coverage' is not a number"),
+        "{err}"
+    );
+    assert_eq!(count(&env, "SELECT count(*) FROM samples"), 3);
+    assert_eq!(count(&env, "SELECT count(*) FROM qc_metrics"), 5);
+}
+
+#[test]
+fn status_shows_steps_in_order_with_throughput() {
+    let env = Env::new();
+    env.write("a.csv", "collection,task_id,sample,script\nB,b1,S1,true\nA,a1,S1,true\nA,a2,S2,exit 1\nC,c1,S1,true\n");
+    env.ok(&["tasks", "add", "a.csv", "--max-attempts", "1"]);
+    env.ok(&["worker", "-c", "A"]);
+    env.ok(&["steps", "set", "B", "A", "Z"]);
+    let out = env.cmd().args(["status", "--sync"]).output().unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout
+        .lines()
+        .filter(|l| !l.starts_with("synced"))
+        .collect();
+    assert_eq!(
+        lines[0],
+        "step\ttodo\trunning\tdone\tfailed\ttotal\tpct_done\tdone_24h\teta_hours"
+    );
+    assert_eq!(lines[1], "B\t1\t0\t0\t0\t1\t0.0\t0\t");
+    assert_eq!(lines[2], "A\t0\t0\t1\t1\t2\t50.0\t1\t0.0");
+    assert_eq!(lines[3], "Z\t0\t0\t0\t0\t0\t0.0\t0\t");
+    assert_eq!(lines[4], "C\t1\t0\t0\t0\t1\t0.0\t0\t");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("tasks as of the last sync"));
+    let journey = env.ok(&["status", "--sample", "S2"]);
+    assert!(journey.contains("A\ta2\tfailed\t1"), "{journey}");
+    assert!(journey.contains("Z\t\tnone"), "{journey}");
+    let err = env.fails(&["status", "--sample", "nobody"]);
+    assert!(err.contains("no sample 'nobody'"), "{err}");
+}
+
+#[test]
+fn user_reports_add_to_and_override_the_built_in_ones() {
+    let env = Env::new();
+    env.ok(&["tasks", "add", "-c", "A", "--id", "a", "--script", "true"]);
+    env.ok(&["sync"]);
+    std::fs::create_dir(env.path("my")).unwrap();
+    env.write("my/answer.sql", "-- name: answer\n-- description: the answer\n-- params: plus=0\nSELECT 42 + CAST(:plus AS INTEGER) AS answer;\n");
+    env.write(
+        "my/stuck.sql",
+        "-- description: my own stuck\nSELECT 'mine' AS who;\n",
+    );
+    let list = env.ok(&["--queries", "my", "reports"]);
+    assert!(
+        list.contains("answer\tplus=0\tthe answer\tmy/answer.sql"),
+        "{list}"
+    );
+    assert!(
+        list.contains("stuck\t\tmy own stuck\tmy/stuck.sql"),
+        "{list}"
+    );
+    assert_eq!(
+        env.ok(&["--queries", "my", "query", "answer", "-p", "plus=1"]),
+        "answer\n43\n"
+    );
+    assert_eq!(
+        env.ok(&["--queries", "my", "query", "stuck"]),
+        "who\nmine\n"
+    );
+    // ./queries is picked up when present.
+    std::fs::rename(env.path("my"), env.path("queries")).unwrap();
+    assert_eq!(env.ok(&["query", "answer"]), "answer\n42\n");
+    env.write("queries/broken.sql", "-- name: bad name!\nSELECT 1");
+    let err = env.fails(&["reports"]);
+    assert!(err.contains("report name 'bad name!'"), "{err}");
+}
