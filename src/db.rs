@@ -48,7 +48,7 @@ pub fn open(path: &Path, schema: &Schema, mode: OpenMode) -> Result<Connection> 
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))
         .map_err(|e| not_ours(e, path, schema))?;
-    conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")?;
+    conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;")?;
     migrate(&mut conn, path, schema)?;
     Ok(conn)
 }

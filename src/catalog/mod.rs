@@ -15,7 +15,7 @@ use crate::error::Result;
 
 pub use runs::{RunCounts, SyncRun};
 pub use samples::{DropOutcome, ImportReport, drop_sample, import_qc, import_samples, set_steps};
-pub use tasks::TaskWriter;
+pub use tasks::{BatchCounts, TaskWriter};
 
 /// The catalog used when neither --catalog nor ANAMO_CATALOG names one.
 pub const DEFAULT_CATALOG: &str = "anamo.db";

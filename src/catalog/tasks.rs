@@ -1,53 +1,36 @@
-//! Writing tasks seen in the store into the catalog: upsert in batches, record state changes in
-//! `task_events`, and mark tasks gone from a complete scan as removed (never delete them).
+//! Writing tasks seen in the store into the catalog: insert new ones, update changed ones,
+//! record state changes in `task_events`, and mark tasks gone from a complete scan as removed
+//! (never delete them). Plain single-row statements: no triggers, no UPSERT, so SQLite needs no
+//! statement journal and a batch costs little more than its rows.
 
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 
 use super::Catalog;
 use super::runs::SyncRun;
 use crate::error::Result;
 use crate::model::Task;
 
-/// Writes one sync run's tasks. State changes become `task_events` through temporary triggers,
-/// so inserts and updates cannot forget them; the triggers go when the writer is dropped.
+/// Writes one sync run's tasks.
 pub struct TaskWriter<'c> {
     catalog: &'c mut Catalog,
     run: SyncRun,
 }
 
-const UPSERT: &str = "INSERT INTO tasks (collection, task_id, sample, script, attrs, state, \
-    attempts, max_attempts, timeout_secs, owner, lease_until, created_at, updated_at, started_at, \
-    finished_at, exit_code, log_uri, error_tail, version, first_seen_at, last_seen_at) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?20) \
-    ON CONFLICT (collection, task_id) DO UPDATE SET sample = excluded.sample, \
-    script = excluded.script, attrs = excluded.attrs, state = excluded.state, \
-    attempts = excluded.attempts, max_attempts = excluded.max_attempts, \
-    timeout_secs = excluded.timeout_secs, owner = excluded.owner, \
-    lease_until = excluded.lease_until, created_at = excluded.created_at, \
-    updated_at = excluded.updated_at, started_at = excluded.started_at, \
-    finished_at = excluded.finished_at, exit_code = excluded.exit_code, \
-    log_uri = excluded.log_uri, error_tail = excluded.error_tail, version = excluded.version, \
-    last_seen_at = excluded.last_seen_at, removed_at = NULL";
+/// What a batch changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchCounts {
+    pub new: u64,
+    /// Tasks whose state changed since the catalog last saw them.
+    pub changed: u64,
+}
+
+const FIELDS: &str = "sample = ?3, script = ?4, attrs = ?5, state = ?6, attempts = ?7, \
+    max_attempts = ?8, timeout_secs = ?9, owner = ?10, lease_until = ?11, created_at = ?12, \
+    updated_at = ?13, started_at = ?14, finished_at = ?15, exit_code = ?16, log_uri = ?17, \
+    error_tail = ?18, version = ?19, last_seen_at = ?20, removed_at = NULL";
 
 impl Catalog {
     pub fn task_writer(&mut self, run: &SyncRun) -> Result<TaskWriter<'_>> {
-        let id = run.id;
-        let event = |from: &str| {
-            format!(
-                "INSERT INTO main.task_events (collection, task_id, at, from_state, to_state, \
-                 attempts, owner, exit_code, source, sync_run) VALUES (new.collection, \
-                 new.task_id, coalesce(new.updated_at, new.created_at, new.last_seen_at), {from}, \
-                 new.state, new.attempts, new.owner, new.exit_code, 'sync', {id});"
-            )
-        };
-        self.conn().execute_batch(&format!(
-            "DROP TRIGGER IF EXISTS temp.anamo_sync_new; DROP TRIGGER IF EXISTS temp.anamo_sync_change;
-             CREATE TEMP TRIGGER anamo_sync_new AFTER INSERT ON main.tasks BEGIN {} END;
-             CREATE TEMP TRIGGER anamo_sync_change AFTER UPDATE OF state ON main.tasks
-                 WHEN old.state IS NOT new.state BEGIN {} END;",
-            event("NULL"),
-            event("old.state")
-        ))?;
         Ok(TaskWriter {
             catalog: self,
             run: run.clone(),
@@ -56,15 +39,50 @@ impl Catalog {
 }
 
 impl TaskWriter<'_> {
-    /// Upserts a batch in one transaction: all of it lands, or none.
-    pub fn write_batch(&mut self, tasks: &[Task]) -> Result<()> {
+    /// Writes a batch in one transaction: all of it lands, or none.
+    pub fn write_batch(&mut self, tasks: &[Task]) -> Result<BatchCounts> {
         let seen_at = self.run.started_at;
+        let run_id = self.run.id;
+        let mut counts = BatchCounts::default();
         let tx = self.catalog.conn_mut().transaction()?;
         {
-            let mut upsert = tx.prepare_cached(UPSERT)?;
+            let mut lookup = tx.prepare_cached(
+                "SELECT state, version, removed_at IS NOT NULL FROM tasks \
+                 WHERE collection = ?1 AND task_id = ?2",
+            )?;
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO tasks (collection, task_id, sample, script, attrs, state, attempts, \
+                 max_attempts, timeout_secs, owner, lease_until, created_at, updated_at, \
+                 started_at, finished_at, exit_code, log_uri, error_tail, version, \
+                 first_seen_at, last_seen_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, \
+                 ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?20)",
+            )?;
+            let mut update = tx.prepare_cached(&format!(
+                "UPDATE tasks SET {FIELDS} WHERE collection = ?1 AND task_id = ?2"
+            ))?;
+            let mut touch = tx.prepare_cached(
+                "UPDATE tasks SET last_seen_at = ?3 WHERE collection = ?1 AND task_id = ?2",
+            )?;
+            let mut event = tx.prepare_cached(
+                "INSERT INTO task_events (collection, task_id, at, from_state, to_state, \
+                 attempts, owner, exit_code, source, sync_run) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'sync', ?9)",
+            )?;
             for t in tasks {
+                let known: Option<(String, i64, bool)> = lookup
+                    .query_row(params![t.collection, t.task_id], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })
+                    .optional()?;
+                let unchanged = known.as_ref().is_some_and(|(state, version, removed)| {
+                    state == t.state.as_str() && *version == t.version && !removed
+                });
+                if unchanged {
+                    touch.execute(params![t.collection, t.task_id, seen_at])?;
+                    continue;
+                }
                 let attrs = serde_json::to_string(&t.attrs).unwrap_or_else(|_| "{}".into());
-                upsert.execute(params![
+                let values = params![
                     t.collection,
                     t.task_id,
                     t.sample,
@@ -85,11 +103,34 @@ impl TaskWriter<'_> {
                     t.error_tail,
                     t.version,
                     seen_at
-                ])?;
+                ];
+                match known {
+                    None => {
+                        insert.execute(values)?;
+                        counts.new += 1;
+                    }
+                    Some((old_state, _, _)) => {
+                        update.execute(values)?;
+                        if old_state != t.state.as_str() {
+                            event.execute(params![
+                                t.collection,
+                                t.task_id,
+                                t.updated_at,
+                                old_state,
+                                t.state.as_str(),
+                                t.attempts,
+                                t.owner,
+                                t.exit_code,
+                                run_id
+                            ])?;
+                            counts.changed += 1;
+                        }
+                    }
+                }
             }
         }
         tx.commit()?;
-        Ok(())
+        Ok(counts)
     }
 
     /// After a complete scan: tasks this run did not see are gone from the store.
@@ -100,23 +141,5 @@ impl TaskWriter<'_> {
             params![self.run.started_at, collection],
         )?;
         Ok(n as u64)
-    }
-
-    /// (new, changed) tasks this run recorded.
-    pub fn event_counts(&self) -> Result<(u64, u64)> {
-        Ok(self.catalog.conn().query_row(
-            "SELECT coalesce(sum(from_state IS NULL), 0), coalesce(sum(from_state IS NOT NULL), 0) \
-             FROM task_events WHERE sync_run = ?1",
-            params![self.run.id],
-            |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
-        )?)
-    }
-}
-
-impl Drop for TaskWriter<'_> {
-    fn drop(&mut self) {
-        let _ = self.catalog.conn().execute_batch(
-            "DROP TRIGGER IF EXISTS temp.anamo_sync_new; DROP TRIGGER IF EXISTS temp.anamo_sync_change;",
-        );
     }
 }

@@ -9,7 +9,7 @@ use tracing::warn;
 
 use crate::catalog::{Catalog, RunCounts};
 use crate::error::Result;
-use crate::model::{Damaged, TaskFilter};
+use crate::model::{Damaged, Task, TaskFilter};
 use crate::store::{TaskStore, for_each_task};
 
 #[derive(Debug, Clone)]
@@ -48,36 +48,65 @@ pub fn sync_tasks(
     let run = catalog.start_run(&format!("tasks:{}", store.describe()))?;
     let mut counts = RunCounts::default();
     let mut damaged = vec![];
-    let result = (|| -> Result<()> {
-        let mut writer = catalog.task_writer(&run)?;
-        let filter = TaskFilter {
-            collection: opts.collection.clone(),
-            ..TaskFilter::default()
-        };
-        let mut batch = Vec::with_capacity(opts.batch);
-        for_each_task(store, &filter, opts.batch.max(1), |item| {
-            match item {
-                Ok(task) => batch.push(task),
-                Err(d) => {
-                    warn!("skipped damaged task {}: {}", d.key, d.reason);
-                    damaged.push(d);
+    // The store is read on its own thread while this one writes the catalog: the two halves
+    // overlap, and at most two pages wait in between, so memory stays bounded.
+    let (pages, batches) = std::sync::mpsc::sync_channel::<Vec<Task>>(2);
+    let filter = TaskFilter {
+        collection: opts.collection.clone(),
+        ..TaskFilter::default()
+    };
+    let batch_size = opts.batch.max(1);
+    let result = std::thread::scope(|scope| -> Result<()> {
+        let filter = &filter;
+        // `move`: the reader owns the sender, so the writer's loop ends when the reader does.
+        let reader = scope.spawn(move || -> Result<Vec<Damaged>> {
+            let mut damaged = vec![];
+            let mut batch = Vec::with_capacity(batch_size);
+            for_each_task(store, &filter, batch_size, |item| {
+                match item {
+                    Ok(task) => batch.push(task),
+                    Err(d) => {
+                        warn!("skipped damaged task {}: {}", d.key, d.reason);
+                        damaged.push(d);
+                    }
                 }
-            }
-            if batch.len() >= opts.batch {
-                writer.write_batch(&batch)?;
+                if batch.len() >= batch_size {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
+                    // The writer hung up: it failed, and says why.
+                    if pages.send(full).is_err() {
+                        return Ok(ControlFlow::Break(()));
+                    }
+                }
+                Ok(ControlFlow::Continue(()))
+            })?;
+            let _ = pages.send(batch);
+            Ok(damaged)
+        });
+        let written = (|| -> Result<()> {
+            let mut writer = catalog.task_writer(&run)?;
+            for batch in &batches {
+                let c = writer.write_batch(&batch)?;
+                counts.new += c.new;
+                counts.changed += c.changed;
                 counts.seen += batch.len() as u64;
                 progress.inc(batch.len() as u64);
-                batch.clear();
             }
-            Ok(ControlFlow::Continue(()))
-        })?;
-        writer.write_batch(&batch)?;
-        counts.seen += batch.len() as u64;
-        progress.inc(batch.len() as u64);
-        counts.removed = writer.mark_removed(opts.collection.as_deref())?;
-        (counts.new, counts.changed) = writer.event_counts()?;
+            Ok(())
+        })();
+        drop(batches);
+        let read = reader.join().unwrap_or_else(|_| {
+            Err(crate::error::Error::Invalid(
+                "the store reader panicked".into(),
+            ))
+        });
+        written?;
+        damaged = read?;
+        // Only a complete scan can tell what is gone.
+        counts.removed = catalog
+            .task_writer(&run)?
+            .mark_removed(opts.collection.as_deref())?;
         Ok(())
-    })();
+    });
     progress.finish_and_clear();
     match result {
         Ok(()) => {

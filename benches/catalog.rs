@@ -1,0 +1,215 @@
+//! Catalog benchmarks, each beside its reference measured in the same run:
+//! 1. `anamo sync` of a store of N tasks (default 1M): rows/s and the process's peak RSS.
+//! 2. `anamo query samples-left` on a catalog of 100k samples x 5 steps, against the same SQL
+//!    in the `sqlite3` shell (Debian package sqlite3): median wall time of repeated runs.
+//! Prints figures; asserts nothing about time. Run: `cargo bench --bench catalog`.
+//! ANAMO_BENCH_TASKS and ANAMO_BENCH_SAMPLES change the sizes.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anamo::catalog::Catalog;
+use anamo::model::{Attrs, NewTask};
+use anamo::store::{OpenMode, SqliteStore, TaskStore};
+use rusqlite::params;
+
+const BIN: &str = env!("CARGO_BIN_EXE_anamo");
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let tasks = env_or("ANAMO_BENCH_TASKS", 1_000_000);
+    let samples = env_or("ANAMO_BENCH_SAMPLES", 100_000);
+    bench_sync(dir.path(), tasks);
+    bench_samples_left(dir.path(), samples);
+}
+
+/// Runs a command to the end; returns wall time and peak RSS in MiB.
+fn measure(cmd: &mut Command) -> (Duration, f64) {
+    let started = Instant::now();
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut status = 0;
+    // SAFETY: wait4 on our own child, with valid pointers.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::wait4(child.id() as i32, &mut status, 0, &mut usage);
+        usage
+    };
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "command failed: {cmd:?}"
+    );
+    (started.elapsed(), usage.ru_maxrss as f64 / 1024.0)
+}
+
+fn bench_sync(dir: &Path, n: usize) {
+    let store_path = dir.join("sync-store.db");
+    let store = SqliteStore::open(&store_path, OpenMode::Create).expect("store");
+    let chunk = 100_000;
+    for start in (0..n).step_by(chunk) {
+        let batch: Vec<NewTask> = (start..(start + chunk).min(n))
+            .map(|i| NewTask {
+                collection: ["Alignment", "ReadProcessing", "VariantCalling"][i % 3].into(),
+                task_id: format!("S{:07}", i / 3),
+                sample: Some(format!("S{:07}", i / 3)),
+                script: format!("run-step.sh S{:07} --threads 16 --ref GRCh38", i / 3),
+                attrs: Attrs::from([
+                    ("reference".to_string(), "GRCh38".to_string()),
+                    (
+                        "fastq".to_string(),
+                        format!("s3://bucket/fastq/S{:07}/", i / 3),
+                    ),
+                ]),
+                max_attempts: 3,
+                timeout_secs: None,
+            })
+            .collect();
+        store.add(&batch, false).expect("add");
+    }
+    drop(store);
+    let catalog = dir.join("sync-catalog.db");
+    let run = |label: &str| {
+        let (t, rss) = measure(
+            Command::new(BIN)
+                .args(["sync"])
+                .env("ANAMO_STORE", &store_path)
+                .env("ANAMO_CATALOG", &catalog),
+        );
+        println!(
+            "sync {label:<22} {n:>9} tasks {:>8.2} s {:>10.0} rows/s   peak RSS {rss:>6.1} MiB",
+            t.as_secs_f64(),
+            n as f64 / t.as_secs_f64()
+        );
+    };
+    run("(first: all new)");
+    run("(again: no change)");
+}
+
+fn bench_samples_left(dir: &Path, samples: usize) {
+    let path = dir.join("query-catalog.db");
+    let mut catalog = Catalog::open(&path).expect("catalog");
+    let steps = [
+        "S1_Alignment",
+        "S2_ReadProcessing",
+        "S3_BQSR",
+        "S4_VariantCalling",
+        "S5_Joint",
+    ];
+    let tx = catalog.conn_mut().transaction().expect("tx");
+    {
+        let mut sample = tx
+            .prepare("INSERT INTO samples (sample_id, cohort, imported_at) VALUES (?1, ?2, 0)")
+            .expect("prepare");
+        let mut task = tx
+            .prepare(
+                "INSERT INTO tasks (collection, task_id, sample, state, attempts, started_at, \
+                 finished_at, first_seen_at, last_seen_at) VALUES (?1, ?2, ?2, ?3, 1, ?4, ?5, 0, 0)",
+            )
+            .expect("prepare");
+        for (o, s) in steps.iter().enumerate() {
+            tx.execute(
+                "INSERT INTO steps (collection, ordinal) VALUES (?1, ?2)",
+                params![s, o as i64 + 1],
+            )
+            .expect("step");
+        }
+        for i in 0..samples {
+            let id = format!("S{i:07}");
+            sample
+                .execute(params![id, format!("cohort-{}", i % 7)])
+                .expect("sample");
+            for (o, s) in steps.iter().enumerate() {
+                // All samples through step 3, 90% through step 4, half through step 5.
+                let done = o < 3 || (o == 3 && i % 10 != 0) || (o == 4 && i % 2 == 0);
+                let state = if done { "done" } else { "todo" };
+                task.execute(params![
+                    s,
+                    id,
+                    state,
+                    i as i64 * 1000,
+                    i as i64 * 1000 + 60_000
+                ])
+                .expect("task");
+            }
+        }
+    }
+    tx.commit().expect("commit");
+    drop(catalog);
+
+    let report = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/queries/samples-left.sql"
+    ))
+    .expect("report");
+    let literal = report.replace(":step", "'S4_VariantCalling'");
+    let runs = 15;
+    let median = |cmd: &mut dyn FnMut() -> Duration| {
+        let mut times: Vec<Duration> = (0..runs).map(|_| cmd()).collect();
+        times.sort();
+        times[runs / 2]
+    };
+    let anamo = median(&mut || {
+        measure(Command::new(BIN).args(["--catalog"]).arg(&path).args([
+            "query",
+            "samples-left",
+            "-p",
+            "step=S4_VariantCalling",
+            "--format",
+            "tsv",
+        ]))
+        .0
+    });
+    let rows = Command::new(BIN)
+        .arg("--catalog")
+        .arg(&path)
+        .args(["query", "samples-left", "-p", "step=S4_VariantCalling"])
+        .output()
+        .map(|o| {
+            o.stdout
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count()
+                .saturating_sub(1)
+        })
+        .unwrap_or(0);
+    println!(
+        "samples-left on {samples} samples x {} steps ({rows} rows out)",
+        steps.len()
+    );
+    println!(
+        "  anamo query   median of {runs}: {:>7.1} ms",
+        anamo.as_secs_f64() * 1e3
+    );
+    if Command::new("sqlite3").arg("-version").output().is_err() {
+        println!("  sqlite3 shell not found (apt-get install sqlite3): no reference figure");
+        return;
+    }
+    let shell = median(&mut || {
+        measure(
+            Command::new("sqlite3")
+                .args(["-readonly", "-header", "-separator", "\t"])
+                .arg(&path)
+                .arg(&literal),
+        )
+        .0
+    });
+    println!(
+        "  sqlite3 shell median of {runs}: {:>7.1} ms",
+        shell.as_secs_f64() * 1e3
+    );
+    println!(
+        "  ratio anamo / sqlite3: {:.2}",
+        anamo.as_secs_f64() / shell.as_secs_f64()
+    );
+}
