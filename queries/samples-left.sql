@@ -5,7 +5,7 @@ SELECT s.sample_id,
        s.cohort,
        coalesce((SELECT group_concat(DISTINCT t.state)
                  FROM tasks t
-                 WHERE t.sample = s.sample_id AND t.collection = :step AND t.removed_at IS NULL),
+                 WHERE t.sample = s.sample_id AND t.collection = :step),
                 'not added') AS state
 FROM samples s
 WHERE s.status <> 'dropped'

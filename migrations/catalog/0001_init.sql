@@ -61,7 +61,7 @@ CREATE TABLE samples (
     imported_at INTEGER NOT NULL,
     dropped_at  INTEGER,
     drop_reason TEXT
-);
+) WITHOUT ROWID;  -- per-sample reports walk samples in id order with every column at hand
 CREATE INDEX samples_by_cohort ON samples (cohort);
 
 CREATE TABLE qc_metrics (
