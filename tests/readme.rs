@@ -8,7 +8,7 @@ fn the_readme_walkthrough_runs_as_written() {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let start = readme
-        .find("**1. The walk-through")
+        .find("## Walk-through")
         .expect("walk-through section");
     let block = &readme[start..];
     let open = block.find("```sh\n").expect("code block") + 6;
