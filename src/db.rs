@@ -20,6 +20,8 @@ pub struct Schema {
     pub flag: &'static str,
     /// What creates the file, for messages: "`anamo tasks add`".
     pub creator: &'static str,
+    /// Page cache per connection, in KiB (SQLite's default is 2000).
+    pub cache_kib: u32,
 }
 
 /// Whether opening may create the file.
@@ -48,7 +50,12 @@ pub fn open(path: &Path, schema: &Schema, mode: OpenMode) -> Result<Connection> 
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))
         .map_err(|e| not_ours(e, path, schema))?;
-    conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;")?;
+    // temp_store=MEMORY: statement journals and sorts stay off the disk.
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY; \
+         PRAGMA cache_size=-{};",
+        schema.cache_kib
+    ))?;
     migrate(&mut conn, path, schema)?;
     Ok(conn)
 }

@@ -27,6 +27,8 @@ pub const SCHEMA: Schema = Schema {
     migrations: &[include_str!("../../migrations/catalog/0001_init.sql")],
     flag: "--catalog/ANAMO_CATALOG",
     creator: "`anamo sync` or `anamo samples import`",
+    // Sync writes land in a few B-trees at once; a larger cache keeps their pages hot.
+    cache_kib: 32 * 1024,
 };
 
 pub struct Catalog {

@@ -14,6 +14,10 @@ use crate::model::Task;
 pub struct TaskWriter<'c> {
     catalog: &'c mut Catalog,
     run: SyncRun,
+    /// The catalog had no task in scope when the run began: every task is new, so the
+    /// per-task lookup is skipped (a first sync of a big store is twice as common as it sounds:
+    /// every new study starts with one).
+    fresh: bool,
 }
 
 /// What a batch changed.
@@ -30,10 +34,21 @@ const FIELDS: &str = "sample = ?3, script = ?4, attrs = ?5, state = ?6, attempts
     error_tail = ?18, version = ?19, last_seen_at = ?20, removed_at = NULL";
 
 impl Catalog {
-    pub fn task_writer(&mut self, run: &SyncRun) -> Result<TaskWriter<'_>> {
+    /// A writer for `run`; `collection` is the scope of the scan (all when `None`).
+    pub fn task_writer(
+        &mut self,
+        run: &SyncRun,
+        collection: Option<&str>,
+    ) -> Result<TaskWriter<'_>> {
+        let any: bool = self.conn().query_row(
+            "SELECT EXISTS (SELECT 1 FROM tasks WHERE ?1 IS NULL OR collection = ?1)",
+            params![collection],
+            |r| r.get(0),
+        )?;
         Ok(TaskWriter {
             catalog: self,
             run: run.clone(),
+            fresh: !any,
         })
     }
 }
@@ -69,11 +84,15 @@ impl TaskWriter<'_> {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'sync', ?9)",
             )?;
             for t in tasks {
-                let known: Option<(String, i64, bool)> = lookup
-                    .query_row(params![t.collection, t.task_id], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                    })
-                    .optional()?;
+                let known: Option<(String, i64, bool)> = if self.fresh {
+                    None
+                } else {
+                    lookup
+                        .query_row(params![t.collection, t.task_id], |r| {
+                            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                        })
+                        .optional()?
+                };
                 let unchanged = known.as_ref().is_some_and(|(state, version, removed)| {
                     state == t.state.as_str() && *version == t.version && !removed
                 });

@@ -26,6 +26,8 @@ const SCHEMA: Schema = Schema {
     migrations: &[include_str!("../../migrations/store/0001_tasks.sql")],
     flag: "--store/ANAMO_STORE",
     creator: "`anamo tasks add`",
+    // Claims touch a few index pages; the default cache is plenty.
+    cache_kib: 2000,
 };
 
 const COLUMNS: &str = "collection, task_id, sample, script, attrs, state, attempts, max_attempts, \

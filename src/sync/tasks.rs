@@ -83,7 +83,7 @@ pub fn sync_tasks(
             Ok(damaged)
         });
         let written = (|| -> Result<()> {
-            let mut writer = catalog.task_writer(&run)?;
+            let mut writer = catalog.task_writer(&run, opts.collection.as_deref())?;
             for batch in &batches {
                 let c = writer.write_batch(&batch)?;
                 counts.new += c.new;
@@ -103,7 +103,7 @@ pub fn sync_tasks(
         damaged = read?;
         // Only a complete scan can tell what is gone.
         counts.removed = catalog
-            .task_writer(&run)?
+            .task_writer(&run, opts.collection.as_deref())?
             .mark_removed(opts.collection.as_deref())?;
         Ok(())
     });
