@@ -2,6 +2,7 @@
 //! 1. `anamo sync` of a store of N tasks (default 1M): rows/s and the process's peak RSS.
 //! 2. `anamo query samples-left` on a catalog of 100k samples x 5 steps, against the same SQL
 //!    in the `sqlite3` shell (Debian package sqlite3): median wall time of repeated runs.
+//!
 //! Prints figures; asserts nothing about time. Run: `cargo bench --bench catalog`.
 //! ANAMO_BENCH_TASKS and ANAMO_BENCH_SAMPLES change the sizes.
 
@@ -32,6 +33,8 @@ fn main() {
 }
 
 /// Runs a command to the end (with `input` on stdin); returns wall time and peak RSS in MiB.
+/// The child is reaped by `wait4`, which also gives its resource usage.
+#[allow(clippy::zombie_processes)]
 fn measure_with(cmd: &mut Command, input: Option<&str>) -> (Duration, f64) {
     use std::io::Write;
     let started = Instant::now();

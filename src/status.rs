@@ -114,7 +114,7 @@ fn bar(pct: f64) -> String {
 
 fn eta_text(h: Option<f64>) -> String {
     match h {
-        Some(h) if h == 0.0 => "done".into(),
+        Some(0.0) => "done".into(),
         Some(h) if h < 48.0 => format!("{h:.1}h"),
         Some(h) => format!("{:.1}d", h / 24.0),
         None => "-".into(),

@@ -1,6 +1,6 @@
 //! `sync_runs`: one row per sync of one source, so a failed or interrupted sync is visible.
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 
 use super::Catalog;
 use crate::clock::now_ms;
@@ -39,48 +39,35 @@ impl Catalog {
     }
 
     pub fn finish_run(&self, run: &SyncRun, counts: RunCounts) -> Result<()> {
-        self.conn().execute(
-            "UPDATE sync_runs SET status = 'ok', finished_at = ?2, seen = ?3, new = ?4, \
-             changed = ?5, removed = ?6 WHERE id = ?1",
-            params![
-                run.id,
-                now_ms(),
-                counts.seen as i64,
-                counts.new as i64,
-                counts.changed as i64,
-                counts.removed as i64
-            ],
-        )?;
-        Ok(())
+        self.end_run(run, "ok", counts, None)
     }
 
     pub fn fail_run(&self, run: &SyncRun, counts: RunCounts, error: &str) -> Result<()> {
+        self.end_run(run, "failed", counts, Some(error))
+    }
+
+    fn end_run(
+        &self,
+        run: &SyncRun,
+        status: &str,
+        c: RunCounts,
+        error: Option<&str>,
+    ) -> Result<()> {
         self.conn().execute(
-            "UPDATE sync_runs SET status = 'failed', finished_at = ?2, seen = ?3, new = ?4, \
-             changed = ?5, error = ?6 WHERE id = ?1",
+            "UPDATE sync_runs SET status = ?2, finished_at = ?3, seen = ?4, new = ?5, \
+             changed = ?6, removed = ?7, error = ?8 WHERE id = ?1",
             params![
                 run.id,
+                status,
                 now_ms(),
-                counts.seen as i64,
-                counts.new as i64,
-                counts.changed as i64,
+                c.seen as i64,
+                c.new as i64,
+                c.changed as i64,
+                c.removed as i64,
                 error
             ],
         )?;
         Ok(())
-    }
-
-    /// When the last successful sync of a source kind (prefix) finished.
-    pub fn last_ok_run(&self, source_prefix: &str) -> Result<Option<i64>> {
-        Ok(self
-            .conn()
-            .query_row(
-                "SELECT max(finished_at) FROM sync_runs WHERE status = 'ok' AND source LIKE ?1 || '%'",
-                params![source_prefix],
-                |r| r.get::<_, Option<i64>>(0),
-            )
-            .optional()?
-            .flatten())
     }
 
     fn fail_abandoned_runs(&self) -> Result<()> {

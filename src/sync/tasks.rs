@@ -62,7 +62,7 @@ pub fn sync_tasks(
         let reader = scope.spawn(move || -> Result<Vec<Damaged>> {
             let mut damaged = vec![];
             let mut batch = Vec::with_capacity(batch_size);
-            for_each_task(store, &filter, batch_size, |item| {
+            for_each_task(store, filter, batch_size, |item| {
                 match item {
                     Ok(task) => batch.push(task),
                     Err(d) => {
