@@ -36,6 +36,18 @@ pub struct Global {
     #[arg(long, global = true, env = "ANAMO_QUERIES")]
     pub queries: Option<PathBuf>,
 
+    /// AWS region (default: aws-config's chain: AWS_REGION, profile, instance metadata).
+    #[arg(long, global = true, env = "ANAMO_AWS_REGION")]
+    pub region: Option<String>,
+
+    /// AWS profile from ~/.aws/config (default: AWS_PROFILE or the default profile).
+    #[arg(long, global = true, env = "ANAMO_AWS_PROFILE")]
+    pub profile: Option<String>,
+
+    /// AWS endpoint, e.g. a local emulator (AWS_ENDPOINT_URL is honoured too).
+    #[arg(long, global = true, env = "ANAMO_AWS_ENDPOINT_URL")]
+    pub endpoint_url: Option<String>,
+
     /// More log output on stderr (-v info, -vv debug).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -71,4 +83,7 @@ pub enum Command {
     /// Set or show the workflow order of the steps.
     #[command(subcommand)]
     Steps(cmd::steps::Cmd),
+    /// Create or check the task store (the DynamoDB table and its index).
+    #[command(subcommand)]
+    Store(cmd::store::Cmd),
 }

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use crate::aws::AwsOptions;
 use crate::catalog::Catalog;
 use crate::error::Result;
 use crate::store::{self, OpenMode, TaskStore};
@@ -16,12 +17,14 @@ pub struct Context {
     pub catalog_path: PathBuf,
     /// The user's saved reports, which add to or override the built-in ones.
     pub queries_dir: Option<PathBuf>,
+    /// Region, profile and endpoint for AWS; read only by commands that talk to AWS.
+    pub aws: AwsOptions,
 }
 
 impl Context {
     /// Opens the task store; `mode` says whether a missing store is created or an error.
     pub fn store(&self, mode: OpenMode) -> Result<Box<dyn TaskStore>> {
-        store::open(&self.store_url, mode)
+        store::open(&self.store_url, mode, &self.aws)
     }
 
     /// The user's report folder: --queries/ANAMO_QUERIES, else `./queries` when it exists.

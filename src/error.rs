@@ -32,7 +32,7 @@ pub enum Error {
         supported: i64,
     },
 
-    #[error("unsupported store '{0}'; use sqlite://PATH (or a plain file path)")]
+    #[error("unsupported store '{0}'; use sqlite://PATH (or a plain file path) or dynamodb://TABLE")]
     BadStoreUrl(String),
 
     /// A problem at a place in an input file.
@@ -55,6 +55,10 @@ pub enum Error {
 
     #[error("{0}")]
     Io(#[from] std::io::Error),
+
+    /// An AWS call failed; the text says what anamo was doing and what AWS said.
+    #[error("{0}")]
+    Aws(String),
 
     #[error("task store error: {0}")]
     Sqlite(#[from] rusqlite::Error),

@@ -1,6 +1,7 @@
 //! anamo: a work queue (task store + workers) and a SQL catalog for population-scale genome
 //! workflows. The binary in `main.rs` only parses the command line and dispatches here.
 
+pub mod aws;
 pub mod catalog;
 pub mod cli;
 pub mod clock;

@@ -25,6 +25,11 @@ fn main() -> ExitCode {
         store_url: cli.global.store,
         catalog_path: cli.global.catalog,
         queries_dir: cli.global.queries,
+        aws: anamo::aws::AwsOptions {
+            region: cli.global.region,
+            profile: cli.global.profile,
+            endpoint_url: cli.global.endpoint_url,
+        },
     };
     let result = match cli.command {
         Command::Demo(c) => c.run(&ctx),
@@ -37,6 +42,7 @@ fn main() -> ExitCode {
         Command::Samples(c) => c.run(&ctx),
         Command::Qc(c) => c.run(&ctx),
         Command::Steps(c) => c.run(&ctx),
+        Command::Store(c) => c.run(&ctx),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -8,6 +8,7 @@ pub mod reports;
 pub mod samples;
 pub mod status;
 pub mod steps;
+pub mod store;
 pub mod sync;
 pub mod tasks;
 pub mod worker;

@@ -1,6 +1,7 @@
 //! The live task queue: one trait, and `open` to pick the backend from a store URL.
 //! A store never knows about the catalog; `sync` is the only bridge between them.
 
+pub mod dynamo;
 mod sqlite;
 
 use std::ops::ControlFlow;
@@ -69,11 +70,25 @@ pub use crate::db::OpenMode;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreUrl {
     Sqlite(PathBuf),
+    /// A DynamoDB table name.
+    Dynamo(String),
 }
 
 impl StoreUrl {
     pub fn parse(url: &str) -> Result<Self> {
         let url = url.trim();
+        if let Some(table) = url.strip_prefix("dynamodb://") {
+            let valid = (3..=255).contains(&table.len())
+                && table
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+            if !valid {
+                return Err(Error::Invalid(format!(
+                    "'{table}' is not a DynamoDB table name (3-255 letters, digits, '_', '-', '.')"
+                )));
+            }
+            return Ok(Self::Dynamo(table.to_string()));
+        }
         if let Some(path) = url.strip_prefix("sqlite://") {
             if path.is_empty() {
                 return Err(Error::BadStoreUrl(url.into()));
@@ -87,10 +102,12 @@ impl StoreUrl {
     }
 }
 
-/// Opens the store a URL names.
-pub fn open(url: &str, mode: OpenMode) -> Result<Box<dyn TaskStore>> {
+/// Opens the store a URL names; `aws` is used only by a DynamoDB store.
+pub fn open(url: &str, mode: OpenMode, aws: &crate::aws::AwsOptions) -> Result<Box<dyn TaskStore>> {
     match StoreUrl::parse(url)? {
         StoreUrl::Sqlite(path) => Ok(Box::new(SqliteStore::open(&path, mode)?)),
+        // Only a DynamoDB store loads AWS configuration.
+        StoreUrl::Dynamo(table) => Ok(Box::new(dynamo::DynamoStore::open(&table, aws)?)),
     }
 }
 

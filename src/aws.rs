@@ -1,0 +1,53 @@
+//! The one place that builds AWS SDK clients: aws-config's default chain (environment, profile,
+//! SSO, instance role), with --region, --profile and --endpoint-url (AWS_ENDPOINT_URL works as
+//! aws-config reads it), standard retries and short connect timeouts. Only commands that talk
+//! to AWS call it; nothing else builds a runtime or loads AWS configuration.
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+
+use crate::error::{Error, Result};
+
+/// Where and as whom to reach AWS; each `None` falls back to aws-config's default chain.
+#[derive(Debug, Clone, Default)]
+pub struct AwsOptions {
+    pub region: Option<String>,
+    pub profile: Option<String>,
+    pub endpoint_url: Option<String>,
+}
+
+/// A runtime for the SDK's futures; stores call it with `block_on` from plain threads.
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Invalid(format!("cannot start the AWS runtime: {e}")))
+}
+
+/// Loads the SDK configuration: bounded retries and timeouts, so an unreachable endpoint
+/// fails in seconds with a clear error instead of hanging.
+pub async fn config(opts: &AwsOptions) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::standard().with_max_attempts(4))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(3))
+                .operation_attempt_timeout(Duration::from_secs(20))
+                .operation_timeout(Duration::from_secs(60))
+                .build(),
+        );
+    if let Some(r) = &opts.region {
+        loader = loader.region(aws_config::Region::new(r.clone()));
+    }
+    if let Some(p) = &opts.profile {
+        loader = loader.profile_name(p);
+    }
+    if let Some(e) = &opts.endpoint_url {
+        loader = loader.endpoint_url(e);
+    }
+    loader.load().await
+}

@@ -1,0 +1,776 @@
+//! The production store: one DynamoDB table shared by a fleet of workers. Claims read the
+//! sparse `claimable` index (never a Scan), so a claim costs the same at 100 or 10^6 tasks, and
+//! win with one conditional UpdateItem. Every write is conditional; a lost race is not an error.
+
+mod item;
+mod table;
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, DeleteRequest, KeysAndAttributes, PutRequest, ReturnValue, WriteRequest,
+};
+use tokio::runtime::Runtime;
+
+pub use item::{CLAIMABLE_AT, INDEX};
+pub use table::Init;
+
+use self::item::{Item, key, n, names_in, s};
+use super::TaskStore;
+use crate::aws::{self, AwsOptions};
+use crate::clock::now_ms;
+use crate::error::{Error, Result};
+use crate::model::{
+    AddReport, Claim, Damaged, NewTask, Outcome, Page, Selector, StaleReport, StateCount, Task,
+    TaskFilter, TaskKey, TaskState, state_after_run,
+};
+
+/// Candidates read per claim: a few, picked among at random, so workers rarely collide.
+const CANDIDATES: i32 = 8;
+
+pub struct DynamoStore {
+    rt: Runtime,
+    client: Client,
+    table: String,
+}
+
+/// One line for a failed AWS call: what we were doing, and what AWS (or the network) said.
+pub(crate) fn aws_error<E: ProvideErrorMetadata + std::error::Error, R>(
+    doing: &str,
+    e: SdkError<E, R>,
+) -> Error {
+    let detail = match &e {
+        SdkError::ServiceError(s) => {
+            let err = s.err();
+            match (err.code(), err.message()) {
+                (Some("ResourceNotFoundException"), _) => {
+                    "the table does not exist; create it with `anamo store init`".to_string()
+                }
+                (Some(code), Some(msg)) if code.contains("Token") || code.contains("Signature")
+                    || code.contains("Credential") || code.contains("AccessDenied") || code.contains("Unrecognized") => {
+                    format!("{code}: {msg} (check your AWS credentials and permissions)")
+                }
+                (Some(code), Some(msg)) => format!("{code}: {msg}"),
+                (Some(code), None) => code.to_string(),
+                _ => "the service refused the request".to_string(),
+            }
+        }
+        SdkError::DispatchFailure(d) if d.is_timeout() || d.is_io() => {
+            "cannot reach DynamoDB (network unreachable or wrong --endpoint-url)".to_string()
+        }
+        SdkError::DispatchFailure(_) => {
+            "the request could not be sent: no usable AWS credentials or region \
+             (set AWS_PROFILE / AWS_ACCESS_KEY_ID and AWS_REGION)"
+                .to_string()
+        }
+        SdkError::TimeoutError(_) => "DynamoDB did not answer in time".to_string(),
+        SdkError::ConstructionFailure(_) => {
+            "the request could not be built: no AWS region or credentials configured".to_string()
+        }
+        _ => e.to_string(),
+    };
+    Error::Aws(format!("{doing}: {detail}"))
+}
+
+fn conditional_failed<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
+    e.as_service_error()
+        .and_then(|s| s.code())
+        .is_some_and(|c| c == "ConditionalCheckFailedException")
+}
+
+impl DynamoStore {
+    /// Connects to an existing anamo table (checked for its shape).
+    pub fn open(table: &str, opts: &AwsOptions) -> Result<Self> {
+        let store = Self::connect(table, opts)?;
+        if !store.rt.block_on(table::check(&store.client, table))? {
+            return Err(Error::Missing {
+                what: "DynamoDB table",
+                path: table.into(),
+                hint: format!("create it with `anamo store init --store dynamodb://{table}`"),
+            });
+        }
+        Ok(store)
+    }
+
+    /// Connects without checking the table (for `store init`).
+    pub fn connect(table: &str, opts: &AwsOptions) -> Result<Self> {
+        let rt = aws::runtime()?;
+        let config = rt.block_on(aws::config(opts));
+        Ok(Self {
+            client: Client::new(&config),
+            rt,
+            table: table.to_string(),
+        })
+    }
+
+    pub fn init(&self) -> Result<Init> {
+        self.rt.block_on(table::init(&self.client, &self.table))
+    }
+
+    /// One conditional update; `Ok(None)` when its condition failed.
+    async fn update(
+        &self,
+        key: Item,
+        set: &str,
+        condition: &str,
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<Option<Item>> {
+        let values: HashMap<String, AttributeValue> =
+            values.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .update_expression(set)
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(names_in(&[set, condition])))
+            .set_expression_attribute_values((!values.is_empty()).then_some(values))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match out {
+            Ok(o) => Ok(Some(o.attributes.unwrap_or_default())),
+            Err(e) if conditional_failed(&e) => Ok(None),
+            Err(e) => Err(aws_error("updating a task", e)),
+        }
+    }
+
+    /// Every item of a collection (or the table), page by page through the SDK paginator.
+    async fn items(&self, collection: Option<&str>, filter: Option<(&str, Vec<(&str, AttributeValue)>)>) -> Result<Vec<Item>> {
+        let mut out = vec![];
+        let (filter_expr, filter_values) = match filter {
+            Some((e, v)) => (Some(e.to_string()), v),
+            None => (None, vec![]),
+        };
+        let mut values: HashMap<String, AttributeValue> =
+            filter_values.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        let mut exprs: Vec<&str> = vec![];
+        if let Some(f) = &filter_expr {
+            exprs.push(f);
+        }
+        match collection {
+            Some(c) => {
+                values.insert(":c".into(), s(c));
+                exprs.push("#collection = :c");
+                let mut pages = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .key_condition_expression("#collection = :c")
+                    .set_filter_expression(filter_expr.clone())
+                    .set_expression_attribute_names(Some(names_in(&exprs)))
+                    .set_expression_attribute_values(Some(values))
+                    .consistent_read(true)
+                    .into_paginator()
+                    .send();
+                while let Some(page) = pages.next().await {
+                    let page = page.map_err(|e| aws_error("reading tasks", e))?;
+                    out.extend(page.items.unwrap_or_default());
+                }
+            }
+            None => {
+                let names = names_in(&exprs);
+                let mut pages = self
+                    .client
+                    .scan()
+                    .table_name(&self.table)
+                    .set_filter_expression(filter_expr.clone())
+                    .set_expression_attribute_names((!names.is_empty()).then_some(names))
+                    .set_expression_attribute_values((!values.is_empty()).then_some(values))
+                    .consistent_read(true)
+                    .into_paginator()
+                    .send();
+                while let Some(page) = pages.next().await {
+                    let page = page.map_err(|e| aws_error("reading tasks", e))?;
+                    out.extend(page.items.unwrap_or_default());
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes requests 25 at a time, retrying what DynamoDB leaves unprocessed with backoff.
+    async fn batch_write(&self, requests: Vec<WriteRequest>) -> Result<()> {
+        for chunk in requests.chunks(25) {
+            let mut pending = HashMap::from([(self.table.clone(), chunk.to_vec())]);
+            let mut pause = Duration::from_millis(50);
+            for attempt in 0.. {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .set_request_items(Some(pending))
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("writing tasks", e))?;
+                pending = out.unprocessed_items.unwrap_or_default();
+                pending.retain(|_, v| !v.is_empty());
+                if pending.is_empty() {
+                    break;
+                }
+                if attempt >= 10 {
+                    return Err(Error::Aws(
+                        "writing tasks: DynamoDB kept items unprocessed after 10 tries (throttled); try again".into(),
+                    ));
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+        }
+        Ok(())
+    }
+
+    /// Versions of the keys that exist, read 100 at a time with BatchGetItem.
+    async fn existing(&self, keys: &[(String, String)]) -> Result<HashMap<(String, String), i64>> {
+        let mut found = HashMap::new();
+        for chunk in keys.chunks(100) {
+            let wanted: Vec<Item> = chunk.iter().map(|(c, t)| key(c, t)).collect();
+            let mut pending = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(wanted))
+                    .projection_expression("#collection, #task_id, #version")
+                    .set_expression_attribute_names(Some(names_in(&["#collection #task_id #version"])))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| Error::Invalid(e.to_string()))?,
+            );
+            while let Some(req) = pending.take() {
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, req)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("reading tasks", e))?;
+                for it in out.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
+                    if let (Some(k), Ok(v)) = (item::task_key(&it), version_of(&it)) {
+                        found.insert((k.collection, k.task_id), v);
+                    }
+                }
+                pending = out
+                    .unprocessed_keys
+                    .unwrap_or_default()
+                    .remove(&self.table)
+                    .filter(|k| !k.keys().is_empty());
+                if pending.is_some() {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
+fn version_of(item: &Item) -> std::result::Result<i64, ()> {
+    match item.get("version") {
+        Some(AttributeValue::N(v)) => v.parse().map_err(|_| ()),
+        _ => Err(()),
+    }
+}
+
+fn attr_n(item: &Item, name: &str) -> Option<i64> {
+    match item.get(name) {
+        Some(AttributeValue::N(v)) => v.parse::<f64>().ok().map(|f| f as i64),
+        _ => None,
+    }
+}
+
+fn attr_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => Some(v),
+        _ => None,
+    }
+}
+
+/// A cheap, good-enough random start among claim candidates.
+fn spread(len: usize) -> usize {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as usize)
+        .unwrap_or(0);
+    (nanos ^ (std::process::id() as usize).wrapping_mul(2654435761)) % len.max(1)
+}
+
+impl TaskStore for DynamoStore {
+    fn add(&self, tasks: &[NewTask], replace: bool) -> Result<AddReport> {
+        self.rt.block_on(async {
+            let keys: Vec<(String, String)> = tasks
+                .iter()
+                .map(|t| (t.collection.clone(), t.task_id.clone()))
+                .collect();
+            let existing = self.existing(&keys).await?;
+            let now = now_ms();
+            let mut report = AddReport::default();
+            let mut puts = vec![];
+            for t in tasks {
+                let k = (t.collection.clone(), t.task_id.clone());
+                let version = match existing.get(&k) {
+                    None => {
+                        report.added += 1;
+                        0
+                    }
+                    // The version moves on, so a worker holding the old task loses it.
+                    Some(v) if replace => {
+                        report.replaced += 1;
+                        v + 1
+                    }
+                    Some(_) => {
+                        report.skipped.push(k);
+                        continue;
+                    }
+                };
+                let put = PutRequest::builder()
+                    .set_item(Some(item::from_new(t, now, version)))
+                    .build()
+                    .map_err(|e| Error::Invalid(e.to_string()))?;
+                puts.push(WriteRequest::builder().put_request(put).build());
+            }
+            self.batch_write(puts).await?;
+            Ok(report)
+        })
+    }
+
+    fn claim(&self, collection: &str, owner: &str, lease: Duration) -> Result<Option<Claim>> {
+        self.rt.block_on(async {
+            // Lost races mean there is work and others took it first: look again, a few times.
+            for _round in 0..5 {
+                let now = now_ms();
+                let out = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(INDEX)
+                    .key_condition_expression("#collection = :c AND #claimable_at <= :now")
+                    .set_expression_attribute_names(Some(names_in(&["#collection #claimable_at"])))
+                    .expression_attribute_values(":c", s(collection))
+                    .expression_attribute_values(":now", n(now))
+                    .limit(CANDIDATES)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("looking for a task to claim", e))?;
+                let candidates = out.items.unwrap_or_default();
+                if candidates.is_empty() {
+                    return Ok(None);
+                }
+                let start = spread(candidates.len());
+                for i in 0..candidates.len() {
+                    let c = &candidates[(start + i) % candidates.len()];
+                    let Some(k) = item::task_key(c) else { continue };
+                    let version = attr_n(c, "version").unwrap_or(-1);
+                    let exhausted = attr_s(c, "state") == Some("running")
+                        && attr_n(c, "attempts") >= attr_n(c, "max_attempts");
+                    if exhausted {
+                        // Its worker died on the last attempt: it ends failed, not run again.
+                        self.update(
+                            key(&k.collection, &k.task_id),
+                            "SET #state = :failed, #finished_at = :now, #updated_at = :now, \
+                             #version = #version + :one, #error_tail = :why \
+                             REMOVE #claimable_at, #lease_until",
+                            "#version = :v AND #claimable_at <= :now",
+                            vec![
+                                (":failed", s("failed")),
+                                (":now", n(now)),
+                                (":one", n(1)),
+                                (":v", n(version)),
+                                (":why", s("anamo: the lease expired on the last attempt (worker lost)")),
+                            ],
+                        )
+                        .await?;
+                        continue;
+                    }
+                    let until = now + lease.as_millis() as i64;
+                    let won = self
+                        .update(
+                            key(&k.collection, &k.task_id),
+                            "SET #state = :running, #owner = :owner, #lease_until = :until, \
+                             #claimable_at = :until, #attempts = #attempts + :one, \
+                             #started_at = :now, #updated_at = :now, #version = #version + :one \
+                             REMOVE #finished_at, #exit_code",
+                            "#version = :v AND #claimable_at <= :now",
+                            vec![
+                                (":running", s("running")),
+                                (":owner", s(owner)),
+                                (":until", n(until)),
+                                (":one", n(1)),
+                                (":now", n(now)),
+                                (":v", n(version)),
+                            ],
+                        )
+                        .await?;
+                    if let Some(new) = won {
+                        let task = item::to_task(&new).map_err(|reason| Error::Damaged {
+                            collection: k.collection.clone(),
+                            task_id: k.task_id.clone(),
+                            reason,
+                        })?;
+                        return Ok(Some(Claim { task }));
+                    }
+                }
+            }
+            Ok(None)
+        })
+    }
+
+    fn heartbeat(&self, claim: &mut Claim, lease: Duration) -> Result<bool> {
+        let t = &claim.task;
+        let now = now_ms();
+        let until = now + lease.as_millis() as i64;
+        let out = self.rt.block_on(self.update(
+            key(&t.collection, &t.task_id),
+            "SET #lease_until = :until, #claimable_at = :until, #updated_at = :now, \
+             #version = #version + :one",
+            "#owner = :owner AND #version = :v AND #state = :running",
+            vec![
+                (":until", n(until)),
+                (":now", n(now)),
+                (":one", n(1)),
+                (":owner", s(claim.owner())),
+                (":v", n(t.version)),
+                (":running", s("running")),
+            ],
+        ))?;
+        if out.is_some() {
+            claim.task.version += 1;
+            claim.task.lease_until = Some(until);
+            claim.task.updated_at = now;
+        }
+        Ok(out.is_some())
+    }
+
+    fn finish(&self, claim: &Claim, outcome: &Outcome) -> Result<Option<TaskState>> {
+        let t = &claim.task;
+        let state = state_after_run(outcome.succeeded, t.attempts, t.max_attempts);
+        let mut set = vec![
+            "#state = :state",
+            "#finished_at = :at",
+            "#updated_at = :at",
+            "#version = #version + :one",
+        ];
+        let mut remove = vec!["#lease_until"];
+        let mut values = vec![
+            (":state", s(state.as_str())),
+            (":at", n(outcome.finished_at)),
+            (":one", n(1)),
+            (":owner", s(claim.owner())),
+            (":v", n(t.version)),
+            (":running", s("running")),
+        ];
+        // A retried task is claimable again at once; a finished one leaves the index.
+        if state == TaskState::Todo {
+            set.push("#claimable_at = :at");
+        } else {
+            remove.push("#claimable_at");
+        }
+        for (name, value) in [
+            ("exit_code", outcome.exit_code.map(n)),
+            ("error_tail", outcome.error_tail.as_deref().map(s)),
+            ("log_uri", outcome.log_uri.as_deref().map(s)),
+        ] {
+            match value {
+                Some(v) => {
+                    set.push(match name {
+                        "exit_code" => "#exit_code = :exit_code",
+                        "error_tail" => "#error_tail = :error_tail",
+                        _ => "#log_uri = :log_uri",
+                    });
+                    values.push((
+                        match name {
+                            "exit_code" => ":exit_code",
+                            "error_tail" => ":error_tail",
+                            _ => ":log_uri",
+                        },
+                        v,
+                    ));
+                }
+                None => remove.push(match name {
+                    "exit_code" => "#exit_code",
+                    "error_tail" => "#error_tail",
+                    _ => "#log_uri",
+                }),
+            }
+        }
+        let expr = format!("SET {} REMOVE {}", set.join(", "), remove.join(", "));
+        let out = self.rt.block_on(self.update(
+            key(&t.collection, &t.task_id),
+            &expr,
+            "#owner = :owner AND #version = :v AND #state = :running",
+            values,
+        ))?;
+        Ok(out.map(|_| state))
+    }
+
+    fn release(&self, claim: &Claim) -> Result<bool> {
+        let t = &claim.task;
+        let now = now_ms();
+        let out = self.rt.block_on(self.update(
+            key(&t.collection, &t.task_id),
+            "SET #state = :todo, #attempts = #attempts - :one, #claimable_at = :now, \
+             #updated_at = :now, #version = #version + :one REMOVE #lease_until",
+            "#owner = :owner AND #version = :v AND #state = :running",
+            vec![
+                (":todo", s("todo")),
+                (":one", n(1)),
+                (":now", n(now)),
+                (":owner", s(claim.owner())),
+                (":v", n(t.version)),
+                (":running", s("running")),
+            ],
+        ))?;
+        Ok(out.is_some())
+    }
+
+    fn release_stale(&self, collection: Option<&str>) -> Result<StaleReport> {
+        self.rt.block_on(async {
+            let now = now_ms();
+            let stale = self
+                .items(
+                    collection,
+                    Some((
+                        "#state = :running AND #lease_until < :now",
+                        vec![(":running", s("running")), (":now", n(now))],
+                    )),
+                )
+                .await?;
+            let mut report = StaleReport::default();
+            for it in stale {
+                let Some(k) = item::task_key(&it) else { continue };
+                let version = attr_n(&it, "version").unwrap_or(-1);
+                let last = attr_n(&it, "attempts") >= attr_n(&it, "max_attempts");
+                let (set, counter) = if last {
+                    (
+                        "SET #state = :failed, #finished_at = :now, #updated_at = :now, \
+                         #version = #version + :one, #error_tail = :why \
+                         REMOVE #claimable_at, #lease_until",
+                        &mut report.failed,
+                    )
+                } else {
+                    (
+                        "SET #state = :todo, #claimable_at = :now, #updated_at = :now, \
+                         #version = #version + :one REMOVE #lease_until",
+                        &mut report.released,
+                    )
+                };
+                let done = self
+                    .update(
+                        key(&k.collection, &k.task_id),
+                        set,
+                        "#version = :v AND #state = :running",
+                        vec![
+                            (":failed", s("failed")),
+                            (":todo", s("todo")),
+                            (":running", s("running")),
+                            (":now", n(now)),
+                            (":one", n(1)),
+                            (":v", n(version)),
+                            (":why", s("anamo: the lease expired on the last attempt (worker lost)")),
+                        ]
+                        .into_iter()
+                        .filter(|(name, _)| set.contains(name) || *name == ":v" || *name == ":running")
+                        .collect(),
+                    )
+                    .await?;
+                if done.is_some() {
+                    *counter += 1;
+                }
+            }
+            Ok(report)
+        })
+    }
+
+    fn retry(&self, collection: &str, selector: &Selector) -> Result<u64> {
+        if let Selector::State(st) = selector
+            && *st != TaskState::Failed
+        {
+            return Err(Error::Invalid(format!(
+                "only failed tasks can be retried, not {st} ones"
+            )));
+        }
+        self.rt.block_on(async {
+            let failed = self
+                .items(Some(collection), Some(("#state = :failed", vec![(":failed", s("failed"))])))
+                .await?;
+            let now = now_ms();
+            let mut n_done = 0;
+            for it in failed {
+                let Ok(task) = item::to_task(&it) else { continue };
+                if !selected(&task, selector) {
+                    continue;
+                }
+                let out = self
+                    .update(
+                        key(&task.collection, &task.task_id),
+                        "SET #state = :todo, #attempts = :zero, #claimable_at = :now, \
+                         #updated_at = :now, #version = #version + :one \
+                         REMOVE #exit_code, #finished_at, #lease_until",
+                        "#version = :v AND #state = :failed",
+                        vec![
+                            (":todo", s("todo")),
+                            (":zero", n(0)),
+                            (":now", n(now)),
+                            (":one", n(1)),
+                            (":v", n(task.version)),
+                            (":failed", s("failed")),
+                        ],
+                    )
+                    .await?;
+                n_done += out.is_some() as u64;
+            }
+            Ok(n_done)
+        })
+    }
+
+    fn delete(&self, collection: &str, selector: &Selector) -> Result<u64> {
+        self.rt.block_on(async {
+            let items = self.items(Some(collection), None).await?;
+            let mut requests = vec![];
+            for it in items {
+                let chosen = match item::to_task(&it) {
+                    Ok(task) => selected(&task, selector),
+                    // A damaged item can still go when everything goes.
+                    Err(_) => matches!(selector, Selector::All),
+                };
+                let Some(k) = item::task_key(&it) else { continue };
+                if chosen {
+                    let del = DeleteRequest::builder()
+                        .set_key(Some(key(&k.collection, &k.task_id)))
+                        .build()
+                        .map_err(|e| Error::Invalid(e.to_string()))?;
+                    requests.push(WriteRequest::builder().delete_request(del).build());
+                }
+            }
+            let count = requests.len() as u64;
+            self.batch_write(requests).await?;
+            Ok(count)
+        })
+    }
+
+    fn get(&self, collection: &str, task_id: &str) -> Result<Option<Task>> {
+        self.rt.block_on(async {
+            let out = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .set_key(Some(key(collection, task_id)))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| aws_error("reading a task", e))?;
+            out.item
+                .map(|it| {
+                    item::to_task(&it).map_err(|reason| Error::Damaged {
+                        collection: collection.into(),
+                        task_id: task_id.into(),
+                        reason,
+                    })
+                })
+                .transpose()
+        })
+    }
+
+    fn scan(&self, filter: &TaskFilter, after: Option<&TaskKey>, limit: usize) -> Result<Page> {
+        self.rt.block_on(async {
+            let mut conds = vec![];
+            let mut values: HashMap<String, AttributeValue> = HashMap::new();
+            if let Some(st) = filter.state {
+                conds.push("#state = :state");
+                values.insert(":state".into(), s(st.as_str()));
+            }
+            if let Some(sm) = &filter.sample {
+                conds.push("#sample = :sample");
+                values.insert(":sample".into(), s(sm));
+            }
+            if let Some(id) = &filter.task_id {
+                conds.push("#task_id = :task_id");
+                values.insert(":task_id".into(), s(id));
+            }
+            let filter_expr = (!conds.is_empty()).then(|| conds.join(" AND "));
+            let start = after.map(|k| key(&k.collection, &k.task_id));
+            let limit = limit.clamp(1, 10_000) as i32;
+            let (items, last) = match &filter.collection {
+                Some(c) => {
+                    values.insert(":c".into(), s(c));
+                    let mut exprs = conds.clone();
+                    exprs.push("#collection = :c");
+                    let out = self
+                        .client
+                        .query()
+                        .table_name(&self.table)
+                        .key_condition_expression("#collection = :c")
+                        .set_filter_expression(filter_expr)
+                        .set_expression_attribute_names(Some(names_in(&exprs)))
+                        .set_expression_attribute_values(Some(values))
+                        .set_exclusive_start_key(start)
+                        .limit(limit)
+                        .send()
+                        .await
+                        .map_err(|e| aws_error("reading tasks", e))?;
+                    (out.items.unwrap_or_default(), out.last_evaluated_key)
+                }
+                None => {
+                    let names = names_in(&conds);
+                    let out = self
+                        .client
+                        .scan()
+                        .table_name(&self.table)
+                        .set_filter_expression(filter_expr)
+                        .set_expression_attribute_names((!names.is_empty()).then_some(names))
+                        .set_expression_attribute_values((!values.is_empty()).then_some(values))
+                        .set_exclusive_start_key(start)
+                        .limit(limit)
+                        .send()
+                        .await
+                        .map_err(|e| aws_error("reading tasks", e))?;
+                    (out.items.unwrap_or_default(), out.last_evaluated_key)
+                }
+            };
+            let mut page = Page::default();
+            for it in items {
+                match item::to_task(&it) {
+                    Ok(t) => page.tasks.push(t),
+                    Err(reason) => page.damaged.push(Damaged {
+                        key: item::key_text(&it),
+                        reason,
+                    }),
+                }
+            }
+            page.next = last.as_ref().and_then(item::task_key);
+            Ok(page)
+        })
+    }
+
+    fn counts(&self, collection: Option<&str>) -> Result<Vec<StateCount>> {
+        let items = self.rt.block_on(self.items(collection, None))?;
+        let mut counts: HashMap<(String, TaskState), u64> = HashMap::new();
+        for it in items {
+            let (Some(c), Some(Ok(st))) = (
+                attr_s(&it, "collection"),
+                attr_s(&it, "state").map(str::parse::<TaskState>),
+            ) else {
+                continue;
+            };
+            *counts.entry((c.to_string(), st)).or_default() += 1;
+        }
+        let mut out: Vec<StateCount> = counts
+            .into_iter()
+            .map(|((collection, state), count)| StateCount { collection, state, count })
+            .collect();
+        out.sort_by(|a, b| (&a.collection, a.state).cmp(&(&b.collection, b.state)));
+        Ok(out)
+    }
+
+    fn describe(&self) -> String {
+        format!("dynamodb://{}", self.table)
+    }
+}
+
+fn selected(task: &Task, selector: &Selector) -> bool {
+    match selector {
+        Selector::All => true,
+        Selector::Ids(ids) => ids.iter().collect::<HashSet<_>>().contains(&task.task_id),
+        Selector::Sample(s) => task.sample.as_deref() == Some(s),
+        Selector::State(st) => task.state == *st,
+    }
+}
