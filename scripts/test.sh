@@ -1,6 +1,13 @@
 #!/usr/bin/env bash
-# Runs every anamo test: unit tests, the store behaviour suite and the process-level CLI tests.
-# Installs what the tests need on first use. Extra arguments go to `cargo test`.
+# Runs every anamo test: unit tests, the store behaviour suite (SQLite and DynamoDB on the moto
+# emulator), and the process-level CLI tests. On first use it installs the emulator from PyPI
+# into .venv/ (ignored by git). Extra arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if ! .venv/bin/python -c "import moto.server, werkzeug" 2>/dev/null; then
+  echo "installing the AWS emulator (moto[server]) into .venv/ ..." >&2
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check 'moto[server]>=5.1,<6'
+fi
+export ANAMO_PYTHON="$PWD/.venv/bin/python"
 cargo test --locked "$@"

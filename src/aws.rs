@@ -17,6 +17,8 @@ pub struct AwsOptions {
     pub region: Option<String>,
     pub profile: Option<String>,
     pub endpoint_url: Option<String>,
+    /// Fixed access key and secret, for a local emulator; normally `None` (the default chain).
+    pub static_keys: Option<(String, String)>,
 }
 
 /// A runtime for the SDK's futures; stores call it with `block_on` from plain threads.
@@ -48,6 +50,15 @@ pub async fn config(opts: &AwsOptions) -> SdkConfig {
     }
     if let Some(e) = &opts.endpoint_url {
         loader = loader.endpoint_url(e);
+    }
+    if let Some((key, secret)) = &opts.static_keys {
+        loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            key,
+            secret,
+            None,
+            None,
+            "anamo-static",
+        ));
     }
     loader.load().await
 }

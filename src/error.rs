@@ -32,7 +32,9 @@ pub enum Error {
         supported: i64,
     },
 
-    #[error("unsupported store '{0}'; use sqlite://PATH (or a plain file path) or dynamodb://TABLE")]
+    #[error(
+        "unsupported store '{0}'; use sqlite://PATH (or a plain file path) or dynamodb://TABLE"
+    )]
     BadStoreUrl(String),
 
     /// A problem at a place in an input file.

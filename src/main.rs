@@ -29,6 +29,7 @@ fn main() -> ExitCode {
             region: cli.global.region,
             profile: cli.global.profile,
             endpoint_url: cli.global.endpoint_url,
+            static_keys: None,
         },
     };
     let result = match cli.command {

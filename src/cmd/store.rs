@@ -26,7 +26,9 @@ impl Cmd {
             StoreUrl::Dynamo(table) => {
                 let store = DynamoStore::connect(&table, &ctx.aws)?;
                 match store.init()? {
-                    Init::Created => println!("created DynamoDB table {table} with index claimable"),
+                    Init::Created => {
+                        println!("created DynamoDB table {table} with index claimable")
+                    }
                     Init::AlreadyThere => println!("DynamoDB table {table} is already set up"),
                 }
             }

@@ -161,10 +161,16 @@ mod tests {
         };
         let item = from_new(&t, 5, 0);
         let back = to_task(&item).unwrap();
-        assert_eq!((back.task_id.as_str(), back.attrs["ref"].as_str()), ("t1", "hg38"));
+        assert_eq!(
+            (back.task_id.as_str(), back.attrs["ref"].as_str()),
+            ("t1", "hg38")
+        );
         let mut broken = item.clone();
         broken.remove("script");
-        assert_eq!(to_task(&broken).unwrap_err(), "missing required attribute 'script'");
+        assert_eq!(
+            to_task(&broken).unwrap_err(),
+            "missing required attribute 'script'"
+        );
         assert_eq!(key_text(&broken), "A/t1");
     }
 

@@ -49,8 +49,13 @@ pub(crate) fn aws_error<E: ProvideErrorMetadata + std::error::Error, R>(
                 (Some("ResourceNotFoundException"), _) => {
                     "the table does not exist; create it with `anamo store init`".to_string()
                 }
-                (Some(code), Some(msg)) if code.contains("Token") || code.contains("Signature")
-                    || code.contains("Credential") || code.contains("AccessDenied") || code.contains("Unrecognized") => {
+                (Some(code), Some(msg))
+                    if code.contains("Token")
+                        || code.contains("Signature")
+                        || code.contains("Credential")
+                        || code.contains("AccessDenied")
+                        || code.contains("Unrecognized") =>
+                {
                     format!("{code}: {msg} (check your AWS credentials and permissions)")
                 }
                 (Some(code), Some(msg)) => format!("{code}: {msg}"),
@@ -118,8 +123,10 @@ impl DynamoStore {
         condition: &str,
         values: Vec<(&str, AttributeValue)>,
     ) -> Result<Option<Item>> {
-        let values: HashMap<String, AttributeValue> =
-            values.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        let values: HashMap<String, AttributeValue> = values
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
         let out = self
             .client
             .update_item()
@@ -140,14 +147,20 @@ impl DynamoStore {
     }
 
     /// Every item of a collection (or the table), page by page through the SDK paginator.
-    async fn items(&self, collection: Option<&str>, filter: Option<(&str, Vec<(&str, AttributeValue)>)>) -> Result<Vec<Item>> {
+    async fn items(
+        &self,
+        collection: Option<&str>,
+        filter: Option<(&str, Vec<(&str, AttributeValue)>)>,
+    ) -> Result<Vec<Item>> {
         let mut out = vec![];
         let (filter_expr, filter_values) = match filter {
             Some((e, v)) => (Some(e.to_string()), v),
             None => (None, vec![]),
         };
-        let mut values: HashMap<String, AttributeValue> =
-            filter_values.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        let mut values: HashMap<String, AttributeValue> = filter_values
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
         let mut exprs: Vec<&str> = vec![];
         if let Some(f) = &filter_expr {
             exprs.push(f);
@@ -232,7 +245,9 @@ impl DynamoStore {
                 KeysAndAttributes::builder()
                     .set_keys(Some(wanted))
                     .projection_expression("#collection, #task_id, #version")
-                    .set_expression_attribute_names(Some(names_in(&["#collection #task_id #version"])))
+                    .set_expression_attribute_names(Some(names_in(&[
+                        "#collection #task_id #version",
+                    ])))
                     .consistent_read(true)
                     .build()
                     .map_err(|e| Error::Invalid(e.to_string()))?,
@@ -245,7 +260,12 @@ impl DynamoStore {
                     .send()
                     .await
                     .map_err(|e| aws_error("reading tasks", e))?;
-                for it in out.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
+                for it in out
+                    .responses
+                    .unwrap_or_default()
+                    .remove(&self.table)
+                    .unwrap_or_default()
+                {
                     if let (Some(k), Ok(v)) = (item::task_key(&it), version_of(&it)) {
                         found.insert((k.collection, k.task_id), v);
                     }
@@ -375,7 +395,10 @@ impl TaskStore for DynamoStore {
                                 (":now", n(now)),
                                 (":one", n(1)),
                                 (":v", n(version)),
-                                (":why", s("anamo: the lease expired on the last attempt (worker lost)")),
+                                (
+                                    ":why",
+                                    s("anamo: the lease expired on the last attempt (worker lost)"),
+                                ),
                             ],
                         )
                         .await?;
@@ -536,7 +559,9 @@ impl TaskStore for DynamoStore {
                 .await?;
             let mut report = StaleReport::default();
             for it in stale {
-                let Some(k) = item::task_key(&it) else { continue };
+                let Some(k) = item::task_key(&it) else {
+                    continue;
+                };
                 let version = attr_n(&it, "version").unwrap_or(-1);
                 let last = attr_n(&it, "attempts") >= attr_n(&it, "max_attempts");
                 let (set, counter) = if last {
@@ -565,10 +590,15 @@ impl TaskStore for DynamoStore {
                             (":now", n(now)),
                             (":one", n(1)),
                             (":v", n(version)),
-                            (":why", s("anamo: the lease expired on the last attempt (worker lost)")),
+                            (
+                                ":why",
+                                s("anamo: the lease expired on the last attempt (worker lost)"),
+                            ),
                         ]
                         .into_iter()
-                        .filter(|(name, _)| set.contains(name) || *name == ":v" || *name == ":running")
+                        .filter(|(name, _)| {
+                            set.contains(name) || *name == ":v" || *name == ":running"
+                        })
                         .collect(),
                     )
                     .await?;
@@ -590,12 +620,17 @@ impl TaskStore for DynamoStore {
         }
         self.rt.block_on(async {
             let failed = self
-                .items(Some(collection), Some(("#state = :failed", vec![(":failed", s("failed"))])))
+                .items(
+                    Some(collection),
+                    Some(("#state = :failed", vec![(":failed", s("failed"))])),
+                )
                 .await?;
             let now = now_ms();
             let mut n_done = 0;
             for it in failed {
-                let Ok(task) = item::to_task(&it) else { continue };
+                let Ok(task) = item::to_task(&it) else {
+                    continue;
+                };
                 if !selected(&task, selector) {
                     continue;
                 }
@@ -632,7 +667,9 @@ impl TaskStore for DynamoStore {
                     // A damaged item can still go when everything goes.
                     Err(_) => matches!(selector, Selector::All),
                 };
-                let Some(k) = item::task_key(&it) else { continue };
+                let Some(k) = item::task_key(&it) else {
+                    continue;
+                };
                 if chosen {
                     let del = DeleteRequest::builder()
                         .set_key(Some(key(&k.collection, &k.task_id)))
@@ -755,7 +792,11 @@ impl TaskStore for DynamoStore {
         }
         let mut out: Vec<StateCount> = counts
             .into_iter()
-            .map(|((collection, state), count)| StateCount { collection, state, count })
+            .map(|((collection, state), count)| StateCount {
+                collection,
+                state,
+                count,
+            })
             .collect();
         out.sort_by(|a, b| (&a.collection, a.state).cmp(&(&b.collection, b.state)));
         Ok(out)

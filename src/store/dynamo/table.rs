@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, IndexStatus, KeySchemaElement,
-    KeyType, Projection, ProjectionType, ScalarAttributeType, TableStatus,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, IndexStatus, KeySchemaElement, KeyType,
+    Projection, ProjectionType, ScalarAttributeType, TableStatus,
 };
 
 use super::aws_error;
@@ -103,8 +103,7 @@ pub async fn check(client: &Client, table: &str) -> Result<bool> {
     let out = match client.describe_table().table_name(table).send().await {
         Ok(out) => out,
         Err(e)
-            if e
-                .as_service_error()
+            if e.as_service_error()
                 .is_some_and(|s| s.is_resource_not_found_exception()) =>
         {
             return Ok(false);
@@ -128,7 +127,10 @@ pub async fn check(client: &Client, table: &str) -> Result<bool> {
     }
     let has_index = t.global_secondary_indexes().iter().any(|i| {
         i.index_name() == Some(INDEX)
-            && i.key_schema().iter().map(|k| k.attribute_name()).collect::<Vec<_>>()
+            && i.key_schema()
+                .iter()
+                .map(|k| k.attribute_name())
+                .collect::<Vec<_>>()
                 == ["collection", CLAIMABLE_AT]
     });
     if !has_index {

@@ -1,0 +1,96 @@
+//! A real DynamoDB emulator (moto's server from PyPI, served one request at a time by
+//! tests/support/moto_serial.py) on a free 127.0.0.1 port, started per test and stopped on drop. `scripts/test.sh` installs it; in CI a missing emulator fails the
+//! test, elsewhere the test says so and passes over the AWS part.
+
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anamo::aws::AwsOptions;
+
+pub struct Moto {
+    child: Child,
+    pub url: String,
+}
+
+/// A Python that has moto: ANAMO_PYTHON, the project's .venv, or python3 on PATH.
+fn python() -> Option<String> {
+    let venv = concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python");
+    let candidates = [
+        std::env::var("ANAMO_PYTHON").ok(),
+        Some(venv.to_string()),
+        Some("python3".to_string()),
+    ];
+    candidates.into_iter().flatten().find(|py| {
+        Command::new(py)
+            .args(["-c", "import moto.server, werkzeug"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    })
+}
+
+impl Moto {
+    /// Starts the emulator, or `None` outside CI when it is not installed.
+    pub fn start() -> Option<Moto> {
+        let Some(python) = python() else {
+            if std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false") {
+                panic!("moto is not installed: CI must install it (scripts/test.sh does)");
+            }
+            eprintln!("moto is not installed: run scripts/test.sh to install it; AWS part skipped");
+            return None;
+        };
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port");
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/moto_serial.py");
+        let child = Command::new(&python)
+            .args([script, "127.0.0.1", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start moto with {python}: {e}"));
+        let moto = Moto {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let until = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < until,
+                "moto_server did not start on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(moto)
+    }
+
+    pub fn aws(&self) -> AwsOptions {
+        AwsOptions {
+            region: Some("us-east-1".into()),
+            profile: None,
+            endpoint_url: Some(self.url.clone()),
+            static_keys: Some(("testing".into(), "testing".into())),
+        }
+    }
+
+    /// Environment for an `anamo` process talking to this emulator.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.url.clone()),
+            ("AWS_ACCESS_KEY_ID", "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ]
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
