@@ -17,7 +17,9 @@ fn main() -> ExitCode {
     };
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level)),
+            // Our own log at the chosen level; libraries (the AWS SDK) only when they fail.
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new(format!("error,anamo={level}"))),
         )
         .with_writer(std::io::stderr)
         .init();

@@ -9,15 +9,26 @@ use assert_cmd::Command;
 use serde_json::Value;
 use tempfile::TempDir;
 
+pub mod moto;
+
 pub struct Env {
     pub dir: TempDir,
+    /// Set on every process after the defaults (e.g. a DynamoDB store and its emulator).
+    pub vars: Vec<(String, String)>,
 }
 
 impl Env {
     pub fn new() -> Self {
         Self {
             dir: tempfile::tempdir().expect("temp dir"),
+            vars: vec![],
         }
+    }
+
+    pub fn with_vars(mut self, vars: Vec<(&str, String)>) -> Self {
+        self.vars
+            .extend(vars.into_iter().map(|(k, v)| (k.to_string(), v)));
+        self
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -47,11 +58,17 @@ impl Env {
 
     fn prepare<C: Configure>(&self, c: &mut C) {
         for (k, _) in std::env::vars() {
-            if k.starts_with("ANAMO_") || k == "RUST_LOG" {
+            if (k.starts_with("ANAMO_") && k != "ANAMO_PYTHON")
+                || k.starts_with("AWS_")
+                || k == "RUST_LOG"
+            {
                 c.remove(&k);
             }
         }
         c.set("ANAMO_STORE", self.store().to_str().unwrap());
+        for (k, v) in &self.vars {
+            c.set(k, v);
+        }
     }
 
     /// Runs anamo and asserts success; returns stdout.

@@ -1,3 +1,4 @@
+#![allow(dead_code)]
 //! A real DynamoDB emulator (moto's server from PyPI, served one request at a time by
 //! tests/support/moto_serial.py) on a free 127.0.0.1 port, started per test and stopped on drop. `scripts/test.sh` installs it; in CI a missing emulator fails the
 //! test, elsewhere the test says so and passes over the AWS part.
@@ -11,6 +12,9 @@ use anamo::aws::AwsOptions;
 pub struct Moto {
     child: Child,
     pub url: String,
+    /// Every request's operation name, one per line.
+    pub log: std::path::PathBuf,
+    _dir: tempfile::TempDir,
 }
 
 /// A Python that has moto: ANAMO_PYTHON, the project's .venv, or python3 on PATH.
@@ -46,8 +50,11 @@ impl Moto {
             .map(|a| a.port())
             .expect("free port");
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/moto_serial.py");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = dir.path().join("requests.log");
         let child = Command::new(&python)
             .args([script, "127.0.0.1", &port.to_string()])
+            .arg(&log)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -55,6 +62,8 @@ impl Moto {
         let moto = Moto {
             child,
             url: format!("http://127.0.0.1:{port}"),
+            log,
+            _dir: dir,
         };
         let until = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -76,7 +85,17 @@ impl Moto {
         }
     }
 
+    /// The operations received so far.
+    pub fn requests(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
     /// Environment for an `anamo` process talking to this emulator.
+    #[allow(dead_code)]
     pub fn env(&self) -> Vec<(&'static str, String)> {
         vec![
             ("AWS_ENDPOINT_URL", self.url.clone()),

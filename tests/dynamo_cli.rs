@@ -1,0 +1,238 @@
+//! The DynamoDB store as a process, on the moto emulator: many workers, claim cost, faults.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use anamo::store::TaskStore;
+use anamo::store::dynamo::DynamoStore;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ScalarAttributeType,
+};
+use common::moto::Moto;
+use common::{Env, file_lines, wait_child};
+
+const TABLE: &str = "anamo-tasks";
+
+/// An env whose store is a fresh table on a fresh emulator; `None` outside CI without moto.
+fn dynamo_env() -> Option<(Moto, Env)> {
+    let moto = Moto::start()?;
+    let mut vars = moto.env();
+    vars.push(("ANAMO_STORE", format!("dynamodb://{TABLE}")));
+    let env = Env::new().with_vars(vars);
+    let out = env.ok(&["store", "init"]);
+    assert!(out.contains("created DynamoDB table anamo-tasks"), "{out}");
+    Some((moto, env))
+}
+
+#[test]
+fn store_init_is_idempotent_and_the_lifecycle_works() {
+    let Some((_moto, env)) = dynamo_env() else {
+        return;
+    };
+    assert!(env.ok(&["store", "init"]).contains("already set up"));
+    env.write(
+        "t.csv",
+        "task_id,sample,script\na,S1,echo $ANAMO_SAMPLE > a.txt\nb,S2,exit 3\n",
+    );
+    env.ok(&["tasks", "add", "t.csv", "-c", "Demo", "--max-attempts", "2"]);
+    let out = env.ok(&["tasks", "add", "t.csv", "-c", "Demo"]);
+    assert!(out.contains("skipped 2 already present"), "{out}");
+    let out = env.ok(&["worker", "-c", "Demo"]);
+    assert!(out.contains("1 done, 1 failed, 1 retried"), "{out}");
+    assert_eq!(env.read("a.txt"), "S1\n");
+    let b = env.task("b");
+    assert_eq!(
+        (b["state"].as_str(), b["exit_code"].as_i64()),
+        (Some("failed"), Some(3))
+    );
+    assert!(
+        env.ok(&["tasks", "retry", "-c", "Demo", "--id", "b"])
+            .starts_with("1 failed")
+    );
+    let out = env.ok(&["sync"]);
+    assert!(out.contains("2 seen, 2 new"), "{out}");
+    assert!(
+        env.ok(&["tasks", "delete", "-c", "Demo", "--all"])
+            .contains("deleted 2")
+    );
+    let out = env.ok(&["sync"]);
+    assert!(
+        out.contains("0 seen, 0 new, 0 changed state, 2 removed"),
+        "{out}"
+    );
+}
+
+#[test]
+fn eight_workers_run_each_of_300_tasks_exactly_once() {
+    let Some((_moto, env)) = dynamo_env() else {
+        return;
+    };
+    let mut csv = String::from("task_id,script\n");
+    for i in 0..300 {
+        csv.push_str(&format!("t{i:03},echo $ANAMO_TASK_ID >> ran.txt\n"));
+    }
+    env.write("tasks.csv", &csv);
+    env.ok(&["tasks", "add", "tasks.csv", "-c", "Bulk"]);
+    let mut workers: Vec<_> = (0..8)
+        .map(|_| env.spawn(&["worker", "-c", "Bulk"]))
+        .collect();
+    for w in &mut workers {
+        assert!(wait_child(w, Duration::from_secs(240)).success());
+    }
+    let lines = file_lines(&env.path("ran.txt"));
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for l in &lines {
+        *seen.entry(l.as_str()).or_default() += 1;
+    }
+    assert_eq!(seen.len(), 300, "every task ran");
+    assert!(seen.values().all(|n| *n == 1), "a task ran twice");
+    assert_eq!(
+        env.states().get("done"),
+        Some(&300),
+        "none left todo or running"
+    );
+}
+
+#[test]
+fn a_claim_reads_one_index_page_and_writes_once_at_any_size() {
+    let Some(moto) = Moto::start() else { return };
+    let store = DynamoStore::connect(TABLE, &moto.aws()).unwrap();
+    store.init().unwrap();
+    let store = DynamoStore::open(TABLE, &moto.aws()).unwrap();
+    let mut per_claim = vec![];
+    let mut added = 0;
+    for size in [100usize, 10_000] {
+        let batch: Vec<_> = (added..size)
+            .map(|i| anamo::model::NewTask {
+                collection: "Alignment".into(),
+                task_id: format!("S{i:05}"),
+                sample: None,
+                script: "true".into(),
+                attrs: Default::default(),
+                max_attempts: 3,
+                timeout_secs: None,
+            })
+            .collect();
+        store.add(&batch, false).unwrap();
+        added = size;
+        let before = moto.requests().len();
+        let claim = store
+            .claim("Alignment", "w1", Duration::from_secs(600))
+            .unwrap()
+            .unwrap();
+        let sent: Vec<String> = moto.requests()[before..].to_vec();
+        assert_eq!(sent, ["Query", "UpdateItem"], "at {size} tasks");
+        per_claim.push(sent.len());
+        store.release(&claim).unwrap();
+    }
+    assert_eq!(per_claim, [2, 2]);
+}
+
+#[test]
+fn faults_get_one_clear_line() {
+    let Some((moto, env)) = dynamo_env() else {
+        return;
+    };
+    // A table that does not exist.
+    let err = env.fails(&["--store", "dynamodb://nope", "tasks", "list"]);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("DynamoDB table 'nope' does not exist; create it with `anamo store init --store dynamodb://nope`"),
+        "{err}"
+    );
+    // A table of another shape.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let client = rt
+        .block_on(async { aws_sdk_dynamodb::Client::new(&anamo::aws::config(&moto.aws()).await) });
+    rt.block_on(
+        client
+            .create_table()
+            .table_name("other")
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name("id")
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .unwrap(),
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name("id")
+                    .key_type(KeyType::Hash)
+                    .build()
+                    .unwrap(),
+            )
+            .send(),
+    )
+    .unwrap();
+    for args in [vec!["tasks", "list"], vec!["store", "init"]] {
+        let mut full = vec!["--store", "dynamodb://other"];
+        full.extend(args);
+        let err = env.fails(&full);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains("not collection (HASH) + task_id (RANGE)"),
+            "{err}"
+        );
+    }
+    // An item written by hand without required attributes: skipped and reported.
+    env.ok(&[
+        "tasks", "add", "-c", "Demo", "--id", "good", "--script", "true",
+    ]);
+    rt.block_on(
+        client
+            .put_item()
+            .table_name(TABLE)
+            .item("collection", AttributeValue::S("Demo".into()))
+            .item("task_id", AttributeValue::S("handmade".into()))
+            .item("state", AttributeValue::S("todo".into()))
+            .send(),
+    )
+    .unwrap();
+    let out = env.cmd().args(["sync"]).output().unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("skipped 1 damaged task(s) in the store, first Demo/handmade: missing required attribute 'script'"),
+        "{stderr}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 seen, 1 new"));
+    // No credentials anywhere: a clear line, no SDK internals.
+    let home = env.path("empty-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let out = env
+        .cmd()
+        .args(["tasks", "list"])
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("HOME", &home)
+        .env("AWS_CONFIG_FILE", home.join("config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", home.join("credentials"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("credentials"), "{err}");
+    // An endpoint nobody listens on: bounded retries, then a clear error.
+    let started = Instant::now();
+    let out = env
+        .cmd()
+        .args(["tasks", "list"])
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("cannot reach DynamoDB"), "{err}");
+}
