@@ -62,6 +62,18 @@ pub trait TaskStore: Send + Sync {
 
     /// Where the store lives, for messages.
     fn describe(&self) -> String;
+
+    /// Hands every page of tasks matching `filter` to `f`, in no particular order, until `f`
+    /// says stop. Stores that can read in parallel (DynamoDB's segmented Scan) do so; the
+    /// default follows `scan` page by page.
+    fn stream(
+        &self,
+        filter: &TaskFilter,
+        page_size: usize,
+        f: &mut dyn FnMut(Page) -> Result<ControlFlow<()>>,
+    ) -> Result<()> {
+        stream_by_scan(self, filter, page_size, f)
+    }
 }
 
 pub use crate::db::OpenMode;
@@ -108,6 +120,28 @@ pub fn open(url: &str, mode: OpenMode, aws: &crate::aws::AwsOptions) -> Result<B
         StoreUrl::Sqlite(path) => Ok(Box::new(SqliteStore::open(&path, mode)?)),
         // Only a DynamoDB store loads AWS configuration.
         StoreUrl::Dynamo(table) => Ok(Box::new(dynamo::DynamoStore::open(&table, aws)?)),
+    }
+}
+
+/// `TaskStore::stream` page by page through `scan`: the default, and what a store falls back
+/// to for filtered reads.
+pub fn stream_by_scan<S: TaskStore + ?Sized>(
+    store: &S,
+    filter: &TaskFilter,
+    page_size: usize,
+    f: &mut dyn FnMut(Page) -> Result<ControlFlow<()>>,
+) -> Result<()> {
+    let mut after: Option<TaskKey> = None;
+    loop {
+        let mut page = store.scan(filter, after.as_ref(), page_size)?;
+        let next = page.next.take();
+        if f(page)?.is_break() {
+            return Ok(());
+        }
+        match next {
+            Some(k) => after = Some(k),
+            None => return Ok(()),
+        }
     }
 }
 

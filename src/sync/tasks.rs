@@ -10,7 +10,7 @@ use tracing::warn;
 use crate::catalog::{Catalog, RunCounts};
 use crate::error::Result;
 use crate::model::{Damaged, Task, TaskFilter};
-use crate::store::{TaskStore, for_each_task};
+use crate::store::TaskStore;
 
 #[derive(Debug, Clone)]
 pub struct TaskSyncOptions {
@@ -61,25 +61,17 @@ pub fn sync_tasks(
         // `move`: the reader owns the sender, so the writer's loop ends when the reader does.
         let reader = scope.spawn(move || -> Result<Vec<Damaged>> {
             let mut damaged = vec![];
-            let mut batch = Vec::with_capacity(batch_size);
-            for_each_task(store, filter, batch_size, |item| {
-                match item {
-                    Ok(task) => batch.push(task),
-                    Err(d) => {
-                        warn!("skipped damaged task {}: {}", d.key, d.reason);
-                        damaged.push(d);
-                    }
+            store.stream(filter, batch_size, &mut |page| {
+                for d in page.damaged {
+                    warn!("skipped damaged task {}: {}", d.key, d.reason);
+                    damaged.push(d);
                 }
-                if batch.len() >= batch_size {
-                    let full = std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
-                    // The writer hung up: it failed, and says why.
-                    if pages.send(full).is_err() {
-                        return Ok(ControlFlow::Break(()));
-                    }
+                // The writer hung up: it failed, and says why.
+                if !page.tasks.is_empty() && pages.send(page.tasks).is_err() {
+                    return Ok(ControlFlow::Break(()));
                 }
                 Ok(ControlFlow::Continue(()))
             })?;
-            let _ = pages.send(batch);
             Ok(damaged)
         });
         let written = (|| -> Result<()> {

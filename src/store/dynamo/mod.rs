@@ -6,6 +6,7 @@ mod item;
 mod table;
 
 use std::collections::{HashMap, HashSet};
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
@@ -805,7 +806,69 @@ impl TaskStore for DynamoStore {
     fn describe(&self) -> String {
         format!("dynamodb://{}", self.table)
     }
+
+    /// A whole-table read is a parallel Scan: SEGMENTS segments, each through the SDK
+    /// paginator, their pages handed to `f` as they come (bounded channel: memory stays flat).
+    fn stream(
+        &self,
+        filter: &TaskFilter,
+        page_size: usize,
+        f: &mut dyn FnMut(Page) -> Result<ControlFlow<()>>,
+    ) -> Result<()> {
+        if filter.collection.is_some()
+            || filter.state.is_some()
+            || filter.sample.is_some()
+            || filter.task_id.is_some()
+        {
+            return super::stream_by_scan(self, filter, page_size, f);
+        }
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<Item>>>(SEGMENTS as usize);
+        for segment in 0..SEGMENTS {
+            let tx = tx.clone();
+            let mut pages = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .segment(segment)
+                .total_segments(SEGMENTS)
+                .limit(page_size.clamp(1, 10_000) as i32)
+                .consistent_read(true)
+                .into_paginator()
+                .send();
+            self.rt.spawn(async move {
+                while let Some(page) = pages.next().await {
+                    let page = page
+                        .map(|p| p.items.unwrap_or_default())
+                        .map_err(|e| aws_error("reading tasks", e));
+                    let failed = page.is_err();
+                    if tx.send(page).await.is_err() || failed {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        while let Some(items) = self.rt.block_on(rx.recv()) {
+            let mut page = Page::default();
+            for it in items? {
+                match item::to_task(&it) {
+                    Ok(t) => page.tasks.push(t),
+                    Err(reason) => page.damaged.push(Damaged {
+                        key: item::key_text(&it),
+                        reason,
+                    }),
+                }
+            }
+            if f(page)?.is_break() {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
 }
+
+/// Segments of a whole-table Scan read at once.
+const SEGMENTS: i32 = 4;
 
 fn selected(task: &Task, selector: &Selector) -> bool {
     match selector {
