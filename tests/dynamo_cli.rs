@@ -2,7 +2,6 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use anamo::store::TaskStore;
@@ -12,7 +11,7 @@ use aws_sdk_dynamodb::types::{
     ScalarAttributeType,
 };
 use common::moto::Moto;
-use common::{Env, file_lines, wait_child};
+use common::{Env, assert_each_ran_once, wait_child};
 
 const TABLE: &str = "anamo-tasks";
 
@@ -82,13 +81,7 @@ fn eight_workers_run_each_of_300_tasks_exactly_once() {
     for w in &mut workers {
         assert!(wait_child(w, Duration::from_secs(240)).success());
     }
-    let lines = file_lines(&env.path("ran.txt"));
-    let mut seen: HashMap<&str, usize> = HashMap::new();
-    for l in &lines {
-        *seen.entry(l.as_str()).or_default() += 1;
-    }
-    assert_eq!(seen.len(), 300, "every task ran");
-    assert!(seen.values().all(|n| *n == 1), "a task ran twice");
+    assert_each_ran_once(&env.path("ran.txt"), 300);
     assert_eq!(
         env.states().get("done"),
         Some(&300),

@@ -2,10 +2,9 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::time::Duration;
 
-use common::{Env, file_lines, send_signal, wait_child, wait_for};
+use common::{Env, assert_each_ran_once, file_lines, send_signal, wait_child, wait_for};
 
 fn add(env: &Env, collection: &str, id: &str, script: &str, extra: &[&str]) {
     let mut args = vec![
@@ -113,14 +112,7 @@ fn eight_workers_run_each_of_500_tasks_exactly_once() {
     for w in &mut workers {
         assert!(wait_child(w, Duration::from_secs(120)).success());
     }
-    let lines = file_lines(&env.path("ran.txt"));
-    let mut seen: HashMap<&str, usize> = HashMap::new();
-    for l in &lines {
-        *seen.entry(l.as_str()).or_default() += 1;
-    }
-    assert_eq!(seen.len(), 500, "every task ran");
-    assert!(seen.values().all(|n| *n == 1), "a task ran twice");
-    assert_eq!(lines.len(), 500);
+    assert_each_ran_once(&env.path("ran.txt"), 500);
     assert_eq!(env.states().get("done"), Some(&500));
 }
 

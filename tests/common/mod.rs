@@ -195,3 +195,16 @@ pub fn file_lines(p: &Path) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+/// Asserts that `path` lists each of `n` ids exactly once (tasks' scripts append their id).
+pub fn assert_each_ran_once(path: &Path, n: usize) {
+    let lines = file_lines(path);
+    let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for l in &lines {
+        *seen.entry(l.as_str()).or_default() += 1;
+    }
+    assert_eq!(seen.len(), n, "every task ran");
+    let twice: Vec<_> = seen.iter().filter(|(_, c)| **c > 1).collect();
+    assert!(twice.is_empty(), "tasks ran more than once: {twice:?}");
+    assert_eq!(lines.len(), n);
+}

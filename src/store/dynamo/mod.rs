@@ -147,6 +147,31 @@ impl DynamoStore {
         }
     }
 
+    /// Ends a running task whose worker died on its last attempt: `failed`, out of the index.
+    async fn fail_lost(&self, k: &TaskKey, version: i64, now: i64) -> Result<bool> {
+        let out = self
+            .update(
+                key(&k.collection, &k.task_id),
+                "SET #state = :failed, #finished_at = :now, #updated_at = :now, \
+                 #version = #version + :one, #error_tail = :why \
+                 REMOVE #claimable_at, #lease_until",
+                "#version = :v AND #state = :running",
+                vec![
+                    (":failed", s("failed")),
+                    (":running", s("running")),
+                    (":now", n(now)),
+                    (":one", n(1)),
+                    (":v", n(version)),
+                    (
+                        ":why",
+                        s("anamo: the lease expired on the last attempt (worker lost)"),
+                    ),
+                ],
+            )
+            .await?;
+        Ok(out.is_some())
+    }
+
     /// Every item of a collection (or the table), page by page through the SDK paginator.
     async fn items(
         &self,
@@ -385,24 +410,7 @@ impl TaskStore for DynamoStore {
                         && attr_n(c, "attempts") >= attr_n(c, "max_attempts");
                     if exhausted {
                         // Its worker died on the last attempt: it ends failed, not run again.
-                        self.update(
-                            key(&k.collection, &k.task_id),
-                            "SET #state = :failed, #finished_at = :now, #updated_at = :now, \
-                             #version = #version + :one, #error_tail = :why \
-                             REMOVE #claimable_at, #lease_until",
-                            "#version = :v AND #claimable_at <= :now",
-                            vec![
-                                (":failed", s("failed")),
-                                (":now", n(now)),
-                                (":one", n(1)),
-                                (":v", n(version)),
-                                (
-                                    ":why",
-                                    s("anamo: the lease expired on the last attempt (worker lost)"),
-                                ),
-                            ],
-                        )
-                        .await?;
+                        self.fail_lost(&k, version, now).await?;
                         continue;
                     }
                     let until = now + lease.as_millis() as i64;
@@ -565,47 +573,26 @@ impl TaskStore for DynamoStore {
                 };
                 let version = attr_n(&it, "version").unwrap_or(-1);
                 let last = attr_n(&it, "attempts") >= attr_n(&it, "max_attempts");
-                let (set, counter) = if last {
-                    (
-                        "SET #state = :failed, #finished_at = :now, #updated_at = :now, \
-                         #version = #version + :one, #error_tail = :why \
-                         REMOVE #claimable_at, #lease_until",
-                        &mut report.failed,
-                    )
-                } else {
-                    (
-                        "SET #state = :todo, #claimable_at = :now, #updated_at = :now, \
-                         #version = #version + :one REMOVE #lease_until",
-                        &mut report.released,
-                    )
-                };
+                if last {
+                    report.failed += self.fail_lost(&k, version, now).await? as u64;
+                    continue;
+                }
                 let done = self
                     .update(
                         key(&k.collection, &k.task_id),
-                        set,
+                        "SET #state = :todo, #claimable_at = :now, #updated_at = :now, \
+                         #version = #version + :one REMOVE #lease_until",
                         "#version = :v AND #state = :running",
                         vec![
-                            (":failed", s("failed")),
                             (":todo", s("todo")),
                             (":running", s("running")),
                             (":now", n(now)),
                             (":one", n(1)),
                             (":v", n(version)),
-                            (
-                                ":why",
-                                s("anamo: the lease expired on the last attempt (worker lost)"),
-                            ),
-                        ]
-                        .into_iter()
-                        .filter(|(name, _)| {
-                            set.contains(name) || *name == ":v" || *name == ":running"
-                        })
-                        .collect(),
+                        ],
                     )
                     .await?;
-                if done.is_some() {
-                    *counter += 1;
-                }
+                report.released += done.is_some() as u64;
             }
             Ok(report)
         })
