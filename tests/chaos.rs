@@ -1,7 +1,7 @@
 //! Chaos: workers over many tasks while a loop SIGKILLs and SIGTERMs random workers and starts
 //! new ones. At the end every task is done, none is left running, and a task's side effect
 //! appears more than once only when its first run was cut short by a killed worker (it started
-//! again after the lease expired). Small in CI; ANAMO_CHAOS_TASKS / ANAMO_CHAOS_SECS make it a
+//! again after the lease expired). Both stores (DynamoDB on the emulator). Small in CI; ANAMO_CHAOS_TASKS / ANAMO_CHAOS_SECS make it a
 //! local soak.
 
 mod common;
@@ -34,9 +34,30 @@ impl Lcg {
 
 #[test]
 fn chaos_on_the_sqlite_store_loses_nothing() {
-    let env = Env::new();
-    let tasks = env_num("ANAMO_CHAOS_TASKS", 150);
-    let secs = env_num("ANAMO_CHAOS_SECS", 8);
+    chaos(
+        &Env::new(),
+        env_num("ANAMO_CHAOS_TASKS", 150),
+        env_num("ANAMO_CHAOS_SECS", 8),
+    );
+}
+
+#[test]
+fn chaos_on_the_dynamodb_store_loses_nothing() {
+    let Some(moto) = common::moto::Moto::start() else {
+        return;
+    };
+    let mut vars = moto.env();
+    vars.push(("ANAMO_STORE", "dynamodb://chaos".to_string()));
+    let env = Env::new().with_vars(vars);
+    env.ok(&["store", "init"]);
+    chaos(
+        &env,
+        env_num("ANAMO_CHAOS_TASKS", 150) / 2,
+        env_num("ANAMO_CHAOS_SECS", 8),
+    );
+}
+
+fn chaos(env: &Env, tasks: u64, secs: u64) {
     let mut csv = String::from("task_id,script\n");
     for i in 0..tasks {
         csv.push_str(&format!(
@@ -59,7 +80,7 @@ fn chaos_on_the_sqlite_store_loses_nothing() {
             "worker", "-c", "Chaos", "--lease", "1s", "--grace", "300ms", "--wait",
         ])
     };
-    let mut workers: Vec<Child> = (0..6).map(|_| worker(&env)).collect();
+    let mut workers: Vec<Child> = (0..6).map(|_| worker(env)).collect();
     let mut rng = Lcg(7);
     let (mut kills, mut terms) = (0, 0);
     let until = Instant::now() + Duration::from_secs(secs);
@@ -75,7 +96,7 @@ fn chaos_on_the_sqlite_store_loses_nothing() {
             terms += 1;
         }
         wait_child(&mut victim, Duration::from_secs(10));
-        workers.push(worker(&env));
+        workers.push(worker(env));
     }
     // Let the survivors drain what is left (expired leases included), then stop them.
     let drained = common::wait_for(Duration::from_secs(120), || {
@@ -112,7 +133,11 @@ fn chaos_on_the_sqlite_store_loses_nothing() {
     }
     let twice = done.values().filter(|n| **n > 1).count();
     eprintln!(
-        "chaos: {tasks} tasks, {kills} SIGKILLs, {terms} SIGTERMs; {} restarts, {twice} side effects repeated after a killed run",
+        "chaos on {}: {tasks} tasks, {kills} SIGKILLs, {terms} SIGTERMs; {} restarts, {twice} side effects repeated after a killed run",
+        env.vars
+            .iter()
+            .find(|(k, _)| k == "ANAMO_STORE")
+            .map_or("sqlite", |(_, v)| v.as_str()),
         starts.values().map(|n| n - 1).sum::<usize>()
     );
 }
