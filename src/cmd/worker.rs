@@ -1,6 +1,7 @@
 //! `anamo worker`: run tasks of one collection on this machine.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
@@ -16,7 +17,8 @@ use crate::worker::{self, Options, Shutdown};
 /// Each script runs as `bash -eo pipefail -c SCRIPT` with ANAMO_TASK_ID, ANAMO_COLLECTION,
 /// ANAMO_SAMPLE, ANAMO_ATTEMPT and ANAMO_ATTR_<NAME> set. A failed run goes back to todo
 /// while attempts remain. SIGINT/SIGTERM: claim nothing more, give running scripts --grace,
-/// then kill them and hand their tasks back. Exits 0 when the collection is drained.
+/// then kill them and hand their tasks back. On EC2 a Spot interruption notice does the same
+/// within the two-minute warning. Exits 0 when the collection is drained.
 #[derive(Debug, Args)]
 pub struct Cmd {
     /// The collection (workflow step) to work on, e.g. Alignment.
@@ -51,7 +53,8 @@ pub struct Cmd {
     #[arg(long, env = "ANAMO_LOG_DIR")]
     pub log_dir: Option<PathBuf>,
 
-    /// Owner id recorded on the tasks it runs (default: hostname:pid).
+    /// Owner id recorded on the tasks it runs (default: the EC2 instance id from instance
+    /// metadata, else AWS_BATCH_JOB_ID, else hostname:pid).
     #[arg(long)]
     pub owner: Option<String>,
 }
@@ -62,11 +65,20 @@ impl Cmd {
             anyhow::bail!("--lease must be at least 1s; heartbeats come every lease/3");
         }
         let store = ctx.store(OpenMode::MustExist)?;
-        let shutdown = Shutdown::new(self.grace)
-            .on_signals()
-            .context("cannot install signal handlers")?;
+        let shutdown = Arc::new(
+            Shutdown::new(self.grace)
+                .on_signals()
+                .context("cannot install signal handlers")?,
+        );
+        let (owner, metadata) = match self.owner {
+            Some(o) => (o, None),
+            None => worker::detect_owner(),
+        };
+        if let Some(session) = metadata {
+            worker::watch_spot_notice(session, Arc::clone(&shutdown));
+        }
         let opts = Options {
-            owner: self.owner.unwrap_or_else(worker::default_owner),
+            owner,
             collection: self.collection,
             slots: self.slots as usize,
             max_tasks: self.max_tasks,

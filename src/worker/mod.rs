@@ -3,16 +3,19 @@
 //! overwrites a task it lost.
 
 mod identity;
+mod imds;
 mod process;
 mod shutdown;
 mod slot;
+mod spot;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-pub use identity::default_owner;
+pub use identity::{default_owner, detect as detect_owner};
 pub use shutdown::Shutdown;
+pub use spot::watch_spot_notice;
 
 use crate::error::Result;
 use crate::store::TaskStore;

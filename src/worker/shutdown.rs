@@ -3,13 +3,14 @@
 
 use std::sync::Arc;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 pub struct Shutdown {
     requested: Arc<AtomicBool>,
     since: OnceLock<Instant>,
-    grace: Duration,
+    /// Milliseconds; a Spot notice may shorten it to fit the two-minute warning.
+    grace_ms: AtomicU64,
 }
 
 impl Shutdown {
@@ -17,7 +18,7 @@ impl Shutdown {
         Self {
             requested: Arc::new(AtomicBool::new(false)),
             since: OnceLock::new(),
-            grace,
+            grace_ms: AtomicU64::new(grace.as_millis() as u64),
         }
     }
 
@@ -33,6 +34,13 @@ impl Shutdown {
         self.requested.store(true, Ordering::SeqCst);
     }
 
+    /// A stop that must be over within `limit` (a Spot interruption notice).
+    pub fn request_within(&self, limit: Duration) {
+        self.grace_ms
+            .fetch_min(limit.as_millis() as u64, Ordering::SeqCst);
+        self.request();
+    }
+
     pub fn requested(&self) -> bool {
         let asked = self.requested.load(Ordering::SeqCst);
         if asked {
@@ -44,10 +52,9 @@ impl Shutdown {
     /// True once a stop was requested and the grace period has run out.
     pub fn grace_over(&self) -> bool {
         self.requested()
-            && self
-                .since
-                .get()
-                .is_some_and(|since| since.elapsed() >= self.grace)
+            && self.since.get().is_some_and(|since| {
+                since.elapsed() >= Duration::from_millis(self.grace_ms.load(Ordering::SeqCst))
+            })
     }
 
     /// Sleeps up to `d`, waking early when a stop is requested.

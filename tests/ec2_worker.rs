@@ -1,0 +1,158 @@
+//! The worker on EC2, against a small instance-metadata stand-in served by the test on
+//! 127.0.0.1: instance id as owner, a Spot notice hands tasks back, and a silent metadata
+//! service costs under a second.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{Env, wait_child, wait_for};
+
+const INSTANCE: &str = "i-0123456789abcdef0";
+
+/// Serves IMDSv2: a token, the instance id, and the Spot notice once `notice` is set.
+fn metadata_stand_in(notice: Arc<AtomicBool>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request = String::new();
+            let mut token = false;
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                if request.is_empty() {
+                    request = line.clone();
+                }
+                token |= line
+                    .to_ascii_lowercase()
+                    .starts_with("x-aws-ec2-metadata-token: t0k3n");
+                line.clear();
+            }
+            let (status, body) = match request.split_whitespace().take(2).collect::<Vec<_>>()[..] {
+                ["PUT", "/latest/api/token"] => (200, "t0k3n".to_string()),
+                [_, _] if !token => (401, String::new()),
+                ["GET", "/latest/meta-data/instance-id"] => (200, INSTANCE.to_string()),
+                ["GET", "/latest/meta-data/spot/instance-action"]
+                    if notice.load(Ordering::SeqCst) =>
+                {
+                    (
+                        200,
+                        r#"{"action":"terminate","time":"2026-11-25T20:00:00Z"}"#.to_string(),
+                    )
+                }
+                _ => (404, String::new()),
+            };
+            let mut out = stream;
+            let _ = write!(
+                out,
+                "HTTP/1.0 {status} X\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
+}
+
+#[test]
+fn on_ec2_the_owner_is_the_instance_id() {
+    let url = metadata_stand_in(Arc::new(AtomicBool::new(false)));
+    let env = Env::new().with_vars(vec![("ANAMO_IMDS_ENDPOINT", url)]);
+    env.ok(&["tasks", "add", "-c", "X", "--id", "a", "--script", "true"]);
+    let out = env.ok(&["worker", "-c", "X"]);
+    assert!(
+        out.starts_with(&format!("worker {INSTANCE} on X: 1 done")),
+        "{out}"
+    );
+    assert_eq!(env.task("a")["owner"], INSTANCE);
+}
+
+#[test]
+fn inside_aws_batch_the_owner_is_the_job_id() {
+    let env = Env::new().with_vars(vec![("AWS_BATCH_JOB_ID", "job-42".to_string())]);
+    env.ok(&["tasks", "add", "-c", "X", "--id", "a", "--script", "true"]);
+    env.ok(&["worker", "-c", "X"]);
+    assert_eq!(env.task("a")["owner"], "job-42");
+}
+
+#[test]
+fn a_spot_notice_hands_running_tasks_back() {
+    let notice = Arc::new(AtomicBool::new(false));
+    let url = metadata_stand_in(Arc::clone(&notice));
+    let env = Env::new().with_vars(vec![
+        ("ANAMO_IMDS_ENDPOINT", url),
+        ("ANAMO_SPOT_POLL", "100ms".to_string()),
+    ]);
+    env.ok(&[
+        "tasks",
+        "add",
+        "-c",
+        "S",
+        "--id",
+        "long",
+        "--script",
+        "touch started; sleep 60",
+    ]);
+    env.ok(&[
+        "tasks",
+        "add",
+        "-c",
+        "S",
+        "--id",
+        "next",
+        "--script",
+        "touch next-ran",
+    ]);
+    let mut w = env.spawn(&["worker", "-c", "S", "--grace", "1s"]);
+    assert!(wait_for(Duration::from_secs(10), || env
+        .path("started")
+        .exists()));
+    notice.store(true, Ordering::SeqCst);
+    let noticed = Instant::now();
+    assert!(wait_child(&mut w, Duration::from_secs(30)).success());
+    assert!(
+        noticed.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        noticed.elapsed()
+    );
+    let mut out = String::new();
+    std::io::Read::read_to_string(w.stdout.as_mut().unwrap(), &mut out).unwrap();
+    assert!(out.contains("1 released"), "{out}");
+    let t = env.task("long");
+    assert_eq!(
+        (t["state"].as_str(), t["attempts"].as_u64()),
+        (Some("todo"), Some(0))
+    );
+    assert!(
+        !env.path("next-ran").exists(),
+        "nothing new is claimed after the notice"
+    );
+}
+
+#[test]
+fn a_silent_metadata_service_costs_under_a_second() {
+    // Accepts connections (the kernel does) but never answers.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", silent.local_addr().unwrap());
+    let env = Env::new().with_vars(vec![("ANAMO_IMDS_ENDPOINT", url)]);
+    env.ok(&["tasks", "add", "-c", "X", "--id", "a", "--script", "true"]);
+    // Timed on an empty collection: only finding out who it is, and one claim.
+    let started = Instant::now();
+    env.ok(&["worker", "-c", "Empty"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        started.elapsed()
+    );
+    env.ok(&["worker", "-c", "X"]);
+    let owner = env.task("a")["owner"].as_str().unwrap().to_string();
+    assert!(
+        owner.ends_with(char::is_numeric) && owner.contains(':'),
+        "hostname:pid, not {owner}"
+    );
+    drop(silent);
+}
