@@ -156,3 +156,32 @@ fn a_silent_metadata_service_costs_under_a_second() {
     );
     drop(silent);
 }
+
+#[test]
+fn shutdown_on_exit_powers_off_after_work_and_after_a_failed_start() {
+    let env = Env::new().with_vars(vec![(
+        "ANAMO_SHUTDOWN_COMMAND",
+        "echo off >> powered-off.txt".to_string(),
+    )]);
+    env.ok(&["tasks", "add", "-c", "X", "--id", "a", "--script", "true"]);
+    let out = env.ok(&["worker", "-c", "X", "--shutdown-on-exit"]);
+    assert!(out.contains("1 done"), "{out}");
+    assert_eq!(common::file_lines(&env.path("powered-off.txt")), ["off"]);
+    // A store it cannot open: the error is shown, and the machine still goes off.
+    let err = env.fails(&[
+        "--store",
+        "missing.db",
+        "worker",
+        "-c",
+        "X",
+        "--shutdown-on-exit",
+    ]);
+    assert!(err.contains("does not exist"), "{err}");
+    assert_eq!(
+        common::file_lines(&env.path("powered-off.txt")),
+        ["off", "off"]
+    );
+    // Without the flag nothing is powered off.
+    env.ok(&["worker", "-c", "X"]);
+    assert_eq!(common::file_lines(&env.path("powered-off.txt")).len(), 2);
+}

@@ -53,6 +53,12 @@ pub struct Cmd {
     #[arg(long, env = "ANAMO_LOG_DIR")]
     pub log_dir: Option<PathBuf>,
 
+    /// Power the machine off when the worker ends or cannot start (on EC2, launch with
+    /// shutdown behaviour `terminate` and this terminates the instance). Runs
+    /// ANAMO_SHUTDOWN_COMMAND if set, else `shutdown -h now`.
+    #[arg(long)]
+    pub shutdown_on_exit: bool,
+
     /// Owner id recorded on the tasks it runs (default: the EC2 instance id from instance
     /// metadata, else AWS_BATCH_JOB_ID, else hostname:pid).
     #[arg(long)]
@@ -64,6 +70,24 @@ impl Cmd {
         if self.lease < Duration::from_secs(1) {
             anyhow::bail!("--lease must be at least 1s; heartbeats come every lease/3");
         }
+        let shutdown_on_exit = self.shutdown_on_exit;
+        let result = self.work(ctx);
+        // Whether the work went well or could not even start (bad permissions, store
+        // unreachable), an instance with nothing to do must not keep burning money.
+        if shutdown_on_exit {
+            // Say what went wrong before the machine goes: there may be no later.
+            if let Err(e) = &result {
+                eprintln!("error: {e:#}");
+            }
+            power_off();
+            if result.is_err() {
+                std::process::exit(1);
+            }
+        }
+        result
+    }
+
+    fn work(self, ctx: &Context) -> Result<()> {
         let store = ctx.store(OpenMode::MustExist)?;
         let shutdown = Arc::new(
             Shutdown::new(self.grace)
@@ -91,5 +115,20 @@ impl Cmd {
         println!("worker {} on {}: {summary}", opts.owner, opts.collection);
         result?;
         Ok(())
+    }
+}
+
+/// Runs the power-off command; a failure is reported, not hidden.
+fn power_off() {
+    let command =
+        std::env::var("ANAMO_SHUTDOWN_COMMAND").unwrap_or_else(|_| "shutdown -h now".to_string());
+    eprintln!("shutting down: {command}");
+    match std::process::Command::new("sh")
+        .args(["-c", &command])
+        .status()
+    {
+        Ok(s) if s.success() => {}
+        Ok(s) => eprintln!("error: `{command}` failed ({s}); the machine is still running"),
+        Err(e) => eprintln!("error: cannot run `{command}`: {e}; the machine is still running"),
     }
 }
