@@ -34,6 +34,16 @@ const FIELDS: &str = "sample = ?3, script = ?4, attrs = ?5, state = ?6, attempts
     error_tail = ?18, version = ?19, last_seen_at = ?20, removed_at = NULL";
 
 impl Catalog {
+    /// After a complete scan by `run`: tasks it did not see are gone from the store.
+    pub fn mark_removed(&self, run: &SyncRun, collection: Option<&str>) -> Result<u64> {
+        let n = self.conn().execute(
+            "UPDATE tasks SET removed_at = ?1 WHERE removed_at IS NULL AND last_seen_at < ?1 \
+             AND (?2 IS NULL OR collection = ?2)",
+            params![run.started_at, collection],
+        )?;
+        Ok(n as u64)
+    }
+
     /// A writer for `run`; `collection` is the scope of the scan (all when `None`).
     pub fn task_writer(
         &mut self,
@@ -150,15 +160,5 @@ impl TaskWriter<'_> {
         }
         tx.commit()?;
         Ok(counts)
-    }
-
-    /// After a complete scan: tasks this run did not see are gone from the store.
-    pub fn mark_removed(&mut self, collection: Option<&str>) -> Result<u64> {
-        let n = self.catalog.conn().execute(
-            "UPDATE tasks SET removed_at = ?1 WHERE removed_at IS NULL AND last_seen_at < ?1 \
-             AND (?2 IS NULL OR collection = ?2)",
-            params![self.run.started_at, collection],
-        )?;
-        Ok(n as u64)
     }
 }

@@ -153,24 +153,19 @@ pub fn for_each_task(
     page_size: usize,
     mut f: impl FnMut(std::result::Result<Task, Damaged>) -> Result<ControlFlow<()>>,
 ) -> Result<()> {
-    let mut after: Option<TaskKey> = None;
-    loop {
-        let page = store.scan(filter, after.as_ref(), page_size)?;
-        for damaged in page.damaged {
-            if f(Err(damaged))?.is_break() {
-                return Ok(());
+    stream_by_scan(store, filter, page_size, &mut |page| {
+        for item in page
+            .damaged
+            .into_iter()
+            .map(Err)
+            .chain(page.tasks.into_iter().map(Ok))
+        {
+            if f(item)?.is_break() {
+                return Ok(ControlFlow::Break(()));
             }
         }
-        for task in page.tasks {
-            if f(Ok(task))?.is_break() {
-                return Ok(());
-            }
-        }
-        match page.next {
-            Some(next) => after = Some(next),
-            None => return Ok(()),
-        }
-    }
+        Ok(ControlFlow::Continue(()))
+    })
 }
 
 #[cfg(test)]

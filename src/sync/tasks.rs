@@ -94,9 +94,7 @@ pub fn sync_tasks(
         written?;
         damaged = read?;
         // Only a complete scan can tell what is gone.
-        counts.removed = catalog
-            .task_writer(&run, opts.collection.as_deref())?
-            .mark_removed(opts.collection.as_deref())?;
+        counts.removed = catalog.mark_removed(&run, opts.collection.as_deref())?;
         Ok(())
     });
     progress.finish_and_clear();

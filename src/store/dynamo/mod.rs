@@ -751,16 +751,7 @@ impl TaskStore for DynamoStore {
                     (out.items.unwrap_or_default(), out.last_evaluated_key)
                 }
             };
-            let mut page = Page::default();
-            for it in items {
-                match item::to_task(&it) {
-                    Ok(t) => page.tasks.push(t),
-                    Err(reason) => page.damaged.push(Damaged {
-                        key: item::key_text(&it),
-                        reason,
-                    }),
-                }
-            }
+            let mut page = page_of(items);
             page.next = last.as_ref().and_then(item::task_key);
             Ok(page)
         })
@@ -836,17 +827,7 @@ impl TaskStore for DynamoStore {
         }
         drop(tx);
         while let Some(items) = self.rt.block_on(rx.recv()) {
-            let mut page = Page::default();
-            for it in items? {
-                match item::to_task(&it) {
-                    Ok(t) => page.tasks.push(t),
-                    Err(reason) => page.damaged.push(Damaged {
-                        key: item::key_text(&it),
-                        reason,
-                    }),
-                }
-            }
-            if f(page)?.is_break() {
+            if f(page_of(items?))?.is_break() {
                 return Ok(());
             }
         }
@@ -856,6 +837,21 @@ impl TaskStore for DynamoStore {
 
 /// Segments of a whole-table Scan read at once.
 const SEGMENTS: i32 = 4;
+
+/// Items as a page of tasks; items that cannot be read are reported, not raised.
+fn page_of(items: Vec<Item>) -> Page {
+    let mut page = Page::default();
+    for it in items {
+        match item::to_task(&it) {
+            Ok(t) => page.tasks.push(t),
+            Err(reason) => page.damaged.push(Damaged {
+                key: item::key_text(&it),
+                reason,
+            }),
+        }
+    }
+    page
+}
 
 fn selected(task: &Task, selector: &Selector) -> bool {
     match selector {
