@@ -9,6 +9,8 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+
 use crate::error::{Error, Result};
 
 /// Where and as whom to reach AWS; each `None` falls back to aws-config's default chain.
@@ -61,4 +63,45 @@ pub async fn config(opts: &AwsOptions) -> SdkConfig {
         ));
     }
     loader.load().await
+}
+
+/// One line for a failed AWS call: what anamo was doing, and what `service` (or the network)
+/// said, with the fix when it is a credentials or reachability problem.
+pub fn sdk_error<E: ProvideErrorMetadata + std::error::Error, R>(
+    service: &str,
+    doing: &str,
+    e: SdkError<E, R>,
+) -> Error {
+    let detail = match &e {
+        SdkError::ServiceError(s) => {
+            let err = s.err();
+            match (err.code(), err.message()) {
+                (Some(code), Some(msg))
+                    if code.contains("Token")
+                        || code.contains("Signature")
+                        || code.contains("Credential")
+                        || code.contains("AccessDenied")
+                        || code.contains("UnauthorizedOperation")
+                        || code.contains("Unrecognized") =>
+                {
+                    format!("{code}: {msg} (check your AWS credentials and permissions)")
+                }
+                (Some(code), Some(msg)) => format!("{code}: {msg}"),
+                (Some(code), None) => code.to_string(),
+                _ => format!("{service} refused the request"),
+            }
+        }
+        SdkError::DispatchFailure(d) if d.is_timeout() || d.is_io() => {
+            format!("cannot reach {service} (network unreachable or wrong --endpoint-url)")
+        }
+        SdkError::DispatchFailure(_) => "the request could not be sent: no usable AWS \
+             credentials or region (set AWS_PROFILE / AWS_ACCESS_KEY_ID and AWS_REGION)"
+            .to_string(),
+        SdkError::TimeoutError(_) => format!("{service} did not answer in time"),
+        SdkError::ConstructionFailure(_) => {
+            "the request could not be built: no AWS region or credentials configured".to_string()
+        }
+        _ => e.to_string(),
+    };
+    Error::Aws(format!("{doing}: {detail}"))
 }

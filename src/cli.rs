@@ -66,7 +66,9 @@ pub enum Command {
     Tasks(cmd::tasks::Cmd),
     /// Claim and run tasks of one collection until it is drained.
     Worker(cmd::worker::Cmd),
-    /// Copy the task store into the catalog.
+    /// Start a step's cluster on EC2 from its launch template.
+    Launch(cmd::launch::Cmd),
+    /// Copy the task store (and EC2 instances, S3 listings) into the catalog.
     Sync(cmd::sync::Cmd),
     /// Ask the catalog a question in read-only SQL, or run a saved report.
     Query(cmd::query::Cmd),

@@ -251,6 +251,43 @@ pub struct StateCount {
     pub count: u64,
 }
 
+/// An EC2 instance as anamo records it (from a launch or from DescribeInstances).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Instance {
+    pub instance_id: String,
+    /// The `anamo:step` tag.
+    pub step: Option<String>,
+    /// The `anamo:launch-id` tag.
+    pub launch_id: Option<String>,
+    /// pending / running / stopping / stopped / shutting-down / terminated.
+    pub state: String,
+    pub state_reason: Option<String>,
+    pub instance_type: Option<String>,
+    /// `spot` or `on-demand`.
+    pub lifecycle: String,
+    /// Epoch ms.
+    pub launch_time: Option<i64>,
+    /// Epoch ms, when EC2 says (from the state transition reason).
+    pub terminated_at: Option<i64>,
+    /// Every tag, as a JSON object.
+    pub tags: BTreeMap<String, String>,
+    pub region: Option<String>,
+}
+
+/// One S3 object from a listing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Object {
+    pub bucket: String,
+    pub key: String,
+    pub size: i64,
+    pub etag: Option<String>,
+    /// Epoch ms.
+    pub last_modified: Option<i64>,
+    pub storage_class: Option<String>,
+    pub sample_id: Option<String>,
+    pub kind: &'static str,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,6 +21,8 @@ pub struct StepRow {
     pub failed: u64,
     pub total: u64,
     pub done_24h: u64,
+    /// EC2 instances of the step pending or running at the last instance sync.
+    pub instances: u64,
 }
 
 impl StepRow {
@@ -58,7 +60,9 @@ pub fn overview(conn: &Connection) -> Result<Vec<StepRow>> {
                 coalesce(p.todo, 0), coalesce(p.running, 0), coalesce(p.done, 0),
                 coalesce(p.failed, 0), coalesce(p.total, 0),
                 (SELECT count(*) FROM tasks t WHERE t.state = 'done' AND t.finished_at >= ?1
-                    AND t.collection = n.collection)
+                    AND t.collection = n.collection),
+                (SELECT count(*) FROM instances i WHERE i.step = n.collection
+                    AND i.state IN ('pending', 'running'))
          FROM names n LEFT JOIN progress p ON p.collection = n.collection
          ORDER BY n.ordinal IS NULL, n.ordinal, n.collection",
     )?;
@@ -72,6 +76,7 @@ pub fn overview(conn: &Connection) -> Result<Vec<StepRow>> {
             failed: n(4)?,
             total: n(5)?,
             done_24h: n(6)?,
+            instances: n(7)?,
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -126,9 +131,9 @@ pub fn render(rows: &[StepRow], format: Format, out: impl Write) -> Result<()> {
     let people = format == Format::Table;
     let mut columns = vec!["step", "todo", "running", "done", "failed", "total"];
     columns.extend(if people {
-        ["progress", "done_24h", "eta"]
+        ["progress", "done_24h", "eta", "instances"]
     } else {
-        ["pct_done", "done_24h", "eta_hours"]
+        ["pct_done", "done_24h", "eta_hours", "instances"]
     });
     let mut w = RowWriter::new(format, columns.iter().map(|c| c.to_string()).collect(), out)?;
     for r in rows {
@@ -145,6 +150,7 @@ pub fn render(rows: &[StepRow], format: Format, out: impl Write) -> Result<()> {
                 json!(bar(r.pct_done())),
                 json!(r.done_24h),
                 json!(eta_text(r.eta_hours())),
+                json!(r.instances),
             ]);
         } else {
             let eta = r.eta_hours().map(|h| (h * 10.0).round() / 10.0);
@@ -152,6 +158,7 @@ pub fn render(rows: &[StepRow], format: Format, out: impl Write) -> Result<()> {
                 json!((r.pct_done() * 10.0).round() / 10.0),
                 json!(r.done_24h),
                 json!(eta),
+                json!(r.instances),
             ]);
         }
         w.write_row(&row)?;

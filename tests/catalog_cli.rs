@@ -306,7 +306,7 @@ fn a_bad_catalog_file_is_refused_and_left_alone() {
     for args in [vec!["sync"], vec!["query", "SELECT 1"]] {
         let err = env.fails(&args);
         assert!(
-            err.contains("was written by a newer anamo (schema 99 > 1); upgrade anamo"),
+            err.contains("was written by a newer anamo (schema 99 > 2); upgrade anamo"),
             "{err}"
         );
     }
@@ -500,12 +500,12 @@ fn status_shows_steps_in_order_with_throughput() {
         .collect();
     assert_eq!(
         lines[0],
-        "step\ttodo\trunning\tdone\tfailed\ttotal\tpct_done\tdone_24h\teta_hours"
+        "step\ttodo\trunning\tdone\tfailed\ttotal\tpct_done\tdone_24h\teta_hours\tinstances"
     );
-    assert_eq!(lines[1], "B\t1\t0\t0\t0\t1\t0.0\t0\t");
-    assert_eq!(lines[2], "A\t0\t0\t1\t1\t2\t50.0\t1\t0.0");
-    assert_eq!(lines[3], "Z\t0\t0\t0\t0\t0\t0.0\t0\t");
-    assert_eq!(lines[4], "C\t1\t0\t0\t0\t1\t0.0\t0\t");
+    assert_eq!(lines[1], "B\t1\t0\t0\t0\t1\t0.0\t0\t\t0");
+    assert_eq!(lines[2], "A\t0\t0\t1\t1\t2\t50.0\t1\t0.0\t0");
+    assert_eq!(lines[3], "Z\t0\t0\t0\t0\t0\t0.0\t0\t\t0");
+    assert_eq!(lines[4], "C\t1\t0\t0\t0\t1\t0.0\t0\t\t0");
     assert!(String::from_utf8_lossy(&out.stderr).contains("tasks as of the last sync"));
     let journey = env.ok(&["status", "--sample", "S2"]);
     assert!(journey.contains("A\ta2\tfailed\t1"), "{journey}");

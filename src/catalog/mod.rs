@@ -2,6 +2,8 @@
 //! EC2 instances, launches and sync runs. Opened in WAL mode and migrated on open. Never
 //! imports the task store: `sync` is the only bridge.
 
+mod instances;
+mod objects;
 mod runs;
 mod samples;
 mod tasks;
@@ -13,6 +15,7 @@ use rusqlite::Connection;
 use crate::db::{self, OpenMode, Schema};
 use crate::error::Result;
 
+pub use instances::LaunchRecord;
 pub use runs::{RunCounts, SyncRun};
 pub use samples::{DropOutcome, ImportReport, drop_sample, import_qc, import_samples, set_steps};
 pub use tasks::{BatchCounts, TaskWriter};
@@ -24,7 +27,10 @@ pub const DEFAULT_CATALOG: &str = "anamo.db";
 pub const SCHEMA: Schema = Schema {
     what: "catalog",
     application_id: 0x616E_6D43,
-    migrations: &[include_str!("../../migrations/catalog/0001_init.sql")],
+    migrations: &[
+        include_str!("../../migrations/catalog/0001_init.sql"),
+        include_str!("../../migrations/catalog/0002_aws.sql"),
+    ],
     flag: "--catalog/ANAMO_CATALOG",
     creator: "`anamo sync` or `anamo samples import`",
     // Sync writes land in a few B-trees at once; a larger cache keeps their pages hot.

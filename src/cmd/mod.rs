@@ -2,6 +2,7 @@
 //! its `run`.
 
 pub mod demo;
+pub mod launch;
 pub mod qc;
 pub mod query;
 pub mod reports;

@@ -33,6 +33,9 @@ impl Cmd {
             crate::cmd::sync::Cmd {
                 collection: None,
                 batch: 5000,
+                instances: false,
+                all_instances: false,
+                no_tasks: false,
             }
             .run(ctx)?;
         }

@@ -15,12 +15,28 @@ use crate::error::{Error, Result};
 /// The reports shipped in `queries/`, built in.
 const BUILT_IN: &[(&str, &str)] = &[
     (
+        "died-holding-tasks.sql",
+        include_str!("../../queries/died-holding-tasks.sql"),
+    ),
+    (
         "dropped-samples.sql",
         include_str!("../../queries/dropped-samples.sql"),
     ),
     (
         "failed-tasks.sql",
         include_str!("../../queries/failed-tasks.sql"),
+    ),
+    (
+        "instance-hours-by-step.sql",
+        include_str!("../../queries/instance-hours-by-step.sql"),
+    ),
+    (
+        "instances-without-work.sql",
+        include_str!("../../queries/instances-without-work.sql"),
+    ),
+    (
+        "launch-history.sql",
+        include_str!("../../queries/launch-history.sql"),
     ),
     (
         "qc-outliers.sql",
@@ -47,6 +63,10 @@ const BUILT_IN: &[(&str, &str)] = &[
         include_str!("../../queries/step-progress.sql"),
     ),
     ("stuck.sql", include_str!("../../queries/stuck.sql")),
+    (
+        "tasks-per-instance.sql",
+        include_str!("../../queries/tasks-per-instance.sql"),
+    ),
     (
         "throughput-by-day.sql",
         include_str!("../../queries/throughput-by-day.sql"),

@@ -1,9 +1,11 @@
-//! Copies sources into the catalog: the task store now; EC2 instances and S3 listings join as
-//! further sources. Each source streams pages into batched transactions and records a
-//! `sync_runs` row, `failed` when it could not finish.
+//! Copies sources into the catalog: the task store, EC2 instances and S3 listings. Each source
+//! streams pages into batched transactions and records a `sync_runs` row, `failed` when it
+//! could not finish.
 
+mod instances;
 mod tasks;
 
+pub use instances::sync_instances;
 pub use tasks::{TaskSyncOptions, TaskSyncReport, sync_tasks};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};

@@ -38,47 +38,21 @@ pub struct DynamoStore {
     table: String,
 }
 
-/// One line for a failed AWS call: what we were doing, and what AWS (or the network) said.
+/// One line for a failed DynamoDB call; a missing table names the command that creates it.
 pub(crate) fn aws_error<E: ProvideErrorMetadata + std::error::Error, R>(
     doing: &str,
     e: SdkError<E, R>,
 ) -> Error {
-    let detail = match &e {
-        SdkError::ServiceError(s) => {
-            let err = s.err();
-            match (err.code(), err.message()) {
-                (Some("ResourceNotFoundException"), _) => {
-                    "the table does not exist; create it with `anamo store init`".to_string()
-                }
-                (Some(code), Some(msg))
-                    if code.contains("Token")
-                        || code.contains("Signature")
-                        || code.contains("Credential")
-                        || code.contains("AccessDenied")
-                        || code.contains("Unrecognized") =>
-                {
-                    format!("{code}: {msg} (check your AWS credentials and permissions)")
-                }
-                (Some(code), Some(msg)) => format!("{code}: {msg}"),
-                (Some(code), None) => code.to_string(),
-                _ => "the service refused the request".to_string(),
-            }
-        }
-        SdkError::DispatchFailure(d) if d.is_timeout() || d.is_io() => {
-            "cannot reach DynamoDB (network unreachable or wrong --endpoint-url)".to_string()
-        }
-        SdkError::DispatchFailure(_) => {
-            "the request could not be sent: no usable AWS credentials or region \
-             (set AWS_PROFILE / AWS_ACCESS_KEY_ID and AWS_REGION)"
-                .to_string()
-        }
-        SdkError::TimeoutError(_) => "DynamoDB did not answer in time".to_string(),
-        SdkError::ConstructionFailure(_) => {
-            "the request could not be built: no AWS region or credentials configured".to_string()
-        }
-        _ => e.to_string(),
-    };
-    Error::Aws(format!("{doing}: {detail}"))
+    let missing_table = e
+        .as_service_error()
+        .and_then(|s| s.code())
+        .is_some_and(|c| c == "ResourceNotFoundException");
+    if missing_table {
+        return Error::Aws(format!(
+            "{doing}: the table does not exist; create it with `anamo store init`"
+        ));
+    }
+    aws::sdk_error("DynamoDB", doing, e)
 }
 
 fn conditional_failed<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {

@@ -1,0 +1,151 @@
+//! `anamo launch`: start a step's cluster on EC2.
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use clap::Args;
+
+use crate::config::Context;
+use crate::ec2::Ec2;
+use crate::error::Error;
+use crate::launch::{self, LaunchOptions, Launched};
+use crate::model::TaskState;
+use crate::store::{OpenMode, StoreUrl};
+
+/// Start instances for one step from the launch template named after it; each boots into
+/// `anamo worker --collection STEP --shutdown-on-exit` and terminates when the step is drained.
+///
+/// The count is capped by the step's claimable tasks divided by --slots. Every launch (dry
+/// runs and refusals too) is recorded in the catalog's `launches` and `instances` tables.
+#[derive(Debug, Args)]
+pub struct Cmd {
+    /// The step (collection) the instances work on.
+    #[arg(long)]
+    pub step: String,
+
+    /// Instances to start (fewer when the step has less work).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub count: u64,
+
+    /// Accept as few as this many instances when EC2 is short of capacity (common with
+    /// Spot) [default: --count, all or nothing, as `aws ec2 run-instances --count`].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub min_count: Option<u64>,
+
+    /// Launch template name [default: the step's name].
+    #[arg(long)]
+    pub template: Option<String>,
+
+    /// User-data template with {{step}}, {{store}}, {{slots}}, {{launch_id}}, {{region}} and
+    /// {{worker_args}} placeholders [default: a script that runs the worker].
+    #[arg(long)]
+    pub user_data: Option<PathBuf>,
+
+    /// Worker slots per instance (passed to the worker, and the divisor of the cap).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub slots: u16,
+
+    /// Ask for Spot capacity (one-time; interrupted instances terminate).
+    #[arg(long)]
+    pub spot: bool,
+
+    /// Instance type, overriding the template's.
+    #[arg(long)]
+    pub instance_type: Option<String>,
+
+    /// Print what would be sent and have EC2 check it (DryRun); nothing starts.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Extra arguments for the worker, e.g. --worker-arg=--log-uri=s3://bucket/logs.
+    #[arg(long = "worker-arg", allow_hyphen_values = true)]
+    pub worker_args: Vec<String>,
+}
+
+impl Cmd {
+    pub fn run(self, ctx: &Context) -> Result<()> {
+        if !matches!(StoreUrl::parse(&ctx.store_url)?, StoreUrl::Dynamo(_)) {
+            bail!(
+                "a cluster needs a store every instance can reach; pass --store dynamodb://TABLE \
+                 (the store '{}' lives on this machine only)",
+                ctx.store_url
+            );
+        }
+        let user_data = match &self.user_data {
+            Some(path) => Some((
+                path.display().to_string(),
+                std::fs::read_to_string(path).map_err(|source| Error::Read {
+                    path: path.clone(),
+                    source,
+                })?,
+            )),
+            None => None,
+        };
+        // The catalog first: a launch that cannot be recorded is not made.
+        let mut catalog = ctx.catalog()?;
+        let store = ctx.store(OpenMode::MustExist)?;
+        let claimable: u64 = store
+            .counts(Some(&self.step))?
+            .iter()
+            .filter(|c| c.state == TaskState::Todo)
+            .map(|c| c.count)
+            .sum();
+        let ec2 = Ec2::connect(&ctx.aws)?;
+        let opts = LaunchOptions {
+            step: self.step,
+            count: self.count,
+            min_count: self.min_count,
+            template: self.template,
+            user_data,
+            slots: self.slots,
+            spot: self.spot,
+            dry_run: self.dry_run,
+            instance_type: self.instance_type,
+            store_url: store.describe(),
+            worker_args: self.worker_args,
+        };
+        let plan = launch::plan(&opts, claimable, ec2.region())?;
+        let r = &plan.record;
+        if let Some(note) = &plan.capped {
+            eprintln!("{note}");
+        }
+        if r.dry_run {
+            println!(
+                "dry run of launch {}: {} instance(s) of step {} from template '{}'{}{}",
+                r.launch_id,
+                r.requested,
+                r.step,
+                r.template,
+                if r.spot { ", Spot" } else { "" },
+                r.instance_type
+                    .as_deref()
+                    .map(|t| format!(", type {t}"))
+                    .unwrap_or_default()
+            );
+            let tags: Vec<String> = plan.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            println!("tags: {}", tags.join(", "));
+            println!("user data:\n{}", r.user_data);
+        }
+        match launch::execute(&plan, &ec2, &mut catalog)? {
+            Launched::Nothing => println!(
+                "nothing to launch: step {} has no claimable tasks (recorded as launch {})",
+                r.step, r.launch_id
+            ),
+            Launched::DryRunPassed => {
+                println!("EC2 accepted the dry run; nothing was started")
+            }
+            Launched::Started(instances) => {
+                let ids: Vec<&str> = instances.iter().map(|i| i.instance_id.as_str()).collect();
+                println!(
+                    "launch {}: started {} of {} instance(s) for step {}: {}",
+                    r.launch_id,
+                    instances.len(),
+                    r.requested,
+                    r.step,
+                    ids.join(" ")
+                );
+            }
+        }
+        Ok(())
+    }
+}

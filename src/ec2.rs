@@ -1,0 +1,230 @@
+//! The EC2 calls anamo makes: RunInstances from a launch template (`anamo launch`) and
+//! DescribeInstances pages (`anamo sync --instances`), each instance read into a
+//! `model::Instance`. Nothing else touches the EC2 SDK.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ec2::Client;
+use aws_sdk_ec2::error::ProvideErrorMetadata;
+use aws_sdk_ec2::types::{
+    Filter, InstanceInterruptionBehavior, InstanceMarketOptionsRequest, InstanceType,
+    LaunchTemplateSpecification, MarketType, ResourceType, ShutdownBehavior, SpotInstanceType,
+    SpotMarketOptions, Tag, TagSpecification,
+};
+use tokio::runtime::Runtime;
+
+use crate::aws::{self, AwsOptions};
+use crate::error::Result;
+use crate::model::Instance;
+
+/// The tags anamo puts on what it launches; `sync --instances` lists by them.
+pub const STEP_TAG: &str = "anamo:step";
+pub const LAUNCH_TAG: &str = "anamo:launch-id";
+
+pub struct Ec2 {
+    rt: Runtime,
+    client: Client,
+    region: Option<String>,
+}
+
+/// One RunInstances call.
+#[derive(Debug, Clone)]
+pub struct RunRequest<'a> {
+    pub template: &'a str,
+    pub count: u32,
+    /// Fewest instances worth starting: below it EC2 starts none.
+    pub min_count: u32,
+    /// Plain text; base64-encoded here, as the API wants.
+    pub user_data: &'a str,
+    pub tags: &'a [(String, String)],
+    pub spot: bool,
+    pub instance_type: Option<&'a str>,
+    pub dry_run: bool,
+}
+
+#[derive(Debug)]
+pub enum RunOutcome {
+    Started(Vec<Instance>),
+    /// EC2 checked the request and permissions and would have run it.
+    DryRunPassed,
+}
+
+impl Ec2 {
+    pub fn connect(opts: &AwsOptions) -> Result<Self> {
+        let rt = aws::runtime()?;
+        let config = rt.block_on(aws::config(opts));
+        let region = config.region().map(|r| r.to_string());
+        Ok(Self {
+            client: Client::new(&config),
+            rt,
+            region,
+        })
+    }
+
+    pub fn region(&self) -> Option<&str> {
+        self.region.as_deref()
+    }
+
+    /// Starts between `min_count` and `count` instances, or none and an error: with capacity
+    /// short EC2 gives fewer, and the caller records what came. Instances terminate (not stop)
+    /// when the worker powers them off.
+    pub fn run_instances(&self, req: &RunRequest) -> Result<RunOutcome> {
+        let tags = TagSpecification::builder()
+            .resource_type(ResourceType::Instance)
+            .set_tags(Some(
+                req.tags
+                    .iter()
+                    .map(|(k, v)| Tag::builder().key(k).value(v).build())
+                    .collect(),
+            ))
+            .build();
+        let mut call = self
+            .client
+            .run_instances()
+            .launch_template(
+                LaunchTemplateSpecification::builder()
+                    .launch_template_name(req.template)
+                    .build(),
+            )
+            .min_count(req.min_count.clamp(1, req.count) as i32)
+            .max_count(req.count as i32)
+            .user_data(aws_smithy_types::base64::encode(req.user_data))
+            .tag_specifications(tags)
+            .instance_initiated_shutdown_behavior(ShutdownBehavior::Terminate)
+            .dry_run(req.dry_run);
+        if let Some(t) = req.instance_type {
+            call = call.instance_type(InstanceType::from(t));
+        }
+        if req.spot {
+            call = call.instance_market_options(
+                InstanceMarketOptionsRequest::builder()
+                    .market_type(MarketType::Spot)
+                    .spot_options(
+                        SpotMarketOptions::builder()
+                            .spot_instance_type(SpotInstanceType::OneTime)
+                            .instance_interruption_behavior(InstanceInterruptionBehavior::Terminate)
+                            .build(),
+                    )
+                    .build(),
+            );
+        }
+        match self.rt.block_on(call.send()) {
+            Ok(out) => Ok(RunOutcome::Started(
+                out.instances()
+                    .iter()
+                    .map(|i| instance(i, self.region()))
+                    .collect(),
+            )),
+            Err(e) if req.dry_run && e.code() == Some("DryRunOperation") => {
+                Ok(RunOutcome::DryRunPassed)
+            }
+            Err(e) => Err(aws::sdk_error(
+                "EC2",
+                &format!("cannot launch from template '{}'", req.template),
+                e,
+            )),
+        }
+    }
+
+    /// Lists instances page by page: those tagged by anamo, or all with `all`.
+    pub fn for_each_page(
+        &self,
+        all: bool,
+        mut on_page: impl FnMut(Vec<Instance>) -> Result<()>,
+    ) -> Result<()> {
+        let filter = (!all).then(|| {
+            Filter::builder()
+                .name("tag-key")
+                .values(STEP_TAG)
+                .values(LAUNCH_TAG)
+                .build()
+        });
+        let mut pages = self
+            .client
+            .describe_instances()
+            .set_filters(filter.map(|f| vec![f]))
+            .max_results(500)
+            .into_paginator()
+            .send();
+        while let Some(page) = self.rt.block_on(pages.next()) {
+            let page = page.map_err(|e| aws::sdk_error("EC2", "cannot list instances", e))?;
+            let instances = page
+                .reservations()
+                .iter()
+                .flat_map(|r| r.instances())
+                .map(|i| instance(i, self.region()))
+                .collect();
+            on_page(instances)?;
+        }
+        Ok(())
+    }
+}
+
+fn instance(i: &aws_sdk_ec2::types::Instance, region: Option<&str>) -> Instance {
+    let tags: BTreeMap<String, String> = i
+        .tags()
+        .iter()
+        .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
+        .collect();
+    let state = i
+        .state()
+        .and_then(|s| s.name())
+        .map_or("unknown", |n| n.as_str())
+        .to_string();
+    let transition = i.state_transition_reason().filter(|r| !r.is_empty());
+    let state_reason = i
+        .state_reason()
+        .and_then(|r| r.message())
+        .or(transition)
+        .map(str::to_string);
+    let terminated_at = (state == "terminated")
+        .then(|| transition.and_then(transition_time))
+        .flatten();
+    Instance {
+        instance_id: i.instance_id().unwrap_or_default().to_string(),
+        step: tags.get(STEP_TAG).cloned(),
+        launch_id: tags.get(LAUNCH_TAG).cloned(),
+        state,
+        state_reason,
+        instance_type: i.instance_type().map(|t| t.as_str().to_string()),
+        lifecycle: i
+            .instance_lifecycle()
+            .map_or("on-demand", |l| l.as_str())
+            .to_string(),
+        launch_time: i.launch_time().and_then(|t| t.to_millis().ok()),
+        terminated_at,
+        tags,
+        region: region.map(str::to_string),
+    }
+}
+
+/// The time in a transition reason such as "User initiated (2026-11-25 20:01:02 GMT)"
+/// (emulators write UTC).
+fn transition_time(reason: &str) -> Option<i64> {
+    let inside = reason.rsplit_once('(')?.1;
+    let inside = inside
+        .strip_suffix(" GMT)")
+        .or_else(|| inside.strip_suffix(" UTC)"))?;
+    let t = humantime::parse_rfc3339_weak(inside).ok()?;
+    let ms = t.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis();
+    i64::try_from(ms).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn termination_time_is_read_from_the_transition_reason() {
+        assert_eq!(
+            transition_time("User initiated (2026-11-25 20:01:02 GMT)"),
+            Some(1_795_636_862_000)
+        );
+        assert_eq!(
+            transition_time("User initiated (2026-11-25 20:01:02 UTC)"),
+            Some(1_795_636_862_000)
+        );
+        assert_eq!(transition_time("User initiated"), None);
+        assert_eq!(transition_time("(not a time GMT)"), None);
+    }
+}

@@ -1,0 +1,268 @@
+//! `anamo launch`: start a step's cluster from the launch template named after the step,
+//! capped by the work left, with user data that starts the worker, and record every launch
+//! (dry runs and refusals too) in the catalog before and after the EC2 call.
+
+use crate::catalog::{Catalog, LaunchRecord};
+use crate::clock::now_ms;
+use crate::ec2::{self, Ec2, RunOutcome, RunRequest};
+use crate::error::{Error, Result};
+use crate::model::Instance;
+
+/// The user data instances boot with unless --user-data names another template.
+pub const DEFAULT_USER_DATA: &str = r#"#!/bin/bash
+# Written by `anamo launch` (launch {{launch_id}}): one anamo worker for step {{step}}.
+# The AMI provides `anamo` on PATH; the instance role reaches the store.
+# The worker powers the instance off (terminating it) when the step is drained.
+set -euo pipefail
+export AWS_REGION={{region}}
+exec anamo worker --collection {{step}} --store {{store}} --slots {{slots}} --shutdown-on-exit {{worker_args}} >>/var/log/anamo-worker.log 2>&1
+"#;
+
+/// Placeholders a user-data template may use.
+pub const PLACEHOLDERS: &[&str] = &[
+    "step",
+    "store",
+    "slots",
+    "launch_id",
+    "region",
+    "worker_args",
+];
+
+/// EC2 refuses user data above 16 KiB (before base64).
+const MAX_USER_DATA: usize = 16 * 1024;
+
+/// What the user asked for.
+#[derive(Debug, Clone)]
+pub struct LaunchOptions {
+    pub step: String,
+    pub count: u64,
+    /// Accept as few as this many when capacity is short [default: all or nothing].
+    pub min_count: Option<u64>,
+    /// Launch template name; the step's name when `None`.
+    pub template: Option<String>,
+    /// A user-data template (name for messages, text); the built-in one when `None`.
+    pub user_data: Option<(String, String)>,
+    /// Worker slots per instance: the cap is claimable tasks / slots.
+    pub slots: u16,
+    pub spot: bool,
+    pub dry_run: bool,
+    pub instance_type: Option<String>,
+    /// The shared store the workers use.
+    pub store_url: String,
+    /// Further `anamo worker` arguments, e.g. `--log-uri s3://...`.
+    pub worker_args: Vec<String>,
+}
+
+/// A launch ready to send.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub record: LaunchRecord,
+    /// Why the count is lower than asked, when it is.
+    pub capped: Option<String>,
+    pub tags: Vec<(String, String)>,
+    /// The fewest instances worth starting (at most `record.requested`).
+    pub min_count: u64,
+}
+
+/// Sizes the launch and renders its user data. `claimable`: tasks the step's workers can take.
+pub fn plan(opts: &LaunchOptions, claimable: u64, region: Option<&str>) -> Result<Plan> {
+    let slots = u64::from(opts.slots.max(1));
+    let cap = claimable.div_ceil(slots);
+    let requested = opts.count.min(cap);
+    let capped = (requested < opts.count).then(|| {
+        format!(
+            "capped at {requested} instance(s): {claimable} claimable task(s) in {} at {slots} slot(s) per instance",
+            opts.step
+        )
+    });
+    let launch_id = new_launch_id();
+    let template = opts.template.clone().unwrap_or_else(|| opts.step.clone());
+    let (source, text) = match &opts.user_data {
+        Some((name, text)) => (name.as_str(), text.as_str()),
+        None => ("the built-in user data", DEFAULT_USER_DATA),
+    };
+    let worker_args: Vec<String> = opts.worker_args.iter().map(|a| shell_quote(a)).collect();
+    let user_data = render(
+        source,
+        text,
+        &[
+            ("step", shell_quote(&opts.step)),
+            ("store", shell_quote(&opts.store_url)),
+            ("slots", opts.slots.to_string()),
+            ("launch_id", launch_id.clone()),
+            ("region", shell_quote(region.unwrap_or(""))),
+            ("worker_args", worker_args.join(" ")),
+        ],
+    )?;
+    if user_data.len() > MAX_USER_DATA {
+        return Err(Error::Invalid(format!(
+            "user data from {source} is {} bytes; EC2 takes at most {MAX_USER_DATA}: move the bulk into the AMI or an S3 script",
+            user_data.len()
+        )));
+    }
+    let tags = vec![
+        (ec2::STEP_TAG.to_string(), opts.step.clone()),
+        (ec2::LAUNCH_TAG.to_string(), launch_id.clone()),
+        ("Name".to_string(), format!("anamo-{}", opts.step)),
+    ];
+    Ok(Plan {
+        record: LaunchRecord {
+            launch_id,
+            requested_at: now_ms(),
+            requested_by: requested_by(),
+            step: opts.step.clone(),
+            template,
+            asked: opts.count,
+            requested,
+            spot: opts.spot,
+            dry_run: opts.dry_run,
+            instance_type: opts.instance_type.clone(),
+            region: region.map(str::to_string),
+            user_data,
+        },
+        capped,
+        tags,
+        min_count: opts.min_count.unwrap_or(requested).min(requested),
+    })
+}
+
+/// What came of a launch.
+#[derive(Debug)]
+pub enum Launched {
+    Started(Vec<Instance>),
+    DryRunPassed,
+    /// Capped to zero: nothing was sent.
+    Nothing,
+}
+
+/// Records the plan, sends it, records the outcome; a refused launch is recorded with its
+/// error before the error is returned.
+pub fn execute(plan: &Plan, ec2: &Ec2, catalog: &mut Catalog) -> Result<Launched> {
+    let r = &plan.record;
+    catalog.record_launch(r)?;
+    if r.requested == 0 {
+        return Ok(Launched::Nothing);
+    }
+    let request = RunRequest {
+        template: &r.template,
+        count: u32::try_from(r.requested).unwrap_or(u32::MAX),
+        min_count: u32::try_from(plan.min_count).unwrap_or(u32::MAX),
+        user_data: &r.user_data,
+        tags: &plan.tags,
+        spot: r.spot,
+        instance_type: r.instance_type.as_deref(),
+        dry_run: r.dry_run,
+    };
+    match ec2.run_instances(&request) {
+        Ok(RunOutcome::Started(instances)) => {
+            catalog.record_launch_outcome(&r.launch_id, &instances, None)?;
+            Ok(Launched::Started(instances))
+        }
+        Ok(RunOutcome::DryRunPassed) => Ok(Launched::DryRunPassed),
+        Err(e) => {
+            let message = e.to_string();
+            catalog.record_launch_outcome(&r.launch_id, &[], Some(&message))?;
+            Err(Error::Aws(format!(
+                "{message} (recorded as launch {})",
+                r.launch_id
+            )))
+        }
+    }
+}
+
+/// Fills `{{name}}` placeholders; an unknown or unclosed one is an error naming it.
+pub fn render(source: &str, template: &str, vars: &[(&str, String)]) -> Result<String> {
+    let mut out = String::with_capacity(template.len() + 256);
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else {
+            return Err(Error::Invalid(format!(
+                "{source}: a '{{{{' is never closed; placeholders look like {{{{step}}}}"
+            )));
+        };
+        let name = after[..end].trim();
+        let Some((_, value)) = vars.iter().find(|(k, _)| *k == name) else {
+            return Err(Error::Invalid(format!(
+                "{source}: unknown placeholder {{{{{name}}}}}; known: {}",
+                PLACEHOLDERS.join(", ")
+            )));
+        };
+        out.push_str(value);
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// A word the shell reads back as `s`: as it is when plain, else single-quoted.
+fn shell_quote(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.,:/@%+=".contains(c));
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// `YYYYMMDD-HHMMSS-xxxx`: sorts by time, and two launches in one second still differ.
+fn new_launch_id() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let stamp = crate::clock::rfc3339(now.as_millis() as i64);
+    let digits: String = stamp
+        .chars()
+        .take(19)
+        .filter(char::is_ascii_digit)
+        .collect();
+    let noise = (now.subsec_nanos() ^ std::process::id().rotate_left(16)) & 0xffff;
+    format!("{}-{}-{noise:04x}", &digits[..8], &digits[8..])
+}
+
+/// `user@host`: who asked, for the audit trail.
+fn requested_by() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    format!("{user}@{}", crate::host::hostname())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_filled_and_unknown_ones_named() {
+        let vars = [("step", "Alignment".to_string())];
+        assert_eq!(
+            render("t", "run {{step}} {{ step }}", &vars).unwrap(),
+            "run Alignment Alignment"
+        );
+        let e = render("t.sh", "x {{stpe}}", &vars).unwrap_err().to_string();
+        assert!(e.contains("t.sh: unknown placeholder {{stpe}}"), "{e}");
+        let e = render("t.sh", "x {{step", &vars).unwrap_err().to_string();
+        assert!(e.contains("never closed"), "{e}");
+    }
+
+    #[test]
+    fn values_are_quoted_for_the_shell() {
+        assert_eq!(
+            shell_quote("dynamodb://anamo-tasks"),
+            "dynamodb://anamo-tasks"
+        );
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
+
+    #[test]
+    fn launch_ids_look_like_times() {
+        let id = new_launch_id();
+        assert_eq!(id.len(), 20, "{id}");
+        assert_eq!(&id[8..9], "-");
+    }
+}

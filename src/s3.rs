@@ -1,0 +1,306 @@
+//! The S3 calls anamo makes: ListObjectsV2 pages (`sync --objects`), uploads of worker logs
+//! (multipart above MULTIPART_AT) and streamed downloads (`anamo logs`). Nothing else touches
+//! the S3 SDK.
+
+use std::io::Write;
+use std::path::Path;
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::primitives::{ByteStream, Length};
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use tokio::runtime::Runtime;
+use tracing::warn;
+
+use crate::aws::{self, AwsOptions};
+use crate::error::{Error, Result};
+
+/// Files at least this big go up in parts of this size (S3's minimum part is 5 MiB).
+pub const MULTIPART_AT: u64 = 8 * 1024 * 1024;
+/// Tries per listing page before a sync gives up; each resumes at the page that failed.
+const PAGE_TRIES: u32 = 3;
+
+/// `s3://BUCKET/PREFIX`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Uri {
+    pub bucket: String,
+    /// The key, or key prefix; may be empty.
+    pub key: String,
+}
+
+impl S3Uri {
+    pub fn parse(uri: &str) -> Result<Self> {
+        let rest = uri.strip_prefix("s3://").ok_or_else(|| {
+            Error::Invalid(format!("'{uri}' is not an S3 URI; write s3://BUCKET/PREFIX"))
+        })?;
+        let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(Error::Invalid(format!(
+                "'{uri}' names no bucket; write s3://BUCKET/PREFIX"
+            )));
+        }
+        Ok(Self {
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+        })
+    }
+
+    /// This URI as a prefix joined with `rest` (one '/' between).
+    pub fn join(&self, rest: &str) -> S3Uri {
+        let key = match self.key.trim_end_matches('/') {
+            "" => rest.to_string(),
+            prefix => format!("{prefix}/{rest}"),
+        };
+        S3Uri {
+            bucket: self.bucket.clone(),
+            key,
+        }
+    }
+}
+
+impl std::fmt::Display for S3Uri {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "s3://{}/{}", self.bucket, self.key)
+    }
+}
+
+/// One object of a listing, as S3 gives it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listed {
+    pub key: String,
+    pub size: i64,
+    pub etag: Option<String>,
+    pub last_modified: Option<i64>,
+    pub storage_class: Option<String>,
+}
+
+pub struct S3 {
+    rt: Runtime,
+    client: Client,
+}
+
+impl S3 {
+    pub fn connect(opts: &AwsOptions) -> Result<Self> {
+        let rt = aws::runtime()?;
+        let config = rt.block_on(aws::config(opts));
+        // Path-style addressing: emulators and dotted bucket names need it; S3 accepts it.
+        let s3_config = aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build();
+        Ok(Self {
+            client: Client::from_conf(s3_config),
+            rt,
+        })
+    }
+
+    /// Lists `at` (a prefix) page by page. A page that fails is tried again from where the
+    /// listing stood, so a long listing survives a passing network fault.
+    pub fn for_each_page(
+        &self,
+        at: &S3Uri,
+        mut on_page: impl FnMut(Vec<Listed>) -> Result<()>,
+    ) -> Result<()> {
+        let mut resume: Option<String> = None;
+        let mut failures = 0;
+        'listing: loop {
+            let mut pages = self
+                .client
+                .list_objects_v2()
+                .bucket(&at.bucket)
+                .prefix(&at.key)
+                .set_continuation_token(resume.clone())
+                .into_paginator()
+                .send();
+            while let Some(page) = self.rt.block_on(pages.next()) {
+                let page = match page {
+                    Ok(p) => p,
+                    Err(e) if failures + 1 < PAGE_TRIES && e.as_service_error().is_none() => {
+                        failures += 1;
+                        warn!("listing {at} failed (try {failures} of {PAGE_TRIES}); resuming");
+                        continue 'listing;
+                    }
+                    Err(e) => {
+                        return Err(aws::sdk_error("S3", &format!("cannot list {at}"), e));
+                    }
+                };
+                let listed = page
+                    .contents()
+                    .iter()
+                    .filter_map(|o| {
+                        Some(Listed {
+                            key: o.key()?.to_string(),
+                            size: o.size().unwrap_or(0),
+                            etag: o.e_tag().map(|e| e.trim_matches('"').to_string()),
+                            last_modified: o.last_modified().and_then(|t| t.to_millis().ok()),
+                            storage_class: o.storage_class().map(|c| c.as_str().to_string()),
+                        })
+                    })
+                    .collect();
+                on_page(listed)?;
+                resume = page.next_continuation_token().map(str::to_string);
+            }
+            return Ok(());
+        }
+    }
+
+    /// Uploads a file; in parts when it is large.
+    pub fn put_file(&self, path: &Path, to: &S3Uri) -> Result<()> {
+        let size = std::fs::metadata(path)
+            .map_err(|source| Error::Read {
+                path: path.to_path_buf(),
+                source,
+            })?
+            .len();
+        let doing = format!("cannot upload {} to {to}", path.display());
+        self.rt.block_on(async {
+            if size < MULTIPART_AT {
+                let body = ByteStream::from_path(path)
+                    .await
+                    .map_err(|e| Error::Invalid(format!("{doing}: {e}")))?;
+                self.client
+                    .put_object()
+                    .bucket(&to.bucket)
+                    .key(&to.key)
+                    .content_type("text/plain")
+                    .body(body)
+                    .send()
+                    .await
+                    .map_err(|e| aws::sdk_error("S3", &doing, e))?;
+                return Ok(());
+            }
+            self.put_multipart(path, size, to, &doing).await
+        })
+    }
+
+    async fn put_multipart(&self, path: &Path, size: u64, to: &S3Uri, doing: &str) -> Result<()> {
+        let started = self
+            .client
+            .create_multipart_upload()
+            .bucket(&to.bucket)
+            .key(&to.key)
+            .content_type("text/plain")
+            .send()
+            .await
+            .map_err(|e| aws::sdk_error("S3", doing, e))?;
+        let upload_id = started.upload_id().unwrap_or_default().to_string();
+        let uploaded = self.put_parts(path, size, to, &upload_id, doing).await;
+        match uploaded {
+            Ok(parts) => {
+                self.client
+                    .complete_multipart_upload()
+                    .bucket(&to.bucket)
+                    .key(&to.key)
+                    .upload_id(&upload_id)
+                    .multipart_upload(
+                        CompletedMultipartUpload::builder()
+                            .set_parts(Some(parts))
+                            .build(),
+                    )
+                    .send()
+                    .await
+                    .map_err(|e| aws::sdk_error("S3", doing, e))?;
+                Ok(())
+            }
+            Err(e) => {
+                // Parts of an abandoned upload are billed until aborted.
+                let _ = self
+                    .client
+                    .abort_multipart_upload()
+                    .bucket(&to.bucket)
+                    .key(&to.key)
+                    .upload_id(&upload_id)
+                    .send()
+                    .await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn put_parts(
+        &self,
+        path: &Path,
+        size: u64,
+        to: &S3Uri,
+        upload_id: &str,
+        doing: &str,
+    ) -> Result<Vec<CompletedPart>> {
+        let mut parts = vec![];
+        let mut offset = 0;
+        let mut number = 1;
+        while offset < size {
+            let length = MULTIPART_AT.min(size - offset);
+            let body = ByteStream::read_from()
+                .path(path)
+                .offset(offset)
+                .length(Length::Exact(length))
+                .build()
+                .await
+                .map_err(|e| Error::Invalid(format!("{doing}: {e}")))?;
+            let part = self
+                .client
+                .upload_part()
+                .bucket(&to.bucket)
+                .key(&to.key)
+                .upload_id(upload_id)
+                .part_number(number)
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| aws::sdk_error("S3", doing, e))?;
+            parts.push(
+                CompletedPart::builder()
+                    .part_number(number)
+                    .set_e_tag(part.e_tag().map(str::to_string))
+                    .build(),
+            );
+            offset += length;
+            number += 1;
+        }
+        Ok(parts)
+    }
+
+    /// Streams an object to `out`, chunk by chunk.
+    pub fn copy_to(&self, from: &S3Uri, out: &mut impl Write) -> Result<()> {
+        let doing = format!("cannot read {from}");
+        self.rt.block_on(async {
+            let got = self
+                .client
+                .get_object()
+                .bucket(&from.bucket)
+                .key(&from.key)
+                .send()
+                .await
+                .map_err(|e| {
+                    if e.as_service_error().is_some_and(|s| s.is_no_such_key()) {
+                        Error::Invalid(format!("{doing}: no such object"))
+                    } else {
+                        aws::sdk_error("S3", &doing, e)
+                    }
+                })?;
+            let mut body = got.body;
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(|e| Error::Invalid(format!("{doing}: {e}")))?;
+                out.write_all(&chunk)?;
+            }
+            out.flush()?;
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uris_parse_and_join() {
+        let u = S3Uri::parse("s3://logs/anamo/").unwrap();
+        assert_eq!((u.bucket.as_str(), u.key.as_str()), ("logs", "anamo/"));
+        assert_eq!(u.join("A/t1/1.log").to_string(), "s3://logs/anamo/A/t1/1.log");
+        assert_eq!(
+            S3Uri::parse("s3://logs").unwrap().join("x").to_string(),
+            "s3://logs/x"
+        );
+        assert!(S3Uri::parse("logs/x").is_err());
+        assert!(S3Uri::parse("s3:///x").is_err());
+    }
+}

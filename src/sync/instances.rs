@@ -1,0 +1,42 @@
+//! EC2 -> catalog: DescribeInstances pages, each one transaction; state changes become
+//! `instance_events`; instances EC2 no longer lists after a complete listing are marked
+//! terminated (EC2 forgets terminated instances after about an hour).
+
+use indicatif::ProgressBar;
+
+use crate::catalog::{Catalog, RunCounts};
+use crate::ec2::Ec2;
+use crate::error::Result;
+
+/// Copies the instances anamo launched (or, with `all`, every instance) into the catalog.
+pub fn sync_instances(
+    ec2: &Ec2,
+    catalog: &mut Catalog,
+    all: bool,
+    progress: &ProgressBar,
+) -> Result<RunCounts> {
+    let region = ec2.region().unwrap_or("unknown").to_string();
+    let run = catalog.start_run(&format!("instances:{region}"))?;
+    let mut counts = RunCounts::default();
+    let listed = ec2.for_each_page(all, |page| {
+        let c = catalog.write_instances(&page)?;
+        counts.seen += c.seen;
+        counts.new += c.new;
+        counts.changed += c.changed;
+        progress.inc(c.seen);
+        Ok(())
+    });
+    let result = listed.and_then(|()| catalog.mark_instances_gone(run.started_at, &region, !all));
+    progress.finish_and_clear();
+    match result {
+        Ok(gone) => {
+            counts.removed = gone;
+            catalog.finish_run(&run, counts)?;
+            Ok(counts)
+        }
+        Err(e) => {
+            let _ = catalog.fail_run(&run, counts, &e.to_string());
+            Err(e)
+        }
+    }
+}

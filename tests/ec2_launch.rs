@@ -1,0 +1,508 @@
+//! `anamo launch` and `anamo sync --instances` on the moto emulator: caps, tags, user data,
+//! dry runs, failed launches, state transitions and the audit reports.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use anamo::model::Outcome;
+use anamo::store::TaskStore;
+use anamo::store::dynamo::DynamoStore;
+use aws_sdk_ec2::Client;
+use aws_sdk_ec2::types::{InstanceType, RequestLaunchTemplateData};
+use common::Env;
+use common::moto::Moto;
+use serde_json::Value;
+
+const TABLE: &str = "anamo-tasks";
+const STEP: &str = "Alignment";
+
+struct Cloud {
+    moto: Moto,
+    env: Env,
+    rt: tokio::runtime::Runtime,
+    ec2: Client,
+}
+
+impl Cloud {
+    /// An emulator with the task table, `tasks` todo tasks in STEP and a launch template named
+    /// after it; `None` outside CI without moto.
+    fn start(tasks: usize) -> Option<Cloud> {
+        let moto = Moto::start()?;
+        let mut vars = moto.env();
+        vars.push(("ANAMO_STORE", format!("dynamodb://{TABLE}")));
+        let env = Env::new().with_vars(vars);
+        env.ok(&["store", "init"]);
+        if tasks > 0 {
+            let rows: String = (0..tasks).map(|i| format!("t{i},S{i},true\n")).collect();
+            env.write("t.csv", &format!("task_id,sample,script\n{rows}"));
+            env.ok(&["tasks", "add", "t.csv", "-c", STEP]);
+        }
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        let config = rt.block_on(anamo::aws::config(&moto.aws()));
+        let ec2 = Client::new(&config);
+        rt.block_on(
+            ec2.create_launch_template()
+                .launch_template_name(STEP)
+                .launch_template_data(
+                    RequestLaunchTemplateData::builder()
+                        .image_id("ami-12c6146b")
+                        .instance_type(InstanceType::T3Micro)
+                        .build(),
+                )
+                .send(),
+        )
+        .expect("create launch template");
+        Some(Cloud { moto, env, rt, ec2 })
+    }
+
+    /// Every instance EC2 knows: (id, state, tags, type, lifecycle).
+    fn instances(&self) -> Vec<aws_sdk_ec2::types::Instance> {
+        let out = self
+            .rt
+            .block_on(self.ec2.describe_instances().send())
+            .expect("describe instances");
+        out.reservations()
+            .iter()
+            .flat_map(|r| r.instances().to_vec())
+            .collect()
+    }
+
+    fn user_data(&self, id: &str) -> String {
+        let out = self
+            .rt
+            .block_on(
+                self.ec2
+                    .describe_instance_attribute()
+                    .instance_id(id)
+                    .attribute(aws_sdk_ec2::types::InstanceAttributeName::UserData)
+                    .send(),
+            )
+            .expect("user data");
+        let b64 = out.user_data().and_then(|v| v.value()).unwrap_or_default();
+        let bytes = aws_smithy_types::base64::decode(b64).expect("base64");
+        String::from_utf8(bytes).expect("utf-8")
+    }
+
+    fn terminate(&self, id: &str) {
+        self.rt
+            .block_on(self.ec2.terminate_instances().instance_ids(id).send())
+            .expect("terminate");
+    }
+
+    fn query(&self, args: &[&str]) -> Vec<Value> {
+        let mut all = vec!["query"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--format", "json"]);
+        serde_json::from_str(&self.env.ok(&all)).expect("json rows")
+    }
+}
+
+fn tag<'a>(i: &'a aws_sdk_ec2::types::Instance, key: &str) -> Option<&'a str> {
+    i.tags()
+        .iter()
+        .find(|t| t.key() == Some(key))
+        .and_then(|t| t.value())
+}
+
+/// The launch id in "launch ID: started ..." output.
+fn launch_id(out: &str) -> String {
+    out.split_whitespace()
+        .nth(1)
+        .map(|s| s.trim_end_matches(':').to_string())
+        .expect("launch id")
+}
+
+#[test]
+fn launch_is_capped_by_work_left_tagged_and_boots_the_worker() {
+    let Some(cloud) = Cloud::start(5) else {
+        return;
+    };
+    let out = cloud
+        .env
+        .cmd()
+        .args(["launch", "--step", STEP, "--count", "10", "--slots", "2"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("capped at 3 instance(s): 5 claimable task(s) in Alignment at 2 slot(s)"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("started 3 of 3 instance(s) for step Alignment"),
+        "{stdout}"
+    );
+    let id = launch_id(&stdout);
+
+    let instances = cloud.instances();
+    assert_eq!(instances.len(), 3);
+    for i in &instances {
+        assert_eq!(tag(i, "anamo:step"), Some(STEP));
+        assert_eq!(tag(i, "anamo:launch-id"), Some(id.as_str()));
+        assert_eq!(tag(i, "Name"), Some("anamo-Alignment"));
+        assert_eq!(i.instance_type().map(|t| t.as_str()), Some("t3.micro"));
+        assert_eq!(i.instance_lifecycle(), None, "on-demand by default");
+    }
+    let script = cloud.user_data(instances[0].instance_id().unwrap());
+    assert!(script.starts_with("#!/bin/bash\n"), "{script}");
+    assert!(
+        script.contains(
+            "anamo worker --collection Alignment --store dynamodb://anamo-tasks --slots 2 --shutdown-on-exit"
+        ),
+        "{script}"
+    );
+    assert!(script.contains(&format!("launch {id}")), "{script}");
+    assert!(script.contains("export AWS_REGION=us-east-1"), "{script}");
+
+    let launches = cloud.query(&["SELECT * FROM launches"]);
+    assert_eq!(launches.len(), 1);
+    let l = &launches[0];
+    assert_eq!(l["launch_id"], id.as_str());
+    assert_eq!(
+        (
+            l["asked"].as_i64(),
+            l["requested"].as_i64(),
+            l["started"].as_i64()
+        ),
+        (Some(10), Some(3), Some(3))
+    );
+    assert_eq!(l["template"], STEP);
+    assert_eq!(l["dry_run"], 0);
+    assert!(l["error"].is_null());
+    assert_eq!(l["region"], "us-east-1");
+    let recorded: Vec<String> = serde_json::from_str(l["instance_ids"].as_str().unwrap()).unwrap();
+    let launched: BTreeSet<String> = instances
+        .iter()
+        .map(|i| i.instance_id().unwrap().to_string())
+        .collect();
+    assert_eq!(recorded.into_iter().collect::<BTreeSet<_>>(), launched);
+    let rows = cloud.query(&["SELECT instance_id, step, launch_id, lifecycle FROM instances"]);
+    assert_eq!(rows.len(), 3);
+    assert!(
+        rows.iter()
+            .all(|r| r["step"] == STEP && r["launch_id"] == id.as_str())
+    );
+
+    // --min-count lets EC2 start fewer (the emulator starts the minimum).
+    let out = cloud
+        .env
+        .ok(&["launch", "--step", STEP, "--count", "2", "--min-count", "1"]);
+    assert!(out.contains("started 1 of 2 instance(s)"), "{out}");
+}
+
+#[test]
+fn spot_instance_type_and_a_user_data_template() {
+    let Some(cloud) = Cloud::start(4) else {
+        return;
+    };
+    cloud.env.write(
+        "boot.sh",
+        "#!/bin/sh\necho {{launch_id}} > /tmp/launch\nanamo worker -c {{step}} --store {{store}} {{worker_args}}\n",
+    );
+    let out = cloud.env.ok(&[
+        "launch",
+        "--step",
+        STEP,
+        "--count",
+        "1",
+        "--spot",
+        "--instance-type",
+        "m5.large",
+        "--user-data",
+        "boot.sh",
+        "--worker-arg=--log-dir",
+        "--worker-arg",
+        "/var/log/anamo tasks",
+    ]);
+    assert!(out.contains("started 1 of 1"), "{out}");
+    let instances = cloud.instances();
+    assert_eq!(instances.len(), 1);
+    let i = &instances[0];
+    assert_eq!(i.instance_lifecycle().map(|l| l.as_str()), Some("spot"));
+    assert_eq!(i.instance_type().map(|t| t.as_str()), Some("m5.large"));
+    let script = cloud.user_data(i.instance_id().unwrap());
+    assert_eq!(
+        script,
+        format!(
+            "#!/bin/sh\necho {} > /tmp/launch\nanamo worker -c Alignment --store dynamodb://anamo-tasks --log-dir '/var/log/anamo tasks'\n",
+            launch_id(&out)
+        )
+    );
+    let l = &cloud.query(&["SELECT spot, instance_type FROM launches"])[0];
+    assert_eq!(
+        (l["spot"].as_i64(), l["instance_type"].as_str()),
+        (Some(1), Some("m5.large"))
+    );
+
+    // A template with an unknown placeholder: one line naming it, and nothing recorded.
+    cloud.env.write("bad.sh", "anamo worker -c {{stpe}}\n");
+    let err = cloud.env.fails(&[
+        "launch",
+        "--step",
+        STEP,
+        "--count",
+        "1",
+        "--user-data",
+        "bad.sh",
+    ]);
+    assert!(
+        err.contains("bad.sh: unknown placeholder {{stpe}}; known: step,"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert_eq!(
+        cloud.query(&["SELECT count(*) AS n FROM launches"])[0]["n"],
+        1
+    );
+    assert_eq!(cloud.instances().len(), 1);
+}
+
+#[test]
+fn dry_run_sends_nothing_and_a_refused_launch_is_recorded() {
+    let Some(cloud) = Cloud::start(2) else {
+        return;
+    };
+    let out = cloud.env.ok(&[
+        "launch",
+        "--step",
+        STEP,
+        "--count",
+        "2",
+        "--dry-run",
+        "--spot",
+    ]);
+    assert!(out.contains("dry run of launch"), "{out}");
+    assert!(
+        out.contains("2 instance(s) of step Alignment from template 'Alignment', Spot"),
+        "{out}"
+    );
+    assert!(
+        out.contains("tags: anamo:step=Alignment, anamo:launch-id="),
+        "{out}"
+    );
+    assert!(out.contains("anamo worker --collection Alignment"), "{out}");
+    assert!(
+        out.contains("EC2 accepted the dry run; nothing was started"),
+        "{out}"
+    );
+    assert!(cloud.instances().is_empty());
+
+    let err = cloud.env.fails(&[
+        "launch",
+        "--step",
+        STEP,
+        "--count",
+        "1",
+        "--template",
+        "NoSuchTemplate",
+    ]);
+    assert!(
+        err.contains("cannot launch from template 'NoSuchTemplate'"),
+        "{err}"
+    );
+    assert!(err.contains("recorded as launch"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(cloud.instances().is_empty());
+
+    let rows = cloud.query(&["SELECT dry_run, started, error FROM launches ORDER BY requested_at"]);
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        (rows[0]["dry_run"].as_i64(), rows[0]["started"].as_i64()),
+        (Some(1), Some(0))
+    );
+    assert!(rows[0]["error"].is_null());
+    assert_eq!(rows[1]["started"], 0);
+    assert!(
+        rows[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("NoSuchTemplate"),
+        "{}",
+        rows[1]
+    );
+    let history = cloud.query(&["launch-history"]);
+    assert_eq!(history.len(), 2);
+    assert_eq!(
+        history[0]["error"].as_str().map(|e| e.is_empty()),
+        Some(false)
+    );
+    assert_eq!(history[1]["dry_run"], "yes");
+
+    // No work left: nothing is sent, and the launch is still on record.
+    cloud.env.ok(&["tasks", "delete", "-c", STEP, "--all"]);
+    let out = cloud.env.ok(&["launch", "--step", STEP, "--count", "4"]);
+    assert!(
+        out.contains("nothing to launch: step Alignment has no claimable tasks"),
+        "{out}"
+    );
+    assert!(cloud.instances().is_empty());
+    assert_eq!(cloud.query(&["launch-history"]).len(), 3);
+}
+
+#[test]
+fn launch_refuses_a_store_the_cluster_cannot_reach() {
+    let env = Env::new();
+    env.ok(&["tasks", "add", "-c", STEP, "--id", "a", "--script", "true"]);
+    let err = env.fails(&["launch", "--step", STEP, "--count", "1"]);
+    assert!(err.contains("pass --store dynamodb://TABLE"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(!env.path("anamo.db").exists(), "nothing written");
+}
+
+#[test]
+fn sync_records_instance_transitions_and_the_audits_answer() {
+    let Some(cloud) = Cloud::start(6) else {
+        return;
+    };
+    let out = cloud.env.ok(&["launch", "--step", STEP, "--count", "3"]);
+    assert!(out.contains("started 3 of 3"), "{out}");
+    let ids: Vec<String> = cloud
+        .instances()
+        .iter()
+        .map(|i| i.instance_id().unwrap().to_string())
+        .collect();
+    let (a, b, c) = (&ids[0], &ids[1], &ids[2]);
+    // An instance anamo did not launch: left out unless --all-instances.
+    cloud
+        .rt
+        .block_on(
+            cloud
+                .ec2
+                .run_instances()
+                .image_id("ami-12c6146b")
+                .min_count(1)
+                .max_count(1)
+                .send(),
+        )
+        .unwrap();
+
+    // Instance a finished a task; b holds one when it dies; c never works.
+    let store = DynamoStore::open(TABLE, &cloud.moto.aws()).unwrap();
+    let lease = Duration::from_secs(600);
+    let done = store.claim(STEP, a, lease).unwrap().expect("a claims");
+    let outcome = Outcome {
+        exit_code: Some(0),
+        succeeded: true,
+        error_tail: None,
+        log_uri: None,
+        finished_at: anamo::clock::now_ms(),
+    };
+    store.finish(&done, &outcome).unwrap();
+    let held = store.claim(STEP, b, lease).unwrap().expect("b claims");
+
+    let out = cloud.env.ok(&["sync", "--instances"]);
+    assert!(
+        out.contains("synced instances from EC2 us-east-1: 3 seen, 0 new, 3 changed state, 0 gone"),
+        "{out}"
+    );
+    let out = cloud.env.ok(&["sync", "--instances", "--no-tasks"]);
+    assert!(
+        out.contains("3 seen, 0 new, 0 changed state, 0 gone"),
+        "{out}"
+    );
+
+    cloud.terminate(b);
+    let out = cloud.env.ok(&["sync", "--instances"]);
+    assert!(
+        out.contains("3 seen, 0 new, 1 changed state, 0 gone"),
+        "{out}"
+    );
+    let events = cloud.query(&[
+        "SELECT from_state, to_state, reason FROM instance_events WHERE instance_id = :id ORDER BY id",
+        "--param",
+        &format!("id={b}"),
+    ]);
+    let path: Vec<(Value, Value)> = events
+        .iter()
+        .map(|e| (e["from_state"].clone(), e["to_state"].clone()))
+        .collect();
+    assert_eq!(
+        path,
+        vec![
+            (Value::Null, "pending".into()),
+            ("pending".into(), "running".into()),
+            ("running".into(), "terminated".into()),
+        ]
+    );
+    let row = &cloud.query(&[
+        "SELECT state, terminated_at FROM instances WHERE instance_id = :id",
+        "--param",
+        &format!("id={b}"),
+    ])[0];
+    assert_eq!(row["state"], "terminated");
+    assert!(row["terminated_at"].as_i64().is_some(), "{row}");
+
+    let died = cloud.query(&["died-holding-tasks"]);
+    assert_eq!(died.len(), 1, "{died:?}");
+    assert_eq!(died[0]["instance_id"], b.as_str());
+    assert_eq!(died[0]["task_id"], held.task.task_id.as_str());
+
+    let idle: BTreeSet<String> = cloud
+        .query(&["instances-without-work"])
+        .iter()
+        .map(|r| r["instance_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(idle, BTreeSet::from([b.clone(), c.clone()]));
+
+    let per = cloud.query(&["tasks-per-instance", "--param", "step=Alignment"]);
+    assert_eq!(per.len(), 3);
+    let of = |id: &str| per.iter().find(|r| r["instance_id"] == id).unwrap().clone();
+    assert_eq!(
+        (of(a)["done"].as_i64(), of(a)["running"].as_i64()),
+        (Some(1), Some(0))
+    );
+    assert_eq!(
+        (of(b)["done"].as_i64(), of(b)["running"].as_i64()),
+        (Some(0), Some(1))
+    );
+    assert_eq!(of(c)["done"], 0);
+
+    let hours = cloud.query(&["instance-hours-by-step"]);
+    assert_eq!(hours.len(), 1, "{hours:?}");
+    assert_eq!(
+        (
+            hours[0]["step"].as_str(),
+            hours[0]["instances"].as_i64(),
+            hours[0]["tasks_done"].as_i64()
+        ),
+        (Some(STEP), Some(3), Some(1))
+    );
+
+    let status = cloud.env.ok(&["status", "--format", "json"]);
+    let rows: Vec<Value> = serde_json::from_str(&status).unwrap();
+    let step = rows.iter().find(|r| r["step"] == STEP).unwrap();
+    assert_eq!(step["instances"], 2, "a and c still run: {step}");
+
+    // An instance the catalog knew running that EC2 no longer lists: terminated, and said why.
+    let conn = rusqlite::Connection::open(cloud.env.path("anamo.db")).unwrap();
+    conn.execute(
+        "INSERT INTO instances (instance_id, step, state, lifecycle, region, first_seen_at, last_seen_at) \
+         VALUES ('i-0gone', 'Alignment', 'running', 'spot', 'us-east-1', 1, 1)",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let out = cloud.env.ok(&["sync", "--instances", "--no-tasks"]);
+    assert!(
+        out.contains("3 seen, 0 new, 0 changed state, 1 gone"),
+        "{out}"
+    );
+    let row = &cloud
+        .query(&["SELECT state, state_reason FROM instances WHERE instance_id = 'i-0gone'"])[0];
+    assert_eq!(
+        (row["state"].as_str(), row["state_reason"].as_str()),
+        (Some("terminated"), Some("no longer listed by EC2"))
+    );
+
+    // Every instance in the region, on request.
+    let out = cloud
+        .env
+        .ok(&["sync", "--instances", "--all-instances", "--no-tasks"]);
+    assert!(out.contains("4 seen, 1 new"), "{out}");
+}
