@@ -66,6 +66,8 @@ pub enum Command {
     Tasks(cmd::tasks::Cmd),
     /// Claim and run tasks of one collection until it is drained.
     Worker(cmd::worker::Cmd),
+    /// Print a task's log, from S3 or this machine.
+    Logs(cmd::logs::Cmd),
     /// Start a step's cluster on EC2 from its launch template.
     Launch(cmd::launch::Cmd),
     /// Copy the task store (and EC2 instances, S3 listings) into the catalog.

@@ -1,5 +1,6 @@
-//! Settings every command shares: flags > environment (ANAMO_*) > defaults. Building the
-//! context is cheap: nothing is opened until a command asks for it.
+//! Settings every command shares: flags > environment (ANAMO_*) > anamo.toml > defaults.
+//! Building the context is cheap: nothing is opened (anamo.toml included) until a command
+//! asks for it.
 
 use std::path::PathBuf;
 
@@ -43,5 +44,91 @@ impl Context {
     /// Opens the catalog for writing; it must exist.
     pub fn existing_catalog(&self) -> Result<Catalog> {
         Catalog::open_existing(&self.catalog_path)
+    }
+}
+
+/// The settings file: ANAMO_CONFIG, else `./anamo.toml` when it exists.
+pub const CONFIG_FILE: &str = "anamo.toml";
+
+/// anamo.toml. Unknown keys are refused, so a typo does not pass silently.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    #[serde(default)]
+    pub sync: SyncConfig,
+}
+
+/// `[sync]`: the sources `anamo sync` copies besides the task store.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncConfig {
+    /// Also sync EC2 instances (as --instances).
+    #[serde(default)]
+    pub instances: bool,
+    /// `[[sync.objects]]` tables: S3 prefixes to list (as --objects).
+    #[serde(default)]
+    pub objects: Vec<ObjectSource>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectSource {
+    /// `s3://BUCKET/PREFIX`.
+    pub uri: String,
+    /// Regex with a `sample` group [default: the first path segment after the prefix].
+    pub sample_pattern: Option<String>,
+}
+
+impl FileConfig {
+    /// Reads ANAMO_CONFIG (which must exist) or ./anamo.toml (if it exists).
+    pub fn load() -> Result<Self> {
+        let (path, required) = match std::env::var_os("ANAMO_CONFIG") {
+            Some(p) => (PathBuf::from(p), true),
+            None => (PathBuf::from(CONFIG_FILE), false),
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
+                return Ok(Self::default());
+            }
+            Err(source) => return Err(crate::error::Error::Read { path, source }),
+        };
+        Self::parse(&path.display().to_string(), &text)
+    }
+
+    pub fn parse(name: &str, text: &str) -> Result<Self> {
+        toml::from_str(text).map_err(|e| {
+            let line = e.span().map_or(0, |s| {
+                text[..s.start.min(text.len())].matches('\n').count() + 1
+            });
+            crate::error::Error::input(name, line as u64, e.message().to_string())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sync_sources_are_read_and_typos_refused() {
+        let c = FileConfig::parse(
+            "anamo.toml",
+            "[sync]\ninstances = true\n[[sync.objects]]\nuri = \"s3://b/crams/\"\nsample_pattern = \"(?P<sample>NA\\\\d+)\"\n",
+        )
+        .unwrap();
+        assert!(c.sync.instances);
+        assert_eq!(c.sync.objects[0].uri, "s3://b/crams/");
+        assert_eq!(
+            c.sync.objects[0].sample_pattern.as_deref(),
+            Some("(?P<sample>NA\\d+)")
+        );
+        let e = FileConfig::parse("anamo.toml", "[sync]\ninstance = true\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("anamo.toml:2: unknown field `instance`"),
+            "{e}"
+        );
     }
 }

@@ -107,6 +107,7 @@ impl Demo {
             wait: false,
             stop_claiming_after: None,
             log_dir: Some(self.dir.join("logs")),
+            log_shipper: None,
         }
     }
 }

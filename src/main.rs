@@ -39,6 +39,7 @@ fn main() -> ExitCode {
         Command::Tasks(c) => c.run(&ctx),
         Command::Worker(c) => c.run(&ctx),
         Command::Launch(c) => c.run(&ctx),
+        Command::Logs(c) => c.run(&ctx),
         Command::Sync(c) => c.run(&ctx),
         Command::Query(c) => c.run(&ctx),
         Command::Reports(c) => c.run(&ctx),

@@ -30,7 +30,9 @@ pub struct S3Uri {
 impl S3Uri {
     pub fn parse(uri: &str) -> Result<Self> {
         let rest = uri.strip_prefix("s3://").ok_or_else(|| {
-            Error::Invalid(format!("'{uri}' is not an S3 URI; write s3://BUCKET/PREFIX"))
+            Error::Invalid(format!(
+                "'{uri}' is not an S3 URI; write s3://BUCKET/PREFIX"
+            ))
         })?;
         let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
         if bucket.is_empty() {
@@ -295,7 +297,10 @@ mod tests {
     fn uris_parse_and_join() {
         let u = S3Uri::parse("s3://logs/anamo/").unwrap();
         assert_eq!((u.bucket.as_str(), u.key.as_str()), ("logs", "anamo/"));
-        assert_eq!(u.join("A/t1/1.log").to_string(), "s3://logs/anamo/A/t1/1.log");
+        assert_eq!(
+            u.join("A/t1/1.log").to_string(),
+            "s3://logs/anamo/A/t1/1.log"
+        );
         assert_eq!(
             S3Uri::parse("s3://logs").unwrap().join("x").to_string(),
             "s3://logs/x"

@@ -3,6 +3,7 @@
 
 pub mod demo;
 pub mod launch;
+pub mod logs;
 pub mod qc;
 pub mod query;
 pub mod reports;

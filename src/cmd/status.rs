@@ -36,6 +36,8 @@ impl Cmd {
                 instances: false,
                 all_instances: false,
                 no_tasks: false,
+                objects: vec![],
+                sample_pattern: None,
             }
             .run(ctx)?;
         }

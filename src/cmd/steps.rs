@@ -12,6 +12,17 @@ pub enum Cmd {
     Set(Set),
     /// Print the steps in order.
     List,
+    /// Where a step's finished task leaves its output, for the `step-outputs` report:
+    /// `anamo steps output Alignment 's3://bucket/crams/{sample}.cram'` ({sample}, {task_id},
+    /// {collection} are filled per task; a task attr `output` overrides it).
+    Output(Output),
+}
+
+#[derive(Debug, Args)]
+pub struct Output {
+    pub step: String,
+    /// s3://BUCKET/KEY pattern.
+    pub pattern: String,
 }
 
 #[derive(Debug, Args)]
@@ -28,6 +39,16 @@ impl Cmd {
                 let mut cat = ctx.catalog()?;
                 catalog::set_steps(&mut cat, &c.steps)?;
                 println!("steps: {}", c.steps.join(" -> "));
+            }
+            Cmd::Output(c) => {
+                crate::s3::S3Uri::parse(&c.pattern)?;
+                let cat = ctx.catalog()?;
+                cat.conn().execute(
+                    "INSERT INTO step_outputs (collection, pattern) VALUES (?1, ?2) \
+                     ON CONFLICT (collection) DO UPDATE SET pattern = excluded.pattern",
+                    rusqlite::params![c.step, c.pattern],
+                )?;
+                println!("{}: output expected at {}", c.step, c.pattern);
             }
             Cmd::List => {
                 let cat = ctx.existing_catalog()?;

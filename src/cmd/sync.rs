@@ -1,16 +1,20 @@
-//! `anamo sync`: copy the task store, and on request EC2 instances, into the catalog.
+//! `anamo sync`: copy the task store, and on request EC2 instances and S3 listings, into the
+//! catalog.
 
 use anyhow::Result;
 use clap::Args;
 
-use crate::config::Context;
+use crate::config::{Context, FileConfig};
 use crate::ec2::Ec2;
+use crate::s3::{S3, S3Uri};
 use crate::store::OpenMode;
+use crate::sync::SamplePattern;
 use crate::sync::{self, TaskSyncOptions};
 
 /// Copy every task of the store into the catalog: new tasks, state changes (as task_events),
 /// and tasks gone from the store (marked removed_at; their history is kept). With
-/// --instances, EC2 instances too (only then is AWS configuration loaded).
+/// --instances, EC2 instances too; with --objects, S3 listings. Sources can also be set in
+/// anamo.toml ([sync] instances = true, [[sync.objects]] uri = ..., sample_pattern = ...).
 #[derive(Debug, Args)]
 pub struct Cmd {
     /// Only this collection.
@@ -26,21 +30,59 @@ pub struct Cmd {
     /// With --instances: every instance in the region, not only anamo's.
     #[arg(long, requires = "instances")]
     pub all_instances: bool,
+    /// Also list S3 objects under s3://BUCKET/PREFIX into `objects` (repeatable).
+    #[arg(long, value_name = "S3_URI")]
+    pub objects: Vec<String>,
+    /// With --objects: regex whose group `sample` finds the sample id in each key after the
+    /// prefix [default: the first path segment after the prefix].
+    #[arg(long, requires = "objects", value_name = "REGEX")]
+    pub sample_pattern: Option<String>,
     /// Leave the task store out (sync only the other sources named).
     #[arg(long)]
     pub no_tasks: bool,
 }
 
+/// One S3 prefix to list, and how to read sample ids under it.
+struct ObjectsSource {
+    at: S3Uri,
+    pattern: SamplePattern,
+}
+
 impl Cmd {
     pub fn run(self, ctx: &Context) -> Result<()> {
-        if self.no_tasks && !self.instances {
-            anyhow::bail!("--no-tasks leaves nothing to sync; add --instances");
+        let file = FileConfig::load()?.sync;
+        let instances = self.instances || file.instances;
+        // Every pattern and URI is checked before anything is written.
+        let objects = if self.objects.is_empty() {
+            file.objects
+                .iter()
+                .map(|o| ObjectsSource::parse(&o.uri, o.sample_pattern.as_deref()))
+                .collect::<crate::error::Result<Vec<_>>>()?
+        } else {
+            self.objects
+                .iter()
+                .map(|uri| ObjectsSource::parse(uri, self.sample_pattern.as_deref()))
+                .collect::<crate::error::Result<Vec<_>>>()?
+        };
+        if self.no_tasks && !instances && objects.is_empty() {
+            anyhow::bail!("--no-tasks leaves nothing to sync; add --instances or --objects");
         }
         let mut catalog = ctx.catalog()?;
         if !self.no_tasks {
             self.sync_tasks(ctx, &mut catalog)?;
         }
-        if self.instances {
+        if !objects.is_empty() {
+            let s3 = S3::connect(&ctx.aws)?;
+            for source in &objects {
+                let bar = sync::progress_bar(None, "syncing objects");
+                let c = sync::sync_objects(&s3, &mut catalog, &source.at, &source.pattern, &bar)?;
+                println!(
+                    "synced objects from {}: {} seen, {} new, {} changed, {} removed",
+                    source.at, c.seen, c.new, c.changed, c.removed
+                );
+            }
+        }
+        if instances {
             let ec2 = Ec2::connect(&ctx.aws)?;
             let bar = sync::progress_bar(None, "syncing instances");
             let c = sync::sync_instances(&ec2, &mut catalog, self.all_instances, &bar)?;
@@ -89,5 +131,17 @@ impl Cmd {
             );
         }
         Ok(())
+    }
+}
+
+impl ObjectsSource {
+    fn parse(uri: &str, pattern: Option<&str>) -> crate::error::Result<Self> {
+        Ok(Self {
+            at: S3Uri::parse(uri)?,
+            pattern: match pattern {
+                Some(p) => SamplePattern::parse(p)?,
+                None => SamplePattern::first_segment(),
+            },
+        })
     }
 }

@@ -9,8 +9,9 @@ use clap::Args;
 
 use crate::clock::parse_duration;
 use crate::config::Context;
+use crate::s3::{S3, S3Uri};
 use crate::store::OpenMode;
-use crate::worker::{self, Options, Shutdown};
+use crate::worker::{self, LogShipper, Options, Shutdown};
 
 /// Claim tasks of a collection and run them until none is left.
 ///
@@ -53,6 +54,13 @@ pub struct Cmd {
     #[arg(long, env = "ANAMO_LOG_DIR")]
     pub log_dir: Option<PathBuf>,
 
+    /// Copy each finished attempt's log to s3://BUCKET/PREFIX/COLLECTION/TASK_ID/ATTEMPT.log
+    /// and record that URI on the task (logs are written locally first: to --log-dir if
+    /// given, else a temporary folder emptied as uploads succeed). A failed upload never fails
+    /// the task; it keeps the local path.
+    #[arg(long, env = "ANAMO_LOG_URI", value_name = "S3_URI")]
+    pub log_uri: Option<String>,
+
     /// Power the machine off when the worker ends or cannot start (on EC2, launch with
     /// shutdown behaviour `terminate` and this terminates the instance). Runs
     /// ANAMO_SHUTDOWN_COMMAND if set, else `shutdown -h now`.
@@ -89,6 +97,18 @@ impl Cmd {
 
     fn work(self, ctx: &Context) -> Result<()> {
         let store = ctx.store(OpenMode::MustExist)?;
+        let (log_dir, log_shipper) = match &self.log_uri {
+            None => (self.log_dir, None),
+            Some(uri) => {
+                let base = S3Uri::parse(uri)?;
+                let keep_local = self.log_dir.is_some();
+                let dir = self.log_dir.unwrap_or_else(|| {
+                    std::env::temp_dir().join(format!("anamo-logs-{}", std::process::id()))
+                });
+                let shipper = LogShipper::new(S3::connect(&ctx.aws)?, base, keep_local);
+                (Some(dir), Some(Arc::new(shipper)))
+            }
+        };
         let shutdown = Arc::new(
             Shutdown::new(self.grace)
                 .on_signals()
@@ -109,7 +129,8 @@ impl Cmd {
             lease: self.lease,
             wait: self.wait,
             stop_claiming_after: self.stop_claiming_after,
-            log_dir: self.log_dir,
+            log_dir,
+            log_shipper,
         };
         let (summary, result) = worker::run(store.as_ref(), &opts, &shutdown);
         println!("worker {} on {}: {summary}", opts.owner, opts.collection);

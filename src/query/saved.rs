@@ -27,6 +27,10 @@ const BUILT_IN: &[(&str, &str)] = &[
         include_str!("../../queries/failed-tasks.sql"),
     ),
     (
+        "files-without-sample.sql",
+        include_str!("../../queries/files-without-sample.sql"),
+    ),
+    (
         "instance-hours-by-step.sql",
         include_str!("../../queries/instance-hours-by-step.sql"),
     ),
@@ -55,12 +59,24 @@ const BUILT_IN: &[(&str, &str)] = &[
         include_str!("../../queries/samples-left.sql"),
     ),
     (
+        "samples-missing-files.sql",
+        include_str!("../../queries/samples-missing-files.sql"),
+    ),
+    (
         "slowest-tasks.sql",
         include_str!("../../queries/slowest-tasks.sql"),
     ),
     (
+        "step-outputs.sql",
+        include_str!("../../queries/step-outputs.sql"),
+    ),
+    (
         "step-progress.sql",
         include_str!("../../queries/step-progress.sql"),
+    ),
+    (
+        "storage-by-sample.sql",
+        include_str!("../../queries/storage-by-sample.sql"),
     ),
     ("stuck.sql", include_str!("../../queries/stuck.sql")),
     (

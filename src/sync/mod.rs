@@ -3,9 +3,11 @@
 //! could not finish.
 
 mod instances;
+mod objects;
 mod tasks;
 
 pub use instances::sync_instances;
+pub use objects::{SamplePattern, kind_of, sync_objects};
 pub use tasks::{TaskSyncOptions, TaskSyncReport, sync_tasks};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};

@@ -4,6 +4,7 @@
 
 mod identity;
 mod imds;
+mod logs;
 mod process;
 mod shutdown;
 mod slot;
@@ -14,6 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 pub use identity::{default_owner, detect as detect_owner};
+pub use logs::LogShipper;
 pub use shutdown::Shutdown;
 pub use spot::watch_spot_notice;
 
@@ -38,6 +40,8 @@ pub struct Options {
     pub stop_claiming_after: Option<Duration>,
     /// Each attempt's output goes to `DIR/COLLECTION/TASK_ID/ATTEMPT.log`.
     pub log_dir: Option<PathBuf>,
+    /// Copies each finished attempt's log to S3 (`--log-uri`).
+    pub log_shipper: Option<std::sync::Arc<LogShipper>>,
 }
 
 /// What a worker did, for its one-line summary.

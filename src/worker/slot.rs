@@ -113,7 +113,7 @@ fn run_task(ctx: &SlotContext<'_>, mut claim: Claim) {
             .join(format!("{}.log", task.attempts));
         std::path::absolute(&p).unwrap_or(p)
     });
-    let ending = match process::spawn(task, log.as_deref()) {
+    let mut ending = match process::spawn(task, log.as_deref()) {
         Ok(running) => supervise(ctx, &mut claim, &running, log.as_deref()),
         Err(e) => Ending::Exited(Outcome {
             exit_code: None,
@@ -123,6 +123,11 @@ fn run_task(ctx: &SlotContext<'_>, mut claim: Claim) {
             finished_at: now_ms(),
         }),
     };
+    if let (Ending::Exited(outcome), Some(shipper), Some(local)) =
+        (&mut ending, &ctx.opts.log_shipper, &log)
+    {
+        outcome.log_uri = Some(shipper.ship(local, &claim.task));
+    }
     record(ctx, &claim, ending);
 }
 

@@ -6,7 +6,7 @@ mod delete;
 mod list;
 mod release_stale;
 mod retry;
-mod show;
+pub(crate) mod show;
 
 use anyhow::Result;
 use clap::Subcommand;

@@ -50,29 +50,39 @@ impl Cmd {
 
 /// Finds a task by id, in one collection or across all of them.
 fn find(store: &dyn TaskStore, id: &str, collection: Option<&str>) -> Result<Task> {
+    match (lookup(store, id, collection)?, collection) {
+        (Some(t), _) => Ok(t),
+        (None, Some(c)) => {
+            bail!("no task '{id}' in collection '{c}'; see `anamo tasks list -c {c}`")
+        }
+        (None, None) => bail!(
+            "no task '{id}' in {}; see `anamo tasks list`",
+            store.describe()
+        ),
+    }
+}
+
+/// A task by id, in one collection or across all of them; an id in several collections
+/// without `collection` is an error that says to pass it.
+pub(crate) fn lookup(
+    store: &dyn TaskStore,
+    id: &str,
+    collection: Option<&str>,
+) -> Result<Option<Task>> {
     if let Some(c) = collection {
-        return match store.get(c, id)? {
-            Some(t) => Ok(t),
-            None => bail!("no task '{id}' in collection '{c}'; see `anamo tasks list -c {c}`"),
-        };
+        return Ok(store.get(c, id)?);
     }
     let filter = TaskFilter {
         task_id: Some(id.to_string()),
         ..TaskFilter::default()
     };
     let mut found = store.scan(&filter, None, 10)?.tasks;
-    match found.len() {
-        0 => bail!(
-            "no task '{id}' in {}; see `anamo tasks list`",
-            store.describe()
-        ),
-        1 => Ok(found.remove(0)),
-        _ => {
-            let names: Vec<_> = found.iter().map(|t| t.collection.as_str()).collect();
-            bail!(
-                "task id '{id}' is in several collections ({}); pass --collection",
-                names.join(", ")
-            )
-        }
+    if found.len() > 1 {
+        let names: Vec<_> = found.iter().map(|t| t.collection.as_str()).collect();
+        bail!(
+            "task id '{id}' is in several collections ({}); pass --collection",
+            names.join(", ")
+        )
     }
+    Ok(found.pop())
 }

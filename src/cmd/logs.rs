@@ -1,0 +1,138 @@
+//! `anamo logs`: print a task's log from wherever it lives (S3 or this machine).
+
+use std::io::Write;
+
+use anyhow::{Context as _, Result, bail};
+use clap::Args;
+use rusqlite::params;
+
+use crate::catalog::Catalog;
+use crate::cmd::tasks::show::lookup;
+use crate::config::Context;
+use crate::s3::{S3, S3Uri};
+use crate::store::OpenMode;
+
+/// Print a task's log: its last attempt's, or --attempt N. Logs in S3 (workers run with
+/// --log-uri) are streamed from there; local ones (--log-dir) are read from this machine.
+/// The task is looked up in the store, then in the catalog (tasks deleted after completion).
+#[derive(Debug, Args)]
+pub struct Cmd {
+    /// Task id.
+    pub id: String,
+    /// Collection, needed when the id exists in several.
+    #[arg(long, short)]
+    pub collection: Option<String>,
+    /// Which attempt (1 = the first) [default: the last].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub attempt: Option<u32>,
+}
+
+/// Where a task's last log is, and how many attempts it had.
+struct LogRef {
+    collection: String,
+    attempts: u32,
+    log_uri: Option<String>,
+}
+
+impl Cmd {
+    pub fn run(self, ctx: &Context) -> Result<()> {
+        let Some(found) = self.find(ctx)? else {
+            bail!(
+                "no task '{}' in the store or the catalog; see `anamo tasks list`",
+                self.id
+            );
+        };
+        let Some(last) = found.log_uri else {
+            bail!(
+                "task {}/{} has no log: its worker ran without --log-dir or --log-uri \
+                 (the tail of its error is in `anamo tasks show {}`)",
+                found.collection,
+                self.id,
+                self.id
+            );
+        };
+        let uri = match self.attempt {
+            None => last,
+            Some(n) if n > found.attempts => bail!(
+                "task {}/{} has had {} attempt(s); --attempt {n} does not exist",
+                found.collection,
+                self.id,
+                found.attempts
+            ),
+            Some(n) => with_attempt(&last, found.attempts, n).with_context(|| {
+                format!("the log '{last}' is not named ATTEMPT.log; cannot find attempt {n}")
+            })?,
+        };
+        let mut out = std::io::stdout().lock();
+        if uri.starts_with("s3://") {
+            S3::connect(&ctx.aws)?.copy_to(&S3Uri::parse(&uri)?, &mut out)?;
+        } else {
+            let mut file = std::fs::File::open(&uri).map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot read the log '{uri}' ({e}): it was written on the machine the worker \
+                     ran on; run workers with --log-uri s3://... to keep logs in S3"
+                )
+            })?;
+            std::io::copy(&mut file, &mut out)?;
+            out.flush()?;
+        }
+        Ok(())
+    }
+
+    fn find(&self, ctx: &Context) -> Result<Option<LogRef>> {
+        // A missing store is not an error here: the catalog may still know the task.
+        if let Ok(store) = ctx.store(OpenMode::MustExist)
+            && let Some(t) = lookup(store.as_ref(), &self.id, self.collection.as_deref())?
+        {
+            return Ok(Some(LogRef {
+                collection: t.collection,
+                attempts: t.attempts,
+                log_uri: t.log_uri,
+            }));
+        }
+        if !ctx.catalog_path.exists() {
+            return Ok(None);
+        }
+        let conn = Catalog::read_only(&ctx.catalog_path)?;
+        let mut stmt = conn.prepare(
+            "SELECT collection, attempts, log_uri FROM tasks \
+             WHERE task_id = ?1 AND (?2 IS NULL OR collection = ?2) LIMIT 2",
+        )?;
+        let mut rows: Vec<LogRef> = stmt
+            .query_map(params![self.id, self.collection], |r| {
+                Ok(LogRef {
+                    collection: r.get(0)?,
+                    attempts: r.get(1)?,
+                    log_uri: r.get(2)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        if rows.len() > 1 {
+            bail!(
+                "task id '{}' is in several collections; pass --collection",
+                self.id
+            );
+        }
+        Ok(rows.pop())
+    }
+}
+
+/// The log URI of attempt `n`, from the last one's (`.../TASK_ID/LAST.log`).
+fn with_attempt(last_uri: &str, last: u32, n: u32) -> Option<String> {
+    let stem = last_uri.strip_suffix(&format!("/{last}.log"))?;
+    Some(format!("{stem}/{n}.log"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn other_attempts_sit_beside_the_last() {
+        assert_eq!(
+            with_attempt("s3://b/logs/A/t1/3.log", 3, 1).as_deref(),
+            Some("s3://b/logs/A/t1/1.log")
+        );
+        assert_eq!(with_attempt("/x/A/t1/3.log", 2, 1), None);
+    }
+}

@@ -1,0 +1,423 @@
+//! S3 on the moto emulator: object listings into the catalog (sample ids, kinds, removals,
+//! pattern errors), the S3 reports, and worker logs uploaded to S3 and read back by `anamo logs`.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::primitives::ByteStream;
+use common::Env;
+use common::moto::Moto;
+use serde_json::Value;
+
+struct Bucket {
+    _moto: Moto,
+    env: Env,
+    rt: tokio::runtime::Runtime,
+    s3: Client,
+}
+
+impl Bucket {
+    /// An emulator with the given buckets; the env talks to it (SQLite store, local catalog).
+    fn start(buckets: &[&str]) -> Option<Bucket> {
+        let moto = Moto::start()?;
+        let env = Env::new().with_vars(moto.env());
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        let config = rt.block_on(anamo::aws::config(&moto.aws()));
+        let s3 = Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&config)
+                .force_path_style(true)
+                .build(),
+        );
+        for b in buckets {
+            rt.block_on(s3.create_bucket().bucket(*b).send())
+                .expect("create bucket");
+        }
+        Some(Bucket {
+            _moto: moto,
+            env,
+            rt,
+            s3,
+        })
+    }
+
+    fn put(&self, bucket: &str, keys: &[(String, usize)]) {
+        self.rt.block_on(async {
+            for chunk in keys.chunks(50) {
+                let puts = chunk.iter().map(|(key, size)| {
+                    self.s3
+                        .put_object()
+                        .bucket(bucket)
+                        .key(key)
+                        .body(ByteStream::from(vec![b'x'; *size]))
+                        .send()
+                });
+                for r in futures_join(puts).await {
+                    r.expect("put object");
+                }
+            }
+        });
+    }
+
+    fn delete(&self, bucket: &str, keys: &[String]) {
+        for k in keys {
+            self.rt
+                .block_on(self.s3.delete_object().bucket(bucket).key(k).send())
+                .expect("delete");
+        }
+    }
+
+    fn etag(&self, bucket: &str, key: &str) -> String {
+        let out = self
+            .rt
+            .block_on(self.s3.head_object().bucket(bucket).key(key).send())
+            .expect("head object");
+        out.e_tag()
+            .unwrap_or_default()
+            .trim_matches('"')
+            .to_string()
+    }
+
+    fn query(&self, args: &[&str]) -> Vec<Value> {
+        let mut all = vec!["query"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--format", "json"]);
+        serde_json::from_str(&self.env.ok(&all)).expect("json rows")
+    }
+}
+
+/// Awaits futures one after another (the emulator serves one request at a time anyway).
+async fn futures_join<F: std::future::Future>(futs: impl Iterator<Item = F>) -> Vec<F::Output> {
+    let mut out = vec![];
+    for f in futs {
+        out.push(f.await);
+    }
+    out
+}
+
+/// The ten files of one sample under `study/`, with each one's kind.
+fn sample_files(sample: &str) -> Vec<(String, &'static str)> {
+    [
+        ("R1.fastq.gz", "fastq"),
+        ("R2.fastq.gz", "fastq"),
+        ("bam", "bam"),
+        ("bam.bai", "bai"),
+        ("cram", "cram"),
+        ("cram.crai", "crai"),
+        ("g.vcf.gz", "gvcf"),
+        ("g.vcf.gz.tbi", "tbi"),
+        ("vcf.gz", "vcf"),
+        ("qc.json", "other"),
+    ]
+    .into_iter()
+    .map(|(ext, kind)| (format!("study/{sample}/{sample}.{ext}"), kind))
+    .collect()
+}
+
+#[test]
+fn two_thousand_objects_over_two_hundred_samples() {
+    let Some(b) = Bucket::start(&["cohort"]) else {
+        return;
+    };
+    let samples: Vec<String> = (1..=200).map(|i| format!("S{i:03}")).collect();
+    let mut keys = vec![];
+    let mut want: BTreeMap<String, (String, &str)> = BTreeMap::new();
+    for s in &samples {
+        for (i, (key, kind)) in sample_files(s).into_iter().enumerate() {
+            keys.push((key.clone(), 10 + i));
+            want.insert(key, (s.clone(), kind));
+        }
+    }
+    // Outside any sample folder, and a sample the study does not have.
+    keys.push(("study/README.txt".into(), 5));
+    keys.push(("study/S999/S999.cram".into(), 7));
+    b.put("cohort", &keys);
+    let sheet: String = samples
+        .iter()
+        .chain(std::iter::once(&"S201".to_string()))
+        .map(|s| format!("{s},C1\n"))
+        .collect();
+    b.env
+        .write("samples.csv", &format!("sample_id,cohort\n{sheet}"));
+    b.env.ok(&["samples", "import", "samples.csv"]);
+
+    let out = b
+        .env
+        .ok(&["sync", "--no-tasks", "--objects", "s3://cohort/study/"]);
+    assert!(
+        out.contains(
+            "synced objects from s3://cohort/study/: 2002 seen, 2002 new, 0 changed, 0 removed"
+        ),
+        "{out}"
+    );
+    let rows = b.query(&["SELECT key, sample_id, kind, size FROM objects WHERE key LIKE 'study/S%' AND sample_id <> 'S999'"]);
+    assert_eq!(rows.len(), 2000);
+    for r in &rows {
+        let (sample, kind) = &want[r["key"].as_str().unwrap()];
+        assert_eq!(r["sample_id"].as_str(), Some(sample.as_str()), "{r}");
+        assert_eq!(r["kind"].as_str(), Some(*kind), "{r}");
+    }
+    let readme =
+        &b.query(&["SELECT sample_id, kind FROM objects WHERE key = 'study/README.txt'"])[0];
+    assert!(readme["sample_id"].is_null(), "{readme}");
+
+    // A second sync changes nothing; a deleted sample's files get removed_at and stay.
+    let out = b
+        .env
+        .ok(&["sync", "--no-tasks", "--objects", "s3://cohort/study/"]);
+    assert!(
+        out.contains("2002 seen, 0 new, 0 changed, 0 removed"),
+        "{out}"
+    );
+    let gone: Vec<String> = sample_files("S007").into_iter().map(|(k, _)| k).collect();
+    b.delete("cohort", &gone);
+    let out = b
+        .env
+        .ok(&["sync", "--no-tasks", "--objects", "s3://cohort/study/"]);
+    assert!(
+        out.contains("1992 seen, 0 new, 0 changed, 10 removed"),
+        "{out}"
+    );
+    let removed = b.query(&[
+        "SELECT count(*) AS n FROM objects WHERE sample_id = 'S007' AND removed_at IS NOT NULL",
+    ]);
+    assert_eq!(removed[0]["n"], 10);
+
+    // Reports over the listing.
+    let missing: Vec<Value> = b.query(&["samples-missing-files", "--param", "kind=cram"]);
+    let ids: Vec<&str> = missing
+        .iter()
+        .map(|r| r["sample_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["S007", "S201"]);
+    let loose: Vec<String> = b
+        .query(&["files-without-sample"])
+        .iter()
+        .map(|r| r["key"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(loose, ["study/README.txt", "study/S999/S999.cram"]);
+    let storage = b.query(&["storage-by-sample", "--param", "sample=S001"]);
+    assert_eq!(storage.len(), 9, "nine kinds: {storage:?}");
+    let fastq = storage.iter().find(|r| r["kind"] == "fastq").unwrap();
+    assert_eq!(
+        (fastq["files"].as_i64(), fastq["bytes"].as_i64()),
+        (Some(2), Some(10 + 11))
+    );
+}
+
+#[test]
+fn sample_patterns_read_ids_anywhere_and_bad_ones_are_refused() {
+    let Some(b) = Bucket::start(&["crams"]) else {
+        return;
+    };
+    b.put(
+        "crams",
+        &[
+            ("batch1/NA12878.final.cram".to_string(), 3),
+            ("batch2/x/NA19240.final.cram.crai".to_string(), 3),
+            ("batch2/notes.txt".to_string(), 3),
+        ],
+    );
+    let out = b.env.ok(&[
+        "sync",
+        "--no-tasks",
+        "--objects",
+        "s3://crams/",
+        "--sample-pattern",
+        r"(?P<sample>NA\d+)\.",
+    ]);
+    assert!(out.contains("3 seen, 3 new"), "{out}");
+    let rows = b.query(&["SELECT key, sample_id, kind FROM objects ORDER BY key"]);
+    let got: Vec<(Value, Value)> = rows
+        .iter()
+        .map(|r| (r["sample_id"].clone(), r["kind"].clone()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("NA12878".into(), "cram".into()),
+            (Value::Null, "other".into()),
+            ("NA19240".into(), "crai".into()),
+        ]
+    );
+
+    let before = std::fs::read(b.env.path("anamo.db")).unwrap();
+    for (pattern, says) in [
+        ("(?P<sample>[", "is not a valid regex"),
+        (r"^([^/]+)/", "has no group named sample"),
+    ] {
+        let err = b.env.fails(&[
+            "sync",
+            "--objects",
+            "s3://crams/",
+            "--sample-pattern",
+            pattern,
+        ]);
+        assert!(err.contains(says), "{err}");
+        assert!(err.contains("(?P<sample>"), "names the fix: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    }
+    let err = b.env.fails(&["sync", "--objects", "crams/x"]);
+    assert!(
+        err.contains("is not an S3 URI; write s3://BUCKET/PREFIX"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(b.env.path("anamo.db")).unwrap(),
+        before,
+        "nothing written"
+    );
+
+    // The same source from anamo.toml.
+    b.env.write(
+        "anamo.toml",
+        "[[sync.objects]]\nuri = \"s3://crams/batch1/\"\nsample_pattern = '(?P<sample>NA\\d+)'\n",
+    );
+    let out = b.env.ok(&["sync", "--no-tasks"]);
+    assert!(
+        out.contains("synced objects from s3://crams/batch1/: 1 seen, 0 new"),
+        "{out}"
+    );
+    b.env.write("anamo.toml", "[sync]\nobject = []\n");
+    let err = b.env.fails(&["sync"]);
+    assert!(
+        err.contains("anamo.toml:2: unknown field `object`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn step_outputs_finds_done_tasks_whose_output_is_missing() {
+    let Some(b) = Bucket::start(&["out"]) else {
+        return;
+    };
+    b.put(
+        "out",
+        &[
+            ("crams/S1.cram".to_string(), 4),
+            ("special/s2-final.cram".to_string(), 4),
+        ],
+    );
+    b.env.write(
+        "t.csv",
+        "task_id,sample,script,output\n\
+         a1,S1,true,\n\
+         a2,S2,true,s3://out/special/s2-final.cram\n\
+         a3,S3,true,\n",
+    );
+    b.env.ok(&["tasks", "add", "t.csv", "-c", "Alignment"]);
+    b.env.ok(&["worker", "-c", "Alignment"]);
+    b.env.ok(&[
+        "steps",
+        "output",
+        "Alignment",
+        "s3://out/crams/{sample}.cram",
+    ]);
+    b.env.ok(&["sync", "--objects", "s3://out/"]);
+    let rows = b.query(&["step-outputs", "--param", "step=Alignment"]);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["task_id"], "a3");
+    assert_eq!(rows[0]["expected"], "s3://out/crams/S3.cram");
+    let err = b
+        .env
+        .fails(&["steps", "output", "Alignment", "crams/{sample}.cram"]);
+    assert!(err.contains("is not an S3 URI"), "{err}");
+}
+
+#[test]
+fn worker_logs_go_to_s3_and_come_back() {
+    let Some(b) = Bucket::start(&["logs"]) else {
+        return;
+    };
+    b.env.write(
+        "t.csv",
+        "task_id,script\n\
+         hello,echo hello from $ANAMO_TASK_ID; echo to stderr >&2\n\
+         big,head -c 9437184 /dev/zero | tr '\\0' a\n\
+         flaky,if [ -f marker ]; then echo second try; else touch marker; echo first try; exit 1; fi\n",
+    );
+    b.env
+        .ok(&["tasks", "add", "t.csv", "-c", "Logs", "--max-attempts", "2"]);
+    let out = b
+        .env
+        .ok(&["worker", "-c", "Logs", "--log-uri", "s3://logs/anamo/"]);
+    assert!(out.contains("3 done, 0 failed, 1 retried"), "{out}");
+    assert_eq!(
+        b.env.task("hello")["log_uri"],
+        "s3://logs/anamo/Logs/hello/1.log"
+    );
+    assert_eq!(
+        b.env.task("flaky")["log_uri"],
+        "s3://logs/anamo/Logs/flaky/2.log"
+    );
+
+    let log = b.env.ok(&["logs", "hello"]);
+    assert!(log.contains("hello from hello\n"), "{log}");
+    assert!(log.contains("to stderr\n"), "{log}");
+    assert_eq!(
+        b.env.ok(&["logs", "flaky", "--attempt", "1"]),
+        "first try\n"
+    );
+    assert_eq!(b.env.ok(&["logs", "flaky"]), "second try\n");
+    let big = b.env.ok(&["logs", "big"]);
+    assert_eq!(big.len(), 9 * 1024 * 1024);
+    assert!(big.bytes().all(|c| c == b'a'));
+    // Over 8 MiB: uploaded in two parts (a multipart ETag ends in -PARTS).
+    assert!(b.etag("logs", "anamo/Logs/big/1.log").ends_with("-2"));
+    let err = b.env.fails(&["logs", "flaky", "--attempt", "3"]);
+    assert!(err.contains("has had 2 attempt(s)"), "{err}");
+
+    // Tasks deleted from the store after a sync: the catalog still knows where the log is.
+    b.env.ok(&["sync"]);
+    b.env.ok(&["tasks", "delete", "-c", "Logs", "--all"]);
+    assert!(b.env.ok(&["logs", "hello"]).contains("hello from hello"));
+    let err = b.env.fails(&["logs", "nobody"]);
+    assert!(
+        err.contains("no task 'nobody' in the store or the catalog"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_failed_log_upload_does_not_fail_the_task() {
+    let Some(b) = Bucket::start(&[]) else {
+        return;
+    };
+    b.env.ok(&[
+        "tasks",
+        "add",
+        "-c",
+        "Logs",
+        "--id",
+        "t1",
+        "--script",
+        "echo kept here",
+    ]);
+    let out = b
+        .env
+        .cmd()
+        .args([
+            "worker",
+            "-c",
+            "Logs",
+            "--log-uri",
+            "s3://no-such-bucket/x",
+            "--log-dir",
+            "local-logs",
+        ])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("1 done, 0 failed"), "{stdout}");
+    assert!(stderr.contains("log upload failed, kept at"), "{stderr}");
+    let t = b.env.task("t1");
+    assert_eq!(t["state"], "done");
+    let local = t["log_uri"].as_str().unwrap();
+    assert!(local.ends_with("local-logs/Logs/t1/1.log"), "{local}");
+    assert_eq!(b.env.ok(&["logs", "t1"]), "kept here\n");
+}
