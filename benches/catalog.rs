@@ -14,15 +14,12 @@ use anamo::catalog::Catalog;
 use anamo::model::{Attrs, NewTask};
 use anamo::store::{OpenMode, SqliteStore, TaskStore};
 use rusqlite::params;
+use support::{env_or, measure, measure_with};
+
+#[path = "support/mod.rs"]
+mod support;
 
 const BIN: &str = env!("CARGO_BIN_EXE_anamo");
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -30,43 +27,6 @@ fn main() {
     let samples = env_or("ANAMO_BENCH_SAMPLES", 100_000);
     bench_sync(dir.path(), tasks);
     bench_samples_left(dir.path(), samples);
-}
-
-/// Runs a command to the end (with `input` on stdin); returns wall time and peak RSS in MiB.
-/// The child is reaped by `wait4`, which also gives its resource usage.
-#[allow(clippy::zombie_processes)]
-fn measure_with(cmd: &mut Command, input: Option<&str>) -> (Duration, f64) {
-    use std::io::Write;
-    let started = Instant::now();
-    let mut child = cmd
-        .stdin(if input.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
-        stdin.write_all(text.as_bytes()).expect("stdin");
-    }
-    let mut status = 0;
-    // SAFETY: wait4 on our own child, with valid pointers.
-    let usage = unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        libc::wait4(child.id() as i32, &mut status, 0, &mut usage);
-        usage
-    };
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "command failed: {cmd:?}"
-    );
-    (started.elapsed(), usage.ru_maxrss as f64 / 1024.0)
-}
-
-fn measure(cmd: &mut Command) -> (Duration, f64) {
-    measure_with(cmd, None)
 }
 
 fn bench_sync(dir: &Path, n: usize) {

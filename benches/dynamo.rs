@@ -18,40 +18,10 @@ use anamo::store::TaskStore;
 use anamo::store::dynamo::DynamoStore;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-struct Moto(Child);
+#[path = "support/mod.rs"]
+mod support;
 
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_moto() -> Option<(Moto, String)> {
-    let python = std::env::var("ANAMO_PYTHON")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python").to_string());
-    let port = TcpListener::bind("127.0.0.1:0")
-        .ok()?
-        .local_addr()
-        .ok()?
-        .port();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/moto_serial.py");
-    let child = Command::new(&python)
-        .args([script, "127.0.0.1", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    let moto = Moto(child);
-    let until = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if Instant::now() > until {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Some((moto, format!("http://127.0.0.1:{port}")))
-}
+use support::start_moto;
 
 fn outcome() -> Outcome {
     Outcome {
