@@ -7,8 +7,8 @@
 //! ANAMO_BENCH_TASKS and ANAMO_BENCH_SAMPLES change the sizes.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use anamo::catalog::Catalog;
 use anamo::model::{Attrs, NewTask};

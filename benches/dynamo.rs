@@ -8,8 +8,7 @@
 //! into .venv). Run: `cargo bench --bench dynamo`.
 
 use std::collections::HashMap;
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+
 use std::time::{Duration, Instant};
 
 use anamo::aws::AwsOptions;
