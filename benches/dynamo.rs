@@ -11,7 +11,6 @@ use std::collections::HashMap;
 
 use std::time::{Duration, Instant};
 
-use anamo::aws::AwsOptions;
 use anamo::model::{Attrs, NewTask, Outcome};
 use anamo::store::TaskStore;
 use anamo::store::dynamo::DynamoStore;
@@ -37,12 +36,7 @@ fn main() {
         println!("moto is not installed: run scripts/test.sh once (it installs it into .venv/)");
         return;
     };
-    let aws = AwsOptions {
-        region: Some("us-east-1".into()),
-        profile: None,
-        endpoint_url: Some(url),
-        static_keys: Some(("bench".into(), "bench".into())),
-    };
+    let aws = support::emulator(&url);
     println!("claim+finish on DynamoDB (moto emulator), one worker");
     println!(
         "{:>8} {:>22} {:>22} {:>8}",

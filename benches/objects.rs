@@ -6,7 +6,6 @@
 use std::process::Command;
 use std::time::Instant;
 
-use anamo::aws::AwsOptions;
 use aws_sdk_s3::primitives::ByteStream;
 use support::{env_or, measure, start_moto};
 
@@ -21,12 +20,7 @@ fn main() {
         println!("moto is not installed: run scripts/test.sh once (it installs it into .venv/)");
         return;
     };
-    let aws = AwsOptions {
-        region: Some("us-east-1".into()),
-        profile: None,
-        endpoint_url: Some(url.clone()),
-        static_keys: Some(("bench".into(), "bench".into())),
-    };
+    let aws = support::emulator(&url);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let config = rt.block_on(anamo::aws::config(&aws));
     let s3 = aws_sdk_s3::Client::from_conf(

@@ -119,17 +119,10 @@ fn launch_is_capped_by_work_left_tagged_and_boots_the_worker() {
     let Some(cloud) = Cloud::start(5) else {
         return;
     };
-    let out = cloud
+    let (ok, stdout, stderr) = cloud
         .env
-        .cmd()
-        .args(["launch", "--step", STEP, "--count", "10", "--slots", "2"])
-        .output()
-        .unwrap();
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    assert!(out.status.success(), "{stderr}");
+        .run(&["launch", "--step", STEP, "--count", "10", "--slots", "2"]);
+    assert!(ok, "{stderr}");
     assert!(
         stderr.contains("capped at 3 instance(s): 5 claimable task(s) in Alignment at 2 slot(s)"),
         "{stderr}"

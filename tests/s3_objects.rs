@@ -394,25 +394,16 @@ fn a_failed_log_upload_does_not_fail_the_task() {
         "--script",
         "echo kept here",
     ]);
-    let out = b
-        .env
-        .cmd()
-        .args([
-            "worker",
-            "-c",
-            "Logs",
-            "--log-uri",
-            "s3://no-such-bucket/x",
-            "--log-dir",
-            "local-logs",
-        ])
-        .output()
-        .unwrap();
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    assert!(out.status.success(), "{stderr}");
+    let (ok, stdout, stderr) = b.env.run(&[
+        "worker",
+        "-c",
+        "Logs",
+        "--log-uri",
+        "s3://no-such-bucket/x",
+        "--log-dir",
+        "local-logs",
+    ]);
+    assert!(ok, "{stderr}");
     assert!(stdout.contains("1 done, 0 failed"), "{stdout}");
     assert!(stderr.contains("log upload failed, kept at"), "{stderr}");
     let t = b.env.task("t1");

@@ -85,3 +85,13 @@ pub fn start_moto() -> Option<(Moto, String)> {
     }
     Some((moto, format!("http://127.0.0.1:{port}")))
 }
+
+/// Options for talking to the emulator at `url` with dummy keys.
+pub fn emulator(url: &str) -> anamo::aws::AwsOptions {
+    anamo::aws::AwsOptions {
+        region: Some("us-east-1".into()),
+        profile: None,
+        endpoint_url: Some(url.to_string()),
+        static_keys: Some(("bench".into(), "bench".into())),
+    }
+}

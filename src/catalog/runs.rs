@@ -15,6 +15,15 @@ pub struct RunCounts {
     pub removed: u64,
 }
 
+impl std::ops::AddAssign for RunCounts {
+    fn add_assign(&mut self, other: Self) {
+        self.seen += other.seen;
+        self.new += other.new;
+        self.changed += other.changed;
+        self.removed += other.removed;
+    }
+}
+
 /// A sync run in progress.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncRun {
@@ -44,6 +53,18 @@ impl Catalog {
 
     pub fn fail_run(&self, run: &SyncRun, counts: RunCounts, error: &str) -> Result<()> {
         self.end_run(run, "failed", counts, Some(error))
+    }
+
+    /// Ends `run` as ok, or as failed with the error of `result`, which is then returned: the
+    /// failure itself is what the user must see, so recording it is best effort.
+    pub fn settle_run(&self, run: &SyncRun, counts: RunCounts, result: Result<()>) -> Result<()> {
+        match result {
+            Ok(()) => self.finish_run(run, counts),
+            Err(e) => {
+                let _ = self.fail_run(run, counts, &e.to_string());
+                Err(e)
+            }
+        }
     }
 
     fn end_run(

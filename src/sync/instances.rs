@@ -20,23 +20,13 @@ pub fn sync_instances(
     let mut counts = RunCounts::default();
     let listed = ec2.for_each_page(all, |page| {
         let c = catalog.write_instances(&page)?;
-        counts.seen += c.seen;
-        counts.new += c.new;
-        counts.changed += c.changed;
+        counts += c;
         progress.inc(c.seen);
         Ok(())
     });
     let result = listed.and_then(|()| catalog.mark_instances_gone(run.started_at, &region, !all));
     progress.finish_and_clear();
-    match result {
-        Ok(gone) => {
-            counts.removed = gone;
-            catalog.finish_run(&run, counts)?;
-            Ok(counts)
-        }
-        Err(e) => {
-            let _ = catalog.fail_run(&run, counts, &e.to_string());
-            Err(e)
-        }
-    }
+    let result = result.map(|removed| counts.removed = removed);
+    catalog.settle_run(&run, counts, result)?;
+    Ok(counts)
 }

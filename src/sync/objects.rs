@@ -107,26 +107,16 @@ pub fn sync_objects(
             })
             .collect();
         let c = catalog.write_objects(&objects)?;
-        counts.seen += c.seen;
-        counts.new += c.new;
-        counts.changed += c.changed;
+        counts += c;
         progress.inc(c.seen);
         Ok(())
     });
     let result =
         listed.and_then(|()| catalog.mark_objects_removed(&at.bucket, &at.key, run.started_at));
     progress.finish_and_clear();
-    match result {
-        Ok(removed) => {
-            counts.removed = removed;
-            catalog.finish_run(&run, counts)?;
-            Ok(counts)
-        }
-        Err(e) => {
-            let _ = catalog.fail_run(&run, counts, &e.to_string());
-            Err(e)
-        }
-    }
+    let result = result.map(|removed| counts.removed = removed);
+    catalog.settle_run(&run, counts, result)?;
+    Ok(counts)
 }
 
 #[cfg(test)]

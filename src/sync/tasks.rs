@@ -98,19 +98,10 @@ pub fn sync_tasks(
         Ok(())
     });
     progress.finish_and_clear();
-    match result {
-        Ok(()) => {
-            catalog.finish_run(&run, counts)?;
-            Ok(TaskSyncReport {
-                counts,
-                damaged,
-                elapsed: started.elapsed(),
-            })
-        }
-        Err(e) => {
-            // Best effort: the failure itself is what the user must see.
-            let _ = catalog.fail_run(&run, counts, &e.to_string());
-            Err(e)
-        }
-    }
+    catalog.settle_run(&run, counts, result)?;
+    Ok(TaskSyncReport {
+        counts,
+        damaged,
+        elapsed: started.elapsed(),
+    })
 }

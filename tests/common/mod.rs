@@ -83,6 +83,16 @@ impl Env {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Runs anamo whatever the outcome: (success, stdout, stderr).
+    pub fn run(&self, args: &[&str]) -> (bool, String, String) {
+        let out = self.cmd().args(args).output().expect("run anamo");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
     /// Runs anamo and asserts failure; returns stderr.
     pub fn fails(&self, args: &[&str]) -> String {
         let out: Output = self.cmd().args(args).output().expect("run anamo");
