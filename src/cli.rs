@@ -23,7 +23,7 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 pub struct Global {
-    /// Task store: sqlite://PATH (or a plain path).
+    /// Task store: sqlite://PATH (or a plain path), or dynamodb://TABLE.
     #[arg(long, global = true, env = "ANAMO_STORE", default_value = DEFAULT_STORE)]
     pub store: String,
 
