@@ -62,13 +62,7 @@ fn run(size: u64, workers: usize, claims: u64) -> (f64, f64) {
                         .claim("Alignment", &owner, lease)
                         .expect("claim")
                         .expect("a task");
-                    let outcome = Outcome {
-                        exit_code: Some(0),
-                        succeeded: true,
-                        error_tail: None,
-                        log_uri: None,
-                        finished_at: anamo::clock::now_ms(),
-                    };
+                    let outcome = Outcome::success(anamo::clock::now_ms());
                     store
                         .finish(&claim, &outcome)
                         .expect("finish")

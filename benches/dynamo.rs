@@ -21,16 +21,6 @@ mod support;
 
 use support::start_moto;
 
-fn outcome() -> Outcome {
-    Outcome {
-        exit_code: Some(0),
-        succeeded: true,
-        error_tail: None,
-        log_uri: None,
-        finished_at: anamo::clock::now_ms(),
-    }
-}
-
 fn main() {
     let Some((_moto, url)) = start_moto() else {
         println!("moto is not installed: run scripts/test.sh once (it installs it into .venv/)");
@@ -66,7 +56,10 @@ fn main() {
                 .claim("Alignment", "bench", Duration::from_secs(600))
                 .unwrap()
                 .unwrap();
-            store.finish(&c, &outcome()).unwrap().unwrap();
+            store
+                .finish(&c, &Outcome::success(anamo::clock::now_ms()))
+                .unwrap()
+                .unwrap();
         }
         let anamo_rate = claims as f64 / started.elapsed().as_secs_f64();
 

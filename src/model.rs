@@ -170,6 +170,20 @@ pub struct Outcome {
     pub finished_at: i64,
 }
 
+impl Outcome {
+    /// A run that exited 0 at `finished_at` (epoch ms) with no log: what benchmarks and tests
+    /// record for a task they finish by hand.
+    pub fn success(finished_at: i64) -> Self {
+        Self {
+            exit_code: Some(0),
+            succeeded: true,
+            error_tail: None,
+            log_uri: None,
+            finished_at,
+        }
+    }
+}
+
 /// The state a finished run leaves its task in: a failure goes back to `todo` while attempts
 /// remain, and ends `failed` on the last one.
 pub fn state_after_run(succeeded: bool, attempts: u32, max_attempts: u32) -> TaskState {

@@ -379,13 +379,7 @@ fn sync_records_instance_transitions_and_the_audits_answer() {
     let store = DynamoStore::open(TABLE, &cloud.moto.aws()).unwrap();
     let lease = Duration::from_secs(600);
     let done = store.claim(STEP, a, lease).unwrap().expect("a claims");
-    let outcome = Outcome {
-        exit_code: Some(0),
-        succeeded: true,
-        error_tail: None,
-        log_uri: None,
-        finished_at: anamo::clock::now_ms(),
-    };
+    let outcome = Outcome::success(anamo::clock::now_ms());
     store.finish(&done, &outcome).unwrap();
     let held = store.claim(STEP, b, lease).unwrap().expect("b claims");
 
