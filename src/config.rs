@@ -99,7 +99,7 @@ impl FileConfig {
     pub fn parse(name: &str, text: &str) -> Result<Self> {
         toml::from_str(text).map_err(|e| {
             let line = e.span().map_or(0, |s| {
-                text[..s.start.min(text.len())].matches('\n').count() + 1
+                text.get(..s.start).unwrap_or(text).matches('\n').count() + 1
             });
             crate::error::Error::input(name, line as u64, e.message().to_string())
         })

@@ -133,10 +133,9 @@ fn check_name(what: &str, value: &str) -> Result<(), String> {
         return Err(format!("{what} is empty; every task needs one"));
     }
     if value.len() > 512 {
-        return Err(format!(
-            "{what} '{}…' is longer than 512 bytes",
-            &value[..32]
-        ));
+        // Found by tests/fuzz.rs: a byte slice here split a multi-byte character and panicked.
+        let start: String = value.chars().take(32).collect();
+        return Err(format!("{what} '{start}…' is longer than 512 bytes"));
     }
     if value == "." || value == ".." || value.contains('/') || value.chars().any(char::is_control) {
         return Err(format!(
@@ -311,6 +310,17 @@ mod tests {
         assert_eq!(state_after_run(false, 1, 3), TaskState::Todo);
         assert_eq!(state_after_run(false, 3, 3), TaskState::Failed);
         assert_eq!(state_after_run(true, 3, 3), TaskState::Done);
+    }
+
+    #[test]
+    fn a_long_name_of_wide_characters_is_refused_not_panicked_on() {
+        // The fuzzer's finding: byte 32 falls inside a four-byte character.
+        let long = format!("{}{}", "a".repeat(30), "𖭐".repeat(200));
+        let e = check_name("task id", &long).unwrap_err();
+        assert!(
+            e.starts_with("task id 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa𖭐𖭐…' is longer than 512 bytes"),
+            "{e}"
+        );
     }
 
     #[test]

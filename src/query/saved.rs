@@ -142,6 +142,10 @@ pub fn parse(file_name: &str, text: &str, origin: Origin) -> std::result::Result
                             "parameter name '{n}' must be letters, digits and '_'"
                         ));
                     }
+                    // Found by tests/fuzz.rs: a second default would silently lose to the first.
+                    if params.iter().any(|q: &Param| q.name == n) {
+                        return Err(format!("parameter '{n}' is named twice"));
+                    }
                     params.push(Param {
                         name: n.to_string(),
                         default,
@@ -241,6 +245,9 @@ mod tests {
         assert_eq!(r.name, "left");
         assert_eq!(r.params[1].default.as_deref(), Some("20"));
         assert!(parse("x.sql", "-- params: a b\nSELECT 1", Origin::BuiltIn).is_err());
+        // Regression from fuzzing: the minimal input it found.
+        let e = parse("r.sql", "--params: a, a=", Origin::BuiltIn).unwrap_err();
+        assert_eq!(e, "parameter 'a' is named twice");
         assert_eq!(
             parse("y.sql", "SELECT 1", Origin::BuiltIn).unwrap().name,
             "y"

@@ -50,16 +50,25 @@ pub fn read(path: &Path, format: Option<FileFormat>, defaults: &Defaults) -> Res
         path: path.to_path_buf(),
         source,
     })?;
-    let name = path.display().to_string();
     let format = format.unwrap_or_else(|| detect(path, &text));
+    read_text(&path.display().to_string(), &text, format, defaults)
+}
+
+/// Reads the text of a task file named `name` (for messages) in `format`.
+pub fn read_text(
+    name: &str,
+    text: &str,
+    format: FileFormat,
+    defaults: &Defaults,
+) -> Result<Parsed> {
     let (located, skipped_done) = match format {
-        FileFormat::Csv => (table::read(&name, &text, b',', defaults)?, 0),
-        FileFormat::Tsv => (table::read(&name, &text, b'\t', defaults)?, 0),
-        FileFormat::Jsonl => (json::read_lines(&name, &text, defaults)?, 0),
-        FileFormat::Picas => picas::read(&name, &text, defaults)?,
-        FileFormat::Pyanamo => (pyanamo::read(&name, &text, defaults)?, 0),
+        FileFormat::Csv => (table::read(name, text, b',', defaults)?, 0),
+        FileFormat::Tsv => (table::read(name, text, b'\t', defaults)?, 0),
+        FileFormat::Jsonl => (json::read_lines(name, text, defaults)?, 0),
+        FileFormat::Picas => picas::read(name, text, defaults)?,
+        FileFormat::Pyanamo => (pyanamo::read(name, text, defaults)?, 0),
     };
-    let tasks = check_batch(&name, located)?;
+    let tasks = check_batch(name, located)?;
     Ok(Parsed {
         tasks,
         skipped_done,

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Reproduces every figure in BENCHMARKS.md on this machine and rewrites that file.
+# Each figure is printed beside its reference, measured in the same run.
+#
+#   scripts/bench.sh                 # full sizes (about 20 minutes, most of it filling moto)
+#   QUICK=1 scripts/bench.sh         # small sizes, to check the script itself
+#
+# Needs: cargo, python3 (moto is installed into .venv/ as scripts/test.sh does), sqlite3.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import moto.server' 2>/dev/null; then
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet 'moto[server]>=5.1,<6'
+fi
+export ANAMO_PYTHON="$PWD/.venv/bin/python"
+
+if [ -n "${QUICK:-}" ]; then
+  export ANAMO_BENCH_TASKS=100000 ANAMO_BENCH_SAMPLES=10000 ANAMO_BENCH_OBJECTS=2000
+  WORKER_TASKS=100 STARTS=10
+else
+  WORKER_TASKS=500 STARTS=30
+fi
+
+out=BENCHMARKS.md.new
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+cargo build --release --locked --quiet
+bin="$PWD/target/release/anamo"
+
+# Median of a command's wall time over N runs, in milliseconds.
+median_ms() {
+  local n=$1; shift
+  python3 - "$n" "$@" <<'PY'
+import statistics, subprocess, sys, time
+n, cmd = int(sys.argv[1]), sys.argv[2:]
+times = []
+for _ in range(n):
+    t = time.perf_counter()
+    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    times.append((time.perf_counter() - t) * 1000)
+print(f"{statistics.median(times):.1f}")
+PY
+}
+
+ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
+
+section() { printf '\n## %s\n\n' "$1" >> "$out"; }
+bench() {
+  local name=$1
+  echo "running cargo bench --bench $name ..." >&2
+  { echo '```'; cargo bench --locked --quiet --bench "$name" 2>/dev/null; echo '```'; } >> "$out"
+}
+
+{
+  echo "# anamo benchmarks"
+  echo
+  echo "Written by \`scripts/bench.sh\` on $(date -u +%Y-%m-%d); every figure below comes from that"
+  echo "run, each beside its reference measured in the same run. Do not edit by hand: run the script."
+  echo
+  echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')),"
+  echo "$(free -g | awk '/Mem:/ {print $2}') GiB RAM, $(uname -sr), $(rustc --version), $(sqlite3 -version | cut -d' ' -f1-2 | sed 's/^/sqlite3 /')."
+  [ -n "${QUICK:-}" ] && echo && echo "**QUICK run: small sizes, for checking the script; not the published figures.**"
+} > "$out"
+
+section "Claims: throughput and flatness with store size (SQLite store)"
+echo "Reference: the same claim+finish at 1k tasks; flat means the 100k rate is near it." >> "$out"
+bench claim
+
+section "Worker overhead per task"
+mkdir -p "$work/w"
+(
+  cd "$work/w"
+  python3 -c "print('task_id,script'); [print(f't{i},true') for i in range($WORKER_TASKS)]" > t.csv
+  "$bin" --store w.db tasks add t.csv -c W >/dev/null
+  start=$(date +%s.%N)
+  "$bin" --store w.db worker -c W >/dev/null
+  end=$(date +%s.%N)
+  anamo_ms=$(python3 -c "print(($end - $start) * 1000 / $WORKER_TASKS)")
+  start=$(date +%s.%N)
+  for _ in $(seq "$WORKER_TASKS"); do bash -eo pipefail -c true; done
+  end=$(date +%s.%N)
+  bare_ms=$(python3 -c "print(($end - $start) * 1000 / $WORKER_TASKS)")
+  printf '| | ms per task |\n|---|---:|\n'
+  printf '| anamo worker, %s tasks running `true` (claim, spawn, wait, finish) | %.2f |\n' "$WORKER_TASKS" "$anamo_ms"
+  printf '| reference: the same scripts started by a bash loop | %.2f |\n' "$bare_ms"
+  printf '| ratio | **%s** |\n' "$(ratio "$anamo_ms" "$bare_ms")"
+) >> "$out"
+
+section "Catalog: sync rows/s and peak RSS; samples-left against the sqlite3 shell"
+echo "References: the sqlite3 shell copying the same rows with one INSERT ... SELECT into the same schema; the same samples-left SQL in the sqlite3 shell." >> "$out"
+bench catalog
+
+section "DynamoDB: anamo's indexed claim against PyAnamo-style scan-first claims (moto)"
+bench dynamo
+
+section "S3 listings into the catalog (moto)"
+echo "Reference: a bare SDK listing of the same prefix, nothing written." >> "$out"
+bench objects
+
+section "Cold start"
+(
+  cd "$work"
+  "$bin" demo --dir demo --samples 12 >/dev/null
+  cat=demo/anamo.db
+  help=$(median_ms "$STARTS" "$bin" --help)
+  query=$(median_ms "$STARTS" "$bin" --catalog "$cat" query "SELECT count(*) FROM tasks")
+  truth=$(median_ms "$STARTS" true)
+  shell=$(median_ms "$STARTS" sqlite3 "$cat" "SELECT count(*) FROM tasks")
+  printf '| command | median ms (%s runs) | reference | reference ms | ratio |\n|---|---:|---|---:|---:|\n' "$STARTS"
+  printf '| `anamo --help` | %s | `true` | %s | %s |\n' "$help" "$truth" "$(ratio "$help" "$truth")"
+  printf '| `anamo query "SELECT count(*) FROM tasks"` | %s | the same in `sqlite3` | %s | %s |\n' "$query" "$shell" "$(ratio "$query" "$shell")"
+) >> "$out"
+
+mv "$out" BENCHMARKS.md
+echo "wrote BENCHMARKS.md" >&2
