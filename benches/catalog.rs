@@ -55,7 +55,7 @@ fn bench_sync(dir: &Path, n: usize) {
     }
     drop(store);
     let catalog = dir.join("sync-catalog.db");
-    let run = |label: &str| {
+    let run = |label: &str| -> f64 {
         let (t, rss) = measure(
             Command::new(BIN)
                 .args(["sync"])
@@ -67,19 +67,26 @@ fn bench_sync(dir: &Path, n: usize) {
             t.as_secs_f64(),
             n as f64 / t.as_secs_f64()
         );
+        n as f64 / t.as_secs_f64()
     };
-    run("(first: all new)");
-    run("(again: no change)");
-    sync_reference(dir, &store_path, n);
+    let first = run("(first: all new)");
+    let again = run("(again: no change)");
+    if let Some(reference) = sync_reference(dir, &store_path, n) {
+        println!(
+            "  ratio anamo / sqlite3 shell: first sync {:.2}, re-sync {:.2}",
+            first / reference,
+            again / reference
+        );
+    }
 }
 
 /// The reference for sync: the sqlite3 shell copying the same rows into an empty catalog of
 /// the same schema (indexes included) with one INSERT ... SELECT, which is as fast as SQLite
 /// itself writes these rows, with no reading of a store, no decoding and no bookkeeping.
-fn sync_reference(dir: &Path, store_path: &Path, n: usize) {
+fn sync_reference(dir: &Path, store_path: &Path, n: usize) -> Option<f64> {
     if Command::new("sqlite3").arg("-version").output().is_err() {
         println!("  sqlite3 shell not found (apt-get install sqlite3): no reference figure");
-        return;
+        return None;
     }
     let catalog = dir.join("reference-catalog.db");
     // An empty catalog, created and migrated by anamo itself.
@@ -101,6 +108,7 @@ fn sync_reference(dir: &Path, store_path: &Path, n: usize) {
         t.as_secs_f64(),
         n as f64 / t.as_secs_f64()
     );
+    Some(n as f64 / t.as_secs_f64())
 }
 
 fn bench_samples_left(dir: &Path, samples: usize) {

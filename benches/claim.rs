@@ -19,11 +19,22 @@ fn main() {
         "{:>12} {:>8} {:>12} {:>14}",
         "store size", "workers", "tasks/s", "us per task"
     );
+    let workers = [1usize, 2, 4];
+    let mut rates = vec![];
     for size in [1_000u64, 100_000] {
-        for workers in [1usize, 2, 4] {
-            let (rate, per_task) = run(size, workers, claims.min(size));
-            println!("{size:>12} {workers:>8} {rate:>12.0} {per_task:>14.1}");
+        for &w in &workers {
+            let (rate, per_task) = run(size, w, claims.min(size));
+            println!("{size:>12} {w:>8} {rate:>12.0} {per_task:>14.1}");
+            rates.push(rate);
         }
+    }
+    // Flat means a claim costs the same in a big store as in a small one: the ratio is near 1.
+    let (small, big) = rates.split_at(workers.len());
+    for ((w, s), b) in workers.iter().zip(small).zip(big) {
+        println!(
+            "  flatness, {w} worker(s): rate at 100000 / rate at 1000 = {:.2}",
+            b / s
+        );
     }
 }
 
