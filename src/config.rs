@@ -98,10 +98,8 @@ impl FileConfig {
 
     pub fn parse(name: &str, text: &str) -> Result<Self> {
         toml::from_str(text).map_err(|e| {
-            let line = e.span().map_or(0, |s| {
-                text.get(..s.start).unwrap_or(text).matches('\n').count() + 1
-            });
-            crate::error::Error::input(name, line as u64, e.message().to_string())
+            let line = e.span().map_or(0, |s| crate::error::line_at(text, s.start));
+            crate::error::Error::input(name, line, e.message().to_string())
         })
     }
 }

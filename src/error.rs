@@ -73,6 +73,12 @@ pub enum Error {
     },
 }
 
+/// The 1-based line of `text` that byte `offset` falls on (past the end: the last line).
+pub fn line_at(text: &str, offset: usize) -> u64 {
+    let before = text.get(..offset).unwrap_or(text);
+    before.matches('\n').count() as u64 + 1
+}
+
 impl Error {
     pub fn input(file: impl Into<String>, line: u64, message: impl Into<String>) -> Self {
         Self::Input {

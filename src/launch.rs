@@ -18,16 +18,6 @@ export AWS_REGION={{region}}
 exec anamo worker --collection {{step}} --store {{store}} --slots {{slots}} --shutdown-on-exit {{worker_args}} >>/var/log/anamo-worker.log 2>&1
 "#;
 
-/// Placeholders a user-data template may use.
-pub const PLACEHOLDERS: &[&str] = &[
-    "step",
-    "store",
-    "slots",
-    "launch_id",
-    "region",
-    "worker_args",
-];
-
 /// EC2 refuses user data above 16 KiB (before base64).
 const MAX_USER_DATA: usize = 16 * 1024;
 
@@ -186,7 +176,7 @@ pub fn render(source: &str, template: &str, vars: &[(&str, String)]) -> Result<S
         let Some((_, value)) = vars.iter().find(|(k, _)| *k == name) else {
             return Err(Error::Invalid(format!(
                 "{source}: unknown placeholder {{{{{name}}}}}; known: {}",
-                PLACEHOLDERS.join(", ")
+                vars.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ")
             )));
         };
         out.push_str(value);

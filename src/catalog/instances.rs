@@ -177,31 +177,17 @@ fn upsert(tx: &Transaction, i: &Instance, now: i64) -> Result<Change> {
             now
         ],
     )?;
-    match before {
-        Some(from) if from == i.state => Ok(Change::None),
-        Some(from) => {
-            event(
-                tx,
-                &i.instance_id,
-                now,
-                Some(&from),
-                &i.state,
-                i.state_reason.as_deref(),
-            )?;
-            Ok(Change::State)
-        }
-        None => {
-            event(
-                tx,
-                &i.instance_id,
-                now,
-                None,
-                &i.state,
-                i.state_reason.as_deref(),
-            )?;
-            Ok(Change::New)
-        }
+    if before.as_deref() == Some(i.state.as_str()) {
+        return Ok(Change::None);
     }
+    // A first sighting is an event too (from no state): an instance's history starts there.
+    let reason = i.state_reason.as_deref();
+    event(tx, &i.instance_id, now, before.as_deref(), &i.state, reason)?;
+    Ok(if before.is_some() {
+        Change::State
+    } else {
+        Change::New
+    })
 }
 
 fn event(

@@ -53,17 +53,22 @@ impl Cmd {
         let file = FileConfig::load()?.sync;
         let instances = self.instances || file.instances;
         // Every pattern and URI is checked before anything is written.
-        let objects = if self.objects.is_empty() {
+        // Flags replace the file's sources rather than adding to them.
+        let named: Vec<(&str, Option<&str>)> = if self.objects.is_empty() {
             file.objects
                 .iter()
-                .map(|o| ObjectsSource::parse(&o.uri, o.sample_pattern.as_deref()))
-                .collect::<crate::error::Result<Vec<_>>>()?
+                .map(|o| (o.uri.as_str(), o.sample_pattern.as_deref()))
+                .collect()
         } else {
             self.objects
                 .iter()
-                .map(|uri| ObjectsSource::parse(uri, self.sample_pattern.as_deref()))
-                .collect::<crate::error::Result<Vec<_>>>()?
+                .map(|uri| (uri.as_str(), self.sample_pattern.as_deref()))
+                .collect()
         };
+        let objects = named
+            .into_iter()
+            .map(|(uri, pattern)| ObjectsSource::parse(uri, pattern))
+            .collect::<crate::error::Result<Vec<_>>>()?;
         if self.no_tasks && !instances && objects.is_empty() {
             anyhow::bail!("--no-tasks leaves nothing to sync; add --instances or --objects");
         }

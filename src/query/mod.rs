@@ -76,8 +76,8 @@ fn cell(v: ValueRef<'_>) -> Value {
 fn sql_error(e: rusqlite::Error, sql: &str) -> Error {
     match &e {
         rusqlite::Error::SqlInputError { msg, offset, .. } if *offset >= 0 => {
-            let before = &sql[..(*offset as usize).min(sql.len())];
-            let line = before.matches('\n').count() + 1;
+            let before = sql.get(..*offset as usize).unwrap_or(sql);
+            let line = crate::error::line_at(sql, before.len());
             let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
             Error::Invalid(format!("SQL error at line {line}, column {column}: {msg}"))
         }

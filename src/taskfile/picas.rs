@@ -54,7 +54,7 @@ pub(crate) fn read(file: &str, text: &str, defaults: &Defaults) -> Result<(Vec<L
 /// Line number of a slice of `text` (the slice points into it).
 fn line_of(text: &str, part: &str) -> u64 {
     let offset = (part.as_ptr() as usize).saturating_sub(text.as_ptr() as usize);
-    text.get(..offset).unwrap_or(text).matches('\n').count() as u64 + 1
+    crate::error::line_at(text, offset)
 }
 
 /// A token as a task; `None` for a token PiCaS already marked done.
