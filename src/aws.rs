@@ -36,7 +36,13 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
 /// fails in seconds with a clear error instead of hanging.
 pub async fn config(opts: &AwsOptions) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(RetryConfig::standard().with_max_attempts(4))
+        // The SDK's own quick retries; stores add a slower layer for throttling on top
+        // (store/dynamo/retry.rs), so a short first backoff is enough here.
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(4)
+                .with_initial_backoff(Duration::from_millis(200)),
+        )
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(3))
@@ -103,5 +109,37 @@ pub fn sdk_error<E: ProvideErrorMetadata + std::error::Error, R>(
         }
         _ => e.to_string(),
     };
-    Error::Aws(format!("{doing}: {detail}"))
+    let message = format!("{doing}: {detail}");
+    if is_transient(&e) {
+        Error::AwsTransient(message)
+    } else {
+        Error::Aws(message)
+    }
+}
+
+/// Error codes AWS services use for "slow down" and "try again": throttling and their own
+/// faults. A request that failed with one of them may succeed when sent again.
+const TRANSIENT_CODES: &[&str] = &[
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "Throttling",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+    "SlowDown",
+    "InternalServerError",
+    "InternalFailure",
+    "ServiceUnavailable",
+    "RequestTimeout",
+    "TransactionInProgressException",
+];
+
+/// True when the failure may pass: throttling, a 5xx, a timeout or a dropped connection.
+/// Not for bad requests, missing tables or refused credentials, which fail the same way again.
+pub fn is_transient<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
+    match e {
+        SdkError::ServiceError(s) => s.err().code().is_some_and(|c| TRANSIENT_CODES.contains(&c)),
+        SdkError::TimeoutError(_) | SdkError::ResponseError(_) => true,
+        SdkError::DispatchFailure(d) => d.is_timeout() || d.is_io(),
+        _ => false,
+    }
 }

@@ -62,6 +62,11 @@ pub enum Error {
     #[error("{0}")]
     Aws(String),
 
+    /// An AWS call failed in a way that may pass (throttling, a 5xx, a dropped connection):
+    /// worth trying again after a pause.
+    #[error("{0}")]
+    AwsTransient(String),
+
     #[error("task store error: {0}")]
     Sqlite(#[from] rusqlite::Error),
 
@@ -80,6 +85,11 @@ pub fn line_at(text: &str, offset: usize) -> u64 {
 }
 
 impl Error {
+    /// True for failures that may pass if the same request is sent again later.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::AwsTransient(_))
+    }
+
     pub fn input(file: impl Into<String>, line: u64, message: impl Into<String>) -> Self {
         Self::Input {
             file: file.into(),

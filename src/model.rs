@@ -158,6 +158,17 @@ impl Claim {
     }
 }
 
+/// What one try at claiming a task gave.
+#[derive(Debug)]
+pub enum ClaimAttempt {
+    Claimed(Claim),
+    /// Nothing is claimable in the collection.
+    Empty,
+    /// Claimable work exists but other workers won the races for it: try again after the
+    /// pause. Never a reason to stop.
+    Contended(std::time::Duration),
+}
+
 /// How one run of a script ended.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
@@ -223,7 +234,7 @@ pub struct TaskFilter {
 }
 
 /// Key of the last task of a page, to continue a scan after it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TaskKey {
     pub collection: String,
     pub task_id: String,

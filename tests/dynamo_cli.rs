@@ -111,8 +111,10 @@ fn a_claim_reads_one_index_page_and_writes_once_at_any_size() {
             .collect();
         store.add(&batch, false).unwrap();
         added = size;
+        // A fresh handle: no candidates in hand from an earlier read.
+        let worker = DynamoStore::open(TABLE, &moto.aws()).unwrap();
         let before = moto.requests().len();
-        let claim = store
+        let claim = worker
             .claim("Alignment", "w1", Duration::from_secs(600))
             .unwrap()
             .unwrap();

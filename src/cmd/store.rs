@@ -4,14 +4,15 @@ use anyhow::Result;
 use clap::Subcommand;
 
 use crate::config::Context;
-use crate::store::dynamo::{DynamoStore, Init};
+use crate::store::dynamo::{DynamoStore, INDEX, Init, LEGACY_INDEX};
 use crate::store::{OpenMode, SqliteStore, StoreUrl};
 
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
     /// Create the store named by --store: for dynamodb://TABLE the table (on-demand billing,
-    /// key collection + task_id) and its sparse `claimable` index, waiting until both are
-    /// ACTIVE. Idempotent; refuses a table of another shape.
+    /// key collection + task_id) and its sparse, sharded claim index `claim_by_shard`, waiting
+    /// until both are ACTIVE. Idempotent; upgrades a table made by an older anamo in place
+    /// (stop its workers first); refuses a table of another shape.
     Init,
 }
 
@@ -27,8 +28,12 @@ impl Cmd {
                 let store = DynamoStore::connect(&table, &ctx.aws)?;
                 match store.init()? {
                     Init::Created => {
-                        println!("created DynamoDB table {table} with index claimable")
+                        println!("created DynamoDB table {table} with index {INDEX}")
                     }
+                    Init::Upgraded { tasks } => println!(
+                        "upgraded DynamoDB table {table}: index {INDEX} added ({tasks} tasks \
+                         given their shard), old index {LEGACY_INDEX} removed"
+                    ),
                     Init::AlreadyThere => println!("DynamoDB table {table} is already set up"),
                 }
             }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::model::{
-    AddReport, Claim, Damaged, NewTask, Outcome, Page, Selector, StaleReport, StateCount, Task,
+    AddReport, Claim, ClaimAttempt, Damaged, NewTask, Outcome, Page, Selector, StaleReport, StateCount, Task,
     TaskFilter, TaskKey, TaskState,
 };
 
@@ -26,9 +26,22 @@ pub trait TaskStore: Send + Sync {
     /// reported, unless `replace`, which overwrites them and puts them back to `todo`.
     fn add(&self, tasks: &[NewTask], replace: bool) -> Result<AddReport>;
 
-    /// Atomically takes one claimable task of `collection` (`todo`, or `running` with an
-    /// expired lease) for `owner`, with a lease of `lease`. `None` when nothing is claimable.
-    fn claim(&self, collection: &str, owner: &str, lease: Duration) -> Result<Option<Claim>>;
+    /// One try at atomically taking a claimable task of `collection` (`todo`, or `running`
+    /// with an expired lease) for `owner`, with a lease of `lease`. `Empty` only when nothing
+    /// is claimable; lost races are `Contended`, for the caller to retry after the pause.
+    fn try_claim(&self, collection: &str, owner: &str, lease: Duration) -> Result<ClaimAttempt>;
+
+    /// Takes a claimable task, retrying lost races for as long as claimable work exists.
+    /// `None` when nothing is claimable.
+    fn claim(&self, collection: &str, owner: &str, lease: Duration) -> Result<Option<Claim>> {
+        loop {
+            match self.try_claim(collection, owner, lease)? {
+                ClaimAttempt::Claimed(c) => return Ok(Some(c)),
+                ClaimAttempt::Empty => return Ok(None),
+                ClaimAttempt::Contended(pause) => std::thread::sleep(pause),
+            }
+        }
+    }
 
     /// Extends the lease. `false` means the task was taken away: stop working on it.
     fn heartbeat(&self, claim: &mut Claim, lease: Duration) -> Result<bool>;

@@ -14,7 +14,7 @@ use crate::clock::now_ms;
 use crate::db::{self, OpenMode, Schema};
 use crate::error::{Error, Result};
 use crate::model::{
-    AddReport, Attrs, Claim, Damaged, NewTask, Outcome, Page, Selector, StaleReport, StateCount,
+    AddReport, Attrs, Claim, ClaimAttempt, Damaged, NewTask, Outcome, Page, Selector, StaleReport, StateCount,
     Task, TaskFilter, TaskKey, TaskState, state_after_run,
 };
 
@@ -184,7 +184,8 @@ impl TaskStore for SqliteStore {
         Ok(report)
     }
 
-    fn claim(&self, collection: &str, owner: &str, lease: Duration) -> Result<Option<Claim>> {
+    /// One IMMEDIATE transaction: it cannot lose a race, so it never answers `Contended`.
+    fn try_claim(&self, collection: &str, owner: &str, lease: Duration) -> Result<ClaimAttempt> {
         let mut conn = self.conn();
         let now = now_ms();
         let until = now + lease.as_millis() as i64;
@@ -209,7 +210,7 @@ impl TaskStore for SqliteStore {
         };
         let Some((task_id, version)) = candidate else {
             tx.commit()?;
-            return Ok(None);
+            return Ok(ClaimAttempt::Empty);
         };
         let won = tx
             .prepare_cached(
@@ -225,7 +226,9 @@ impl TaskStore for SqliteStore {
             None
         };
         tx.commit()?;
-        Ok(task.map(|task| Claim { task }))
+        Ok(task.map_or(ClaimAttempt::Empty, |task| {
+            ClaimAttempt::Claimed(Claim { task })
+        }))
     }
 
     fn heartbeat(&self, claim: &mut Claim, lease: Duration) -> Result<bool> {

@@ -11,7 +11,7 @@ mod slot;
 mod spot;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 pub use identity::{default_owner, detect as detect_owner};
@@ -88,6 +88,7 @@ pub fn run(store: &dyn TaskStore, opts: &Options, shutdown: &Shutdown) -> (Summa
     let started = Instant::now();
     let tally = Tally::default();
     let claimed = AtomicU64::new(0);
+    let halted = AtomicBool::new(false);
     let ctx = slot::SlotContext {
         store,
         opts,
@@ -95,14 +96,22 @@ pub fn run(store: &dyn TaskStore, opts: &Options, shutdown: &Shutdown) -> (Summa
         tally: &tally,
         claimed: &claimed,
         started,
+        halted: &halted,
     };
     let results: Vec<Result<()>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..opts.slots.max(1))
             .map(|_| s.spawn(|| slot::run(&ctx)))
             .collect();
+        // A panic outside a task (slot.rs catches those inside one) is still a failure.
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Ok(())))
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(crate::error::Error::Invalid(
+                        "a worker slot panicked outside any task".into(),
+                    ))
+                })
+            })
             .collect()
     });
     let load = |a: &AtomicU64| a.load(Ordering::SeqCst);

@@ -18,6 +18,8 @@ use crate::model::{ERROR_TAIL_BYTES, Task};
 /// A script that is running.
 pub struct Running {
     pid: i32,
+    /// Set once its exit was seen; until then, dropping it kills the script.
+    reaped: std::cell::Cell<bool>,
     exited: Receiver<io::Result<ExitStatus>>,
     pumps_done: Receiver<()>,
     tail: Arc<Mutex<VecDeque<u8>>>,
@@ -90,6 +92,7 @@ pub fn spawn(task: &Task, log: Option<&Path>) -> io::Result<Running> {
     });
     Ok(Running {
         pid,
+        reaped: std::cell::Cell::new(false),
         exited,
         pumps_done,
         tail,
@@ -123,7 +126,10 @@ impl Running {
     /// Waits up to `d` for the script to exit.
     pub fn wait_timeout(&self, d: Duration) -> Option<io::Result<ExitStatus>> {
         match self.exited.recv_timeout(d) {
-            Ok(r) => Some(r),
+            Ok(r) => {
+                self.reaped.set(true);
+                Some(r)
+            }
             Err(RecvTimeoutError::Timeout) => None,
             Err(RecvTimeoutError::Disconnected) => {
                 Some(Err(io::Error::other("lost track of the script")))
@@ -157,6 +163,15 @@ impl Running {
             .position(|b| (*b as i8) >= -0x40)
             .unwrap_or(bytes.len());
         String::from_utf8_lossy(&bytes[start..]).into_owned()
+    }
+}
+
+impl Drop for Running {
+    /// A script nobody waits for any more (its slot panicked) must not run on unowned.
+    fn drop(&mut self) {
+        if !self.reaped.get() {
+            self.kill();
+        }
     }
 }
 

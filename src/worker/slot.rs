@@ -1,16 +1,17 @@
 //! One worker slot: claim -> run -> heartbeat -> finish, in a loop. A worker has `--slots` of
 //! them, sharing one store connection and one stop signal.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::process::{self, Running};
 use super::{Options, Shutdown, Tally};
 use crate::clock::now_ms;
-use crate::error::Result;
-use crate::model::{Claim, Outcome, TaskState};
+use crate::error::{Error, Result};
+use crate::model::{Claim, ClaimAttempt, Outcome, TaskState};
 use crate::store::TaskStore;
 
 pub(super) struct SlotContext<'a> {
@@ -20,21 +21,27 @@ pub(super) struct SlotContext<'a> {
     pub tally: &'a Tally,
     pub claimed: &'a AtomicU64,
     pub started: Instant,
+    /// Set when a slot panicked: the others claim nothing more, finish what they run, and
+    /// the worker exits non-zero.
+    pub halted: &'a AtomicBool,
 }
 
 /// Longest pause between polls of an empty collection with `--wait`.
 const MAX_IDLE: Duration = Duration::from_secs(30);
 /// How often a running script is checked against stop requests and timeouts.
 const TICK: Duration = Duration::from_millis(100);
-/// Store writes that must not be lost (a result, a release) are tried this many times.
+/// A release is tried this many times; if it still fails, the lease expires on its own.
 const WRITE_TRIES: u32 = 4;
+/// Longest pause between tries of a claim or a result while the store keeps failing.
+const MAX_STORE_PAUSE: Duration = Duration::from_secs(30);
 /// Exit code recorded for a script killed at its timeout, as coreutils `timeout` does.
 const TIMEOUT_EXIT: i32 = 124;
 
 pub(super) fn run(ctx: &SlotContext<'_>) -> Result<()> {
     let mut idle = Duration::from_millis(250);
+    let mut failing = Duration::from_millis(500);
     loop {
-        if ctx.shutdown.requested() || budget_spent(ctx) {
+        if ctx.shutdown.requested() || ctx.halted.load(Ordering::SeqCst) || budget_spent(ctx) {
             return Ok(());
         }
         if let Some(max) = ctx.opts.max_tasks {
@@ -43,28 +50,68 @@ pub(super) fn run(ctx: &SlotContext<'_>) -> Result<()> {
                 return Ok(());
             }
         }
-        let claim = with_retries("claim", || {
-            ctx.store
-                .claim(&ctx.opts.collection, &ctx.opts.owner, ctx.opts.lease)
-        });
-        match claim {
-            Ok(Some(claim)) => {
-                idle = Duration::from_millis(250);
-                run_task(ctx, claim);
+        let attempt = ctx
+            .store
+            .try_claim(&ctx.opts.collection, &ctx.opts.owner, ctx.opts.lease);
+        let unreserve = || {
+            if ctx.opts.max_tasks.is_some() {
+                ctx.claimed.fetch_sub(1, Ordering::SeqCst);
             }
-            Ok(None) => {
-                if ctx.opts.max_tasks.is_some() {
-                    ctx.claimed.fetch_sub(1, Ordering::SeqCst);
-                }
+        };
+        match attempt {
+            Ok(ClaimAttempt::Claimed(claim)) => {
+                idle = Duration::from_millis(250);
+                failing = Duration::from_millis(500);
+                run_guarded(ctx, claim)?;
+            }
+            // Others were faster: work exists, so look again after the pause, never exit.
+            Ok(ClaimAttempt::Contended(pause)) => {
+                unreserve();
+                debug!("lost a race for a task; trying again in {pause:?}");
+                ctx.shutdown.sleep(pause);
+            }
+            Ok(ClaimAttempt::Empty) => {
+                unreserve();
                 if !ctx.opts.wait {
                     return Ok(());
                 }
                 ctx.shutdown.sleep(idle);
                 idle = (idle * 2).min(MAX_IDLE);
             }
+            // Throttling or a network fault that outlasted the store's own retries: a worker
+            // does not die of it; it waits and asks again.
+            Err(e) if e.is_transient() => {
+                unreserve();
+                warn!("claim failed: {e}; trying again in {failing:?}");
+                ctx.shutdown.sleep(failing);
+                failing = (failing * 2).min(MAX_STORE_PAUSE);
+            }
             Err(e) => return Err(e),
         }
     }
+}
+
+/// Runs a claimed task; a panic in its slot hands the task back, halts the worker's other
+/// slots and becomes an error naming the task, never a silent success.
+fn run_guarded(ctx: &SlotContext<'_>, mut claim: Claim) -> Result<()> {
+    let ran = std::panic::catch_unwind(AssertUnwindSafe(|| run_task(ctx, &mut claim)));
+    let Err(panic) = ran else {
+        return Ok(());
+    };
+    ctx.halted.store(true, Ordering::SeqCst);
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("no message");
+    let fate = match ctx.store.release(&claim) {
+        Ok(true) => "the task was handed back",
+        _ => "its lease will expire and it will run again",
+    };
+    Err(Error::Invalid(format!(
+        "a worker slot panicked while running {}/{} ({message}); {fate}",
+        claim.task.collection, claim.task.task_id
+    )))
 }
 
 fn budget_spent(ctx: &SlotContext<'_>) -> bool {
@@ -73,7 +120,7 @@ fn budget_spent(ctx: &SlotContext<'_>) -> bool {
         .is_some_and(|d| ctx.started.elapsed() >= d)
 }
 
-/// Transient store errors (a busy database, a throttled request) get a few tries with backoff.
+/// A release gets a few tries with backoff; its lease covers the rest.
 fn with_retries<T>(what: &str, mut f: impl FnMut() -> Result<T>) -> Result<T> {
     let mut pause = Duration::from_millis(500);
     let mut tries = 1;
@@ -100,7 +147,7 @@ enum Ending {
     Lost,
 }
 
-fn run_task(ctx: &SlotContext<'_>, mut claim: Claim) {
+fn run_task(ctx: &SlotContext<'_>, claim: &mut Claim) {
     let task = &claim.task;
     info!(
         "running {}/{} (attempt {} of {})",
@@ -114,7 +161,7 @@ fn run_task(ctx: &SlotContext<'_>, mut claim: Claim) {
         std::path::absolute(&p).unwrap_or(p)
     });
     let mut ending = match process::spawn(task, log.as_deref()) {
-        Ok(running) => supervise(ctx, &mut claim, &running, log.as_deref()),
+        Ok(running) => supervise(ctx, claim, &running, log.as_deref()),
         Err(e) => Ending::Exited(Outcome {
             exit_code: None,
             succeeded: false,
@@ -128,7 +175,7 @@ fn run_task(ctx: &SlotContext<'_>, mut claim: Claim) {
     {
         outcome.log_uri = Some(shipper.ship(local, &claim.task));
     }
-    record(ctx, &claim, ending);
+    record(ctx, claim, ending);
 }
 
 /// Waits for the script while heartbeating, watching the timeout and stop requests.
@@ -146,6 +193,11 @@ fn supervise(
         .timeout_secs
         .map(|s| Instant::now() + Duration::from_secs(s));
     let mut timed_out = false;
+    // A fault hook for the test of a panicking slot; not in release builds.
+    #[cfg(debug_assertions)]
+    if std::env::var("ANAMO_DEBUG_PANIC_ON").as_deref() == Ok(claim.task.task_id.as_str()) {
+        panic!("ANAMO_DEBUG_PANIC_ON={}", claim.task.task_id);
+    }
     let status = loop {
         if let Some(status) = running.wait_timeout(TICK) {
             break status;
@@ -244,7 +296,7 @@ fn record(ctx: &SlotContext<'_>, claim: &Claim, ending: Ending) {
             }
         },
         Ending::Exited(outcome) => {
-            match with_retries("finish", || ctx.store.finish(claim, &outcome)) {
+            match finish_while_held(ctx, claim, &outcome) {
                 Ok(Some(TaskState::Done)) => count(&tally.done),
                 Ok(Some(TaskState::Todo)) => count(&tally.retried),
                 Ok(Some(_)) => count(&tally.failed),
@@ -262,6 +314,39 @@ fn record(ctx: &SlotContext<'_>, claim: &Claim, ending: Ending) {
                     );
                     count(&tally.lost);
                 }
+            }
+        }
+    }
+}
+
+/// Writes a run's outcome, trying again for as long as the lease holds: a result is worth
+/// more than the few requests it takes to get it through throttling or a network fault.
+fn finish_while_held(
+    ctx: &SlotContext<'_>,
+    claim: &Claim,
+    outcome: &Outcome,
+) -> Result<Option<TaskState>> {
+    let held_until = claim.task.lease_until.unwrap_or(0);
+    let mut pause = Duration::from_millis(500);
+    let mut tries = 1;
+    loop {
+        match ctx.store.finish(claim, outcome) {
+            Ok(v) => return Ok(v),
+            Err(e) => {
+                let left = Duration::from_millis((held_until - now_ms()).max(0) as u64);
+                if left <= pause {
+                    return Err(e);
+                }
+                warn!(
+                    "recording {}/{} failed (try {tries}): {e}; trying again in {pause:?}, \
+                     {:.0}s of lease left",
+                    claim.task.collection,
+                    claim.task.task_id,
+                    left.as_secs_f64()
+                );
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(MAX_STORE_PAUSE);
+                tries += 1;
             }
         }
     }

@@ -1,5 +1,7 @@
 //! `anamo tasks show`: every field of one task.
 
+use std::ops::ControlFlow;
+
 use anyhow::{Result, bail};
 use clap::Args;
 
@@ -76,7 +78,14 @@ pub(crate) fn lookup(
         task_id: Some(id.to_string()),
         ..TaskFilter::default()
     };
-    let mut found = store.scan(&filter, None, 10)?.tasks;
+    // Every page, to the end: on DynamoDB a filtered page may be empty while later ones hold
+    // the task, and an id in two collections must be said, not one picked.
+    let mut found = vec![];
+    store.stream(&filter, 1_000, &mut |page| {
+        found.extend(page.tasks);
+        Ok(ControlFlow::Continue(()))
+    })?;
+    found.sort_by(|a, b| a.collection.cmp(&b.collection));
     if found.len() > 1 {
         let names: Vec<_> = found.iter().map(|t| t.collection.as_str()).collect();
         bail!(

@@ -8,11 +8,18 @@ use crate::model::{Attrs, NewTask, Task, TaskKey, TaskState};
 
 pub type Item = HashMap<String, AttributeValue>;
 
-/// The sort key of the sparse `claimable` index: when the task may be claimed (creation time
+/// The sort key of the sparse claim index: when the task may be claimed (creation time
 /// while `todo`, lease expiry while `running`). Finished tasks do not have it, so the index
 /// holds only tasks that are or will become claimable.
 pub const CLAIMABLE_AT: &str = "claimable_at";
-pub const INDEX: &str = "claimable";
+/// The partition key of the claim index: `collection#NN`, one of the collection's shards
+/// (claim.rs). Set when the task is written and never changed.
+pub const CLAIM_SHARD: &str = "claim_shard";
+/// The sharded claim index on (claim_shard, claimable_at).
+pub const INDEX: &str = "claim_by_shard";
+/// The unsharded index of tables made before sharding, on (collection, claimable_at);
+/// `anamo store init` replaces it.
+pub const LEGACY_INDEX: &str = "claimable";
 
 pub fn s(v: &str) -> AttributeValue {
     AttributeValue::S(v.to_string())
@@ -20,6 +27,11 @@ pub fn s(v: &str) -> AttributeValue {
 
 pub fn n(v: impl std::fmt::Display) -> AttributeValue {
     AttributeValue::N(v.to_string())
+}
+
+/// The claim shard a task belongs to.
+pub fn shard_of_task(collection: &str, task_id: &str) -> String {
+    super::claim::shard_key(collection, super::claim::shard_of(task_id))
 }
 
 pub fn key(collection: &str, task_id: &str) -> Item {
@@ -40,6 +52,7 @@ pub fn from_new(t: &NewTask, now: i64, version: i64) -> Item {
     item.insert("updated_at".into(), n(now));
     item.insert("version".into(), n(version));
     item.insert(CLAIMABLE_AT.into(), n(now));
+    item.insert(CLAIM_SHARD.into(), s(&shard_of_task(&t.collection, &t.task_id)));
     if let Some(sample) = &t.sample {
         item.insert("sample".into(), s(sample));
     }

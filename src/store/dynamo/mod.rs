@@ -1,8 +1,13 @@
 //! The production store: one DynamoDB table shared by a fleet of workers. Claims read the
-//! sparse `claimable` index (never a Scan), so a claim costs the same at 100 or 10^6 tasks, and
-//! win with one conditional UpdateItem. Every write is conditional; a lost race is not an error.
+//! sparse, sharded claim index (never a Scan), so a claim costs the same at 100 or 10^6 tasks,
+//! and win with one conditional UpdateItem (claim.rs spreads a fleet over the shards). Every
+//! write is conditional; a lost race is not an error. Every call retries throttling and other
+//! passing faults (retry.rs).
 
+pub mod claim;
+mod index;
 mod item;
+mod retry;
 mod table;
 
 use std::collections::{HashMap, HashSet};
@@ -16,26 +21,27 @@ use aws_sdk_dynamodb::types::{
 };
 use tokio::runtime::Runtime;
 
-pub use item::{CLAIMABLE_AT, INDEX};
+pub use item::{CLAIM_SHARD, CLAIMABLE_AT, INDEX, LEGACY_INDEX};
 pub use table::Init;
 
+use self::claim::{Claimer, SHARDS, Step};
 use self::item::{Item, key, n, names_in, s};
+use self::retry::retrying;
 use super::TaskStore;
 use crate::aws::{self, AwsOptions};
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::model::{
-    AddReport, Claim, Damaged, NewTask, Outcome, Page, Selector, StaleReport, StateCount, Task,
+    AddReport, Claim, ClaimAttempt, Damaged, NewTask, Outcome, Page, Selector, StaleReport, StateCount, Task,
     TaskFilter, TaskKey, TaskState, state_after_run,
 };
-
-/// Candidates read per claim: a few, picked among at random, so workers rarely collide.
-const CANDIDATES: i32 = 8;
 
 pub struct DynamoStore {
     rt: Runtime,
     client: Client,
     table: String,
+    /// This process's claim state (candidates in hand, shard, lost races), shared by slots.
+    claimer: Claimer,
 }
 
 /// One line for a failed DynamoDB call; a missing table names the command that creates it.
@@ -83,14 +89,19 @@ impl DynamoStore {
             client: Client::new(&config),
             rt,
             table: table.to_string(),
+            claimer: Claimer::new(SHARDS, seed()),
         })
     }
 
+    /// Creates the table, or upgrades one made by an older anamo in place.
     pub fn init(&self) -> Result<Init> {
         self.rt.block_on(table::init(&self.client, &self.table))
     }
 
-    /// One conditional update; `Ok(None)` when its condition failed.
+    /// One conditional update; `Ok(None)` when its condition failed. Transient failures are
+    /// retried; when a retry then fails its condition, the first try may have landed with
+    /// its answer lost on the way back, so the item is read to see whether it bears this
+    /// write (version + 1, this `:now`, this `:owner`) before calling it lost.
     async fn update(
         &self,
         key: Item,
@@ -102,23 +113,58 @@ impl DynamoStore {
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
             .collect();
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key))
-            .update_expression(set)
-            .condition_expression(condition)
-            .set_expression_attribute_names(Some(names_in(&[set, condition])))
-            .set_expression_attribute_values((!values.is_empty()).then_some(values))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
-        match out {
-            Ok(o) => Ok(Some(o.attributes.unwrap_or_default())),
-            Err(e) if conditional_failed(&e) => Ok(None),
-            Err(e) => Err(aws_error("updating a task", e)),
+        let names = names_in(&[set, condition]);
+        let ambiguous = std::cell::Cell::new(false);
+        let out = retrying(|| {
+            let sent = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key.clone()))
+                .update_expression(set)
+                .condition_expression(condition)
+                .set_expression_attribute_names(Some(names.clone()))
+                .set_expression_attribute_values((!values.is_empty()).then(|| values.clone()))
+                .return_values(ReturnValue::AllNew)
+                .send();
+            let ambiguous = &ambiguous;
+            async move {
+                match sent.await {
+                    Ok(o) => Ok(Some(o.attributes.unwrap_or_default())),
+                    Err(e) if conditional_failed(&e) => Ok(None),
+                    Err(e) => {
+                        let e = aws_error("updating a task", e);
+                        ambiguous.set(ambiguous.get() || e.is_transient());
+                        Err(e)
+                    }
+                }
+            }
+        })
+        .await?;
+        if out.is_none() && ambiguous.get() {
+            let current = self.get_item(&key).await?;
+            if let Some(item) = current.filter(|it| bears_write(it, &values)) {
+                return Ok(Some(item));
+            }
         }
+        Ok(out)
+    }
+
+    /// One item by key, read consistently.
+    async fn get_item(&self, key: &Item) -> Result<Option<Item>> {
+        retrying(|| async move {
+            let out = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .set_key(Some(key.clone()))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| aws_error("reading a task", e))?;
+            Ok(out.item)
+        })
+        .await
     }
 
     /// Ends a running task whose worker died on its last attempt: `failed`, out of the index.
@@ -146,8 +192,17 @@ impl DynamoStore {
         Ok(out.is_some())
     }
 
-    /// Every item of a collection (or the table), page by page through the SDK paginator.
+    /// Every item of a collection (or the table), page by page through the SDK paginator;
+    /// a transient failure reads again from the start.
     async fn items(
+        &self,
+        collection: Option<&str>,
+        filter: Option<(&str, Vec<(&str, AttributeValue)>)>,
+    ) -> Result<Vec<Item>> {
+        retrying(|| self.items_once(collection, filter.clone())).await
+    }
+
+    async fn items_once(
         &self,
         collection: Option<&str>,
         filter: Option<(&str, Vec<(&str, AttributeValue)>)>,
@@ -212,13 +267,15 @@ impl DynamoStore {
             let mut pending = HashMap::from([(self.table.clone(), chunk.to_vec())]);
             let mut pause = Duration::from_millis(50);
             for attempt in 0.. {
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .set_request_items(Some(pending))
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("writing tasks", e))?;
+                let out = retrying(|| {
+                    let sent = self
+                        .client
+                        .batch_write_item()
+                        .set_request_items(Some(pending.clone()))
+                        .send();
+                    async move { sent.await.map_err(|e| aws_error("writing tasks", e)) }
+                })
+                .await?;
                 pending = out.unprocessed_items.unwrap_or_default();
                 pending.retain(|_, v| !v.is_empty());
                 if pending.is_empty() {
@@ -253,13 +310,15 @@ impl DynamoStore {
                     .map_err(|e| Error::Invalid(e.to_string()))?,
             );
             while let Some(req) = pending.take() {
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, req)
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("reading tasks", e))?;
+                let out = retrying(|| {
+                    let sent = self
+                        .client
+                        .batch_get_item()
+                        .request_items(&self.table, req.clone())
+                        .send();
+                    async move { sent.await.map_err(|e| aws_error("reading tasks", e)) }
+                })
+                .await?;
                 for it in out
                     .responses
                     .unwrap_or_default()
@@ -305,13 +364,36 @@ fn attr_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
     }
 }
 
-/// A cheap, good-enough random start among claim candidates.
-fn spread(len: usize) -> usize {
+/// A seed for this process's claimer: workers started in the same millisecond on different
+/// machines must still choose differently.
+fn seed() -> u64 {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos() as usize)
+        .map(|d| d.as_nanos() as u64)
         .unwrap_or(0);
-    (nanos ^ (std::process::id() as usize).wrapping_mul(2654435761)) % len.max(1)
+    let host = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
+    let mut h = nanos ^ (std::process::id() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    for b in host.bytes() {
+        h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// Whether `item` is what an update with these values leaves: the version after `:v`, the
+/// `:now` it wrote, and its `:owner` when it names one.
+fn bears_write(item: &Item, values: &HashMap<String, AttributeValue>) -> bool {
+    let num = |v: Option<&AttributeValue>| match v {
+        Some(AttributeValue::N(x)) => x.parse::<i64>().ok(),
+        _ => None,
+    };
+    let (Some(v), Some(now)) = (num(values.get(":v")), num(values.get(":now"))) else {
+        return false;
+    };
+    let owner_ok = match values.get(":owner") {
+        Some(AttributeValue::S(o)) => attr_s(item, "owner") == Some(o.as_str()),
+        _ => true,
+    };
+    attr_n(item, "version") == Some(v + 1) && attr_n(item, "updated_at") == Some(now) && owner_ok
 }
 
 impl TaskStore for DynamoStore {
@@ -353,71 +435,23 @@ impl TaskStore for DynamoStore {
         })
     }
 
-    fn claim(&self, collection: &str, owner: &str, lease: Duration) -> Result<Option<Claim>> {
-        self.rt.block_on(async {
-            // Lost races mean there is work and others took it first: look again, a few times.
-            for _round in 0..5 {
-                let now = now_ms();
-                let out = self
-                    .client
-                    .query()
-                    .table_name(&self.table)
-                    .index_name(INDEX)
-                    .key_condition_expression("#collection = :c AND #claimable_at <= :now")
-                    .set_expression_attribute_names(Some(names_in(&["#collection #claimable_at"])))
-                    .expression_attribute_values(":c", s(collection))
-                    .expression_attribute_values(":now", n(now))
-                    .limit(CANDIDATES)
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("looking for a task to claim", e))?;
-                let candidates = out.items.unwrap_or_default();
-                if candidates.is_empty() {
-                    return Ok(None);
-                }
-                let start = spread(candidates.len());
-                for i in 0..candidates.len() {
-                    let c = &candidates[(start + i) % candidates.len()];
-                    let Some(k) = item::task_key(c) else { continue };
-                    let version = attr_n(c, "version").unwrap_or(-1);
-                    let exhausted = attr_s(c, "state") == Some("running")
-                        && attr_n(c, "attempts") >= attr_n(c, "max_attempts");
-                    if exhausted {
-                        // Its worker died on the last attempt: it ends failed, not run again.
-                        self.fail_lost(&k, version, now).await?;
-                        continue;
-                    }
-                    let until = now + lease.as_millis() as i64;
-                    let won = self
-                        .update(
-                            key(&k.collection, &k.task_id),
-                            "SET #state = :running, #owner = :owner, #lease_until = :until, \
-                             #claimable_at = :until, #attempts = #attempts + :one, \
-                             #started_at = :now, #updated_at = :now, #version = #version + :one \
-                             REMOVE #finished_at, #exit_code",
-                            "#version = :v AND #claimable_at <= :now",
-                            vec![
-                                (":running", s("running")),
-                                (":owner", s(owner)),
-                                (":until", n(until)),
-                                (":one", n(1)),
-                                (":now", n(now)),
-                                (":v", n(version)),
-                            ],
-                        )
-                        .await?;
-                    if let Some(new) = won {
-                        let task = item::to_task(&new).map_err(|reason| Error::Damaged {
-                            collection: k.collection.clone(),
-                            task_id: k.task_id.clone(),
-                            reason,
-                        })?;
-                        return Ok(Some(Claim { task }));
-                    }
-                }
+    /// Steps the claimer (claim.rs) until it wins, finds every shard empty, or loses a race
+    /// (then the caller pauses and tries again: lost races never end a worker).
+    fn try_claim(&self, collection: &str, owner: &str, lease: Duration) -> Result<ClaimAttempt> {
+        let lease_ms = lease.as_millis() as i64;
+        // Each step makes progress (a shard read, a candidate used up); the bound is a guard.
+        for _ in 0..4 * SHARDS {
+            match self
+                .claimer
+                .step(self, collection, owner, lease_ms, now_ms())?
+            {
+                Step::Claimed(task) => return Ok(ClaimAttempt::Claimed(Claim { task })),
+                Step::Drained => return Ok(ClaimAttempt::Empty),
+                Step::Pause(pause) => return Ok(ClaimAttempt::Contended(pause)),
+                Step::Again => {}
             }
-            Ok(None)
-        })
+        }
+        Ok(ClaimAttempt::Contended(Duration::ZERO))
     }
 
     fn heartbeat(&self, claim: &mut Claim, lease: Duration) -> Result<bool> {
@@ -452,13 +486,14 @@ impl TaskStore for DynamoStore {
         let mut set = vec![
             "#state = :state",
             "#finished_at = :at",
-            "#updated_at = :at",
+            "#updated_at = :now",
             "#version = #version + :one",
         ];
         let mut remove = vec!["#lease_until"];
         let mut values = vec![
             (":state", s(state.as_str())),
             (":at", n(outcome.finished_at)),
+            (":now", n(now_ms())),
             (":one", n(1)),
             (":owner", s(claim.owner())),
             (":v", n(t.version)),
@@ -648,16 +683,8 @@ impl TaskStore for DynamoStore {
 
     fn get(&self, collection: &str, task_id: &str) -> Result<Option<Task>> {
         self.rt.block_on(async {
-            let out = self
-                .client
-                .get_item()
-                .table_name(&self.table)
-                .set_key(Some(key(collection, task_id)))
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(|e| aws_error("reading a task", e))?;
-            out.item
+            self.get_item(&key(collection, task_id))
+                .await?
                 .map(|it| {
                     item::to_task(&it).map_err(|reason| Error::Damaged {
                         collection: collection.into(),
@@ -670,65 +697,55 @@ impl TaskStore for DynamoStore {
     }
 
     fn scan(&self, filter: &TaskFilter, after: Option<&TaskKey>, limit: usize) -> Result<Page> {
-        self.rt.block_on(async {
-            let mut conds = vec![];
-            let mut values: HashMap<String, AttributeValue> = HashMap::new();
-            if let Some(st) = filter.state {
-                conds.push("#state = :state");
-                values.insert(":state".into(), s(st.as_str()));
-            }
-            if let Some(sm) = &filter.sample {
-                conds.push("#sample = :sample");
-                values.insert(":sample".into(), s(sm));
-            }
-            if let Some(id) = &filter.task_id {
-                conds.push("#task_id = :task_id");
-                values.insert(":task_id".into(), s(id));
-            }
-            let filter_expr = (!conds.is_empty()).then(|| conds.join(" AND "));
-            let start = after.map(|k| key(&k.collection, &k.task_id));
-            let limit = limit.clamp(1, 10_000) as i32;
-            let (items, last) = match &filter.collection {
-                Some(c) => {
-                    values.insert(":c".into(), s(c));
-                    let mut exprs = conds.clone();
-                    exprs.push("#collection = :c");
+        let (filter_expr, mut values) = filter_of(filter);
+        if let Some(c) = &filter.collection {
+            values.insert(":c".into(), s(c));
+        }
+        let start = after.map(|k| key(&k.collection, &k.task_id));
+        let limit = limit.clamp(1, 10_000) as i32;
+        let (filter_expr, values, start) = (&filter_expr, &values, &start);
+        let (items, last) = self.rt.block_on(retrying(|| async move {
+            match &filter.collection {
+                Some(_) => {
+                    let exprs = [filter_expr.as_deref().unwrap_or(""), "#collection = :c"];
                     let out = self
                         .client
                         .query()
                         .table_name(&self.table)
                         .key_condition_expression("#collection = :c")
-                        .set_filter_expression(filter_expr)
+                        .set_filter_expression(filter_expr.clone())
                         .set_expression_attribute_names(Some(names_in(&exprs)))
-                        .set_expression_attribute_values(Some(values))
-                        .set_exclusive_start_key(start)
+                        .set_expression_attribute_values(Some(values.clone()))
+                        .set_exclusive_start_key(start.clone())
                         .limit(limit)
                         .send()
                         .await
                         .map_err(|e| aws_error("reading tasks", e))?;
-                    (out.items.unwrap_or_default(), out.last_evaluated_key)
+                    Ok((out.items.unwrap_or_default(), out.last_evaluated_key))
                 }
                 None => {
-                    let names = names_in(&conds);
+                    let names = names_in(&[filter_expr.as_deref().unwrap_or("")]);
                     let out = self
                         .client
                         .scan()
                         .table_name(&self.table)
-                        .set_filter_expression(filter_expr)
+                        .set_filter_expression(filter_expr.clone())
                         .set_expression_attribute_names((!names.is_empty()).then_some(names))
-                        .set_expression_attribute_values((!values.is_empty()).then_some(values))
-                        .set_exclusive_start_key(start)
+                        .set_expression_attribute_values(
+                            (!values.is_empty()).then(|| values.clone()),
+                        )
+                        .set_exclusive_start_key(start.clone())
                         .limit(limit)
                         .send()
                         .await
                         .map_err(|e| aws_error("reading tasks", e))?;
-                    (out.items.unwrap_or_default(), out.last_evaluated_key)
+                    Ok((out.items.unwrap_or_default(), out.last_evaluated_key))
                 }
-            };
-            let mut page = page_of(items);
-            page.next = last.as_ref().and_then(item::task_key);
-            Ok(page)
-        })
+            }
+        }))?;
+        let mut page = page_of(items);
+        page.next = last.as_ref().and_then(item::task_key);
+        Ok(page)
     }
 
     fn counts(&self, collection: Option<&str>) -> Result<Vec<StateCount>> {
@@ -759,21 +776,21 @@ impl TaskStore for DynamoStore {
         format!("dynamodb://{}", self.table)
     }
 
-    /// A whole-table read is a parallel Scan: SEGMENTS segments, each through the SDK
-    /// paginator, their pages handed to `f` as they come (bounded channel: memory stays flat).
+    /// A read across collections is a parallel Scan (filtered, for a lookup by id or state):
+    /// SEGMENTS segments, each through the SDK paginator to its last page (DynamoDB filters
+    /// after each page's Limit, so one page proves nothing), their pages handed to `f` as
+    /// they come (bounded channel: memory stays flat). One collection is a Query.
     fn stream(
         &self,
         filter: &TaskFilter,
         page_size: usize,
         f: &mut dyn FnMut(Page) -> Result<ControlFlow<()>>,
     ) -> Result<()> {
-        if filter.collection.is_some()
-            || filter.state.is_some()
-            || filter.sample.is_some()
-            || filter.task_id.is_some()
-        {
+        if filter.collection.is_some() {
             return super::stream_by_scan(self, filter, page_size, f);
         }
+        let (filter_expr, values) = filter_of(filter);
+        let names = names_in(&[filter_expr.as_deref().unwrap_or("")]);
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<Item>>>(SEGMENTS as usize);
         for segment in 0..SEGMENTS {
             let tx = tx.clone();
@@ -783,6 +800,9 @@ impl TaskStore for DynamoStore {
                 .table_name(&self.table)
                 .segment(segment)
                 .total_segments(SEGMENTS)
+                .set_filter_expression(filter_expr.clone())
+                .set_expression_attribute_names((!names.is_empty()).then(|| names.clone()))
+                .set_expression_attribute_values((!values.is_empty()).then(|| values.clone()))
                 .limit(page_size.clamp(1, 10_000) as i32)
                 .consistent_read(true)
                 .into_paginator()
@@ -811,6 +831,25 @@ impl TaskStore for DynamoStore {
 
 /// Segments of a whole-table Scan read at once.
 const SEGMENTS: i32 = 4;
+
+/// A filter expression and its values for the state, sample and id parts of `filter`.
+fn filter_of(filter: &TaskFilter) -> (Option<String>, HashMap<String, AttributeValue>) {
+    let mut conds = vec![];
+    let mut values = HashMap::new();
+    if let Some(st) = filter.state {
+        conds.push("#state = :state");
+        values.insert(":state".into(), s(st.as_str()));
+    }
+    if let Some(sm) = &filter.sample {
+        conds.push("#sample = :sample");
+        values.insert(":sample".into(), s(sm));
+    }
+    if let Some(id) = &filter.task_id {
+        conds.push("#task_id = :task_id");
+        values.insert(":task_id".into(), s(id));
+    }
+    ((!conds.is_empty()).then(|| conds.join(" AND ")), values)
+}
 
 /// Items as a page of tasks; items that cannot be read are reported, not raised.
 fn page_of(items: Vec<Item>) -> Page {

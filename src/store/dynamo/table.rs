@@ -1,16 +1,19 @@
 //! The DynamoDB table: `anamo store init` creates it (on-demand billing, key collection +
-//! task_id, and the sparse `claimable` index), and every open checks it is the right shape.
+//! task_id, and the sparse, sharded claim index) or upgrades a table made before the index was
+//! sharded, in place; every open checks it is the right shape.
 
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, IndexStatus, KeySchemaElement, KeyType,
-    Projection, ProjectionType, ScalarAttributeType, TableStatus,
+    AttributeDefinition, AttributeValue, BillingMode, CreateGlobalSecondaryIndexAction,
+    DeleteGlobalSecondaryIndexAction, GlobalSecondaryIndex, GlobalSecondaryIndexUpdate,
+    IndexStatus, KeySchemaElement, KeyType, Projection, ProjectionType, ScalarAttributeType,
+    TableStatus,
 };
 
 use super::aws_error;
-use super::item::{CLAIMABLE_AT, INDEX};
+use super::item::{CLAIM_SHARD, CLAIMABLE_AT, INDEX, LEGACY_INDEX, shard_of_task};
 use crate::error::{Error, Result};
 
 /// Attributes the claim index carries, so a claim needs no extra read.
@@ -37,24 +40,39 @@ fn attr(name: &str, kind: ScalarAttributeType) -> Result<AttributeDefinition> {
 pub enum Init {
     Created,
     AlreadyThere,
+    /// A table with the unsharded index of an older anamo now has the sharded one; `tasks`
+    /// items were given their shard.
+    Upgraded { tasks: u64 },
+}
+
+/// What a table is, as far as anamo is concerned.
+enum Shape {
+    Missing,
+    Current,
+    /// Made by an anamo before the claim index was sharded.
+    Legacy,
+}
+
+fn projection() -> Projection {
+    Projection::builder()
+        .projection_type(ProjectionType::Include)
+        .set_non_key_attributes(Some(PROJECTED.iter().map(|s| s.to_string()).collect()))
+        .build()
 }
 
 /// Creates the table and its index and waits until both are ACTIVE; a table that is already
-/// there with the right shape is left alone.
+/// there with the right shape is left alone, and one of an older anamo is upgraded.
 pub async fn init(client: &Client, table: &str) -> Result<Init> {
-    if check(client, table).await? {
-        return Ok(Init::AlreadyThere);
+    match shape(client, table).await? {
+        Shape::Current => return Ok(Init::AlreadyThere),
+        Shape::Legacy => return upgrade(client, table).await,
+        Shape::Missing => {}
     }
     let index = GlobalSecondaryIndex::builder()
         .index_name(INDEX)
-        .key_schema(key("collection", KeyType::Hash)?)
+        .key_schema(key(CLAIM_SHARD, KeyType::Hash)?)
         .key_schema(key(CLAIMABLE_AT, KeyType::Range)?)
-        .projection(
-            Projection::builder()
-                .projection_type(ProjectionType::Include)
-                .set_non_key_attributes(Some(PROJECTED.iter().map(|s| s.to_string()).collect()))
-                .build(),
-        )
+        .projection(projection())
         .build()
         .map_err(|e| Error::Invalid(e.to_string()))?;
     client
@@ -64,12 +82,117 @@ pub async fn init(client: &Client, table: &str) -> Result<Init> {
         .attribute_definitions(attr("collection", ScalarAttributeType::S)?)
         .attribute_definitions(attr("task_id", ScalarAttributeType::S)?)
         .attribute_definitions(attr(CLAIMABLE_AT, ScalarAttributeType::N)?)
+        .attribute_definitions(attr(CLAIM_SHARD, ScalarAttributeType::S)?)
         .key_schema(key("collection", KeyType::Hash)?)
         .key_schema(key("task_id", KeyType::Range)?)
         .global_secondary_indexes(index)
         .send()
         .await
         .map_err(|e| aws_error(&format!("creating table {table}"), e))?;
+    wait_active(client, table).await?;
+    Ok(Init::Created)
+}
+
+/// Adds the sharded index to a table of an older anamo, gives every item its shard, then
+/// drops the old index. Safe to run again if interrupted: each step checks what is done.
+async fn upgrade(client: &Client, table: &str) -> Result<Init> {
+    let doing = format!("upgrading table {table}");
+    let described = client
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .map_err(|e| aws_error(&doing, e))?;
+    let has_new = described
+        .table()
+        .is_some_and(|t| t.global_secondary_indexes().iter().any(|i| i.index_name() == Some(INDEX)));
+    if !has_new {
+        let create = CreateGlobalSecondaryIndexAction::builder()
+            .index_name(INDEX)
+            .key_schema(key(CLAIM_SHARD, KeyType::Hash)?)
+            .key_schema(key(CLAIMABLE_AT, KeyType::Range)?)
+            .projection(projection())
+            .build()
+            .map_err(|e| Error::Invalid(e.to_string()))?;
+        client
+            .update_table()
+            .table_name(table)
+            .attribute_definitions(attr(CLAIM_SHARD, ScalarAttributeType::S)?)
+            .attribute_definitions(attr(CLAIMABLE_AT, ScalarAttributeType::N)?)
+            .global_secondary_index_updates(
+                GlobalSecondaryIndexUpdate::builder().create(create).build(),
+            )
+            .send()
+            .await
+            .map_err(|e| aws_error(&doing, e))?;
+        wait_active(client, table).await?;
+    }
+    let tasks = backfill_shards(client, table).await?;
+    let delete = DeleteGlobalSecondaryIndexAction::builder()
+        .index_name(LEGACY_INDEX)
+        .build()
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+    client
+        .update_table()
+        .table_name(table)
+        .global_secondary_index_updates(
+            GlobalSecondaryIndexUpdate::builder().delete(delete).build(),
+        )
+        .send()
+        .await
+        .map_err(|e| aws_error(&doing, e))?;
+    Ok(Init::Upgraded { tasks })
+}
+
+/// Sets `claim_shard` on every item that has none (conditional: a task deleted meanwhile is
+/// not brought back). Returns how many were set.
+async fn backfill_shards(client: &Client, table: &str) -> Result<u64> {
+    let names = std::collections::HashMap::from([
+        ("#c".to_string(), "collection".to_string()),
+        ("#t".to_string(), "task_id".to_string()),
+        ("#s".to_string(), CLAIM_SHARD.to_string()),
+    ]);
+    let mut pages = client
+        .scan()
+        .table_name(table)
+        .filter_expression("attribute_not_exists(#s)")
+        .projection_expression("#c, #t")
+        .set_expression_attribute_names(Some(names.clone()))
+        .consistent_read(true)
+        .into_paginator()
+        .send();
+    let mut set = 0;
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| aws_error(&format!("reading table {table}"), e))?;
+        for it in page.items.unwrap_or_default() {
+            let (Some(AttributeValue::S(c)), Some(AttributeValue::S(t))) =
+                (it.get("collection"), it.get("task_id"))
+            else {
+                continue;
+            };
+            let out = client
+                .update_item()
+                .table_name(table)
+                .key("collection", AttributeValue::S(c.clone()))
+                .key("task_id", AttributeValue::S(t.clone()))
+                .update_expression("SET #s = :s")
+                .condition_expression("attribute_exists(#t) AND attribute_not_exists(#s)")
+                .set_expression_attribute_names(Some(names.clone()))
+                .expression_attribute_values(":s", AttributeValue::S(shard_of_task(c, t)))
+                .send()
+                .await;
+            match out {
+                Ok(_) => set += 1,
+                Err(e) if super::conditional_failed(&e) => {}
+                Err(e) => return Err(aws_error(&format!("upgrading table {table}"), e)),
+            }
+        }
+    }
+    Ok(set)
+}
+
+/// Waits until the table and all its indexes are ACTIVE (five minutes at most).
+async fn wait_active(client: &Client, table: &str) -> Result<()> {
     let until = Instant::now() + Duration::from_secs(300);
     loop {
         let out = client
@@ -86,7 +209,7 @@ pub async fn init(client: &Client, table: &str) -> Result<Init> {
                 .all(|i| i.index_status() == Some(&IndexStatus::Active))
         });
         if table_ready && index_ready {
-            return Ok(Init::Created);
+            return Ok(());
         }
         if Instant::now() > until {
             return Err(Error::Invalid(format!(
@@ -98,46 +221,62 @@ pub async fn init(client: &Client, table: &str) -> Result<Init> {
 }
 
 /// True when the table exists with our key schema and index; false when it does not exist;
-/// an error naming the difference when it has another shape.
+/// an error naming the difference (and the fix) when it has another shape.
 pub async fn check(client: &Client, table: &str) -> Result<bool> {
+    match shape(client, table).await? {
+        Shape::Current => Ok(true),
+        Shape::Missing => Ok(false),
+        Shape::Legacy => Err(Error::Invalid(format!(
+            "table {table} has the unsharded claim index of an older anamo; upgrade it in \
+             place with `anamo store init --store dynamodb://{table}` (stop older workers first)"
+        ))),
+    }
+}
+
+async fn shape(client: &Client, table: &str) -> Result<Shape> {
     let out = match client.describe_table().table_name(table).send().await {
         Ok(out) => out,
         Err(e)
             if e.as_service_error()
                 .is_some_and(|s| s.is_resource_not_found_exception()) =>
         {
-            return Ok(false);
+            return Ok(Shape::Missing);
         }
         Err(e) => return Err(aws_error(&format!("describing table {table}"), e)),
     };
     let Some(t) = out.table() else {
-        return Ok(false);
+        return Ok(Shape::Missing);
     };
-    let keys: Vec<(&str, &KeyType)> = t
+    let keys: Vec<String> = t
         .key_schema()
         .iter()
-        .map(|k| (k.attribute_name(), k.key_type()))
+        .map(|k| format!("{} ({})", k.attribute_name(), k.key_type().as_str()))
         .collect();
-    let wanted = [("collection", &KeyType::Hash), ("task_id", &KeyType::Range)];
-    if keys != wanted {
+    if keys != ["collection (HASH)", "task_id (RANGE)"] {
         return Err(Error::Invalid(format!(
-            "table {table} has key schema {keys:?}, not collection (HASH) + task_id (RANGE); \
-             point --store at an anamo table or create one with `anamo store init`"
+            "table {table} has key schema {}, not collection (HASH) + task_id (RANGE); \
+             point --store at an anamo table or create one with `anamo store init`",
+            keys.join(" + ")
         )));
     }
-    let has_index = t.global_secondary_indexes().iter().any(|i| {
-        i.index_name() == Some(INDEX)
-            && i.key_schema()
-                .iter()
-                .map(|k| k.attribute_name())
-                .collect::<Vec<_>>()
-                == ["collection", CLAIMABLE_AT]
-    });
-    if !has_index {
-        return Err(Error::Invalid(format!(
-            "table {table} has no '{INDEX}' index on (collection, {CLAIMABLE_AT}); \
-             it was not made by `anamo store init`"
-        )));
+    let index_on = |name: &str, hash: &str| {
+        t.global_secondary_indexes().iter().any(|i| {
+            i.index_name() == Some(name)
+                && i.key_schema()
+                    .iter()
+                    .map(|k| k.attribute_name())
+                    .collect::<Vec<_>>()
+                    == [hash, CLAIMABLE_AT]
+        })
+    };
+    if index_on(INDEX, CLAIM_SHARD) {
+        return Ok(Shape::Current);
     }
-    Ok(true)
+    if index_on(LEGACY_INDEX, "collection") {
+        return Ok(Shape::Legacy);
+    }
+    Err(Error::Invalid(format!(
+        "table {table} has no '{INDEX}' index on ({CLAIM_SHARD}, {CLAIMABLE_AT}); \
+         it was not made by `anamo store init`"
+    )))
 }
