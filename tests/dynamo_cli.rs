@@ -231,3 +231,161 @@ fn faults_get_one_clear_line() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("cannot reach DynamoDB"), "{err}");
 }
+
+/// Starts `workers` worker processes at once on `tasks` one-second tasks and checks that each
+/// task ran exactly once and that no worker gave up while work was left: every worker exits
+/// within a few seconds of the last task's end.
+fn herd(workers: usize, slots: &str, tasks: usize) {
+    let Some((_moto, env)) = dynamo_env() else {
+        return;
+    };
+    let mut csv = String::from("task_id,script\n");
+    for i in 0..tasks {
+        csv.push_str(&format!(
+            "t{i:04},sleep 1; echo $ANAMO_TASK_ID >> ran.txt; date +%s%3N >> ends.txt\n"
+        ));
+    }
+    env.write("tasks.csv", &csv);
+    env.ok(&["tasks", "add", "tasks.csv", "-c", "Herd"]);
+    let mut running: Vec<_> = (0..workers)
+        .map(|_| env.spawn(&["worker", "-c", "Herd", "--slots", slots]))
+        .collect();
+    let mut exits = vec![];
+    let until = Instant::now() + Duration::from_secs(150);
+    while !running.is_empty() {
+        assert!(Instant::now() < until, "workers still running after 150s");
+        let mut i = 0;
+        while i < running.len() {
+            if let Some(status) = running[i].try_wait().unwrap() {
+                let out = running.swap_remove(i).wait_with_output().unwrap();
+                let err = String::from_utf8_lossy(&out.stderr).into_owned();
+                assert!(status.success(), "a worker failed: {err}");
+                exits.push(anamo::clock::now_ms());
+            } else {
+                i += 1;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_each_ran_once(&env.path("ran.txt"), tasks);
+    assert_eq!(env.states().get("done"), Some(&tasks), "all done");
+    let last_end: i64 = common::file_lines(&env.path("ends.txt"))
+        .iter()
+        .map(|l| l.trim().parse::<i64>().unwrap())
+        .max()
+        .unwrap();
+    let first_exit = *exits.iter().min().unwrap();
+    assert!(
+        first_exit >= last_end - 3_000,
+        "a worker exited {} ms before the last task ended",
+        last_end - first_exit
+    );
+}
+
+#[test]
+fn forty_eight_workers_started_at_once_share_600_tasks_and_none_quits_early() {
+    herd(48, "1", 600);
+}
+
+#[test]
+fn ninety_six_workers_with_two_slots_share_600_tasks_and_none_quits_early() {
+    herd(96, "2", 600);
+}
+
+#[test]
+fn one_uncontended_worker_sends_at_most_2_2_requests_per_task() {
+    let Some((moto, env)) = dynamo_env() else {
+        return;
+    };
+    let mut csv = String::from("task_id,script\n");
+    for i in 0..500 {
+        csv.push_str(&format!("t{i:04},true\n"));
+    }
+    env.write("tasks.csv", &csv);
+    env.ok(&["tasks", "add", "tasks.csv", "-c", "Solo"]);
+    let before = moto.requests().len();
+    let out = env.ok(&["worker", "-c", "Solo"]);
+    assert!(out.contains("500 done"), "{out}");
+    let sent = moto.requests()[before..].to_vec();
+    let claim_and_finish = sent
+        .iter()
+        .filter(|op| *op == "Query" || *op == "UpdateItem")
+        .count();
+    let per_task = claim_and_finish as f64 / 500.0;
+    eprintln!("requests per task (claim + finish), one worker: {per_task:.3}");
+    assert!(per_task <= 2.2, "{per_task:.3} requests per task: {sent:?}");
+}
+
+#[test]
+fn throttling_in_claim_heartbeat_and_finish_is_ridden_out() {
+    let Some(moto) = Moto::start_with_faults(Some("UpdateItem,Query:5/30")) else {
+        return;
+    };
+    let mut vars = moto.env();
+    vars.push(("ANAMO_STORE", format!("dynamodb://{TABLE}")));
+    let env = Env::new().with_vars(vars);
+    env.ok(&["store", "init"]);
+    let mut csv = String::from("task_id,script\n");
+    for i in 0..16 {
+        csv.push_str(&format!(
+            "t{i:02},sleep 1.5; echo $ANAMO_TASK_ID >> ran.txt\n"
+        ));
+    }
+    env.write("tasks.csv", &csv);
+    env.ok(&["tasks", "add", "tasks.csv", "-c", "Busy"]);
+    let mut workers: Vec<_> = (0..2)
+        .map(|_| env.spawn(&["worker", "-c", "Busy", "--lease", "3s"]))
+        .collect();
+    let mut logs = String::new();
+    for w in &mut workers {
+        assert!(wait_child(w, Duration::from_secs(150)).success());
+    }
+    for w in workers {
+        let out = w.wait_with_output().unwrap();
+        logs.push_str(&String::from_utf8_lossy(&out.stderr));
+    }
+    assert_each_ran_once(&env.path("ran.txt"), 16);
+    assert_eq!(env.states().get("done"), Some(&16), "{logs}");
+    assert!(
+        logs.contains("ProvisionedThroughputExceededException") && logs.contains("retrying in"),
+        "the worker log shows the retries: {logs}"
+    );
+    let sent = moto.requests();
+    let heartbeats_through = sent.iter().filter(|op| *op == "UpdateItem").count();
+    assert!(
+        heartbeats_through > 16 * 2,
+        "claims, heartbeats and finishes got through"
+    );
+}
+
+#[test]
+fn lookups_by_id_find_a_task_among_450_in_three_collections() {
+    let Some((_moto, env)) = dynamo_env() else {
+        return;
+    };
+    for (c, prefix) in [
+        ("Alignment", "a"),
+        ("ReadProcessing", "r"),
+        ("VariantCalling", "v"),
+    ] {
+        let mut csv = String::from("task_id,script\n");
+        for i in 0..150 {
+            csv.push_str(&format!("{prefix}{i:03},echo {c}\n"));
+        }
+        csv.push_str("shared,true\n");
+        env.write("t.csv", &csv);
+        env.ok(&["tasks", "add", "t.csv", "-c", c]);
+    }
+    // Far from the first page of a Scan, whatever its order.
+    for id in ["a000", "r075", "v149"] {
+        let out = env.ok(&["tasks", "show", id, "--format", "json"]);
+        assert!(out.contains(&format!("\"task_id\":\"{id}\"")), "{out}");
+    }
+    let err = env.fails(&["logs", "v149"]);
+    assert!(err.contains("task VariantCalling/v149 has no log"), "{err}");
+    let err = env.fails(&["tasks", "show", "shared"]);
+    assert!(
+        err.contains("task id 'shared' is in several collections (Alignment, ReadProcessing, VariantCalling); pass --collection"),
+        "{err}"
+    );
+}

@@ -348,3 +348,31 @@ fn bad_worker_flags_are_refused() {
     let err = env.fails(&["worker", "-c", "X", "--slots", "0"]);
     assert!(err.contains("--slots"), "{err}");
 }
+
+#[test]
+fn a_panicking_slot_fails_the_worker_naming_its_task_and_hands_it_back() {
+    let env = Env::new();
+    add(&env, "Demo", "p1", "sleep 2; touch survived", &[]);
+    let out = env
+        .cmd()
+        .args(["worker", "-c", "Demo"])
+        .env("ANAMO_DEBUG_PANIC_ON", "p1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let last = err.lines().last().unwrap_or_default();
+    assert_eq!(
+        last,
+        "error: a worker slot panicked while running Demo/p1 (ANAMO_DEBUG_PANIC_ON=p1); the task was handed back",
+        "{err}"
+    );
+    let t = env.task("p1");
+    assert_eq!(
+        (t["state"].as_str(), t["attempts"].as_i64()),
+        (Some("todo"), Some(0))
+    );
+    // Its script went with the slot, rather than running on unowned.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(!env.path("survived").exists(), "the script was killed");
+}

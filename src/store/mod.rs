@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::model::{
-    AddReport, Claim, ClaimAttempt, Damaged, NewTask, Outcome, Page, Selector, StaleReport, StateCount, Task,
-    TaskFilter, TaskKey, TaskState,
+    AddReport, Claim, ClaimAttempt, Damaged, NewTask, Outcome, Page, Selector, StaleReport,
+    StateCount, Task, TaskFilter, TaskKey, TaskState,
 };
 
 pub use sqlite::SqliteStore;

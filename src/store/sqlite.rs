@@ -14,8 +14,8 @@ use crate::clock::now_ms;
 use crate::db::{self, OpenMode, Schema};
 use crate::error::{Error, Result};
 use crate::model::{
-    AddReport, Attrs, Claim, ClaimAttempt, Damaged, NewTask, Outcome, Page, Selector, StaleReport, StateCount,
-    Task, TaskFilter, TaskKey, TaskState, state_after_run,
+    AddReport, Attrs, Claim, ClaimAttempt, Damaged, NewTask, Outcome, Page, Selector, StaleReport,
+    StateCount, Task, TaskFilter, TaskKey, TaskState, state_after_run,
 };
 
 /// The embedded store's schema: its own application id ("anmT"), so a catalog or a stranger's

@@ -295,27 +295,25 @@ fn record(ctx: &SlotContext<'_>, claim: &Claim, ending: Ending) {
                 count(&tally.lost);
             }
         },
-        Ending::Exited(outcome) => {
-            match finish_while_held(ctx, claim, &outcome) {
-                Ok(Some(TaskState::Done)) => count(&tally.done),
-                Ok(Some(TaskState::Todo)) => count(&tally.retried),
-                Ok(Some(_)) => count(&tally.failed),
-                Ok(None) => {
-                    warn!(
-                        "{}/{} was taken away before it finished; its result is dropped",
-                        t.collection, t.task_id
-                    );
-                    count(&tally.lost);
-                }
-                Err(e) => {
-                    warn!(
-                        "could not record {}/{}: {e}; its lease will expire and it will run again",
-                        t.collection, t.task_id
-                    );
-                    count(&tally.lost);
-                }
+        Ending::Exited(outcome) => match finish_while_held(ctx, claim, &outcome) {
+            Ok(Some(TaskState::Done)) => count(&tally.done),
+            Ok(Some(TaskState::Todo)) => count(&tally.retried),
+            Ok(Some(_)) => count(&tally.failed),
+            Ok(None) => {
+                warn!(
+                    "{}/{} was taken away before it finished; its result is dropped",
+                    t.collection, t.task_id
+                );
+                count(&tally.lost);
             }
-        }
+            Err(e) => {
+                warn!(
+                    "could not record {}/{}: {e}; its lease will expire and it will run again",
+                    t.collection, t.task_id
+                );
+                count(&tally.lost);
+            }
+        },
     }
 }
 

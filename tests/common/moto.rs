@@ -38,6 +38,12 @@ fn python() -> Option<String> {
 impl Moto {
     /// Starts the emulator, or `None` outside CI when it is not installed.
     pub fn start() -> Option<Moto> {
+        Self::start_with_faults(None)
+    }
+
+    /// Starts the emulator answering some requests with throttling errors
+    /// (`OP[,OP...]:FAIL/EVERY`, see tests/support/moto_serial.py).
+    pub fn start_with_faults(faults: Option<&str>) -> Option<Moto> {
         let Some(python) = python() else {
             if std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false") {
                 panic!("moto is not installed: CI must install it (scripts/test.sh does)");
@@ -55,6 +61,7 @@ impl Moto {
         let child = Command::new(&python)
             .args([script, "127.0.0.1", &port.to_string()])
             .arg(&log)
+            .args(faults)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

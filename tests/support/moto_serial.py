@@ -7,6 +7,12 @@ are about. Usage: python moto_serial.py HOST PORT [REQUEST_LOG]
 
 With REQUEST_LOG, each request's DynamoDB operation (the X-Amz-Target header) is appended to
 that file, one per line, so tests can count what a command sent.
+
+With FAULTS (`OP[,OP...]:FAIL/EVERY`, e.g. `UpdateItem,Query:5/40`), of every EVERY requests
+of the named operations the first FAIL are answered with DynamoDB's throttling error
+(ProvisionedThroughputExceededException, HTTP 400) instead of reaching moto: more in a row
+than the SDK's own retries absorb, so anamo's retry layer must ride them out.
+Usage: python moto_serial.py HOST PORT [REQUEST_LOG [FAULTS]]
 """
 
 import sys
@@ -25,9 +31,38 @@ def logged(app, path):
     return wrapper
 
 
+def throttled(app, spec):
+    ops, ratio = spec.split(":")
+    fail, every = (int(x) for x in ratio.split("/"))
+    ops = set(ops.split(","))
+    seen = {}
+    body = (
+        b'{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",'
+        b'"message":"injected by the test: throughput exceeded"}'
+    )
+
+    def wrapper(environ, start_response):
+        op = environ.get("HTTP_X_AMZ_TARGET", "").split(".")[-1]
+        if op in ops:
+            n = seen.get(op, 0)
+            seen[op] = n + 1
+            if n % every < fail:
+                start_response(
+                    "400 Bad Request",
+                    [("Content-Type", "application/x-amz-json-1.0"),
+                     ("Content-Length", str(len(body)))],
+                )
+                return [body]
+        return app(environ, start_response)
+
+    return wrapper
+
+
 if __name__ == "__main__":
     host, port = sys.argv[1], int(sys.argv[2])
     app = DomainDispatcherApplication(create_backend_app)
+    if len(sys.argv) > 4:
+        app = throttled(app, sys.argv[4])
     if len(sys.argv) > 3:
         app = logged(app, sys.argv[3])
     run_simple(host, port, app, threaded=False)

@@ -191,12 +191,7 @@ impl Claimer {
     }
 
     /// Reads the current shard's index partition into the candidate list.
-    fn read_shard(
-        &self,
-        requests: &dyn ClaimRequests,
-        collection: &str,
-        now: i64,
-    ) -> Result<Step> {
+    fn read_shard(&self, requests: &dyn ClaimRequests, collection: &str, now: i64) -> Result<Step> {
         let shard = self.lock().shard;
         let (found, more) = requests.candidates(collection, shard, now, CANDIDATES)?;
         let mut st = self.lock();

@@ -52,7 +52,10 @@ pub fn from_new(t: &NewTask, now: i64, version: i64) -> Item {
     item.insert("updated_at".into(), n(now));
     item.insert("version".into(), n(version));
     item.insert(CLAIMABLE_AT.into(), n(now));
-    item.insert(CLAIM_SHARD.into(), s(&shard_of_task(&t.collection, &t.task_id)));
+    item.insert(
+        CLAIM_SHARD.into(),
+        s(&shard_of_task(&t.collection, &t.task_id)),
+    );
     if let Some(sample) = &t.sample {
         item.insert("sample".into(), s(sample));
     }

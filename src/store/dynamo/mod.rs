@@ -32,8 +32,8 @@ use crate::aws::{self, AwsOptions};
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::model::{
-    AddReport, Claim, ClaimAttempt, Damaged, NewTask, Outcome, Page, Selector, StaleReport, StateCount, Task,
-    TaskFilter, TaskKey, TaskState, state_after_run,
+    AddReport, Claim, ClaimAttempt, Damaged, NewTask, Outcome, Page, Selector, StaleReport,
+    StateCount, Task, TaskFilter, TaskKey, TaskState, state_after_run,
 };
 
 pub struct DynamoStore {

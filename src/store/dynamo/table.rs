@@ -42,7 +42,9 @@ pub enum Init {
     AlreadyThere,
     /// A table with the unsharded index of an older anamo now has the sharded one; `tasks`
     /// items were given their shard.
-    Upgraded { tasks: u64 },
+    Upgraded {
+        tasks: u64,
+    },
 }
 
 /// What a table is, as far as anamo is concerned.
@@ -103,9 +105,11 @@ async fn upgrade(client: &Client, table: &str) -> Result<Init> {
         .send()
         .await
         .map_err(|e| aws_error(&doing, e))?;
-    let has_new = described
-        .table()
-        .is_some_and(|t| t.global_secondary_indexes().iter().any(|i| i.index_name() == Some(INDEX)));
+    let has_new = described.table().is_some_and(|t| {
+        t.global_secondary_indexes()
+            .iter()
+            .any(|i| i.index_name() == Some(INDEX))
+    });
     if !has_new {
         let create = CreateGlobalSecondaryIndexAction::builder()
             .index_name(INDEX)
