@@ -389,3 +389,94 @@ fn lookups_by_id_find_a_task_among_450_in_three_collections() {
         "{err}"
     );
 }
+
+#[test]
+fn a_table_with_the_old_unsharded_index_is_upgraded_in_place_by_store_init() {
+    let Some(moto) = Moto::start() else { return };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let client = rt
+        .block_on(async { aws_sdk_dynamodb::Client::new(&anamo::aws::config(&moto.aws()).await) });
+    let attr = |name: &str, t: ScalarAttributeType| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(t)
+            .build()
+            .unwrap()
+    };
+    let key = |name: &str, k: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(k)
+            .build()
+            .unwrap()
+    };
+    // The table exactly as `anamo store init` made it before the index was sharded.
+    let legacy = aws_sdk_dynamodb::types::GlobalSecondaryIndex::builder()
+        .index_name("claimable")
+        .key_schema(key("collection", KeyType::Hash))
+        .key_schema(key("claimable_at", KeyType::Range))
+        .projection(
+            aws_sdk_dynamodb::types::Projection::builder()
+                .projection_type(aws_sdk_dynamodb::types::ProjectionType::Include)
+                .non_key_attributes("state")
+                .non_key_attributes("attempts")
+                .non_key_attributes("max_attempts")
+                .non_key_attributes("version")
+                .build(),
+        )
+        .build()
+        .unwrap();
+    rt.block_on(
+        client
+            .create_table()
+            .table_name(TABLE)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attr("collection", ScalarAttributeType::S))
+            .attribute_definitions(attr("task_id", ScalarAttributeType::S))
+            .attribute_definitions(attr("claimable_at", ScalarAttributeType::N))
+            .key_schema(key("collection", KeyType::Hash))
+            .key_schema(key("task_id", KeyType::Range))
+            .global_secondary_indexes(legacy)
+            .send(),
+    )
+    .unwrap();
+    for id in ["old1", "old2", "old3"] {
+        let n = |v: &str| AttributeValue::N(v.into());
+        let s = |v: &str| AttributeValue::S(v.into());
+        rt.block_on(
+            client
+                .put_item()
+                .table_name(TABLE)
+                .item("collection", s("Legacy"))
+                .item("task_id", s(id))
+                .item("script", s("echo $ANAMO_TASK_ID >> ran.txt"))
+                .item("state", s("todo"))
+                .item("attempts", n("0"))
+                .item("max_attempts", n("3"))
+                .item("created_at", n("1000"))
+                .item("updated_at", n("1000"))
+                .item("version", n("0"))
+                .item("claimable_at", n("1000"))
+                .send(),
+        )
+        .unwrap();
+    }
+    let mut vars = moto.env();
+    vars.push(("ANAMO_STORE", format!("dynamodb://{TABLE}")));
+    let env = Env::new().with_vars(vars);
+    let err = env.fails(&["worker", "-c", "Legacy"]);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("has the unsharded claim index of an older anamo; upgrade it in place with `anamo store init --store dynamodb://anamo-tasks`"),
+        "{err}"
+    );
+    let out = env.ok(&["store", "init"]);
+    assert!(
+        out.contains("upgraded DynamoDB table anamo-tasks: index claim_by_shard added (3 tasks given their shard), old index claimable removed"),
+        "{out}"
+    );
+    assert!(env.ok(&["store", "init"]).contains("already set up"));
+    let out = env.ok(&["worker", "-c", "Legacy"]);
+    assert!(out.contains("3 done"), "{out}");
+    assert_each_ran_once(&env.path("ran.txt"), 3);
+}

@@ -181,7 +181,8 @@ async fn backfill_shards(client: &Client, table: &str) -> Result<u64> {
                 .key("task_id", AttributeValue::S(t.clone()))
                 .update_expression("SET #s = :s")
                 .condition_expression("attribute_exists(#t) AND attribute_not_exists(#s)")
-                .set_expression_attribute_names(Some(names.clone()))
+                .expression_attribute_names("#t", "task_id")
+                .expression_attribute_names("#s", CLAIM_SHARD)
                 .expression_attribute_values(":s", AttributeValue::S(shard_of_task(c, t)))
                 .send()
                 .await;
