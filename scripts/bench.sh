@@ -95,6 +95,10 @@ bench catalog
 section "DynamoDB: anamo's indexed claim against PyAnamo-style scan-first claims (moto)"
 bench dynamo
 
+section "Fleet simulation: 1,000 workers on 100,000 tasks, the old claim design against the new"
+echo "A model of DynamoDB in virtual time (per-item conditional writes, an index that lags the table, per-partition budgets that throttle); the new design is anamo's own claim code. Deterministic: the same figures on any machine." >> "$out"
+bench fleet
+
 section "S3 listings into the catalog (moto)"
 echo "Reference: a bare SDK listing of the same prefix, nothing written." >> "$out"
 bench objects
