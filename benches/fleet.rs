@@ -134,10 +134,7 @@ impl Model {
             index[s as usize].remove(&(old, id.to_string()));
         }
         if let Some(at) = at {
-            index[shard as usize].insert(
-                (at, id.to_string()),
-                Entry { version },
-            );
+            index[shard as usize].insert((at, id.to_string()), Entry { version });
             placed.insert(id.to_string(), (shard, at));
         }
     }
@@ -236,7 +233,11 @@ impl ClaimRequests for Model {
         limit: usize,
     ) -> Result<(Vec<Candidate>, bool)> {
         self.catch_up(now);
-        self.spend(format!("index:{collection}#{shard}"), READS_PER_PARTITION, now)?;
+        self.spend(
+            format!("index:{collection}#{shard}"),
+            READS_PER_PARTITION,
+            now,
+        )?;
         let index = self.index.borrow();
         let mut found: Vec<Candidate> = index[shard as usize]
             .range(..(now + 1, String::new()))
@@ -351,9 +352,7 @@ fn simulate(design: Design, workers: usize, tasks: usize, lag_ms: i64, spread_ms
     };
     let m = Model::new(shards, lag_ms, tasks);
     let mut rng = Rng(0x5eed_f1ee7);
-    let durations: Vec<i64> = (0..tasks)
-        .map(|_| 60_000 + rng.below(540_000))
-        .collect();
+    let durations: Vec<i64> = (0..tasks).map(|_| 60_000 + rng.below(540_000)).collect();
     let mut queue: BinaryHeap<Reverse<(i64, u64, usize, Event)>> = BinaryHeap::new();
     let mut seq = 0u64;
     let mut push = |q: &mut BinaryHeap<_>, at: i64, w: usize, e: Event| {
@@ -536,17 +535,37 @@ fn main() {
         format!("{:.2}", old.heartbeats as f64 / old.done.max(1) as f64),
         format!("{:.2}", new.heartbeats as f64 / new.done.max(1) as f64),
     );
-    row("lost races (failed writes)", old.lost_races.to_string(), new.lost_races.to_string());
-    row("throttled requests", old.throttled.to_string(), new.throttled.to_string());
+    row(
+        "lost races (failed writes)",
+        old.lost_races.to_string(),
+        new.lost_races.to_string(),
+    );
+    row(
+        "throttled requests",
+        old.throttled.to_string(),
+        new.throttled.to_string(),
+    );
     row("time until every worker busy", ramp(&old), ramp(&new));
     row(
         "workers that quit with work left",
         old.quitters.to_string(),
         new.quitters.to_string(),
     );
-    row("claim latency p50", format!("{} ms", old.p50), format!("{} ms", new.p50));
-    row("claim latency p99", format!("{} ms", old.p99), format!("{} ms", new.p99));
-    row("claim latency max", format!("{} ms", old.max), format!("{} ms", new.max));
+    row(
+        "claim latency p50",
+        format!("{} ms", old.p50),
+        format!("{} ms", new.p50),
+    );
+    row(
+        "claim latency p99",
+        format!("{} ms", old.p99),
+        format!("{} ms", new.p99),
+    );
+    row(
+        "claim latency max",
+        format!("{} ms", old.max),
+        format!("{} ms", new.max),
+    );
     row(
         "all tasks done after",
         format!("{:.0} s", old.makespan_ms as f64 / 1000.0),

@@ -480,3 +480,28 @@ fn a_table_with_the_old_unsharded_index_is_upgraded_in_place_by_store_init() {
     assert!(out.contains("3 done"), "{out}");
     assert_each_ran_once(&env.path("ran.txt"), 3);
 }
+
+#[test]
+fn a_write_that_landed_while_its_answer_was_lost_is_recognised_as_ours() {
+    // Every fourth UpdateItem (claims and finishes) takes effect but answers HTTP 500.
+    let Some(moto) = Moto::start_with_faults(Some("UpdateItem:1/4:landed")) else {
+        return;
+    };
+    let mut vars = moto.env();
+    vars.push(("ANAMO_STORE", format!("dynamodb://{TABLE}")));
+    let env = Env::new().with_vars(vars);
+    env.ok(&["store", "init"]);
+    let mut csv = String::from("task_id,script\n");
+    for i in 0..20 {
+        csv.push_str(&format!("t{i:02},echo $ANAMO_TASK_ID >> ran.txt\n"));
+    }
+    env.write("tasks.csv", &csv);
+    env.ok(&["tasks", "add", "tasks.csv", "-c", "Lossy"]);
+    let out = env.ok(&["worker", "-c", "Lossy"]);
+    assert!(
+        out.contains("20 done, 0 failed, 0 retried, 0 released, 0 lost"),
+        "{out}"
+    );
+    assert_each_ran_once(&env.path("ran.txt"), 20);
+    assert_eq!(env.states().get("done"), Some(&20));
+}

@@ -22,8 +22,8 @@ impl TaskStore for FailingScans {
     fn add(&self, t: &[NewTask], r: bool) -> Result<AddReport> {
         self.inner.add(t, r)
     }
-    fn claim(&self, c: &str, o: &str, l: Duration) -> Result<Option<Claim>> {
-        self.inner.claim(c, o, l)
+    fn try_claim(&self, c: &str, o: &str, l: Duration) -> Result<ClaimAttempt> {
+        self.inner.try_claim(c, o, l)
     }
     fn heartbeat(&self, c: &mut Claim, l: Duration) -> Result<bool> {
         self.inner.heartbeat(c, l)

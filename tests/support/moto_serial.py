@@ -12,6 +12,9 @@ With FAULTS (`OP[,OP...]:FAIL/EVERY`, e.g. `UpdateItem,Query:5/40`), of every EV
 of the named operations the first FAIL are answered with DynamoDB's throttling error
 (ProvisionedThroughputExceededException, HTTP 400) instead of reaching moto: more in a row
 than the SDK's own retries absorb, so anamo's retry layer must ride them out.
+With `:landed` after the ratio (`UpdateItem:1/4:landed`), those requests do reach moto and
+take effect, but their answer is replaced by an HTTP 500: a write that landed while its caller
+saw a failure, as after a timeout or a dropped connection.
 Usage: python moto_serial.py HOST PORT [REQUEST_LOG [FAULTS]]
 """
 
@@ -32,7 +35,8 @@ def logged(app, path):
 
 
 def throttled(app, spec):
-    ops, ratio = spec.split(":")
+    ops, ratio, *mode = spec.split(":")
+    landed = mode == ["landed"]
     fail, every = (int(x) for x in ratio.split("/"))
     ops = set(ops.split(","))
     seen = {}
@@ -46,6 +50,20 @@ def throttled(app, spec):
         if op in ops:
             n = seen.get(op, 0)
             seen[op] = n + 1
+            if n % every < fail and landed:
+                lost = []
+                for chunk in app(environ, lambda *a, **k: None):
+                    lost.append(chunk)
+                err = (
+                    b'{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError",'
+                    b'"message":"injected by the test: the answer was lost"}'
+                )
+                start_response(
+                    "500 Internal Server Error",
+                    [("Content-Type", "application/x-amz-json-1.0"),
+                     ("Content-Length", str(len(err)))],
+                )
+                return [err]
             if n % every < fail:
                 start_response(
                     "400 Bad Request",

@@ -99,9 +99,11 @@ impl DynamoStore {
     }
 
     /// One conditional update; `Ok(None)` when its condition failed. Transient failures are
-    /// retried; when a retry then fails its condition, the first try may have landed with
-    /// its answer lost on the way back, so the item is read to see whether it bears this
-    /// write (version + 1, this `:now`, this `:owner`) before calling it lost.
+    /// retried here (not by the SDK); when a retry then fails its condition, an earlier try
+    /// may have landed with its answer lost on the way back (a timeout, a dropped
+    /// connection), so the item is read to see whether it bears this write (version + 1, this
+    /// `:now`, this `:owner`) before calling it lost: a claim won but believed lost would sit
+    /// `running` with nobody on it until its lease ran out.
     async fn update(
         &self,
         key: Item,
@@ -126,6 +128,13 @@ impl DynamoStore {
                 .set_expression_attribute_names(Some(names.clone()))
                 .set_expression_attribute_values((!values.is_empty()).then(|| values.clone()))
                 .return_values(ReturnValue::AllNew)
+                // The SDK must not retry a conditional write on its own: a try that timed out
+                // may have landed, and only this layer, seeing the failure, knows to check.
+                .customize()
+                .config_override(
+                    aws_sdk_dynamodb::config::Builder::default()
+                        .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled()),
+                )
                 .send();
             let ambiguous = &ambiguous;
             async move {
