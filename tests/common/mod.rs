@@ -115,6 +115,19 @@ impl Env {
         c.spawn().expect("spawn anamo")
     }
 
+    /// Starts anamo in the background with stdout and stderr going to `log` (a pipe nobody
+    /// reads until exit could fill and stall it).
+    pub fn spawn_logged(&self, args: &[&str], log: &Path) -> Child {
+        let file = std::fs::File::create(log).expect("worker log");
+        let mut c = StdCommand::new(assert_cmd::cargo::cargo_bin("anamo"));
+        c.current_dir(self.dir.path())
+            .args(args)
+            .stdout(file.try_clone().expect("log handle"))
+            .stderr(file);
+        self.prepare(&mut c);
+        c.spawn().expect("spawn anamo")
+    }
+
     /// Every task in the store, as JSON objects (`tasks list --format jsonl`).
     pub fn tasks(&self) -> Vec<Value> {
         self.ok(&["tasks", "list", "--format", "jsonl"])
