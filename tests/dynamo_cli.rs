@@ -15,6 +15,15 @@ use common::{Env, assert_each_ran_once, wait_child};
 
 const TABLE: &str = "anamo-tasks";
 
+/// A task file of `n` tasks with ids PREFIX0000.. all running `script`.
+fn numbered_tasks(prefix: &str, n: usize, script: &str) -> String {
+    let mut csv = String::from("task_id,script\n");
+    for i in 0..n {
+        csv.push_str(&format!("{prefix}{i:04},{script}\n"));
+    }
+    csv
+}
+
 /// An env whose store is a fresh table on a fresh emulator; `None` outside CI without moto.
 fn dynamo_env() -> Option<(Moto, Env)> {
     let moto = Moto::start()?;
@@ -239,13 +248,14 @@ fn herd(workers: usize, slots: &str, tasks: usize) {
     let Some((_moto, env)) = dynamo_env() else {
         return;
     };
-    let mut csv = String::from("task_id,script\n");
-    for i in 0..tasks {
-        csv.push_str(&format!(
-            "t{i:04},sleep 1; echo $ANAMO_TASK_ID >> ran.txt; date +%s%3N >> ends.txt\n"
-        ));
-    }
-    env.write("tasks.csv", &csv);
+    env.write(
+        "tasks.csv",
+        &numbered_tasks(
+            "t",
+            tasks,
+            "sleep 1; echo $ANAMO_TASK_ID >> ran.txt; date +%s%3N >> ends.txt",
+        ),
+    );
     env.ok(&["tasks", "add", "tasks.csv", "-c", "Herd"]);
     let mut running: Vec<_> = (0..workers)
         .map(|w| {
@@ -298,11 +308,7 @@ fn one_uncontended_worker_sends_at_most_2_2_requests_per_task() {
     let Some((moto, env)) = dynamo_env() else {
         return;
     };
-    let mut csv = String::from("task_id,script\n");
-    for i in 0..500 {
-        csv.push_str(&format!("t{i:04},true\n"));
-    }
-    env.write("tasks.csv", &csv);
+    env.write("tasks.csv", &numbered_tasks("t", 500, "true"));
     env.ok(&["tasks", "add", "tasks.csv", "-c", "Solo"]);
     let before = moto.requests().len();
     let out = env.ok(&["worker", "-c", "Solo"]);
@@ -326,13 +332,10 @@ fn throttling_in_claim_heartbeat_and_finish_is_ridden_out() {
     vars.push(("ANAMO_STORE", format!("dynamodb://{TABLE}")));
     let env = Env::new().with_vars(vars);
     env.ok(&["store", "init"]);
-    let mut csv = String::from("task_id,script\n");
-    for i in 0..16 {
-        csv.push_str(&format!(
-            "t{i:02},sleep 1.5; echo $ANAMO_TASK_ID >> ran.txt\n"
-        ));
-    }
-    env.write("tasks.csv", &csv);
+    env.write(
+        "tasks.csv",
+        &numbered_tasks("t", 16, "sleep 1.5; echo $ANAMO_TASK_ID >> ran.txt"),
+    );
     env.ok(&["tasks", "add", "tasks.csv", "-c", "Busy"]);
     let mut workers: Vec<_> = (0..2)
         .map(|_| env.spawn(&["worker", "-c", "Busy", "--lease", "3s"]))
@@ -492,11 +495,10 @@ fn a_write_that_landed_while_its_answer_was_lost_is_recognised_as_ours() {
     vars.push(("ANAMO_STORE", format!("dynamodb://{TABLE}")));
     let env = Env::new().with_vars(vars);
     env.ok(&["store", "init"]);
-    let mut csv = String::from("task_id,script\n");
-    for i in 0..20 {
-        csv.push_str(&format!("t{i:02},echo $ANAMO_TASK_ID >> ran.txt\n"));
-    }
-    env.write("tasks.csv", &csv);
+    env.write(
+        "tasks.csv",
+        &numbered_tasks("t", 20, "echo $ANAMO_TASK_ID >> ran.txt"),
+    );
     env.ok(&["tasks", "add", "tasks.csv", "-c", "Lossy"]);
     let out = env.ok(&["worker", "-c", "Lossy"]);
     assert!(
