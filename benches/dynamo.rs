@@ -4,7 +4,8 @@
 //! - PyAnamo-style: Scan the whole table for a todo item before each claim, then the same
 //!   conditional update and finish.
 //!
-//! At 1k and 10k tasks; prints tasks/s and the ratio. Needs moto (scripts/test.sh installs it
+//! At 1k and 10k tasks; prints tasks/s, the ratio, and requests per task for each (counted
+//! from the emulator's request log; anamo's claim + finish, uncontended, one worker). Needs moto (scripts/test.sh installs it
 //! into .venv). Run: `cargo bench --bench dynamo`.
 
 use std::collections::HashMap;
@@ -22,15 +23,20 @@ mod support;
 use support::start_moto;
 
 fn main() {
-    let Some((_moto, url)) = start_moto() else {
+    let Some((moto, url)) = start_moto() else {
         println!("moto is not installed: run scripts/test.sh once (it installs it into .venv/)");
         return;
     };
     let aws = support::emulator(&url);
     println!("claim+finish on DynamoDB (moto emulator), one worker");
     println!(
-        "{:>8} {:>22} {:>22} {:>8}",
-        "tasks", "anamo (index) tasks/s", "scan-first tasks/s", "ratio"
+        "{:>8} {:>22} {:>22} {:>8} {:>16} {:>16}",
+        "tasks",
+        "anamo (index) tasks/s",
+        "scan-first tasks/s",
+        "ratio",
+        "anamo req/task",
+        "scan req/task"
     );
     for size in [1_000usize, 10_000] {
         let table = format!("bench-{size}");
@@ -50,6 +56,9 @@ fn main() {
         store.add(&batch, false).unwrap();
 
         let claims = 100;
+        // A fresh handle, as a worker starting up has: no candidates in hand.
+        let store = DynamoStore::open(&table, &aws).unwrap();
+        let sent_before = moto.requests();
         let started = Instant::now();
         for _ in 0..claims {
             let c = store
@@ -62,11 +71,13 @@ fn main() {
                 .unwrap();
         }
         let anamo_rate = claims as f64 / started.elapsed().as_secs_f64();
+        let anamo_requests = (moto.requests() - sent_before) as f64 / claims as f64;
 
         let scans = if size >= 10_000 { 10 } else { 30 };
         let rt = tokio::runtime::Runtime::new().unwrap();
         let client =
             rt.block_on(async { aws_sdk_dynamodb::Client::new(&anamo::aws::config(&aws).await) });
+        let sent_before = moto.requests();
         let started = Instant::now();
         for _ in 0..scans {
             rt.block_on(async {
@@ -111,8 +122,9 @@ fn main() {
             });
         }
         let scan_rate = scans as f64 / started.elapsed().as_secs_f64();
+        let scan_requests = (moto.requests() - sent_before) as f64 / scans as f64;
         println!(
-            "{size:>8} {anamo_rate:>22.1} {scan_rate:>22.2} {:>7.0}x",
+            "{size:>8} {anamo_rate:>22.1} {scan_rate:>22.2} {:>7.0}x {anamo_requests:>16.2} {scan_requests:>16.2}",
             anamo_rate / scan_rate
         );
     }

@@ -46,6 +46,20 @@ impl S3Uri {
         })
     }
 
+    /// This URI as a folder: the key ends with '/' unless it is empty (the whole bucket), so
+    /// `s3://b/study` lists `study/...` and not `study2/...`.
+    pub fn as_folder(&self) -> S3Uri {
+        let key = match self.key.as_str() {
+            "" => String::new(),
+            k if k.ends_with('/') => k.to_string(),
+            k => format!("{k}/"),
+        };
+        S3Uri {
+            bucket: self.bucket.clone(),
+            key,
+        }
+    }
+
     /// This URI as a prefix joined with `rest` (one '/' between).
     pub fn join(&self, rest: &str) -> S3Uri {
         let key = match self.key.trim_end_matches('/') {

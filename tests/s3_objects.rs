@@ -412,3 +412,82 @@ fn a_failed_log_upload_does_not_fail_the_task() {
     assert!(local.ends_with("local-logs/Logs/t1/1.log"), "{local}");
     assert_eq!(b.env.ok(&["logs", "t1"]), "kept here\n");
 }
+
+#[test]
+fn a_prefix_without_its_slash_is_the_same_folder_and_sample_id_changes_are_told() {
+    let Some(b) = Bucket::start(&["cohort"]) else {
+        return;
+    };
+    let keys: Vec<(String, usize)> = [
+        "study/S1/S1.cram",
+        "study/S1/S1.cram.crai",
+        "study/S2/S2.cram",
+        "study2/X/X.cram",
+    ]
+    .iter()
+    .map(|k| (k.to_string(), 3))
+    .collect();
+    b.put("cohort", &keys);
+    let ids = |b: &Bucket| -> Vec<String> {
+        b.query(&["SELECT key || '=' || coalesce(sample_id, '-') AS k FROM objects ORDER BY key"])
+            .iter()
+            .map(|r| r["k"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let want = [
+        "study/S1/S1.cram=S1",
+        "study/S1/S1.cram.crai=S1",
+        "study/S2/S2.cram=S2",
+    ];
+    // With the slash, then without it: the same folder, the same ids, nothing changed.
+    let out = b
+        .env
+        .ok(&["sync", "--no-tasks", "--objects", "s3://cohort/study/"]);
+    assert!(
+        out.contains("3 seen, 3 new, 0 changed, 0 removed; 3 with a sample id"),
+        "{out}"
+    );
+    let (ok, out, err) = b
+        .env
+        .run(&["sync", "--no-tasks", "--objects", "s3://cohort/study"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("synced objects from s3://cohort/study/: 3 seen, 0 new, 0 changed, 0 removed; 3 with a sample id (pattern '^(?P<sample>[^/]+)/')"),
+        "{out}"
+    );
+    assert_eq!(err, "", "no warning when ids are kept");
+    assert_eq!(
+        ids(&b),
+        want,
+        "study2/ is another folder, and no id was wiped"
+    );
+
+    // Another pattern that fits no key: the cleared ids are changes, and both are said.
+    let (ok, out, err) = b.env.run(&[
+        "sync",
+        "--no-tasks",
+        "--objects",
+        "s3://cohort/study",
+        "--sample-pattern",
+        r"(?P<sample>NA\d+)",
+    ]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("3 seen, 0 new, 3 changed, 0 removed; 0 with a sample id"),
+        "{out}"
+    );
+    assert!(
+        err.contains("warning: no key under s3://cohort/study/ matched the sample pattern '(?P<sample>NA\\d+)'"),
+        "{err}"
+    );
+    assert!(
+        err.contains("warning: cleared the sample id of 3 object(s) under s3://cohort/study/ that pattern '^(?P<sample>[^/]+)/' had set"),
+        "{err}"
+    );
+    // The old pattern puts them back.
+    let out = b
+        .env
+        .ok(&["sync", "--no-tasks", "--objects", "s3://cohort/study/"]);
+    assert!(out.contains("3 changed"), "{out}");
+    assert_eq!(ids(&b), want);
+}

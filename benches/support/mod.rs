@@ -50,12 +50,23 @@ pub fn measure(cmd: &mut Command) -> (Duration, f64) {
     measure_with(cmd, None)
 }
 
-pub struct Moto(Child);
+/// The emulator process, and the file where it logs each request's operation.
+pub struct Moto(Child, std::path::PathBuf);
+
+impl Moto {
+    /// How many requests the emulator has served so far.
+    pub fn requests(&self) -> usize {
+        std::fs::read_to_string(&self.1)
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    }
+}
 
 impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+        let _ = std::fs::remove_file(&self.1);
     }
 }
 
@@ -69,13 +80,15 @@ pub fn start_moto() -> Option<(Moto, String)> {
         .ok()?
         .port();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/moto_serial.py");
+    let log = std::env::temp_dir().join(format!("anamo-bench-moto-{port}.log"));
     let child = Command::new(&python)
         .args([script, "127.0.0.1", &port.to_string()])
+        .arg(&log)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .ok()?;
-    let moto = Moto(child);
+    let moto = Moto(child, log);
     let until = Instant::now() + Duration::from_secs(30);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         if Instant::now() > until {

@@ -4,6 +4,7 @@
 
 mod instances;
 mod objects;
+pub use objects::ObjectCounts;
 mod runs;
 mod samples;
 mod tasks;
@@ -30,6 +31,7 @@ pub const SCHEMA: Schema = Schema {
     migrations: &[
         include_str!("../../migrations/catalog/0001_init.sql"),
         include_str!("../../migrations/catalog/0002_aws.sql"),
+        include_str!("../../migrations/catalog/0003_object_patterns.sql"),
     ],
     flag: "--catalog/ANAMO_CATALOG",
     creator: "`anamo sync` or `anamo samples import`",

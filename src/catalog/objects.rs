@@ -8,37 +8,89 @@ use crate::clock::now_ms;
 use crate::error::Result;
 use crate::model::Object;
 
+/// What a listing did to sample ids, beside the run's counts.
+#[derive(Debug, Default, Clone)]
+pub struct ObjectCounts {
+    pub run: RunCounts,
+    /// Objects the sample pattern gave a sample id.
+    pub matched: u64,
+    /// Objects whose sample id this listing cleared (another pattern had set it).
+    pub cleared: u64,
+    /// The pattern that had set the first cleared id.
+    pub cleared_pattern: Option<String>,
+}
+
+impl std::ops::AddAssign for ObjectCounts {
+    fn add_assign(&mut self, other: Self) {
+        self.run += other.run;
+        self.matched += other.matched;
+        self.cleared += other.cleared;
+        if self.cleared_pattern.is_none() {
+            self.cleared_pattern = other.cleared_pattern;
+        }
+    }
+}
+
+/// An object as the catalog last knew it.
+struct Known {
+    etag: Option<String>,
+    size: Option<i64>,
+    removed: bool,
+    sample_id: Option<String>,
+    sample_pattern: Option<String>,
+}
+
 impl Catalog {
-    /// Writes one listing page in one transaction. `changed` counts objects whose content
-    /// (etag or size) changed, or that came back after being removed.
-    pub fn write_objects(&mut self, page: &[Object]) -> Result<RunCounts> {
+    /// Writes one listing page in one transaction; `pattern` is the sample pattern that read
+    /// the page's sample ids. `changed` counts objects whose content (etag or size) or sample
+    /// id changed, or that came back after being removed.
+    pub fn write_objects(&mut self, page: &[Object], pattern: &str) -> Result<ObjectCounts> {
         let now = now_ms();
         let tx = self.conn_mut().transaction()?;
-        let mut counts = RunCounts::default();
+        let mut counts = ObjectCounts::default();
         {
             let mut before = tx.prepare_cached(
-                "SELECT etag, size, removed_at IS NOT NULL FROM objects WHERE bucket = ?1 AND key = ?2",
+                "SELECT etag, size, removed_at IS NOT NULL, sample_id, sample_pattern \
+                 FROM objects WHERE bucket = ?1 AND key = ?2",
             )?;
             let mut upsert = tx.prepare_cached(
                 "INSERT INTO objects (bucket, key, size, etag, last_modified, storage_class, \
-                     sample_id, kind, first_seen_at, last_seen_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9) \
+                     sample_id, kind, first_seen_at, last_seen_at, sample_pattern) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10) \
                  ON CONFLICT (bucket, key) DO UPDATE SET size = excluded.size, \
                      etag = excluded.etag, last_modified = excluded.last_modified, \
                      storage_class = excluded.storage_class, sample_id = excluded.sample_id, \
-                     kind = excluded.kind, last_seen_at = excluded.last_seen_at, removed_at = NULL",
+                     kind = excluded.kind, last_seen_at = excluded.last_seen_at, removed_at = NULL, \
+                     sample_pattern = excluded.sample_pattern",
             )?;
             for o in page {
-                let known: Option<(Option<String>, Option<i64>, bool)> = before
+                let known: Option<Known> = before
                     .query_row(params![o.bucket, o.key], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                        Ok(Known {
+                            etag: r.get(0)?,
+                            size: r.get(1)?,
+                            removed: r.get(2)?,
+                            sample_id: r.get(3)?,
+                            sample_pattern: r.get(4)?,
+                        })
                     })
                     .optional()?;
+                counts.matched += o.sample_id.is_some() as u64;
                 match known {
-                    None => counts.new += 1,
-                    Some((etag, size, removed)) => {
-                        if removed || etag != o.etag || size != Some(o.size) {
-                            counts.changed += 1;
+                    None => counts.run.new += 1,
+                    Some(k) => {
+                        if k.removed
+                            || k.etag != o.etag
+                            || k.size != Some(o.size)
+                            || k.sample_id != o.sample_id
+                        {
+                            counts.run.changed += 1;
+                        }
+                        if k.sample_id.is_some() && o.sample_id.is_none() {
+                            counts.cleared += 1;
+                            if counts.cleared_pattern.is_none() {
+                                counts.cleared_pattern = k.sample_pattern;
+                            }
                         }
                     }
                 }
@@ -51,9 +103,10 @@ impl Catalog {
                     o.storage_class,
                     o.sample_id,
                     o.kind,
-                    now
+                    now,
+                    pattern
                 ])?;
-                counts.seen += 1;
+                counts.run.seen += 1;
             }
         }
         tx.commit()?;

@@ -81,10 +81,29 @@ impl Cmd {
             for source in &objects {
                 let bar = sync::progress_bar(None, "syncing objects");
                 let c = sync::sync_objects(&s3, &mut catalog, &source.at, &source.pattern, &bar)?;
+                let at = source.at.as_folder();
+                let pattern = source.pattern.as_str();
                 println!(
-                    "synced objects from {}: {} seen, {} new, {} changed, {} removed",
-                    source.at, c.seen, c.new, c.changed, c.removed
+                    "synced objects from {at}: {} seen, {} new, {} changed, {} removed; \
+                     {} with a sample id (pattern '{pattern}')",
+                    c.run.seen, c.run.new, c.run.changed, c.run.removed, c.matched
                 );
+                if c.run.seen > 0 && c.matched == 0 {
+                    eprintln!(
+                        "warning: no key under {at} matched the sample pattern '{pattern}', so \
+                         no object has a sample id; give --sample-pattern a regex with a \
+                         (?P<sample>...) group that fits the keys after the prefix"
+                    );
+                }
+                if c.cleared > 0 {
+                    let before = c.cleared_pattern.as_deref().unwrap_or("unknown");
+                    eprintln!(
+                        "warning: cleared the sample id of {} object(s) under {at} that pattern \
+                         '{before}' had set; if the old pattern was right, sync again with \
+                         --sample-pattern '{before}'",
+                        c.cleared
+                    );
+                }
             }
         }
         if instances {

@@ -5,7 +5,7 @@
 use indicatif::ProgressBar;
 use regex::Regex;
 
-use crate::catalog::{Catalog, RunCounts};
+use crate::catalog::{Catalog, ObjectCounts};
 use crate::error::{Error, Result};
 use crate::model::Object;
 use crate::s3::{S3, S3Uri};
@@ -35,6 +35,11 @@ impl SamplePattern {
     /// The default: the first path segment after the prefix.
     pub fn first_segment() -> Self {
         Self(Regex::new("^(?P<sample>[^/]+)/").expect("a valid literal regex"))
+    }
+
+    /// The regex as written.
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
     }
 
     pub fn sample<'k>(&self, relative_key: &'k str) -> Option<&'k str> {
@@ -79,16 +84,18 @@ pub fn kind_of(key: &str) -> &'static str {
     }
 }
 
-/// Copies the listing of `at` into the catalog.
+/// Copies the listing of `at` (a folder: `s3://b/study` and `s3://b/study/` are the same)
+/// into the catalog.
 pub fn sync_objects(
     s3: &S3,
     catalog: &mut Catalog,
     at: &S3Uri,
     pattern: &SamplePattern,
     progress: &ProgressBar,
-) -> Result<RunCounts> {
+) -> Result<ObjectCounts> {
+    let at = &at.as_folder();
     let run = catalog.start_run(&format!("objects:{at}"))?;
-    let mut counts = RunCounts::default();
+    let mut counts = ObjectCounts::default();
     let listed = s3.for_each_page(at, |page| {
         let objects: Vec<Object> = page
             .into_iter()
@@ -106,16 +113,16 @@ pub fn sync_objects(
                 }
             })
             .collect();
-        let c = catalog.write_objects(&objects)?;
+        let c = catalog.write_objects(&objects, pattern.as_str())?;
+        progress.inc(c.run.seen);
         counts += c;
-        progress.inc(c.seen);
         Ok(())
     });
     let result =
         listed.and_then(|()| catalog.mark_objects_removed(&at.bucket, &at.key, run.started_at));
     progress.finish_and_clear();
-    let result = result.map(|removed| counts.removed = removed);
-    catalog.settle_run(&run, counts, result)?;
+    let result = result.map(|removed| counts.run.removed = removed);
+    catalog.settle_run(&run, counts.run, result)?;
     Ok(counts)
 }
 
