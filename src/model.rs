@@ -224,6 +224,18 @@ pub enum Selector {
     State(TaskState),
 }
 
+impl Selector {
+    /// Whether `task` is one of those selected.
+    pub fn matches(&self, task: &Task) -> bool {
+        match self {
+            Self::All => true,
+            Self::Ids(ids) => ids.contains(&task.task_id),
+            Self::Sample(s) => task.sample.as_deref() == Some(s),
+            Self::State(st) => task.state == *st,
+        }
+    }
+}
+
 /// Filters for listing and scanning tasks.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TaskFilter {

@@ -385,3 +385,44 @@ fn help_lists_every_command() {
         assert!(help.contains(c), "{help}");
     }
 }
+
+#[test]
+fn a_delete_never_loses_history_even_before_any_sync() {
+    let env = Env::new();
+    env.ok(&[
+        "tasks",
+        "add",
+        "-c",
+        "X",
+        "--id",
+        "t1",
+        "--script",
+        "echo from-t1",
+    ]);
+    env.ok(&["worker", "-c", "X", "--log-dir", "logs"]);
+    env.ok(&["tasks", "add", "-c", "X", "--id", "t2", "--script", "true"]);
+    assert!(!env.path("anamo.db").exists(), "never synced");
+    let out = env.ok(&["tasks", "delete", "-c", "X", "--all"]);
+    assert!(
+        out.contains("deleted 2 task(s) of X (their history is in catalog 'anamo.db')"),
+        "{out}"
+    );
+    assert!(env.tasks().is_empty());
+    assert!(env.ok(&["logs", "t1"]).contains("from-t1"));
+    let rows = env.ok(&[
+        "query",
+        "SELECT task_id, state, removed_at IS NOT NULL AS gone FROM tasks ORDER BY task_id",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(rows, "task_id,state,gone\nt1,done,1\nt2,todo,1\n");
+    // A later sync keeps them.
+    env.ok(&["sync"]);
+    let n = env.ok(&[
+        "query",
+        "SELECT count(*) AS n FROM tasks",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(n, "n\n2\n");
+}

@@ -8,7 +8,7 @@ use rusqlite::{OptionalExtension, params};
 use super::Catalog;
 use super::runs::SyncRun;
 use crate::error::Result;
-use crate::model::Task;
+use crate::model::{Task, TaskKey};
 
 /// Writes one sync run's tasks.
 pub struct TaskWriter<'c> {
@@ -42,6 +42,25 @@ impl Catalog {
             params![run.started_at, collection],
         )?;
         Ok(n as u64)
+    }
+
+    /// Marks these tasks removed from the store now (they were deleted on purpose); a later
+    /// sync that sees one of them again clears the mark.
+    pub fn mark_tasks_removed(&mut self, keys: &[TaskKey]) -> Result<u64> {
+        let tx = self.conn_mut().transaction()?;
+        let mut n = 0;
+        {
+            let mut mark = tx.prepare_cached(
+                "UPDATE tasks SET removed_at = ?3 \
+                 WHERE collection = ?1 AND task_id = ?2 AND removed_at IS NULL",
+            )?;
+            let now = crate::clock::now_ms();
+            for k in keys {
+                n += mark.execute(params![k.collection, k.task_id, now])? as u64;
+            }
+        }
+        tx.commit()?;
+        Ok(n)
     }
 
     /// A writer for `run`; `collection` is the scope of the scan (all when `None`).

@@ -8,7 +8,7 @@ mod tasks;
 
 pub use instances::sync_instances;
 pub use objects::{SamplePattern, kind_of, sync_objects};
-pub use tasks::{TaskSyncOptions, TaskSyncReport, sync_tasks};
+pub use tasks::{TaskSyncOptions, TaskSyncReport, record_before_delete, sync_tasks};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 

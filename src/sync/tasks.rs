@@ -9,8 +9,8 @@ use tracing::warn;
 
 use crate::catalog::{Catalog, RunCounts};
 use crate::error::Result;
-use crate::model::{Damaged, Task, TaskFilter};
-use crate::store::TaskStore;
+use crate::model::{Damaged, Selector, Task, TaskFilter, TaskKey};
+use crate::store::{TaskStore, for_each_task};
 
 #[derive(Debug, Clone)]
 pub struct TaskSyncOptions {
@@ -104,4 +104,52 @@ pub fn sync_tasks(
         damaged,
         elapsed: started.elapsed(),
     })
+}
+
+/// Before a delete: copies the tasks of `collection` that `selector` names into the catalog,
+/// so their history outlives them in the store. Returns their keys, for marking them removed
+/// once the delete is done.
+pub fn record_before_delete(
+    store: &dyn TaskStore,
+    catalog: &mut Catalog,
+    collection: &str,
+    selector: &Selector,
+) -> Result<Vec<TaskKey>> {
+    let run = catalog.start_run(&format!("tasks:{} (before delete)", store.describe()))?;
+    let mut keys = vec![];
+    let mut counts = RunCounts::default();
+    let result = (|| -> Result<()> {
+        let mut writer = catalog.task_writer(&run, Some(collection))?;
+        let mut batch = vec![];
+        let filter = TaskFilter {
+            collection: Some(collection.to_string()),
+            ..TaskFilter::default()
+        };
+        let mut write = |batch: &mut Vec<Task>| -> Result<()> {
+            let c = writer.write_batch(batch)?;
+            counts.new += c.new;
+            counts.changed += c.changed;
+            counts.seen += batch.len() as u64;
+            batch.clear();
+            Ok(())
+        };
+        for_each_task(store, &filter, 1_000, |t| {
+            if let Ok(t) = t
+                && selector.matches(&t)
+            {
+                keys.push(TaskKey {
+                    collection: t.collection.clone(),
+                    task_id: t.task_id.clone(),
+                });
+                batch.push(t);
+                if batch.len() >= 1_000 {
+                    write(&mut batch)?;
+                }
+            }
+            Ok(ControlFlow::Continue(()))
+        })?;
+        write(&mut batch)
+    })();
+    catalog.settle_run(&run, counts, result)?;
+    Ok(keys)
 }

@@ -1,6 +1,6 @@
 //! `anamo tasks delete`: remove tasks from the store.
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use clap::Args;
 
 use super::Which;
@@ -8,8 +8,11 @@ use crate::cmd::parse_state;
 use crate::config::Context;
 use crate::model::{Selector, TaskState};
 use crate::store::OpenMode;
+use crate::sync;
 
-/// Delete tasks from the store (the catalog keeps their history once synced).
+/// Delete tasks from the store. Their last state is first copied into the catalog
+/// (--catalog, created if needed) and marked removed there, so `logs`, `status` and the reports
+/// keep their history.
 #[derive(Debug, Args)]
 pub struct Cmd {
     /// Collection of the tasks.
@@ -26,8 +29,23 @@ impl Cmd {
     pub fn run(self, ctx: &Context) -> Result<()> {
         let selector = self.which.selector(self.state.map(Selector::State))?;
         let store = ctx.store(OpenMode::MustExist)?;
+        // History first: a delete that cannot reach the catalog deletes nothing.
+        let mut catalog = ctx.catalog()?;
+        let keys =
+            sync::record_before_delete(store.as_ref(), &mut catalog, &self.collection, &selector)
+                .with_context(|| {
+                format!(
+                    "nothing deleted: could not record the tasks in catalog '{}' first",
+                    catalog.path().display()
+                )
+            })?;
         let n = store.delete(&self.collection, &selector)?;
-        println!("deleted {n} task(s) of {}", self.collection);
+        catalog.mark_tasks_removed(&keys)?;
+        println!(
+            "deleted {n} task(s) of {} (their history is in catalog '{}')",
+            self.collection,
+            catalog.path().display()
+        );
         Ok(())
     }
 }

@@ -10,7 +10,7 @@ mod item;
 mod retry;
 mod table;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::time::Duration;
 
@@ -637,7 +637,7 @@ impl TaskStore for DynamoStore {
                 let Ok(task) = item::to_task(&it) else {
                     continue;
                 };
-                if !selected(&task, selector) {
+                if !selector.matches(&task) {
                     continue;
                 }
                 let out = self
@@ -669,7 +669,7 @@ impl TaskStore for DynamoStore {
             let mut requests = vec![];
             for it in items {
                 let chosen = match item::to_task(&it) {
-                    Ok(task) => selected(&task, selector),
+                    Ok(task) => selector.matches(&task),
                     // A damaged item can still go when everything goes.
                     Err(_) => matches!(selector, Selector::All),
                 };
@@ -873,13 +873,4 @@ fn page_of(items: Vec<Item>) -> Page {
         }
     }
     page
-}
-
-fn selected(task: &Task, selector: &Selector) -> bool {
-    match selector {
-        Selector::All => true,
-        Selector::Ids(ids) => ids.iter().collect::<HashSet<_>>().contains(&task.task_id),
-        Selector::Sample(s) => task.sample.as_deref() == Some(s),
-        Selector::State(st) => task.state == *st,
-    }
 }
