@@ -126,6 +126,60 @@ impl Ec2 {
         }
     }
 
+    /// Whether a launch template of this name exists (in this region).
+    pub fn template_exists(&self, name: &str) -> Result<bool> {
+        let out = self.rt.block_on(
+            self.client
+                .describe_launch_templates()
+                .launch_template_names(name)
+                .send(),
+        );
+        match out {
+            Ok(o) => Ok(!o.launch_templates().is_empty()),
+            Err(e)
+                if e.code().is_some_and(|c| {
+                    c.starts_with("InvalidLaunchTemplateName") || c.contains("NotFound")
+                }) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(aws::sdk_error("EC2", "cannot look up launch templates", e)),
+        }
+    }
+
+    /// Instances of `step` (by the anamo:step tag) that are pending or running.
+    pub fn active_for_step(&self, step: &str) -> Result<u64> {
+        let mut pages = self
+            .client
+            .describe_instances()
+            .filters(
+                Filter::builder()
+                    .name(format!("tag:{STEP_TAG}"))
+                    .values(step)
+                    .build(),
+            )
+            .filters(
+                Filter::builder()
+                    .name("instance-state-name")
+                    .values("pending")
+                    .values("running")
+                    .build(),
+            )
+            .max_results(500)
+            .into_paginator()
+            .send();
+        let mut n = 0;
+        while let Some(page) = self.rt.block_on(pages.next()) {
+            let page = page.map_err(|e| aws::sdk_error("EC2", "cannot list instances", e))?;
+            n += page
+                .reservations()
+                .iter()
+                .map(|r| r.instances().len() as u64)
+                .sum::<u64>();
+        }
+        Ok(n)
+    }
+
     /// Lists instances page by page: those tagged by anamo, or all with `all`.
     pub fn for_each_page(
         &self,

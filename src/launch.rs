@@ -54,16 +54,39 @@ pub struct Plan {
     pub min_count: u64,
 }
 
-/// Sizes the launch and renders its user data. `claimable`: tasks the step's workers can take.
-pub fn plan(opts: &LaunchOptions, claimable: u64, region: Option<&str>) -> Result<Plan> {
+/// Sizes the launch and renders its user data. `claimable`: tasks the step's workers can
+/// take; `active`: instances of the step already pending or running, which will take them too.
+pub fn plan(
+    opts: &LaunchOptions,
+    claimable: u64,
+    active: u64,
+    region: Option<&str>,
+) -> Result<Plan> {
+    if let Some(min) = opts.min_count
+        && min > opts.count
+    {
+        return Err(Error::Invalid(format!(
+            "--min-count {min} is above --count {}; the minimum cannot exceed the count",
+            opts.count
+        )));
+    }
     let slots = u64::from(opts.slots.max(1));
-    let cap = claimable.div_ceil(slots);
+    let cap = claimable.div_ceil(slots).saturating_sub(active);
     let requested = opts.count.min(cap);
     let capped = (requested < opts.count).then(|| {
-        format!(
-            "capped at {requested} instance(s): {claimable} claimable task(s) in {} at {slots} slot(s) per instance",
+        let running = if active > 0 {
+            format!(", less {active} instance(s) of the step already pending or running")
+        } else {
+            String::new()
+        };
+        let mut note = format!(
+            "capped at {requested} instance(s): {claimable} claimable task(s) in {} at {slots} slot(s) per instance{running}",
             opts.step
-        )
+        );
+        if let Some(min) = opts.min_count.filter(|m| *m > requested && requested > 0) {
+            note.push_str(&format!("; --min-count {min} lowered to {requested}"));
+        }
+        note
     });
     let launch_id = new_launch_id();
     let template = opts.template.clone().unwrap_or_else(|| opts.step.clone());
@@ -132,6 +155,22 @@ pub fn execute(plan: &Plan, ec2: &Ec2, catalog: &mut Catalog) -> Result<Launched
     catalog.record_launch(r)?;
     if r.requested == 0 {
         return Ok(Launched::Nothing);
+    }
+    // EC2's dry run does not check that the template exists; the real launch would fail.
+    if !ec2.template_exists(&r.template)? {
+        let message = format!(
+            "no launch template named '{}' in {} for step {}; create one named after the step \
+             (aws ec2 create-launch-template --launch-template-name {} ...) or pass --template NAME",
+            r.template,
+            r.region.as_deref().unwrap_or("this region"),
+            r.step,
+            r.template
+        );
+        catalog.record_launch_outcome(&r.launch_id, &[], Some(&message))?;
+        return Err(Error::Invalid(format!(
+            "{message} (recorded as launch {})",
+            r.launch_id
+        )));
     }
     let request = RunRequest {
         template: &r.template,
@@ -213,12 +252,41 @@ fn new_launch_id() -> String {
     format!("{}-{}-{noise:04x}", &digits[..8], &digits[8..])
 }
 
-/// `user@host`: who asked, for the audit trail.
+/// `user@host`: who asked, for the audit trail. Without USER/LOGNAME (cron, containers,
+/// user data) the name of the uid, from the password database.
 fn requested_by() -> String {
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".into());
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or_else(uid_name)
+        .unwrap_or_else(|| "unknown".into());
     format!("{user}@{}", crate::host::hostname())
+}
+
+/// The login name of this process's uid (getpwuid_r), if it has one.
+fn uid_name() -> Option<String> {
+    let mut buf = vec![0 as libc::c_char; 4096];
+    // SAFETY: getpwuid_r writes into our passwd and buffer, both alive for the call; the
+    // name it points at lives in `buf`, read before `buf` is dropped.
+    unsafe {
+        let mut pwd: libc::passwd = std::mem::zeroed();
+        let mut found: *mut libc::passwd = std::ptr::null_mut();
+        let rc = libc::getpwuid_r(
+            libc::getuid(),
+            &mut pwd,
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut found,
+        );
+        if rc != 0 || found.is_null() || pwd.pw_name.is_null() {
+            return None;
+        }
+        std::ffi::CStr::from_ptr(pwd.pw_name)
+            .to_str()
+            .ok()
+            .map(str::to_string)
+    }
 }
 
 #[cfg(test)]

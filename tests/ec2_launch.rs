@@ -296,7 +296,7 @@ fn dry_run_sends_nothing_and_a_refused_launch_is_recorded() {
         "NoSuchTemplate",
     ]);
     assert!(
-        err.contains("cannot launch from template 'NoSuchTemplate'"),
+        err.contains("no launch template named 'NoSuchTemplate' in us-east-1 for step Alignment"),
         "{err}"
     );
     assert!(err.contains("recorded as launch"), "{err}");
@@ -492,4 +492,78 @@ fn sync_records_instance_transitions_and_the_audits_answer() {
         .env
         .ok(&["sync", "--instances", "--all-instances", "--no-tasks"]);
     assert!(out.contains("4 seen, 1 new"), "{out}");
+}
+
+#[test]
+fn launch_counts_the_step_s_running_instances_and_checks_its_inputs() {
+    let Some(cloud) = Cloud::start(8) else {
+        return;
+    };
+    let launch = |extra: &[&str]| {
+        let mut args = vec!["launch", "--step", STEP];
+        args.extend_from_slice(extra);
+        cloud.env.run(&args)
+    };
+    let (ok, out, err) = launch(&["--count", "40", "--slots", "2"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("started 4 of 4 instance(s)"), "{out}");
+    // Run twice: the four already up cover the eight tasks.
+    let (ok, out, err) = launch(&["--count", "40", "--slots", "2"]);
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("capped at 0 instance(s): 8 claimable task(s) in Alignment at 2 slot(s) per instance, less 4 instance(s) of the step already pending or running"),
+        "{err}"
+    );
+    assert!(
+        out.contains("nothing to launch: the 4 instance(s) of step Alignment already pending or running cover its 8 claimable task(s)"),
+        "{out}"
+    );
+    assert_eq!(cloud.instances().len(), 4);
+
+    // A minimum above the count is refused; one above the cap is lowered, and said so.
+    let (ok, _, err) = launch(&["--count", "1", "--min-count", "3"]);
+    assert!(!ok);
+    assert_eq!(
+        err.trim(),
+        "error: --min-count 3 is above --count 1; the minimum cannot exceed the count"
+    );
+    for i in cloud.instances() {
+        cloud.terminate(i.instance_id().unwrap());
+    }
+    let (ok, out, err) = launch(&["--count", "10", "--min-count", "10", "--slots", "2"]);
+    assert!(ok, "{err}");
+    assert!(err.contains("; --min-count 10 lowered to 4"), "{err}");
+    assert!(out.contains("of 4 instance(s)"), "{out}");
+
+    // A dry run from a template that does not exist fails as the launch would.
+    for i in cloud.instances() {
+        cloud.terminate(i.instance_id().unwrap());
+    }
+    let (ok, _, err) = launch(&["--count", "1", "--dry-run", "--template", "Nope"]);
+    assert!(!ok);
+    assert!(
+        err.contains("error: no launch template named 'Nope' in us-east-1 for step Alignment; create one named after the step"),
+        "{err}"
+    );
+    assert!(!err.contains("EC2 accepted"), "{err}");
+
+    // Without USER or LOGNAME the audit trail names the uid's user, not "unknown".
+    let out = cloud
+        .env
+        .cmd()
+        .args(["launch", "--step", STEP, "--count", "1", "--dry-run"])
+        .env_remove("USER")
+        .env_remove("LOGNAME")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let me = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .unwrap();
+    let me = String::from_utf8_lossy(&me.stdout).trim().to_string();
+    let rows =
+        cloud.query(&["SELECT requested_by FROM launches ORDER BY requested_at DESC LIMIT 1"]);
+    let by = rows[0]["requested_by"].as_str().unwrap();
+    assert!(by.starts_with(&format!("{me}@")), "{by}");
 }

@@ -91,6 +91,7 @@ impl Cmd {
             .map(|c| c.count)
             .sum();
         let ec2 = Ec2::connect(&ctx.aws)?;
+        let active = ec2.active_for_step(&self.step)?;
         let opts = LaunchOptions {
             step: self.step,
             count: self.count,
@@ -104,7 +105,7 @@ impl Cmd {
             store_url: store.describe(),
             worker_args: self.worker_args,
         };
-        let plan = launch::plan(&opts, claimable, ec2.region())?;
+        let plan = launch::plan(&opts, claimable, active, ec2.region())?;
         let r = &plan.record;
         if let Some(note) = &plan.capped {
             eprintln!("{note}");
@@ -127,8 +128,13 @@ impl Cmd {
             println!("user data:\n{}", r.user_data);
         }
         match launch::execute(&plan, &ec2, &mut catalog)? {
-            Launched::Nothing => println!(
+            Launched::Nothing if claimable == 0 => println!(
                 "nothing to launch: step {} has no claimable tasks (recorded as launch {})",
+                r.step, r.launch_id
+            ),
+            Launched::Nothing => println!(
+                "nothing to launch: the {active} instance(s) of step {} already pending or \
+                 running cover its {claimable} claimable task(s) (recorded as launch {})",
                 r.step, r.launch_id
             ),
             Launched::DryRunPassed => {
