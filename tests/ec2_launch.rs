@@ -430,12 +430,25 @@ fn sync_records_instance_transitions_and_the_audits_answer() {
     assert_eq!(died[0]["instance_id"], b.as_str());
     assert_eq!(died[0]["task_id"], held.task.task_id.as_str());
 
-    let idle: BTreeSet<String> = cloud
-        .query(&["instances-without-work"])
-        .iter()
-        .map(|r| r["instance_id"].as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(idle, BTreeSet::from([b.clone(), c.clone()]));
+    // Without work: ended, or up longer than the threshold, and holding no task. c is idle
+    // but young; b died holding a task (that is died-holding-tasks); a worked.
+    let idle = |extra: &[&str]| -> BTreeSet<String> {
+        let mut args = vec!["instances-without-work"];
+        args.extend_from_slice(extra);
+        cloud
+            .query(&args)
+            .iter()
+            .map(|r| r["instance_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(idle(&[]), BTreeSet::new());
+    assert_eq!(idle(&["--param", "hours=0"]), BTreeSet::from([c.clone()]));
+    // A busy instance is never listed, however long it has run.
+    let busy = store.claim(STEP, c, lease).unwrap().expect("c claims");
+    cloud.env.ok(&["sync"]);
+    assert_eq!(idle(&["--param", "hours=0"]), BTreeSet::new());
+    store.release(&busy).unwrap();
+    cloud.env.ok(&["sync"]);
 
     let per = cloud.query(&["tasks-per-instance", "--param", "step=Alignment"]);
     assert_eq!(per.len(), 3);
@@ -492,6 +505,11 @@ fn sync_records_instance_transitions_and_the_audits_answer() {
         .env
         .ok(&["sync", "--instances", "--all-instances", "--no-tasks"]);
     assert!(out.contains("4 seen, 1 new"), "{out}");
+
+    // c ends without having worked: now it is listed, whatever the threshold.
+    cloud.terminate(c);
+    cloud.env.ok(&["sync", "--instances"]);
+    assert_eq!(idle(&[]), BTreeSet::from([c.clone()]));
 }
 
 #[test]
