@@ -78,6 +78,23 @@ pub enum Error {
     },
 }
 
+/// An error and its causes on one line, each cause once: a message that already quotes its
+/// cause (`cannot read 'x': No such file...`) is not followed by the same text again.
+pub fn one_line(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
 /// The 1-based line of `text` that byte `offset` falls on (past the end: the last line).
 pub fn line_at(text: &str, offset: usize) -> u64 {
     let before = text.get(..offset).unwrap_or(text);

@@ -22,6 +22,9 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| EnvFilter::new(format!("error,anamo={level}"))),
         )
         .with_writer(std::io::stderr)
+        // Colour only for a person: the worker's log is often a file (user data appends to
+        // /var/log/anamo-worker.log), where escape codes are noise.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let ctx = Context {
         store_url: cli.global.store,
@@ -54,7 +57,7 @@ fn main() -> ExitCode {
         // A reader that went away (`| head`) is not a failure.
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", anamo::error::one_line(&e));
             ExitCode::FAILURE
         }
     }

@@ -144,7 +144,7 @@ fn faults_get_one_clear_line() {
     let err = env.fails(&["--store", "dynamodb://nope", "tasks", "list"]);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
-        err.contains("DynamoDB table 'nope' does not exist; create it with `anamo store init --store dynamodb://nope`"),
+        err.contains(&format!("DynamoDB table 'nope' does not exist in region us-east-1 at {}; check --region (or AWS_REGION, the profile's region), or create it with `anamo store init --store dynamodb://nope`", moto.url)),
         "{err}"
     );
     // A table of another shape.

@@ -491,3 +491,23 @@ fn a_prefix_without_its_slash_is_the_same_folder_and_sample_id_changes_are_told(
     assert!(out.contains("3 changed"), "{out}");
     assert_eq!(ids(&b), want);
 }
+
+#[test]
+fn files_can_be_synced_before_any_task_exists() {
+    let Some(b) = Bucket::start(&["cohort"]) else {
+        return;
+    };
+    b.put("cohort", &[("study/S1/S1.cram".to_string(), 3)]);
+    assert!(!b.env.store().exists());
+    let (ok, out, err) = b.env.run(&["sync", "--objects", "s3://cohort/study/"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("1 seen, 1 new"), "{out}");
+    assert!(
+        err.contains("tasks skipped: no task store at '") && err.contains("yet"),
+        "{err}"
+    );
+    assert!(!b.env.store().exists(), "no store was made");
+    // Nothing but the store: still an error naming it.
+    let err = b.env.fails(&["sync"]);
+    assert!(err.contains("does not exist"), "{err}");
+}

@@ -426,3 +426,35 @@ fn a_delete_never_loses_history_even_before_any_sync() {
     ]);
     assert_eq!(n, "n\n2\n");
 }
+
+#[test]
+fn errors_say_their_cause_once_and_logs_to_a_file_carry_no_colour() {
+    let env = Env::new();
+    let err = env.fails(&["tasks", "add", "nope.sh"]);
+    assert_eq!(
+        err,
+        "error: cannot read 'nope.sh': No such file or directory (os error 2)\n"
+    );
+    let out = env
+        .cmd()
+        .args(["sync"])
+        .env("ANAMO_CONFIG", "missing.toml")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: cannot read 'missing.toml': No such file or directory (os error 2)\n"
+    );
+    env.ok(&["tasks", "add", "-c", "X", "--id", "a", "--script", "true"]);
+    let out = env
+        .cmd()
+        .args(["-v", "worker", "-c", "X"])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("running X/a"), "{log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "no escape codes in a file: {log:?}"
+    );
+}

@@ -74,7 +74,8 @@ impl Cmd {
         }
         let mut catalog = ctx.catalog()?;
         if !self.no_tasks {
-            self.sync_tasks(ctx, &mut catalog)?;
+            let others = instances || !objects.is_empty();
+            self.sync_tasks(ctx, &mut catalog, others)?;
         }
         if !objects.is_empty() {
             let s3 = S3::connect(&ctx.aws)?;
@@ -122,8 +123,26 @@ impl Cmd {
         Ok(())
     }
 
-    fn sync_tasks(&self, ctx: &Context, catalog: &mut crate::catalog::Catalog) -> Result<()> {
-        let store = ctx.store(OpenMode::MustExist)?;
+    /// With `others` (S3 or EC2 sources too), a task store that does not exist yet is skipped
+    /// with a note: a cohort's files can be registered before its first task.
+    fn sync_tasks(
+        &self,
+        ctx: &Context,
+        catalog: &mut crate::catalog::Catalog,
+        others: bool,
+    ) -> Result<()> {
+        let store = match ctx.store(OpenMode::MustExist) {
+            Ok(store) => store,
+            Err(crate::error::Error::Missing { path, .. }) if others => {
+                eprintln!(
+                    "tasks skipped: no task store at '{}' yet (it appears with the first \
+                     `anamo tasks add`)",
+                    path.display()
+                );
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
         let total = store
             .counts(self.collection.as_deref())?
             .iter()

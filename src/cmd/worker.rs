@@ -85,7 +85,7 @@ impl Cmd {
         if shutdown_on_exit {
             // Say what went wrong before the machine goes: there may be no later.
             if let Err(e) = &result {
-                eprintln!("error: {e:#}");
+                eprintln!("error: {}", crate::error::one_line(e));
             }
             power_off();
             if result.is_err() {

@@ -72,11 +72,24 @@ impl DynamoStore {
     pub fn open(table: &str, opts: &AwsOptions) -> Result<Self> {
         let store = Self::connect(table, opts)?;
         if !store.rt.block_on(table::check(&store.client, table))? {
-            return Err(Error::Missing {
-                what: "DynamoDB table",
-                path: table.into(),
-                hint: format!("create it with `anamo store init --store dynamodb://{table}`"),
+            // Name where we looked: a wrong region must not read as "make a second table".
+            let config = store.client.config();
+            let mut place = format!(
+                "in region {}",
+                config.region().map_or("(none set)", |r| r.as_ref())
+            );
+            let endpoint = opts.endpoint_url.clone().or_else(|| {
+                ["AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL"]
+                    .iter()
+                    .find_map(|v| std::env::var(v).ok().filter(|e| !e.is_empty()))
             });
+            if let Some(endpoint) = &endpoint {
+                place.push_str(&format!(" at {endpoint}"));
+            }
+            return Err(Error::Invalid(format!(
+                "DynamoDB table '{table}' does not exist {place}; check --region (or AWS_REGION, \
+                 the profile's region), or create it with `anamo store init --store dynamodb://{table}`"
+            )));
         }
         Ok(store)
     }
