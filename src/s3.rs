@@ -158,6 +158,34 @@ impl S3 {
         }
     }
 
+    /// Proves that objects can be written and deleted under `prefix`: puts a small probe
+    /// object there and deletes it. The error names the permission that failed.
+    pub fn probe_write(&self, prefix: &S3Uri, name: &str) -> Result<()> {
+        let probe = prefix.join(name);
+        self.rt.block_on(async {
+            self.client
+                .put_object()
+                .bucket(&probe.bucket)
+                .key(&probe.key)
+                .body(ByteStream::from_static(b"anamo write check\n"))
+                .send()
+                .await
+                .map_err(|e| {
+                    aws::sdk_error("S3", &format!("cannot write {probe} (s3:PutObject)"), e)
+                })?;
+            self.client
+                .delete_object()
+                .bucket(&probe.bucket)
+                .key(&probe.key)
+                .send()
+                .await
+                .map_err(|e| {
+                    aws::sdk_error("S3", &format!("cannot delete {probe} (s3:DeleteObject)"), e)
+                })?;
+            Ok(())
+        })
+    }
+
     /// Uploads a file; in parts when it is large.
     pub fn put_file(&self, path: &Path, to: &S3Uri) -> Result<()> {
         let size = std::fs::metadata(path)

@@ -380,31 +380,47 @@ fn worker_logs_go_to_s3_and_come_back() {
 }
 
 #[test]
-fn a_failed_log_upload_does_not_fail_the_task() {
-    let Some(b) = Bucket::start(&[]) else {
+fn a_log_destination_is_checked_before_claiming_and_failed_uploads_are_counted() {
+    let Some(b) = Bucket::start(&["logs"]) else {
         return;
     };
+    // The bucket is gone by the time the log is uploaded (the script removes it).
+    let py = std::env::var("ANAMO_PYTHON")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python").to_string());
+    let script = format!(
+        "echo kept here; {py} -c 'import boto3; b = boto3.resource(\"s3\").Bucket(\"logs\"); \
+         b.objects.all().delete(); b.delete()'"
+    );
     b.env.ok(&[
-        "tasks",
-        "add",
-        "-c",
-        "Logs",
-        "--id",
-        "t1",
-        "--script",
-        "echo kept here",
+        "tasks", "add", "-c", "Logs", "--id", "t1", "--script", &script,
     ]);
+    // A bucket that does not exist: refused before anything is claimed.
+    let (ok, _, stderr) =
+        b.env
+            .run(&["worker", "-c", "Logs", "--log-uri", "s3://no-such-bucket/x"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("error: worker cannot write its logs under s3://no-such-bucket/x; fix --log-uri or give the instance role s3:PutObject and s3:DeleteObject there. Nothing was claimed: cannot write s3://no-such-bucket/x/.anamo-write-check-"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("(s3:PutObject)"), "{stderr}");
+    assert_eq!(b.env.task("t1")["state"], "todo", "nothing was claimed");
+
     let (ok, stdout, stderr) = b.env.run(&[
         "worker",
         "-c",
         "Logs",
         "--log-uri",
-        "s3://no-such-bucket/x",
+        "s3://logs/x",
         "--log-dir",
         "local-logs",
     ]);
     assert!(ok, "{stderr}");
-    assert!(stdout.contains("1 done, 0 failed"), "{stdout}");
+    assert!(
+        stdout.contains("1 done, 0 failed")
+            && stdout.contains("; 1 log upload(s) failed (kept on this machine)"),
+        "{stdout}"
+    );
     assert!(stderr.contains("log upload failed, kept at"), "{stderr}");
     let t = b.env.task("t1");
     assert_eq!(t["state"], "done");

@@ -56,8 +56,9 @@ pub struct Cmd {
 
     /// Copy each finished attempt's log to s3://BUCKET/PREFIX/COLLECTION/TASK_ID/ATTEMPT.log
     /// and record that URI on the task (logs are written locally first: to --log-dir if
-    /// given, else a temporary folder emptied as uploads succeed). A failed upload never fails
-    /// the task; it keeps the local path.
+    /// given, else a temporary folder emptied as uploads succeed). Checked before the first
+    /// claim (a probe object is written and deleted); a later failed upload never fails the
+    /// task: it keeps the local path and is counted in the summary.
     #[arg(long, env = "ANAMO_LOG_URI", value_name = "S3_URI")]
     pub log_uri: Option<String>,
 
@@ -120,6 +121,15 @@ impl Cmd {
         };
         if let Some(session) = metadata {
             worker::watch_spot_notice(session, Arc::clone(&shutdown));
+        }
+        if let Some(shipper) = &log_shipper {
+            shipper.preflight(&owner).with_context(|| {
+                format!(
+                    "worker cannot write its logs under {}; fix --log-uri or give the \
+                     instance role s3:PutObject and s3:DeleteObject there. Nothing was claimed",
+                    self.log_uri.as_deref().unwrap_or_default()
+                )
+            })?;
         }
         let opts = Options {
             owner,

@@ -3,9 +3,11 @@
 //! logged, and the task keeps the local path.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tracing::warn;
 
+use crate::error::Result;
 use crate::model::Task;
 use crate::s3::{S3, S3Uri};
 
@@ -14,6 +16,8 @@ pub struct LogShipper {
     base: S3Uri,
     /// Keep the local file after a good upload (the user chose --log-dir).
     keep_local: bool,
+    /// Uploads that failed (their logs stayed local), for the worker's summary.
+    failed: AtomicU64,
 }
 
 impl std::fmt::Debug for LogShipper {
@@ -28,7 +32,20 @@ impl LogShipper {
             s3,
             base,
             keep_local,
+            failed: AtomicU64::new(0),
         }
+    }
+
+    /// Before the first claim: a log destination that cannot be written would leave every
+    /// log on an instance that is about to be terminated.
+    pub fn preflight(&self, owner: &str) -> Result<()> {
+        let name = format!(".anamo-write-check-{}", owner.replace(['/', ':'], "-"));
+        self.s3.probe_write(&self.base, &name)
+    }
+
+    /// Uploads that failed so far.
+    pub fn failed(&self) -> u64 {
+        self.failed.load(Ordering::SeqCst)
     }
 
     /// Where one attempt's log goes.
@@ -51,6 +68,7 @@ impl LogShipper {
                 to.to_string()
             }
             Err(e) => {
+                self.failed.fetch_add(1, Ordering::SeqCst);
                 warn!(
                     "{}/{}: log upload failed, kept at {}: {e}",
                     task.collection,

@@ -64,6 +64,8 @@ pub struct Summary {
     pub retried: u64,
     pub released: u64,
     pub lost: u64,
+    /// Logs that could not be copied to S3 (kept on the machine).
+    pub log_uploads_failed: u64,
     pub wall: Duration,
 }
 
@@ -78,7 +80,15 @@ impl std::fmt::Display for Summary {
             self.released,
             self.lost,
             self.wall.as_secs_f64()
-        )
+        )?;
+        if self.log_uploads_failed > 0 {
+            write!(
+                f,
+                "; {} log upload(s) failed (kept on this machine)",
+                self.log_uploads_failed
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -121,6 +131,7 @@ pub fn run(store: &dyn TaskStore, opts: &Options, shutdown: &Shutdown) -> (Summa
         retried: load(&tally.retried),
         released: load(&tally.released),
         lost: load(&tally.lost),
+        log_uploads_failed: opts.log_shipper.as_ref().map_or(0, |s| s.failed()),
         wall: started.elapsed(),
     };
     (summary, results.into_iter().collect())
