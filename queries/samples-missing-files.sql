@@ -1,6 +1,7 @@
 -- name: samples-missing-files
 -- description: Active samples with no file of a kind in S3 (fastq, bam, cram, bai, crai, vcf, gvcf, tbi) as of the last objects sync
 -- params: kind
+-- choices: kind=fastq|bam|cram|bai|crai|vcf|gvcf|tbi|other
 SELECT s.sample_id,
        s.cohort,
        (SELECT count(*) FROM objects o

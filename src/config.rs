@@ -77,6 +77,9 @@ pub struct ObjectSource {
     pub uri: String,
     /// Regex with a `sample` group [default: the first path segment after the prefix].
     pub sample_pattern: Option<String>,
+    /// `FILE:LINE` of this entry, for messages about it.
+    #[serde(skip)]
+    pub at: String,
 }
 
 impl FileConfig {
@@ -97,10 +100,20 @@ impl FileConfig {
     }
 
     pub fn parse(name: &str, text: &str) -> Result<Self> {
-        toml::from_str(text).map_err(|e| {
+        let mut config: Self = toml::from_str(text).map_err(|e| {
             let line = e.span().map_or(0, |s| crate::error::line_at(text, s.start));
             crate::error::Error::input(name, line, e.message().to_string())
-        })
+        })?;
+        // Where each [[sync.objects]] entry starts, so a bad pattern names its line.
+        let starts: Vec<usize> = text
+            .match_indices("[[sync.objects]]")
+            .map(|(i, _)| i)
+            .collect();
+        for (i, source) in config.sync.objects.iter_mut().enumerate() {
+            let line = starts.get(i).map_or(0, |o| crate::error::line_at(text, *o));
+            source.at = format!("{name}:{line}");
+        }
+        Ok(config)
     }
 }
 

@@ -552,3 +552,66 @@ fn user_reports_add_to_and_override_the_built_in_ones() {
     let err = env.fails(&["reports"]);
     assert!(err.contains("report name 'bad name!'"), "{err}");
 }
+
+#[test]
+fn messages_name_the_right_thing() {
+    let env = Env::new();
+    let (_, cat) = demo(&env);
+    let q = |args: &[&str]| {
+        let mut all = vec!["--catalog", cat.as_str(), "query"];
+        all.extend_from_slice(args);
+        env.fails(&all)
+    };
+    // A report parameter with a known set of values.
+    let err = q(&["samples-missing-files", "-p", "kind=CRAM"]);
+    assert_eq!(
+        err,
+        "error: report samples-missing-files: kind='CRAM' is not one of fastq, bam, cram, bai, crai, vcf, gvcf, tbi, other\n"
+    );
+    // A parameter without '=' is called a parameter.
+    let err = q(&["samples-left", "-p", "NA12878"]);
+    assert!(
+        err.contains("'NA12878' is not a parameter: write NAME=VALUE (e.g. sample=NA12878)"),
+        "{err}"
+    );
+    // PRAGMA is refused as a write would be, with the read-only form.
+    let err = q(&["PRAGMA table_info(launches)"]);
+    assert!(
+        err.starts_with(
+            "error: PRAGMA is not allowed: anamo query is read-only (SELECT, WITH, EXPLAIN only)"
+        ) && err.contains("pragma_table_info"),
+        "{err}"
+    );
+    // A bad pattern in anamo.toml names the file and the entry's line.
+    env.write(
+        "anamo.toml",
+        "[sync]\ninstances = false\n\n[[sync.objects]]\nuri = \"s3://b/study/\"\nsample_pattern = \"(\"\n",
+    );
+    let err = env.fails(&["sync", "--no-tasks"]);
+    assert!(
+        err.starts_with("error: anamo.toml:4: sample_pattern '(' is not a valid regex"),
+        "{err}"
+    );
+    // A PiCaS token names PiCaS's field.
+    env.write("tokens.json", "[{\"_id\": \"a\", \"type\": \"X\"}]");
+    let err = env.fails(&["tasks", "add", "tokens.json"]);
+    assert_eq!(
+        err,
+        "error: tokens.json:1: task 'a' has no script: add a 'Task_Script' field\n"
+    );
+    // A running task has no log yet: said so, not blamed on --log-dir.
+    env.ok(&[
+        "tasks", "add", "-c", "L", "--id", "slow", "--script", "sleep 3",
+    ]);
+    let mut worker = env.spawn(&["worker", "-c", "L"]);
+    assert!(wait_for(
+        Duration::from_secs(10),
+        || env.task("slow")["state"] == "running"
+    ));
+    let err = env.fails(&["logs", "slow"]);
+    assert_eq!(
+        err,
+        "error: task L/slow is running attempt 1; a log is recorded on the task when an attempt ends\n"
+    );
+    assert!(wait_child(&mut worker, Duration::from_secs(20)).success());
+}

@@ -30,6 +30,7 @@ pub struct Cmd {
 /// Where a task's last log is, and how many attempts it had.
 struct LogRef {
     collection: String,
+    state: String,
     attempts: u32,
     log_uri: Option<String>,
 }
@@ -43,6 +44,21 @@ impl Cmd {
             );
         };
         let Some(last) = found.log_uri else {
+            if found.state == "running" || found.state == "todo" {
+                let now = if found.state == "running" {
+                    format!("is running attempt {}", found.attempts)
+                } else {
+                    format!(
+                        "is waiting to run (todo, {} attempt(s) so far)",
+                        found.attempts
+                    )
+                };
+                bail!(
+                    "task {}/{} {now}; a log is recorded on the task when an attempt ends",
+                    found.collection,
+                    self.id
+                );
+            }
             bail!(
                 "task {}/{} has no log: its worker ran without --log-dir or --log-uri \
                  (the tail of its error is in `anamo tasks show {}`)",
@@ -86,6 +102,7 @@ impl Cmd {
         {
             return Ok(Some(LogRef {
                 collection: t.collection,
+                state: t.state.to_string(),
                 attempts: t.attempts,
                 log_uri: t.log_uri,
             }));
@@ -95,7 +112,7 @@ impl Cmd {
         }
         let conn = Catalog::read_only(&ctx.catalog_path)?;
         let mut stmt = conn.prepare(
-            "SELECT collection, attempts, log_uri FROM tasks \
+            "SELECT collection, attempts, log_uri, state FROM tasks \
              WHERE task_id = ?1 AND (?2 IS NULL OR collection = ?2) LIMIT 2",
         )?;
         let mut rows: Vec<LogRef> = stmt
@@ -104,6 +121,7 @@ impl Cmd {
                     collection: r.get(0)?,
                     attempts: r.get(1)?,
                     log_uri: r.get(2)?,
+                    state: r.get(3)?,
                 })
             })?
             .collect::<rusqlite::Result<_>>()?;

@@ -19,9 +19,18 @@ use crate::model::{Attrs, TaskState};
 
 /// Parses `NAME=VALUE` attribute flags.
 pub fn parse_attr(s: &str) -> Result<(String, String), String> {
+    name_value(s, "an attribute")
+}
+
+/// A report or query parameter, `NAME=VALUE`.
+pub fn parse_param(s: &str) -> Result<(String, String), String> {
+    name_value(s, "a parameter")
+}
+
+fn name_value(s: &str, what: &str) -> Result<(String, String), String> {
     let (k, v) = s
         .split_once('=')
-        .ok_or_else(|| format!("attribute '{s}' must look like NAME=VALUE"))?;
+        .ok_or_else(|| format!("'{s}' is not {what}: write NAME=VALUE (e.g. sample={s})"))?;
     Ok((k.trim().to_string(), v.to_string()))
 }
 

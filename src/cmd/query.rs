@@ -6,7 +6,7 @@ use anyhow::{Result, bail};
 use clap::Args;
 
 use crate::catalog::Catalog;
-use crate::cmd::parse_attr;
+use crate::cmd::parse_param;
 use crate::config::Context;
 use crate::output::Format;
 use crate::query::{self, saved};
@@ -21,7 +21,7 @@ pub struct Cmd {
     /// SQL, or the name of a saved report.
     pub query: String,
     /// Parameter NAME=VALUE (repeatable).
-    #[arg(long = "param", short = 'p', value_parser = parse_attr)]
+    #[arg(long = "param", short = 'p', value_parser = parse_param)]
     pub params: Vec<(String, String)>,
     /// Output format (default: table on a terminal, TSV in a pipe).
     #[arg(long, short, value_enum)]
@@ -42,6 +42,9 @@ impl Cmd {
                 for p in &report.params {
                     if let Some(d) = &p.default {
                         params.entry(p.name.clone()).or_insert_with(|| d.clone());
+                    }
+                    if let Some(v) = params.get(&p.name) {
+                        p.check(&report.name, v).map_err(anyhow::Error::msg)?;
                     }
                 }
                 report.sql

@@ -32,9 +32,15 @@ impl Cmd {
             let params: Vec<String> = r
                 .params
                 .iter()
-                .map(|p| match &p.default {
-                    Some(d) => format!("{}={d}", p.name),
-                    None => p.name.clone(),
+                .map(|p| {
+                    let mut text = match &p.default {
+                        Some(d) => format!("{}={d}", p.name),
+                        None => p.name.clone(),
+                    };
+                    if let Some(choices) = &p.choices {
+                        text.push_str(&format!(" ({})", choices.join("|")));
+                    }
+                    text
                 })
                 .collect();
             let source = match &r.origin {

@@ -54,20 +54,26 @@ impl Cmd {
         let instances = self.instances || file.instances;
         // Every pattern and URI is checked before anything is written.
         // Flags replace the file's sources rather than adding to them.
-        let named: Vec<(&str, Option<&str>)> = if self.objects.is_empty() {
+        let named: Vec<(&str, Option<&str>, String)> = if self.objects.is_empty() {
             file.objects
                 .iter()
-                .map(|o| (o.uri.as_str(), o.sample_pattern.as_deref()))
+                .map(|o| {
+                    let origin = format!("{}: sample_pattern", o.at);
+                    (o.uri.as_str(), o.sample_pattern.as_deref(), origin)
+                })
                 .collect()
         } else {
             self.objects
                 .iter()
-                .map(|uri| (uri.as_str(), self.sample_pattern.as_deref()))
+                .map(|uri| {
+                    let origin = "--sample-pattern".to_string();
+                    (uri.as_str(), self.sample_pattern.as_deref(), origin)
+                })
                 .collect()
         };
         let objects = named
             .into_iter()
-            .map(|(uri, pattern)| ObjectsSource::parse(uri, pattern))
+            .map(|(uri, pattern, origin)| ObjectsSource::parse(uri, pattern, &origin))
             .collect::<crate::error::Result<Vec<_>>>()?;
         if self.no_tasks && !instances && objects.is_empty() {
             anyhow::bail!("--no-tasks leaves nothing to sync; add --instances or --objects");
@@ -178,11 +184,11 @@ impl Cmd {
 }
 
 impl ObjectsSource {
-    fn parse(uri: &str, pattern: Option<&str>) -> crate::error::Result<Self> {
+    fn parse(uri: &str, pattern: Option<&str>, origin: &str) -> crate::error::Result<Self> {
         Ok(Self {
             at: S3Uri::parse(uri)?,
             pattern: match pattern {
-                Some(p) => SamplePattern::parse(p)?,
+                Some(p) => SamplePattern::parse_from(p, origin)?,
                 None => SamplePattern::first_segment(),
             },
         })

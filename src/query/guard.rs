@@ -10,8 +10,16 @@ use sqlparser::parser::Parser;
 
 /// Returns a message naming what was refused, or Ok for a read-only query.
 pub fn check(sql: &str) -> Result<(), String> {
-    let statements = Parser::parse_sql(&SQLiteDialect {}, sql)
-        .map_err(|e| format!("cannot parse the SQL: {e}"))?;
+    let statements = Parser::parse_sql(&SQLiteDialect {}, sql).map_err(|e| {
+        // What the parser cannot read may still be plainly not a query (PRAGMA, REINDEX):
+        // say that, rather than a parse error.
+        let verb = first_word(sql);
+        if READS.contains(&verb.as_str()) || verb.is_empty() {
+            format!("cannot parse the SQL: {e}")
+        } else {
+            refused(&verb)
+        }
+    })?;
     match statements.len() {
         0 => return Err("no SQL statement given".into()),
         1 => {}
@@ -36,20 +44,42 @@ pub fn parses(sql: &str) -> bool {
     Parser::parse_sql(&SQLiteDialect {}, sql).is_ok_and(|s| !s.is_empty())
 }
 
+/// The words a read-only statement starts with.
+const READS: &[&str] = &["SELECT", "WITH", "EXPLAIN", "VALUES"];
+
+/// The first keyword of `sql`, upper-cased, past blanks and `--` comments.
+fn first_word(sql: &str) -> String {
+    sql.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("--"))
+        .flat_map(str::split_whitespace)
+        .next()
+        .unwrap_or("")
+        .trim_start_matches('(')
+        .to_ascii_uppercase()
+}
+
+fn refused(verb: &str) -> String {
+    let hint = if verb == "PRAGMA" {
+        " (PRAGMA reads have table forms: SELECT * FROM pragma_table_info('tasks'))"
+    } else {
+        ""
+    };
+    format!("{verb} is not allowed: anamo query is read-only (SELECT, WITH, EXPLAIN only){hint}")
+}
+
 fn allowed(statement: &Statement) -> Result<(), String> {
     match statement {
         Statement::Query(_) => Ok(()),
         Statement::Explain { analyze: false, .. } => Ok(()),
         other => {
             let text = other.to_string();
-            let verb: String = text
+            let verb = text
                 .split_whitespace()
                 .next()
                 .unwrap_or("statement")
                 .to_ascii_uppercase();
-            Err(format!(
-                "{verb} is not allowed: anamo query is read-only (SELECT, WITH, EXPLAIN only)"
-            ))
+            Err(refused(&verb))
         }
     }
 }
@@ -76,6 +106,10 @@ mod tests {
             ("DROP TABLE tasks", "DROP"),
             ("ATTACH DATABASE '/tmp/x.db' AS x", "ATTACH"),
             ("PRAGMA user_version = 7", "PRAGMA"),
+            (
+                "PRAGMA table_info(launches)",
+                "PRAGMA is not allowed: anamo query is read-only (SELECT, WITH, EXPLAIN only) (PRAGMA reads have table forms",
+            ),
             ("SELECT 1; DROP TABLE tasks", "2 statements"),
             (
                 "WITH gone AS (DELETE FROM tasks RETURNING *) SELECT * FROM gone",

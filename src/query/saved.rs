@@ -5,8 +5,11 @@
 //! -- name: samples-left
 //! -- description: Active samples not yet done in a step
 //! -- params: step, limit=20
+//! -- choices: kind=fastq|bam|cram
 //! SELECT ...
 //! ```
+//!
+//! `choices` lists the only values a parameter takes; anything else is refused with the list.
 
 use std::path::{Path, PathBuf};
 
@@ -94,6 +97,22 @@ pub struct Param {
     pub name: String,
     /// `None`: the caller must give it.
     pub default: Option<String>,
+    /// The only values it takes, when the header lists them (`-- choices: name=a|b`).
+    pub choices: Option<Vec<String>>,
+}
+
+impl Param {
+    /// Refuses a value outside the parameter's choices, naming them.
+    pub fn check(&self, report: &str, value: &str) -> std::result::Result<(), String> {
+        match &self.choices {
+            Some(choices) if !choices.iter().any(|c| c == value) => Err(format!(
+                "report {report}: {}='{value}' is not one of {}",
+                self.name,
+                choices.join(", ")
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -149,8 +168,19 @@ pub fn parse(file_name: &str, text: &str, origin: Origin) -> std::result::Result
                     params.push(Param {
                         name: n.to_string(),
                         default,
+                        choices: None,
                     });
                 }
+            }
+            "choices" => {
+                let Some((n, list)) = value.split_once('=') else {
+                    return Err(format!("choices need NAME=a|b|c, not '{value}'"));
+                };
+                let n = n.trim();
+                let Some(p) = params.iter_mut().find(|p| p.name == n) else {
+                    return Err(format!("choices name '{n}', which is not in params"));
+                };
+                p.choices = Some(list.split('|').map(|c| c.trim().to_string()).collect());
             }
             _ => {}
         }

@@ -17,16 +17,21 @@ pub struct SamplePattern(Regex);
 impl SamplePattern {
     /// A regex with a named group `sample`, searched in the key after the prefix.
     pub fn parse(pattern: &str) -> Result<Self> {
+        Self::parse_from(pattern, "--sample-pattern")
+    }
+
+    /// The same, for a pattern from `origin` (a flag, or `anamo.toml:7: sample_pattern`).
+    pub fn parse_from(pattern: &str, origin: &str) -> Result<Self> {
         let re = Regex::new(pattern).map_err(|e| {
             let why = e.to_string();
             let why = why.lines().last().unwrap_or("").trim();
             Error::Invalid(format!(
-                "--sample-pattern '{pattern}' is not a valid regex ({why}); e.g. '^(?P<sample>[^/]+)/'"
+                "{origin} '{pattern}' is not a valid regex ({why}); e.g. '^(?P<sample>[^/]+)/'"
             ))
         })?;
         if !re.capture_names().flatten().any(|n| n == "sample") {
             return Err(Error::Invalid(format!(
-                "--sample-pattern '{pattern}' has no group named sample; mark the id with (?P<sample>...), e.g. '^(?P<sample>[^/]+)/'"
+                "{origin} '{pattern}' has no group named sample; mark the id with (?P<sample>...), e.g. '^(?P<sample>[^/]+)/'"
             )));
         }
         Ok(Self(re))

@@ -6,9 +6,36 @@ use crate::model::{Attrs, NewTask};
 
 use super::Defaults;
 
+/// What the input format calls the fields a task needs, for messages about a missing one.
+pub(crate) struct Names {
+    pub collection: &'static str,
+    pub task_id: &'static str,
+    pub script: &'static str,
+    /// "column" or "field".
+    pub kind: &'static str,
+}
+
+impl Names {
+    /// CSV/TSV columns and JSON Lines keys.
+    pub const PLAIN: Names = Names {
+        collection: "collection",
+        task_id: "task_id",
+        script: "script",
+        kind: "column",
+    };
+    /// PiCaS token fields.
+    pub const PICAS: Names = Names {
+        collection: "type",
+        task_id: "_id",
+        script: "Task_Script",
+        kind: "field",
+    };
+}
+
 /// Builds tasks from `name = value` pairs, in the order a row gives them.
 pub(crate) struct TaskFields<'a> {
     defaults: &'a Defaults,
+    names: &'static Names,
     collection: Option<String>,
     task_id: Option<String>,
     sample: Option<String>,
@@ -20,8 +47,14 @@ pub(crate) struct TaskFields<'a> {
 
 impl<'a> TaskFields<'a> {
     pub fn new(defaults: &'a Defaults) -> Self {
+        Self::named(defaults, &Names::PLAIN)
+    }
+
+    /// Fields of a format that calls them `names`.
+    pub fn named(defaults: &'a Defaults, names: &'static Names) -> Self {
         Self {
             defaults,
+            names,
             collection: None,
             task_id: None,
             sample: None,
@@ -63,14 +96,25 @@ impl<'a> TaskFields<'a> {
     }
 
     pub fn finish(self) -> Result<NewTask, String> {
+        let n = self.names;
         let collection = self
             .collection
             .or_else(|| self.defaults.collection.clone())
-            .ok_or("no collection: add a 'collection' column or pass --collection")?;
-        let task_id = self.task_id.ok_or("no task id: add a 'task_id' column")?;
-        let script = self
-            .script
-            .ok_or_else(|| format!("task '{task_id}' has no script: add a 'script' column"))?;
+            .ok_or_else(|| {
+                format!(
+                    "no collection: add a '{}' {} or pass --collection",
+                    n.collection, n.kind
+                )
+            })?;
+        let task_id = self
+            .task_id
+            .ok_or_else(|| format!("no task id: add a '{}' {}", n.task_id, n.kind))?;
+        let script = self.script.ok_or_else(|| {
+            format!(
+                "task '{task_id}' has no script: add a '{}' {}",
+                n.script, n.kind
+            )
+        })?;
         Ok(NewTask {
             collection,
             task_id,

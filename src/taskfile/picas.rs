@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 
-use super::fields::TaskFields;
+use super::fields::{Names, TaskFields};
 use super::json::{parse_object, scalar, type_name};
 use super::{Defaults, Located};
 
@@ -62,7 +62,7 @@ fn token(
     object: Map<String, Value>,
     defaults: &Defaults,
 ) -> Result<Option<crate::model::NewTask>, String> {
-    let mut fields = TaskFields::new(defaults);
+    let mut fields = TaskFields::named(defaults, &Names::PICAS);
     let mut done = false;
     for (name, value) in object {
         match name.as_str() {
