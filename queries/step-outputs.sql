@@ -1,5 +1,5 @@
 -- name: step-outputs
--- description: Tasks done whose expected output is not in S3 (task attr output, else the step's pattern from `anamo steps output`)
+-- description: Tasks done whose expected output is not in S3 (task attr output, else the step's pattern from `anamo steps output`); status says when the bucket was never synced
 -- params: step=
 WITH expected AS (
     SELECT t.collection,
@@ -27,6 +27,11 @@ SELECT l.collection AS step,
        l.task_id,
        l.sample,
        l.uri AS expected,
+       -- A bucket no objects sync has listed proves nothing missing: say so instead.
+       CASE WHEN EXISTS (SELECT 1 FROM objects b WHERE b.bucket = l.bucket)
+            THEN 'missing'
+            ELSE 'bucket ' || l.bucket || ' never synced: anamo sync --objects s3://' || l.bucket || '/...'
+       END AS status,
        l.owner,
        strftime('%Y-%m-%dT%H:%M:%SZ', l.finished_at / 1000.0, 'unixepoch') AS finished
 FROM located l

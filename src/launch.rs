@@ -7,6 +7,7 @@ use crate::clock::now_ms;
 use crate::ec2::{self, Ec2, RunOutcome, RunRequest};
 use crate::error::{Error, Result};
 use crate::model::Instance;
+use crate::placeholders::{self, shell_quote};
 
 /// The user data instances boot with unless --user-data names another template.
 pub const DEFAULT_USER_DATA: &str = r#"#!/bin/bash
@@ -94,17 +95,24 @@ pub fn plan(
         Some((name, text)) => (name.as_str(), text.as_str()),
         None => ("the built-in user data", DEFAULT_USER_DATA),
     };
+    // Values are shell words, quoted here: worker_args is several of them.
     let worker_args: Vec<String> = opts.worker_args.iter().map(|a| shell_quote(a)).collect();
-    let user_data = render(
+    let (step, store, slots) = (
+        shell_quote(&opts.step),
+        shell_quote(&opts.store_url),
+        opts.slots.to_string(),
+    );
+    let (region_word, worker_args) = (shell_quote(region.unwrap_or("")), worker_args.join(" "));
+    let user_data = placeholders::fill_double(
         source,
         text,
         &[
-            ("step", shell_quote(&opts.step)),
-            ("store", shell_quote(&opts.store_url)),
-            ("slots", opts.slots.to_string()),
-            ("launch_id", launch_id.clone()),
-            ("region", shell_quote(region.unwrap_or(""))),
-            ("worker_args", worker_args.join(" ")),
+            ("step", &step),
+            ("store", &store),
+            ("slots", &slots),
+            ("launch_id", &launch_id),
+            ("region", &region_word),
+            ("worker_args", &worker_args),
         ],
     )?;
     if user_data.len() > MAX_USER_DATA {
@@ -199,44 +207,6 @@ pub fn execute(plan: &Plan, ec2: &Ec2, catalog: &mut Catalog) -> Result<Launched
     }
 }
 
-/// Fills `{{name}}` placeholders; an unknown or unclosed one is an error naming it.
-pub fn render(source: &str, template: &str, vars: &[(&str, String)]) -> Result<String> {
-    let mut out = String::with_capacity(template.len() + 256);
-    let mut rest = template;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let Some(end) = after.find("}}") else {
-            return Err(Error::Invalid(format!(
-                "{source}: a '{{{{' is never closed; placeholders look like {{{{step}}}}"
-            )));
-        };
-        let name = after[..end].trim();
-        let Some((_, value)) = vars.iter().find(|(k, _)| *k == name) else {
-            return Err(Error::Invalid(format!(
-                "{source}: unknown placeholder {{{{{name}}}}}; known: {}",
-                vars.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ")
-            )));
-        };
-        out.push_str(value);
-        rest = &after[end + 2..];
-    }
-    out.push_str(rest);
-    Ok(out)
-}
-
-/// A word the shell reads back as `s`: as it is when plain, else single-quoted.
-fn shell_quote(s: &str) -> String {
-    let plain = !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_-.,:/@%+=".contains(c));
-    if plain {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
-}
-
 /// `YYYYMMDD-HHMMSS-xxxx`: sorts by time, and two launches in one second still differ.
 fn new_launch_id() -> String {
     let now = std::time::SystemTime::now()
@@ -292,30 +262,6 @@ fn uid_name() -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn placeholders_are_filled_and_unknown_ones_named() {
-        let vars = [("step", "Alignment".to_string())];
-        assert_eq!(
-            render("t", "run {{step}} {{ step }}", &vars).unwrap(),
-            "run Alignment Alignment"
-        );
-        let e = render("t.sh", "x {{stpe}}", &vars).unwrap_err().to_string();
-        assert!(e.contains("t.sh: unknown placeholder {{stpe}}"), "{e}");
-        let e = render("t.sh", "x {{step", &vars).unwrap_err().to_string();
-        assert!(e.contains("never closed"), "{e}");
-    }
-
-    #[test]
-    fn values_are_quoted_for_the_shell() {
-        assert_eq!(
-            shell_quote("dynamodb://anamo-tasks"),
-            "dynamodb://anamo-tasks"
-        );
-        assert_eq!(shell_quote("a b"), "'a b'");
-        assert_eq!(shell_quote("it's"), r"'it'\''s'");
-        assert_eq!(shell_quote(""), "''");
-    }
 
     #[test]
     fn launch_ids_look_like_times() {

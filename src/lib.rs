@@ -15,6 +15,7 @@ pub mod host;
 pub mod launch;
 pub mod model;
 pub mod output;
+pub mod placeholders;
 pub mod query;
 pub mod records;
 pub mod s3;

@@ -615,3 +615,50 @@ fn messages_name_the_right_thing() {
     );
     assert!(wait_child(&mut worker, Duration::from_secs(20)).success());
 }
+
+#[test]
+fn step_outputs_refuse_unknown_placeholders_and_say_when_a_bucket_was_never_synced() {
+    let env = Env::new();
+    let (_, cat) = demo(&env);
+    let run = |args: &[&str]| {
+        let mut all = vec!["--catalog", cat.as_str()];
+        all.extend_from_slice(args);
+        env.run(&all)
+    };
+    let (ok, _, err) = run(&["steps", "output", "Alignment", "s3://b/{smaple}.cram"]);
+    assert!(!ok);
+    assert_eq!(
+        err,
+        "error: the output pattern: unknown placeholder {smaple}; known: {sample}, {task_id}, {collection}\n"
+    );
+    let (ok, _, err) = run(&["steps", "output", "Alignmnt", "s3://b/{sample}.cram"]);
+    assert!(ok, "{err}");
+    assert!(
+        err.starts_with("warning: the catalog knows no step 'Alignmnt' (it knows Alignment, "),
+        "{err}"
+    );
+    let (ok, _, err) = run(&[
+        "steps",
+        "output",
+        "Alignment",
+        "s3://never-listed/{sample}.cram",
+    ]);
+    assert!(ok && err.is_empty(), "{err}");
+    let (ok, out, err) = run(&[
+        "query",
+        "step-outputs",
+        "-p",
+        "step=Alignment",
+        "--format",
+        "csv",
+    ]);
+    assert!(ok, "{err}");
+    let rows: Vec<&str> = out.lines().skip(1).collect();
+    assert!(!rows.is_empty());
+    assert!(
+        rows.iter().all(|r| r.contains(
+            "bucket never-listed never synced: anamo sync --objects s3://never-listed/..."
+        )),
+        "{out}"
+    );
+}

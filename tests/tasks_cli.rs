@@ -458,3 +458,44 @@ fn errors_say_their_cause_once_and_logs_to_a_file_carry_no_colour() {
         "no escape codes in a file: {log:?}"
     );
 }
+
+#[test]
+fn a_sample_id_reaches_the_script_as_one_literal_word() {
+    let env = Env::new();
+    env.write("samples.txt", "a b'c;d\n");
+    env.ok(&[
+        "tasks",
+        "add",
+        "-c",
+        "X",
+        "--samples",
+        "samples.txt",
+        "--id",
+        "odd",
+        "--script",
+        "printf '%s|' {sample} >> got.txt; echo ${ANAMO_COLLECTION}{1..2} >> brace.txt",
+    ]);
+    env.ok(&["worker", "-c", "X"]);
+    assert_eq!(env.read("got.txt"), "a b'c;d|");
+    assert_eq!(
+        env.read("brace.txt"),
+        "X1 X2\n",
+        "the shell's own braces stay"
+    );
+    let err = env.fails(&[
+        "tasks",
+        "add",
+        "-c",
+        "X",
+        "--samples",
+        "samples.txt",
+        "--id",
+        "t2",
+        "--script",
+        "run {smaple}",
+    ]);
+    assert_eq!(
+        err,
+        "error: --script: unknown placeholder {smaple}; known: {sample}, {collection}\n"
+    );
+}

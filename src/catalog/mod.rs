@@ -18,7 +18,10 @@ use crate::error::Result;
 
 pub use instances::LaunchRecord;
 pub use runs::{RunCounts, SyncRun};
-pub use samples::{DropOutcome, ImportReport, drop_sample, import_qc, import_samples, set_steps};
+pub use samples::{
+    DropOutcome, ImportReport, drop_sample, import_qc, import_samples, known_steps,
+    set_step_output, set_steps,
+};
 pub use tasks::{BatchCounts, TaskWriter};
 
 /// The catalog used when neither --catalog nor ANAMO_CATALOG names one.

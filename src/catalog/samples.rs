@@ -206,3 +206,26 @@ pub fn set_steps(catalog: &mut Catalog, steps: &[String]) -> Result<()> {
     tx.commit()?;
     Ok(())
 }
+
+/// Every step the catalog knows: the workflow order first, then collections tasks were seen in.
+pub fn known_steps(catalog: &Catalog) -> Result<Vec<String>> {
+    let mut stmt = catalog.conn().prepare(
+        "SELECT collection FROM (SELECT collection, ordinal FROM steps \
+         UNION SELECT DISTINCT collection, NULL FROM tasks WHERE collection NOT IN \
+         (SELECT collection FROM steps)) ORDER BY ordinal IS NULL, ordinal, collection",
+    )?;
+    let steps = stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<String>>>()?;
+    Ok(steps)
+}
+
+/// Where `step`'s finished tasks leave their output (a `{sample}` pattern), replacing any.
+pub fn set_step_output(catalog: &Catalog, step: &str, pattern: &str) -> Result<()> {
+    catalog.conn().execute(
+        "INSERT INTO step_outputs (collection, pattern) VALUES (?1, ?2) \
+         ON CONFLICT (collection) DO UPDATE SET pattern = excluded.pattern",
+        params![step, pattern],
+    )?;
+    Ok(())
+}

@@ -42,12 +42,21 @@ impl Cmd {
             }
             Cmd::Output(c) => {
                 crate::s3::S3Uri::parse(&c.pattern)?;
-                let cat = ctx.catalog()?;
-                cat.conn().execute(
-                    "INSERT INTO step_outputs (collection, pattern) VALUES (?1, ?2) \
-                     ON CONFLICT (collection) DO UPDATE SET pattern = excluded.pattern",
-                    rusqlite::params![c.step, c.pattern],
+                crate::placeholders::check(
+                    "the output pattern",
+                    &c.pattern,
+                    &["sample", "task_id", "collection"],
                 )?;
+                let cat = ctx.catalog()?;
+                let known = catalog::known_steps(&cat)?;
+                if !known.is_empty() && !known.contains(&c.step) {
+                    eprintln!(
+                        "warning: the catalog knows no step '{}' (it knows {}); recorded anyway",
+                        c.step,
+                        known.join(", ")
+                    );
+                }
+                catalog::set_step_output(&cat, &c.step, &c.pattern)?;
                 println!("{}: output expected at {}", c.step, c.pattern);
             }
             Cmd::List => {

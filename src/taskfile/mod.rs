@@ -14,6 +14,7 @@ use std::str::FromStr;
 
 use crate::error::{Error, Result};
 use crate::model::NewTask;
+use crate::placeholders::{self, Quoting};
 
 /// The formats `anamo tasks add FILE` reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -131,8 +132,8 @@ impl FromStr for FileFormat {
     }
 }
 
-/// One task per sample from a template: `{sample}` and `{collection}` are replaced in the id
-/// and the script. Sample files hold one id per line; blank lines and `#` comments are skipped.
+/// One task per sample from a template: `{sample}` and `{collection}` are filled in the id
+/// and the script (shell-quoted there); any other `{name}` is refused. Sample files hold one id per line; blank lines and `#` comments are skipped.
 pub fn from_samples(
     path: &Path,
     id_template: &str,
@@ -155,17 +156,17 @@ pub fn from_samples(
         if sample.is_empty() || sample.starts_with('#') {
             continue;
         }
-        let fill = |t: &str| {
-            t.replace("{sample}", sample)
-                .replace("{collection}", &collection)
-        };
+        let vars = [("sample", sample), ("collection", collection.as_str())];
+        let task_id = placeholders::fill("--id", id_template, &vars, Quoting::Plain)?;
+        // The sample id reaches the script as one literal word, whatever it holds.
+        let script = placeholders::fill("--script", script_template, &vars, Quoting::Shell)?;
         located.push((
             i as u64 + 1,
             NewTask {
                 collection: collection.clone(),
-                task_id: fill(id_template),
+                task_id,
                 sample: Some(sample.to_string()),
-                script: fill(script_template),
+                script,
                 attrs: attrs.clone(),
                 max_attempts: defaults.max_attempts,
                 timeout_secs: defaults.timeout_secs,
