@@ -1,5 +1,5 @@
 //! The overview a person looks at first: per step, in workflow order, counts by state, percent
-//! done, throughput over the last 24 hours and a naive ETA. Read from the catalog.
+//! done, throughput over the last 24 hours and an ETA at the recent pace. Read from the catalog.
 
 use std::io::Write;
 
@@ -11,6 +11,9 @@ use crate::error::Result;
 use crate::output::{Format, RowWriter};
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
+const HOUR_MS: f64 = 3_600_000.0;
+/// Finishes in the last 24 hours needed before a pace is worth an ETA.
+pub const ETA_MIN_FINISHES: u64 = 5;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepRow {
@@ -23,6 +26,8 @@ pub struct StepRow {
     pub done_24h: u64,
     /// EC2 instances of the step pending or running at the last instance sync.
     pub instances: u64,
+    /// When the first of the last 24 hours' finishes happened (epoch ms).
+    pub first_done_24h: Option<i64>,
 }
 
 impl StepRow {
@@ -34,8 +39,10 @@ impl StepRow {
         }
     }
 
-    /// Hours left at the last 24 hours' pace; `None` when nothing finished lately.
-    pub fn eta_hours(&self) -> Option<f64> {
+    /// Hours left at the recent pace, as of `now`: the tasks done in the last 24 hours over
+    /// the time since the first of them finished. `None` without enough data: fewer than
+    /// [`ETA_MIN_FINISHES`] finishes in that window (a pace from one or two tasks is noise).
+    pub fn eta_hours(&self, now: i64) -> Option<f64> {
         let left = self.todo + self.running;
         if self.total == 0 {
             return None;
@@ -43,7 +50,12 @@ impl StepRow {
         if left == 0 {
             return Some(0.0);
         }
-        (self.done_24h > 0).then(|| left as f64 / (self.done_24h as f64 / 24.0))
+        if self.done_24h < ETA_MIN_FINISHES {
+            return None;
+        }
+        let since = self.first_done_24h?;
+        let hours = ((now - since).max(1_000)) as f64 / HOUR_MS;
+        Some(left as f64 / (self.done_24h as f64 / hours))
     }
 }
 
@@ -62,7 +74,9 @@ pub fn overview(conn: &Connection) -> Result<Vec<StepRow>> {
                 (SELECT count(*) FROM tasks t WHERE t.state = 'done' AND t.finished_at >= ?1
                     AND t.collection = n.collection),
                 (SELECT count(*) FROM instances i WHERE i.step = n.collection
-                    AND i.state IN ('pending', 'running'))
+                    AND i.state IN ('pending', 'running')),
+                (SELECT min(t.finished_at) FROM tasks t WHERE t.state = 'done'
+                    AND t.finished_at >= ?1 AND t.collection = n.collection)
          FROM names n LEFT JOIN progress p ON p.collection = n.collection
          ORDER BY n.ordinal IS NULL, n.ordinal, n.collection",
     )?;
@@ -77,6 +91,7 @@ pub fn overview(conn: &Connection) -> Result<Vec<StepRow>> {
             total: n(5)?,
             done_24h: n(6)?,
             instances: n(7)?,
+            first_done_24h: r.get(8)?,
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -120,6 +135,7 @@ fn bar(pct: f64) -> String {
 fn eta_text(h: Option<f64>) -> String {
     match h {
         Some(0.0) => "done".into(),
+        Some(h) if h < 1.0 => format!("{}m", (h * 60.0).ceil().max(1.0)),
         Some(h) if h < 48.0 => format!("{h:.1}h"),
         Some(h) => format!("{:.1}d", h / 24.0),
         None => "-".into(),
@@ -129,6 +145,7 @@ fn eta_text(h: Option<f64>) -> String {
 /// Writes the overview: a table with bars for people, plain numbers for programs.
 pub fn render(rows: &[StepRow], format: Format, out: impl Write) -> Result<()> {
     let people = format == Format::Table;
+    let now = now_ms();
     let mut columns = vec!["step", "todo", "running", "done", "failed", "total"];
     columns.extend(if people {
         ["progress", "done_24h", "eta", "instances"]
@@ -149,11 +166,11 @@ pub fn render(rows: &[StepRow], format: Format, out: impl Write) -> Result<()> {
             row.extend([
                 json!(bar(r.pct_done())),
                 json!(r.done_24h),
-                json!(eta_text(r.eta_hours())),
+                json!(eta_text(r.eta_hours(now))),
                 json!(r.instances),
             ]);
         } else {
-            let eta = r.eta_hours().map(|h| (h * 10.0).round() / 10.0);
+            let eta = r.eta_hours(now).map(|h| (h * 100.0).round() / 100.0);
             row.extend([
                 json!((r.pct_done() * 10.0).round() / 10.0),
                 json!(r.done_24h),

@@ -662,3 +662,57 @@ fn step_outputs_refuse_unknown_placeholders_and_say_when_a_bucket_was_never_sync
         "{out}"
     );
 }
+
+#[test]
+fn eta_comes_from_a_recent_pace_with_enough_data() {
+    let env = Env::new();
+    env.write("samples.csv", "sample_id\nS1\n");
+    env.ok(&["samples", "import", "samples.csv"]);
+    let now = anamo::clock::now_ms();
+    let add = |step: &str, id: &str, state: &str, finished: Option<i64>| {
+        catalog(&env)
+            .execute(
+                "INSERT INTO tasks (collection, task_id, state, finished_at, first_seen_at, last_seen_at) \
+                 VALUES (?1, ?2, ?3, ?4, 1, 1)",
+                rusqlite::params![step, id, state, finished],
+            )
+            .unwrap();
+    };
+    // Fast: eight done within the last minute, one left: minutes, not hours.
+    for i in 0..8 {
+        add(
+            "Fast",
+            &format!("f{i}"),
+            "done",
+            Some(now - 60_000 + i * 1_000),
+        );
+    }
+    add("Fast", "f8", "todo", None);
+    // Slow: ten done over the last 20 hours, ten left: 20 hours more.
+    for i in 0..10 {
+        add(
+            "Slow",
+            &format!("s{i}"),
+            "done",
+            Some(now - 20 * 3_600_000 + i * 7_200_000),
+        );
+    }
+    for i in 10..20 {
+        add("Slow", &format!("s{i}"), "todo", None);
+    }
+    // Thin: three done lately: not enough to say.
+    for i in 0..3 {
+        add("Thin", &format!("t{i}"), "done", Some(now - 1_000 * i));
+    }
+    add("Thin", "t3", "todo", None);
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_str(&env.ok(&["status", "--format", "json"])).unwrap();
+    let eta = |step: &str| rows.iter().find(|r| r["step"] == step).unwrap()["eta_hours"].clone();
+    let fast = eta("Fast").as_f64().unwrap();
+    assert!(fast <= 0.01, "one task at 8 a minute: {fast}");
+    let slow = eta("Slow").as_f64().unwrap();
+    assert!((19.5..=20.5).contains(&slow), "{slow}");
+    assert!(eta("Thin").is_null(), "three finishes are not a pace");
+    let table = env.ok(&["status", "--format", "table"]);
+    assert!(table.contains("1m"), "{table}");
+}
