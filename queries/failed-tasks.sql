@@ -7,7 +7,7 @@ SELECT t.collection AS step,
        t.attempts,
        t.exit_code,
        t.owner,
-       strftime('%Y-%m-%dT%H:%M:%fZ', t.finished_at / 1000.0, 'unixepoch') AS finished,
+       strftime('%Y-%m-%dT%H:%M:%SZ', t.finished_at / 1000.0, 'unixepoch') AS finished,
        substr(t.error_tail, -300) AS error_tail,
        t.log_uri
 FROM live_tasks t

@@ -6,7 +6,7 @@ SELECT t.collection AS step,
        t.sample,
        round((t.finished_at - t.started_at) / 60000.0, 2) AS minutes,
        t.owner,
-       strftime('%Y-%m-%dT%H:%M:%fZ', t.started_at / 1000.0, 'unixepoch') AS started
+       strftime('%Y-%m-%dT%H:%M:%SZ', t.started_at / 1000.0, 'unixepoch') AS started
 FROM tasks t
 WHERE t.state = 'done' AND t.started_at IS NOT NULL AND t.finished_at IS NOT NULL
   AND (:step = '' OR t.collection = :step)

@@ -5,7 +5,7 @@ SELECT t.collection AS step,
        t.sample,
        t.owner,
        t.attempts,
-       strftime('%Y-%m-%dT%H:%M:%fZ', t.lease_until / 1000.0, 'unixepoch') AS lease_until,
+       strftime('%Y-%m-%dT%H:%M:%SZ', t.lease_until / 1000.0, 'unixepoch') AS lease_until,
        round((CAST(strftime('%s', 'now') AS INTEGER) * 1000 - t.lease_until) / 60000.0, 1) AS minutes_overdue
 FROM tasks t
 WHERE t.state = 'running' AND t.removed_at IS NULL

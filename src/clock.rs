@@ -10,10 +10,12 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// Epoch milliseconds as RFC 3339 UTC with milliseconds, e.g. `2026-11-25T17:53:52.123Z`.
+/// Epoch milliseconds as RFC 3339 UTC to the second, e.g. `2026-11-25T17:53:52Z`: the one
+/// timestamp form of every output (reports too write `%Y-%m-%dT%H:%M:%SZ`); the catalog keeps
+/// the milliseconds for whoever needs them.
 pub fn rfc3339(ms: i64) -> String {
     let t = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
-    humantime::format_rfc3339_millis(t).to_string()
+    humantime::format_rfc3339_seconds(t).to_string()
 }
 
 /// Parses a duration such as `90s`, `10m`, `1h30m` or `500ms`.
@@ -39,7 +41,7 @@ mod tests {
     }
 
     #[test]
-    fn rfc3339_has_millis() {
-        assert_eq!(rfc3339(1_500), "1970-01-01T00:00:01.500Z");
+    fn rfc3339_is_to_the_second() {
+        assert_eq!(rfc3339(1_500), "1970-01-01T00:00:01Z");
     }
 }

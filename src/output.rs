@@ -4,7 +4,7 @@
 use std::io::{IsTerminal, Write};
 
 use comfy_table::{ContentArrangement, Table, presets};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -95,18 +95,30 @@ impl<W: Write> RowWriter<W> {
                     writeln!(out, "{}", cells.join("\t"))?;
                 }
                 Format::Markdown => {
-                    let cells: Vec<String> =
-                        row.iter().map(|v| plain(v).replace('|', "\\|")).collect();
+                    // A newline would end the table row: HTML's line break keeps it one row.
+                    let cells: Vec<String> = row
+                        .iter()
+                        .map(|v| {
+                            plain(v)
+                                .replace('|', "\\|")
+                                .replace("\r\n", "<br>")
+                                .replace('\n', "<br>")
+                        })
+                        .collect();
                     writeln!(out, "| {} |", cells.join(" | "))?;
                 }
                 _ => {
-                    let object: Map<String, Value> = self
-                        .columns
-                        .iter()
-                        .cloned()
-                        .zip(row.iter().cloned())
-                        .collect();
-                    let text = serde_json::to_string(&object)?;
+                    // Keys in column order (a map would sort them), written as they come.
+                    let mut text = String::from("{");
+                    for (i, (name, value)) in self.columns.iter().zip(row).enumerate() {
+                        if i > 0 {
+                            text.push(',');
+                        }
+                        text.push_str(&serde_json::to_string(name)?);
+                        text.push(':');
+                        text.push_str(&serde_json::to_string(value)?);
+                    }
+                    text.push('}');
                     if self.format == Format::Json {
                         let sep = if self.rows == 0 { "\n" } else { ",\n" };
                         write!(out, "{sep}{text}")?;

@@ -191,8 +191,8 @@ pub const SAMPLE_JOURNEY: &str = "WITH names AS (
               WHERE sample = :sample AND collection NOT IN (SELECT collection FROM steps))
     SELECT n.collection AS step, t.task_id, coalesce(t.state, 'none') AS state, t.attempts,
            t.owner,
-           strftime('%Y-%m-%dT%H:%M:%fZ', t.started_at / 1000.0, 'unixepoch') AS started,
-           strftime('%Y-%m-%dT%H:%M:%fZ', t.finished_at / 1000.0, 'unixepoch') AS finished,
+           strftime('%Y-%m-%dT%H:%M:%SZ', t.started_at / 1000.0, 'unixepoch') AS started,
+           strftime('%Y-%m-%dT%H:%M:%SZ', t.finished_at / 1000.0, 'unixepoch') AS finished,
            round((t.finished_at - t.started_at) / 1000.0, 1) AS seconds,
            t.exit_code
     FROM names n LEFT JOIN tasks t ON t.collection = n.collection AND t.sample = :sample

@@ -55,6 +55,22 @@ fn demo_runs_and_every_shipped_report_runs_on_its_catalog() {
         }
         let out = env.ok(&args);
         let rows = out.lines().count();
+        // One timestamp form in every report: RFC 3339 to the second.
+        for line in out.lines() {
+            let row: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(line).unwrap();
+            for (k, v) in &row {
+                if let Some(t) = v
+                    .as_str()
+                    .filter(|t| t.len() > 10 && t.as_bytes()[10] == b'T')
+                {
+                    assert!(
+                        t.len() == 20 && t.ends_with('Z') && t.starts_with("20"),
+                        "{name}.{k}: {t}"
+                    );
+                }
+            }
+        }
         match name {
             "samples-left" => assert_eq!(rows, 1, "{name}: {out}"),
             "samples-done" => assert_eq!(rows, 10, "12 samples, 1 dropped, 1 failed: {out}"),
@@ -230,7 +246,17 @@ fn sync_is_idempotent_records_changes_and_marks_removed_tasks() {
         ),
         2
     );
-    env.ok(&["tasks", "delete", "-c", "A", "--state", "done"]);
+    // Deleted from another machine (its own catalog): this catalog learns it from a sync.
+    env.ok(&[
+        "--catalog",
+        "elsewhere.db",
+        "tasks",
+        "delete",
+        "-c",
+        "A",
+        "--state",
+        "done",
+    ]);
     let out = env.ok(&["sync"]);
     assert!(
         out.contains("1 seen, 0 new, 0 changed state, 2 removed"),
@@ -309,7 +335,7 @@ fn a_bad_catalog_file_is_refused_and_left_alone() {
     for args in [vec!["sync"], vec!["query", "SELECT 1"]] {
         let err = env.fails(&args);
         assert!(
-            err.contains("was written by a newer anamo (schema 99 > 2); upgrade anamo"),
+            err.contains("was written by a newer anamo (schema 99 > 3); upgrade anamo"),
             "{err}"
         );
     }
@@ -715,4 +741,25 @@ fn eta_comes_from_a_recent_pace_with_enough_data() {
     assert!(eta("Thin").is_null(), "three finishes are not a pace");
     let table = env.ok(&["status", "--format", "table"]);
     assert!(table.contains("1m"), "{table}");
+}
+
+#[test]
+fn json_keys_keep_column_order_and_markdown_rows_stay_whole() {
+    let env = Env::new();
+    let (_, cat) = demo(&env);
+    let q = |format: &str| {
+        env.ok(&[
+            "--catalog",
+            cat.as_str(),
+            "query",
+            "SELECT 2 AS zeta, 'a\nb|c' AS alpha",
+            "--format",
+            format,
+        ])
+    };
+    assert_eq!(q("jsonl"), "{\"zeta\":2,\"alpha\":\"a\\nb|c\"}\n");
+    assert_eq!(
+        q("markdown"),
+        "| zeta | alpha |\n|---|---|\n| 2 | a<br>b\\|c |\n"
+    );
 }

@@ -63,8 +63,16 @@ fn store_init_is_idempotent_and_the_lifecycle_works() {
     let out = env.ok(&["sync"]);
     assert!(out.contains("2 seen, 2 new"), "{out}");
     assert!(
-        env.ok(&["tasks", "delete", "-c", "Demo", "--all"])
-            .contains("deleted 2")
+        env.ok(&[
+            "--catalog",
+            "elsewhere.db",
+            "tasks",
+            "delete",
+            "-c",
+            "Demo",
+            "--all"
+        ])
+        .contains("deleted 2")
     );
     let out = env.ok(&["sync"]);
     assert!(
