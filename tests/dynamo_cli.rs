@@ -187,8 +187,10 @@ fn faults_get_one_clear_line() {
         let err = env.fails(&full);
         assert_eq!(err.lines().count(), 1, "{err}");
         assert!(
-            err.contains("not collection (HASH) + task_id (RANGE)"),
-            "{err}"
+            err.contains(
+                "table other has key schema id (HASH), not collection (HASH) + task_id (RANGE)"
+            ),
+            "no Rust debug text: {err}"
         );
     }
     // An item written by hand without required attributes: skipped and reported.

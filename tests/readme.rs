@@ -51,3 +51,206 @@ fn the_readme_walkthrough_runs_as_written() {
     );
     assert!(stdout.contains("reference genome not found"), "{stdout}");
 }
+
+mod common;
+
+use aws_sdk_ec2::types::{InstanceType, RequestLaunchTemplateData};
+use aws_sdk_s3::primitives::ByteStream;
+use common::moto::Moto;
+
+/// The `sh` blocks of the README sections whose heading starts with `prefix`, in order.
+fn blocks(readme: &str, prefix: &str) -> Vec<String> {
+    let mut out = vec![];
+    for section in readme.split("\n## ").filter(|s| s.starts_with(prefix)) {
+        let mut rest = section;
+        while let Some(open) = rest.find("```sh\n") {
+            let body = &rest[open + 6..];
+            let close = body.find("```").expect("end of block");
+            out.push(body[..close].to_string());
+            rest = &body[close + 3..];
+        }
+    }
+    out
+}
+
+/// The README's three AWS sections, their commands run as written, in one shell session's
+/// order, against the emulator: only what the README assumes exists outside anamo (an AWS
+/// profile, a launch template, buckets with files, a sample sheet) is made beforehand.
+#[test]
+fn the_readme_aws_sections_run_as_written_on_the_emulator() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let blocks = blocks(&readme, "AWS: ");
+    assert_eq!(blocks.len(), 3, "store, launch, S3");
+    let Some(moto) = Moto::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(home.join(".aws")).unwrap();
+    // The profile the README's first line names.
+    std::fs::write(
+        home.join(".aws/config"),
+        "[profile genomics]\nregion = eu-west-1\n",
+    )
+    .unwrap();
+    std::fs::write(
+        home.join(".aws/credentials"),
+        "[genomics]\naws_access_key_id = testing\naws_secret_access_key = testing\n",
+    )
+    .unwrap();
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let tokens: Vec<String> = ["NA12878", "NA12891", "NA12892", "NA19240"]
+        .iter()
+        .map(|s| {
+            format!(r#"{{"_id": "{s}-aln", "type": "Alignment", "Task_ID": "{s}", "Task_Script": "echo aligned {s}", "lock": 0, "done": 0}}"#)
+        })
+        .collect();
+    std::fs::write(
+        work.join("tokens.json"),
+        format!("[{}]", tokens.join(",\n")),
+    )
+    .unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("anamo");
+    let exports = blocks[0].lines().next().unwrap().to_string();
+    assert!(exports.starts_with("export ANAMO_STORE="), "{exports}");
+    let run = |block: &str| -> String {
+        let script = if block.starts_with("export ") {
+            block.to_string()
+        } else {
+            format!("{exports}\n{block}")
+        };
+        let out = Command::new("bash")
+            .args(["-e", "-c", &script])
+            .current_dir(&work)
+            .env(
+                "PATH",
+                format!(
+                    "{}:{}",
+                    bin.parent().unwrap().display(),
+                    std::env::var("PATH").unwrap()
+                ),
+            )
+            .env("HOME", &home)
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_REGION")
+            .env_remove("ANAMO_STORE")
+            .env_remove("ANAMO_CATALOG")
+            .env("AWS_ENDPOINT_URL", &moto.url)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{block}\n{stdout}\n{stderr}");
+        stdout + &stderr
+    };
+
+    // The DynamoDB task store.
+    let out = run(&blocks[0]);
+    assert!(out.contains("created DynamoDB table anamo-tasks"), "{out}");
+    assert!(out.contains("4 done, 0 failed"), "{out}");
+    assert!(out.contains("4 seen, 4 new"), "{out}");
+    assert!(out.contains("Alignment"), "{out}");
+
+    // A step's cluster: a launch template named after the step, and work left for it.
+    let mut aws = moto.aws();
+    aws.region = Some("eu-west-1".into());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let config = rt.block_on(anamo::aws::config(&aws));
+    let ec2 = aws_sdk_ec2::Client::new(&config);
+    rt.block_on(
+        ec2.create_launch_template()
+            .launch_template_name("Alignment")
+            .launch_template_data(
+                RequestLaunchTemplateData::builder()
+                    .image_id("ami-12c6146b")
+                    .instance_type(InstanceType::T3Micro)
+                    .build(),
+            )
+            .send(),
+    )
+    .unwrap();
+    let more: Vec<String> = (0..6)
+        .map(|i| {
+            format!("{{\"_id\": \"more-{i}\", \"type\": \"Alignment\", \"Task_Script\": \"true\"}}")
+        })
+        .collect();
+    std::fs::write(work.join("more.json"), format!("[{}]", more.join(","))).unwrap();
+    run(&format!("{exports}\nanamo tasks add more.json"));
+    let out = run(&blocks[1]);
+    assert!(
+        out.contains("EC2 accepted the dry run; nothing was started"),
+        "{out}"
+    );
+    assert!(out.contains("capped at 3 instance(s): 6 claimable task(s) in Alignment at 2 slot(s) per instance; --min-count 10 lowered to 3"), "{out}");
+    assert!(
+        out.contains("started 3 of 3 instance(s) for step Alignment"),
+        "{out}"
+    );
+    assert!(out.contains("3 seen"), "{out}");
+
+    // Sample files in S3: the buckets and files, and the sample sheet.
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
+    );
+    rt.block_on(async {
+        for bucket in ["cohort-data", "cohort-crams"] {
+            s3.create_bucket()
+                .bucket(bucket)
+                .create_bucket_configuration(
+                    aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                        .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap();
+        }
+        for (bucket, key) in [
+            ("cohort-data", "study/NA12878/NA12878_R1.fastq.gz"),
+            ("cohort-data", "study/NA12878/NA12878_R2.fastq.gz"),
+            ("cohort-data", "study/NA12891/NA12891_R1.fastq.gz"),
+            ("cohort-crams", "NA12878.final.cram"),
+            ("cohort-crams", "NA12878.final.cram.crai"),
+        ] {
+            s3.put_object()
+                .bucket(bucket)
+                .key(key)
+                .body(ByteStream::from_static(b"xyz"))
+                .send()
+                .await
+                .unwrap();
+        }
+    });
+    std::fs::write(
+        work.join("samples.csv"),
+        "sample_id,cohort\nNA12878,ceu\nNA12891,ceu\nNA12892,ceu\nNA19240,yri\n",
+    )
+    .unwrap();
+    run(&format!("{exports}\nanamo samples import samples.csv"));
+    let out = run(&blocks[2]);
+    assert!(
+        out.contains("synced objects from s3://cohort-data/study/: 3 seen, 3 new"),
+        "{out}"
+    );
+    assert!(
+        out.contains("synced objects from s3://cohort-crams/: 2 seen, 2 new"),
+        "{out}"
+    );
+    // Three of the four samples have no CRAM; NA12878's is there.
+    for s in ["NA12891", "NA12892", "NA19240"] {
+        assert!(out.contains(s), "{out}");
+    }
+    assert!(
+        out.contains("Alignment: output expected at s3://cohort-crams/{sample}.final.cram"),
+        "{out}"
+    );
+    let missing = out
+        .lines()
+        .filter(|l| l.starts_with("Alignment\t") && l.contains("\tmissing\t"))
+        .count();
+    assert_eq!(missing, 3, "done tasks whose CRAM is not there: {out}");
+}
