@@ -575,8 +575,12 @@ fn user_reports_add_to_and_override_the_built_in_ones() {
     std::fs::rename(env.path("my"), env.path("queries")).unwrap();
     assert_eq!(env.ok(&["query", "answer"]), "answer\n42\n");
     env.write("queries/broken.sql", "-- name: bad name!\nSELECT 1");
-    let err = env.fails(&["reports"]);
-    assert!(err.contains("report name 'bad name!'"), "{err}");
+    let (ok, _, err) = env.run(&["reports"]);
+    assert!(ok, "a broken file is skipped, the others still listed");
+    assert!(
+        err.contains("skipped report queries/broken.sql:1: report name 'bad name!'"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -762,4 +766,51 @@ fn json_keys_keep_column_order_and_markdown_rows_stay_whole() {
         q("markdown"),
         "| zeta | alpha |\n|---|---|\n| 2 | a<br>b\\|c |\n"
     );
+}
+
+#[test]
+fn failing_queries_print_no_header_and_a_bad_user_report_is_skipped_alone() {
+    let env = Env::new();
+    let (_, cat) = demo(&env);
+    let q = |args: &[&str]| {
+        let mut all = vec!["--catalog", cat.as_str()];
+        all.extend_from_slice(args);
+        env.run(&all)
+    };
+    let (ok, out, err) = q(&[
+        "query",
+        "SELECT json_extract('x', '$') AS j",
+        "--format",
+        "csv",
+    ]);
+    assert!(!ok);
+    assert_eq!(out, "", "no header before the error");
+    assert_eq!(err, "error: SQL error: malformed JSON\n");
+    let (ok, _, err) = q(&["query", "SELECT 1,\n 2 FROM nosuch"]);
+    assert!(!ok);
+    assert_eq!(
+        err,
+        "error: SQL error at line 2, column 9: no such table: nosuch\n"
+    );
+    std::fs::create_dir_all(env.path("queries")).unwrap();
+    env.write(
+        "queries/bad.sql",
+        "-- name: bad\n-- description: broken header\n-- params: a b\nSELECT 1",
+    );
+    env.write(
+        "queries/good.sql",
+        "-- name: good\n-- description: works\nSELECT 42 AS answer",
+    );
+    let (ok, out, err) = q(&["reports", "--format", "csv"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("\ngood,") && !out.contains("\nbad,"), "{out}");
+    assert!(
+        err.contains(
+            "skipped report queries/bad.sql:3: parameter name 'a b' must be letters, digits and '_'"
+        ),
+        "{err}"
+    );
+    let (ok, out, _) = q(&["query", "good", "--format", "csv"]);
+    assert!(ok);
+    assert_eq!(out, "answer\n42\n");
 }

@@ -245,7 +245,7 @@ fn spot_instance_type_and_a_user_data_template() {
         "bad.sh",
     ]);
     assert!(
-        err.contains("bad.sh: unknown placeholder {{stpe}}; known: step,"),
+        err.contains("bad.sh: unknown placeholder {{stpe}}; known: {{step}}, {{store}},"),
         "{err}"
     );
     assert_eq!(err.trim().lines().count(), 1, "{err}");

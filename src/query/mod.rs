@@ -49,15 +49,19 @@ pub fn run(
     }
     let columns: Vec<String> = stmt.column_names().map(str::to_string).collect();
     let width = columns.len();
-    let mut writer = RowWriter::new(format, columns, out)?;
     let mut rows = stmt.raw_query();
+    // The first row is computed before the header is written: a query that fails at once
+    // (bad JSON, a division by zero in a strict function) prints its error alone.
+    let mut next = rows.next().map_err(|e| sql_error(e, sql))?;
+    let mut writer = RowWriter::new(format, columns, out)?;
     let mut row_values = Vec::with_capacity(width);
-    while let Some(row) = rows.next().map_err(|e| sql_error(e, sql))? {
+    while let Some(row) = next {
         row_values.clear();
         for i in 0..width {
             row_values.push(cell(row.get_ref(i)?));
         }
         writer.write_row(&row_values)?;
+        next = rows.next().map_err(|e| sql_error(e, sql))?;
     }
     Ok(writer.finish()?)
 }
@@ -81,7 +85,30 @@ fn sql_error(e: rusqlite::Error, sql: &str) -> Error {
             let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
             Error::Invalid(format!("SQL error at line {line}, column {column}: {msg}"))
         }
-        rusqlite::Error::SqliteFailure(_, Some(msg)) => Error::Invalid(format!("SQL error: {msg}")),
+        rusqlite::Error::SqliteFailure(_, Some(msg)) => match name_position(msg, sql) {
+            // SQLite gives no offset for an unknown table or function: find the name.
+            Some((line, column)) => {
+                Error::Invalid(format!("SQL error at line {line}, column {column}: {msg}"))
+            }
+            None => Error::Invalid(format!("SQL error: {msg}")),
+        },
         _ => Error::Sqlite(e),
     }
+}
+
+/// Where the name in "no such table: X" (or function) first stands in `sql`, as a whole word.
+fn name_position(msg: &str, sql: &str) -> Option<(u64, usize)> {
+    let name = ["no such table: ", "no such function: "]
+        .iter()
+        .find_map(|p| msg.strip_prefix(p))?;
+    let name = name.rsplit('.').next()?.to_ascii_lowercase();
+    let lower = sql.to_ascii_lowercase();
+    let word = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+    let offset = lower.match_indices(&name).map(|(i, _)| i).find(|&i| {
+        !word(lower[..i].chars().next_back()) && !word(lower[i + name.len()..].chars().next())
+    })?;
+    let before = &sql[..offset];
+    let line = crate::error::line_at(sql, offset);
+    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    Some((line, column))
 }

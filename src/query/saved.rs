@@ -132,11 +132,23 @@ pub struct Report {
 
 /// Reads a report's header; the name defaults to the file stem.
 pub fn parse(file_name: &str, text: &str, origin: Origin) -> std::result::Result<Report, String> {
+    parse_at(file_name, text, origin).map_err(|(_, message)| message)
+}
+
+/// As [`parse`], with the 1-based line of the header where a problem is.
+pub fn parse_at(
+    file_name: &str,
+    text: &str,
+    origin: Origin,
+) -> std::result::Result<Report, (u64, String)> {
     let stem = file_name.strip_suffix(".sql").unwrap_or(file_name);
     let mut name = stem.to_string();
+    let mut name_line = 1;
     let mut description = String::new();
     let mut params = vec![];
-    for line in text.lines() {
+    for (index, line) in text.lines().enumerate() {
+        let at = index as u64 + 1;
+        let fail = |m: String| (at, m);
         let Some(comment) = line.trim().strip_prefix("--") else {
             if line.trim().is_empty() {
                 continue;
@@ -148,7 +160,10 @@ pub fn parse(file_name: &str, text: &str, origin: Origin) -> std::result::Result
         };
         let value = value.trim();
         match key.trim() {
-            "name" => name = value.to_string(),
+            "name" => {
+                name = value.to_string();
+                name_line = at;
+            }
             "description" => description = value.to_string(),
             "params" => {
                 for p in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -157,13 +172,13 @@ pub fn parse(file_name: &str, text: &str, origin: Origin) -> std::result::Result
                         None => (p, None),
                     };
                     if !valid_name(n) {
-                        return Err(format!(
+                        return Err(fail(format!(
                             "parameter name '{n}' must be letters, digits and '_'"
-                        ));
+                        )));
                     }
                     // Found by tests/fuzz.rs: a second default would silently lose to the first.
                     if params.iter().any(|q: &Param| q.name == n) {
-                        return Err(format!("parameter '{n}' is named twice"));
+                        return Err(fail(format!("parameter '{n}' is named twice")));
                     }
                     params.push(Param {
                         name: n.to_string(),
@@ -174,11 +189,11 @@ pub fn parse(file_name: &str, text: &str, origin: Origin) -> std::result::Result
             }
             "choices" => {
                 let Some((n, list)) = value.split_once('=') else {
-                    return Err(format!("choices need NAME=a|b|c, not '{value}'"));
+                    return Err(fail(format!("choices need NAME=a|b|c, not '{value}'")));
                 };
                 let n = n.trim();
                 let Some(p) = params.iter_mut().find(|p| p.name == n) else {
-                    return Err(format!("choices name '{n}', which is not in params"));
+                    return Err(fail(format!("choices name '{n}', which is not in params")));
                 };
                 p.choices = Some(list.split('|').map(|c| c.trim().to_string()).collect());
             }
@@ -190,8 +205,9 @@ pub fn parse(file_name: &str, text: &str, origin: Origin) -> std::result::Result
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     {
-        return Err(format!(
-            "report name '{name}' must be letters, digits, '-' and '_'"
+        return Err((
+            name_line,
+            format!("report name '{name}' must be letters, digits, '-' and '_'"),
         ));
     }
     Ok(Report {
@@ -232,10 +248,16 @@ pub fn all(user_dir: Option<&Path>) -> Result<Vec<Report>> {
                 source,
             })?;
             let file_name = path.file_name().and_then(|f| f.to_str()).unwrap_or("");
-            let report = parse(file_name, &text, Origin::File(path.clone()))
-                .map_err(|e| Error::input(path.display().to_string(), 1, e))?;
-            reports.retain(|r| r.name != report.name);
-            reports.push(report);
+            // One broken file must not take every other report down with it.
+            match parse_at(file_name, &text, Origin::File(path.clone())) {
+                Ok(report) => {
+                    reports.retain(|r| r.name != report.name);
+                    reports.push(report);
+                }
+                Err((line, e)) => {
+                    tracing::warn!("skipped report {}:{line}: {e}", path.display());
+                }
+            }
         }
     }
     reports.sort_by(|a, b| a.name.cmp(&b.name));
