@@ -26,6 +26,7 @@ fn main() -> ExitCode {
         // /var/log/anamo-worker.log), where escape codes are noise.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    anamo::output::set_quiet(cli.global.quiet);
     let ctx = Context {
         store_url: cli.global.store,
         catalog_path: cli.global.catalog,

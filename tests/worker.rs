@@ -376,3 +376,83 @@ fn a_panicking_slot_fails_the_worker_naming_its_task_and_hands_it_back() {
     std::thread::sleep(Duration::from_millis(2500));
     assert!(!env.path("survived").exists(), "the script was killed");
 }
+
+#[test]
+fn signals_are_acknowledged_and_a_second_one_stops_at_once() {
+    let env = Env::new();
+    add(
+        &env,
+        "T",
+        "long",
+        "touch started; sleep 30; touch finished",
+        &[],
+    );
+    let mut w = env.spawn(&["worker", "-c", "T"]);
+    assert!(wait_for(Duration::from_secs(10), || env
+        .path("started")
+        .exists()));
+    send_signal(&w, libc::SIGINT);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        w.try_wait().unwrap().is_none(),
+        "the first Ctrl-C waits for the grace"
+    );
+    let started = std::time::Instant::now();
+    send_signal(&w, libc::SIGINT);
+    let status = wait_child(&mut w, Duration::from_secs(10));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the second one stops at once"
+    );
+    let mut err = String::new();
+    std::io::Read::read_to_string(w.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "{err}");
+    assert!(
+        err.contains("stopping (SIGINT): claiming nothing more; 1 running task(s) get 90s, then they are killed and handed back (again to stop now)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("stopping now (SIGINT): killing running tasks and handing them back"),
+        "{err}"
+    );
+    let t = env.task("long");
+    assert_eq!(
+        (t["state"].as_str(), t["attempts"].as_u64()),
+        (Some("todo"), Some(0))
+    );
+    assert!(!env.path("finished").exists());
+}
+
+#[test]
+fn verbosity_shows_claims_and_heartbeats_and_quiet_shows_only_errors() {
+    let env = Env::new();
+    add(&env, "T", "a", "sleep 1.2", &[]);
+    let out = env
+        .cmd()
+        .args(["-vv", "worker", "-c", "T", "--lease", "1s"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("running T/a (attempt 1 of 3)"), "{err}");
+    assert!(err.contains("heartbeat T/a: held for another"), "{err}");
+    // -q: the notes of add, status and sync are gone; an error still shows.
+    for args in [
+        vec![
+            "-q", "tasks", "add", "-c", "T", "--id", "a", "--script", "true",
+        ],
+        vec!["-q", "sync"],
+        vec!["-q", "status"],
+    ] {
+        let out = env.cmd().args(&args).output().unwrap();
+        assert!(out.status.success());
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{args:?}");
+    }
+    let out = env
+        .cmd()
+        .args(["-q", "tasks", "add", "nope.csv"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("error: cannot read 'nope.csv'"));
+}

@@ -32,7 +32,7 @@ pub struct Cmd {
 impl Cmd {
     pub fn run(self, _ctx: &Context) -> Result<()> {
         let demo = Demo::new(&self.dir, self.samples as usize);
-        demo.run(|line| eprintln!("demo: {line}"))?;
+        demo.run(|line| crate::note!("demo: {line}"))?;
         let conn = Catalog::read_only(&demo.catalog)?;
         let format = Format::resolve(self.format);
         let mut out = std::io::stdout().lock();

@@ -108,7 +108,7 @@ impl Cmd {
         let plan = launch::plan(&opts, claimable, active, ec2.region())?;
         let r = &plan.record;
         if let Some(note) = &plan.capped {
-            eprintln!("{note}");
+            crate::note!("{note}");
         }
         if r.dry_run {
             println!(

@@ -36,7 +36,7 @@ impl Cmd {
         let r = catalog::import_qc(&mut cat, &c.file, &source)?;
         println!("imported {} QC value(s) from {source}", r.rows);
         if r.unknown_samples > 0 {
-            eprintln!(
+            crate::note!(
                 "note: {} row(s) name samples not in the catalog; import them with `anamo samples import`",
                 r.unknown_samples
             );

@@ -44,7 +44,7 @@ impl Cmd {
         let conn = Catalog::read_only(&ctx.catalog_path)?;
         let format = Format::resolve(self.format);
         let out = std::io::stdout().lock();
-        eprintln!("{}", status::freshness(&conn)?);
+        crate::note!("{}", status::freshness(&conn)?);
         match self.sample {
             None => status::render(&status::overview(&conn)?, format, out)?,
             Some(sample) => {
@@ -66,7 +66,7 @@ impl Cmd {
                     );
                 }
                 if let Some((cohort, st)) = info {
-                    eprintln!(
+                    crate::note!(
                         "sample {sample}: cohort {}, {st}",
                         cohort.unwrap_or_default()
                     );

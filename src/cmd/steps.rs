@@ -50,7 +50,7 @@ impl Cmd {
                 let cat = ctx.catalog()?;
                 let known = catalog::known_steps(&cat)?;
                 if !known.is_empty() && !known.contains(&c.step) {
-                    eprintln!(
+                    crate::note!(
                         "warning: the catalog knows no step '{}' (it knows {}); recorded anyway",
                         c.step,
                         known.join(", ")

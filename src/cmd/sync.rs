@@ -96,7 +96,7 @@ impl Cmd {
                     c.run.seen, c.run.new, c.run.changed, c.run.removed, c.matched
                 );
                 if c.run.seen > 0 && c.matched == 0 {
-                    eprintln!(
+                    crate::note!(
                         "warning: no key under {at} matched the sample pattern '{pattern}', so \
                          no object has a sample id; give --sample-pattern a regex with a \
                          (?P<sample>...) group that fits the keys after the prefix"
@@ -104,7 +104,7 @@ impl Cmd {
                 }
                 if c.cleared > 0 {
                     let before = c.cleared_pattern.as_deref().unwrap_or("unknown");
-                    eprintln!(
+                    crate::note!(
                         "warning: cleared the sample id of {} object(s) under {at} that pattern \
                          '{before}' had set; if the old pattern was right, sync again with \
                          --sample-pattern '{before}'",
@@ -140,7 +140,7 @@ impl Cmd {
         let store = match ctx.store(OpenMode::MustExist) {
             Ok(store) => store,
             Err(crate::error::Error::Missing { path, .. }) if others => {
-                eprintln!(
+                crate::note!(
                     "tasks skipped: no task store at '{}' yet (it appears with the first \
                      `anamo tasks add`)",
                     path.display()
@@ -172,7 +172,7 @@ impl Cmd {
             report.elapsed.as_secs_f64()
         );
         if !report.damaged.is_empty() {
-            eprintln!(
+            crate::note!(
                 "skipped {} damaged task(s) in the store, first {}: {}",
                 report.damaged.len(),
                 report.damaged[0].key,

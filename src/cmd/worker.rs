@@ -110,11 +110,10 @@ impl Cmd {
                 (Some(dir), Some(Arc::new(shipper)))
             }
         };
-        let shutdown = Arc::new(
-            Shutdown::new(self.grace)
-                .on_signals()
-                .context("cannot install signal handlers")?,
-        );
+        let shutdown = Arc::new(Shutdown::new(self.grace));
+        shutdown
+            .watch_signals()
+            .context("cannot install signal handlers")?;
         let (owner, metadata) = match self.owner {
             Some(o) => (o, None),
             None => worker::detect_owner(),
@@ -153,7 +152,7 @@ impl Cmd {
 fn power_off() {
     let command =
         std::env::var("ANAMO_SHUTDOWN_COMMAND").unwrap_or_else(|_| "shutdown -h now".to_string());
-    eprintln!("shutting down: {command}");
+    crate::note!("shutting down: {command}");
     match std::process::Command::new("sh")
         .args(["-c", &command])
         .status()

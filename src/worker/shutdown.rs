@@ -1,9 +1,11 @@
-//! When to stop: SIGINT/SIGTERM (later also a Spot interruption notice) ask the worker to claim
-//! nothing more; running scripts get a grace period, counted from the first request.
+//! When to stop: SIGINT/SIGTERM and a Spot interruption notice ask the worker to claim nothing
+//! more; running scripts get a grace period, counted from the first request. A second signal
+//! ends the grace at once (scripts are killed and their tasks handed back). Each signal is
+//! acknowledged on stderr, so a person at the terminal knows what the worker is doing.
 
 use std::sync::Arc;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 pub struct Shutdown {
@@ -11,6 +13,8 @@ pub struct Shutdown {
     since: OnceLock<Instant>,
     /// Milliseconds; a Spot notice may shorten it to fit the two-minute warning.
     grace_ms: AtomicU64,
+    /// Scripts running now, for the acknowledgement.
+    running: AtomicUsize,
 }
 
 impl Shutdown {
@@ -19,15 +23,52 @@ impl Shutdown {
             requested: Arc::new(AtomicBool::new(false)),
             since: OnceLock::new(),
             grace_ms: AtomicU64::new(grace.as_millis() as u64),
+            running: AtomicUsize::new(0),
         }
     }
 
-    /// Turns SIGINT and SIGTERM into a stop request instead of killing the process.
-    pub fn on_signals(self) -> std::io::Result<Self> {
-        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-            signal_hook::flag::register(signal, Arc::clone(&self.requested))?;
-        }
-        Ok(self)
+    /// Turns SIGINT and SIGTERM into stop requests instead of killing the process: the first
+    /// starts the grace period, a second ends it. Signals are read on their own thread, where
+    /// printing is safe.
+    pub fn watch_signals(self: &Arc<Self>) -> std::io::Result<()> {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+        let me = Arc::clone(self);
+        std::thread::spawn(move || {
+            for (n, signal) in signals.forever().enumerate() {
+                let name = if signal == SIGINT {
+                    "SIGINT"
+                } else {
+                    "SIGTERM"
+                };
+                if n == 0 {
+                    let grace = me.grace_ms.load(Ordering::SeqCst) as f64 / 1000.0;
+                    let running = me.running.load(Ordering::SeqCst);
+                    crate::note!(
+                        "stopping ({name}): claiming nothing more; {running} running task(s) get \
+                         {grace:.0}s, then they are killed and handed back (again to stop now)"
+                    );
+                    me.request();
+                } else {
+                    crate::note!(
+                        "stopping now ({name}): killing running tasks and handing them back"
+                    );
+                    me.grace_ms.store(0, Ordering::SeqCst);
+                    me.request();
+                }
+            }
+        });
+        Ok(())
+    }
+
+    /// A script started (for the count in the acknowledgement).
+    pub fn task_started(&self) {
+        self.running.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// A script ended.
+    pub fn task_ended(&self) {
+        self.running.fetch_sub(1, Ordering::SeqCst);
     }
 
     pub fn request(&self) {

@@ -161,7 +161,12 @@ fn run_task(ctx: &SlotContext<'_>, claim: &mut Claim) {
         std::path::absolute(&p).unwrap_or(p)
     });
     let mut ending = match process::spawn(task, log.as_deref()) {
-        Ok(running) => supervise(ctx, claim, &running, log.as_deref()),
+        Ok(running) => {
+            ctx.shutdown.task_started();
+            let ending = supervise(ctx, claim, &running, log.as_deref());
+            ctx.shutdown.task_ended();
+            ending
+        }
         Err(e) => Ending::Exited(Outcome {
             exit_code: None,
             succeeded: false,
@@ -216,7 +221,13 @@ fn supervise(
         }
         if now >= next_beat {
             match ctx.store.heartbeat(claim, lease) {
-                Ok(true) => next_beat = now + beat_every,
+                Ok(true) => {
+                    debug!(
+                        "heartbeat {}/{}: held for another {:?}",
+                        claim.task.collection, claim.task.task_id, lease
+                    );
+                    next_beat = now + beat_every;
+                }
                 Ok(false) => {
                     warn!(
                         "lost the lease on {}/{}; killing its script",

@@ -104,12 +104,12 @@ impl Cmd {
         let store = ctx.store(OpenMode::Create)?;
         let report = store.add(&tasks, self.replace)?;
         for (collection, id) in report.skipped.iter().take(10) {
-            eprintln!(
+            crate::note!(
                 "skipped {collection}/{id}: already in the store (use --replace to overwrite)"
             );
         }
         if report.skipped.len() > 10 {
-            eprintln!(
+            crate::note!(
                 "... and {} more already in the store",
                 report.skipped.len() - 10
             );

@@ -56,7 +56,7 @@ impl Cmd {
             let task = match task {
                 Ok(t) => t,
                 Err(d) => {
-                    eprintln!("skipped damaged task {}: {}", d.key, d.reason);
+                    crate::note!("skipped damaged task {}: {}", d.key, d.reason);
                     return Ok(ControlFlow::Continue(()));
                 }
             };
