@@ -335,7 +335,7 @@ fn a_bad_catalog_file_is_refused_and_left_alone() {
     for args in [vec!["sync"], vec!["query", "SELECT 1"]] {
         let err = env.fails(&args);
         assert!(
-            err.contains("was written by a newer anamo (schema 99 > 3); upgrade anamo"),
+            err.contains("was written by a newer anamo (schema 99 > 4); upgrade anamo"),
             "{err}"
         );
     }
@@ -813,4 +813,39 @@ fn failing_queries_print_no_header_and_a_bad_user_report_is_skipped_alone() {
     let (ok, out, _) = q(&["query", "good", "--format", "csv"]);
     assert!(ok);
     assert_eq!(out, "answer\n42\n");
+}
+
+#[test]
+fn the_catalog_knows_its_store_and_refuses_another() {
+    let env = Env::new();
+    env.ok(&["tasks", "add", "-c", "A", "--id", "a1", "--script", "true"]);
+    env.ok(&["sync"]);
+    // The same file by another path is the same store.
+    std::fs::create_dir_all(env.path("sub")).unwrap();
+    let same = env.ok(&["--store", "sub/../tasks.db", "sync"]);
+    assert!(same.contains("1 seen, 0 new"), "{same}");
+    // Another cohort's store: refused, nothing marked removed.
+    env.ok(&[
+        "--store", "other.db", "tasks", "add", "-c", "B", "--id", "b1", "--script", "true",
+    ]);
+    let err = env.fails(&["--store", "other.db", "sync"]);
+    let here = std::fs::canonicalize(env.store()).unwrap();
+    assert!(
+        err.starts_with(&format!(
+            "error: catalog 'anamo.db' holds the tasks of sqlite://{}, not of sqlite://",
+            here.display()
+        )) && err.contains("--store-changed"),
+        "{err}"
+    );
+    assert_eq!(
+        count(
+            &env,
+            "SELECT count(*) FROM tasks WHERE removed_at IS NOT NULL"
+        ),
+        0
+    );
+    // Said on purpose: the new store is the catalog's from now on.
+    let out = env.ok(&["--store", "other.db", "sync", "--store-changed"]);
+    assert!(out.contains("1 seen, 1 new"), "{out}");
+    env.fails(&["sync"]);
 }

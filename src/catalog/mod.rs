@@ -11,7 +11,7 @@ mod tasks;
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 use crate::db::{self, OpenMode, Schema};
 use crate::error::Result;
@@ -35,6 +35,7 @@ pub const SCHEMA: Schema = Schema {
         include_str!("../../migrations/catalog/0001_init.sql"),
         include_str!("../../migrations/catalog/0002_aws.sql"),
         include_str!("../../migrations/catalog/0003_object_patterns.sql"),
+        include_str!("../../migrations/catalog/0004_catalog_meta.sql"),
     ],
     flag: "--catalog/ANAMO_CATALOG",
     creator: "`anamo sync` or `anamo samples import`",
@@ -71,6 +72,38 @@ impl Catalog {
 
     pub fn conn(&self) -> &Connection {
         &self.conn
+    }
+
+    /// Checks that tasks from the store `identity` belong here: the first store a catalog is
+    /// filled from is remembered; another one is refused unless `changed` (the user says the
+    /// store moved), which makes it the one remembered.
+    pub fn claim_store(&self, identity: &str, changed: bool) -> Result<()> {
+        let known: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT value FROM catalog_meta WHERE key = 'store'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match known {
+            Some(k) if k == identity => return Ok(()),
+            Some(k) if !changed => {
+                return Err(crate::error::Error::Invalid(format!(
+                    "catalog '{}' holds the tasks of {k}, not of {identity}; use another \
+                     --catalog for that store, or pass --store-changed if this is the same \
+                     store moved",
+                    self.path.display()
+                )));
+            }
+            _ => {}
+        }
+        self.conn.execute(
+            "INSERT INTO catalog_meta (key, value) VALUES ('store', ?1) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [identity],
+        )?;
+        Ok(())
     }
 
     pub fn conn_mut(&mut self) -> &mut Connection {

@@ -38,6 +38,7 @@ impl Cmd {
                 no_tasks: false,
                 objects: vec![],
                 sample_pattern: None,
+                store_changed: false,
             }
             .run(ctx)?;
         }

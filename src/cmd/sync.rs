@@ -40,6 +40,12 @@ pub struct Cmd {
     /// Leave the task store out (sync only the other sources named).
     #[arg(long)]
     pub no_tasks: bool,
+
+    /// The task store is not the one this catalog was filled from, and that is right (the
+    /// same store moved: a renamed file, a table copied to another region). Without it such a
+    /// sync is refused rather than merging two cohorts.
+    #[arg(long)]
+    pub store_changed: bool,
 }
 
 /// One S3 prefix to list, and how to read sample ids under it.
@@ -158,6 +164,7 @@ impl Cmd {
         let opts = TaskSyncOptions {
             collection: self.collection.clone(),
             batch: self.batch as usize,
+            store_changed: self.store_changed,
         };
         let report = sync::sync_tasks(store.as_ref(), catalog, &opts, &bar)?;
         let c = report.counts;

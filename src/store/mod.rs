@@ -76,6 +76,12 @@ pub trait TaskStore: Send + Sync {
     /// Where the store lives, for messages.
     fn describe(&self) -> String;
 
+    /// What makes this store this one, the same from any directory or machine: the catalog
+    /// remembers it, so a sync from another store is not merged in silently.
+    fn identity(&self) -> String {
+        self.describe()
+    }
+
     /// Hands every page of tasks matching `filter` to `f`, in no particular order, until `f`
     /// says stop. Stores that can read in parallel (DynamoDB's segmented Scan) do so; the
     /// default follows `scan` page by page.

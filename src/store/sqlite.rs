@@ -449,4 +449,10 @@ impl TaskStore for SqliteStore {
     fn describe(&self) -> String {
         format!("sqlite://{}", self.path.display())
     }
+
+    /// The file's absolute path: `tasks.db` here and `../x/tasks.db` there are one store.
+    fn identity(&self) -> String {
+        let path = std::fs::canonicalize(&self.path).unwrap_or_else(|_| self.path.clone());
+        format!("sqlite://{}", path.display())
+    }
 }

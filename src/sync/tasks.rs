@@ -18,6 +18,8 @@ pub struct TaskSyncOptions {
     pub collection: Option<String>,
     /// Tasks per page and per transaction.
     pub batch: usize,
+    /// The store is not the one the catalog was filled from, and the user says that is right.
+    pub store_changed: bool,
 }
 
 impl Default for TaskSyncOptions {
@@ -25,6 +27,7 @@ impl Default for TaskSyncOptions {
         Self {
             collection: None,
             batch: 5000,
+            store_changed: false,
         }
     }
 }
@@ -45,6 +48,7 @@ pub fn sync_tasks(
     progress: &ProgressBar,
 ) -> Result<TaskSyncReport> {
     let started = Instant::now();
+    catalog.claim_store(&store.identity(), opts.store_changed)?;
     let run = catalog.start_run(&format!("tasks:{}", store.describe()))?;
     let mut counts = RunCounts::default();
     let mut damaged = vec![];
@@ -115,6 +119,7 @@ pub fn record_before_delete(
     collection: &str,
     selector: &Selector,
 ) -> Result<Vec<TaskKey>> {
+    catalog.claim_store(&store.identity(), false)?;
     let run = catalog.start_run(&format!("tasks:{} (before delete)", store.describe()))?;
     let mut keys = vec![];
     let mut counts = RunCounts::default();

@@ -798,6 +798,13 @@ impl TaskStore for DynamoStore {
         format!("dynamodb://{}", self.table)
     }
 
+    /// The table and its region: one name in two regions is two stores.
+    fn identity(&self) -> String {
+        let config = self.client.config();
+        let region = config.region().map_or("(no region)", |r| r.as_ref());
+        format!("dynamodb://{} in {region}", self.table)
+    }
+
     /// A read across collections is a parallel Scan (filtered, for a lookup by id or state):
     /// SEGMENTS segments, each through the SDK paginator to its last page (DynamoDB filters
     /// after each page's Limit, so one page proves nothing), their pages handed to `f` as
