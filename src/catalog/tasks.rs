@@ -1,5 +1,5 @@
 //! Writing tasks seen in the store into the catalog: insert new ones, update changed ones,
-//! record state changes in `task_events`, and mark tasks gone from a complete scan as removed
+//! record first sightings and state changes in `task_events`, and mark tasks gone from a complete scan as removed
 //! (never delete them). Plain single-row statements: no triggers, no UPSERT, so SQLite needs no
 //! statement journal and a batch costs little more than its rows.
 
@@ -9,6 +9,9 @@ use super::Catalog;
 use super::runs::SyncRun;
 use crate::error::Result;
 use crate::model::{Task, TaskKey};
+
+/// `from_state` of a task's first event: the catalog had not seen it before.
+pub const UNSEEN: &str = "unseen";
 
 /// Writes one sync run's tasks.
 pub struct TaskWriter<'c> {
@@ -155,6 +158,19 @@ impl TaskWriter<'_> {
                 match known {
                     None => {
                         insert.execute(values)?;
+                        // The first sighting is history too: a task first seen done (or
+                        // failed after retries) still shows when and where it got there.
+                        event.execute(params![
+                            t.collection,
+                            t.task_id,
+                            t.updated_at,
+                            UNSEEN,
+                            t.state.as_str(),
+                            t.attempts,
+                            t.owner,
+                            t.exit_code,
+                            run_id
+                        ])?;
                         counts.new += 1;
                     }
                     Some((old_state, _, _)) => {
