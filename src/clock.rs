@@ -18,10 +18,16 @@ pub fn rfc3339(ms: i64) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
-/// Parses a duration such as `90s`, `10m`, `1h30m` or `500ms`.
+/// Parses a duration: whole seconds (`600`), or with units (`90s`, `10m`, `1h30m`, `500ms`).
+/// The one rule for every duration anamo reads (flags, task files).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(s.trim())
-        .map_err(|e| format!("invalid duration '{s}' ({e}); write it like 90s, 10m or 1h30m"))?;
+    let t = s.trim();
+    let d = match t.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => humantime::parse_duration(t).map_err(|e| {
+            format!("invalid duration '{s}' ({e}); write whole seconds or like 90s, 10m, 1h30m")
+        })?,
+    };
     if d.is_zero() {
         return Err(format!("duration '{s}' must be longer than zero"));
     }

@@ -157,8 +157,15 @@ pub enum Launched {
 }
 
 /// Records the plan, sends it, records the outcome; a refused launch is recorded with its
-/// error before the error is returned.
-pub fn execute(plan: &Plan, ec2: &Ec2, catalog: &mut Catalog) -> Result<Launched> {
+/// error before the error is returned. `before_send` runs once the launch is known to be
+/// sendable (work to cover, the template there), just before the request: a dry run prints
+/// itself there, so nothing is shown for a launch that will not happen.
+pub fn execute(
+    plan: &Plan,
+    ec2: &Ec2,
+    catalog: &mut Catalog,
+    before_send: impl FnOnce(),
+) -> Result<Launched> {
     let r = &plan.record;
     catalog.record_launch(r)?;
     if r.requested == 0 {
@@ -180,6 +187,7 @@ pub fn execute(plan: &Plan, ec2: &Ec2, catalog: &mut Catalog) -> Result<Launched
             r.launch_id
         )));
     }
+    before_send();
     let request = RunRequest {
         template: &r.template,
         count: u32::try_from(r.requested).unwrap_or(u32::MAX),

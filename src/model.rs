@@ -7,6 +7,8 @@ use std::str::FromStr;
 
 /// Default number of runs a task gets before it ends `failed`.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+/// The largest script a task may carry (and the most its attributes may hold together).
+pub const MAX_SCRIPT_BYTES: usize = 64 * 1024;
 /// How much of a failed run's stderr is kept on the task.
 pub const ERROR_TAIL_BYTES: usize = 2048;
 
@@ -114,6 +116,27 @@ impl NewTask {
         }
         if self.max_attempts == 0 {
             return Err("max attempts must be at least 1".into());
+        }
+        // DynamoDB items stop at 400 KB, and every write of an item costs a unit per KB of
+        // it: a script this size belongs in a file the task calls. Refused here, for every
+        // store, before anything is written.
+        if self.script.len() > MAX_SCRIPT_BYTES {
+            return Err(format!(
+                "task '{}' has a script of {} KiB; the most is {} KiB: put the bulk in a script \
+                 file (in the AMI or S3) and call it",
+                self.task_id,
+                self.script.len() / 1024,
+                MAX_SCRIPT_BYTES / 1024
+            ));
+        }
+        let attrs: usize = self.attrs.iter().map(|(k, v)| k.len() + v.len()).sum();
+        if attrs > MAX_SCRIPT_BYTES {
+            return Err(format!(
+                "task '{}' has {} KiB of attributes; the most is {} KiB",
+                self.task_id,
+                attrs / 1024,
+                MAX_SCRIPT_BYTES / 1024
+            ));
         }
         for key in self.attrs.keys() {
             if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {

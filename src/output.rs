@@ -51,6 +51,9 @@ impl Format {
     }
 }
 
+/// Rows a table shows at most.
+pub const TABLE_ROWS: u64 = 1_000;
+
 /// Where rows go: the CSV writer owns the output for CSV/TSV, everything else writes to it.
 enum Sink<W: Write> {
     Delimited(csv::Writer<W>),
@@ -108,9 +111,12 @@ impl<W: Write> RowWriter<W> {
     pub fn write_row(&mut self, row: &[Value]) -> std::io::Result<()> {
         match &mut self.sink {
             Sink::Delimited(w) => w.write_record(row.iter().map(plain))?,
-            Sink::Table(t, _) => {
+            // A table is laid out whole before it is printed: past a screenful of screens it
+            // only costs memory and time, so it stops growing and says so at the end.
+            Sink::Table(t, _) if self.rows < TABLE_ROWS => {
                 t.add_row(row.iter().map(plain));
             }
+            Sink::Table(..) => {}
             Sink::Text(out) => match self.format {
                 Format::Tsv => {
                     let cells: Vec<String> = row.iter().map(|v| tsv_cell(&plain(v))).collect();
@@ -161,6 +167,13 @@ impl<W: Write> RowWriter<W> {
             Sink::Table(t, mut out) => {
                 writeln!(out, "{t}")?;
                 out.flush()?;
+                if self.rows > TABLE_ROWS {
+                    crate::note!(
+                        "showed the first {TABLE_ROWS} of {} rows as a table; use --format tsv, \
+                         csv, json or jsonl for all of them (they stream)",
+                        self.rows
+                    );
+                }
             }
             Sink::Text(mut out) => {
                 if self.format == Format::Json {

@@ -867,3 +867,25 @@ fn the_catalog_knows_its_store_and_refuses_another() {
     assert!(out.contains("1 seen, 1 new"), "{out}");
     env.fails(&["sync"]);
 }
+
+#[test]
+fn sample_status_is_active_or_dropped_and_reactivating_clears_the_drop() {
+    let env = Env::new();
+    env.write("s.csv", "sample_id,status\nS1,active\nS2,activ\n");
+    let err = env.fails(&["samples", "import", "s.csv"]);
+    assert_eq!(
+        err,
+        "error: s.csv:3: status 'activ' for sample 'S2' is neither active nor dropped (drop a sample with `anamo samples drop`)\n"
+    );
+    env.write("s.csv", "sample_id,status\nS1,active\n");
+    env.ok(&["samples", "import", "s.csv"]);
+    env.ok(&["samples", "drop", "S1", "--reason", "test"]);
+    env.ok(&["samples", "import", "s.csv"]);
+    let row = env.ok(&[
+        "query",
+        "SELECT status, dropped_at IS NULL AS clear, drop_reason IS NULL AS no_reason FROM samples",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(row, "status,clear,no_reason\nactive,1,1\n");
+}

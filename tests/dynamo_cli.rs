@@ -521,3 +521,25 @@ fn a_write_that_landed_while_its_answer_was_lost_is_recognised_as_ours() {
     assert_each_ran_once(&env.path("ran.txt"), 20);
     assert_eq!(env.states().get("done"), Some(&20));
 }
+
+#[test]
+fn a_worker_with_four_slots_reads_the_index_about_as_often_as_one_with_one() {
+    let Some((moto, env)) = dynamo_env() else {
+        return;
+    };
+    env.write("tasks.csv", &numbered_tasks("t", 20, "true"));
+    env.ok(&["tasks", "add", "tasks.csv", "-c", "Slots"]);
+    let before = moto.requests().len();
+    let out = env.ok(&["worker", "-c", "Slots", "--slots", "4"]);
+    assert!(out.contains("20 done"), "{out}");
+    let queries = moto.requests()[before..]
+        .iter()
+        .filter(|op| *op == "Query")
+        .count();
+    // Every shard read once or twice while working, and one shared sweep at the end.
+    eprintln!("{queries} index reads for 20 tasks on 4 slots");
+    assert!(
+        queries <= 3 * 16,
+        "{queries} index reads for 20 tasks on 4 slots"
+    );
+}

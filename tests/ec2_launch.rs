@@ -557,8 +557,12 @@ fn launch_counts_the_step_s_running_instances_and_checks_its_inputs() {
     for i in cloud.instances() {
         cloud.terminate(i.instance_id().unwrap());
     }
-    let (ok, _, err) = launch(&["--count", "1", "--dry-run", "--template", "Nope"]);
+    let (ok, out, err) = launch(&["--count", "1", "--dry-run", "--template", "Nope"]);
     assert!(!ok);
+    assert!(
+        !out.contains("dry run of launch"),
+        "nothing shown for a launch that cannot be: {out}"
+    );
     assert!(
         err.contains("error: no launch template named 'Nope' in us-east-1 for step Alignment; create one named after the step"),
         "{err}"
@@ -584,4 +588,27 @@ fn launch_counts_the_step_s_running_instances_and_checks_its_inputs() {
         cloud.query(&["SELECT requested_by FROM launches ORDER BY requested_at DESC LIMIT 1"]);
     let by = rows[0]["requested_by"].as_str().unwrap();
     assert!(by.starts_with(&format!("{me}@")), "{by}");
+}
+
+#[test]
+fn tasks_left_by_dead_workers_count_as_work_for_a_launch() {
+    let Some(cloud) = Cloud::start(2) else {
+        return;
+    };
+    // Both tasks were claimed by workers that died (a reclaimed fleet): their leases ran out.
+    let store = DynamoStore::open(TABLE, &cloud.moto.aws()).unwrap();
+    for w in ["i-dead1", "i-dead2"] {
+        store
+            .claim(STEP, w, Duration::from_millis(1))
+            .unwrap()
+            .expect("claims");
+    }
+    std::thread::sleep(Duration::from_millis(20));
+    let (ok, out, err) = cloud.env.run(&["launch", "--step", STEP, "--count", "5"]);
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("capped at 2 instance(s): 2 claimable task(s)"),
+        "{err}"
+    );
+    assert!(out.contains("started 2 of 2 instance(s)"), "{out}");
 }

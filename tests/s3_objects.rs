@@ -527,3 +527,48 @@ fn files_can_be_synced_before_any_task_exists() {
     let err = b.env.fails(&["sync"]);
     assert!(err.contains("does not exist"), "{err}");
 }
+
+#[test]
+fn a_wider_prefix_leaves_alone_the_sample_ids_a_narrower_one_set() {
+    let Some(b) = Bucket::start(&["cohort-data"]) else {
+        return;
+    };
+    let keys: Vec<(String, usize)> = [
+        "study/NA12878/NA12878.cram",
+        "study/NA12891/NA12891.cram",
+        "loose/x.txt",
+    ]
+    .iter()
+    .map(|k| (k.to_string(), 3))
+    .collect();
+    b.put("cohort-data", &keys);
+    b.env.write("samples.csv", "sample_id\nNA12878\nNA12891\n");
+    b.env.ok(&["samples", "import", "samples.csv"]);
+    b.env
+        .ok(&["sync", "--no-tasks", "--objects", "s3://cohort-data/study/"]);
+    let (ok, out, err) = b
+        .env
+        .run(&["sync", "--no-tasks", "--objects", "s3://cohort-data/"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("3 seen, 1 new, 0 changed"), "{out}");
+    assert!(
+        err.contains(
+            "kept the sample id of 2 object(s) that the listing of s3://cohort-data/study/ had set"
+        ),
+        "{err}"
+    );
+    let missing = b.query(&["samples-missing-files", "--param", "kind=cram"]);
+    assert!(
+        missing.is_empty(),
+        "both CRAMs are still theirs: {missing:?}"
+    );
+    // A prefix that lists nothing says so.
+    let (ok, _, err) = b
+        .env
+        .run(&["sync", "--no-tasks", "--objects", "s3://cohort-data/stud"]);
+    assert!(ok);
+    assert!(
+        err.contains("warning: nothing under s3://cohort-data/stud/; check the prefix"),
+        "{err}"
+    );
+}

@@ -25,6 +25,9 @@ impl TaskStore for FailingScans {
     fn try_claim(&self, c: &str, o: &str, l: Duration) -> Result<ClaimAttempt> {
         self.inner.try_claim(c, o, l)
     }
+    fn count_claimable(&self, c: &str) -> Result<u64> {
+        self.inner.count_claimable(c)
+    }
     fn heartbeat(&self, c: &mut Claim, l: Duration) -> Result<bool> {
         self.inner.heartbeat(c, l)
     }

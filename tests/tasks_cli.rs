@@ -499,3 +499,67 @@ fn a_sample_id_reaches_the_script_as_one_literal_word() {
         "error: --script: unknown placeholder {smaple}; known: {sample}, {collection}\n"
     );
 }
+
+#[test]
+fn inputs_are_checked_at_the_door() {
+    let env = Env::new();
+    // Field names ignore case; a misspelt one is refused, not made an attribute.
+    env.write("a.csv", "task_id,Sample,script\nt1,S1,true\n");
+    env.ok(&["tasks", "add", "a.csv", "-c", "X"]);
+    assert_eq!(env.task("t1")["sample"], "S1");
+    env.write("b.csv", "task_id,smaple,script\nt2,S2,true\n");
+    let err = env.fails(&["tasks", "add", "b.csv", "-c", "X"]);
+    assert!(
+        err.starts_with("error: b.csv:2: column 'smaple' looks like 'sample', misspelt"),
+        "{err}"
+    );
+    // A script too big for a task is refused before anything is written.
+    let big = "x".repeat(70 * 1024);
+    env.write(
+        "c.csv",
+        &format!("task_id,script\nok1,true\nbig,echo {big}\nok2,true\n"),
+    );
+    let err = env.fails(&["tasks", "add", "c.csv", "-c", "Y"]);
+    assert!(
+        err.contains("task 'big' has a script of 70 KiB; the most is 64 KiB"),
+        "{err}"
+    );
+    assert!(
+        env.tasks().iter().all(|t| t["collection"] != "Y"),
+        "nothing written"
+    );
+    // PiCaS: -c names the collection over the token's `type`, which stays an attribute, as do
+    // PiCaS's own fields.
+    env.write(
+        "tokens.json",
+        r#"[{"_id": "p1", "type": "token", "Task_Script": "true", "hostname": "node7", "scrub_count": 2, "_rev": "3-abc", "lock": 0, "done": 0}]"#,
+    );
+    env.ok(&["tasks", "add", "tokens.json", "-c", "Alignment"]);
+    let t = env.task("p1");
+    assert_eq!(t["collection"], "Alignment");
+    let shown = env.ok(&["tasks", "show", "p1", "--format", "json"]);
+    for attr in [
+        r#""type":"token""#,
+        r#""hostname":"node7""#,
+        r#""scrub_count":"2""#,
+        r#""_rev":"3-abc""#,
+        r#""lock":"0""#,
+    ] {
+        assert!(shown.contains(attr), "{attr}: {shown}");
+    }
+    // One duration rule: whole seconds or with units, for every flag.
+    env.ok(&[
+        "tasks",
+        "add",
+        "-c",
+        "Z",
+        "--id",
+        "z",
+        "--script",
+        "true",
+        "--timeout",
+        "6",
+    ]);
+    let out = env.ok(&["worker", "-c", "Z", "--lease", "600", "--grace", "90"]);
+    assert!(out.contains("1 done"), "{out}");
+}

@@ -42,8 +42,9 @@ fn has_sample_column(file: &str, headers: &[String]) -> Result<()> {
     }
 }
 
-/// Imports samples: `sample_id`, `cohort`, `status`; every other column goes into `metadata`
-/// (merged into what the sample had). Re-importing updates.
+/// Imports samples: `sample_id`, `cohort`, `status` (`active` or `dropped`); every other column
+/// goes into `metadata` (merged into what the sample had). Re-importing updates, and
+/// re-importing a dropped sample as `active` clears its drop.
 pub fn import_samples(catalog: &mut Catalog, path: &Path) -> Result<ImportReport> {
     let file = path.display().to_string();
     let (headers, rows) = records::read(path)?;
@@ -57,7 +58,9 @@ pub fn import_samples(catalog: &mut Catalog, path: &Path) -> Result<ImportReport
              VALUES (?1, ?2, coalesce(?3, 'active'), ?4, ?5) \
              ON CONFLICT (sample_id) DO UPDATE SET cohort = coalesce(excluded.cohort, cohort), \
              status = coalesce(?3, status), metadata = json_patch(metadata, excluded.metadata), \
-             imported_at = excluded.imported_at",
+             imported_at = excluded.imported_at, \
+             dropped_at = CASE WHEN ?3 = 'active' THEN NULL ELSE dropped_at END, \
+             drop_reason = CASE WHEN ?3 = 'active' THEN NULL ELSE drop_reason END",
         )?;
         for row in &rows {
             let sample = sample_of(&file, row.line, &row.fields)?;
@@ -75,7 +78,23 @@ pub fn import_samples(catalog: &mut Catalog, path: &Path) -> Result<ImportReport
                 match k.as_str() {
                     "sample_id" | "sample" => {}
                     "cohort" => cohort = text(v),
-                    "status" => status = text(v),
+                    "status" => {
+                        status = text(v);
+                        // Only these two mean anything to progress; anything else is a typo.
+                        if let Some(st) = status.as_deref()
+                            && st != "active"
+                            && st != "dropped"
+                        {
+                            return Err(Error::input(
+                                &file,
+                                row.line,
+                                format!(
+                                    "status '{st}' for sample '{sample}' is neither active nor \
+                                     dropped (drop a sample with `anamo samples drop`)"
+                                ),
+                            ));
+                        }
+                    }
                     _ if text(v).is_some() => {
                         metadata.insert(k.clone(), v.clone());
                     }

@@ -9,7 +9,6 @@ use crate::config::Context;
 use crate::ec2::Ec2;
 use crate::error::Error;
 use crate::launch::{self, LaunchOptions, Launched};
-use crate::model::TaskState;
 use crate::store::{OpenMode, StoreUrl};
 
 /// Start instances for one step from the launch template named after it; each boots into
@@ -84,12 +83,8 @@ impl Cmd {
         // The catalog first: a launch that cannot be recorded is not made.
         let mut catalog = ctx.catalog()?;
         let store = ctx.store(OpenMode::MustExist)?;
-        let claimable: u64 = store
-            .counts(Some(&self.step))?
-            .iter()
-            .filter(|c| c.state == TaskState::Todo)
-            .map(|c| c.count)
-            .sum();
+        // Todo, and running with an expired lease: what a reclaimed fleet leaves behind.
+        let claimable = store.count_claimable(&self.step)?;
         let ec2 = Ec2::connect(&ctx.aws)?;
         let active = ec2.active_for_step(&self.step)?;
         let opts = LaunchOptions {
@@ -110,7 +105,10 @@ impl Cmd {
         if let Some(note) = &plan.capped {
             crate::note!("{note}");
         }
-        if r.dry_run {
+        let show_dry_run = || {
+            if !r.dry_run {
+                return;
+            }
             println!(
                 "dry run of launch {}: {} instance(s) of step {} from template '{}'{}{}",
                 r.launch_id,
@@ -126,8 +124,8 @@ impl Cmd {
             let tags: Vec<String> = plan.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
             println!("tags: {}", tags.join(", "));
             println!("user data:\n{}", r.user_data);
-        }
-        match launch::execute(&plan, &ec2, &mut catalog)? {
+        };
+        match launch::execute(&plan, &ec2, &mut catalog, show_dry_run)? {
             Launched::Nothing if claimable == 0 => println!(
                 "nothing to launch: step {} has no claimable tasks (recorded as launch {})",
                 r.step, r.launch_id

@@ -112,10 +112,21 @@ impl Cmd {
                     let before = c.cleared_pattern.as_deref().unwrap_or("unknown");
                     crate::note!(
                         "warning: cleared the sample id of {} object(s) under {at} that pattern \
-                         '{before}' had set; if the old pattern was right, sync again with \
+                         '{before}' had set; if the old pattern was right, sync {at} again with \
                          --sample-pattern '{before}'",
                         c.cleared
                     );
+                }
+                if c.kept > 0 {
+                    let narrower = c.kept_prefix.as_deref().unwrap_or("a narrower prefix");
+                    crate::note!(
+                        "kept the sample id of {} object(s) that the listing of {narrower} had \
+                         set (its keys read differently from {at}); sync {narrower} to change them",
+                        c.kept
+                    );
+                }
+                if c.run.seen == 0 {
+                    crate::note!("warning: nothing under {at}; check the prefix (aws s3 ls {at})");
                 }
             }
         }

@@ -73,6 +73,10 @@ pub trait TaskStore: Send + Sync {
     /// Number of tasks per collection and state.
     fn counts(&self, collection: Option<&str>) -> Result<Vec<StateCount>>;
 
+    /// Tasks of `collection` a worker could claim now: `todo`, and `running` ones whose lease
+    /// has expired (their worker died: a Spot reclaim leaves exactly these).
+    fn count_claimable(&self, collection: &str) -> Result<u64>;
+
     /// Where the store lives, for messages.
     fn describe(&self) -> String;
 

@@ -446,6 +446,17 @@ impl TaskStore for SqliteStore {
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
+    fn count_claimable(&self, collection: &str) -> Result<u64> {
+        let n: i64 = self
+            .conn()
+            .prepare_cached(
+                "SELECT count(*) FROM tasks WHERE collection = ?1 \
+             AND (state = 'todo' OR (state = 'running' AND lease_until < ?2))",
+            )?
+            .query_row(params![collection, now_ms()], |r| r.get(0))?;
+        Ok(n as u64)
+    }
+
     fn describe(&self) -> String {
         format!("sqlite://{}", self.path.display())
     }

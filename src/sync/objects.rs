@@ -118,7 +118,7 @@ pub fn sync_objects(
                 }
             })
             .collect();
-        let c = catalog.write_objects(&objects, pattern.as_str())?;
+        let c = catalog.write_objects(&objects, pattern.as_str(), &at.to_string())?;
         progress.inc(c.run.seen);
         counts += c;
         Ok(())

@@ -65,12 +65,26 @@ impl<'a> TaskFields<'a> {
         }
     }
 
-    /// Takes one field. Empty values count as absent.
+    /// Takes one field. Empty values count as absent. Field names are matched ignoring case
+    /// (`Sample` is the sample); a name one slip away from a field's (`smaple`) is refused
+    /// rather than silently becoming an attribute.
     pub fn set(&mut self, name: &str, value: String) -> Result<(), String> {
         if value.is_empty() {
             return Ok(());
         }
-        match name {
+        let lower = name.to_ascii_lowercase();
+        let known = lower.as_str();
+        if !FIELDS.contains(&known)
+            && let Some(field) = FIELDS
+                .iter()
+                .find(|f| known.len() >= 4 && one_slip(known, f) && !plural_or_numbered(known, f))
+        {
+            return Err(format!(
+                "column '{name}' looks like '{field}', misspelt; rename it to '{field}' (or, if \
+                 it really is an attribute, to something less like a task field)"
+            ));
+        }
+        match known {
             "collection" => self.collection = Some(value),
             "task_id" | "id" => self.task_id = Some(value),
             "sample" | "sample_id" => self.sample = Some(value),
@@ -127,6 +141,44 @@ impl<'a> TaskFields<'a> {
     }
 }
 
+/// The names that fill task fields rather than attributes.
+const FIELDS: &[&str] = &[
+    "collection",
+    "task_id",
+    "id",
+    "sample",
+    "sample_id",
+    "script",
+    "max_attempts",
+    "timeout",
+    "timeout_secs",
+];
+
+/// `samples`, `sample2`: a field's name plus `s` or digits is a name of its own.
+fn plural_or_numbered(name: &str, field: &str) -> bool {
+    name.strip_prefix(field)
+        .is_some_and(|rest| rest == "s" || rest.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// True when `a` becomes `b` by one edit: a letter changed, added, dropped, or two swapped.
+fn one_slip(a: &str, b: &str) -> bool {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    if a == b {
+        return false;
+    }
+    let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let (ra, rb) = (&a[prefix..], &b[prefix..]);
+    let same = |x: &[char], y: &[char]| x == y;
+    same(&ra[ra.len().min(1)..], &rb[rb.len().min(1)..]) && ra.len() == rb.len()
+        || same(&ra[ra.len().min(1)..], rb) && ra.len() == rb.len() + 1
+        || same(ra, &rb[rb.len().min(1)..]) && rb.len() == ra.len() + 1
+        || (ra.len() >= 2
+            && ra.len() == rb.len()
+            && ra[0] == rb[1]
+            && ra[1] == rb[0]
+            && ra[2..] == rb[2..])
+}
+
 /// A timeout is whole seconds or a duration such as `6h`.
 pub(crate) fn parse_timeout(value: &str) -> Result<u64, String> {
     let v = value.trim();
@@ -138,4 +190,33 @@ pub(crate) fn parse_timeout(value: &str) -> Result<u64, String> {
         };
     }
     Ok(parse_duration(v)?.as_secs().max(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_slip;
+
+    #[test]
+    fn slips_are_one_edit() {
+        for (a, b) in [
+            ("smaple", "sample"),
+            ("sampel", "sample"),
+            ("sampl", "sample"),
+            ("scrpt", "script"),
+            ("taks_id", "task_id"),
+            ("collecton", "collection"),
+            ("sxmple", "sample"),
+            ("samplex", "sample"),
+        ] {
+            assert!(one_slip(a, b), "{a} {b}");
+        }
+        for (a, b) in [
+            ("sample", "sample"),
+            ("reference", "sample"),
+            ("smpl", "sample"),
+            ("ref", "id"),
+        ] {
+            assert!(!one_slip(a, b), "{a} {b}");
+        }
+    }
 }

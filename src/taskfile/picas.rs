@@ -13,7 +13,8 @@ use super::json::{parse_object, scalar, type_name};
 use super::{Defaults, Located};
 
 /// Run bookkeeping that PiCaS writes on tokens; it means nothing to a new queue.
-const IGNORED: &[&str] = &["_rev", "hostname", "scrub_count", "exit_code"];
+/// PiCaS bookkeeping that describes a past run, not the task: left out.
+const IGNORED: &[&str] = &["exit_code"];
 
 pub(crate) fn looks_like_token(line: &str) -> bool {
     line.contains("\"_id\"") || line.contains("\"Task_Script\"")
@@ -67,11 +68,16 @@ fn token(
     for (name, value) in object {
         match name.as_str() {
             "_id" => fields.set("task_id", expect_string(&name, value)?)?,
-            "type" => fields.set("collection", expect_string(&name, value)?)?,
+            // PiCaS's `type` names the collection unless -c does (PiCaS pools often say
+            // "token" for everything); then it is kept as an attribute.
+            "type" if defaults.collection.is_none() => {
+                fields.set("collection", expect_string(&name, value)?)?
+            }
             "Task_Script" => fields.set("script", expect_string(&name, value)?)?,
             "Task_ID" => fields.set("sample", expect_string_or_number(&name, value)?)?,
             "lock" => {
                 expect_number(&name, &value)?;
+                fields.set_attr("lock", scalar(&name, value)?);
             }
             "done" => done = expect_number(&name, &value)? > 0.0,
             "files" => fields.set_attr("files", files(value)?),

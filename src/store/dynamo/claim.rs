@@ -31,6 +31,9 @@ const CANDIDATES_TTL_MS: i64 = 5_000;
 const LOST_MEMORY_MS: i64 = 10_000;
 /// Longest pause after lost races.
 const MAX_PAUSE_MS: u64 = 2_000;
+/// How long a sweep that found every shard empty speaks for the other slots of the worker:
+/// without it each slot of a `--slots 4` worker would sweep all shards again on its own.
+const DRAINED_FOR_MS: i64 = 2_000;
 
 /// The shard a task's id falls in (FNV-1a: stable across Rust versions and machines).
 pub fn shard_of(task_id: &str) -> u32 {
@@ -110,6 +113,8 @@ struct State {
     shard: u32,
     /// Shards whose index read came back empty since work was last seen (one bit each).
     empty: u64,
+    /// When a sweep last found every shard empty.
+    drained_at: Option<i64>,
     /// Races lost in a row: the pause grows with them.
     losses: u32,
     /// Tasks seen taken, until when to skip them.
@@ -127,6 +132,7 @@ impl Claimer {
             read_at: 0,
             shard: 0,
             empty: 0,
+            drained_at: None,
             losses: 0,
             lost: HashMap::new(),
             // xorshift must not start at zero.
@@ -156,6 +162,7 @@ impl Claimer {
                 st.cache.clear();
                 st.lost.clear();
                 st.empty = 0;
+                st.drained_at = None;
             }
             st.lost.retain(|_, until| *until > now);
             if now - st.read_at > CANDIDATES_TTL_MS {
@@ -186,42 +193,63 @@ impl Claimer {
                     Ok(Step::Pause(st.pause()))
                 }
             },
-            None => self.read_shard(requests, collection, now),
+            None => {
+                let recently_drained = self
+                    .lock()
+                    .drained_at
+                    .is_some_and(|at| now - at < DRAINED_FOR_MS);
+                if recently_drained {
+                    return Ok(Step::Drained);
+                }
+                self.read_shard(requests, collection, now)
+            }
         }
     }
 
-    /// Reads the current shard's index partition into the candidate list.
+    /// Reads the current shard's index partition into the candidate list. The shard is
+    /// taken before the request goes out, so the slots of one worker read different shards at
+    /// once instead of the same one (and then racing each other for its candidates).
     fn read_shard(&self, requests: &dyn ClaimRequests, collection: &str, now: i64) -> Result<Step> {
-        let shard = self.lock().shard;
+        let shard = {
+            let mut st = self.lock();
+            let shard = st.shard;
+            st.shard = (shard + 1) % self.shards;
+            shard
+        };
         let (found, more) = requests.candidates(collection, shard, now, CANDIDATES)?;
         let mut st = self.lock();
         if found.is_empty() {
             // Slots share this state, so count shards, not reads: two slots may read one.
             st.empty |= 1 << shard;
-            st.shard = (shard + 1) % self.shards;
             if st.empty.count_ones() >= self.shards {
                 st.empty = 0;
+                st.drained_at = Some(now);
                 return Ok(Step::Drained);
             }
             return Ok(Step::Again);
         }
         // Work exists: the sweep starts over.
         st.empty = 0;
+        st.drained_at = None;
+        if more {
+            // The shard holds more than one read returned: read it again next.
+            st.shard = shard;
+        }
         let fresh: Vec<Candidate> = found
             .into_iter()
-            .filter(|c| !st.lost.contains_key(&c.key))
+            .filter(|c| !st.lost.contains_key(&c.key) && !st.cache.iter().any(|h| h.key == c.key))
             .collect();
-        if !more {
-            // The whole claimable part of this shard is in hand; read the next one next time.
-            st.shard = (shard + 1) % self.shards;
-        }
         if fresh.is_empty() {
+            if !st.cache.is_empty() {
+                // Another slot already holds these: use them.
+                return Ok(Step::Again);
+            }
             // Only tasks just seen taken: the index has not caught up. Look elsewhere first.
             st.shard = st.random(self.shards);
             st.losses += 1;
             return Ok(Step::Pause(st.pause()));
         }
-        st.cache = fresh;
+        st.cache.extend(fresh);
         st.read_at = now;
         Ok(Step::Again)
     }

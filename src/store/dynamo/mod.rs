@@ -794,6 +794,43 @@ impl TaskStore for DynamoStore {
         Ok(out)
     }
 
+    /// Counted from the claim index, shard by shard (Select COUNT, every page): what the
+    /// index shows claimable now, never a Scan of the table.
+    fn count_claimable(&self, collection: &str) -> Result<u64> {
+        self.rt.block_on(async {
+            let now = now_ms();
+            let mut total = 0u64;
+            for shard in 0..SHARDS {
+                let partition = claim::shard_key(collection, shard);
+                let partition = &partition;
+                total += retrying(|| async move {
+                    let mut pages = self
+                        .client
+                        .query()
+                        .table_name(&self.table)
+                        .index_name(INDEX)
+                        .key_condition_expression("#claim_shard = :shard AND #claimable_at <= :now")
+                        .set_expression_attribute_names(Some(names_in(&[
+                            "#claim_shard #claimable_at",
+                        ])))
+                        .expression_attribute_values(":shard", s(partition))
+                        .expression_attribute_values(":now", n(now))
+                        .select(aws_sdk_dynamodb::types::Select::Count)
+                        .into_paginator()
+                        .send();
+                    let mut count = 0u64;
+                    while let Some(page) = pages.next().await {
+                        let page = page.map_err(|e| aws_error("counting claimable tasks", e))?;
+                        count += page.count.max(0) as u64;
+                    }
+                    Ok(count)
+                })
+                .await?;
+            }
+            Ok(total)
+        })
+    }
+
     fn describe(&self) -> String {
         format!("dynamodb://{}", self.table)
     }
