@@ -379,7 +379,7 @@ fn simulate(design: Design, workers: usize, tasks: usize, lag_ms: i64, spread_ms
             Event::Claim => {
                 let began = *claim_began[w].get_or_insert(now);
                 let step = match &design {
-                    Design::New(c) => c[w].step(&m, COLLECTION, "w", LEASE_MS, now),
+                    Design::New(c) => c[w].step(&m, COLLECTION, "w", LEASE_MS, now, began),
                     Design::Old(l) => l[w].step(&m, now),
                 };
                 let next = now + LATENCY_MS;

@@ -1,6 +1,7 @@
 -- name: failed-tasks
 -- description: Tasks that failed on their last attempt, with the tail of their error (all steps, or one)
 -- params: step=
+-- kinds: step=step
 SELECT t.collection AS step,
        t.task_id,
        t.sample,

@@ -1,6 +1,7 @@
 -- name: instances-without-work
 -- description: Instances that ended, or have run longer than :hours, without finishing a task and holding none (check the AMI, the instance role and the store)
 -- params: hours=6
+-- kinds: hours=integer
 WITH worked AS (
     SELECT owner FROM tasks WHERE state IN ('done', 'failed') AND owner IS NOT NULL
     UNION

@@ -1,6 +1,7 @@
 -- name: sample-timeline
 -- description: One sample's tasks across the steps, with times, attempts and where they ran
 -- params: sample
+-- kinds: sample=sample
 SELECT t.collection AS step,
        t.task_id,
        t.state,

@@ -1,6 +1,7 @@
 -- name: samples-done
 -- description: Active samples done in a step and in every step before it (workflow order from `anamo steps set`)
 -- params: step
+-- kinds: step=step
 WITH needed AS (
     SELECT collection FROM steps
     WHERE ordinal <= (SELECT ordinal FROM steps WHERE collection = :step)

@@ -1,6 +1,7 @@
 -- name: samples-left
 -- description: Active samples not yet done in a step, with the state of their tasks there
 -- params: step
+-- kinds: step=step
 SELECT s.sample_id,
        s.cohort,
        coalesce((SELECT group_concat(DISTINCT t.state)

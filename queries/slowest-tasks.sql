@@ -1,6 +1,7 @@
 -- name: slowest-tasks
 -- description: The longest-running finished tasks (all steps, or one)
 -- params: step=, limit=20
+-- kinds: step=step, limit=integer
 SELECT t.collection AS step,
        t.task_id,
        t.sample,

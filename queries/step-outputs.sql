@@ -1,6 +1,7 @@
 -- name: step-outputs
 -- description: Tasks done whose expected output is not in S3 (task attr output, else the step's pattern from `anamo steps output`); status says when the bucket was never synced
 -- params: step=
+-- kinds: step=step
 WITH expected AS (
     SELECT t.collection,
            t.task_id,

@@ -1,6 +1,7 @@
 -- name: storage-by-sample
 -- description: Bytes in S3 per sample and kind (files now present), largest first; sample= narrows to one
 -- params: sample=
+-- kinds: sample=sample
 SELECT coalesce(o.sample_id, '(none)') AS sample_id,
        o.kind,
        count(*) AS files,

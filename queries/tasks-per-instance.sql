@@ -1,6 +1,7 @@
 -- name: tasks-per-instance
 -- description: Per instance (of one step, or all): tasks done, failed and running under it, its hours and its pace
 -- params: step=
+-- kinds: step=step
 WITH by_owner AS (
     SELECT owner,
            sum(state = 'done') AS done,

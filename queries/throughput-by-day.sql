@@ -1,6 +1,7 @@
 -- name: throughput-by-day
 -- description: Tasks finished per day and step, with their mean run time
 -- params: step=
+-- kinds: step=step
 SELECT date(t.finished_at / 1000, 'unixepoch') AS day,
        t.collection AS step,
        count(*) AS done,

@@ -889,3 +889,70 @@ fn sample_status_is_active_or_dropped_and_reactivating_clears_the_drop() {
     ]);
     assert_eq!(row, "status,clear,no_reason\nactive,1,1\n");
 }
+
+#[test]
+fn typos_are_not_silent() {
+    let env = Env::new();
+    let (store, cat) = demo(&env);
+    let run = |args: &[&str]| {
+        let mut all = vec!["--store", store.as_str(), "--catalog", cat.as_str()];
+        all.extend_from_slice(args);
+        env.run(&all)
+    };
+    let (ok, _, err) = run(&["worker", "-c", "Alignmnet"]);
+    assert!(!ok);
+    assert!(
+        err.starts_with("error: no task in collection 'Alignmnet' in sqlite://")
+            && err.contains("or pass --wait"),
+        "{err}"
+    );
+    let (ok, _, err) = run(&["tasks", "retry", "-c", "Alignment", "--id", "NOPE"]);
+    assert!(!ok);
+    assert!(
+        err.starts_with("error: no failed task in Alignment matched --id NOPE"),
+        "{err}"
+    );
+    let (ok, _, err) = run(&[
+        "steps",
+        "set",
+        "Alignment",
+        "ReadProcessing",
+        "VariantCallng",
+    ]);
+    assert!(ok, "{err}");
+    assert!(
+        err.starts_with("warning: no task of step(s) VariantCallng in the catalog yet"),
+        "{err}"
+    );
+    run(&[
+        "steps",
+        "set",
+        "Alignment",
+        "ReadProcessing",
+        "VariantCalling",
+    ]);
+    let (ok, _, err) = run(&["query", "samples-left", "-p", "step=Alignmnet"]);
+    assert!(!ok);
+    assert_eq!(
+        err,
+        "error: report samples-left: no step 'Alignmnet' in the catalog; it knows Alignment, ReadProcessing, VariantCalling\n"
+    );
+    let (ok, _, err) = run(&["query", "qc-outliers", "-p", "metric=mean_coverag"]);
+    assert!(!ok);
+    assert!(
+        err.starts_with(
+            "error: report qc-outliers: no metric 'mean_coverag' in the catalog; it knows "
+        ) && err.contains("mean_coverage"),
+        "{err}"
+    );
+    let (ok, _, err) = run(&["query", "slowest-tasks", "-p", "limit=abc"]);
+    assert!(!ok);
+    assert_eq!(
+        err,
+        "error: report slowest-tasks: limit='abc' is not a whole number\n"
+    );
+    // The "all" default still works.
+    let (ok, out, err) = run(&["query", "slowest-tasks", "-p", "limit=3", "--format", "csv"]);
+    assert!(ok, "{err}");
+    assert_eq!(out.lines().count(), 4, "{out}");
+}

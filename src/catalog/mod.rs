@@ -19,8 +19,8 @@ use crate::error::Result;
 pub use instances::LaunchRecord;
 pub use runs::{RunCounts, SyncRun};
 pub use samples::{
-    DropOutcome, ImportReport, drop_sample, import_qc, import_samples, known_steps,
-    set_step_output, set_steps,
+    DropOutcome, ImportReport, drop_sample, import_qc, import_samples, known_steps, metrics_in,
+    sample_known, set_step_output, set_steps, steps_in,
 };
 pub use tasks::{BatchCounts, TaskWriter};
 

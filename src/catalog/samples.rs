@@ -228,7 +228,12 @@ pub fn set_steps(catalog: &mut Catalog, steps: &[String]) -> Result<()> {
 
 /// Every step the catalog knows: the workflow order first, then collections tasks were seen in.
 pub fn known_steps(catalog: &Catalog) -> Result<Vec<String>> {
-    let mut stmt = catalog.conn().prepare(
+    steps_in(catalog.conn())
+}
+
+/// [`known_steps`] on any connection to a catalog (the read-only one of `query` too).
+pub fn steps_in(conn: &rusqlite::Connection) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare(
         "SELECT collection FROM (SELECT collection, ordinal FROM steps \
          UNION SELECT DISTINCT collection, NULL FROM tasks WHERE collection NOT IN \
          (SELECT collection FROM steps)) ORDER BY ordinal IS NULL, ordinal, collection",
@@ -247,4 +252,24 @@ pub fn set_step_output(catalog: &Catalog, step: &str, pattern: &str) -> Result<(
         params![step, pattern],
     )?;
     Ok(())
+}
+
+/// The QC metrics the catalog holds.
+pub fn metrics_in(conn: &rusqlite::Connection) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare("SELECT DISTINCT metric FROM qc_metrics ORDER BY metric")?;
+    let metrics = stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<String>>>()?;
+    Ok(metrics)
+}
+
+/// Whether the catalog knows a sample: imported, named by a task, or read from a file's key.
+pub fn sample_known(conn: &rusqlite::Connection, sample: &str) -> Result<bool> {
+    Ok(conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM samples WHERE sample_id = ?1) \
+             OR EXISTS (SELECT 1 FROM tasks WHERE sample = ?1) \
+             OR EXISTS (SELECT 1 FROM objects WHERE sample_id = ?1)",
+        [sample],
+        |r| r.get(0),
+    )?)
 }

@@ -83,6 +83,17 @@ impl Cmd {
         // The catalog first: a launch that cannot be recorded is not made.
         let mut catalog = ctx.catalog()?;
         let store = ctx.store(OpenMode::MustExist)?;
+        // Neither the store nor the catalog has heard of the step: a typo, not a finished step.
+        if !crate::store::has_tasks(store.as_ref(), &self.step)?
+            && !crate::catalog::known_steps(&catalog)?.contains(&self.step)
+        {
+            bail!(
+                "no task in step '{}' in {} and no such step in the catalog; check the name \
+                 (`anamo tasks counts` lists the collections)",
+                self.step,
+                store.describe()
+            );
+        }
         // Todo, and running with an expired lease: what a reclaimed fleet leaves behind.
         let claimable = store.count_claimable(&self.step)?;
         let ec2 = Ec2::connect(&ctx.aws)?;

@@ -37,6 +37,23 @@ impl Cmd {
         match self {
             Cmd::Set(c) => {
                 let mut cat = ctx.catalog()?;
+                let known = catalog::known_steps(&cat)?;
+                let unknown: Vec<&str> = c
+                    .steps
+                    .iter()
+                    .filter(|s| !known.contains(s))
+                    .map(String::as_str)
+                    .collect();
+                // Setting the order before any task exists is fine; a name beside known
+                // ones that matches none of them is most likely a typo.
+                if !known.is_empty() && !unknown.is_empty() {
+                    crate::note!(
+                        "warning: no task of step(s) {} in the catalog yet (it knows {}); set \
+                         anyway: check the spelling",
+                        unknown.join(", "),
+                        known.join(", ")
+                    );
+                }
                 catalog::set_steps(&mut cat, &c.steps)?;
                 println!("steps: {}", c.steps.join(" -> "));
             }

@@ -98,6 +98,20 @@ impl Cmd {
 
     fn work(self, ctx: &Context) -> Result<()> {
         let store = ctx.store(OpenMode::MustExist)?;
+        // A collection with no task at all is most often a typo: say so rather than report
+        // "0 done" as if the step were finished (one key read, on any store).
+        if !crate::store::has_tasks(store.as_ref(), &self.collection)? {
+            let hint = format!(
+                "no task in collection '{}' in {}; check the name (`anamo tasks counts` lists \
+                 the collections)",
+                self.collection,
+                store.describe()
+            );
+            if !self.wait {
+                anyhow::bail!("{hint}, or pass --wait to wait for tasks to be added");
+            }
+            crate::note!("warning: {hint}; waiting for tasks to be added (--wait)");
+        }
         let (log_dir, log_shipper) = match &self.log_uri {
             None => (self.log_dir, None),
             Some(uri) => {

@@ -10,6 +10,9 @@
 //! ```
 //!
 //! `choices` lists the only values a parameter takes; anything else is refused with the list.
+//! `kinds` says what a parameter names (`step`, `metric`, `sample`) or that it is an
+//! `integer`: a value the catalog does not know is refused with what it does know, so a typo
+//! never reads as "nothing left".
 
 use std::path::{Path, PathBuf};
 
@@ -99,6 +102,17 @@ pub struct Param {
     pub default: Option<String>,
     /// The only values it takes, when the header lists them (`-- choices: name=a|b`).
     pub choices: Option<Vec<String>>,
+    /// What it names (`-- kinds: name=step`): checked against the catalog before running.
+    pub kind: Option<Kind>,
+}
+
+/// What a parameter's value names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Integer,
+    Step,
+    Metric,
+    Sample,
 }
 
 impl Param {
@@ -184,7 +198,31 @@ pub fn parse_at(
                         name: n.to_string(),
                         default,
                         choices: None,
+                        kind: None,
                     });
+                }
+            }
+            "kinds" => {
+                for pair in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                    let Some((n, k)) = pair.split_once('=') else {
+                        return Err(fail(format!("kinds need NAME=KIND, not '{pair}'")));
+                    };
+                    let kind = match k.trim() {
+                        "integer" => Kind::Integer,
+                        "step" => Kind::Step,
+                        "metric" => Kind::Metric,
+                        "sample" => Kind::Sample,
+                        other => {
+                            return Err(fail(format!(
+                                "kind '{other}' is not one of integer, step, metric, sample"
+                            )));
+                        }
+                    };
+                    let n = n.trim();
+                    let Some(p) = params.iter_mut().find(|p| p.name == n) else {
+                        return Err(fail(format!("kinds name '{n}', which is not in params")));
+                    };
+                    p.kind = Some(kind);
                 }
             }
             "choices" => {

@@ -168,6 +168,16 @@ pub fn stream_by_scan<S: TaskStore + ?Sized>(
     }
 }
 
+/// Whether `collection` holds any task (damaged ones included): one page of one task.
+pub fn has_tasks(store: &dyn TaskStore, collection: &str) -> Result<bool> {
+    let filter = TaskFilter {
+        collection: Some(collection.to_string()),
+        ..TaskFilter::default()
+    };
+    let page = store.scan(&filter, None, 1)?;
+    Ok(!page.tasks.is_empty() || !page.damaged.is_empty())
+}
+
 /// Calls `f` on every task matching `filter` (or the damaged record in its place), page by
 /// page, without holding them all, until `f` says to stop.
 pub fn for_each_task(

@@ -1,10 +1,11 @@
 //! `anamo tasks retry`: give failed tasks a fresh set of attempts.
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use clap::Args;
 
 use super::Which;
 use crate::config::Context;
+use crate::model::Selector;
 use crate::store::OpenMode;
 
 /// Put failed tasks back to todo with their attempts reset.
@@ -22,7 +23,28 @@ impl Cmd {
         let selector = self.which.selector(None)?;
         let store = ctx.store(OpenMode::MustExist)?;
         let n = store.retry(&self.collection, &selector)?;
+        // Naming tasks that turn out not to be failed ones is a mistake worth an exit code;
+        // --all finding none is just a clean step.
+        if n == 0 && !matches!(selector, Selector::All) {
+            bail!(
+                "no failed task in {} matched {}; nothing was retried (see `anamo tasks list \
+                 -c {} --state failed`)",
+                self.collection,
+                named(&selector),
+                self.collection
+            );
+        }
         println!("{n} failed task(s) of {} back to todo", self.collection);
         Ok(())
+    }
+}
+
+/// The selector as the flags that gave it.
+fn named(selector: &Selector) -> String {
+    match selector {
+        Selector::Ids(ids) => format!("--id {}", ids.join(" --id ")),
+        Selector::Sample(s) => format!("--sample {s}"),
+        Selector::State(st) => format!("--state {st}"),
+        Selector::All => "--all".into(),
     }
 }

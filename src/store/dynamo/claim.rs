@@ -31,9 +31,6 @@ const CANDIDATES_TTL_MS: i64 = 5_000;
 const LOST_MEMORY_MS: i64 = 10_000;
 /// Longest pause after lost races.
 const MAX_PAUSE_MS: u64 = 2_000;
-/// How long a sweep that found every shard empty speaks for the other slots of the worker:
-/// without it each slot of a `--slots 4` worker would sweep all shards again on its own.
-const DRAINED_FOR_MS: i64 = 2_000;
 
 /// The shard a task's id falls in (FNV-1a: stable across Rust versions and machines).
 pub fn shard_of(task_id: &str) -> u32 {
@@ -146,7 +143,10 @@ impl Claimer {
         }
     }
 
-    /// One step towards a claim of `collection` at time `now` (epoch ms).
+    /// One step towards a claim of `collection` at time `now` (epoch ms), in a claim attempt
+    /// that began at `since`. A sweep that found every shard empty after `since` speaks for
+    /// this attempt too: the other slots of a worker do not each sweep all shards again.
+    #[allow(clippy::too_many_arguments)]
     pub fn step(
         &self,
         requests: &dyn ClaimRequests,
@@ -154,6 +154,7 @@ impl Claimer {
         owner: &str,
         lease_ms: i64,
         now: i64,
+        since: i64,
     ) -> Result<Step> {
         let next = {
             let mut st = self.lock();
@@ -194,11 +195,8 @@ impl Claimer {
                 }
             },
             None => {
-                let recently_drained = self
-                    .lock()
-                    .drained_at
-                    .is_some_and(|at| now - at < DRAINED_FOR_MS);
-                if recently_drained {
+                let drained_meanwhile = self.lock().drained_at.is_some_and(|at| at >= since);
+                if drained_meanwhile {
                     return Ok(Step::Drained);
                 }
                 self.read_shard(requests, collection, now)

@@ -461,11 +461,12 @@ impl TaskStore for DynamoStore {
     /// (then the caller pauses and tries again: lost races never end a worker).
     fn try_claim(&self, collection: &str, owner: &str, lease: Duration) -> Result<ClaimAttempt> {
         let lease_ms = lease.as_millis() as i64;
+        let since = now_ms();
         // Each step makes progress (a shard read, a candidate used up); the bound is a guard.
         for _ in 0..4 * SHARDS {
             match self
                 .claimer
-                .step(self, collection, owner, lease_ms, now_ms())?
+                .step(self, collection, owner, lease_ms, now_ms(), since)?
             {
                 Step::Claimed(task) => return Ok(ClaimAttempt::Claimed(Claim { task })),
                 Step::Drained => return Ok(ClaimAttempt::Empty),
