@@ -109,9 +109,10 @@ pub fn last_task_sync(conn: &Connection) -> Result<Option<i64>> {
         .flatten())
 }
 
-/// A line saying how fresh the catalog is.
-pub fn freshness(conn: &Connection) -> Result<String> {
-    Ok(match last_task_sync(conn)? {
+/// A line saying how fresh the catalog is, and whether a sync is running or the last one
+/// did not finish (the numbers below it are then older, or partial).
+pub fn freshness(conn: &Connection, catalog: &std::path::Path) -> Result<String> {
+    let last_ok = match last_task_sync(conn)? {
         Some(at) => {
             let minutes = (now_ms() - at) / 60_000;
             format!(
@@ -119,7 +120,29 @@ pub fn freshness(conn: &Connection) -> Result<String> {
                 rfc3339(at)
             )
         }
-        None => "tasks never synced: run `anamo sync`".to_string(),
+        None => "tasks never fully synced: run `anamo sync`".to_string(),
+    };
+    // The newest tasks run that is not ok: running now, or ended without finishing.
+    let unfinished: Option<(String, i64, Option<String>)> = conn
+        .query_row(
+            "SELECT status, started_at, error FROM sync_runs WHERE source LIKE 'tasks:%' \
+             AND id > coalesce((SELECT max(id) FROM sync_runs WHERE status = 'ok' \
+                                AND source LIKE 'tasks:%'), 0) \
+             ORDER BY id DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    Ok(match unfinished {
+        Some(_) if crate::catalog::sync_in_progress(catalog) => {
+            format!("a sync is running now; {last_ok}")
+        }
+        Some((_, started, error)) => format!(
+            "the last sync (started {}) did not finish{}; {last_ok}",
+            rfc3339(started),
+            error.map(|e| format!(": {e}")).unwrap_or_default()
+        ),
+        None => last_ok,
     })
 }
 

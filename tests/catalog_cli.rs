@@ -956,3 +956,40 @@ fn typos_are_not_silent() {
     assert!(ok, "{err}");
     assert_eq!(out.lines().count(), 4, "{out}");
 }
+
+#[test]
+fn a_second_sync_is_told_and_status_says_when_a_sync_runs_or_died() {
+    use std::os::fd::AsRawFd;
+    let env = Env::new();
+    env.ok(&["tasks", "add", "-c", "A", "--id", "a1", "--script", "true"]);
+    env.ok(&["sync"]);
+    // Another process is syncing: it holds the lock and its run row says running.
+    let lock = std::fs::File::create(env.path("anamo.db.sync-lock")).unwrap();
+    // SAFETY: flock on a file this test owns.
+    assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
+    catalog(&env)
+        .execute(
+            "INSERT INTO sync_runs (source, started_at, status, host, pid) \
+             VALUES ('tasks:sqlite://x', 1795636862000, 'running', 'elsewhere', 4242)",
+            [],
+        )
+        .unwrap();
+    let err = env.fails(&["sync"]);
+    assert_eq!(
+        err,
+        "error: catalog 'anamo.db' is being synced by another process (pid 4242 on elsewhere, since 2026-11-25T20:01:02Z); wait for it to finish\n"
+    );
+    let (ok, _, err) = env.run(&["status"]);
+    assert!(ok);
+    assert!(
+        err.starts_with("a sync is running now; tasks as of the last sync, "),
+        "{err}"
+    );
+    // It died: the lock is gone, its row still says running.
+    drop(lock);
+    let (_, _, err) = env.run(&["status"]);
+    assert!(
+        err.starts_with("the last sync (started 2026-11-25T20:01:02Z) did not finish; tasks as of the last sync, "),
+        "{err}"
+    );
+}

@@ -1,10 +1,32 @@
 //! `sync_runs`: one row per sync of one source, so a failed or interrupted sync is visible.
 
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
 use rusqlite::params;
 
 use super::Catalog;
 use crate::clock::now_ms;
-use crate::error::Result;
+use crate::error::{Error, Result};
+
+/// Held while a sync writes the catalog: an advisory lock on a file beside it, released when
+/// the process ends however it ends.
+pub struct SyncLock(#[allow(dead_code)] std::fs::File);
+
+fn lock_path(catalog: &Path) -> PathBuf {
+    let mut name = catalog.as_os_str().to_owned();
+    name.push(".sync-lock");
+    PathBuf::from(name)
+}
+
+/// Whether another process holds the catalog's sync lock now.
+pub fn sync_in_progress(catalog: &Path) -> bool {
+    let Ok(file) = std::fs::File::open(lock_path(catalog)) else {
+        return false;
+    };
+    // SAFETY: flock on a descriptor we own; a shared lock we get is dropped with the file.
+    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) != 0 }
+}
 
 /// Counts a sync reports.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -32,6 +54,42 @@ pub struct SyncRun {
 }
 
 impl Catalog {
+    /// Takes the sync lock, or says who holds it: two syncs at once would fight over the
+    /// catalog's writer and one would fail half-way.
+    pub fn lock_for_sync(&self) -> Result<SyncLock> {
+        let path = lock_path(self.path());
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::Invalid(format!("cannot write '{}': {e}", path.display())))?;
+        // SAFETY: flock on a descriptor we own.
+        let taken = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
+        if !taken {
+            let who: Option<(String, i64, i64)> = self
+                .conn()
+                .query_row(
+                    "SELECT coalesce(host, '?'), coalesce(pid, 0), started_at FROM sync_runs \
+                     WHERE status = 'running' ORDER BY id DESC LIMIT 1",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .ok();
+            let by = who.map_or(String::new(), |(host, pid, at)| {
+                format!(
+                    " (pid {pid} on {host}, since {})",
+                    crate::clock::rfc3339(at)
+                )
+            });
+            return Err(Error::Invalid(format!(
+                "catalog '{}' is being synced by another process{by}; wait for it to finish",
+                self.path().display()
+            )));
+        }
+        Ok(SyncLock(file))
+    }
+
     /// Records the start of a sync of `source`. Runs left `running` by a process that no longer
     /// exists (killed mid-sync) are marked failed first.
     pub fn start_run(&self, source: &str) -> Result<SyncRun> {

@@ -45,7 +45,7 @@ impl Cmd {
         let conn = Catalog::read_only(&ctx.catalog_path)?;
         let format = Format::resolve(self.format);
         let out = std::io::stdout().lock();
-        crate::note!("{}", status::freshness(&conn)?);
+        crate::note!("{}", status::freshness(&conn, &ctx.catalog_path)?);
         match self.sample {
             None => status::render(&status::overview(&conn)?, format, out)?,
             Some(sample) => {

@@ -85,6 +85,7 @@ impl Cmd {
             anyhow::bail!("--no-tasks leaves nothing to sync; add --instances or --objects");
         }
         let mut catalog = ctx.catalog()?;
+        let _lock = catalog.lock_for_sync()?;
         if !self.no_tasks {
             let others = instances || !objects.is_empty();
             self.sync_tasks(ctx, &mut catalog, others)?;
