@@ -12,7 +12,8 @@ SELECT s.sample_id, s.cohort
 FROM samples s
 WHERE s.status <> 'dropped'
   AND NOT EXISTS (SELECT 1 FROM needed n
-                  WHERE NOT EXISTS (SELECT 1 FROM tasks t
-                                    WHERE t.sample = s.sample_id AND t.collection = n.collection
-                                      AND t.state = 'done'))
+                  WHERE NOT EXISTS (SELECT 1 FROM sample_step_state ss
+                                    WHERE ss.sample_id = s.sample_id
+                                      AND ss.collection = n.collection
+                                      AND ss.state = 'done'))
 ORDER BY s.sample_id;

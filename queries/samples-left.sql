@@ -1,15 +1,12 @@
 -- name: samples-left
--- description: Active samples not yet done in a step, with the state of their tasks there
+-- description: Active samples not yet done in a step, with their state there (todo, running, failed, abandoned, or not added)
 -- params: step
 -- kinds: step=step
 SELECT s.sample_id,
        s.cohort,
-       coalesce((SELECT group_concat(DISTINCT t.state)
-                 FROM tasks t
-                 WHERE t.sample = s.sample_id AND t.collection = :step),
-                'not added') AS state
+       coalesce(ss.state, 'not added') AS state
 FROM samples s
+LEFT JOIN sample_step_state ss ON ss.sample_id = s.sample_id AND ss.collection = :step
 WHERE s.status <> 'dropped'
-  AND NOT EXISTS (SELECT 1 FROM tasks t
-                  WHERE t.sample = s.sample_id AND t.collection = :step AND t.state = 'done')
+  AND coalesce(ss.state, 'not added') <> 'done'
 ORDER BY s.sample_id;

@@ -95,6 +95,9 @@ bench catalog
 section "DynamoDB: anamo's indexed claim against PyAnamo-style scan-first claims (moto)"
 bench dynamo
 
+section "tasks list against query on the same rows"
+bench list
+
 section "Fleet simulation: 1,000 workers on 100,000 tasks, the old claim design against the new"
 echo "A model of DynamoDB in virtual time (per-item conditional writes, an index that lags the table, per-partition budgets that throttle); the new design is anamo's own claim code. Deterministic: the same figures on any machine." >> "$out"
 bench fleet

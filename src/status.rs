@@ -28,6 +28,12 @@ pub struct StepRow {
     pub instances: u64,
     /// When the first of the last 24 hours' finishes happened (epoch ms).
     pub first_done_24h: Option<i64>,
+    /// Set apart (the `progress` view's definition): removed before they were done,
+    pub abandoned: u64,
+    /// failed but replaced by a done task of the same sample,
+    pub superseded: u64,
+    /// and of dropped samples.
+    pub dropped: u64,
 }
 
 impl StepRow {
@@ -71,12 +77,13 @@ pub fn overview(conn: &Connection) -> Result<Vec<StepRow>> {
          SELECT n.collection,
                 coalesce(p.todo, 0), coalesce(p.running, 0), coalesce(p.done, 0),
                 coalesce(p.failed, 0), coalesce(p.total, 0),
-                (SELECT count(*) FROM tasks t WHERE t.state = 'done' AND t.finished_at >= ?1
-                    AND t.collection = n.collection),
+                (SELECT count(*) FROM task_progress t WHERE t.progress = 'done'
+                    AND t.finished_at >= ?1 AND t.collection = n.collection),
                 (SELECT count(*) FROM instances i WHERE i.step = n.collection
                     AND i.state IN ('pending', 'running')),
-                (SELECT min(t.finished_at) FROM tasks t WHERE t.state = 'done'
-                    AND t.finished_at >= ?1 AND t.collection = n.collection)
+                (SELECT min(t.finished_at) FROM task_progress t WHERE t.progress = 'done'
+                    AND t.finished_at >= ?1 AND t.collection = n.collection),
+                coalesce(p.abandoned, 0), coalesce(p.superseded, 0), coalesce(p.dropped, 0)
          FROM names n LEFT JOIN progress p ON p.collection = n.collection
          ORDER BY n.ordinal IS NULL, n.ordinal, n.collection",
     )?;
@@ -92,6 +99,9 @@ pub fn overview(conn: &Connection) -> Result<Vec<StepRow>> {
             done_24h: n(6)?,
             instances: n(7)?,
             first_done_24h: r.get(8)?,
+            abandoned: n(9)?,
+            superseded: n(10)?,
+            dropped: n(11)?,
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -155,6 +165,20 @@ fn bar(pct: f64) -> String {
     )
 }
 
+/// What a step sets apart, in words ("" when nothing).
+fn apart_text(r: &StepRow) -> String {
+    [
+        (r.abandoned, "abandoned"),
+        (r.superseded, "superseded"),
+        (r.dropped, "dropped"),
+    ]
+    .iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, what)| format!("{n} {what}"))
+    .collect::<Vec<_>>()
+    .join(", ")
+}
+
 fn eta_text(h: Option<f64>) -> String {
     match h {
         Some(0.0) => "done".into(),
@@ -171,10 +195,22 @@ pub fn render(rows: &[StepRow], format: Format, out: impl Write) -> Result<()> {
     let now = now_ms();
     let mut columns = vec!["step", "todo", "running", "done", "failed", "total"];
     columns.extend(if people {
-        ["progress", "done_24h", "eta", "instances"]
+        ["progress", "done_24h", "eta", "instances"].as_slice()
     } else {
-        ["pct_done", "done_24h", "eta_hours", "instances"]
+        [
+            "pct_done",
+            "done_24h",
+            "eta_hours",
+            "instances",
+            "abandoned",
+            "superseded",
+            "dropped",
+        ]
+        .as_slice()
     });
+    if people {
+        columns.push("set apart");
+    }
     let mut w = RowWriter::new(format, columns.iter().map(|c| c.to_string()).collect(), out)?;
     for r in rows {
         let mut row: Vec<Value> = vec![
@@ -191,6 +227,7 @@ pub fn render(rows: &[StepRow], format: Format, out: impl Write) -> Result<()> {
                 json!(r.done_24h),
                 json!(eta_text(r.eta_hours(now))),
                 json!(r.instances),
+                json!(apart_text(r)),
             ]);
         } else {
             let eta = r.eta_hours(now).map(|h| (h * 100.0).round() / 100.0);
@@ -199,6 +236,9 @@ pub fn render(rows: &[StepRow], format: Format, out: impl Write) -> Result<()> {
                 json!(r.done_24h),
                 json!(eta),
                 json!(r.instances),
+                json!(r.abandoned),
+                json!(r.superseded),
+                json!(r.dropped),
             ]);
         }
         w.write_row(&row)?;
@@ -212,11 +252,11 @@ pub const SAMPLE_JOURNEY: &str = "WITH names AS (
         SELECT collection, ordinal FROM steps
         UNION SELECT DISTINCT collection, NULL FROM tasks
               WHERE sample = :sample AND collection NOT IN (SELECT collection FROM steps))
-    SELECT n.collection AS step, t.task_id, coalesce(t.state, 'none') AS state, t.attempts,
+    SELECT n.collection AS step, t.task_id, coalesce(t.progress, 'not added') AS state, t.attempts,
            t.owner,
            strftime('%Y-%m-%dT%H:%M:%SZ', t.started_at / 1000.0, 'unixepoch') AS started,
            strftime('%Y-%m-%dT%H:%M:%SZ', t.finished_at / 1000.0, 'unixepoch') AS finished,
            round((t.finished_at - t.started_at) / 1000.0, 1) AS seconds,
            t.exit_code
-    FROM names n LEFT JOIN tasks t ON t.collection = n.collection AND t.sample = :sample
+    FROM names n LEFT JOIN task_progress t ON t.collection = n.collection AND t.sample = :sample
     ORDER BY n.ordinal IS NULL, n.ordinal, n.collection, t.started_at";

@@ -29,7 +29,15 @@ fn demo_runs_and_every_shipped_report_runs_on_its_catalog() {
     let env = Env::new();
     let out = env.ok(&["demo", "--dir", "d", "--samples", "12"]);
     assert!(out.contains("== anamo status"), "{out}");
-    assert!(out.contains("VariantCalling\t0\t0\t11\t1\t12"), "{out}");
+    // 12 samples: one dropped (set apart, not outstanding), one failed, ten done.
+    assert!(
+        out.contains("VariantCalling\t0\t0\t10\t1\t11\t90.9\t"),
+        "{out}"
+    );
+    assert!(
+        out.contains("\t0\t0\t1\n"),
+        "the dropped sample's task is shown apart: {out}"
+    );
     assert!(
         out.contains("S005\tgnomad-x\tfailed"),
         "samples-left shows the broken sample: {out}"
@@ -353,7 +361,7 @@ fn a_bad_catalog_file_is_refused_and_left_alone() {
     for args in [vec!["sync"], vec!["query", "SELECT 1"]] {
         let err = env.fails(&args);
         assert!(
-            err.contains("was written by a newer anamo (schema 99 > 4); upgrade anamo"),
+            err.contains("was written by a newer anamo (schema 99 > 5); upgrade anamo"),
             "{err}"
         );
     }
@@ -547,16 +555,16 @@ fn status_shows_steps_in_order_with_throughput() {
         .collect();
     assert_eq!(
         lines[0],
-        "step\ttodo\trunning\tdone\tfailed\ttotal\tpct_done\tdone_24h\teta_hours\tinstances"
+        "step\ttodo\trunning\tdone\tfailed\ttotal\tpct_done\tdone_24h\teta_hours\tinstances\tabandoned\tsuperseded\tdropped"
     );
-    assert_eq!(lines[1], "B\t1\t0\t0\t0\t1\t0.0\t0\t\t0");
-    assert_eq!(lines[2], "A\t0\t0\t1\t1\t2\t50.0\t1\t0.0\t0");
-    assert_eq!(lines[3], "Z\t0\t0\t0\t0\t0\t0.0\t0\t\t0");
-    assert_eq!(lines[4], "C\t1\t0\t0\t0\t1\t0.0\t0\t\t0");
+    assert_eq!(lines[1], "B\t1\t0\t0\t0\t1\t0.0\t0\t\t0\t0\t0\t0");
+    assert_eq!(lines[2], "A\t0\t0\t1\t1\t2\t50.0\t1\t0.0\t0\t0\t0\t0");
+    assert_eq!(lines[3], "Z\t0\t0\t0\t0\t0\t0.0\t0\t\t0\t0\t0\t0");
+    assert_eq!(lines[4], "C\t1\t0\t0\t0\t1\t0.0\t0\t\t0\t0\t0\t0");
     assert!(String::from_utf8_lossy(&out.stderr).contains("tasks as of the last sync"));
     let journey = env.ok(&["status", "--sample", "S2"]);
     assert!(journey.contains("A\ta2\tfailed\t1"), "{journey}");
-    assert!(journey.contains("Z\t\tnone"), "{journey}");
+    assert!(journey.contains("Z\t\tnot added"), "{journey}");
     let err = env.fails(&["status", "--sample", "nobody"]);
     assert!(err.contains("no sample 'nobody'"), "{err}");
 }
@@ -992,4 +1000,9 @@ fn a_second_sync_is_told_and_status_says_when_a_sync_runs_or_died() {
         err.starts_with("the last sync (started 2026-11-25T20:01:02Z) did not finish; tasks as of the last sync, "),
         "{err}"
     );
+}
+
+#[test]
+fn every_surface_tells_one_progress_on_the_sqlite_store() {
+    common::progress_matrix(&Env::new());
 }

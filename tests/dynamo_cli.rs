@@ -543,3 +543,11 @@ fn a_worker_with_four_slots_reads_the_index_about_as_often_as_one_with_one() {
         "{queries} index reads for 20 tasks on 4 slots"
     );
 }
+
+#[test]
+fn every_surface_tells_one_progress_on_the_dynamodb_store() {
+    let Some((_moto, env)) = dynamo_env() else {
+        return;
+    };
+    common::progress_matrix(&env);
+}
