@@ -563,3 +563,20 @@ fn inputs_are_checked_at_the_door() {
     let out = env.ok(&["worker", "-c", "Z", "--lease", "600", "--grace", "90"]);
     assert!(out.contains("1 done"), "{out}");
 }
+
+#[test]
+fn a_table_stops_at_a_thousand_rows_and_says_so_while_other_formats_stream_all() {
+    let env = Env::new();
+    let rows: String = (0..1005).map(|i| format!("t{i:04},true\n")).collect();
+    env.write("t.csv", &format!("task_id,script\n{rows}"));
+    env.ok(&["tasks", "add", "t.csv", "-c", "X"]);
+    let (ok, out, err) = env.run(&["tasks", "list", "--format", "table"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("t0999") && !out.contains("t1000"), "first 1000 shown");
+    assert_eq!(
+        err,
+        "showed the first 1000 of 1005 rows as a table; use --format tsv, csv, json or jsonl for all of them (they stream)\n"
+    );
+    let tsv = env.ok(&["tasks", "list", "--format", "tsv"]);
+    assert_eq!(tsv.lines().count(), 1006);
+}
