@@ -400,7 +400,9 @@ fn a_log_destination_is_checked_before_claiming_and_failed_uploads_are_counted()
             .run(&["worker", "-c", "Logs", "--log-uri", "s3://no-such-bucket/x"]);
     assert!(!ok);
     assert!(
-        stderr.contains("error: worker cannot write its logs under s3://no-such-bucket/x; fix --log-uri or give the instance role s3:PutObject and s3:DeleteObject there. Nothing was claimed: cannot write s3://no-such-bucket/x/.anamo-write-check-"),
+        stderr.contains("error: worker cannot write its logs under s3://no-such-bucket/x: cannot write s3://no-such-bucket/x/.anamo-write-check-")
+            && stderr.contains("NoSuchBucket")
+            && stderr.contains("fix --log-uri (the bucket must exist) or give the instance role s3:PutObject and s3:DeleteObject there. Nothing was claimed"),
         "{stderr}"
     );
     assert!(stderr.contains("(s3:PutObject)"), "{stderr}");

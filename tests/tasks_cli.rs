@@ -572,7 +572,10 @@ fn a_table_stops_at_a_thousand_rows_and_says_so_while_other_formats_stream_all()
     env.ok(&["tasks", "add", "t.csv", "-c", "X"]);
     let (ok, out, err) = env.run(&["tasks", "list", "--format", "table"]);
     assert!(ok, "{err}");
-    assert!(out.contains("t0999") && !out.contains("t1000"), "first 1000 shown");
+    assert!(
+        out.contains("t0999") && !out.contains("t1000"),
+        "first 1000 shown"
+    );
     assert_eq!(
         err,
         "showed the first 1000 of 1005 rows as a table; use --format tsv, csv, json or jsonl for all of them (they stream)\n"

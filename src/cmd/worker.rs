@@ -136,10 +136,12 @@ impl Cmd {
             worker::watch_spot_notice(session, Arc::clone(&shutdown));
         }
         if let Some(shipper) = &log_shipper {
-            shipper.preflight(&owner).with_context(|| {
-                format!(
-                    "worker cannot write its logs under {}; fix --log-uri or give the \
-                     instance role s3:PutObject and s3:DeleteObject there. Nothing was claimed",
+            // What S3 said first (NoSuchBucket, AccessDenied), then what to do about it.
+            shipper.preflight(&owner).map_err(|e| {
+                anyhow::anyhow!(
+                    "worker cannot write its logs under {}: {e}; fix --log-uri (the bucket must \
+                     exist) or give the instance role s3:PutObject and s3:DeleteObject there. \
+                     Nothing was claimed",
                     self.log_uri.as_deref().unwrap_or_default()
                 )
             })?;
