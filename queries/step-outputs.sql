@@ -15,6 +15,9 @@ WITH expected AS (
     FROM tasks t
     LEFT JOIN step_outputs p ON p.collection = t.collection
     WHERE t.state = 'done'
+      -- A pattern with {sample} says nothing about a task that has no sample.
+      AND NOT (json_extract(t.attrs, '$.output') IS NULL AND t.sample IS NULL
+               AND p.pattern LIKE '%{sample}%')
       AND (:step = '' OR t.collection = :step)
 ), located AS (
     -- s3://BUCKET/KEY split so the lookup uses the objects key.

@@ -15,6 +15,9 @@ use crate::worker::{self, Options, Shutdown, Summary};
 
 pub const STEPS: [&str; 3] = ["Alignment", "ReadProcessing", "VariantCalling"];
 
+/// Marks a folder as the demo's own: only there does it replace files.
+const MARKER: &str = ".anamo-demo";
+
 /// Files the demo writes; only these are removed when it starts again.
 const FILES: &[&str] = &[
     "anamo-tasks.db",
@@ -50,10 +53,31 @@ impl Demo {
             path: self.dir.clone(),
             source,
         })?;
+        // The demo's file names are a real project's too: it replaces them only in a folder
+        // it made itself (its marker is there), never a user's store or catalog.
+        let marker = self.dir.join(MARKER);
+        let foreign: Vec<&str> = FILES
+            .iter()
+            .copied()
+            .filter(|f| self.dir.join(f).exists())
+            .collect();
+        if !foreign.is_empty() && !marker.exists() {
+            return Err(Error::Invalid(format!(
+                "'{}' already holds {} that the demo did not make; it would replace them: \
+                 pick another --dir",
+                self.dir.display(),
+                foreign.join(", ")
+            )));
+        }
         for f in FILES {
             let _ = std::fs::remove_file(self.dir.join(f));
         }
         let _ = std::fs::remove_dir_all(self.dir.join("logs"));
+        std::fs::write(
+            &marker,
+            "made by `anamo demo`; it may replace this folder's files\n",
+        )
+        .map_err(|e| Error::Invalid(format!("cannot write '{}': {e}", marker.display())))?;
         let ids: Vec<String> = (1..=self.samples).map(|i| format!("S{i:03}")).collect();
 
         let mut cat = Catalog::open(&self.catalog)?;

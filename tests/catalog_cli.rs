@@ -700,6 +700,27 @@ fn step_outputs_refuse_unknown_placeholders_and_say_when_a_bucket_was_never_sync
         "s3://never-listed/{sample}.cram",
     ]);
     assert!(ok && err.is_empty(), "{err}");
+    // A done task without a sample has no {sample} path to miss.
+    let store = env.path("d/anamo-tasks.db").display().to_string();
+    for args in [
+        vec![
+            "tasks",
+            "add",
+            "-c",
+            "Alignment",
+            "--id",
+            "nosample",
+            "--script",
+            "true",
+        ],
+        vec!["worker", "-c", "Alignment"],
+        vec!["sync"],
+    ] {
+        let mut all = vec!["--store", store.as_str()];
+        all.extend(args);
+        let (ok, _, err) = run(&all);
+        assert!(ok, "{err}");
+    }
     let (ok, out, err) = run(&[
         "query",
         "step-outputs",
@@ -709,6 +730,7 @@ fn step_outputs_refuse_unknown_placeholders_and_say_when_a_bucket_was_never_sync
         "csv",
     ]);
     assert!(ok, "{err}");
+    assert!(!out.contains("nosample"), "{out}");
     let rows: Vec<&str> = out.lines().skip(1).collect();
     assert!(!rows.is_empty());
     assert!(
@@ -1005,4 +1027,39 @@ fn a_second_sync_is_told_and_status_says_when_a_sync_runs_or_died() {
 #[test]
 fn every_surface_tells_one_progress_on_the_sqlite_store() {
     common::progress_matrix(&Env::new());
+}
+
+#[test]
+fn the_demo_never_replaces_a_real_project() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.path("project")).unwrap();
+    env.ok(&[
+        "--store",
+        "project/anamo-tasks.db",
+        "tasks",
+        "add",
+        "-c",
+        "Mine",
+        "--id",
+        "m1",
+        "--script",
+        "true",
+    ]);
+    let err = env.fails(&["demo", "--dir", "project"]);
+    assert_eq!(
+        err,
+        "error: 'project' already holds anamo-tasks.db that the demo did not make; it would replace them: pick another --dir\n"
+    );
+    let mine = env.ok(&[
+        "--store",
+        "project/anamo-tasks.db",
+        "tasks",
+        "list",
+        "--format",
+        "csv",
+    ]);
+    assert!(mine.contains("Mine,m1"), "{mine}");
+    // Its own folder it may start again.
+    env.ok(&["demo", "--dir", "d", "--samples", "3"]);
+    env.ok(&["demo", "--dir", "d", "--samples", "3"]);
 }
