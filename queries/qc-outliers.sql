@@ -1,7 +1,7 @@
 -- name: qc-outliers
 -- description: Samples whose QC metric is below min or above max
 -- params: metric, min=, max=
--- kinds: metric=metric
+-- kinds: metric=metric, min=number, max=number
 SELECT q.sample_id,
        s.cohort,
        q.metric,

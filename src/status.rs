@@ -252,7 +252,11 @@ pub const SAMPLE_JOURNEY: &str = "WITH names AS (
         SELECT collection, ordinal FROM steps
         UNION SELECT DISTINCT collection, NULL FROM tasks
               WHERE sample = :sample AND collection NOT IN (SELECT collection FROM steps))
-    SELECT n.collection AS step, t.task_id, coalesce(t.progress, 'not added') AS state, t.attempts,
+    SELECT n.collection AS step, t.task_id,
+           coalesce(t.progress,
+                    CASE WHEN (SELECT status FROM samples WHERE sample_id = :sample) = 'dropped'
+                         THEN 'dropped' ELSE 'not added' END) AS state,
+           t.attempts,
            t.owner,
            strftime('%Y-%m-%dT%H:%M:%SZ', t.started_at / 1000.0, 'unixepoch') AS started,
            strftime('%Y-%m-%dT%H:%M:%SZ', t.finished_at / 1000.0, 'unixepoch') AS finished,

@@ -305,7 +305,20 @@ fn sync_is_idempotent_records_changes_and_marks_removed_tasks() {
         progress.contains("A\t0\t0\t2\t1\t3\t66.7"),
         "removed done tasks still count: {progress}"
     );
-    env.ok(&["tasks", "add", "-c", "A", "--id", "a1", "--script", "true"]);
+    // Done and deleted: adding it again is skipped, unless asked to run it again.
+    let out = env.ok(&["tasks", "add", "-c", "A", "--id", "a1", "--script", "true"]);
+    assert!(out.contains("skipped 1 done before (catalog)"), "{out}");
+    env.ok(&[
+        "tasks",
+        "add",
+        "-c",
+        "A",
+        "--id",
+        "a1",
+        "--script",
+        "true",
+        "--replace",
+    ]);
     let out = env.ok(&["sync"]);
     assert!(
         out.contains("2 seen, 0 new, 1 changed state, 0 removed"),
@@ -551,7 +564,7 @@ fn status_shows_steps_in_order_with_throughput() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = stdout
         .lines()
-        .filter(|l| !l.starts_with("synced"))
+        .inspect(|l| assert!(!l.starts_with("synced"), "sync lines go to stderr: {l}"))
         .collect();
     assert_eq!(
         lines[0],
@@ -561,7 +574,9 @@ fn status_shows_steps_in_order_with_throughput() {
     assert_eq!(lines[2], "A\t0\t0\t1\t1\t2\t50.0\t1\t0.0\t0\t0\t0\t0");
     assert_eq!(lines[3], "Z\t0\t0\t0\t0\t0\t0.0\t0\t\t0\t0\t0\t0");
     assert_eq!(lines[4], "C\t1\t0\t0\t0\t1\t0.0\t0\t\t0\t0\t0\t0");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("tasks as of the last sync"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("tasks as of the last sync"), "{err}");
+    assert!(err.contains("synced tasks from"), "{err}");
     let journey = env.ok(&["status", "--sample", "S2"]);
     assert!(journey.contains("A\ta2\tfailed\t1"), "{journey}");
     assert!(journey.contains("Z\t\tnot added"), "{journey}");
@@ -653,7 +668,7 @@ fn messages_name_the_right_thing() {
     let err = env.fails(&["tasks", "add", "tokens.json"]);
     assert_eq!(
         err,
-        "error: tokens.json:1: task 'a' has no script: add a 'Task_Script' field\n"
+        "error: tokens.json:1: task 'a' has no script: fill its 'Task_Script' field (or add one)\n"
     );
     // A running task has no log yet: said so, not blamed on --log-dir.
     env.ok(&[
@@ -910,7 +925,12 @@ fn sample_status_is_active_or_dropped_and_reactivating_clears_the_drop() {
     env.write("s.csv", "sample_id,status\nS1,active\n");
     env.ok(&["samples", "import", "s.csv"]);
     env.ok(&["samples", "drop", "S1", "--reason", "test"]);
-    env.ok(&["samples", "import", "s.csv"]);
+    let (ok, _, err) = env.run(&["samples", "import", "s.csv"]);
+    assert!(ok);
+    assert!(
+        err.contains("warning: sample S1 was dropped (test) and is active again"),
+        "a re-activation is said: {err}"
+    );
     let row = env.ok(&[
         "query",
         "SELECT status, dropped_at IS NULL AS clear, drop_reason IS NULL AS no_reason FROM samples",
@@ -975,6 +995,16 @@ fn typos_are_not_silent() {
         ) && err.contains("mean_coverage"),
         "{err}"
     );
+    let (ok, _, err) = run(&[
+        "query",
+        "qc-outliers",
+        "-p",
+        "metric=mean_coverage",
+        "-p",
+        "min=2O",
+    ]);
+    assert!(!ok);
+    assert_eq!(err, "error: report qc-outliers: min='2O' is not a number\n");
     let (ok, _, err) = run(&["query", "slowest-tasks", "-p", "limit=abc"]);
     assert!(!ok);
     assert_eq!(

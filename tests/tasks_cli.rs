@@ -583,3 +583,95 @@ fn a_table_stops_at_a_thousand_rows_and_says_so_while_other_formats_stream_all()
     let tsv = env.ok(&["tasks", "list", "--format", "tsv"]);
     assert_eq!(tsv.lines().count(), 1006);
 }
+
+#[test]
+fn adding_again_a_task_done_and_deleted_does_not_run_it_again() {
+    let env = Env::new();
+    env.write("s.txt", "S1\nS2\n");
+    let add = [
+        "tasks",
+        "add",
+        "-c",
+        "A",
+        "--samples",
+        "s.txt",
+        "--script",
+        "echo {sample} >> ran.txt",
+    ];
+    env.ok(&add);
+    env.ok(&["worker", "-c", "A"]);
+    env.ok(&["sync"]);
+    env.ok(&["tasks", "delete", "-c", "A", "--state", "done"]);
+    let (ok, out, err) = env.run(&add);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("added 0 task(s)") && out.contains("skipped 2 done before (catalog)"),
+        "{out}"
+    );
+    assert!(
+        err.contains(
+            "skipped A/S1: done before (the catalog's history; use --replace to run it again)"
+        ),
+        "{err}"
+    );
+    // --replace runs it again, on purpose.
+    let out = env.ok(&[
+        "tasks",
+        "add",
+        "-c",
+        "A",
+        "--samples",
+        "s.txt",
+        "--script",
+        "echo {sample} >> ran.txt",
+        "--replace",
+    ]);
+    assert!(out.contains("added 2 task(s)"), "{out}");
+}
+
+#[test]
+fn task_file_headers_ignore_case_and_a_column_named_twice_is_refused() {
+    let env = Env::new();
+    env.write("a.csv", "TASK_ID,Script,SAMPLE\nt1,true,S1\n");
+    env.ok(&["tasks", "add", "a.csv", "-c", "X"]);
+    assert_eq!(env.task("t1")["sample"], "S1");
+    env.write("b.csv", "task_id,script,Task_ID\nt2,true,t3\n");
+    let err = env.fails(&["tasks", "add", "b.csv", "-c", "X"]);
+    assert_eq!(
+        err,
+        "error: b.csv:1: the header names 'Task_ID' twice; each column once\n"
+    );
+}
+
+#[test]
+fn one_task_from_flags_fills_its_placeholders_the_same_way() {
+    let env = Env::new();
+    env.ok(&[
+        "tasks",
+        "add",
+        "-c",
+        "P",
+        "--id",
+        "one",
+        "--sample",
+        "S 1",
+        "--script",
+        "printf '%s|' {sample} {collection} > got.txt",
+    ]);
+    env.ok(&["worker", "-c", "P"]);
+    assert_eq!(env.read("got.txt"), "S 1|P|");
+    let err = env.fails(&[
+        "tasks",
+        "add",
+        "-c",
+        "P",
+        "--id",
+        "two",
+        "--script",
+        "echo {sample}",
+    ]);
+    assert_eq!(
+        err,
+        "error: --script: unknown placeholder {sample}; known: {collection}\n"
+    );
+}

@@ -2,9 +2,11 @@
 -- views, samples-left, samples-done, step-progress, failed-tasks, status --sample):
 --   dropped     the task's sample was dropped: shown apart, never outstanding;
 --   done        done, whether or not it is still in the store (history counts);
---   abandoned   removed from the store while todo, running or failed: not outstanding, not failed;
 --   superseded  failed, but another task of the same sample in the same step is done (a
---               replacement: delete + re-add under another id is how a task is fixed);
+--               replacement: delete + re-add under another id is how a task is fixed), whether
+--               or not the failed one is still in the store;
+--   abandoned   removed from the store while todo, running or failed (and not superseded):
+--               not outstanding, not failed;
 --   otherwise its state: todo, running, failed.
 CREATE VIEW task_progress AS
 SELECT t.*,
@@ -13,12 +15,13 @@ SELECT t.*,
                     SELECT 1 FROM samples s WHERE s.sample_id = t.sample AND s.status = 'dropped')
                THEN 'dropped'
            WHEN t.state = 'done' THEN 'done'
-           WHEN t.removed_at IS NOT NULL THEN 'abandoned'
+           -- Before "abandoned": the usual fix deletes the failed task and adds a new one.
            WHEN t.state = 'failed' AND t.sample IS NOT NULL AND EXISTS (
                     SELECT 1 FROM tasks r
                     WHERE r.sample = t.sample AND r.collection = t.collection
                       AND r.state = 'done' AND r.task_id <> t.task_id)
                THEN 'superseded'
+           WHEN t.removed_at IS NOT NULL THEN 'abandoned'
            ELSE t.state
        END AS progress
 FROM tasks t;

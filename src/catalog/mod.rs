@@ -19,8 +19,8 @@ use crate::error::Result;
 pub use instances::LaunchRecord;
 pub use runs::{RunCounts, SyncLock, SyncRun, sync_in_progress};
 pub use samples::{
-    DropOutcome, ImportReport, drop_sample, import_qc, import_samples, known_steps, metrics_in,
-    sample_known, set_step_output, set_steps, steps_in,
+    DropOutcome, ImportReport, done_in_history, drop_sample, import_qc, import_samples,
+    known_steps, metrics_in, sample_known, set_step_output, set_steps, steps_in, store_of,
 };
 pub use tasks::{BatchCounts, TaskWriter};
 

@@ -13,11 +13,13 @@ use crate::error::{Error, Result};
 use crate::records::{self, text};
 
 /// What an import did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImportReport {
     pub rows: u64,
     /// Rows naming a sample the catalog did not have (QC only).
     pub unknown_samples: u64,
+    /// Dropped samples the sheet set active again, with the reason they had been dropped.
+    pub reactivated: Vec<(String, String)>,
 }
 
 const SAMPLE_COLUMNS: &[&str] = &["sample_id", "sample"];
@@ -51,6 +53,7 @@ pub fn import_samples(catalog: &mut Catalog, path: &Path) -> Result<ImportReport
     has_sample_column(&file, &headers)?;
     let now = now_ms();
     let mut seen: HashMap<String, u64> = HashMap::new();
+    let mut reactivated = vec![];
     let tx = catalog.conn_mut().transaction()?;
     {
         let mut upsert = tx.prepare_cached(
@@ -61,6 +64,10 @@ pub fn import_samples(catalog: &mut Catalog, path: &Path) -> Result<ImportReport
              imported_at = excluded.imported_at, \
              dropped_at = CASE WHEN ?3 = 'active' THEN NULL ELSE dropped_at END, \
              drop_reason = CASE WHEN ?3 = 'active' THEN NULL ELSE drop_reason END",
+        )?;
+        let mut was_dropped = tx.prepare_cached(
+            "SELECT coalesce(drop_reason, '') FROM samples \
+             WHERE sample_id = ?1 AND status = 'dropped'",
         )?;
         for row in &rows {
             let sample = sample_of(&file, row.line, &row.fields)?;
@@ -79,7 +86,7 @@ pub fn import_samples(catalog: &mut Catalog, path: &Path) -> Result<ImportReport
                     "sample_id" | "sample" => {}
                     "cohort" => cohort = text(v),
                     "status" => {
-                        status = text(v);
+                        status = text(v).map(|s| s.trim().to_ascii_lowercase());
                         // Only these two mean anything to progress; anything else is a typo.
                         if let Some(st) = status.as_deref()
                             && st != "active"
@@ -101,6 +108,13 @@ pub fn import_samples(catalog: &mut Catalog, path: &Path) -> Result<ImportReport
                     _ => {}
                 }
             }
+            if status.as_deref() == Some("active")
+                && let Some(reason) = was_dropped
+                    .query_row([&sample], |r| r.get::<_, String>(0))
+                    .optional()?
+            {
+                reactivated.push((sample.clone(), reason));
+            }
             upsert.execute(params![
                 sample,
                 cohort,
@@ -114,6 +128,7 @@ pub fn import_samples(catalog: &mut Catalog, path: &Path) -> Result<ImportReport
     Ok(ImportReport {
         rows: rows.len() as u64,
         unknown_samples: 0,
+        reactivated,
     })
 }
 
@@ -272,4 +287,34 @@ pub fn sample_known(conn: &rusqlite::Connection, sample: &str) -> Result<bool> {
         [sample],
         |r| r.get(0),
     )?)
+}
+
+/// Of these (collection, task_id) keys, those the catalog has seen done: a task deleted from the
+/// store after it finished is still done here, and adding it again would run it again.
+pub fn done_in_history(
+    conn: &rusqlite::Connection,
+    keys: &[(String, String)],
+) -> Result<std::collections::HashSet<(String, String)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT 1 FROM tasks WHERE collection = ?1 AND task_id = ?2 AND state = 'done'",
+    )?;
+    let mut done = std::collections::HashSet::new();
+    for (c, t) in keys {
+        if stmt.exists(params![c, t])? {
+            done.insert((c.clone(), t.clone()));
+        }
+    }
+    Ok(done)
+}
+
+/// The store identity a catalog was filled from (`catalog_meta`), if any.
+pub fn store_of(conn: &rusqlite::Connection) -> Result<Option<String>> {
+    use rusqlite::OptionalExtension;
+    Ok(conn
+        .query_row(
+            "SELECT value FROM catalog_meta WHERE key = 'store'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?)
 }

@@ -114,6 +114,15 @@ fn check_kinds(
                     );
                 }
             }
+            saved::Kind::Number => {
+                if value.trim().parse::<f64>().is_err() {
+                    bail!(
+                        "report {}: {}='{value}' is not a number",
+                        report.name,
+                        p.name
+                    );
+                }
+            }
             saved::Kind::Step => known(crate::catalog::steps_in(conn)?, "step")?,
             saved::Kind::Metric => known(crate::catalog::metrics_in(conn)?, "metric")?,
             saved::Kind::Sample => {

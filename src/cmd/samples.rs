@@ -37,6 +37,12 @@ impl Cmd {
             Cmd::Import(c) => {
                 let mut cat = ctx.catalog()?;
                 let r = catalog::import_samples(&mut cat, &c.file)?;
+                for (sample, reason) in &r.reactivated {
+                    crate::note!(
+                        "warning: sample {sample} was dropped ({reason}) and is active again: \
+                         the sheet says status active (`anamo samples drop` drops it again)"
+                    );
+                }
                 println!(
                     "imported {} sample(s) into {}",
                     r.rows,

@@ -39,6 +39,7 @@ impl Cmd {
                 objects: vec![],
                 sample_pattern: None,
                 store_changed: false,
+                summary_to_stderr: true,
             }
             .run(ctx)?;
         }

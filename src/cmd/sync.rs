@@ -46,6 +46,10 @@ pub struct Cmd {
     /// sync is refused rather than merging two cohorts.
     #[arg(long)]
     pub store_changed: bool,
+
+    /// Say what was synced on stderr, not stdout (`status --sync`: its data owns stdout).
+    #[arg(skip)]
+    pub summary_to_stderr: bool,
 }
 
 /// One S3 prefix to list, and how to read sample ids under it.
@@ -97,11 +101,11 @@ impl Cmd {
                 let c = sync::sync_objects(&s3, &mut catalog, &source.at, &source.pattern, &bar)?;
                 let at = source.at.as_folder();
                 let pattern = source.pattern.as_str();
-                println!(
+                self.say(format!(
                     "synced objects from {at}: {} seen, {} new, {} changed, {} removed; \
                      {} with a sample id (pattern '{pattern}')",
                     c.run.seen, c.run.new, c.run.changed, c.run.removed, c.matched
-                );
+                ));
                 if c.run.seen > 0 && c.matched == 0 {
                     crate::note!(
                         "warning: no key under {at} matched the sample pattern '{pattern}', so \
@@ -135,14 +139,14 @@ impl Cmd {
             let ec2 = Ec2::connect(&ctx.aws)?;
             let bar = sync::progress_bar(None, "syncing instances");
             let c = sync::sync_instances(&ec2, &mut catalog, self.all_instances, &bar)?;
-            println!(
+            self.say(format!(
                 "synced instances from EC2 {}: {} seen, {} new, {} changed state, {} gone",
                 ec2.region().unwrap_or("(no region)"),
                 c.seen,
                 c.new,
                 c.changed,
                 c.removed
-            );
+            ));
         }
         Ok(())
     }
@@ -180,7 +184,7 @@ impl Cmd {
         };
         let report = sync::sync_tasks(store.as_ref(), catalog, &opts, &bar)?;
         let c = report.counts;
-        println!(
+        self.say(format!(
             "synced tasks from {} into {}: {} seen, {} new, {} changed state, {} removed in {:.1}s",
             store.describe(),
             catalog.path().display(),
@@ -189,7 +193,7 @@ impl Cmd {
             c.changed,
             c.removed,
             report.elapsed.as_secs_f64()
-        );
+        ));
         if !report.damaged.is_empty() {
             crate::note!(
                 "skipped {} damaged task(s) in the store, first {}: {}",
@@ -199,6 +203,17 @@ impl Cmd {
             );
         }
         Ok(())
+    }
+}
+
+impl Cmd {
+    /// One summary line: stdout for `sync` itself; a note on stderr under `status --sync`.
+    fn say(&self, line: String) {
+        if self.summary_to_stderr {
+            crate::note!("{line}");
+        } else {
+            println!("{line}");
+        }
     }
 }
 

@@ -110,6 +110,7 @@ pub struct Param {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Integer,
+    Number,
     Step,
     Metric,
     Sample,
@@ -209,12 +210,13 @@ pub fn parse_at(
                     };
                     let kind = match k.trim() {
                         "integer" => Kind::Integer,
+                        "number" => Kind::Number,
                         "step" => Kind::Step,
                         "metric" => Kind::Metric,
                         "sample" => Kind::Sample,
                         other => {
                             return Err(fail(format!(
-                                "kind '{other}' is not one of integer, step, metric, sample"
+                                "kind '{other}' is not one of integer, number, step, metric, sample"
                             )));
                         }
                     };
@@ -293,7 +295,7 @@ pub fn all(user_dir: Option<&Path>) -> Result<Vec<Report>> {
                     reports.push(report);
                 }
                 Err((line, e)) => {
-                    tracing::warn!("skipped report {}:{line}: {e}", path.display());
+                    crate::note!("skipped report {}:{line}: {e}", path.display());
                 }
             }
         }

@@ -125,7 +125,7 @@ impl<'a> TaskFields<'a> {
             .ok_or_else(|| format!("no task id: add a '{}' {}", n.task_id, n.kind))?;
         let script = self.script.ok_or_else(|| {
             format!(
-                "task '{task_id}' has no script: add a '{}' {}",
+                "task '{task_id}' has no script: fill its '{}' {} (or add one)",
                 n.script, n.kind
             )
         })?;

@@ -19,7 +19,21 @@ pub(crate) fn read(
         .trim(csv::Trim::Headers)
         .from_reader(text.as_bytes());
     let headers = reader.headers().map_err(|e| csv_error(file, &e))?.clone();
-    if !headers.iter().any(|h| h == "task_id" || h == "id") {
+    // Field names ignore case (TaskFields does too); a column named twice would lose one value.
+    let mut seen = std::collections::HashSet::new();
+    for h in headers.iter() {
+        if !seen.insert(h.to_ascii_lowercase()) {
+            return Err(Error::input(
+                file,
+                1,
+                format!("the header names '{h}' twice; each column once"),
+            ));
+        }
+    }
+    if !headers.iter().any(|h| {
+        let h = h.to_ascii_lowercase();
+        h == "task_id" || h == "id"
+    }) {
         return Err(Error::input(
             file,
             1,

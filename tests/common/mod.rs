@@ -252,6 +252,8 @@ pub fn progress_matrix(env: &Env) {
     env.ok(&["sync"]);
     env.ok(&["tasks", "delete", "-c", "VC", "--id", "t3"]);
     env.ok(&["samples", "drop", "S4", "--reason", "withdrawn"]);
+    // The usual fix: delete the failed task, add a new one under another id.
+    env.ok(&["tasks", "delete", "-c", "VC", "--id", "t5"]);
     env.ok(&[
         "tasks", "add", "-c", "VC", "--id", "t5b", "--sample", "S5", "--script", "true",
     ]);
@@ -309,6 +311,11 @@ pub fn progress_matrix(env: &Env) {
         "only t7 counts as failed: {failed}"
     );
     assert!(failed.contains("\nVC,t7,S7,"), "{failed}");
+    let timeline = csv(&["query", "sample-timeline", "-p", "sample=S5"]);
+    assert!(
+        timeline.contains("VC,t5,superseded,") && timeline.contains("VC,t5b,done,"),
+        "{timeline}"
+    );
     for (sample, state) in [
         ("S3", "abandoned"),
         ("S4", "dropped"),

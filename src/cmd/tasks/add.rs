@@ -8,6 +8,7 @@ use clap::Args;
 use crate::cmd::{attrs_from, parse_attr};
 use crate::config::Context;
 use crate::model::{DEFAULT_MAX_ATTEMPTS, NewTask};
+use crate::placeholders::Quoting;
 use crate::store::OpenMode;
 use crate::taskfile::{self, Defaults, FileFormat};
 
@@ -102,6 +103,19 @@ impl Cmd {
             vec![self.single(defaults, attrs)?]
         };
         let store = ctx.store(OpenMode::Create)?;
+        // Done tasks deleted from the store live on in the catalog: adding one again would run
+        // it again and overwrite its history at the next sync. Left out, unless --replace.
+        let (tasks, done_before) = if self.replace {
+            (tasks, vec![])
+        } else {
+            without_done_history(ctx, store.as_ref(), tasks)?
+        };
+        for (collection, id) in done_before.iter().take(10) {
+            crate::note!(
+                "skipped {collection}/{id}: done before (the catalog's history; use --replace to \
+                 run it again)"
+            );
+        }
         let report = store.add(&tasks, self.replace)?;
         for (collection, id) in report.skipped.iter().take(10) {
             crate::note!(
@@ -124,6 +138,12 @@ impl Cmd {
                 report.skipped.len()
             ));
         }
+        if !done_before.is_empty() {
+            line.push_str(&format!(
+                ", skipped {} done before (catalog)",
+                done_before.len()
+            ));
+        }
         if skipped_done > 0 {
             line.push_str(&format!(
                 ", left out {skipped_done} PiCaS token(s) already done"
@@ -140,11 +160,17 @@ impl Cmd {
                 "give a task file, or --samples FILE with --script, or one task with --collection, --id and --script"
             );
         };
+        // The same placeholders as --samples: {collection}, and {sample} when given.
+        let mut vars = vec![("collection", collection.as_str())];
+        if let Some(sample) = &self.sample {
+            vars.push(("sample", sample.as_str()));
+        }
+        let script = crate::placeholders::fill("--script", script, &vars, Quoting::Shell)?;
         let task = NewTask {
             collection: collection.clone(),
             task_id: id.clone(),
             sample: self.sample.clone(),
-            script: script.clone(),
+            script,
             attrs,
             max_attempts: defaults.max_attempts,
             timeout_secs: defaults.timeout_secs,
@@ -152,4 +178,40 @@ impl Cmd {
         task.validate().map_err(anyhow::Error::msg)?;
         Ok(task)
     }
+}
+
+/// Splits off the tasks the catalog (when it is this store's) has seen done.
+fn without_done_history(
+    ctx: &Context,
+    store: &dyn crate::store::TaskStore,
+    tasks: Vec<crate::model::NewTask>,
+) -> Result<(Vec<crate::model::NewTask>, Vec<(String, String)>)> {
+    if !ctx.catalog_path.exists() {
+        return Ok((tasks, vec![]));
+    }
+    let conn = crate::catalog::Catalog::read_only(&ctx.catalog_path)?;
+    if crate::catalog::store_of(&conn)?.is_some_and(|s| s != store.identity()) {
+        return Ok((tasks, vec![]));
+    }
+    let keys: Vec<(String, String)> = tasks
+        .iter()
+        .map(|t| (t.collection.clone(), t.task_id.clone()))
+        .collect();
+    let done = crate::catalog::done_in_history(&conn, &keys)?;
+    if done.is_empty() {
+        return Ok((tasks, vec![]));
+    }
+    let mut skipped = vec![];
+    let kept = tasks
+        .into_iter()
+        .filter(|t| {
+            let key = (t.collection.clone(), t.task_id.clone());
+            let was_done = done.contains(&key);
+            if was_done {
+                skipped.push(key);
+            }
+            !was_done
+        })
+        .collect();
+    Ok((kept, skipped))
 }
