@@ -15,6 +15,17 @@ use common::{Env, assert_each_ran_once, wait_child};
 
 const TABLE: &str = "anamo-tasks";
 
+/// An env on a fresh table of an emulator that answers some requests with faults
+/// (`OP[,OP...]:FAIL/EVERY[:landed]`, see tests/support/moto_serial.py).
+fn faulty_env(faults: &str) -> Option<(Moto, Env)> {
+    let moto = Moto::start_with_faults(Some(faults))?;
+    let mut vars = moto.env();
+    vars.push(("ANAMO_STORE", format!("dynamodb://{TABLE}")));
+    let env = Env::new().with_vars(vars);
+    env.ok(&["store", "init"]);
+    Some((moto, env))
+}
+
 /// A task file of `n` tasks with ids PREFIX0000.. all running `script`.
 fn numbered_tasks(prefix: &str, n: usize, script: &str) -> String {
     let mut csv = String::from("task_id,script\n");
@@ -335,13 +346,9 @@ fn one_uncontended_worker_sends_at_most_2_2_requests_per_task() {
 
 #[test]
 fn throttling_in_claim_heartbeat_and_finish_is_ridden_out() {
-    let Some(moto) = Moto::start_with_faults(Some("UpdateItem,Query:5/30")) else {
+    let Some((moto, env)) = faulty_env("UpdateItem,Query:5/30") else {
         return;
     };
-    let mut vars = moto.env();
-    vars.push(("ANAMO_STORE", format!("dynamodb://{TABLE}")));
-    let env = Env::new().with_vars(vars);
-    env.ok(&["store", "init"]);
     env.write(
         "tasks.csv",
         &numbered_tasks("t", 16, "sleep 1.5; echo $ANAMO_TASK_ID >> ran.txt"),
@@ -501,13 +508,9 @@ fn a_table_with_the_old_unsharded_index_is_upgraded_in_place_by_store_init() {
 #[test]
 fn a_write_that_landed_while_its_answer_was_lost_is_recognised_as_ours() {
     // Every fourth UpdateItem (claims and finishes) takes effect but answers HTTP 500.
-    let Some(moto) = Moto::start_with_faults(Some("UpdateItem:1/4:landed")) else {
+    let Some((_moto, env)) = faulty_env("UpdateItem:1/4:landed") else {
         return;
     };
-    let mut vars = moto.env();
-    vars.push(("ANAMO_STORE", format!("dynamodb://{TABLE}")));
-    let env = Env::new().with_vars(vars);
-    env.ok(&["store", "init"]);
     env.write(
         "tasks.csv",
         &numbered_tasks("t", 20, "echo $ANAMO_TASK_ID >> ran.txt"),

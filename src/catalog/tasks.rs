@@ -155,41 +155,35 @@ impl TaskWriter<'_> {
                     t.version,
                     seen_at
                 ];
-                match known {
+                // The event to record: a first sighting, or a change of state.
+                let from_state = match known {
                     None => {
                         insert.execute(values)?;
+                        counts.new += 1;
                         // The first sighting is history too: a task first seen done (or
                         // failed after retries) still shows when and where it got there.
-                        event.execute(params![
-                            t.collection,
-                            t.task_id,
-                            t.updated_at,
-                            UNSEEN,
-                            t.state.as_str(),
-                            t.attempts,
-                            t.owner,
-                            t.exit_code,
-                            run_id
-                        ])?;
-                        counts.new += 1;
+                        Some(UNSEEN.to_string())
                     }
                     Some((old_state, _, _)) => {
                         update.execute(values)?;
-                        if old_state != t.state.as_str() {
-                            event.execute(params![
-                                t.collection,
-                                t.task_id,
-                                t.updated_at,
-                                old_state,
-                                t.state.as_str(),
-                                t.attempts,
-                                t.owner,
-                                t.exit_code,
-                                run_id
-                            ])?;
+                        (old_state != t.state.as_str()).then(|| {
                             counts.changed += 1;
-                        }
+                            old_state
+                        })
                     }
+                };
+                if let Some(from_state) = from_state {
+                    event.execute(params![
+                        t.collection,
+                        t.task_id,
+                        t.updated_at,
+                        from_state,
+                        t.state.as_str(),
+                        t.attempts,
+                        t.owner,
+                        t.exit_code,
+                        run_id
+                    ])?;
                 }
             }
         }
