@@ -1093,3 +1093,24 @@ fn the_demo_never_replaces_a_real_project() {
     env.ok(&["demo", "--dir", "d", "--samples", "3"]);
     env.ok(&["demo", "--dir", "d", "--samples", "3"]);
 }
+
+#[test]
+fn commands_that_change_a_collection_refuse_one_that_does_not_exist() {
+    let env = Env::new();
+    env.ok(&[
+        "tasks", "add", "-c", "Align", "--id", "a", "--script", "true",
+    ]);
+    for args in [
+        vec!["tasks", "delete", "-c", "Algn", "--all"],
+        vec!["tasks", "retry", "-c", "Algn", "--all"],
+        vec!["tasks", "release-stale", "-c", "Algn"],
+        vec!["sync", "-c", "Algn"],
+    ] {
+        let err = env.fails(&args);
+        assert!(
+            err.starts_with("error: no task in collection 'Algn' in sqlite://"),
+            "{args:?}: {err}"
+        );
+    }
+    assert_eq!(env.tasks().len(), 1, "nothing was touched");
+}

@@ -171,6 +171,18 @@ impl Cmd {
             }
             Err(e) => return Err(e.into()),
         };
+        // A collection neither the store nor the catalog has heard of is a typo, not a sync of
+        // nothing.
+        if let Some(c) = &self.collection
+            && !crate::store::has_tasks(store.as_ref(), c)?
+            && !crate::catalog::known_steps(catalog)?.contains(c)
+        {
+            anyhow::bail!(
+                "no task in collection '{c}' in {} and none in the catalog; check the name \
+                 (`anamo tasks counts` lists the collections)",
+                store.describe()
+            );
+        }
         let total = store
             .counts(self.collection.as_deref())?
             .iter()

@@ -29,6 +29,7 @@ impl Cmd {
     pub fn run(self, ctx: &Context) -> Result<()> {
         let selector = self.which.selector(self.state.map(Selector::State))?;
         let store = ctx.store(OpenMode::MustExist)?;
+        super::require_collection(store.as_ref(), &self.collection)?;
         // History first: a delete that cannot reach the catalog deletes nothing.
         let mut catalog = ctx.catalog()?;
         let keys =

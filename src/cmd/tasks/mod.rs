@@ -101,6 +101,22 @@ pub fn all_fields(t: &Task) -> Vec<(&'static str, Value)> {
     ]
 }
 
+/// A command that changes the tasks of a collection refuses one with no task at all: a typo
+/// must not read as "0 deleted" or "0 retried".
+pub(crate) fn require_collection(
+    store: &dyn crate::store::TaskStore,
+    collection: &str,
+) -> Result<()> {
+    if !crate::store::has_tasks(store, collection)? {
+        anyhow::bail!(
+            "no task in collection '{collection}' in {}; check the name (`anamo tasks counts` \
+             lists the collections)",
+            store.describe()
+        );
+    }
+    Ok(())
+}
+
 /// Which tasks a retry or delete names: exactly one way must be given.
 #[derive(Debug, clap::Args)]
 pub struct Which {

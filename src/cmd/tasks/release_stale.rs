@@ -18,6 +18,9 @@ pub struct Cmd {
 impl Cmd {
     pub fn run(self, ctx: &Context) -> Result<()> {
         let store = ctx.store(OpenMode::MustExist)?;
+        if let Some(c) = &self.collection {
+            super::require_collection(store.as_ref(), c)?;
+        }
         let r = store.release_stale(self.collection.as_deref())?;
         println!(
             "{} stale task(s) back to todo, {} failed on their last attempt",

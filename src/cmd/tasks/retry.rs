@@ -22,6 +22,7 @@ impl Cmd {
     pub fn run(self, ctx: &Context) -> Result<()> {
         let selector = self.which.selector(None)?;
         let store = ctx.store(OpenMode::MustExist)?;
+        super::require_collection(store.as_ref(), &self.collection)?;
         let n = store.retry(&self.collection, &selector)?;
         // Naming tasks that turn out not to be failed ones is a mistake worth an exit code;
         // --all finding none is just a clean step.
