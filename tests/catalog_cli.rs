@@ -1114,3 +1114,19 @@ fn commands_that_change_a_collection_refuse_one_that_does_not_exist() {
     }
     assert_eq!(env.tasks().len(), 1, "nothing was touched");
 }
+
+#[test]
+fn a_report_over_samples_says_when_none_were_imported() {
+    let env = Env::new();
+    env.ok(&[
+        "tasks", "add", "-c", "A", "--id", "a1", "--sample", "S1", "--script", "true",
+    ]);
+    env.ok(&["sync"]);
+    let (ok, out, err) = env.run(&["query", "samples-left", "-p", "step=A", "--format", "csv"]);
+    assert!(ok, "{err}");
+    assert_eq!(out, "sample_id,cohort,state\n");
+    assert_eq!(
+        err,
+        "the catalog has no samples yet: import the sample sheet with `anamo samples import FILE`; until then samples-left lists none\n"
+    );
+}

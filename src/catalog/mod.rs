@@ -19,8 +19,9 @@ use crate::error::Result;
 pub use instances::LaunchRecord;
 pub use runs::{RunCounts, SyncLock, SyncRun, sync_in_progress};
 pub use samples::{
-    DropOutcome, ImportReport, done_in_history, drop_sample, import_qc, import_samples,
-    known_steps, metrics_in, sample_known, set_step_output, set_steps, steps_in, store_of,
+    DropOutcome, ImportReport, done_in_history, drop_sample, has_samples, import_qc,
+    import_samples, known_steps, metrics_in, sample_known, set_step_output, set_steps, steps_in,
+    store_of,
 };
 pub use tasks::{BatchCounts, TaskWriter};
 

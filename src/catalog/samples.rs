@@ -318,3 +318,8 @@ pub fn store_of(conn: &rusqlite::Connection) -> Result<Option<String>> {
         )
         .optional()?)
 }
+
+/// Whether any sample was imported.
+pub fn has_samples(conn: &rusqlite::Connection) -> Result<bool> {
+    Ok(conn.query_row("SELECT EXISTS (SELECT 1 FROM samples)", [], |r| r.get(0))?)
+}
