@@ -11,7 +11,7 @@ mod tasks;
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 
 use crate::db::{self, OpenMode, Schema};
 use crate::error::Result;
@@ -80,15 +80,7 @@ impl Catalog {
     /// filled from is remembered; another one is refused unless `changed` (the user says the
     /// store moved), which makes it the one remembered.
     pub fn claim_store(&self, identity: &str, changed: bool) -> Result<()> {
-        let known: Option<String> = self
-            .conn
-            .query_row(
-                "SELECT value FROM catalog_meta WHERE key = 'store'",
-                [],
-                |r| r.get(0),
-            )
-            .optional()?;
-        match known {
+        match samples::store_of(&self.conn)? {
             Some(k) if k == identity => return Ok(()),
             Some(k) if !changed => {
                 return Err(crate::error::Error::Invalid(format!(

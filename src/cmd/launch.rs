@@ -84,15 +84,10 @@ impl Cmd {
         let mut catalog = ctx.catalog()?;
         let store = ctx.store(OpenMode::MustExist)?;
         // Neither the store nor the catalog has heard of the step: a typo, not a finished step.
-        if !crate::store::has_tasks(store.as_ref(), &self.step)?
-            && !crate::catalog::known_steps(&catalog)?.contains(&self.step)
+        if let Some(typo) =
+            crate::cmd::unknown_collection(store.as_ref(), &self.step, Some(&catalog))?
         {
-            bail!(
-                "no task in step '{}' in {} and no such step in the catalog; check the name \
-                 (`anamo tasks counts` lists the collections)",
-                self.step,
-                store.describe()
-            );
+            bail!("{typo}");
         }
         // Todo, and running with an expired lease: what a reclaimed fleet leaves behind.
         let claimable = store.count_claimable(&self.step)?;

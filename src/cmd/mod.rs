@@ -18,6 +18,34 @@ pub mod worker;
 use crate::model::{Attrs, TaskState};
 
 /// Parses `NAME=VALUE` attribute flags.
+/// When `collection` has no task in the store (and, given the catalog, none there either): the
+/// message that says so and where to look. A typo must not read as a finished or empty step.
+pub fn unknown_collection(
+    store: &dyn crate::store::TaskStore,
+    collection: &str,
+    catalog: Option<&crate::catalog::Catalog>,
+) -> crate::error::Result<Option<String>> {
+    if crate::store::has_tasks(store, collection)? {
+        return Ok(None);
+    }
+    let also = match catalog {
+        Some(cat)
+            if crate::catalog::known_steps(cat)?
+                .iter()
+                .any(|s| s == collection) =>
+        {
+            return Ok(None);
+        }
+        Some(_) => " and none in the catalog",
+        None => "",
+    };
+    Ok(Some(format!(
+        "no task in collection '{collection}' in {}{also}; check the name (`anamo tasks counts` \
+         lists the collections)",
+        store.describe()
+    )))
+}
+
 pub fn parse_attr(s: &str) -> Result<(String, String), String> {
     name_value(s, "an attribute")
 }

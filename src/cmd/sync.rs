@@ -174,14 +174,9 @@ impl Cmd {
         // A collection neither the store nor the catalog has heard of is a typo, not a sync of
         // nothing.
         if let Some(c) = &self.collection
-            && !crate::store::has_tasks(store.as_ref(), c)?
-            && !crate::catalog::known_steps(catalog)?.contains(c)
+            && let Some(typo) = crate::cmd::unknown_collection(store.as_ref(), c, Some(catalog))?
         {
-            anyhow::bail!(
-                "no task in collection '{c}' in {} and none in the catalog; check the name \
-                 (`anamo tasks counts` lists the collections)",
-                store.describe()
-            );
+            anyhow::bail!("{typo}");
         }
         let total = store
             .counts(self.collection.as_deref())?

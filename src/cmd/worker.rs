@@ -100,13 +100,8 @@ impl Cmd {
         let store = ctx.store(OpenMode::MustExist)?;
         // A collection with no task at all is most often a typo: say so rather than report
         // "0 done" as if the step were finished (one key read, on any store).
-        if !crate::store::has_tasks(store.as_ref(), &self.collection)? {
-            let hint = format!(
-                "no task in collection '{}' in {}; check the name (`anamo tasks counts` lists \
-                 the collections)",
-                self.collection,
-                store.describe()
-            );
+        if let Some(hint) = crate::cmd::unknown_collection(store.as_ref(), &self.collection, None)?
+        {
             if !self.wait {
                 anyhow::bail!("{hint}, or pass --wait to wait for tasks to be added");
             }

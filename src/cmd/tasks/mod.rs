@@ -107,14 +107,10 @@ pub(crate) fn require_collection(
     store: &dyn crate::store::TaskStore,
     collection: &str,
 ) -> Result<()> {
-    if !crate::store::has_tasks(store, collection)? {
-        anyhow::bail!(
-            "no task in collection '{collection}' in {}; check the name (`anamo tasks counts` \
-             lists the collections)",
-            store.describe()
-        );
+    match crate::cmd::unknown_collection(store, collection, None)? {
+        Some(typo) => anyhow::bail!("{typo}"),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Which tasks a retry or delete names: exactly one way must be given.

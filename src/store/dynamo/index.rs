@@ -3,11 +3,33 @@
 //! shows may be stale; the write's condition (same version, still claimable) makes a stale
 //! candidate cost one failed write and nothing else.
 
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+
 use super::claim::{Candidate, ClaimRequests, Take, shard_key};
 use super::item::{self, INDEX, Item, key, n, names_in, s};
 use super::retry::retrying;
 use super::{DynamoStore, attr_n, attr_s, aws_error};
 use crate::error::{Error, Result};
+
+impl DynamoStore {
+    /// The Query of one shard of the claim index for tasks claimable at `now`, oldest first:
+    /// what a claim reads and what `count_claimable` counts.
+    pub(super) fn claimable_now(
+        &self,
+        collection: &str,
+        shard: u32,
+        now: i64,
+    ) -> QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .index_name(INDEX)
+            .key_condition_expression("#claim_shard = :shard AND #claimable_at <= :now")
+            .set_expression_attribute_names(Some(names_in(&["#claim_shard #claimable_at"])))
+            .expression_attribute_values(":shard", s(&shard_key(collection, shard)))
+            .expression_attribute_values(":now", n(now))
+    }
+}
 
 impl ClaimRequests for DynamoStore {
     fn candidates(
@@ -17,18 +39,9 @@ impl ClaimRequests for DynamoStore {
         now: i64,
         limit: usize,
     ) -> Result<(Vec<Candidate>, bool)> {
-        let partition = shard_key(collection, shard);
-        let partition = &partition;
         self.rt.block_on(retrying(|| async move {
             let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(INDEX)
-                .key_condition_expression("#claim_shard = :shard AND #claimable_at <= :now")
-                .set_expression_attribute_names(Some(names_in(&["#claim_shard #claimable_at"])))
-                .expression_attribute_values(":shard", s(partition))
-                .expression_attribute_values(":now", n(now))
+                .claimable_now(collection, shard, now)
                 .limit(limit as i32)
                 .send()
                 .await

@@ -802,20 +802,9 @@ impl TaskStore for DynamoStore {
             let now = now_ms();
             let mut total = 0u64;
             for shard in 0..SHARDS {
-                let partition = claim::shard_key(collection, shard);
-                let partition = &partition;
                 total += retrying(|| async move {
                     let mut pages = self
-                        .client
-                        .query()
-                        .table_name(&self.table)
-                        .index_name(INDEX)
-                        .key_condition_expression("#claim_shard = :shard AND #claimable_at <= :now")
-                        .set_expression_attribute_names(Some(names_in(&[
-                            "#claim_shard #claimable_at",
-                        ])))
-                        .expression_attribute_values(":shard", s(partition))
-                        .expression_attribute_values(":now", n(now))
+                        .claimable_now(collection, shard, now)
                         .select(aws_sdk_dynamodb::types::Select::Count)
                         .into_paginator()
                         .send();
