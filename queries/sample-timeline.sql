@@ -1,18 +1,23 @@
 -- name: sample-timeline
--- description: One sample's tasks across the steps, with their progress (as status tells it), times, attempts and where they ran
+-- description: One sample's journey through the steps, in workflow order: each step's tasks with their progress (as status tells it), times, attempts and where they ran; a step with no task of the sample shows 'not added' (or 'dropped')
 -- params: sample
 -- kinds: sample=sample
-SELECT t.collection AS step,
+WITH names AS (
+    SELECT collection, ordinal FROM steps
+    UNION SELECT DISTINCT collection, NULL FROM tasks
+          WHERE sample = :sample AND collection NOT IN (SELECT collection FROM steps))
+SELECT n.collection AS step,
        t.task_id,
-       t.progress AS state,
+       coalesce(t.progress,
+                CASE WHEN (SELECT status FROM samples WHERE sample_id = :sample) = 'dropped'
+                     THEN 'dropped' ELSE 'not added' END) AS state,
        t.attempts,
        t.owner,
        strftime('%Y-%m-%dT%H:%M:%SZ', t.started_at / 1000.0, 'unixepoch') AS started,
        strftime('%Y-%m-%dT%H:%M:%SZ', t.finished_at / 1000.0, 'unixepoch') AS finished,
        round((t.finished_at - t.started_at) / 1000.0, 1) AS seconds,
        t.exit_code,
-       t.removed_at IS NOT NULL AS removed_from_store
-FROM task_progress t
-LEFT JOIN steps s ON s.collection = t.collection
-WHERE t.sample = :sample
-ORDER BY s.ordinal IS NULL, s.ordinal, t.started_at;
+       CASE WHEN t.task_id IS NOT NULL THEN t.removed_at IS NOT NULL END AS removed_from_store
+FROM names n
+LEFT JOIN task_progress t ON t.collection = n.collection AND t.sample = :sample
+ORDER BY n.ordinal IS NULL, n.ordinal, n.collection, t.started_at;

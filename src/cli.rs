@@ -90,4 +90,8 @@ pub enum Command {
     /// Create or check the task store (the DynamoDB table and its index).
     #[command(subcommand)]
     Store(cmd::store::Cmd),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completions(cmd::completions::Cmd),
+    /// Print the man page, generated from the same definitions as --help.
+    Man(cmd::completions::Man),
 }

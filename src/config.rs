@@ -1,6 +1,8 @@
-//! Settings every command shares: flags > environment (ANAMO_*) > anamo.toml > defaults.
-//! Building the context is cheap: nothing is opened (anamo.toml included) until a command
-//! asks for it.
+//! What commands share: the `Context` (store URL, catalog path, report folder and AWS
+//! options, from the global flags or their ANAMO_* environment variables, else defaults; see
+//! cli.rs) with the calls that open the store and the catalog, and anamo.toml (ANAMO_CONFIG
+//! or ./anamo.toml), which holds only the `[sync]` sources and is read by `anamo sync` alone.
+//! Building the context is cheap: nothing is opened or read until a command asks for it.
 
 use std::path::PathBuf;
 
@@ -12,7 +14,7 @@ use crate::store::{self, OpenMode, TaskStore};
 /// What a command needs to know about where things live.
 #[derive(Debug, Clone)]
 pub struct Context {
-    /// Store URL: `sqlite://PATH` (or a plain path).
+    /// Store URL: `sqlite://PATH` (or a plain path) or `dynamodb://TABLE`.
     pub store_url: String,
     /// The catalog file.
     pub catalog_path: PathBuf,

@@ -38,6 +38,10 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Opens read-write, creating and migrating as needed.
 pub fn open(path: &Path, schema: &Schema, mode: OpenMode) -> Result<Connection> {
+    crate::error::in_db(open_unnamed(path, schema, mode), schema.what, path)
+}
+
+fn open_unnamed(path: &Path, schema: &Schema, mode: OpenMode) -> Result<Connection> {
     if mode == OpenMode::MustExist && !path.exists() {
         return Err(missing(path, schema));
     }
@@ -62,6 +66,10 @@ pub fn open(path: &Path, schema: &Schema, mode: OpenMode) -> Result<Connection> 
 
 /// Opens read-only (the file cannot change through this connection), without migrating.
 pub fn open_read_only(path: &Path, schema: &Schema) -> Result<Connection> {
+    crate::error::in_db(open_read_only_unnamed(path, schema), schema.what, path)
+}
+
+fn open_read_only_unnamed(path: &Path, schema: &Schema) -> Result<Connection> {
     if !path.exists() {
         return Err(missing(path, schema));
     }

@@ -49,7 +49,7 @@ impl Demo {
 
     /// Runs the whole study; `progress` hears one line per stage.
     pub fn run(&self, mut progress: impl FnMut(&str)) -> Result<()> {
-        std::fs::create_dir_all(&self.dir).map_err(|source| Error::Read {
+        std::fs::create_dir_all(&self.dir).map_err(|source| Error::Write {
             path: self.dir.clone(),
             source,
         })?;
@@ -77,7 +77,10 @@ impl Demo {
             &marker,
             "made by `anamo demo`; it may replace this folder's files\n",
         )
-        .map_err(|e| Error::Invalid(format!("cannot write '{}': {e}", marker.display())))?;
+        .map_err(|source| Error::Write {
+            path: marker.clone(),
+            source,
+        })?;
         let ids: Vec<String> = (1..=self.samples).map(|i| format!("S{i:03}")).collect();
 
         let mut cat = Catalog::open(&self.catalog)?;
@@ -141,7 +144,7 @@ fn line(s: &Summary) -> String {
 }
 
 fn write(path: &Path, text: &str) -> Result<()> {
-    std::fs::write(path, text).map_err(|source| Error::Read {
+    std::fs::write(path, text).map_err(|source| Error::Write {
         path: path.to_path_buf(),
         source,
     })

@@ -1,6 +1,6 @@
 //! Failures a user can cause, each a one-line message that names the thing and the fix.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -51,6 +51,10 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// A usage mistake clap cannot see (it depends on anamo.toml too): exits 2, like clap's.
+    #[error("{0}")]
+    Usage(String),
+
     /// Bad input that is not tied to a file line.
     #[error("{0}")]
     Invalid(String),
@@ -67,15 +71,47 @@ pub enum Error {
     #[error("{0}")]
     AwsTransient(String),
 
-    #[error("task store error: {0}")]
+    /// A SQLite failure not yet tied to a file; the catalog and the store name theirs with
+    /// [`in_db`] before it reaches a person.
+    #[error("SQLite: {0}")]
     Sqlite(#[from] rusqlite::Error),
 
-    #[error("task store error: stored task {collection}/{task_id} is damaged: {reason}")]
+    /// A SQLite failure in a named database: "catalog 'anamo.db': database is locked".
+    #[error("{what} '{}': {source}", path.display())]
+    Db {
+        what: &'static str,
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+
+    #[error("cannot write '{}': {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    /// A broken promise inside anamo, not something the user did.
+    #[error("internal error: {0} (a bug in anamo; please report it)")]
+    Internal(String),
+
+    #[error("task store: stored task {collection}/{task_id} is damaged: {reason}")]
     Damaged {
         collection: String,
         task_id: String,
         reason: String,
     },
+}
+
+/// Names the database (`what` at `path`) in a bare SQLite error; other errors pass unchanged.
+pub fn in_db<T>(result: Result<T>, what: &'static str, path: &Path) -> Result<T> {
+    result.map_err(|e| match e {
+        Error::Sqlite(source) => Error::Db {
+            what,
+            path: path.to_path_buf(),
+            source,
+        },
+        e => e,
+    })
 }
 
 /// An error and its causes on one line, each cause once: a message that already quotes its

@@ -2,9 +2,9 @@
 //! capped by the work left, with user data that starts the worker, and record every launch
 //! (dry runs and refusals too) in the catalog before and after the EC2 call.
 
+use crate::aws::ec2::{self, Ec2, RunOutcome, RunRequest};
 use crate::catalog::{Catalog, LaunchRecord};
 use crate::clock::now_ms;
-use crate::ec2::{self, Ec2, RunOutcome, RunRequest};
 use crate::error::{Error, Result};
 use crate::model::Instance;
 use crate::placeholders::{self, shell_quote};

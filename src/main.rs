@@ -52,6 +52,8 @@ fn main() -> ExitCode {
         Command::Qc(c) => c.run(&ctx),
         Command::Steps(c) => c.run(&ctx),
         Command::Store(c) => c.run(&ctx),
+        Command::Completions(c) => c.run(),
+        Command::Man(c) => c.run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -59,9 +61,23 @@ fn main() -> ExitCode {
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", anamo::error::one_line(&e));
-            ExitCode::FAILURE
+            if is_usage(&e) {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
+}
+
+/// A usage mistake found after parsing exits 2, as clap's own do.
+fn is_usage(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<anamo::error::Error>(),
+            Some(anamo::error::Error::Usage(_))
+        )
+    })
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {

@@ -1,5 +1,8 @@
-//! Plain data shared by every part of anamo: tasks, their states, claims and outcomes.
-//! No I/O here and no imports of our own modules; stores convert at their edges.
+//! Plain data shared by every part of anamo: tasks and their states, new tasks with the checks
+//! every store applies before writing one, claims and run outcomes, what the store calls take
+//! and give (selectors, filters, pages, reports, counts), and the EC2 instances and S3 objects
+//! that launch and sync record. No I/O here and no imports of our own modules: the stores, the
+//! catalog and the AWS adapters convert to and from these types at their edges.
 
 use std::collections::BTreeMap;
 use std::fmt;

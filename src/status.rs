@@ -1,128 +1,21 @@
-//! The overview a person looks at first: per step, in workflow order, counts by state, percent
-//! done, throughput over the last 24 hours and an ETA at the recent pace. Read from the catalog.
+//! The overview a person looks at first, rendered: per step, in workflow order, counts by
+//! state, percent done, throughput over the last 24 hours and an ETA at the recent pace. The
+//! numbers come from `catalog::progress`; this module only words and lays them out (`status`
+//! and `demo` share it).
 
 use std::io::Write;
 
-use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Value, json};
 
+use crate::catalog::progress::{Freshness, StepRow};
 use crate::clock::{now_ms, rfc3339};
 use crate::error::Result;
 use crate::output::{Format, RowWriter};
 
-const DAY_MS: i64 = 24 * 3600 * 1000;
-const HOUR_MS: f64 = 3_600_000.0;
-/// Finishes in the last 24 hours needed before a pace is worth an ETA.
-pub const ETA_MIN_FINISHES: u64 = 5;
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct StepRow {
-    pub step: String,
-    pub todo: u64,
-    pub running: u64,
-    pub done: u64,
-    pub failed: u64,
-    pub total: u64,
-    pub done_24h: u64,
-    /// EC2 instances of the step pending or running at the last instance sync.
-    pub instances: u64,
-    /// When the first of the last 24 hours' finishes happened (epoch ms).
-    pub first_done_24h: Option<i64>,
-    /// Set apart (the `progress` view's definition): removed before they were done,
-    pub abandoned: u64,
-    /// failed but replaced by a done task of the same sample,
-    pub superseded: u64,
-    /// and of dropped samples.
-    pub dropped: u64,
-}
-
-impl StepRow {
-    pub fn pct_done(&self) -> f64 {
-        if self.total == 0 {
-            0.0
-        } else {
-            100.0 * self.done as f64 / self.total as f64
-        }
-    }
-
-    /// Hours left at the recent pace, as of `now`: the tasks done in the last 24 hours over
-    /// the time since the first of them finished. `None` without enough data: fewer than
-    /// [`ETA_MIN_FINISHES`] finishes in that window (a pace from one or two tasks is noise).
-    pub fn eta_hours(&self, now: i64) -> Option<f64> {
-        let left = self.todo + self.running;
-        if self.total == 0 {
-            return None;
-        }
-        if left == 0 {
-            return Some(0.0);
-        }
-        if self.done_24h < ETA_MIN_FINISHES {
-            return None;
-        }
-        let since = self.first_done_24h?;
-        let hours = ((now - since).max(1_000)) as f64 / HOUR_MS;
-        Some(left as f64 / (self.done_24h as f64 / hours))
-    }
-}
-
-/// One row per step: those in `steps` first (in order, even with no task yet), then any other
-/// collection the catalog has seen.
-pub fn overview(conn: &Connection) -> Result<Vec<StepRow>> {
-    let since = now_ms() - DAY_MS;
-    let mut stmt = conn.prepare(
-        "WITH names AS (
-             SELECT collection, ordinal FROM steps
-             UNION SELECT DISTINCT collection, NULL FROM tasks
-                   WHERE collection NOT IN (SELECT collection FROM steps))
-         SELECT n.collection,
-                coalesce(p.todo, 0), coalesce(p.running, 0), coalesce(p.done, 0),
-                coalesce(p.failed, 0), coalesce(p.total, 0),
-                (SELECT count(*) FROM task_progress t WHERE t.progress = 'done'
-                    AND t.finished_at >= ?1 AND t.collection = n.collection),
-                (SELECT count(*) FROM instances i WHERE i.step = n.collection
-                    AND i.state IN ('pending', 'running')),
-                (SELECT min(t.finished_at) FROM task_progress t WHERE t.progress = 'done'
-                    AND t.finished_at >= ?1 AND t.collection = n.collection),
-                coalesce(p.abandoned, 0), coalesce(p.superseded, 0), coalesce(p.dropped, 0)
-         FROM names n LEFT JOIN progress p ON p.collection = n.collection
-         ORDER BY n.ordinal IS NULL, n.ordinal, n.collection",
-    )?;
-    let rows = stmt.query_map(params![since], |r| {
-        let n = |i| r.get::<_, i64>(i).map(|v| v.max(0) as u64);
-        Ok(StepRow {
-            step: r.get(0)?,
-            todo: n(1)?,
-            running: n(2)?,
-            done: n(3)?,
-            failed: n(4)?,
-            total: n(5)?,
-            done_24h: n(6)?,
-            instances: n(7)?,
-            first_done_24h: r.get(8)?,
-            abandoned: n(9)?,
-            superseded: n(10)?,
-            dropped: n(11)?,
-        })
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
-}
-
-/// When tasks were last synced into the catalog.
-pub fn last_task_sync(conn: &Connection) -> Result<Option<i64>> {
-    Ok(conn
-        .query_row(
-            "SELECT max(finished_at) FROM sync_runs WHERE status = 'ok' AND source LIKE 'tasks:%'",
-            [],
-            |r| r.get::<_, Option<i64>>(0),
-        )
-        .optional()?
-        .flatten())
-}
-
-/// A line saying how fresh the catalog is, and whether a sync is running or the last one
-/// did not finish (the numbers below it are then older, or partial).
-pub fn freshness(conn: &Connection, catalog: &std::path::Path) -> Result<String> {
-    let last_ok = match last_task_sync(conn)? {
+/// A line saying how fresh the catalog is, and whether a sync is running (`sync_running`) or
+/// the last one did not finish (the numbers below it are then older, or partial).
+pub fn freshness_line(f: &Freshness, sync_running: bool) -> String {
+    let last_ok = match f.last_ok {
         Some(at) => {
             let minutes = (now_ms() - at) / 60_000;
             format!(
@@ -132,28 +25,15 @@ pub fn freshness(conn: &Connection, catalog: &std::path::Path) -> Result<String>
         }
         None => "tasks never fully synced: run `anamo sync`".to_string(),
     };
-    // The newest tasks run that is not ok: running now, or ended without finishing.
-    let unfinished: Option<(String, i64, Option<String>)> = conn
-        .query_row(
-            "SELECT status, started_at, error FROM sync_runs WHERE source LIKE 'tasks:%' \
-             AND id > coalesce((SELECT max(id) FROM sync_runs WHERE status = 'ok' \
-                                AND source LIKE 'tasks:%'), 0) \
-             ORDER BY id DESC LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .optional()?;
-    Ok(match unfinished {
-        Some(_) if crate::catalog::sync_in_progress(catalog) => {
-            format!("a sync is running now; {last_ok}")
-        }
-        Some((_, started, error)) => format!(
+    match &f.unfinished {
+        Some(_) if sync_running => format!("a sync is running now; {last_ok}"),
+        Some((started, error)) => format!(
             "the last sync (started {}) did not finish{}; {last_ok}",
-            rfc3339(started),
-            error.map(|e| format!(": {e}")).unwrap_or_default()
+            rfc3339(*started),
+            error.as_ref().map(|e| format!(": {e}")).unwrap_or_default()
         ),
         None => last_ok,
-    })
+    }
 }
 
 fn bar(pct: f64) -> String {
@@ -246,21 +126,3 @@ pub fn render(rows: &[StepRow], format: Format, out: impl Write) -> Result<()> {
     w.finish()?;
     Ok(())
 }
-
-/// One sample's journey: each step (in order) with its task, state, times and exit code.
-pub const SAMPLE_JOURNEY: &str = "WITH names AS (
-        SELECT collection, ordinal FROM steps
-        UNION SELECT DISTINCT collection, NULL FROM tasks
-              WHERE sample = :sample AND collection NOT IN (SELECT collection FROM steps))
-    SELECT n.collection AS step, t.task_id,
-           coalesce(t.progress,
-                    CASE WHEN (SELECT status FROM samples WHERE sample_id = :sample) = 'dropped'
-                         THEN 'dropped' ELSE 'not added' END) AS state,
-           t.attempts,
-           t.owner,
-           strftime('%Y-%m-%dT%H:%M:%SZ', t.started_at / 1000.0, 'unixepoch') AS started,
-           strftime('%Y-%m-%dT%H:%M:%SZ', t.finished_at / 1000.0, 'unixepoch') AS finished,
-           round((t.finished_at - t.started_at) / 1000.0, 1) AS seconds,
-           t.exit_code
-    FROM names n LEFT JOIN task_progress t ON t.collection = n.collection AND t.sample = :sample
-    ORDER BY n.ordinal IS NULL, n.ordinal, n.collection, t.started_at";

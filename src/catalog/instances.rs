@@ -30,26 +30,29 @@ pub struct LaunchRecord {
 
 impl Catalog {
     pub fn record_launch(&self, l: &LaunchRecord) -> Result<()> {
-        self.conn().execute(
-            "INSERT INTO launches (launch_id, requested_at, requested_by, step, template, asked, \
-             requested, spot, dry_run, instance_type, region, user_data) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-            params![
-                l.launch_id,
-                l.requested_at,
-                l.requested_by,
-                l.step,
-                l.template,
-                l.asked as i64,
-                l.requested as i64,
-                l.spot,
-                l.dry_run,
-                l.instance_type,
-                l.region,
-                l.user_data
-            ],
-        )?;
-        Ok(())
+        let result = (|| -> Result<()> {
+            self.conn().execute(
+                "INSERT INTO launches (launch_id, requested_at, requested_by, step, template, asked, \
+                 requested, spot, dry_run, instance_type, region, user_data) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                params![
+                    l.launch_id,
+                    l.requested_at,
+                    l.requested_by,
+                    l.step,
+                    l.template,
+                    l.asked as i64,
+                    l.requested as i64,
+                    l.spot,
+                    l.dry_run,
+                    l.instance_type,
+                    l.region,
+                    l.user_data
+                ],
+            )?;
+            Ok(())
+        })();
+        crate::error::in_db(result, "catalog", self.path())
     }
 
     /// What came of a launch: the instances started (recorded as instances too) or the error.
@@ -59,40 +62,46 @@ impl Catalog {
         started: &[Instance],
         error: Option<&str>,
     ) -> Result<()> {
-        let ids: Vec<&str> = started.iter().map(|i| i.instance_id.as_str()).collect();
-        let tx = self.conn_mut().transaction()?;
-        tx.execute(
-            "UPDATE launches SET started = ?2, instance_ids = ?3, error = ?4 WHERE launch_id = ?1",
-            params![
-                launch_id,
-                started.len() as i64,
-                serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into()),
-                error
-            ],
-        )?;
-        let now = now_ms();
-        for instance in started {
-            upsert(&tx, instance, now)?;
-        }
-        tx.commit()?;
-        Ok(())
+        let result = (|| -> Result<()> {
+            let ids: Vec<&str> = started.iter().map(|i| i.instance_id.as_str()).collect();
+            let tx = self.conn_mut().transaction()?;
+            tx.execute(
+                "UPDATE launches SET started = ?2, instance_ids = ?3, error = ?4 WHERE launch_id = ?1",
+                params![
+                    launch_id,
+                    started.len() as i64,
+                    serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into()),
+                    error
+                ],
+            )?;
+            let now = now_ms();
+            for instance in started {
+                upsert(&tx, instance, now)?;
+            }
+            tx.commit()?;
+            Ok(())
+        })();
+        crate::error::in_db(result, "catalog", self.path())
     }
 
     /// Writes one page of instances in one transaction; a changed state becomes an event.
     pub fn write_instances(&mut self, page: &[Instance]) -> Result<RunCounts> {
-        let now = now_ms();
-        let tx = self.conn_mut().transaction()?;
-        let mut counts = RunCounts::default();
-        for instance in page {
-            match upsert(&tx, instance, now)? {
-                Change::New => counts.new += 1,
-                Change::State => counts.changed += 1,
-                Change::None => {}
+        let result = (|| -> Result<RunCounts> {
+            let now = now_ms();
+            let tx = self.conn_mut().transaction()?;
+            let mut counts = RunCounts::default();
+            for instance in page {
+                match upsert(&tx, instance, now)? {
+                    Change::New => counts.new += 1,
+                    Change::State => counts.changed += 1,
+                    Change::None => {}
+                }
+                counts.seen += 1;
             }
-            counts.seen += 1;
-        }
-        tx.commit()?;
-        Ok(counts)
+            tx.commit()?;
+            Ok(counts)
+        })();
+        crate::error::in_db(result, "catalog", self.path())
     }
 
     /// After a complete listing of `region`: instances we last knew alive that EC2 no longer
@@ -104,29 +113,32 @@ impl Catalog {
         region: &str,
         tagged_only: bool,
     ) -> Result<u64> {
-        let now = now_ms();
-        let tx = self.conn_mut().transaction()?;
-        let gone: Vec<(String, String)> = {
-            let mut stmt = tx.prepare(
-                "SELECT instance_id, state FROM instances \
-                 WHERE last_seen_at < ?1 AND region = ?2 AND state <> 'terminated' \
-                   AND (?3 = 0 OR step IS NOT NULL OR launch_id IS NOT NULL)",
-            )?;
-            stmt.query_map(params![listed_since, region, tagged_only], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })?
-            .collect::<rusqlite::Result<_>>()?
-        };
-        for (id, from) in &gone {
-            tx.execute(
-                "UPDATE instances SET state = 'terminated', state_reason = ?2, \
-                 terminated_at = coalesce(terminated_at, ?3) WHERE instance_id = ?1",
-                params![id, GONE, now],
-            )?;
-            event(&tx, id, now, Some(from), "terminated", Some(GONE))?;
-        }
-        tx.commit()?;
-        Ok(gone.len() as u64)
+        let result = (|| -> Result<u64> {
+            let now = now_ms();
+            let tx = self.conn_mut().transaction()?;
+            let gone: Vec<(String, String)> = {
+                let mut stmt = tx.prepare(
+                    "SELECT instance_id, state FROM instances \
+                     WHERE last_seen_at < ?1 AND region = ?2 AND state <> 'terminated' \
+                       AND (?3 = 0 OR step IS NOT NULL OR launch_id IS NOT NULL)",
+                )?;
+                stmt.query_map(params![listed_since, region, tagged_only], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?
+                .collect::<rusqlite::Result<_>>()?
+            };
+            for (id, from) in &gone {
+                tx.execute(
+                    "UPDATE instances SET state = 'terminated', state_reason = ?2, \
+                     terminated_at = coalesce(terminated_at, ?3) WHERE instance_id = ?1",
+                    params![id, GONE, now],
+                )?;
+                event(&tx, id, now, Some(from), "terminated", Some(GONE))?;
+            }
+            tx.commit()?;
+            Ok(gone.len() as u64)
+        })();
+        crate::error::in_db(result, "catalog", self.path())
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod instances;
 mod objects;
+pub mod progress;
 pub use objects::ObjectCounts;
 mod runs;
 mod samples;
@@ -45,6 +46,11 @@ pub const SCHEMA: Schema = Schema {
     cache_kib: 32 * 1024,
 };
 
+/// The file behind a catalog connection, for naming it in errors.
+fn path_of(conn: &Connection) -> &Path {
+    Path::new(conn.path().unwrap_or(DEFAULT_CATALOG))
+}
+
 pub struct Catalog {
     conn: Connection,
     path: PathBuf,
@@ -72,7 +78,7 @@ impl Catalog {
         db::open_read_only(path, &SCHEMA)
     }
 
-    pub fn conn(&self) -> &Connection {
+    fn conn(&self) -> &Connection {
         &self.conn
     }
 
@@ -80,27 +86,30 @@ impl Catalog {
     /// filled from is remembered; another one is refused unless `changed` (the user says the
     /// store moved), which makes it the one remembered.
     pub fn claim_store(&self, identity: &str, changed: bool) -> Result<()> {
-        match samples::store_of(&self.conn)? {
-            Some(k) if k == identity => return Ok(()),
-            Some(k) if !changed => {
-                return Err(crate::error::Error::Invalid(format!(
-                    "catalog '{}' holds the tasks of {k}, not of {identity}; use another \
-                     --catalog for that store, or pass --store-changed if this is the same \
-                     store moved",
-                    self.path.display()
-                )));
+        let result = (|| -> Result<()> {
+            match samples::store_of(&self.conn)? {
+                Some(k) if k == identity => return Ok(()),
+                Some(k) if !changed => {
+                    return Err(crate::error::Error::Invalid(format!(
+                        "catalog '{}' holds the tasks of {k}, not of {identity}; use another \
+                         --catalog for that store, or pass --store-changed if this is the same \
+                         store moved",
+                        self.path.display()
+                    )));
+                }
+                _ => {}
             }
-            _ => {}
-        }
-        self.conn.execute(
-            "INSERT INTO catalog_meta (key, value) VALUES ('store', ?1) \
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            [identity],
-        )?;
-        Ok(())
+            self.conn.execute(
+                "INSERT INTO catalog_meta (key, value) VALUES ('store', ?1) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [identity],
+            )?;
+            Ok(())
+        })();
+        crate::error::in_db(result, "catalog", self.path())
     }
 
-    pub fn conn_mut(&mut self) -> &mut Connection {
+    fn conn_mut(&mut self) -> &mut Connection {
         &mut self.conn
     }
 

@@ -61,100 +61,103 @@ impl Catalog {
         pattern: &str,
         prefix: &str,
     ) -> Result<ObjectCounts> {
-        let now = now_ms();
-        let tx = self.conn_mut().transaction()?;
-        let mut counts = ObjectCounts::default();
-        {
-            let mut before = tx.prepare_cached(
-                "SELECT etag, size, removed_at IS NOT NULL, sample_id, sample_pattern, \
-                 sample_prefix FROM objects WHERE bucket = ?1 AND key = ?2",
-            )?;
-            let mut upsert = tx.prepare_cached(
-                "INSERT INTO objects (bucket, key, size, etag, last_modified, storage_class, \
-                     sample_id, kind, first_seen_at, last_seen_at, sample_pattern, \
-                     sample_prefix) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11) \
-                 ON CONFLICT (bucket, key) DO UPDATE SET size = excluded.size, \
-                     etag = excluded.etag, last_modified = excluded.last_modified, \
-                     storage_class = excluded.storage_class, sample_id = excluded.sample_id, \
-                     kind = excluded.kind, last_seen_at = excluded.last_seen_at, removed_at = NULL, \
-                     sample_pattern = excluded.sample_pattern, \
-                     sample_prefix = excluded.sample_prefix",
-            )?;
-            for o in page {
-                let known: Option<Known> = before
-                    .query_row(params![o.bucket, o.key], |r| {
-                        Ok(Known {
-                            etag: r.get(0)?,
-                            size: r.get(1)?,
-                            removed: r.get(2)?,
-                            sample_id: r.get(3)?,
-                            sample_pattern: r.get(4)?,
-                            sample_prefix: r.get(5)?,
+        let result = (|| -> Result<ObjectCounts> {
+            let now = now_ms();
+            let tx = self.conn_mut().transaction()?;
+            let mut counts = ObjectCounts::default();
+            {
+                let mut before = tx.prepare_cached(
+                    "SELECT etag, size, removed_at IS NOT NULL, sample_id, sample_pattern, \
+                     sample_prefix FROM objects WHERE bucket = ?1 AND key = ?2",
+                )?;
+                let mut upsert = tx.prepare_cached(
+                    "INSERT INTO objects (bucket, key, size, etag, last_modified, storage_class, \
+                         sample_id, kind, first_seen_at, last_seen_at, sample_pattern, \
+                         sample_prefix) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11) \
+                     ON CONFLICT (bucket, key) DO UPDATE SET size = excluded.size, \
+                         etag = excluded.etag, last_modified = excluded.last_modified, \
+                         storage_class = excluded.storage_class, sample_id = excluded.sample_id, \
+                         kind = excluded.kind, last_seen_at = excluded.last_seen_at, removed_at = NULL, \
+                         sample_pattern = excluded.sample_pattern, \
+                         sample_prefix = excluded.sample_prefix",
+                )?;
+                for o in page {
+                    let known: Option<Known> = before
+                        .query_row(params![o.bucket, o.key], |r| {
+                            Ok(Known {
+                                etag: r.get(0)?,
+                                size: r.get(1)?,
+                                removed: r.get(2)?,
+                                sample_id: r.get(3)?,
+                                sample_pattern: r.get(4)?,
+                                sample_prefix: r.get(5)?,
+                            })
                         })
-                    })
-                    .optional()?;
-                // An id a narrower prefix's listing set stays, with where it came from.
-                let narrower = known.as_ref().is_some_and(|k| {
-                    k.sample_id.is_some()
-                        && k.sample_prefix
-                            .as_deref()
-                            .is_some_and(|p| p.len() > prefix.len() && p.starts_with(prefix))
-                });
-                let sample: (Option<String>, Option<String>, Option<String>) = match &known {
-                    Some(k) if narrower => (
-                        k.sample_id.clone(),
-                        k.sample_pattern.clone(),
-                        k.sample_prefix.clone(),
-                    ),
-                    _ => (
-                        o.sample_id.clone(),
-                        Some(pattern.to_string()),
-                        Some(prefix.to_string()),
-                    ),
-                };
-                match known {
-                    None => counts.run.new += 1,
-                    Some(k) => {
-                        if narrower {
-                            counts.kept += 1;
-                            if counts.kept_prefix.is_none() {
-                                counts.kept_prefix = k.sample_prefix.clone();
+                        .optional()?;
+                    // An id a narrower prefix's listing set stays, with where it came from.
+                    let narrower = known.as_ref().is_some_and(|k| {
+                        k.sample_id.is_some()
+                            && k.sample_prefix
+                                .as_deref()
+                                .is_some_and(|p| p.len() > prefix.len() && p.starts_with(prefix))
+                    });
+                    let sample: (Option<String>, Option<String>, Option<String>) = match &known {
+                        Some(k) if narrower => (
+                            k.sample_id.clone(),
+                            k.sample_pattern.clone(),
+                            k.sample_prefix.clone(),
+                        ),
+                        _ => (
+                            o.sample_id.clone(),
+                            Some(pattern.to_string()),
+                            Some(prefix.to_string()),
+                        ),
+                    };
+                    match known {
+                        None => counts.run.new += 1,
+                        Some(k) => {
+                            if narrower {
+                                counts.kept += 1;
+                                if counts.kept_prefix.is_none() {
+                                    counts.kept_prefix = k.sample_prefix.clone();
+                                }
+                            } else if k.sample_id.is_some() && sample.0.is_none() {
+                                counts.cleared += 1;
+                                if counts.cleared_pattern.is_none() {
+                                    counts.cleared_pattern = k.sample_pattern.clone();
+                                }
                             }
-                        } else if k.sample_id.is_some() && sample.0.is_none() {
-                            counts.cleared += 1;
-                            if counts.cleared_pattern.is_none() {
-                                counts.cleared_pattern = k.sample_pattern.clone();
+                            if k.removed
+                                || k.etag != o.etag
+                                || k.size != Some(o.size)
+                                || k.sample_id != sample.0
+                            {
+                                counts.run.changed += 1;
                             }
-                        }
-                        if k.removed
-                            || k.etag != o.etag
-                            || k.size != Some(o.size)
-                            || k.sample_id != sample.0
-                        {
-                            counts.run.changed += 1;
                         }
                     }
+                    counts.matched += sample.0.is_some() as u64;
+                    upsert.execute(params![
+                        o.bucket,
+                        o.key,
+                        o.size,
+                        o.etag,
+                        o.last_modified,
+                        o.storage_class,
+                        sample.0,
+                        o.kind,
+                        now,
+                        sample.1,
+                        sample.2
+                    ])?;
+                    counts.run.seen += 1;
                 }
-                counts.matched += sample.0.is_some() as u64;
-                upsert.execute(params![
-                    o.bucket,
-                    o.key,
-                    o.size,
-                    o.etag,
-                    o.last_modified,
-                    o.storage_class,
-                    sample.0,
-                    o.kind,
-                    now,
-                    sample.1,
-                    sample.2
-                ])?;
-                counts.run.seen += 1;
             }
-        }
-        tx.commit()?;
-        Ok(counts)
+            tx.commit()?;
+            Ok(counts)
+        })();
+        crate::error::in_db(result, "catalog", self.path())
     }
 
     /// After a complete listing of `bucket`/`prefix` that began at `listed_since`: objects
@@ -165,12 +168,15 @@ impl Catalog {
         prefix: &str,
         listed_since: i64,
     ) -> Result<u64> {
-        let n = self.conn().execute(
-            "UPDATE objects SET removed_at = ?4 \
-             WHERE bucket = ?1 AND substr(key, 1, length(?2)) = ?2 \
-               AND last_seen_at < ?3 AND removed_at IS NULL",
-            params![bucket, prefix, listed_since, now_ms()],
-        )?;
-        Ok(n as u64)
+        let result = (|| -> Result<u64> {
+            let n = self.conn().execute(
+                "UPDATE objects SET removed_at = ?4 \
+                 WHERE bucket = ?1 AND substr(key, 1, length(?2)) = ?2 \
+                   AND last_seen_at < ?3 AND removed_at IS NULL",
+                params![bucket, prefix, listed_since, now_ms()],
+            )?;
+            Ok(n as u64)
+        })();
+        crate::error::in_db(result, "catalog", self.path())
     }
 }

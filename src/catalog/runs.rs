@@ -63,7 +63,10 @@ impl Catalog {
             .truncate(false)
             .write(true)
             .open(&path)
-            .map_err(|e| Error::Invalid(format!("cannot write '{}': {e}", path.display())))?;
+            .map_err(|source| Error::Write {
+                path: path.clone(),
+                source,
+            })?;
         // SAFETY: flock on a descriptor we own.
         let taken = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
         if !taken {
@@ -93,24 +96,31 @@ impl Catalog {
     /// Records the start of a sync of `source`. Runs left `running` by a process that no longer
     /// exists (killed mid-sync) are marked failed first.
     pub fn start_run(&self, source: &str) -> Result<SyncRun> {
-        self.fail_abandoned_runs()?;
-        let started_at = now_ms();
-        self.conn().execute(
-            "INSERT INTO sync_runs (source, started_at, status, host, pid) VALUES (?1, ?2, 'running', ?3, ?4)",
-            params![source, started_at, crate::host::hostname(), std::process::id()],
-        )?;
-        Ok(SyncRun {
-            id: self.conn().last_insert_rowid(),
-            started_at,
-        })
+        let result = (|| -> Result<SyncRun> {
+            self.fail_abandoned_runs()?;
+            let started_at = now_ms();
+            self.conn().execute(
+                "INSERT INTO sync_runs (source, started_at, status, host, pid) VALUES (?1, ?2, 'running', ?3, ?4)",
+                params![source, started_at, crate::host::hostname(), std::process::id()],
+            )?;
+            Ok(SyncRun {
+                id: self.conn().last_insert_rowid(),
+                started_at,
+            })
+        })();
+        crate::error::in_db(result, "catalog", self.path())
     }
 
     pub fn finish_run(&self, run: &SyncRun, counts: RunCounts) -> Result<()> {
-        self.end_run(run, "ok", counts, None)
+        let result = (|| -> Result<()> { self.end_run(run, "ok", counts, None) })();
+
+        crate::error::in_db(result, "catalog", self.path())
     }
 
     pub fn fail_run(&self, run: &SyncRun, counts: RunCounts, error: &str) -> Result<()> {
-        self.end_run(run, "failed", counts, Some(error))
+        let result = (|| -> Result<()> { self.end_run(run, "failed", counts, Some(error)) })();
+
+        crate::error::in_db(result, "catalog", self.path())
     }
 
     /// Ends `run` as ok, or as failed with the error of `result`, which is then returned: the
@@ -132,43 +142,51 @@ impl Catalog {
         c: RunCounts,
         error: Option<&str>,
     ) -> Result<()> {
-        self.conn().execute(
-            "UPDATE sync_runs SET status = ?2, finished_at = ?3, seen = ?4, new = ?5, \
-             changed = ?6, removed = ?7, error = ?8 WHERE id = ?1",
-            params![
-                run.id,
-                status,
-                now_ms(),
-                c.seen as i64,
-                c.new as i64,
-                c.changed as i64,
-                c.removed as i64,
-                error
-            ],
-        )?;
-        Ok(())
+        let result = (|| -> Result<()> {
+            self.conn().execute(
+                "UPDATE sync_runs SET status = ?2, finished_at = ?3, seen = ?4, new = ?5, \
+                 changed = ?6, removed = ?7, error = ?8 WHERE id = ?1",
+                params![
+                    run.id,
+                    status,
+                    now_ms(),
+                    c.seen as i64,
+                    c.new as i64,
+                    c.changed as i64,
+                    c.removed as i64,
+                    error
+                ],
+            )?;
+            Ok(())
+        })();
+
+        crate::error::in_db(result, "catalog", self.path())
     }
 
     fn fail_abandoned_runs(&self) -> Result<()> {
-        let host = crate::host::hostname();
-        let mut stmt = self
-            .conn()
-            .prepare("SELECT id, host, pid FROM sync_runs WHERE status = 'running'")?;
-        let running: Vec<(i64, Option<String>, Option<i64>)> = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect::<rusqlite::Result<_>>()?;
-        for (id, run_host, pid) in running {
-            let alive = run_host.as_deref() == Some(host.as_str())
-                && pid.is_some_and(|p| process_alive(p as i32));
-            if !alive && run_host.as_deref() == Some(host.as_str()) {
-                self.conn().execute(
-                    "UPDATE sync_runs SET status = 'failed', finished_at = ?2, \
-                     error = 'interrupted: the sync process ended before finishing' WHERE id = ?1",
-                    params![id, now_ms()],
-                )?;
+        let result = (|| -> Result<()> {
+            let host = crate::host::hostname();
+            let mut stmt = self
+                .conn()
+                .prepare("SELECT id, host, pid FROM sync_runs WHERE status = 'running'")?;
+            let running: Vec<(i64, Option<String>, Option<i64>)> = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            for (id, run_host, pid) in running {
+                let alive = run_host.as_deref() == Some(host.as_str())
+                    && pid.is_some_and(|p| process_alive(p as i32));
+                if !alive && run_host.as_deref() == Some(host.as_str()) {
+                    self.conn().execute(
+                        "UPDATE sync_runs SET status = 'failed', finished_at = ?2, \
+                         error = 'interrupted: the sync process ended before finishing' WHERE id = ?1",
+                        params![id, now_ms()],
+                    )?;
+                }
             }
-        }
-        Ok(())
+            Ok(())
+        })();
+
+        crate::error::in_db(result, "catalog", self.path())
     }
 }
 

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use super::Catalog;
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
-use crate::records::{self, text};
+use crate::taskfile::records::{self, text};
 
 /// What an import did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -48,88 +48,91 @@ fn has_sample_column(file: &str, headers: &[String]) -> Result<()> {
 /// goes into `metadata` (merged into what the sample had). Re-importing updates, and
 /// re-importing a dropped sample as `active` clears its drop.
 pub fn import_samples(catalog: &mut Catalog, path: &Path) -> Result<ImportReport> {
-    let file = path.display().to_string();
-    let (headers, rows) = records::read(path)?;
-    has_sample_column(&file, &headers)?;
-    let now = now_ms();
-    let mut seen: HashMap<String, u64> = HashMap::new();
-    let mut reactivated = vec![];
-    let tx = catalog.conn_mut().transaction()?;
-    {
-        let mut upsert = tx.prepare_cached(
-            "INSERT INTO samples (sample_id, cohort, status, metadata, imported_at) \
-             VALUES (?1, ?2, coalesce(?3, 'active'), ?4, ?5) \
-             ON CONFLICT (sample_id) DO UPDATE SET cohort = coalesce(excluded.cohort, cohort), \
-             status = coalesce(?3, status), metadata = json_patch(metadata, excluded.metadata), \
-             imported_at = excluded.imported_at, \
-             dropped_at = CASE WHEN ?3 = 'active' THEN NULL ELSE dropped_at END, \
-             drop_reason = CASE WHEN ?3 = 'active' THEN NULL ELSE drop_reason END",
-        )?;
-        let mut was_dropped = tx.prepare_cached(
-            "SELECT coalesce(drop_reason, '') FROM samples \
-             WHERE sample_id = ?1 AND status = 'dropped'",
-        )?;
-        for row in &rows {
-            let sample = sample_of(&file, row.line, &row.fields)?;
-            if let Some(first) = seen.insert(sample.clone(), row.line) {
-                return Err(Error::input(
-                    &file,
-                    row.line,
-                    format!("sample '{sample}' is listed twice (first on line {first})"),
-                ));
-            }
-            let mut cohort = None;
-            let mut status = None;
-            let mut metadata = Map::new();
-            for (k, v) in &row.fields {
-                match k.as_str() {
-                    "sample_id" | "sample" => {}
-                    "cohort" => cohort = text(v),
-                    "status" => {
-                        status = text(v).map(|s| s.trim().to_ascii_lowercase());
-                        // Only these two mean anything to progress; anything else is a typo.
-                        if let Some(st) = status.as_deref()
-                            && st != "active"
-                            && st != "dropped"
-                        {
-                            return Err(Error::input(
-                                &file,
-                                row.line,
-                                format!(
-                                    "status '{st}' for sample '{sample}' is neither active nor \
-                                     dropped (drop a sample with `anamo samples drop`)"
-                                ),
-                            ));
-                        }
-                    }
-                    _ if text(v).is_some() => {
-                        metadata.insert(k.clone(), v.clone());
-                    }
-                    _ => {}
+    let result = (|| -> Result<ImportReport> {
+        let file = path.display().to_string();
+        let (headers, rows) = records::read(path)?;
+        has_sample_column(&file, &headers)?;
+        let now = now_ms();
+        let mut seen: HashMap<String, u64> = HashMap::new();
+        let mut reactivated = vec![];
+        let tx = catalog.conn_mut().transaction()?;
+        {
+            let mut upsert = tx.prepare_cached(
+                "INSERT INTO samples (sample_id, cohort, status, metadata, imported_at) \
+                 VALUES (?1, ?2, coalesce(?3, 'active'), ?4, ?5) \
+                 ON CONFLICT (sample_id) DO UPDATE SET cohort = coalesce(excluded.cohort, cohort), \
+                 status = coalesce(?3, status), metadata = json_patch(metadata, excluded.metadata), \
+                 imported_at = excluded.imported_at, \
+                 dropped_at = CASE WHEN ?3 = 'active' THEN NULL ELSE dropped_at END, \
+                 drop_reason = CASE WHEN ?3 = 'active' THEN NULL ELSE drop_reason END",
+            )?;
+            let mut was_dropped = tx.prepare_cached(
+                "SELECT coalesce(drop_reason, '') FROM samples \
+                 WHERE sample_id = ?1 AND status = 'dropped'",
+            )?;
+            for row in &rows {
+                let sample = sample_of(&file, row.line, &row.fields)?;
+                if let Some(first) = seen.insert(sample.clone(), row.line) {
+                    return Err(Error::input(
+                        &file,
+                        row.line,
+                        format!("sample '{sample}' is listed twice (first on line {first})"),
+                    ));
                 }
+                let mut cohort = None;
+                let mut status = None;
+                let mut metadata = Map::new();
+                for (k, v) in &row.fields {
+                    match k.as_str() {
+                        "sample_id" | "sample" => {}
+                        "cohort" => cohort = text(v),
+                        "status" => {
+                            status = text(v).map(|s| s.trim().to_ascii_lowercase());
+                            // Only these two mean anything to progress; anything else is a typo.
+                            if let Some(st) = status.as_deref()
+                                && st != "active"
+                                && st != "dropped"
+                            {
+                                return Err(Error::input(
+                                    &file,
+                                    row.line,
+                                    format!(
+                                        "status '{st}' for sample '{sample}' is neither active nor \
+                                         dropped (drop a sample with `anamo samples drop`)"
+                                    ),
+                                ));
+                            }
+                        }
+                        _ if text(v).is_some() => {
+                            metadata.insert(k.clone(), v.clone());
+                        }
+                        _ => {}
+                    }
+                }
+                if status.as_deref() == Some("active")
+                    && let Some(reason) = was_dropped
+                        .query_row([&sample], |r| r.get::<_, String>(0))
+                        .optional()?
+                {
+                    reactivated.push((sample.clone(), reason));
+                }
+                upsert.execute(params![
+                    sample,
+                    cohort,
+                    status,
+                    Value::Object(metadata).to_string(),
+                    now
+                ])?;
             }
-            if status.as_deref() == Some("active")
-                && let Some(reason) = was_dropped
-                    .query_row([&sample], |r| r.get::<_, String>(0))
-                    .optional()?
-            {
-                reactivated.push((sample.clone(), reason));
-            }
-            upsert.execute(params![
-                sample,
-                cohort,
-                status,
-                Value::Object(metadata).to_string(),
-                now
-            ])?;
         }
-    }
-    tx.commit()?;
-    Ok(ImportReport {
-        rows: rows.len() as u64,
-        unknown_samples: 0,
-        reactivated,
-    })
+        tx.commit()?;
+        Ok(ImportReport {
+            rows: rows.len() as u64,
+            unknown_samples: 0,
+            reactivated,
+        })
+    })();
+    crate::error::in_db(result, "catalog", catalog.path())
 }
 
 /// What `drop_sample` found.
@@ -141,104 +144,113 @@ pub enum DropOutcome {
 
 /// Marks a sample as having left the study; its history stays.
 pub fn drop_sample(catalog: &Catalog, sample: &str, reason: &str) -> Result<DropOutcome> {
-    let status: Option<String> = catalog
-        .conn()
-        .query_row(
-            "SELECT status FROM samples WHERE sample_id = ?1",
-            params![sample],
-            |r| r.get(0),
-        )
-        .optional()?;
-    match status.as_deref() {
-        None => Err(Error::Invalid(format!(
-            "no sample '{sample}' in the catalog; import it first with `anamo samples import`"
-        ))),
-        Some("dropped") => Ok(DropOutcome::AlreadyDropped),
-        Some(_) => {
-            catalog.conn().execute(
-                "UPDATE samples SET status = 'dropped', dropped_at = ?2, drop_reason = ?3 \
-                 WHERE sample_id = ?1",
-                params![sample, now_ms(), reason],
-            )?;
-            Ok(DropOutcome::Dropped)
+    let result = (|| -> Result<DropOutcome> {
+        let status: Option<String> = catalog
+            .conn()
+            .query_row(
+                "SELECT status FROM samples WHERE sample_id = ?1",
+                params![sample],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match status.as_deref() {
+            None => Err(Error::Invalid(format!(
+                "no sample '{sample}' in the catalog; import it first with `anamo samples import`"
+            ))),
+            Some("dropped") => Ok(DropOutcome::AlreadyDropped),
+            Some(_) => {
+                catalog.conn().execute(
+                    "UPDATE samples SET status = 'dropped', dropped_at = ?2, drop_reason = ?3 \
+                     WHERE sample_id = ?1",
+                    params![sample, now_ms(), reason],
+                )?;
+                Ok(DropOutcome::Dropped)
+            }
         }
-    }
+    })();
+    crate::error::in_db(result, "catalog", catalog.path())
 }
 
 /// Imports QC metrics, long form (`sample_id,metric,value`) or wide form (`sample_id` and one
 /// column per metric). `source` tells imports apart; re-importing a source replaces its values.
 pub fn import_qc(catalog: &mut Catalog, path: &Path, source: &str) -> Result<ImportReport> {
-    let file = path.display().to_string();
-    let (headers, rows) = records::read(path)?;
-    has_sample_column(&file, &headers)?;
-    let long = headers.iter().any(|h| h == "metric") && headers.iter().any(|h| h == "value");
-    let now = now_ms();
-    let tx = catalog.conn_mut().transaction()?;
-    let mut report = ImportReport::default();
-    {
-        let mut upsert = tx.prepare_cached(
-            "INSERT INTO qc_metrics (sample_id, metric, value, source, recorded_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (sample_id, metric, source) \
-             DO UPDATE SET value = excluded.value, recorded_at = excluded.recorded_at",
-        )?;
-        let mut known = tx.prepare_cached("SELECT 1 FROM samples WHERE sample_id = ?1")?;
-        for row in &rows {
-            let sample = sample_of(&file, row.line, &row.fields)?;
-            let get = |name: &str| {
-                row.fields
-                    .iter()
-                    .find(|(k, _)| k == name)
-                    .and_then(|(_, v)| text(v))
-            };
-            let metrics: Vec<(String, String)> = if long {
-                let metric = get("metric")
-                    .ok_or_else(|| Error::input(&file, row.line, "no metric on this row"))?;
-                get("value").map(|v| (metric, v)).into_iter().collect()
-            } else {
-                row.fields
-                    .iter()
-                    .filter(|(k, _)| !SAMPLE_COLUMNS.contains(&k.as_str()) && k != "cohort")
-                    .filter_map(|(k, v)| text(v).map(|v| (k.clone(), v)))
-                    .collect()
-            };
-            if !known.exists(params![sample])? {
-                report.unknown_samples += 1;
-            }
-            for (metric, value) in metrics {
-                let number: f64 = value.trim().parse().map_err(|_| {
-                    Error::input(
-                        &file,
-                        row.line,
-                        format!("value '{value}' of metric '{metric}' is not a number"),
-                    )
-                })?;
-                upsert.execute(params![sample, metric, number, source, now])?;
-                report.rows += 1;
+    let result = (|| -> Result<ImportReport> {
+        let file = path.display().to_string();
+        let (headers, rows) = records::read(path)?;
+        has_sample_column(&file, &headers)?;
+        let long = headers.iter().any(|h| h == "metric") && headers.iter().any(|h| h == "value");
+        let now = now_ms();
+        let tx = catalog.conn_mut().transaction()?;
+        let mut report = ImportReport::default();
+        {
+            let mut upsert = tx.prepare_cached(
+                "INSERT INTO qc_metrics (sample_id, metric, value, source, recorded_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (sample_id, metric, source) \
+                 DO UPDATE SET value = excluded.value, recorded_at = excluded.recorded_at",
+            )?;
+            let mut known = tx.prepare_cached("SELECT 1 FROM samples WHERE sample_id = ?1")?;
+            for row in &rows {
+                let sample = sample_of(&file, row.line, &row.fields)?;
+                let get = |name: &str| {
+                    row.fields
+                        .iter()
+                        .find(|(k, _)| k == name)
+                        .and_then(|(_, v)| text(v))
+                };
+                let metrics: Vec<(String, String)> = if long {
+                    let metric = get("metric")
+                        .ok_or_else(|| Error::input(&file, row.line, "no metric on this row"))?;
+                    get("value").map(|v| (metric, v)).into_iter().collect()
+                } else {
+                    row.fields
+                        .iter()
+                        .filter(|(k, _)| !SAMPLE_COLUMNS.contains(&k.as_str()) && k != "cohort")
+                        .filter_map(|(k, v)| text(v).map(|v| (k.clone(), v)))
+                        .collect()
+                };
+                if !known.exists(params![sample])? {
+                    report.unknown_samples += 1;
+                }
+                for (metric, value) in metrics {
+                    let number: f64 = value.trim().parse().map_err(|_| {
+                        Error::input(
+                            &file,
+                            row.line,
+                            format!("value '{value}' of metric '{metric}' is not a number"),
+                        )
+                    })?;
+                    upsert.execute(params![sample, metric, number, source, now])?;
+                    report.rows += 1;
+                }
             }
         }
-    }
-    tx.commit()?;
-    Ok(report)
+        tx.commit()?;
+        Ok(report)
+    })();
+    crate::error::in_db(result, "catalog", catalog.path())
 }
 
 /// Sets the workflow order of the steps, replacing the old one.
 pub fn set_steps(catalog: &mut Catalog, steps: &[String]) -> Result<()> {
-    let mut seen = std::collections::HashSet::new();
-    for s in steps {
-        if !seen.insert(s) {
-            return Err(Error::Invalid(format!("step '{s}' is named twice")));
+    let result = (|| -> Result<()> {
+        let mut seen = std::collections::HashSet::new();
+        for s in steps {
+            if !seen.insert(s) {
+                return Err(Error::Invalid(format!("step '{s}' is named twice")));
+            }
         }
-    }
-    let tx = catalog.conn_mut().transaction()?;
-    tx.execute("DELETE FROM steps", [])?;
-    for (i, s) in steps.iter().enumerate() {
-        tx.execute(
-            "INSERT INTO steps (collection, ordinal) VALUES (?1, ?2)",
-            params![s, i as i64 + 1],
-        )?;
-    }
-    tx.commit()?;
-    Ok(())
+        let tx = catalog.conn_mut().transaction()?;
+        tx.execute("DELETE FROM steps", [])?;
+        for (i, s) in steps.iter().enumerate() {
+            tx.execute(
+                "INSERT INTO steps (collection, ordinal) VALUES (?1, ?2)",
+                params![s, i as i64 + 1],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    })();
+    crate::error::in_db(result, "catalog", catalog.path())
 }
 
 /// Every step the catalog knows: the workflow order first, then collections tasks were seen in.
@@ -248,45 +260,57 @@ pub fn known_steps(catalog: &Catalog) -> Result<Vec<String>> {
 
 /// [`known_steps`] on any connection to a catalog (the read-only one of `query` too).
 pub fn steps_in(conn: &rusqlite::Connection) -> Result<Vec<String>> {
-    let mut stmt = conn.prepare(
-        "SELECT collection FROM (SELECT collection, ordinal FROM steps \
-         UNION SELECT DISTINCT collection, NULL FROM tasks WHERE collection NOT IN \
-         (SELECT collection FROM steps)) ORDER BY ordinal IS NULL, ordinal, collection",
-    )?;
-    let steps = stmt
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<Vec<String>>>()?;
-    Ok(steps)
+    let result = (|| -> Result<Vec<String>> {
+        let mut stmt = conn.prepare(
+            "SELECT collection FROM (SELECT collection, ordinal FROM steps \
+             UNION SELECT DISTINCT collection, NULL FROM tasks WHERE collection NOT IN \
+             (SELECT collection FROM steps)) ORDER BY ordinal IS NULL, ordinal, collection",
+        )?;
+        let steps = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok(steps)
+    })();
+    crate::error::in_db(result, "catalog", super::path_of(conn))
 }
 
 /// Where `step`'s finished tasks leave their output (a `{sample}` pattern), replacing any.
 pub fn set_step_output(catalog: &Catalog, step: &str, pattern: &str) -> Result<()> {
-    catalog.conn().execute(
-        "INSERT INTO step_outputs (collection, pattern) VALUES (?1, ?2) \
-         ON CONFLICT (collection) DO UPDATE SET pattern = excluded.pattern",
-        params![step, pattern],
-    )?;
-    Ok(())
+    let result = (|| -> Result<()> {
+        catalog.conn().execute(
+            "INSERT INTO step_outputs (collection, pattern) VALUES (?1, ?2) \
+             ON CONFLICT (collection) DO UPDATE SET pattern = excluded.pattern",
+            params![step, pattern],
+        )?;
+        Ok(())
+    })();
+    crate::error::in_db(result, "catalog", catalog.path())
 }
 
 /// The QC metrics the catalog holds.
 pub fn metrics_in(conn: &rusqlite::Connection) -> Result<Vec<String>> {
-    let mut stmt = conn.prepare("SELECT DISTINCT metric FROM qc_metrics ORDER BY metric")?;
-    let metrics = stmt
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<Vec<String>>>()?;
-    Ok(metrics)
+    let result = (|| -> Result<Vec<String>> {
+        let mut stmt = conn.prepare("SELECT DISTINCT metric FROM qc_metrics ORDER BY metric")?;
+        let metrics = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok(metrics)
+    })();
+    crate::error::in_db(result, "catalog", super::path_of(conn))
 }
 
 /// Whether the catalog knows a sample: imported, named by a task, or read from a file's key.
 pub fn sample_known(conn: &rusqlite::Connection, sample: &str) -> Result<bool> {
-    Ok(conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM samples WHERE sample_id = ?1) \
-             OR EXISTS (SELECT 1 FROM tasks WHERE sample = ?1) \
-             OR EXISTS (SELECT 1 FROM objects WHERE sample_id = ?1)",
-        [sample],
-        |r| r.get(0),
-    )?)
+    let result = (|| -> Result<bool> {
+        Ok(conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM samples WHERE sample_id = ?1) \
+                 OR EXISTS (SELECT 1 FROM tasks WHERE sample = ?1) \
+                 OR EXISTS (SELECT 1 FROM objects WHERE sample_id = ?1)",
+            [sample],
+            |r| r.get(0),
+        )?)
+    })();
+    crate::error::in_db(result, "catalog", super::path_of(conn))
 }
 
 /// Of these (collection, task_id) keys, those the catalog has seen done: a task deleted from the
@@ -295,31 +319,40 @@ pub fn done_in_history(
     conn: &rusqlite::Connection,
     keys: &[(String, String)],
 ) -> Result<std::collections::HashSet<(String, String)>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT 1 FROM tasks WHERE collection = ?1 AND task_id = ?2 AND state = 'done'",
-    )?;
-    let mut done = std::collections::HashSet::new();
-    for (c, t) in keys {
-        if stmt.exists(params![c, t])? {
-            done.insert((c.clone(), t.clone()));
+    let result = (|| -> Result<std::collections::HashSet<(String, String)>> {
+        let mut stmt = conn.prepare_cached(
+            "SELECT 1 FROM tasks WHERE collection = ?1 AND task_id = ?2 AND state = 'done'",
+        )?;
+        let mut done = std::collections::HashSet::new();
+        for (c, t) in keys {
+            if stmt.exists(params![c, t])? {
+                done.insert((c.clone(), t.clone()));
+            }
         }
-    }
-    Ok(done)
+        Ok(done)
+    })();
+    crate::error::in_db(result, "catalog", super::path_of(conn))
 }
 
 /// The store identity a catalog was filled from (`catalog_meta`), if any.
 pub fn store_of(conn: &rusqlite::Connection) -> Result<Option<String>> {
-    use rusqlite::OptionalExtension;
-    Ok(conn
-        .query_row(
-            "SELECT value FROM catalog_meta WHERE key = 'store'",
-            [],
-            |r| r.get(0),
-        )
-        .optional()?)
+    let result = (|| -> Result<Option<String>> {
+        use rusqlite::OptionalExtension;
+        Ok(conn
+            .query_row(
+                "SELECT value FROM catalog_meta WHERE key = 'store'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?)
+    })();
+    crate::error::in_db(result, "catalog", super::path_of(conn))
 }
 
 /// Whether any sample was imported.
 pub fn has_samples(conn: &rusqlite::Connection) -> Result<bool> {
-    Ok(conn.query_row("SELECT EXISTS (SELECT 1 FROM samples)", [], |r| r.get(0))?)
+    let result = (|| -> Result<bool> {
+        Ok(conn.query_row("SELECT EXISTS (SELECT 1 FROM samples)", [], |r| r.get(0))?)
+    })();
+    crate::error::in_db(result, "catalog", super::path_of(conn))
 }

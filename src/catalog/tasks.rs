@@ -39,31 +39,37 @@ const FIELDS: &str = "sample = ?3, script = ?4, attrs = ?5, state = ?6, attempts
 impl Catalog {
     /// After a complete scan by `run`: tasks it did not see are gone from the store.
     pub fn mark_removed(&self, run: &SyncRun, collection: Option<&str>) -> Result<u64> {
-        let n = self.conn().execute(
-            "UPDATE tasks SET removed_at = ?1 WHERE removed_at IS NULL AND last_seen_at < ?1 \
-             AND (?2 IS NULL OR collection = ?2)",
-            params![run.started_at, collection],
-        )?;
-        Ok(n as u64)
+        let result = (|| -> Result<u64> {
+            let n = self.conn().execute(
+                "UPDATE tasks SET removed_at = ?1 WHERE removed_at IS NULL AND last_seen_at < ?1 \
+                 AND (?2 IS NULL OR collection = ?2)",
+                params![run.started_at, collection],
+            )?;
+            Ok(n as u64)
+        })();
+        crate::error::in_db(result, "catalog", self.path())
     }
 
     /// Marks these tasks removed from the store now (they were deleted on purpose); a later
     /// sync that sees one of them again clears the mark.
     pub fn mark_tasks_removed(&mut self, keys: &[TaskKey]) -> Result<u64> {
-        let tx = self.conn_mut().transaction()?;
-        let mut n = 0;
-        {
-            let mut mark = tx.prepare_cached(
-                "UPDATE tasks SET removed_at = ?3 \
-                 WHERE collection = ?1 AND task_id = ?2 AND removed_at IS NULL",
-            )?;
-            let now = crate::clock::now_ms();
-            for k in keys {
-                n += mark.execute(params![k.collection, k.task_id, now])? as u64;
+        let result = (|| -> Result<u64> {
+            let tx = self.conn_mut().transaction()?;
+            let mut n = 0;
+            {
+                let mut mark = tx.prepare_cached(
+                    "UPDATE tasks SET removed_at = ?3 \
+                     WHERE collection = ?1 AND task_id = ?2 AND removed_at IS NULL",
+                )?;
+                let now = crate::clock::now_ms();
+                for k in keys {
+                    n += mark.execute(params![k.collection, k.task_id, now])? as u64;
+                }
             }
-        }
-        tx.commit()?;
-        Ok(n)
+            tx.commit()?;
+            Ok(n)
+        })();
+        crate::error::in_db(result, "catalog", self.path())
     }
 
     /// A writer for `run`; `collection` is the scope of the scan (all when `None`).
@@ -72,11 +78,12 @@ impl Catalog {
         run: &SyncRun,
         collection: Option<&str>,
     ) -> Result<TaskWriter<'_>> {
-        let any: bool = self.conn().query_row(
+        let any = self.conn().query_row(
             "SELECT EXISTS (SELECT 1 FROM tasks WHERE ?1 IS NULL OR collection = ?1)",
             params![collection],
-            |r| r.get(0),
-        )?;
+            |r| r.get::<_, bool>(0),
+        );
+        let any = crate::error::in_db(any.map_err(Into::into), "catalog", self.path())?;
         Ok(TaskWriter {
             catalog: self,
             run: run.clone(),
@@ -88,106 +95,109 @@ impl Catalog {
 impl TaskWriter<'_> {
     /// Writes a batch in one transaction: all of it lands, or none.
     pub fn write_batch(&mut self, tasks: &[Task]) -> Result<BatchCounts> {
-        let seen_at = self.run.started_at;
-        let run_id = self.run.id;
-        let mut counts = BatchCounts::default();
-        let tx = self.catalog.conn_mut().transaction()?;
-        {
-            let mut lookup = tx.prepare_cached(
-                "SELECT state, version, removed_at IS NOT NULL FROM tasks \
-                 WHERE collection = ?1 AND task_id = ?2",
-            )?;
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO tasks (collection, task_id, sample, script, attrs, state, attempts, \
-                 max_attempts, timeout_secs, owner, lease_until, created_at, updated_at, \
-                 started_at, finished_at, exit_code, log_uri, error_tail, version, \
-                 first_seen_at, last_seen_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, \
-                 ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?20)",
-            )?;
-            let mut update = tx.prepare_cached(&format!(
-                "UPDATE tasks SET {FIELDS} WHERE collection = ?1 AND task_id = ?2"
-            ))?;
-            let mut touch = tx.prepare_cached(
-                "UPDATE tasks SET last_seen_at = ?3 WHERE collection = ?1 AND task_id = ?2",
-            )?;
-            let mut event = tx.prepare_cached(
-                "INSERT INTO task_events (collection, task_id, at, from_state, to_state, \
-                 attempts, owner, exit_code, source, sync_run) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'sync', ?9)",
-            )?;
-            for t in tasks {
-                let known: Option<(String, i64, bool)> = if self.fresh {
-                    None
-                } else {
-                    lookup
-                        .query_row(params![t.collection, t.task_id], |r| {
-                            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                        })
-                        .optional()?
-                };
-                let unchanged = known.as_ref().is_some_and(|(state, version, removed)| {
-                    state == t.state.as_str() && *version == t.version && !removed
-                });
-                if unchanged {
-                    touch.execute(params![t.collection, t.task_id, seen_at])?;
-                    continue;
-                }
-                let attrs = serde_json::to_string(&t.attrs).unwrap_or_else(|_| "{}".into());
-                let values = params![
-                    t.collection,
-                    t.task_id,
-                    t.sample,
-                    t.script,
-                    attrs,
-                    t.state.as_str(),
-                    t.attempts,
-                    t.max_attempts,
-                    t.timeout_secs.map(|v| v as i64),
-                    t.owner,
-                    t.lease_until,
-                    t.created_at,
-                    t.updated_at,
-                    t.started_at,
-                    t.finished_at,
-                    t.exit_code,
-                    t.log_uri,
-                    t.error_tail,
-                    t.version,
-                    seen_at
-                ];
-                // The event to record: a first sighting, or a change of state.
-                let from_state = match known {
-                    None => {
-                        insert.execute(values)?;
-                        counts.new += 1;
-                        // The first sighting is history too: a task first seen done (or
-                        // failed after retries) still shows when and where it got there.
-                        Some(UNSEEN.to_string())
+        let result = (|| -> Result<BatchCounts> {
+            let seen_at = self.run.started_at;
+            let run_id = self.run.id;
+            let mut counts = BatchCounts::default();
+            let tx = self.catalog.conn_mut().transaction()?;
+            {
+                let mut lookup = tx.prepare_cached(
+                    "SELECT state, version, removed_at IS NOT NULL FROM tasks \
+                     WHERE collection = ?1 AND task_id = ?2",
+                )?;
+                let mut insert = tx.prepare_cached(
+                    "INSERT INTO tasks (collection, task_id, sample, script, attrs, state, attempts, \
+                     max_attempts, timeout_secs, owner, lease_until, created_at, updated_at, \
+                     started_at, finished_at, exit_code, log_uri, error_tail, version, \
+                     first_seen_at, last_seen_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, \
+                     ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?20)",
+                )?;
+                let mut update = tx.prepare_cached(&format!(
+                    "UPDATE tasks SET {FIELDS} WHERE collection = ?1 AND task_id = ?2"
+                ))?;
+                let mut touch = tx.prepare_cached(
+                    "UPDATE tasks SET last_seen_at = ?3 WHERE collection = ?1 AND task_id = ?2",
+                )?;
+                let mut event = tx.prepare_cached(
+                    "INSERT INTO task_events (collection, task_id, at, from_state, to_state, \
+                     attempts, owner, exit_code, source, sync_run) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'sync', ?9)",
+                )?;
+                for t in tasks {
+                    let known: Option<(String, i64, bool)> = if self.fresh {
+                        None
+                    } else {
+                        lookup
+                            .query_row(params![t.collection, t.task_id], |r| {
+                                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                            })
+                            .optional()?
+                    };
+                    let unchanged = known.as_ref().is_some_and(|(state, version, removed)| {
+                        state == t.state.as_str() && *version == t.version && !removed
+                    });
+                    if unchanged {
+                        touch.execute(params![t.collection, t.task_id, seen_at])?;
+                        continue;
                     }
-                    Some((old_state, _, _)) => {
-                        update.execute(values)?;
-                        (old_state != t.state.as_str()).then(|| {
-                            counts.changed += 1;
-                            old_state
-                        })
-                    }
-                };
-                if let Some(from_state) = from_state {
-                    event.execute(params![
+                    let attrs = serde_json::to_string(&t.attrs).unwrap_or_else(|_| "{}".into());
+                    let values = params![
                         t.collection,
                         t.task_id,
-                        t.updated_at,
-                        from_state,
+                        t.sample,
+                        t.script,
+                        attrs,
                         t.state.as_str(),
                         t.attempts,
+                        t.max_attempts,
+                        t.timeout_secs.map(|v| v as i64),
                         t.owner,
+                        t.lease_until,
+                        t.created_at,
+                        t.updated_at,
+                        t.started_at,
+                        t.finished_at,
                         t.exit_code,
-                        run_id
-                    ])?;
+                        t.log_uri,
+                        t.error_tail,
+                        t.version,
+                        seen_at
+                    ];
+                    // The event to record: a first sighting, or a change of state.
+                    let from_state = match known {
+                        None => {
+                            insert.execute(values)?;
+                            counts.new += 1;
+                            // The first sighting is history too: a task first seen done (or
+                            // failed after retries) still shows when and where it got there.
+                            Some(UNSEEN.to_string())
+                        }
+                        Some((old_state, _, _)) => {
+                            update.execute(values)?;
+                            (old_state != t.state.as_str()).then(|| {
+                                counts.changed += 1;
+                                old_state
+                            })
+                        }
+                    };
+                    if let Some(from_state) = from_state {
+                        event.execute(params![
+                            t.collection,
+                            t.task_id,
+                            t.updated_at,
+                            from_state,
+                            t.state.as_str(),
+                            t.attempts,
+                            t.owner,
+                            t.exit_code,
+                            run_id
+                        ])?;
+                    }
                 }
             }
-        }
-        tx.commit()?;
-        Ok(counts)
+            tx.commit()?;
+            Ok(counts)
+        })();
+        crate::error::in_db(result, "catalog", self.catalog.path())
     }
 }

@@ -38,7 +38,11 @@ impl Cmd {
         let mut out = std::io::stdout().lock();
         use std::io::Write;
         writeln!(out, "\n== anamo status")?;
-        status::render(&status::overview(&conn)?, format, &mut out)?;
+        status::render(
+            &crate::catalog::progress::overview(&conn)?,
+            format,
+            &mut out,
+        )?;
         for (name, params) in [
             ("samples-left", vec![("step", "VariantCalling")]),
             ("failed-tasks", vec![]),

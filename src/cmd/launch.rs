@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use clap::Args;
 
+use crate::aws::ec2::Ec2;
 use crate::config::Context;
-use crate::ec2::Ec2;
 use crate::error::Error;
 use crate::launch::{self, LaunchOptions, Launched};
 use crate::store::{OpenMode, StoreUrl};

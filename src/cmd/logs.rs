@@ -4,12 +4,12 @@ use std::io::Write;
 
 use anyhow::{Context as _, Result, bail};
 use clap::Args;
-use rusqlite::params;
 
+use crate::aws::s3::{S3, S3Uri};
 use crate::catalog::Catalog;
+use crate::catalog::progress::{self, LogRef};
 use crate::cmd::tasks::show::lookup;
 use crate::config::Context;
-use crate::s3::{S3, S3Uri};
 use crate::store::OpenMode;
 
 /// Print a task's log: its last attempt's, or --attempt N. Logs in S3 (workers run with
@@ -25,14 +25,6 @@ pub struct Cmd {
     /// Which attempt (1 = the first) [default: the last].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub attempt: Option<u32>,
-}
-
-/// Where a task's last log is, and how many attempts it had.
-struct LogRef {
-    collection: String,
-    state: String,
-    attempts: u32,
-    log_uri: Option<String>,
 }
 
 impl Cmd {
@@ -111,20 +103,7 @@ impl Cmd {
             return Ok(None);
         }
         let conn = Catalog::read_only(&ctx.catalog_path)?;
-        let mut stmt = conn.prepare(
-            "SELECT collection, attempts, log_uri, state FROM tasks \
-             WHERE task_id = ?1 AND (?2 IS NULL OR collection = ?2) LIMIT 2",
-        )?;
-        let mut rows: Vec<LogRef> = stmt
-            .query_map(params![self.id, self.collection], |r| {
-                Ok(LogRef {
-                    collection: r.get(0)?,
-                    attempts: r.get(1)?,
-                    log_uri: r.get(2)?,
-                    state: r.get(3)?,
-                })
-            })?
-            .collect::<rusqlite::Result<_>>()?;
+        let mut rows = progress::log_refs(&conn, &self.id, self.collection.as_deref())?;
         if rows.len() > 1 {
             bail!(
                 "task id '{}' is in several collections; pass --collection",

@@ -1,6 +1,7 @@
 //! One module per subcommand: its clap arguments (the doc comments are the --help text) and
 //! its `run`.
 
+pub mod completions;
 pub mod demo;
 pub mod launch;
 pub mod logs;

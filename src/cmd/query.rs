@@ -62,18 +62,22 @@ impl Cmd {
         let conn = Catalog::read_only(&ctx.catalog_path)?;
         if let Some(report) = &checked {
             check_kinds(&conn, report, &params)?;
-            // A report over the sample sheet answers nothing until there is one: say so, or
-            // its empty table reads as "no sample left".
-            if report.sql.contains("FROM samples") && !crate::catalog::has_samples(&conn)? {
-                crate::note!(
-                    "the catalog has no samples yet: import the sample sheet with `anamo \
-                     samples import FILE`; until then {} lists none",
-                    report.name
-                );
-            }
         }
         let out = std::io::stdout().lock();
-        query::run(&conn, &sql, &params, Format::resolve(self.format), out)?;
+        let rows = query::run(&conn, &sql, &params, Format::resolve(self.format), out)?;
+        // A report over the sample sheet answers nothing until there is one: say so, or its
+        // empty table reads as "no sample left".
+        if let Some(report) = &checked
+            && rows == 0
+            && report.sql.contains("FROM samples")
+            && !crate::catalog::has_samples(&conn)?
+        {
+            crate::note!(
+                "the catalog has no samples yet: import the sample sheet with `anamo samples \
+                 import FILE`; until then {} lists none",
+                report.name
+            );
+        }
         Ok(())
     }
 }

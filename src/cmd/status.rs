@@ -2,14 +2,17 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{Result, bail};
+use anyhow::{Context as _, Result, bail};
 use clap::Args;
-use rusqlite::OptionalExtension;
 
-use crate::catalog::Catalog;
+use crate::catalog::{self, Catalog, progress};
 use crate::config::Context;
 use crate::output::Format;
+use crate::query::saved;
 use crate::status;
+
+/// The saved report `status --sample` shows.
+const JOURNEY_REPORT: &str = "sample-timeline";
 
 /// Where the study stands: per step (workflow order) counts by state, percent done, tasks
 /// done in the last 24 hours and a naive ETA at that pace. Reads the catalog; --sync first
@@ -46,35 +49,33 @@ impl Cmd {
         let conn = Catalog::read_only(&ctx.catalog_path)?;
         let format = Format::resolve(self.format);
         let out = std::io::stdout().lock();
-        crate::note!("{}", status::freshness(&conn, &ctx.catalog_path)?);
+        let running = catalog::sync_in_progress(&ctx.catalog_path);
+        crate::note!(
+            "{}",
+            status::freshness_line(&progress::freshness(&conn)?, running)
+        );
         match self.sample {
-            None => status::render(&status::overview(&conn)?, format, out)?,
+            None => status::render(&progress::overview(&conn)?, format, out)?,
             Some(sample) => {
-                let info: Option<(Option<String>, String)> = conn
-                    .query_row(
-                        "SELECT cohort, status FROM samples WHERE sample_id = ?1",
-                        [&sample],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
-                    )
-                    .optional()?;
-                let tasks: i64 = conn.query_row(
-                    "SELECT count(*) FROM tasks WHERE sample = ?1",
-                    [&sample],
-                    |r| r.get(0),
-                )?;
-                if info.is_none() && tasks == 0 {
+                let presence = progress::sample_presence(&conn, &sample)?;
+                if presence.imported.is_none() && presence.tasks == 0 {
                     bail!(
                         "no sample '{sample}' in the catalog (neither imported nor in any synced task)"
                     );
                 }
-                if let Some((cohort, st)) = info {
+                if let Some((cohort, st)) = presence.imported {
                     crate::note!(
                         "sample {sample}: cohort {}, {st}",
                         cohort.unwrap_or_default()
                     );
                 }
+                // The journey is the built-in `sample-timeline` report: one definition, so
+                // status and `anamo query sample-timeline` cannot tell different stories.
+                let report = saved::find(JOURNEY_REPORT, None)?.with_context(|| {
+                    format!("the built-in report {JOURNEY_REPORT} is missing (a bug in anamo)")
+                })?;
                 let params = BTreeMap::from([("sample".to_string(), sample)]);
-                crate::query::run(&conn, status::SAMPLE_JOURNEY, &params, format, out)?;
+                crate::query::run(&conn, &report.sql, &params, format, out)?;
             }
         }
         Ok(())

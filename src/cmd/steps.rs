@@ -58,7 +58,7 @@ impl Cmd {
                 println!("steps: {}", c.steps.join(" -> "));
             }
             Cmd::Output(c) => {
-                crate::s3::S3Uri::parse(&c.pattern)?;
+                crate::aws::s3::S3Uri::parse(&c.pattern)?;
                 crate::placeholders::check(
                     "the output pattern",
                     &c.pattern,
@@ -77,13 +77,8 @@ impl Cmd {
                 println!("{}: output expected at {}", c.step, c.pattern);
             }
             Cmd::List => {
-                let cat = ctx.existing_catalog()?;
-                let mut stmt = cat
-                    .conn()
-                    .prepare("SELECT collection FROM steps ORDER BY ordinal")?;
-                let steps: Vec<String> = stmt
-                    .query_map([], |r| r.get(0))?
-                    .collect::<rusqlite::Result<_>>()?;
+                let conn = catalog::Catalog::read_only(&ctx.catalog_path)?;
+                let steps = catalog::progress::step_order(&conn)?;
                 for s in steps {
                     println!("{s}");
                 }

@@ -4,9 +4,9 @@
 use anyhow::Result;
 use clap::Args;
 
+use crate::aws::ec2::Ec2;
+use crate::aws::s3::{S3, S3Uri};
 use crate::config::{Context, FileConfig};
-use crate::ec2::Ec2;
-use crate::s3::{S3, S3Uri};
 use crate::store::OpenMode;
 use crate::sync::SamplePattern;
 use crate::sync::{self, TaskSyncOptions};
@@ -86,7 +86,12 @@ impl Cmd {
             .map(|(uri, pattern, origin)| ObjectsSource::parse(uri, pattern, &origin))
             .collect::<crate::error::Result<Vec<_>>>()?;
         if self.no_tasks && !instances && objects.is_empty() {
-            anyhow::bail!("--no-tasks leaves nothing to sync; add --instances or --objects");
+            return Err(crate::error::Error::Usage(
+                "--no-tasks leaves nothing to sync; add --instances or --objects (or name them \
+                 in anamo.toml)"
+                    .into(),
+            )
+            .into());
         }
         let mut catalog = ctx.catalog()?;
         let _lock = catalog.lock_for_sync()?;

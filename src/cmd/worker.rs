@@ -7,9 +7,9 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use clap::Args;
 
+use crate::aws::s3::{S3, S3Uri};
 use crate::clock::parse_duration;
 use crate::config::Context;
-use crate::s3::{S3, S3Uri};
 use crate::store::OpenMode;
 use crate::worker::{self, LogShipper, Options, Shutdown};
 
@@ -35,7 +35,7 @@ pub struct Cmd {
     pub max_tasks: Option<u64>,
 
     /// How long a claim holds without a heartbeat (heartbeats come every lease/3).
-    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    #[arg(long, default_value = "10m", value_parser = parse_lease)]
     pub lease: Duration,
 
     /// Keep polling (with backoff up to 30s) when nothing is claimable, instead of exiting.
@@ -76,9 +76,6 @@ pub struct Cmd {
 
 impl Cmd {
     pub fn run(self, ctx: &Context) -> Result<()> {
-        if self.lease < Duration::from_secs(1) {
-            anyhow::bail!("--lease must be at least 1s; heartbeats come every lease/3");
-        }
         let shutdown_on_exit = self.shutdown_on_exit;
         let result = self.work(ctx);
         // Whether the work went well or could not even start (bad permissions, store
@@ -172,4 +169,15 @@ fn power_off() {
         Ok(s) => eprintln!("error: `{command}` failed ({s}); the machine is still running"),
         Err(e) => eprintln!("error: cannot run `{command}`: {e}; the machine is still running"),
     }
+}
+
+/// A lease of at least a second: heartbeats come every lease/3.
+fn parse_lease(s: &str) -> std::result::Result<Duration, String> {
+    let lease = parse_duration(s)?;
+    if lease < Duration::from_secs(1) {
+        return Err(format!(
+            "a lease of {s} is too short; give at least 1s (heartbeats come every lease/3)"
+        ));
+    }
+    Ok(lease)
 }

@@ -22,6 +22,21 @@ pub fn run(
     format: Format,
     out: impl Write,
 ) -> Result<u64> {
+    let catalog = std::path::Path::new(conn.path().unwrap_or(crate::catalog::DEFAULT_CATALOG));
+    crate::error::in_db(
+        run_unnamed(conn, sql, params, format, out),
+        "catalog",
+        catalog,
+    )
+}
+
+fn run_unnamed(
+    conn: &Connection,
+    sql: &str,
+    params: &BTreeMap<String, String>,
+    format: Format,
+    out: impl Write,
+) -> Result<u64> {
     guard::check(sql).map_err(Error::Invalid)?;
     let mut stmt = conn.prepare(sql).map_err(|e| sql_error(e, sql))?;
     let mut wanted = vec![];

@@ -269,7 +269,7 @@ pub fn all(user_dir: Option<&Path>) -> Result<Vec<Report>> {
         .iter()
         .map(|(file, text)| {
             parse(file, text, Origin::BuiltIn)
-                .map_err(|e| Error::Invalid(format!("built-in report {file}: {e}")))
+                .map_err(|e| Error::Internal(format!("built-in report {file}: {e}")))
         })
         .collect::<Result<_>>()?;
     if let Some(dir) = user_dir {

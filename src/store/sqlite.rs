@@ -131,330 +131,374 @@ fn selector_sql(selector: &Selector) -> (String, Vec<Box<dyn ToSql>>) {
 
 impl TaskStore for SqliteStore {
     fn add(&self, tasks: &[NewTask], replace: bool) -> Result<AddReport> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let now = now_ms();
-        let mut report = AddReport::default();
-        {
-            let mut exists =
-                tx.prepare_cached("SELECT 1 FROM tasks WHERE collection = ?1 AND task_id = ?2")?;
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO tasks (collection, task_id, sample, script, attrs, state, \
-                 max_attempts, timeout_secs, created_at, updated_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'todo', ?6, ?7, ?8, ?8) \
-                 ON CONFLICT (collection, task_id) DO NOTHING",
-            )?;
-            // Replacing resets the task; a worker still holding it loses its claim, because
-            // the version moves on.
-            let mut overwrite = tx.prepare_cached(
-                "UPDATE tasks SET sample = ?3, script = ?4, attrs = ?5, state = 'todo', \
-                 max_attempts = ?6, timeout_secs = ?7, attempts = 0, owner = NULL, \
-                 lease_until = NULL, started_at = NULL, finished_at = NULL, exit_code = NULL, \
-                 log_uri = NULL, error_tail = NULL, updated_at = ?8, version = version + 1 \
-                 WHERE collection = ?1 AND task_id = ?2",
-            )?;
-            for t in tasks {
-                let attrs = serde_json::to_string(&t.attrs)
-                    .map_err(|e| Error::Invalid(format!("attributes of {}: {e}", t.task_id)))?;
-                let values = params![
-                    t.collection,
-                    t.task_id,
-                    t.sample,
-                    t.script,
-                    attrs,
-                    t.max_attempts,
-                    t.timeout_secs.map(|v| v.min(i64::MAX as u64) as i64),
-                    now
-                ];
-                let present = exists.exists(params![t.collection, t.task_id])?;
-                if !present {
-                    insert.execute(values)?;
-                    report.added += 1;
-                } else if replace {
-                    overwrite.execute(values)?;
-                    report.replaced += 1;
-                } else {
-                    report
-                        .skipped
-                        .push((t.collection.clone(), t.task_id.clone()));
+        let result = (|| -> Result<AddReport> {
+            let mut conn = self.conn();
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let now = now_ms();
+            let mut report = AddReport::default();
+            {
+                let mut exists = tx
+                    .prepare_cached("SELECT 1 FROM tasks WHERE collection = ?1 AND task_id = ?2")?;
+                let mut insert = tx.prepare_cached(
+                    "INSERT INTO tasks (collection, task_id, sample, script, attrs, state, \
+                     max_attempts, timeout_secs, created_at, updated_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, 'todo', ?6, ?7, ?8, ?8) \
+                     ON CONFLICT (collection, task_id) DO NOTHING",
+                )?;
+                // Replacing resets the task; a worker still holding it loses its claim, because
+                // the version moves on.
+                let mut overwrite = tx.prepare_cached(
+                    "UPDATE tasks SET sample = ?3, script = ?4, attrs = ?5, state = 'todo', \
+                     max_attempts = ?6, timeout_secs = ?7, attempts = 0, owner = NULL, \
+                     lease_until = NULL, started_at = NULL, finished_at = NULL, exit_code = NULL, \
+                     log_uri = NULL, error_tail = NULL, updated_at = ?8, version = version + 1 \
+                     WHERE collection = ?1 AND task_id = ?2",
+                )?;
+                for t in tasks {
+                    let attrs = serde_json::to_string(&t.attrs)
+                        .map_err(|e| Error::Invalid(format!("attributes of {}: {e}", t.task_id)))?;
+                    let values = params![
+                        t.collection,
+                        t.task_id,
+                        t.sample,
+                        t.script,
+                        attrs,
+                        t.max_attempts,
+                        t.timeout_secs.map(|v| v.min(i64::MAX as u64) as i64),
+                        now
+                    ];
+                    let present = exists.exists(params![t.collection, t.task_id])?;
+                    if !present {
+                        insert.execute(values)?;
+                        report.added += 1;
+                    } else if replace {
+                        overwrite.execute(values)?;
+                        report.replaced += 1;
+                    } else {
+                        report
+                            .skipped
+                            .push((t.collection.clone(), t.task_id.clone()));
+                    }
                 }
             }
-        }
-        tx.commit()?;
-        Ok(report)
+            tx.commit()?;
+            Ok(report)
+        })();
+        crate::error::in_db(result, "task store", &self.path)
     }
 
     /// One IMMEDIATE transaction: it cannot lose a race, so it never answers `Contended`.
     fn try_claim(&self, collection: &str, owner: &str, lease: Duration) -> Result<ClaimAttempt> {
-        let mut conn = self.conn();
-        let now = now_ms();
-        let until = now + lease.as_millis() as i64;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.prepare_cached(FAIL_EXHAUSTED_IN)?
-            .execute(params![collection, now])?;
-        let todo = tx
-            .prepare_cached(
-                "SELECT task_id, version FROM tasks WHERE collection = ?1 AND state = 'todo' LIMIT 1",
-            )?
-            .query_row(params![collection], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
-            .optional()?;
-        let candidate = match todo {
-            Some(c) => Some(c),
-            None => tx
+        let result = (|| -> Result<ClaimAttempt> {
+            let mut conn = self.conn();
+            let now = now_ms();
+            let until = now + lease.as_millis() as i64;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.prepare_cached(FAIL_EXHAUSTED_IN)?
+                .execute(params![collection, now])?;
+            let todo = tx
                 .prepare_cached(
-                    "SELECT task_id, version FROM tasks WHERE collection = ?1 \
-                     AND state = 'running' AND lease_until < ?2 LIMIT 1",
+                    "SELECT task_id, version FROM tasks WHERE collection = ?1 AND state = 'todo' LIMIT 1",
                 )?
-                .query_row(params![collection, now], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()?,
-        };
-        let Some((task_id, version)) = candidate else {
+                .query_row(params![collection], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+                .optional()?;
+            let candidate = match todo {
+                Some(c) => Some(c),
+                None => tx
+                    .prepare_cached(
+                        "SELECT task_id, version FROM tasks WHERE collection = ?1 \
+                         AND state = 'running' AND lease_until < ?2 LIMIT 1",
+                    )?
+                    .query_row(params![collection, now], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?,
+            };
+            let Some((task_id, version)) = candidate else {
+                tx.commit()?;
+                return Ok(ClaimAttempt::Empty);
+            };
+            let won = tx
+                .prepare_cached(
+                    "UPDATE tasks SET state = 'running', owner = ?3, lease_until = ?4, \
+                     attempts = attempts + 1, started_at = ?5, finished_at = NULL, exit_code = NULL, \
+                     updated_at = ?5, version = version + 1 \
+                     WHERE collection = ?1 AND task_id = ?2 AND version = ?6",
+                )?
+                .execute(params![collection, task_id, owner, until, now, version])?;
+            let task = if won == 1 {
+                get_task(&tx, collection, &task_id)?
+            } else {
+                None
+            };
             tx.commit()?;
-            return Ok(ClaimAttempt::Empty);
-        };
-        let won = tx
-            .prepare_cached(
-                "UPDATE tasks SET state = 'running', owner = ?3, lease_until = ?4, \
-                 attempts = attempts + 1, started_at = ?5, finished_at = NULL, exit_code = NULL, \
-                 updated_at = ?5, version = version + 1 \
-                 WHERE collection = ?1 AND task_id = ?2 AND version = ?6",
-            )?
-            .execute(params![collection, task_id, owner, until, now, version])?;
-        let task = if won == 1 {
-            get_task(&tx, collection, &task_id)?
-        } else {
-            None
-        };
-        tx.commit()?;
-        Ok(task.map_or(ClaimAttempt::Empty, |task| {
-            ClaimAttempt::Claimed(Claim { task })
-        }))
+            Ok(task.map_or(ClaimAttempt::Empty, |task| {
+                ClaimAttempt::Claimed(Claim { task })
+            }))
+        })();
+        crate::error::in_db(result, "task store", &self.path)
     }
 
     fn heartbeat(&self, claim: &mut Claim, lease: Duration) -> Result<bool> {
-        let conn = self.conn();
-        let now = now_ms();
-        let until = now + lease.as_millis() as i64;
-        let t = &claim.task;
-        let n = conn
-            .prepare_cached(
-                "UPDATE tasks SET lease_until = ?5, updated_at = ?6, version = version + 1 \
-                 WHERE collection = ?1 AND task_id = ?2 AND owner = ?3 AND version = ?4 \
-                 AND state = 'running'",
-            )?
-            .execute(params![
-                t.collection,
-                t.task_id,
-                claim.owner(),
-                t.version,
-                until,
-                now
-            ])?;
-        if n == 1 {
-            claim.task.version += 1;
-            claim.task.lease_until = Some(until);
-            claim.task.updated_at = now;
-        }
-        Ok(n == 1)
+        let result = (|| -> Result<bool> {
+            let conn = self.conn();
+            let now = now_ms();
+            let until = now + lease.as_millis() as i64;
+            let t = &claim.task;
+            let n = conn
+                .prepare_cached(
+                    "UPDATE tasks SET lease_until = ?5, updated_at = ?6, version = version + 1 \
+                     WHERE collection = ?1 AND task_id = ?2 AND owner = ?3 AND version = ?4 \
+                     AND state = 'running'",
+                )?
+                .execute(params![
+                    t.collection,
+                    t.task_id,
+                    claim.owner(),
+                    t.version,
+                    until,
+                    now
+                ])?;
+            if n == 1 {
+                claim.task.version += 1;
+                claim.task.lease_until = Some(until);
+                claim.task.updated_at = now;
+            }
+            Ok(n == 1)
+        })();
+
+        crate::error::in_db(result, "task store", &self.path)
     }
 
     fn finish(&self, claim: &Claim, outcome: &Outcome) -> Result<Option<TaskState>> {
-        let conn = self.conn();
-        let t = &claim.task;
-        let state = state_after_run(outcome.succeeded, t.attempts, t.max_attempts);
-        let n = conn
-            .prepare_cached(
-                "UPDATE tasks SET state = ?5, lease_until = NULL, finished_at = ?6, \
-                 exit_code = ?7, error_tail = ?8, log_uri = ?9, updated_at = ?6, \
-                 version = version + 1 \
-                 WHERE collection = ?1 AND task_id = ?2 AND owner = ?3 AND version = ?4 \
-                 AND state = 'running'",
-            )?
-            .execute(params![
-                t.collection,
-                t.task_id,
-                claim.owner(),
-                t.version,
-                state.as_str(),
-                outcome.finished_at,
-                outcome.exit_code,
-                outcome.error_tail,
-                outcome.log_uri
-            ])?;
-        Ok((n == 1).then_some(state))
+        let result = (|| -> Result<Option<TaskState>> {
+            let conn = self.conn();
+            let t = &claim.task;
+            let state = state_after_run(outcome.succeeded, t.attempts, t.max_attempts);
+            let n = conn
+                .prepare_cached(
+                    "UPDATE tasks SET state = ?5, lease_until = NULL, finished_at = ?6, \
+                     exit_code = ?7, error_tail = ?8, log_uri = ?9, updated_at = ?6, \
+                     version = version + 1 \
+                     WHERE collection = ?1 AND task_id = ?2 AND owner = ?3 AND version = ?4 \
+                     AND state = 'running'",
+                )?
+                .execute(params![
+                    t.collection,
+                    t.task_id,
+                    claim.owner(),
+                    t.version,
+                    state.as_str(),
+                    outcome.finished_at,
+                    outcome.exit_code,
+                    outcome.error_tail,
+                    outcome.log_uri
+                ])?;
+            Ok((n == 1).then_some(state))
+        })();
+
+        crate::error::in_db(result, "task store", &self.path)
     }
 
     fn release(&self, claim: &Claim) -> Result<bool> {
-        let conn = self.conn();
-        let t = &claim.task;
-        let n = conn
-            .prepare_cached(
-                "UPDATE tasks SET state = 'todo', lease_until = NULL, \
-                 attempts = max(attempts - 1, 0), updated_at = ?5, version = version + 1 \
-                 WHERE collection = ?1 AND task_id = ?2 AND owner = ?3 AND version = ?4 \
-                 AND state = 'running'",
-            )?
-            .execute(params![
-                t.collection,
-                t.task_id,
-                claim.owner(),
-                t.version,
-                now_ms()
-            ])?;
-        Ok(n == 1)
+        let result = (|| -> Result<bool> {
+            let conn = self.conn();
+            let t = &claim.task;
+            let n = conn
+                .prepare_cached(
+                    "UPDATE tasks SET state = 'todo', lease_until = NULL, \
+                     attempts = max(attempts - 1, 0), updated_at = ?5, version = version + 1 \
+                     WHERE collection = ?1 AND task_id = ?2 AND owner = ?3 AND version = ?4 \
+                     AND state = 'running'",
+                )?
+                .execute(params![
+                    t.collection,
+                    t.task_id,
+                    claim.owner(),
+                    t.version,
+                    now_ms()
+                ])?;
+            Ok(n == 1)
+        })();
+
+        crate::error::in_db(result, "task store", &self.path)
     }
 
     fn release_stale(&self, collection: Option<&str>) -> Result<StaleReport> {
-        let mut conn = self.conn();
-        let now = now_ms();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let scope = if collection.is_some() {
-            "collection = ?1"
-        } else {
-            "?1 IS NULL"
-        };
-        let fail = if collection.is_some() {
-            FAIL_EXHAUSTED_IN
-        } else {
-            FAIL_EXHAUSTED_ALL
-        };
-        let failed = tx.execute(fail, params![collection, now])? as u64;
-        let released = tx.execute(
-            &format!(
-                "UPDATE tasks SET state = 'todo', lease_until = NULL, updated_at = ?2, \
-                 version = version + 1 \
-                 WHERE {scope} AND state = 'running' AND lease_until < ?2"
-            ),
-            params![collection, now],
-        )? as u64;
-        tx.commit()?;
-        Ok(StaleReport { released, failed })
+        let result = (|| -> Result<StaleReport> {
+            let mut conn = self.conn();
+            let now = now_ms();
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let scope = if collection.is_some() {
+                "collection = ?1"
+            } else {
+                "?1 IS NULL"
+            };
+            let fail = if collection.is_some() {
+                FAIL_EXHAUSTED_IN
+            } else {
+                FAIL_EXHAUSTED_ALL
+            };
+            let failed = tx.execute(fail, params![collection, now])? as u64;
+            let released = tx.execute(
+                &format!(
+                    "UPDATE tasks SET state = 'todo', lease_until = NULL, updated_at = ?2, \
+                     version = version + 1 \
+                     WHERE {scope} AND state = 'running' AND lease_until < ?2"
+                ),
+                params![collection, now],
+            )? as u64;
+            tx.commit()?;
+            Ok(StaleReport { released, failed })
+        })();
+
+        crate::error::in_db(result, "task store", &self.path)
     }
 
     fn retry(&self, collection: &str, selector: &Selector) -> Result<u64> {
-        if let Selector::State(s) = selector
-            && *s != TaskState::Failed
-        {
-            return Err(Error::Invalid(format!(
-                "only failed tasks can be retried, not {s} ones"
-            )));
-        }
-        let (cond, args) = selector_sql(selector);
-        let sql = format!(
-            "UPDATE tasks SET state = 'todo', attempts = 0, owner = NULL, lease_until = NULL, \
-             exit_code = NULL, finished_at = NULL, updated_at = ?, version = version + 1 \
-             WHERE collection = ? AND state = 'failed' AND {cond}"
-        );
-        let mut all: Vec<&dyn ToSql> = vec![];
-        let now = now_ms();
-        all.push(&now);
-        all.push(&collection);
-        all.extend(args.iter().map(|a| a.as_ref()));
-        let conn = self.conn();
-        Ok(conn.execute(&sql, all.as_slice())? as u64)
+        let result = (|| -> Result<u64> {
+            if let Selector::State(s) = selector
+                && *s != TaskState::Failed
+            {
+                return Err(Error::Invalid(format!(
+                    "only failed tasks can be retried, not {s} ones"
+                )));
+            }
+            let (cond, args) = selector_sql(selector);
+            let sql = format!(
+                "UPDATE tasks SET state = 'todo', attempts = 0, owner = NULL, lease_until = NULL, \
+                 exit_code = NULL, finished_at = NULL, updated_at = ?, version = version + 1 \
+                 WHERE collection = ? AND state = 'failed' AND {cond}"
+            );
+            let mut all: Vec<&dyn ToSql> = vec![];
+            let now = now_ms();
+            all.push(&now);
+            all.push(&collection);
+            all.extend(args.iter().map(|a| a.as_ref()));
+            let conn = self.conn();
+            Ok(conn.execute(&sql, all.as_slice())? as u64)
+        })();
+
+        crate::error::in_db(result, "task store", &self.path)
     }
 
     fn delete(&self, collection: &str, selector: &Selector) -> Result<u64> {
-        let (cond, args) = selector_sql(selector);
-        let sql = format!("DELETE FROM tasks WHERE collection = ? AND {cond}");
-        let mut all: Vec<&dyn ToSql> = vec![&collection];
-        all.extend(args.iter().map(|a| a.as_ref()));
-        let conn = self.conn();
-        Ok(conn.execute(&sql, all.as_slice())? as u64)
+        let result = (|| -> Result<u64> {
+            let (cond, args) = selector_sql(selector);
+            let sql = format!("DELETE FROM tasks WHERE collection = ? AND {cond}");
+            let mut all: Vec<&dyn ToSql> = vec![&collection];
+            all.extend(args.iter().map(|a| a.as_ref()));
+            let conn = self.conn();
+            Ok(conn.execute(&sql, all.as_slice())? as u64)
+        })();
+
+        crate::error::in_db(result, "task store", &self.path)
     }
 
     fn get(&self, collection: &str, task_id: &str) -> Result<Option<Task>> {
-        get_task(&self.conn(), collection, task_id)
+        let result = (|| -> Result<Option<Task>> { get_task(&self.conn(), collection, task_id) })();
+
+        crate::error::in_db(result, "task store", &self.path)
     }
 
     fn scan(&self, filter: &TaskFilter, after: Option<&TaskKey>, limit: usize) -> Result<Page> {
-        let mut conds: Vec<&str> = vec![];
-        let mut args: Vec<&dyn ToSql> = vec![];
-        if let Some(c) = &filter.collection {
-            conds.push("collection = ?");
-            args.push(c);
-        }
-        let state = filter.state.map(TaskState::as_str);
-        if let Some(s) = &state {
-            conds.push("state = ?");
-            args.push(s);
-        }
-        if let Some(s) = &filter.sample {
-            conds.push("sample = ?");
-            args.push(s);
-        }
-        if let Some(id) = &filter.task_id {
-            conds.push("task_id = ?");
-            args.push(id);
-        }
-        if let Some(k) = after {
-            conds.push("(collection, task_id) > (?, ?)");
-            args.push(&k.collection);
-            args.push(&k.task_id);
-        }
-        let limit = limit as i64;
-        args.push(&limit);
-        let cond = if conds.is_empty() {
-            "1".to_string()
-        } else {
-            conds.join(" AND ")
-        };
-        let sql = format!(
-            "SELECT {COLUMNS} FROM tasks WHERE {cond} ORDER BY collection, task_id LIMIT ?"
-        );
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(&sql)?;
-        let mut rows = stmt.query(args.as_slice())?;
-        let mut page = Page::default();
-        let mut read = 0;
-        let mut last = None;
-        while let Some(row) = rows.next()? {
-            read += 1;
-            let key = TaskKey {
-                collection: row.get(0)?,
-                task_id: row.get(1)?,
-            };
-            match task_from_row(row) {
-                Ok(task) => page.tasks.push(task),
-                Err(e) => page.damaged.push(Damaged {
-                    key: format!("{}/{}", key.collection, key.task_id),
-                    reason: e.to_string(),
-                }),
+        let result = (|| -> Result<Page> {
+            let mut conds: Vec<&str> = vec![];
+            let mut args: Vec<&dyn ToSql> = vec![];
+            if let Some(c) = &filter.collection {
+                conds.push("collection = ?");
+                args.push(c);
             }
-            last = Some(key);
-        }
-        if read == limit {
-            page.next = last;
-        }
-        Ok(page)
+            let state = filter.state.map(TaskState::as_str);
+            if let Some(s) = &state {
+                conds.push("state = ?");
+                args.push(s);
+            }
+            if let Some(s) = &filter.sample {
+                conds.push("sample = ?");
+                args.push(s);
+            }
+            if let Some(id) = &filter.task_id {
+                conds.push("task_id = ?");
+                args.push(id);
+            }
+            if let Some(k) = after {
+                conds.push("(collection, task_id) > (?, ?)");
+                args.push(&k.collection);
+                args.push(&k.task_id);
+            }
+            let limit = limit as i64;
+            args.push(&limit);
+            let cond = if conds.is_empty() {
+                "1".to_string()
+            } else {
+                conds.join(" AND ")
+            };
+            let sql = format!(
+                "SELECT {COLUMNS} FROM tasks WHERE {cond} ORDER BY collection, task_id LIMIT ?"
+            );
+            let conn = self.conn();
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let mut rows = stmt.query(args.as_slice())?;
+            let mut page = Page::default();
+            let mut read = 0;
+            let mut last = None;
+            while let Some(row) = rows.next()? {
+                read += 1;
+                let key = TaskKey {
+                    collection: row.get(0)?,
+                    task_id: row.get(1)?,
+                };
+                match task_from_row(row) {
+                    Ok(task) => page.tasks.push(task),
+                    Err(e) => page.damaged.push(Damaged {
+                        key: format!("{}/{}", key.collection, key.task_id),
+                        reason: e.to_string(),
+                    }),
+                }
+                last = Some(key);
+            }
+            if read == limit {
+                page.next = last;
+            }
+            Ok(page)
+        })();
+
+        crate::error::in_db(result, "task store", &self.path)
     }
 
     fn counts(&self, collection: Option<&str>) -> Result<Vec<StateCount>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT collection, state, count(*) FROM tasks WHERE (?1 IS NULL OR collection = ?1) \
-             GROUP BY collection, state ORDER BY collection, state",
-        )?;
-        let rows = stmt.query_map(params![collection], |r| {
-            let state: String = r.get(1)?;
-            Ok(StateCount {
-                collection: r.get(0)?,
-                state: state.parse().map_err(|e: String| conversion(1, e))?,
-                count: r.get::<_, i64>(2)? as u64,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        let result = (|| -> Result<Vec<StateCount>> {
+            let conn = self.conn();
+            let mut stmt = conn.prepare_cached(
+                "SELECT collection, state, count(*) FROM tasks WHERE (?1 IS NULL OR collection = ?1) \
+                 GROUP BY collection, state ORDER BY collection, state",
+            )?;
+            let rows = stmt.query_map(params![collection], |r| {
+                let state: String = r.get(1)?;
+                Ok(StateCount {
+                    collection: r.get(0)?,
+                    state: state.parse().map_err(|e: String| conversion(1, e))?,
+                    count: r.get::<_, i64>(2)? as u64,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })();
+
+        crate::error::in_db(result, "task store", &self.path)
     }
 
     fn count_claimable(&self, collection: &str) -> Result<u64> {
-        let n: i64 = self
-            .conn()
-            .prepare_cached(
-                "SELECT count(*) FROM tasks WHERE collection = ?1 \
-             AND (state = 'todo' OR (state = 'running' AND lease_until < ?2))",
-            )?
-            .query_row(params![collection, now_ms()], |r| r.get(0))?;
-        Ok(n as u64)
+        let result = (|| -> Result<u64> {
+            let n: i64 = self
+                .conn()
+                .prepare_cached(
+                    "SELECT count(*) FROM tasks WHERE collection = ?1 \
+                 AND (state = 'todo' OR (state = 'running' AND lease_until < ?2))",
+                )?
+                .query_row(params![collection, now_ms()], |r| r.get(0))?;
+            Ok(n as u64)
+        })();
+
+        crate::error::in_db(result, "task store", &self.path)
     }
 
     fn describe(&self) -> String {

@@ -4,8 +4,8 @@
 
 use indicatif::ProgressBar;
 
+use crate::aws::ec2::Ec2;
 use crate::catalog::{Catalog, RunCounts};
-use crate::ec2::Ec2;
 use crate::error::Result;
 
 /// Copies the instances anamo launched (or, with `all`, every instance) into the catalog.

@@ -5,10 +5,10 @@
 use indicatif::ProgressBar;
 use regex::Regex;
 
+use crate::aws::s3::{S3, S3Uri};
 use crate::catalog::{Catalog, ObjectCounts};
 use crate::error::{Error, Result};
 use crate::model::Object;
-use crate::s3::{S3, S3Uri};
 
 /// How a sample id is read from a key (relative to the synced prefix).
 #[derive(Debug, Clone)]

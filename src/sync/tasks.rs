@@ -91,7 +91,7 @@ pub fn sync_tasks(
         })();
         drop(batches);
         let read = reader.join().unwrap_or_else(|_| {
-            Err(crate::error::Error::Invalid(
+            Err(crate::error::Error::Internal(
                 "the store reader panicked".into(),
             ))
         });

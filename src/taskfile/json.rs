@@ -1,56 +1,138 @@
-//! JSON Lines task files: one object per line with task_id, script, and optionally
-//! collection, sample, max_attempts, timeout, an `attrs` object; other fields become attributes.
+//! JSON task files (lines or one array), of two kinds: plain tasks (task_id, script, and
+//! optionally collection, sample, max_attempts, timeout, an `attrs` object; other fields become
+//! attributes) and PiCaS tokens (see `picas`). Unless `--format` says which, the records do: a
+//! token has `_id` or `Task_Script`, a plain task `task_id`, `id` or `script`, and one file holds
+//! one kind.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::error::{Error, Result};
 
 use super::fields::TaskFields;
-use super::{Defaults, Located};
+use super::records::{self, Record};
+use super::{Defaults, Located, picas};
 
-pub(crate) fn read_lines(file: &str, text: &str, defaults: &Defaults) -> Result<Vec<Located>> {
+/// What a JSON task file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Plain,
+    Picas,
+}
+
+/// Fields only a PiCaS token has (CouchDB's document id, PiCaS's script).
+const PICAS_MARKS: &[&str] = &["_id", "Task_Script"];
+/// Fields naming a plain task's id or script (any case, as `TaskFields` reads them); PiCaS's
+/// own `Task_ID` (the sample) is not one.
+const PLAIN_MARKS: &[&str] = &["task_id", "id", "script"];
+
+/// Reads the tasks of a JSON file, and how many PiCaS tokens were already done. `kind` is what
+/// `--format` said; `None` lets the records decide.
+pub(crate) fn read(
+    file: &str,
+    text: &str,
+    kind: Option<Kind>,
+    defaults: &Defaults,
+) -> Result<(Vec<Located>, u64)> {
+    let records = records::json(file, text)?;
+    let kind = match kind {
+        Some(kind) => kind,
+        None => kind_of_file(file, &records)?,
+    };
     let mut tasks = vec![];
-    for (i, raw) in text.lines().enumerate() {
-        let line = i as u64 + 1;
-        let raw = raw.trim();
-        if raw.is_empty() || raw.starts_with('#') {
-            continue;
+    let mut skipped_done = 0;
+    for Record { line, fields } in records {
+        let task = match kind {
+            Kind::Plain => Some(from_fields(fields, defaults)),
+            Kind::Picas => picas::token(fields, defaults).transpose(),
+        };
+        match task {
+            Some(task) => tasks.push((line, task.map_err(|m| Error::input(file, line, m))?)),
+            None => skipped_done += 1,
         }
-        let object = parse_object(raw).map_err(|m| Error::input(file, line, m))?;
-        let task = from_object(object, defaults).map_err(|m| Error::input(file, line, m))?;
-        tasks.push((line, task));
     }
-    Ok(tasks)
+    Ok((tasks, skipped_done))
 }
 
-pub(crate) fn parse_object(raw: &str) -> Result<Map<String, Value>, String> {
-    match serde_json::from_str::<Value>(raw) {
-        Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err("expected a JSON object on this line".into()),
-        Err(e) => Err(format!("invalid JSON: {e}")),
+/// The kind the first record with a telling field names; every other telling record must
+/// agree. A file with no telling field is plain (and its errors say which field is missing).
+fn kind_of_file(file: &str, records: &[Record]) -> Result<Kind> {
+    let mut first: Option<(u64, Kind, &str)> = None;
+    for record in records {
+        let Some((kind, mark)) = kind_of(record).map_err(|m| Error::input(file, record.line, m))?
+        else {
+            continue;
+        };
+        match first {
+            None => first = Some((record.line, kind, mark)),
+            Some((line, was, was_mark)) if was != kind => {
+                return Err(Error::input(
+                    file,
+                    record.line,
+                    format!(
+                        "this record is {} ('{mark}') but line {line} holds {} ('{was_mark}'); \
+                         keep one kind per file, or pass --format picas or --format jsonl",
+                        describe(kind),
+                        describe(was)
+                    ),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(first.map_or(Kind::Plain, |(_, kind, _)| kind))
+}
+
+/// A record's kind and the field that tells it, `None` when no field does.
+fn kind_of(record: &Record) -> Result<Option<(Kind, &str)>, String> {
+    let has = |mark: &str, exact: bool| {
+        record.fields.iter().map(|(k, _)| k.as_str()).find(|k| {
+            if exact {
+                *k == mark
+            } else {
+                *k != "Task_ID" && k.eq_ignore_ascii_case(mark)
+            }
+        })
+    };
+    let picas = PICAS_MARKS.iter().find_map(|m| has(m, true));
+    let plain = PLAIN_MARKS.iter().find_map(|m| has(m, false));
+    match (picas, plain) {
+        (Some(p), Some(t)) => Err(format!(
+            "this record has a PiCaS token's '{p}' and a task's '{t}'; pass --format picas \
+             (PiCaS fields name the task) or --format jsonl (they become attributes)"
+        )),
+        (Some(p), None) => Ok(Some((Kind::Picas, p))),
+        (None, Some(t)) => Ok(Some((Kind::Plain, t))),
+        (None, None) => Ok(None),
     }
 }
 
-fn from_object(
-    object: Map<String, Value>,
+fn describe(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Plain => "a plain task",
+        Kind::Picas => "a PiCaS token",
+    }
+}
+
+fn from_fields(
+    fields: Vec<(String, Value)>,
     defaults: &Defaults,
 ) -> Result<crate::model::NewTask, String> {
-    let mut fields = TaskFields::new(defaults);
-    for (name, value) in object {
+    let mut task = TaskFields::new(defaults);
+    for (name, value) in fields {
         if name == "attrs" {
             let Value::Object(attrs) = value else {
                 return Err("'attrs' must be an object of strings".into());
             };
             for (k, v) in attrs {
                 let v = scalar(&k, v)?;
-                fields.set_attr(&k, v);
+                task.set_attr(&k, v);
             }
             continue;
         }
         let v = scalar(&name, value)?;
-        fields.set(&name, v)?;
+        task.set(&name, v)?;
     }
-    fields.finish()
+    task.finish()
 }
 
 /// Strings, numbers and booleans become text; null is absent; nested values are refused.
@@ -75,5 +157,95 @@ pub(crate) fn type_name(value: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn defaults(collection: Option<&str>) -> Defaults {
+        Defaults {
+            collection: collection.map(str::to_string),
+            max_attempts: 3,
+            timeout_secs: None,
+        }
+    }
+
+    const TOKENS: &str = "{\"_id\":\"a\",\"lock\":0,\"done\":0,\"type\":\"Alignment\",\"Task_ID\":\"S1\",\"Task_Script\":\"align.sh S1\"}\n\
+                          {\"_id\":\"b\",\"lock\":0,\"done\":0,\"type\":\"Alignment\",\"Task_ID\":\"S2\",\"Task_Script\":\"align.sh S2\"}\n";
+
+    #[test]
+    fn picas_tokens_one_per_line_are_tokens() {
+        let (tasks, done) = read("tokens.jsonl", TOKENS, None, &defaults(None)).unwrap();
+        assert_eq!(done, 0);
+        let got: Vec<_> = tasks
+            .iter()
+            .map(|(line, t)| {
+                (
+                    *line,
+                    t.collection.as_str(),
+                    t.task_id.as_str(),
+                    t.sample.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (1, "Alignment", "a", Some("S1")),
+                (2, "Alignment", "b", Some("S2"))
+            ]
+        );
+        // Told they are plain tasks, they are read as such (and lack a collection).
+        let err = read("tokens.jsonl", TOKENS, Some(Kind::Plain), &defaults(None))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("tokens.jsonl:1: no collection"), "{err}");
+    }
+
+    #[test]
+    fn plain_tasks_keep_type_as_an_attribute() {
+        let text = "{\"task_id\":\"t\",\"script\":\"true\",\"type\":\"wgs\"}";
+        let (tasks, _) = read("t.jsonl", text, None, &defaults(Some("C"))).unwrap();
+        assert_eq!(tasks[0].1.collection, "C");
+        assert_eq!(tasks[0].1.attrs["type"], "wgs");
+    }
+
+    #[test]
+    fn untelling_records_follow_the_file_and_mixed_files_are_refused() {
+        // A token without `_id` is read as a token, so the message names PiCaS's field.
+        let text = format!("{TOKENS}{{\"type\":\"Alignment\",\"lock\":0}}\n");
+        let err = read("t.json", &text, None, &defaults(None))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("t.json:3: no task id: add a '_id' field"),
+            "{err}"
+        );
+        let text = format!("{TOKENS}{{\"task_id\":\"c\",\"script\":\"true\"}}\n");
+        let err = read("t.json", &text, None, &defaults(None))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "t.json:3: this record is a plain task ('task_id') but line 1 holds a PiCaS token \
+             ('_id'); keep one kind per file, or pass --format picas or --format jsonl"
+        );
+    }
+
+    #[test]
+    fn a_record_of_both_kinds_is_refused_unless_told() {
+        let text = "{\"_id\":\"x\",\"_rev\":\"1-a\",\"task_id\":\"t\",\"script\":\"true\"}";
+        let err = read("t.json", text, None, &defaults(Some("C")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("t.json:1: this record has a PiCaS token's '_id' and a task's"),
+            "{err}"
+        );
+        let (tasks, _) = read("t.json", text, Some(Kind::Plain), &defaults(Some("C"))).unwrap();
+        assert_eq!(tasks[0].1.task_id, "t");
+        assert_eq!(tasks[0].1.attrs["_id"], "x");
     }
 }

@@ -1,11 +1,13 @@
 //! Readers for task files: CSV/TSV with a header, JSON Lines, PiCaS token JSON and PyAnamo's
-//! `itemID|taskID|TaskScript|TaskArgs` lines. Every problem is reported as `file:line: what`,
-//! and a file with any problem yields no tasks at all.
+//! `itemID|taskID|TaskScript|TaskArgs` lines, all over one record reader (`records`, which the
+//! catalog's imports use too). Every problem is reported as `file:line: what`, and a file with
+//! any problem yields no tasks at all.
 
 mod fields;
 mod json;
 mod picas;
 mod pyanamo;
+pub mod records;
 mod table;
 
 use std::collections::HashMap;
@@ -15,6 +17,7 @@ use std::str::FromStr;
 use crate::error::{Error, Result};
 use crate::model::NewTask;
 use crate::placeholders::{self, Quoting};
+use records::Layout;
 
 /// The formats `anamo tasks add FILE` reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -45,14 +48,14 @@ pub struct Parsed {
 /// One task and the line it came from.
 pub(crate) type Located = (u64, NewTask);
 
-/// Reads a whole task file. The format is `format`, or detected from the extension and content.
+/// Reads a whole task file. The format is `format`, or detected (see `detect`).
 pub fn read(path: &Path, format: Option<FileFormat>, defaults: &Defaults) -> Result<Parsed> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let format = format.unwrap_or_else(|| detect(path, &text));
-    read_text(&path.display().to_string(), &text, format, defaults)
+    let text = records::load(path)?;
+    let name = path.display().to_string();
+    match format {
+        Some(format) => read_text(&name, &text, format, defaults),
+        None => read_as(&name, &text, detect(path, &text), defaults),
+    }
 }
 
 /// Reads the text of a task file named `name` (for messages) in `format`.
@@ -62,12 +65,32 @@ pub fn read_text(
     format: FileFormat,
     defaults: &Defaults,
 ) -> Result<Parsed> {
-    let (located, skipped_done) = match format {
-        FileFormat::Csv => (table::read(name, text, b',', defaults)?, 0),
-        FileFormat::Tsv => (table::read(name, text, b'\t', defaults)?, 0),
-        FileFormat::Jsonl => (json::read_lines(name, text, defaults)?, 0),
-        FileFormat::Picas => picas::read(name, text, defaults)?,
-        FileFormat::Pyanamo => (pyanamo::read(name, text, defaults)?, 0),
+    let shape = match format {
+        FileFormat::Csv => Shape::Csv,
+        FileFormat::Tsv => Shape::Tsv,
+        FileFormat::Jsonl => Shape::Json(Some(json::Kind::Plain)),
+        FileFormat::Picas => Shape::Json(Some(json::Kind::Picas)),
+        FileFormat::Pyanamo => Shape::Pyanamo,
+    };
+    read_as(name, text, shape, defaults)
+}
+
+/// How a task file is read: as `--format` says, or as its extension and content tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Csv,
+    Tsv,
+    /// JSON records; plain tasks or PiCaS tokens as `--format` said, else as the records say.
+    Json(Option<json::Kind>),
+    Pyanamo,
+}
+
+fn read_as(name: &str, text: &str, shape: Shape, defaults: &Defaults) -> Result<Parsed> {
+    let (located, skipped_done) = match shape {
+        Shape::Csv => (table::read(name, text, b',', defaults)?, 0),
+        Shape::Tsv => (table::read(name, text, b'\t', defaults)?, 0),
+        Shape::Json(kind) => json::read(name, text, kind, defaults)?,
+        Shape::Pyanamo => (pyanamo::read(name, text, defaults)?, 0),
     };
     let tasks = check_batch(name, located)?;
     Ok(Parsed {
@@ -95,33 +118,25 @@ pub fn check_batch(file: &str, located: Vec<Located>) -> Result<Vec<NewTask>> {
     Ok(located.into_iter().map(|(_, t)| t).collect())
 }
 
-/// Picks a format from the extension, then from the first meaningful line.
-pub fn detect(path: &Path, text: &str) -> FileFormat {
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase);
-    match ext.as_deref() {
-        Some("csv") => return FileFormat::Csv,
-        Some("tsv" | "tab") => return FileFormat::Tsv,
-        Some("jsonl" | "ndjson") => return FileFormat::Jsonl,
-        _ => {}
-    }
-    let first = text
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty() && !l.starts_with('#'))
-        .unwrap_or("");
-    if first.starts_with('[') || (first.starts_with('{') && picas::looks_like_token(first)) {
-        FileFormat::Picas
-    } else if first.starts_with('{') {
-        FileFormat::Jsonl
-    } else if first.matches('|').count() >= 2 {
-        FileFormat::Pyanamo
-    } else if first.contains('\t') {
-        FileFormat::Tsv
-    } else {
-        FileFormat::Csv
+/// The one layout rule of `records` (`.csv`, `.tsv`/`.tab`, `.json`/`.jsonl`/`.ndjson`, else the
+/// first meaningful line), plus PyAnamo lines (`a|b|c`, in a file no extension names). Whether
+/// JSON holds plain tasks or PiCaS tokens is left to its records.
+fn detect(path: &Path, text: &str) -> Shape {
+    let layout = match records::by_extension(path) {
+        Some(layout) => layout,
+        None => {
+            let first = records::first_line(text);
+            let layout = records::by_content(first);
+            if layout != Layout::Json && first.matches('|').count() >= 2 {
+                return Shape::Pyanamo;
+            }
+            layout
+        }
+    };
+    match layout {
+        Layout::Csv => Shape::Csv,
+        Layout::Tsv => Shape::Tsv,
+        Layout::Json => Shape::Json(None),
     }
 }
 
@@ -141,10 +156,7 @@ pub fn from_samples(
     attrs: &crate::model::Attrs,
     defaults: &Defaults,
 ) -> Result<Vec<NewTask>> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = records::load(path)?;
     let name = path.display().to_string();
     let collection = defaults
         .collection
@@ -190,17 +202,128 @@ pub fn parse_timeout_flag(s: &str) -> std::result::Result<u64, String> {
 mod tests {
     use super::*;
 
+    fn defaults(collection: Option<&str>) -> Defaults {
+        Defaults {
+            collection: collection.map(str::to_string),
+            max_attempts: 3,
+            timeout_secs: None,
+        }
+    }
+
     #[test]
     fn detects_by_extension_then_content() {
         let p = Path::new;
-        assert_eq!(detect(p("a.csv"), ""), FileFormat::Csv);
-        assert_eq!(detect(p("a.txt"), "S1|t1|run.sh|x"), FileFormat::Pyanamo);
-        assert_eq!(detect(p("a.json"), "[{\"_id\":1}]"), FileFormat::Picas);
+        assert_eq!(detect(p("a.csv"), ""), Shape::Csv);
+        assert_eq!(detect(p("a.csv"), "task_id\tscript"), Shape::Csv);
+        assert_eq!(detect(p("a.tsv"), "task_id,script"), Shape::Tsv);
+        assert_eq!(detect(p("a.txt"), "S1|t1|run.sh|x"), Shape::Pyanamo);
+        assert_eq!(detect(p("a.json"), "[{\"_id\":1}]"), Shape::Json(None));
+        assert_eq!(detect(p("a.jsonl"), "{\"_id\":\"t\"}"), Shape::Json(None));
+        assert_eq!(detect(p("a.txt"), "{\"task_id\":\"t\"}"), Shape::Json(None));
+        assert_eq!(detect(p("a.txt"), "{\"a\":\"x|y|z\"}"), Shape::Json(None));
+        assert_eq!(detect(p("a.txt"), "# tasks\ntask_id\tscript"), Shape::Tsv);
+        assert_eq!(detect(p("a"), "task_id,script"), Shape::Csv);
+    }
+
+    /// Writes `files` into a fresh directory and reads each as a task file and as import records.
+    fn both_readers(files: &[(&str, &str)]) -> Vec<(Vec<String>, usize)> {
+        let dir = tempfile::tempdir().unwrap();
+        files
+            .iter()
+            .map(|(name, text)| {
+                let path = dir.path().join(name);
+                std::fs::write(&path, text).unwrap();
+                let parsed = read(&path, None, &defaults(Some("C"))).unwrap();
+                let ids = parsed.tasks.into_iter().map(|t| t.task_id).collect();
+                let (_, rows) = records::read(&path).unwrap();
+                (ids, rows.len())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn json_is_one_thing_to_both_readers_whatever_its_extension() {
+        let lines =
+            "{\"task_id\":\"a\",\"script\":\"true\"}\n{\"task_id\":\"b\",\"script\":\"true\"}\n";
+        let array =
+            "[{\"task_id\":\"a\",\"script\":\"true\"},\n {\"task_id\":\"b\",\"script\":\"true\"}]";
+        let got = both_readers(&[
+            ("l.json", lines),
+            ("l.jsonl", lines),
+            ("l.txt", lines),
+            ("a.json", array),
+            ("a.jsonl", array),
+            ("a", array),
+        ]);
+        for g in got {
+            assert_eq!(g, (vec!["a".to_string(), "b".to_string()], 2));
+        }
+    }
+
+    #[test]
+    fn csv_and_tsv_read_the_same_by_both_readers() {
+        let got = both_readers(&[
+            ("t.csv", "task_id,script\na,true\nb,true\n"),
+            ("t.tsv", "task_id\tscript\na\ttrue\nb\ttrue\n"),
+            ("t.txt", "# a comment\ntask_id\tscript\na\ttrue\nb\ttrue\n"),
+            ("t", "task_id,script\na,true\nb,true\n"),
+        ]);
+        for g in got {
+            assert_eq!(g, (vec!["a".to_string(), "b".to_string()], 2));
+        }
+    }
+
+    #[test]
+    fn picas_tokens_saved_as_jsonl_are_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.jsonl");
+        std::fs::write(
+            &path,
+            "{\"_id\":\"align_S1\",\"lock\":0,\"done\":0,\"type\":\"Alignment\",\"Task_ID\":\"S1\",\"Task_Script\":\"align.sh S1\"}\n\
+             {\"_id\":\"align_S2\",\"lock\":0,\"done\":1700000000,\"type\":\"Alignment\",\"Task_ID\":\"S2\",\"Task_Script\":\"align.sh S2\"}\n",
+        )
+        .unwrap();
+        let parsed = read(&path, None, &defaults(None)).unwrap();
+        assert_eq!(parsed.skipped_done, 1);
+        let t = &parsed.tasks[0];
         assert_eq!(
-            detect(p("a.json"), "{\"_id\":\"t\",\"Task_Script\":\"x\"}"),
-            FileFormat::Picas
+            (t.collection.as_str(), t.task_id.as_str(), t.script.as_str()),
+            ("Alignment", "align_S1", "align.sh S1")
         );
-        assert_eq!(detect(p("a.txt"), "{\"task_id\":\"t\"}"), FileFormat::Jsonl);
-        assert_eq!(detect(p("a.txt"), "task_id\tscript"), FileFormat::Tsv);
+        // --format jsonl still means plain tasks: a token then lacks its collection.
+        let err = read(&path, Some(FileFormat::Jsonl), &defaults(None))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("tokens.jsonl:1: no collection"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_line_names_file_and_line() {
+        let d = defaults(Some("C"));
+        for (format, text, want) in [
+            (
+                FileFormat::Jsonl,
+                "{\"task_id\":\"a\",\"script\":\"true\"}\n\n{\"task_id\":",
+                "f:3: invalid JSON",
+            ),
+            (
+                FileFormat::Picas,
+                "[{\"_id\":\"a\",\"Task_Script\":\"true\"},\n 3]",
+                "f:2: expected a JSON object",
+            ),
+            (
+                FileFormat::Csv,
+                "task_id,script\na,true,x\n",
+                "f:2: this row has 3 fields",
+            ),
+            (
+                FileFormat::Tsv,
+                "task_id\tscript\na\t \n",
+                "f:2: task 'a' has an empty script",
+            ),
+        ] {
+            let err = read_text("f", text, format, &d).unwrap_err().to_string();
+            assert!(err.starts_with(want), "{format:?}: {err}");
+        }
     }
 }

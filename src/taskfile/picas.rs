@@ -1,66 +1,21 @@
 //! PiCaS token JSON, as the original PiCaS + CouchDB setup stored it:
 //! `{"_id","lock","done","type","files","Task_ID","Task_Script"}`, one object per line or one
-//! array. `_id` becomes the task id, `type` the collection, `Task_ID` the sample and
-//! `Task_Script` the script; other fields become attributes. Tokens already done are skipped.
+//! array (`json` reads those and tells tokens from plain tasks). `_id` becomes the task id,
+//! `type` the collection, `Task_ID` the sample and `Task_Script` the script; other fields
+//! become attributes. Tokens already done are skipped.
 
-use serde_json::value::RawValue;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use crate::error::{Error, Result};
-
+use super::Defaults;
 use super::fields::{Names, TaskFields};
-use super::json::{parse_object, scalar, type_name};
-use super::{Defaults, Located};
+use super::json::{scalar, type_name};
 
-/// Run bookkeeping that PiCaS writes on tokens; it means nothing to a new queue.
 /// PiCaS bookkeeping that describes a past run, not the task: left out.
 const IGNORED: &[&str] = &["exit_code"];
 
-pub(crate) fn looks_like_token(line: &str) -> bool {
-    line.contains("\"_id\"") || line.contains("\"Task_Script\"")
-}
-
-pub(crate) fn read(file: &str, text: &str, defaults: &Defaults) -> Result<(Vec<Located>, u64)> {
-    let mut objects: Vec<(u64, Map<String, Value>)> = vec![];
-    if text.trim_start().starts_with('[') {
-        let items: Vec<&RawValue> = serde_json::from_str(text)
-            .map_err(|e| Error::input(file, e.line() as u64, format!("invalid JSON: {e}")))?;
-        for item in items {
-            let line = line_of(text, item.get());
-            let object = parse_object(item.get()).map_err(|m| Error::input(file, line, m))?;
-            objects.push((line, object));
-        }
-    } else {
-        for (i, raw) in text.lines().enumerate() {
-            let raw = raw.trim().trim_end_matches(',');
-            if raw.is_empty() || raw.starts_with('#') {
-                continue;
-            }
-            let line = i as u64 + 1;
-            let object = parse_object(raw).map_err(|m| Error::input(file, line, m))?;
-            objects.push((line, object));
-        }
-    }
-    let mut tasks = vec![];
-    let mut skipped_done = 0;
-    for (line, object) in objects {
-        match token(object, defaults).map_err(|m| Error::input(file, line, m))? {
-            Some(task) => tasks.push((line, task)),
-            None => skipped_done += 1,
-        }
-    }
-    Ok((tasks, skipped_done))
-}
-
-/// Line number of a slice of `text` (the slice points into it).
-fn line_of(text: &str, part: &str) -> u64 {
-    let offset = (part.as_ptr() as usize).saturating_sub(text.as_ptr() as usize);
-    crate::error::line_at(text, offset)
-}
-
 /// A token as a task; `None` for a token PiCaS already marked done.
-fn token(
-    object: Map<String, Value>,
+pub(crate) fn token(
+    object: Vec<(String, Value)>,
     defaults: &Defaults,
 ) -> Result<Option<crate::model::NewTask>, String> {
     let mut fields = TaskFields::named(defaults, &Names::PICAS);
@@ -139,6 +94,7 @@ fn wrong_type(name: &str, value: &Value, expected: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::taskfile::json::{Kind, read};
 
     fn defaults() -> Defaults {
         Defaults {
@@ -151,7 +107,9 @@ mod tests {
     #[test]
     fn array_items_report_their_line() {
         let text = "[\n {\"_id\":\"a\",\"type\":\"X\",\"Task_Script\":\"true\",\"lock\":0,\"done\":0},\n {\"_id\":\"b\",\"type\":\"X\",\"Task_Script\":\"true\",\"lock\":\"no\"}\n]";
-        let err = read("t.json", text, &defaults()).unwrap_err().to_string();
+        let err = read("t.json", text, Some(Kind::Picas), &defaults())
+            .unwrap_err()
+            .to_string();
         assert!(
             err.starts_with("t.json:3: PiCaS field 'lock' is a string"),
             "{err}"
@@ -161,7 +119,7 @@ mod tests {
     #[test]
     fn done_tokens_are_skipped() {
         let text = "{\"_id\":\"a\",\"type\":\"X\",\"Task_Script\":\"true\",\"done\":1700000000}\n{\"_id\":\"b\",\"type\":\"X\",\"Task_Script\":\"true\",\"done\":0,\"files\":[\"a.fq\",\"b.fq\"],\"Task_ID\":7}";
-        let (tasks, done) = read("t.json", text, &defaults()).unwrap();
+        let (tasks, done) = read("t.json", text, Some(Kind::Picas), &defaults()).unwrap();
         assert_eq!(done, 1);
         assert_eq!(tasks.len(), 1);
         assert_eq!(tasks[0].1.attrs["files"], "a.fq b.fq");

@@ -2,9 +2,10 @@
 //! max_attempts, timeout; any other column becomes an attribute).
 
 use crate::error::{Error, Result};
-use crate::records::csv_error;
 
 use super::fields::TaskFields;
+use super::json::scalar;
+use super::records::{self, Record, Spaces};
 use super::{Defaults, Located};
 
 pub(crate) fn read(
@@ -13,15 +14,11 @@ pub(crate) fn read(
     delimiter: u8,
     defaults: &Defaults,
 ) -> Result<Vec<Located>> {
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .comment(Some(b'#'))
-        .trim(csv::Trim::Headers)
-        .from_reader(text.as_bytes());
-    let headers = reader.headers().map_err(|e| csv_error(file, &e))?.clone();
+    // Values keep their spaces: a blank script is refused as blank, not as missing.
+    let table = records::table(file, text, delimiter, Spaces::Keep)?;
     // Field names ignore case (TaskFields does too); a column named twice would lose one value.
     let mut seen = std::collections::HashSet::new();
-    for h in headers.iter() {
+    for h in table.headers() {
         if !seen.insert(h.to_ascii_lowercase()) {
             return Err(Error::input(
                 file,
@@ -30,7 +27,7 @@ pub(crate) fn read(
             ));
         }
     }
-    if !headers.iter().any(|h| {
+    if !table.headers().iter().any(|h| {
         let h = h.to_ascii_lowercase();
         h == "task_id" || h == "id"
     }) {
@@ -41,16 +38,15 @@ pub(crate) fn read(
         ));
     }
     let mut tasks = vec![];
-    for record in reader.records() {
-        let record = record.map_err(|e| csv_error(file, &e))?;
-        let line = record.position().map_or(0, |p| p.line());
-        let mut fields = TaskFields::new(defaults);
-        for (name, value) in headers.iter().zip(record.iter()) {
-            fields
-                .set(name, value.to_string())
+    for record in table {
+        let Record { line, fields } = record?;
+        let mut task = TaskFields::new(defaults);
+        for (name, value) in fields {
+            let value = scalar(&name, value).map_err(|m| Error::input(file, line, m))?;
+            task.set(&name, value)
                 .map_err(|m| Error::input(file, line, m))?;
         }
-        let task = fields.finish().map_err(|m| Error::input(file, line, m))?;
+        let task = task.finish().map_err(|m| Error::input(file, line, m))?;
         tasks.push((line, task));
     }
     Ok(tasks)

@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tracing::warn;
 
+use crate::aws::s3::{S3, S3Uri};
 use crate::error::Result;
 use crate::model::Task;
-use crate::s3::{S3, S3Uri};
 
 pub struct LogShipper {
     s3: S3,

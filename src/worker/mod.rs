@@ -117,7 +117,7 @@ pub fn run(store: &dyn TaskStore, opts: &Options, shutdown: &Shutdown) -> (Summa
             .into_iter()
             .map(|h| {
                 h.join().unwrap_or_else(|_| {
-                    Err(crate::error::Error::Invalid(
+                    Err(crate::error::Error::Internal(
                         "a worker slot panicked outside any task".into(),
                     ))
                 })

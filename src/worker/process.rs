@@ -58,10 +58,14 @@ pub fn spawn(task: &Task, log: Option<&Path>) -> io::Result<Running> {
     }
     let sink = match log {
         Some(path) => {
+            // io::Result here: name the file, as Error::Write would.
+            let cannot_write = |e: io::Error| {
+                io::Error::new(e.kind(), format!("cannot write '{}': {e}", path.display()))
+            };
             if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)?;
+                std::fs::create_dir_all(dir).map_err(cannot_write)?;
             }
-            Some(File::create(path)?)
+            Some(File::create(path).map_err(cannot_write)?)
         }
         None => None,
     };

@@ -1,7 +1,11 @@
-//! When to stop: SIGINT/SIGTERM and a Spot interruption notice ask the worker to claim nothing
-//! more; running scripts get a grace period, counted from the first request. A second signal
-//! ends the grace at once (scripts are killed and their tasks handed back). Each signal is
-//! acknowledged on stderr, so a person at the terminal knows what the worker is doing.
+//! The worker's stop request, shared by its slots: SIGINT/SIGTERM (watched here, on their own
+//! thread) and a Spot interruption notice (spot.rs, through `request_within`) ask the worker to
+//! claim nothing more. Running scripts then get a grace period, counted from when the request
+//! is first seen; a Spot notice can only shorten it (to fit EC2's two-minute warning) and a
+//! second signal ends it at once. Each signal is acknowledged on stderr (unless -q), so a
+//! person at the terminal knows what the worker is doing. This file only holds the state and
+//! answers "stop?" and "grace over?": it never kills a script or touches the store (slot.rs
+//! kills the scripts and hands their tasks back once the grace is over).
 
 use std::sync::Arc;
 use std::sync::OnceLock;

@@ -34,7 +34,7 @@ pub struct Cmd {
     pub collection: Option<String>,
 
     /// Task id (flags form), or an id template with {sample} (--samples form).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "file")]
     pub id: Option<String>,
 
     /// Sample this task works on (flags form).
@@ -42,7 +42,7 @@ pub struct Cmd {
     pub sample: Option<String>,
 
     /// Shell script; with --samples, {sample} and {collection} are filled in.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "file")]
     pub script: Option<String>,
 
     /// Attribute NAME=VALUE, exposed as ANAMO_ATTR_<NAME> (repeatable).
@@ -58,7 +58,7 @@ pub struct Cmd {
     pub timeout: Option<u64>,
 
     /// One task per sample id listed in this file (one per line).
-    #[arg(long, conflicts_with = "file")]
+    #[arg(long, conflicts_with = "file", requires = "script")]
     pub samples: Option<PathBuf>,
 
     /// Overwrite tasks that already exist (they go back to todo).
@@ -76,11 +76,6 @@ impl Cmd {
         let attrs = attrs_from(&self.attrs);
         let mut skipped_done = 0;
         let tasks = if let Some(path) = &self.file {
-            if self.script.is_some() || self.id.is_some() {
-                bail!(
-                    "--id and --script describe one task; leave them out when adding from a file"
-                );
-            }
             let parsed = taskfile::read(path, self.format, &defaults)?;
             skipped_done = parsed.skipped_done;
             parsed
@@ -95,7 +90,10 @@ impl Cmd {
                 .collect()
         } else if let Some(samples) = &self.samples {
             let Some(script) = &self.script else {
-                bail!("--samples needs --script, e.g. --script 'align.sh {{sample}}'");
+                // clap: --samples requires --script.
+                return Err(
+                    crate::error::Error::Internal("--samples without --script".into()).into(),
+                );
             };
             let id = self.id.as_deref().unwrap_or("{sample}");
             taskfile::from_samples(samples, id, script, &attrs, &defaults)?

@@ -21,7 +21,7 @@ pub struct Cmd {
     #[command(flatten)]
     pub which: Which,
     /// Every task in this state.
-    #[arg(long, value_parser = parse_state)]
+    #[arg(long, value_parser = parse_state, group = "which")]
     pub state: Option<TaskState>,
 }
 

@@ -113,8 +113,10 @@ pub(crate) fn require_collection(
     }
 }
 
-/// Which tasks a retry or delete names: exactly one way must be given.
+/// Which tasks a retry or delete names: exactly one way must be given (clap refuses none or
+/// several with a usage error; `delete --state` joins the group).
 #[derive(Debug, clap::Args)]
+#[group(id = "which", required = true, multiple = false)]
 pub struct Which {
     /// These task ids (repeatable).
     #[arg(long = "id")]
@@ -142,8 +144,11 @@ impl Which {
         given.extend(extra);
         match given.len() {
             1 => Ok(given.remove(0)),
-            0 => anyhow::bail!("say which tasks: --id ID, --sample S or --all"),
-            _ => anyhow::bail!("give only one of --id, --sample, --state and --all"),
+            // The `which` group lets exactly one through.
+            n => Err(crate::error::Error::Internal(format!(
+                "{n} task selectors passed the argument group"
+            ))
+            .into()),
         }
     }
 }

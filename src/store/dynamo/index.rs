@@ -1,14 +1,15 @@
 //! The claim requests on DynamoDB: a Query of one shard of the claim index, and the
 //! conditional UpdateItem that takes a task. The index is eventually consistent, so what it
 //! shows may be stale; the write's condition (same version, still claimable) makes a stale
-//! candidate cost one failed write and nothing else.
+//! candidate cost one failed write and nothing else. Nothing here chooses a shard or a
+//! candidate (claim.rs does), sleeps, or names an attribute (item.rs does).
 
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 
 use super::claim::{Candidate, ClaimRequests, Take, shard_key};
-use super::item::{self, INDEX, Item, key, n, names_in, s};
+use super::item::{self, INDEX, Item, names_and_values};
 use super::retry::retrying;
-use super::{DynamoStore, attr_n, attr_s, aws_error};
+use super::{DynamoStore, aws_error};
 use crate::error::{Error, Result};
 
 impl DynamoStore {
@@ -20,14 +21,15 @@ impl DynamoStore {
         shard: u32,
         now: i64,
     ) -> QueryFluentBuilder {
+        let key_cond = item::claimable_now(&shard_key(collection, shard), now);
+        let (names, values) = names_and_values(&[&key_cond]);
         self.client
             .query()
             .table_name(&self.table)
             .index_name(INDEX)
-            .key_condition_expression("#claim_shard = :shard AND #claimable_at <= :now")
-            .set_expression_attribute_names(Some(names_in(&["#claim_shard #claimable_at"])))
-            .expression_attribute_values(":shard", s(&shard_key(collection, shard)))
-            .expression_attribute_values(":now", n(now))
+            .key_condition_expression(key_cond.text)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
     }
 }
 
@@ -53,22 +55,9 @@ impl ClaimRequests for DynamoStore {
     }
 
     fn take(&self, c: &Candidate, owner: &str, now: i64, until: i64) -> Result<Take> {
-        let won = self.rt.block_on(self.update(
-            key(&c.key.collection, &c.key.task_id),
-            "SET #state = :running, #owner = :owner, #lease_until = :until, \
-             #claimable_at = :until, #attempts = #attempts + :one, \
-             #started_at = :now, #updated_at = :now, #version = #version + :one \
-             REMOVE #finished_at, #exit_code",
-            "#version = :v AND #claimable_at <= :now",
-            vec![
-                (":running", s("running")),
-                (":owner", s(owner)),
-                (":until", n(until)),
-                (":one", n(1)),
-                (":now", n(now)),
-                (":v", n(c.version)),
-            ],
-        ))?;
+        let won = self
+            .rt
+            .block_on(self.update(item::claim(&c.key, c.version, owner, now, until)))?;
         match won {
             None => Ok(Take::Lost),
             Some(new) => item::to_task(&new)
@@ -92,8 +81,7 @@ impl ClaimRequests for DynamoStore {
 fn candidate(it: &Item) -> Option<Candidate> {
     Some(Candidate {
         key: item::task_key(it)?,
-        version: attr_n(it, "version")?,
-        exhausted: attr_s(it, "state") == Some("running")
-            && attr_n(it, "attempts") >= attr_n(it, "max_attempts"),
+        version: item::version(it)?,
+        exhausted: item::is_running(it) && item::attempts_used_up(it),
     })
 }

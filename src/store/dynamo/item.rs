@@ -1,13 +1,40 @@
-//! Task <-> DynamoDB item. Nobody else knows the attribute names.
+//! The item format of the DynamoDB store: Task <-> item, and every expression that names an
+//! attribute (key conditions, filters, projections, conditional updates) with the placeholders
+//! it uses. This is the only file that knows attribute names: the rest of the store uses the
+//! constants and builders here. Nothing here sends a request or decides when a write happens
+//! (lease.rs, bulk.rs, reads.rs and index.rs do), and nothing reads the clock: times come in.
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::model::{Attrs, NewTask, Task, TaskKey, TaskState};
+use crate::model::{Attrs, Claim, NewTask, Outcome, Task, TaskFilter, TaskKey, TaskState};
 
 pub type Item = HashMap<String, AttributeValue>;
+/// The values of an expression, by placeholder (`:now`).
+pub type Values = Vec<(&'static str, AttributeValue)>;
 
+/// The table's partition key.
+pub const COLLECTION: &str = "collection";
+/// The table's sort key.
+pub const TASK_ID: &str = "task_id";
+const SAMPLE: &str = "sample";
+const SCRIPT: &str = "script";
+const ATTRS: &str = "attrs";
+const STATE: &str = "state";
+const ATTEMPTS: &str = "attempts";
+const MAX_ATTEMPTS: &str = "max_attempts";
+const TIMEOUT_SECS: &str = "timeout_secs";
+const OWNER: &str = "owner";
+const LEASE_UNTIL: &str = "lease_until";
+const CREATED_AT: &str = "created_at";
+const UPDATED_AT: &str = "updated_at";
+const STARTED_AT: &str = "started_at";
+const FINISHED_AT: &str = "finished_at";
+const EXIT_CODE: &str = "exit_code";
+const LOG_URI: &str = "log_uri";
+const ERROR_TAIL: &str = "error_tail";
+const VERSION: &str = "version";
 /// The sort key of the sparse claim index: when the task may be claimed (creation time
 /// while `todo`, lease expiry while `running`). Finished tasks do not have it, so the index
 /// holds only tasks that are or will become claimable.
@@ -20,6 +47,8 @@ pub const INDEX: &str = "claim_by_shard";
 /// The unsharded index of tables made before sharding, on (collection, claimable_at);
 /// `anamo store init` replaces it.
 pub const LEGACY_INDEX: &str = "claimable";
+/// Attributes the claim index carries, so a claim needs no extra read.
+pub const PROJECTED: &[&str] = &[STATE, ATTEMPTS, MAX_ATTEMPTS, VERSION];
 
 pub fn s(v: &str) -> AttributeValue {
     AttributeValue::S(v.to_string())
@@ -36,35 +65,35 @@ pub fn shard_of_task(collection: &str, task_id: &str) -> String {
 
 pub fn key(collection: &str, task_id: &str) -> Item {
     HashMap::from([
-        ("collection".to_string(), s(collection)),
-        ("task_id".to_string(), s(task_id)),
+        (COLLECTION.to_string(), s(collection)),
+        (TASK_ID.to_string(), s(task_id)),
     ])
 }
 
 /// A new task's item, `todo` and claimable from `now`.
 pub fn from_new(t: &NewTask, now: i64, version: i64) -> Item {
     let mut item = key(&t.collection, &t.task_id);
-    item.insert("script".into(), s(&t.script));
-    item.insert("state".into(), s(TaskState::Todo.as_str()));
-    item.insert("attempts".into(), n(0));
-    item.insert("max_attempts".into(), n(t.max_attempts));
-    item.insert("created_at".into(), n(now));
-    item.insert("updated_at".into(), n(now));
-    item.insert("version".into(), n(version));
+    item.insert(SCRIPT.into(), s(&t.script));
+    item.insert(STATE.into(), s(TaskState::Todo.as_str()));
+    item.insert(ATTEMPTS.into(), n(0));
+    item.insert(MAX_ATTEMPTS.into(), n(t.max_attempts));
+    item.insert(CREATED_AT.into(), n(now));
+    item.insert(UPDATED_AT.into(), n(now));
+    item.insert(VERSION.into(), n(version));
     item.insert(CLAIMABLE_AT.into(), n(now));
     item.insert(
         CLAIM_SHARD.into(),
         s(&shard_of_task(&t.collection, &t.task_id)),
     );
     if let Some(sample) = &t.sample {
-        item.insert("sample".into(), s(sample));
+        item.insert(SAMPLE.into(), s(sample));
     }
     if let Some(secs) = t.timeout_secs {
-        item.insert("timeout_secs".into(), n(secs));
+        item.insert(TIMEOUT_SECS.into(), n(secs));
     }
     if !t.attrs.is_empty() {
         let map = t.attrs.iter().map(|(k, v)| (k.clone(), s(v))).collect();
-        item.insert("attrs".into(), AttributeValue::M(map));
+        item.insert(ATTRS.into(), AttributeValue::M(map));
     }
     item
 }
@@ -95,51 +124,99 @@ fn need<T>(v: Option<T>, name: &str) -> Result<T, String> {
 /// The key of an item, as far as it can be read (for reporting damaged items).
 pub fn key_text(item: &Item) -> String {
     let part = |n: &str| get_s(item, n).ok().flatten().unwrap_or_else(|| "?".into());
-    format!("{}/{}", part("collection"), part("task_id"))
+    format!("{}/{}", part(COLLECTION), part(TASK_ID))
 }
 
 pub fn task_key(item: &Item) -> Option<TaskKey> {
     Some(TaskKey {
-        collection: get_s(item, "collection").ok()??,
-        task_id: get_s(item, "task_id").ok()??,
+        collection: get_s(item, COLLECTION).ok()??,
+        task_id: get_s(item, TASK_ID).ok()??,
     })
 }
 
 /// Reads a task; an item written by hand without required attributes is an error message.
 pub fn to_task(item: &Item) -> Result<Task, String> {
-    let state: String = need(get_s(item, "state")?, "state")?;
-    let attrs: Attrs = match item.get("attrs") {
+    let state: String = need(get_s(item, STATE)?, STATE)?;
+    let attrs: Attrs = match item.get(ATTRS) {
         None => Attrs::new(),
         Some(AttributeValue::M(m)) => m
             .iter()
             .map(|(k, v)| match v {
                 AttributeValue::S(s) => Ok((k.clone(), s.clone())),
-                _ => Err(format!("attribute attrs.{k} is not a string")),
+                _ => Err(format!("attribute {ATTRS}.{k} is not a string")),
             })
             .collect::<Result<_, _>>()?,
-        Some(_) => return Err("attribute 'attrs' is not a map".into()),
+        Some(_) => return Err(format!("attribute '{ATTRS}' is not a map")),
     };
     Ok(Task {
-        collection: need(get_s(item, "collection")?, "collection")?,
-        task_id: need(get_s(item, "task_id")?, "task_id")?,
-        sample: get_s(item, "sample")?,
-        script: need(get_s(item, "script")?, "script")?,
+        collection: need(get_s(item, COLLECTION)?, COLLECTION)?,
+        task_id: need(get_s(item, TASK_ID)?, TASK_ID)?,
+        sample: get_s(item, SAMPLE)?,
+        script: need(get_s(item, SCRIPT)?, SCRIPT)?,
         attrs,
         state: state.parse()?,
-        attempts: get_n(item, "attempts")?.unwrap_or(0) as u32,
-        max_attempts: need(get_n(item, "max_attempts")?, "max_attempts")? as u32,
-        timeout_secs: get_n(item, "timeout_secs")?.map(|v| v as u64),
-        owner: get_s(item, "owner")?,
-        lease_until: get_n(item, "lease_until")?,
-        created_at: get_n(item, "created_at")?.unwrap_or(0),
-        updated_at: get_n(item, "updated_at")?.unwrap_or(0),
-        started_at: get_n(item, "started_at")?,
-        finished_at: get_n(item, "finished_at")?,
-        exit_code: get_n(item, "exit_code")?.map(|v| v as i32),
-        log_uri: get_s(item, "log_uri")?,
-        error_tail: get_s(item, "error_tail")?,
-        version: need(get_n(item, "version")?, "version")?,
+        attempts: get_n(item, ATTEMPTS)?.unwrap_or(0) as u32,
+        max_attempts: need(get_n(item, MAX_ATTEMPTS)?, MAX_ATTEMPTS)? as u32,
+        timeout_secs: get_n(item, TIMEOUT_SECS)?.map(|v| v as u64),
+        owner: get_s(item, OWNER)?,
+        lease_until: get_n(item, LEASE_UNTIL)?,
+        created_at: get_n(item, CREATED_AT)?.unwrap_or(0),
+        updated_at: get_n(item, UPDATED_AT)?.unwrap_or(0),
+        started_at: get_n(item, STARTED_AT)?,
+        finished_at: get_n(item, FINISHED_AT)?,
+        exit_code: get_n(item, EXIT_CODE)?.map(|v| v as i32),
+        log_uri: get_s(item, LOG_URI)?,
+        error_tail: get_s(item, ERROR_TAIL)?,
+        version: need(get_n(item, VERSION)?, VERSION)?,
     })
+}
+
+// Single attributes of items that need not be whole tasks (index projections, stale leases).
+
+fn attr_n(item: &Item, name: &str) -> Option<i64> {
+    match item.get(name) {
+        Some(AttributeValue::N(v)) => v.parse::<f64>().ok().map(|f| f as i64),
+        _ => None,
+    }
+}
+
+fn attr_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => Some(v),
+        _ => None,
+    }
+}
+
+/// The version of an item as the claim index or a scan shows it.
+pub fn version(item: &Item) -> Option<i64> {
+    attr_n(item, VERSION)
+}
+
+/// The version of an item read back by `add` ([`KEY_AND_VERSION`]); only a whole number
+/// counts, so an item with anything else there is written as new.
+pub fn exact_version(item: &Item) -> Option<i64> {
+    match item.get(VERSION) {
+        Some(AttributeValue::N(v)) => v.parse().ok(),
+        _ => None,
+    }
+}
+
+/// Whether the task is `running`.
+pub fn is_running(item: &Item) -> bool {
+    attr_s(item, STATE) == Some("running")
+}
+
+/// Whether the task has used its last attempt (attempts >= max_attempts, a missing count
+/// below any number).
+pub fn attempts_used_up(item: &Item) -> bool {
+    attr_n(item, ATTEMPTS) >= attr_n(item, MAX_ATTEMPTS)
+}
+
+/// The collection and state of an item, for counting; `None` when either cannot be read.
+pub fn collection_and_state(item: &Item) -> Option<(&str, TaskState)> {
+    let collection = attr_s(item, COLLECTION)?;
+    let state = attr_s(item, STATE)?.parse::<TaskState>().ok()?;
+    Some((collection, state))
 }
 
 /// Attribute names used in an expression: every `#name` token stands for `name`, so reserved
@@ -158,6 +235,333 @@ pub fn names_in(expressions: &[&str]) -> HashMap<String, String> {
         }
     }
     names
+}
+
+/// Values by placeholder, as a request takes them.
+pub fn values_map(values: Values) -> HashMap<String, AttributeValue> {
+    values
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+}
+
+// Reads: key conditions, filters and projections.
+
+/// A key condition or filter and the values it uses.
+#[derive(Debug, Clone)]
+pub struct Expr {
+    pub text: String,
+    pub values: Values,
+}
+
+impl Expr {
+    fn new(text: &str, values: Values) -> Self {
+        Self {
+            text: text.to_string(),
+            values,
+        }
+    }
+}
+
+/// The names and values of a request whose expressions are `parts`.
+pub fn names_and_values(
+    parts: &[&Expr],
+) -> (HashMap<String, String>, HashMap<String, AttributeValue>) {
+    let texts: Vec<&str> = parts.iter().map(|p| p.text.as_str()).collect();
+    let values = parts.iter().flat_map(|p| p.values.clone()).collect();
+    (names_in(&texts), values_map(values))
+}
+
+/// The key condition of a Query of one collection.
+pub fn in_collection(collection: &str) -> Expr {
+    Expr::new("#collection = :c", vec![(":c", s(collection))])
+}
+
+/// The key condition of a Query of one shard of the claim index for tasks claimable at `now`.
+pub fn claimable_now(shard_key: &str, now: i64) -> Expr {
+    Expr::new(
+        "#claim_shard = :shard AND #claimable_at <= :now",
+        vec![(":shard", s(shard_key)), (":now", n(now))],
+    )
+}
+
+/// Running tasks whose lease expired before `now`.
+pub fn stale_at(now: i64) -> Expr {
+    Expr::new(
+        "#state = :running AND #lease_until < :now",
+        vec![(":running", s("running")), (":now", n(now))],
+    )
+}
+
+/// Failed tasks.
+pub fn failed() -> Expr {
+    Expr::new("#state = :failed", vec![(":failed", s("failed"))])
+}
+
+/// A filter for the state, sample and id parts of `filter` (the collection is the caller's:
+/// a key condition); `None` when it has none of them.
+pub fn matching(filter: &TaskFilter) -> Option<Expr> {
+    let mut conds = vec![];
+    let mut values = vec![];
+    if let Some(st) = filter.state {
+        conds.push("#state = :state");
+        values.push((":state", s(st.as_str())));
+    }
+    if let Some(sm) = &filter.sample {
+        conds.push("#sample = :sample");
+        values.push((":sample", s(sm)));
+    }
+    if let Some(id) = &filter.task_id {
+        conds.push("#task_id = :task_id");
+        values.push((":task_id", s(id)));
+    }
+    (!conds.is_empty()).then(|| Expr {
+        text: conds.join(" AND "),
+        values,
+    })
+}
+
+/// The projection that reads an item's key and version.
+pub const KEY_AND_VERSION: &str = "#collection, #task_id, #version";
+/// The projection that reads an item's key.
+pub const KEY_ONLY: &str = "#collection, #task_id";
+/// A filter for items without their claim shard (made before sharding).
+pub const NO_SHARD: &str = "attribute_not_exists(#claim_shard)";
+
+// Writes: each conditional update a task goes through.
+
+/// One conditional UpdateItem: the key, what it sets and removes, the condition it needs and
+/// the values both use. A task's writes move its version on and carry `:v` (the version they
+/// expect), `:now` (written to updated_at) and, when a worker holds the task, `:owner`: what
+/// [`bears_write`] looks for after an ambiguous failure.
+#[derive(Debug, Clone)]
+pub struct Update {
+    pub key: Item,
+    pub expression: String,
+    pub condition: &'static str,
+    pub values: Values,
+}
+
+impl Update {
+    fn new(k: &TaskKey, expression: &str, condition: &'static str, values: Values) -> Self {
+        Self {
+            key: key(&k.collection, &k.task_id),
+            expression: expression.to_string(),
+            condition,
+            values,
+        }
+    }
+
+    /// The attribute names its expression and condition use.
+    pub fn names(&self) -> HashMap<String, String> {
+        names_in(&[&self.expression, self.condition])
+    }
+}
+
+fn key_of(t: &Task) -> TaskKey {
+    TaskKey {
+        collection: t.collection.clone(),
+        task_id: t.task_id.clone(),
+    }
+}
+
+/// Takes a task for `owner` until `until`: running, one more attempt, and claimable again
+/// when the lease runs out. Only if it is still the version the index showed and claimable.
+pub fn claim(k: &TaskKey, version: i64, owner: &str, now: i64, until: i64) -> Update {
+    Update::new(
+        k,
+        "SET #state = :running, #owner = :owner, #lease_until = :until, \
+         #claimable_at = :until, #attempts = #attempts + :one, \
+         #started_at = :now, #updated_at = :now, #version = #version + :one \
+         REMOVE #finished_at, #exit_code",
+        "#version = :v AND #claimable_at <= :now",
+        vec![
+            (":running", s("running")),
+            (":owner", s(owner)),
+            (":until", n(until)),
+            (":one", n(1)),
+            (":now", n(now)),
+            (":v", n(version)),
+        ],
+    )
+}
+
+/// The condition of every write by the worker holding a task.
+const HELD: &str = "#owner = :owner AND #version = :v AND #state = :running";
+
+/// Extends the lease of a held task to `until`.
+pub fn heartbeat(claim: &Claim, now: i64, until: i64) -> Update {
+    let t = &claim.task;
+    Update::new(
+        &key_of(t),
+        "SET #lease_until = :until, #claimable_at = :until, #updated_at = :now, \
+         #version = #version + :one",
+        HELD,
+        vec![
+            (":until", n(until)),
+            (":now", n(now)),
+            (":one", n(1)),
+            (":owner", s(claim.owner())),
+            (":v", n(t.version)),
+            (":running", s("running")),
+        ],
+    )
+}
+
+/// Ends a run of a held task in `state`, with what the run left.
+pub fn finish(claim: &Claim, state: TaskState, outcome: &Outcome, now: i64) -> Update {
+    let t = &claim.task;
+    let mut set = vec![
+        "#state = :state",
+        "#finished_at = :at",
+        "#updated_at = :now",
+        "#version = #version + :one",
+    ];
+    let mut remove = vec!["#lease_until"];
+    let mut values = vec![
+        (":state", s(state.as_str())),
+        (":at", n(outcome.finished_at)),
+        (":now", n(now)),
+        (":one", n(1)),
+        (":owner", s(claim.owner())),
+        (":v", n(t.version)),
+        (":running", s("running")),
+    ];
+    // A retried task is claimable again at once; a finished one leaves the index.
+    if state == TaskState::Todo {
+        set.push("#claimable_at = :at");
+    } else {
+        remove.push("#claimable_at");
+    }
+    for ((assign, name, placeholder), value) in [
+        (
+            ("#exit_code = :exit_code", "#exit_code", ":exit_code"),
+            outcome.exit_code.map(n),
+        ),
+        (
+            ("#error_tail = :error_tail", "#error_tail", ":error_tail"),
+            outcome.error_tail.as_deref().map(s),
+        ),
+        (
+            ("#log_uri = :log_uri", "#log_uri", ":log_uri"),
+            outcome.log_uri.as_deref().map(s),
+        ),
+    ] {
+        match value {
+            Some(v) => {
+                set.push(assign);
+                values.push((placeholder, v));
+            }
+            None => remove.push(name),
+        }
+    }
+    let expression = format!("SET {} REMOVE {}", set.join(", "), remove.join(", "));
+    Update::new(&key_of(t), &expression, HELD, values)
+}
+
+/// Hands a held task back unrun: `todo`, claimable at once, the attempt not counted.
+pub fn release(claim: &Claim, now: i64) -> Update {
+    let t = &claim.task;
+    Update::new(
+        &key_of(t),
+        "SET #state = :todo, #attempts = #attempts - :one, #claimable_at = :now, \
+         #updated_at = :now, #version = #version + :one REMOVE #lease_until",
+        HELD,
+        vec![
+            (":todo", s("todo")),
+            (":one", n(1)),
+            (":now", n(now)),
+            (":owner", s(claim.owner())),
+            (":v", n(t.version)),
+            (":running", s("running")),
+        ],
+    )
+}
+
+/// Hands a running task whose lease expired back to `todo`, claimable at once.
+pub fn requeue_stale(k: &TaskKey, version: i64, now: i64) -> Update {
+    Update::new(
+        k,
+        "SET #state = :todo, #claimable_at = :now, #updated_at = :now, \
+         #version = #version + :one REMOVE #lease_until",
+        "#version = :v AND #state = :running",
+        vec![
+            (":todo", s("todo")),
+            (":running", s("running")),
+            (":now", n(now)),
+            (":one", n(1)),
+            (":v", n(version)),
+        ],
+    )
+}
+
+/// Ends a running task whose worker died on its last attempt: `failed`, out of the index.
+pub fn fail_lost(k: &TaskKey, version: i64, now: i64) -> Update {
+    Update::new(
+        k,
+        "SET #state = :failed, #finished_at = :now, #updated_at = :now, \
+         #version = #version + :one, #error_tail = :why \
+         REMOVE #claimable_at, #lease_until",
+        "#version = :v AND #state = :running",
+        vec![
+            (":failed", s("failed")),
+            (":running", s("running")),
+            (":now", n(now)),
+            (":one", n(1)),
+            (":v", n(version)),
+            (
+                ":why",
+                s("anamo: the lease expired on the last attempt (worker lost)"),
+            ),
+        ],
+    )
+}
+
+/// Puts a failed task back to `todo` with its attempts reset.
+pub fn retry_failed(t: &Task, now: i64) -> Update {
+    Update::new(
+        &key_of(t),
+        "SET #state = :todo, #attempts = :zero, #claimable_at = :now, \
+         #updated_at = :now, #version = #version + :one \
+         REMOVE #exit_code, #finished_at, #lease_until",
+        "#version = :v AND #state = :failed",
+        vec![
+            (":todo", s("todo")),
+            (":zero", n(0)),
+            (":now", n(now)),
+            (":one", n(1)),
+            (":v", n(t.version)),
+            (":failed", s("failed")),
+        ],
+    )
+}
+
+/// Gives an item of a table made before sharding its claim shard (a task deleted meanwhile
+/// is not brought back). Not a task write: the version stays, and `store init` sends it once.
+pub fn set_shard(k: &TaskKey) -> Update {
+    Update::new(
+        k,
+        "SET #claim_shard = :s",
+        "attribute_exists(#task_id) AND attribute_not_exists(#claim_shard)",
+        vec![(":s", s(&shard_of_task(&k.collection, &k.task_id)))],
+    )
+}
+
+/// Whether `item` is what an update with these values leaves: the version after `:v`, the
+/// `:now` it wrote, and its `:owner` when it names one.
+pub fn bears_write(item: &Item, values: &HashMap<String, AttributeValue>) -> bool {
+    let num = |v: Option<&AttributeValue>| match v {
+        Some(AttributeValue::N(x)) => x.parse::<i64>().ok(),
+        _ => None,
+    };
+    let (Some(v), Some(now)) = (num(values.get(":v")), num(values.get(":now"))) else {
+        return false;
+    };
+    let owner_ok = match values.get(":owner") {
+        Some(AttributeValue::S(o)) => attr_s(item, OWNER) == Some(o.as_str()),
+        _ => true,
+    };
+    attr_n(item, VERSION) == Some(v + 1) && attr_n(item, UPDATED_AT) == Some(now) && owner_ok
 }
 
 #[cfg(test)]
@@ -195,5 +599,110 @@ mod tests {
         let n = names_in(&["SET #state = :s, #version = #version + :one", "#owner = :o"]);
         assert_eq!(n.len(), 3);
         assert_eq!(n["#state"], "state");
+    }
+
+    /// Every `#name` of every expression is an attribute this file writes or reads, and every
+    /// placeholder of a write has its value and the reverse (DynamoDB refuses unused ones).
+    #[test]
+    fn expressions_name_known_attributes_and_their_values() {
+        let known = [
+            COLLECTION,
+            TASK_ID,
+            SAMPLE,
+            SCRIPT,
+            ATTRS,
+            STATE,
+            ATTEMPTS,
+            MAX_ATTEMPTS,
+            TIMEOUT_SECS,
+            OWNER,
+            LEASE_UNTIL,
+            CREATED_AT,
+            UPDATED_AT,
+            STARTED_AT,
+            FINISHED_AT,
+            EXIT_CODE,
+            LOG_URI,
+            ERROR_TAIL,
+            VERSION,
+            CLAIMABLE_AT,
+            CLAIM_SHARD,
+        ];
+        let k = TaskKey {
+            collection: "A".into(),
+            task_id: "t1".into(),
+        };
+        let mut task = to_task(&from_new(
+            &NewTask {
+                collection: "A".into(),
+                task_id: "t1".into(),
+                sample: None,
+                script: "true".into(),
+                attrs: Attrs::new(),
+                max_attempts: 3,
+                timeout_secs: None,
+            },
+            5,
+            0,
+        ))
+        .unwrap();
+        task.owner = Some("w".into());
+        let held = Claim { task: task.clone() };
+        let mut failed_run = Outcome::success(9);
+        failed_run.exit_code = None;
+        failed_run.log_uri = Some("s3://b/l".into());
+        let updates = [
+            claim(&k, 1, "w", 2, 3),
+            heartbeat(&held, 1, 2),
+            finish(&held, TaskState::Done, &Outcome::success(9), 9),
+            finish(&held, TaskState::Todo, &failed_run, 9),
+            release(&held, 1),
+            requeue_stale(&k, 1, 2),
+            fail_lost(&k, 1, 2),
+            retry_failed(&task, 1),
+            set_shard(&k),
+        ];
+        let filter = TaskFilter {
+            collection: None,
+            state: Some(TaskState::Todo),
+            sample: Some("S".into()),
+            task_id: Some("t".into()),
+        };
+        let reads = [
+            in_collection("A"),
+            claimable_now("A#00", 1),
+            stale_at(1),
+            failed(),
+            matching(&filter).unwrap(),
+        ];
+        let mut texts: Vec<(String, Vec<&str>)> = updates
+            .iter()
+            .map(|u| {
+                let text = format!("{} {}", u.expression, u.condition);
+                (text, u.values.iter().map(|(p, _)| *p).collect())
+            })
+            .collect();
+        texts.extend(
+            reads
+                .iter()
+                .map(|e| (e.text.clone(), e.values.iter().map(|(p, _)| *p).collect())),
+        );
+        for projection in [KEY_AND_VERSION, KEY_ONLY, NO_SHARD] {
+            texts.push((projection.to_string(), vec![]));
+        }
+        for (text, placeholders) in &texts {
+            for name in names_in(&[text]).values() {
+                assert!(known.contains(&name.as_str()), "{name} in {text}");
+            }
+            let mut used: Vec<&str> = text
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+                .filter(|w| w.starts_with(':'))
+                .collect();
+            used.sort();
+            used.dedup();
+            let mut given = placeholders.clone();
+            given.sort();
+            assert_eq!(used, given, "{text}");
+        }
     }
 }

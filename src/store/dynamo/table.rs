@@ -1,30 +1,32 @@
 //! The DynamoDB table: `anamo store init` creates it (on-demand billing, key collection +
 //! task_id, and the sparse, sharded claim index) or upgrades a table made before the index was
-//! sharded, in place; every open checks it is the right shape.
+//! sharded, in place; every open checks it is the right shape. Nothing here deletes a table or
+//! an item, or touches a task beyond giving it its claim shard; names of attributes and
+//! indexes come from item.rs.
 
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, CreateGlobalSecondaryIndexAction,
+    AttributeDefinition, BillingMode, CreateGlobalSecondaryIndexAction,
     DeleteGlobalSecondaryIndexAction, GlobalSecondaryIndex, GlobalSecondaryIndexUpdate,
     IndexStatus, KeySchemaElement, KeyType, Projection, ProjectionType, ScalarAttributeType,
     TableStatus,
 };
 
 use super::aws_error;
-use super::item::{CLAIM_SHARD, CLAIMABLE_AT, INDEX, LEGACY_INDEX, shard_of_task};
+use super::item::{
+    self, CLAIM_SHARD, CLAIMABLE_AT, COLLECTION, INDEX, LEGACY_INDEX, PROJECTED, TASK_ID, names_in,
+    values_map,
+};
 use crate::error::{Error, Result};
-
-/// Attributes the claim index carries, so a claim needs no extra read.
-const PROJECTED: &[&str] = &["state", "attempts", "max_attempts", "version"];
 
 fn key(name: &str, kind: KeyType) -> Result<KeySchemaElement> {
     KeySchemaElement::builder()
         .attribute_name(name)
         .key_type(kind)
         .build()
-        .map_err(|e| Error::Invalid(e.to_string()))
+        .map_err(|e| Error::Internal(format!("a DynamoDB request built wrong: {e}")))
 }
 
 fn attr(name: &str, kind: ScalarAttributeType) -> Result<AttributeDefinition> {
@@ -32,7 +34,7 @@ fn attr(name: &str, kind: ScalarAttributeType) -> Result<AttributeDefinition> {
         .attribute_name(name)
         .attribute_type(kind)
         .build()
-        .map_err(|e| Error::Invalid(e.to_string()))
+        .map_err(|e| Error::Internal(format!("a DynamoDB request built wrong: {e}")))
 }
 
 /// What `init` did.
@@ -76,17 +78,17 @@ pub async fn init(client: &Client, table: &str) -> Result<Init> {
         .key_schema(key(CLAIMABLE_AT, KeyType::Range)?)
         .projection(projection())
         .build()
-        .map_err(|e| Error::Invalid(e.to_string()))?;
+        .map_err(|e| Error::Internal(format!("a DynamoDB request built wrong: {e}")))?;
     client
         .create_table()
         .table_name(table)
         .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(attr("collection", ScalarAttributeType::S)?)
-        .attribute_definitions(attr("task_id", ScalarAttributeType::S)?)
+        .attribute_definitions(attr(COLLECTION, ScalarAttributeType::S)?)
+        .attribute_definitions(attr(TASK_ID, ScalarAttributeType::S)?)
         .attribute_definitions(attr(CLAIMABLE_AT, ScalarAttributeType::N)?)
         .attribute_definitions(attr(CLAIM_SHARD, ScalarAttributeType::S)?)
-        .key_schema(key("collection", KeyType::Hash)?)
-        .key_schema(key("task_id", KeyType::Range)?)
+        .key_schema(key(COLLECTION, KeyType::Hash)?)
+        .key_schema(key(TASK_ID, KeyType::Range)?)
         .global_secondary_indexes(index)
         .send()
         .await
@@ -117,7 +119,7 @@ async fn upgrade(client: &Client, table: &str) -> Result<Init> {
             .key_schema(key(CLAIMABLE_AT, KeyType::Range)?)
             .projection(projection())
             .build()
-            .map_err(|e| Error::Invalid(e.to_string()))?;
+            .map_err(|e| Error::Internal(format!("a DynamoDB request built wrong: {e}")))?;
         client
             .update_table()
             .table_name(table)
@@ -135,7 +137,7 @@ async fn upgrade(client: &Client, table: &str) -> Result<Init> {
     let delete = DeleteGlobalSecondaryIndexAction::builder()
         .index_name(LEGACY_INDEX)
         .build()
-        .map_err(|e| Error::Invalid(e.to_string()))?;
+        .map_err(|e| Error::Internal(format!("a DynamoDB request built wrong: {e}")))?;
     client
         .update_table()
         .table_name(table)
@@ -151,17 +153,12 @@ async fn upgrade(client: &Client, table: &str) -> Result<Init> {
 /// Sets `claim_shard` on every item that has none (conditional: a task deleted meanwhile is
 /// not brought back). Returns how many were set.
 async fn backfill_shards(client: &Client, table: &str) -> Result<u64> {
-    let names = std::collections::HashMap::from([
-        ("#c".to_string(), "collection".to_string()),
-        ("#t".to_string(), "task_id".to_string()),
-        ("#s".to_string(), CLAIM_SHARD.to_string()),
-    ]);
     let mut pages = client
         .scan()
         .table_name(table)
-        .filter_expression("attribute_not_exists(#s)")
-        .projection_expression("#c, #t")
-        .set_expression_attribute_names(Some(names.clone()))
+        .filter_expression(item::NO_SHARD)
+        .projection_expression(item::KEY_ONLY)
+        .set_expression_attribute_names(Some(names_in(&[item::NO_SHARD, item::KEY_ONLY])))
         .consistent_read(true)
         .into_paginator()
         .send();
@@ -169,21 +166,18 @@ async fn backfill_shards(client: &Client, table: &str) -> Result<u64> {
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| aws_error(&format!("reading table {table}"), e))?;
         for it in page.items.unwrap_or_default() {
-            let (Some(AttributeValue::S(c)), Some(AttributeValue::S(t))) =
-                (it.get("collection"), it.get("task_id"))
-            else {
+            let Some(k) = item::task_key(&it) else {
                 continue;
             };
+            let update = item::set_shard(&k);
             let out = client
                 .update_item()
                 .table_name(table)
-                .key("collection", AttributeValue::S(c.clone()))
-                .key("task_id", AttributeValue::S(t.clone()))
-                .update_expression("SET #s = :s")
-                .condition_expression("attribute_exists(#t) AND attribute_not_exists(#s)")
-                .expression_attribute_names("#t", "task_id")
-                .expression_attribute_names("#s", CLAIM_SHARD)
-                .expression_attribute_values(":s", AttributeValue::S(shard_of_task(c, t)))
+                .update_expression(&update.expression)
+                .condition_expression(update.condition)
+                .set_expression_attribute_names(Some(update.names()))
+                .set_key(Some(update.key))
+                .set_expression_attribute_values(Some(values_map(update.values)))
                 .send()
                 .await;
             match out {
@@ -257,9 +251,9 @@ async fn shape(client: &Client, table: &str) -> Result<Shape> {
         .iter()
         .map(|k| format!("{} ({})", k.attribute_name(), k.key_type().as_str()))
         .collect();
-    if keys != ["collection (HASH)", "task_id (RANGE)"] {
+    if keys != [format!("{COLLECTION} (HASH)"), format!("{TASK_ID} (RANGE)")] {
         return Err(Error::Invalid(format!(
-            "table {table} has key schema {}, not collection (HASH) + task_id (RANGE); \
+            "table {table} has key schema {}, not {COLLECTION} (HASH) + {TASK_ID} (RANGE); \
              point --store at an anamo table or create one with `anamo store init`",
             keys.join(" + ")
         )));
@@ -277,7 +271,7 @@ async fn shape(client: &Client, table: &str) -> Result<Shape> {
     if index_on(INDEX, CLAIM_SHARD) {
         return Ok(Shape::Current);
     }
-    if index_on(LEGACY_INDEX, "collection") {
+    if index_on(LEGACY_INDEX, COLLECTION) {
         return Ok(Shape::Legacy);
     }
     Err(Error::Invalid(format!(

@@ -199,7 +199,7 @@ impl S3 {
             if size < MULTIPART_AT {
                 let body = ByteStream::from_path(path)
                     .await
-                    .map_err(|e| Error::Invalid(format!("{doing}: {e}")))?;
+                    .map_err(|e| Error::Aws(format!("{doing}: {e}")))?;
                 self.client
                     .put_object()
                     .bucket(&to.bucket)
@@ -278,7 +278,7 @@ impl S3 {
                 .length(Length::Exact(length))
                 .build()
                 .await
-                .map_err(|e| Error::Invalid(format!("{doing}: {e}")))?;
+                .map_err(|e| Error::Aws(format!("{doing}: {e}")))?;
             let part = self
                 .client
                 .upload_part()
@@ -322,7 +322,7 @@ impl S3 {
                 })?;
             let mut body = got.body;
             while let Some(chunk) = body.next().await {
-                let chunk = chunk.map_err(|e| Error::Invalid(format!("{doing}: {e}")))?;
+                let chunk = chunk.map_err(|e| Error::Aws(format!("{doing}: {e}")))?;
                 out.write_all(&chunk)?;
             }
             out.flush()?;

@@ -1,13 +1,20 @@
-//! The one place that builds AWS SDK clients: aws-config's default chain (environment, profile,
-//! SSO, instance role), with --region, --profile and --endpoint-url (AWS_ENDPOINT_URL works as
-//! aws-config reads it), standard retries and short connect timeouts. Only commands that talk
-//! to AWS call it; nothing else builds a runtime or loads AWS configuration.
+//! The AWS adapters. This module is the one place that builds AWS SDK configuration:
+//! aws-config's default chain (environment, profile, SSO, instance role), with --region,
+//! --profile and --endpoint-url (AWS_ENDPOINT_URL works as aws-config reads it), standard
+//! retries and short connect timeouts, plus the runtime and the one-line error every adapter
+//! reports. `ec2.rs` and `s3.rs` hold the EC2 and S3 calls; the DynamoDB store
+//! (`store/dynamo/`) builds its client here too. Only commands that talk to AWS call in here;
+//! nothing else builds a runtime or loads AWS configuration.
+
+pub mod ec2;
+pub mod s3;
 
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
+use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
@@ -35,7 +42,13 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
 /// Loads the SDK configuration: bounded retries and timeouts, so an unreachable endpoint
 /// fails in seconds with a clear error instead of hanging.
 pub async fn config(opts: &AwsOptions) -> SdkConfig {
+    // HTTPS through rustls with ring: the SDK's default (aws-lc) is a C library that took
+    // 40 s of every cold build, for the same TLS.
+    let https = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(https)
         // The SDK's own quick retries; stores add a slower layer for throttling on top
         // (store/dynamo/retry.rs), so a short first backoff is enough here.
         .retry_config(

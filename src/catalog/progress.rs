@@ -1,0 +1,222 @@
+//! Typed reads behind `status`: per-step progress (the `progress` view), how fresh the tasks
+//! are, one sample's presence, a task's log reference and the workflow order. Plain queries on
+//! a read-only connection; rendering belongs to `status.rs` and the commands.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::clock::now_ms;
+use crate::error::Result;
+
+const DAY_MS: i64 = 24 * 3600 * 1000;
+const HOUR_MS: f64 = 3_600_000.0;
+/// Finishes in the last 24 hours needed before a pace is worth an ETA.
+pub const ETA_MIN_FINISHES: u64 = 5;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepRow {
+    pub step: String,
+    pub todo: u64,
+    pub running: u64,
+    pub done: u64,
+    pub failed: u64,
+    pub total: u64,
+    pub done_24h: u64,
+    /// EC2 instances of the step pending or running at the last instance sync.
+    pub instances: u64,
+    /// When the first of the last 24 hours' finishes happened (epoch ms).
+    pub first_done_24h: Option<i64>,
+    /// Set apart (the `progress` view's definition): removed before they were done,
+    pub abandoned: u64,
+    /// failed but replaced by a done task of the same sample,
+    pub superseded: u64,
+    /// and of dropped samples.
+    pub dropped: u64,
+}
+
+impl StepRow {
+    pub fn pct_done(&self) -> f64 {
+        if self.total == 0 {
+            0.0
+        } else {
+            100.0 * self.done as f64 / self.total as f64
+        }
+    }
+
+    /// Hours left at the recent pace, as of `now`: the tasks done in the last 24 hours over
+    /// the time since the first of them finished. `None` without enough data: fewer than
+    /// [`ETA_MIN_FINISHES`] finishes in that window (a pace from one or two tasks is noise).
+    pub fn eta_hours(&self, now: i64) -> Option<f64> {
+        let left = self.todo + self.running;
+        if self.total == 0 {
+            return None;
+        }
+        if left == 0 {
+            return Some(0.0);
+        }
+        if self.done_24h < ETA_MIN_FINISHES {
+            return None;
+        }
+        let since = self.first_done_24h?;
+        let hours = ((now - since).max(1_000)) as f64 / HOUR_MS;
+        Some(left as f64 / (self.done_24h as f64 / hours))
+    }
+}
+
+/// One row per step: those in `steps` first (in order, even with no task yet), then any other
+/// collection the catalog has seen.
+pub fn overview(conn: &Connection) -> Result<Vec<StepRow>> {
+    let result = (|| -> Result<Vec<StepRow>> {
+        let since = now_ms() - DAY_MS;
+        let mut stmt = conn.prepare(
+            "WITH names AS (
+                 SELECT collection, ordinal FROM steps
+                 UNION SELECT DISTINCT collection, NULL FROM tasks
+                       WHERE collection NOT IN (SELECT collection FROM steps))
+             SELECT n.collection,
+                    coalesce(p.todo, 0), coalesce(p.running, 0), coalesce(p.done, 0),
+                    coalesce(p.failed, 0), coalesce(p.total, 0),
+                    (SELECT count(*) FROM task_progress t WHERE t.progress = 'done'
+                        AND t.finished_at >= ?1 AND t.collection = n.collection),
+                    (SELECT count(*) FROM instances i WHERE i.step = n.collection
+                        AND i.state IN ('pending', 'running')),
+                    (SELECT min(t.finished_at) FROM task_progress t WHERE t.progress = 'done'
+                        AND t.finished_at >= ?1 AND t.collection = n.collection),
+                    coalesce(p.abandoned, 0), coalesce(p.superseded, 0), coalesce(p.dropped, 0)
+             FROM names n LEFT JOIN progress p ON p.collection = n.collection
+             ORDER BY n.ordinal IS NULL, n.ordinal, n.collection",
+        )?;
+        let rows = stmt.query_map(params![since], |r| {
+            let n = |i| r.get::<_, i64>(i).map(|v| v.max(0) as u64);
+            Ok(StepRow {
+                step: r.get(0)?,
+                todo: n(1)?,
+                running: n(2)?,
+                done: n(3)?,
+                failed: n(4)?,
+                total: n(5)?,
+                done_24h: n(6)?,
+                instances: n(7)?,
+                first_done_24h: r.get(8)?,
+                abandoned: n(9)?,
+                superseded: n(10)?,
+                dropped: n(11)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    })();
+    crate::error::in_db(result, "catalog", super::path_of(conn))
+}
+
+/// How fresh the catalog's tasks are.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Freshness {
+    /// When the last complete task sync finished (epoch ms).
+    pub last_ok: Option<i64>,
+    /// The newest task sync after that one, which did not finish (running now, or ended
+    /// early): when it started and the error it recorded.
+    pub unfinished: Option<(i64, Option<String>)>,
+}
+
+pub fn freshness(conn: &Connection) -> Result<Freshness> {
+    let result = (|| -> Result<Freshness> {
+        let last_ok = conn
+            .query_row(
+                "SELECT max(finished_at) FROM sync_runs WHERE status = 'ok' AND source LIKE 'tasks:%'",
+                [],
+                |r| r.get::<_, Option<i64>>(0),
+            )
+            .optional()?
+            .flatten();
+        let unfinished = conn
+            .query_row(
+                "SELECT started_at, error FROM sync_runs WHERE source LIKE 'tasks:%' \
+                 AND id > coalesce((SELECT max(id) FROM sync_runs WHERE status = 'ok' \
+                                    AND source LIKE 'tasks:%'), 0) \
+                 ORDER BY id DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        Ok(Freshness {
+            last_ok,
+            unfinished,
+        })
+    })();
+
+    crate::error::in_db(result, "catalog", super::path_of(conn))
+}
+
+/// What the catalog knows of one sample: its imported row (if any) and how many tasks name it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SamplePresence {
+    /// (cohort, status) from the sample sheet.
+    pub imported: Option<(Option<String>, String)>,
+    pub tasks: u64,
+}
+
+pub fn sample_presence(conn: &Connection, sample: &str) -> Result<SamplePresence> {
+    let result = (|| -> Result<SamplePresence> {
+        let imported = conn
+            .query_row(
+                "SELECT cohort, status FROM samples WHERE sample_id = ?1",
+                [sample],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let tasks: i64 = conn.query_row(
+            "SELECT count(*) FROM tasks WHERE sample = ?1",
+            [sample],
+            |r| r.get(0),
+        )?;
+        Ok(SamplePresence {
+            imported,
+            tasks: tasks.max(0) as u64,
+        })
+    })();
+
+    crate::error::in_db(result, "catalog", super::path_of(conn))
+}
+
+/// Where a task's last log is, as the catalog last saw it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogRef {
+    pub collection: String,
+    pub state: String,
+    pub attempts: u32,
+    pub log_uri: Option<String>,
+}
+
+/// The catalog's tasks with this id (in `collection` when given); at most two, enough to tell
+/// an ambiguous id.
+pub fn log_refs(conn: &Connection, task_id: &str, collection: Option<&str>) -> Result<Vec<LogRef>> {
+    let result = (|| -> Result<Vec<LogRef>> {
+        let mut stmt = conn.prepare(
+            "SELECT collection, attempts, log_uri, state FROM tasks \
+             WHERE task_id = ?1 AND (?2 IS NULL OR collection = ?2) LIMIT 2",
+        )?;
+        let rows = stmt
+            .query_map(params![task_id, collection], |r| {
+                Ok(LogRef {
+                    collection: r.get(0)?,
+                    attempts: r.get(1)?,
+                    log_uri: r.get(2)?,
+                    state: r.get(3)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    })();
+    crate::error::in_db(result, "catalog", super::path_of(conn))
+}
+
+/// The workflow order as `steps set` recorded it (only the steps named there).
+pub fn step_order(conn: &Connection) -> Result<Vec<String>> {
+    let result = (|| -> Result<Vec<String>> {
+        let mut stmt = conn.prepare("SELECT collection FROM steps ORDER BY ordinal")?;
+        let steps = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(steps)
+    })();
+    crate::error::in_db(result, "catalog", super::path_of(conn))
+}

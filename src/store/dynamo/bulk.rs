@@ -1,0 +1,213 @@
+//! Writes to many tasks at once, for the `tasks` commands: `add` (BatchGetItem to see which
+//! ids exist, then BatchWriteItem), `delete`, `retry` of failed tasks and `release_stale`
+//! (expired leases). Batches go 25 writes or 100 reads at a time, and what DynamoDB leaves
+//! unprocessed is sent again (writes with backoff). Retry and release_stale write each task
+//! with its own conditional update, so a task that changed since it was read is left alone.
+//! The worker's path never comes through here, and nothing here names an attribute (item.rs
+//! does).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::{DeleteRequest, KeysAndAttributes, PutRequest, WriteRequest};
+
+use super::item::{self, Item, key, names_in};
+use super::retry::retrying;
+use super::{DynamoStore, aws_error};
+use crate::clock::now_ms;
+use crate::error::{Error, Result};
+use crate::model::{AddReport, NewTask, Selector, StaleReport, TaskState};
+
+pub(super) fn add(store: &DynamoStore, tasks: &[NewTask], replace: bool) -> Result<AddReport> {
+    store.rt.block_on(async {
+        let keys: Vec<(String, String)> = tasks
+            .iter()
+            .map(|t| (t.collection.clone(), t.task_id.clone()))
+            .collect();
+        let existing = store.existing(&keys).await?;
+        let now = now_ms();
+        let mut report = AddReport::default();
+        let mut puts = vec![];
+        for t in tasks {
+            let k = (t.collection.clone(), t.task_id.clone());
+            let version = match existing.get(&k) {
+                None => {
+                    report.added += 1;
+                    0
+                }
+                // The version moves on, so a worker holding the old task loses it.
+                Some(v) if replace => {
+                    report.replaced += 1;
+                    v + 1
+                }
+                Some(_) => {
+                    report.skipped.push(k);
+                    continue;
+                }
+            };
+            let put = PutRequest::builder()
+                .set_item(Some(item::from_new(t, now, version)))
+                .build()
+                .map_err(|e| Error::Internal(format!("a DynamoDB request built wrong: {e}")))?;
+            puts.push(WriteRequest::builder().put_request(put).build());
+        }
+        store.batch_write(puts).await?;
+        Ok(report)
+    })
+}
+
+/// Hands expired leases back to `todo`, or ends them `failed` on their last attempt.
+pub(super) fn release_stale(store: &DynamoStore, collection: Option<&str>) -> Result<StaleReport> {
+    store.rt.block_on(async {
+        let now = now_ms();
+        let stale = store.items(collection, Some(item::stale_at(now))).await?;
+        let mut report = StaleReport::default();
+        for it in stale {
+            let Some(k) = item::task_key(&it) else {
+                continue;
+            };
+            let version = item::version(&it).unwrap_or(-1);
+            if item::attempts_used_up(&it) {
+                report.failed += store.fail_lost(&k, version, now).await? as u64;
+                continue;
+            }
+            let done = store.update(item::requeue_stale(&k, version, now)).await?;
+            report.released += done.is_some() as u64;
+        }
+        Ok(report)
+    })
+}
+
+pub(super) fn retry(store: &DynamoStore, collection: &str, selector: &Selector) -> Result<u64> {
+    if let Selector::State(st) = selector
+        && *st != TaskState::Failed
+    {
+        return Err(Error::Invalid(format!(
+            "only failed tasks can be retried, not {st} ones"
+        )));
+    }
+    store.rt.block_on(async {
+        let failed = store.items(Some(collection), Some(item::failed())).await?;
+        let now = now_ms();
+        let mut n_done = 0;
+        for it in failed {
+            let Ok(task) = item::to_task(&it) else {
+                continue;
+            };
+            if !selector.matches(&task) {
+                continue;
+            }
+            let out = store.update(item::retry_failed(&task, now)).await?;
+            n_done += out.is_some() as u64;
+        }
+        Ok(n_done)
+    })
+}
+
+pub(super) fn delete(store: &DynamoStore, collection: &str, selector: &Selector) -> Result<u64> {
+    store.rt.block_on(async {
+        let items = store.items(Some(collection), None).await?;
+        let mut requests = vec![];
+        for it in items {
+            let chosen = match item::to_task(&it) {
+                Ok(task) => selector.matches(&task),
+                // A damaged item can still go when everything goes.
+                Err(_) => matches!(selector, Selector::All),
+            };
+            let Some(k) = item::task_key(&it) else {
+                continue;
+            };
+            if chosen {
+                let del = DeleteRequest::builder()
+                    .set_key(Some(key(&k.collection, &k.task_id)))
+                    .build()
+                    .map_err(|e| Error::Internal(format!("a DynamoDB request built wrong: {e}")))?;
+                requests.push(WriteRequest::builder().delete_request(del).build());
+            }
+        }
+        let count = requests.len() as u64;
+        store.batch_write(requests).await?;
+        Ok(count)
+    })
+}
+
+impl DynamoStore {
+    /// Writes requests 25 at a time, retrying what DynamoDB leaves unprocessed with backoff.
+    async fn batch_write(&self, requests: Vec<WriteRequest>) -> Result<()> {
+        for chunk in requests.chunks(25) {
+            let mut pending = HashMap::from([(self.table.clone(), chunk.to_vec())]);
+            let mut pause = Duration::from_millis(50);
+            for attempt in 0.. {
+                let out = retrying(|| {
+                    let sent = self
+                        .client
+                        .batch_write_item()
+                        .set_request_items(Some(pending.clone()))
+                        .send();
+                    async move { sent.await.map_err(|e| aws_error("writing tasks", e)) }
+                })
+                .await?;
+                pending = out.unprocessed_items.unwrap_or_default();
+                pending.retain(|_, v| !v.is_empty());
+                if pending.is_empty() {
+                    break;
+                }
+                if attempt >= 10 {
+                    return Err(Error::Aws(
+                        "writing tasks: DynamoDB kept items unprocessed after 10 tries (throttled); try again".into(),
+                    ));
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+        }
+        Ok(())
+    }
+
+    /// Versions of the keys that exist, read 100 at a time with BatchGetItem.
+    async fn existing(&self, keys: &[(String, String)]) -> Result<HashMap<(String, String), i64>> {
+        let mut found = HashMap::new();
+        for chunk in keys.chunks(100) {
+            let wanted: Vec<Item> = chunk.iter().map(|(c, t)| key(c, t)).collect();
+            let mut pending = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(wanted))
+                    .projection_expression(item::KEY_AND_VERSION)
+                    .set_expression_attribute_names(Some(names_in(&[item::KEY_AND_VERSION])))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| Error::Internal(format!("a DynamoDB request built wrong: {e}")))?,
+            );
+            while let Some(req) = pending.take() {
+                let out = retrying(|| {
+                    let sent = self
+                        .client
+                        .batch_get_item()
+                        .request_items(&self.table, req.clone())
+                        .send();
+                    async move { sent.await.map_err(|e| aws_error("reading tasks", e)) }
+                })
+                .await?;
+                for it in out
+                    .responses
+                    .unwrap_or_default()
+                    .remove(&self.table)
+                    .unwrap_or_default()
+                {
+                    if let (Some(k), Some(v)) = (item::task_key(&it), item::exact_version(&it)) {
+                        found.insert((k.collection, k.task_id), v);
+                    }
+                }
+                pending = out
+                    .unprocessed_keys
+                    .unwrap_or_default()
+                    .remove(&self.table)
+                    .filter(|k| !k.keys().is_empty());
+                if pending.is_some() {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+        Ok(found)
+    }
+}

@@ -1,0 +1,86 @@
+//! The lease protocol on DynamoDB, what a worker does with a task: claim it (the claimer in
+//! claim.rs picks, index.rs sends), keep its lease with heartbeats, finish the run, or release
+//! it unrun; and end `failed` a task whose lease expired on its last attempt. Every write here
+//! is conditional on the owner and version the worker holds, so a worker that lost its lease
+//! can never overwrite the task: a failed condition is an answer (`false`, `None`), not an
+//! error. Nothing here reads the table to decide (the condition decides), scans, or names an
+//! attribute (item.rs builds the writes).
+
+use std::time::Duration;
+
+use super::DynamoStore;
+use super::claim::{SHARDS, Step};
+use super::item;
+use crate::clock::now_ms;
+use crate::error::Result;
+use crate::model::{Claim, ClaimAttempt, Outcome, TaskKey, TaskState, state_after_run};
+
+/// Steps the claimer (claim.rs) until it wins, finds every shard empty, or loses a race
+/// (then the caller pauses and tries again: lost races never end a worker).
+pub(super) fn try_claim(
+    store: &DynamoStore,
+    collection: &str,
+    owner: &str,
+    lease: Duration,
+) -> Result<ClaimAttempt> {
+    let lease_ms = lease.as_millis() as i64;
+    let since = now_ms();
+    // Each step makes progress (a shard read, a candidate used up); the bound is a guard.
+    for _ in 0..4 * SHARDS {
+        match store
+            .claimer
+            .step(store, collection, owner, lease_ms, now_ms(), since)?
+        {
+            Step::Claimed(task) => return Ok(ClaimAttempt::Claimed(Claim { task })),
+            Step::Drained => return Ok(ClaimAttempt::Empty),
+            Step::Pause(pause) => return Ok(ClaimAttempt::Contended(pause)),
+            Step::Again => {}
+        }
+    }
+    Ok(ClaimAttempt::Contended(Duration::ZERO))
+}
+
+/// Extends the lease; on success the claim carries the new version and lease.
+pub(super) fn heartbeat(store: &DynamoStore, claim: &mut Claim, lease: Duration) -> Result<bool> {
+    let now = now_ms();
+    let until = now + lease.as_millis() as i64;
+    let out = store
+        .rt
+        .block_on(store.update(item::heartbeat(claim, now, until)))?;
+    if out.is_some() {
+        claim.task.version += 1;
+        claim.task.lease_until = Some(until);
+        claim.task.updated_at = now;
+    }
+    Ok(out.is_some())
+}
+
+/// Records the run's outcome; the state it left, or `None` when the lease was lost.
+pub(super) fn finish(
+    store: &DynamoStore,
+    claim: &Claim,
+    outcome: &Outcome,
+) -> Result<Option<TaskState>> {
+    let t = &claim.task;
+    let state = state_after_run(outcome.succeeded, t.attempts, t.max_attempts);
+    let out = store
+        .rt
+        .block_on(store.update(item::finish(claim, state, outcome, now_ms())))?;
+    Ok(out.map(|_| state))
+}
+
+/// Hands the task back unrun (the attempt does not count).
+pub(super) fn release(store: &DynamoStore, claim: &Claim) -> Result<bool> {
+    let out = store
+        .rt
+        .block_on(store.update(item::release(claim, now_ms())))?;
+    Ok(out.is_some())
+}
+
+impl DynamoStore {
+    /// Ends a running task whose worker died on its last attempt: `failed`, out of the index.
+    pub(super) async fn fail_lost(&self, k: &TaskKey, version: i64, now: i64) -> Result<bool> {
+        let out = self.update(item::fail_lost(k, version, now)).await?;
+        Ok(out.is_some())
+    }
+}

@@ -1,0 +1,287 @@
+//! Reads of the DynamoDB store: one task by key, pages of tasks (a Query of one collection or
+//! a Scan of the table), the parallel Scan that streams the whole table, counts by state and
+//! the claimable count from the claim index. Gets, whole reads and the stream read
+//! consistently; a listed page and the index (which DynamoDB keeps eventually consistent) may
+//! lag. Every read but the stream retries failures that may pass. A read never writes, and an
+//! item that cannot be read as a task is reported as damaged in a listing, never raised.
+//! Nothing here names an attribute (item.rs does).
+
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+
+use super::claim::SHARDS;
+use super::item::{self, Expr, Item, key, names_and_values};
+use super::retry::retrying;
+use super::{DynamoStore, aws_error};
+use crate::clock::now_ms;
+use crate::error::{Error, Result};
+use crate::model::{Damaged, Page, StateCount, Task, TaskFilter, TaskKey, TaskState};
+
+/// Segments of a whole-table Scan read at once.
+const SEGMENTS: i32 = 4;
+
+pub(super) fn get(store: &DynamoStore, collection: &str, task_id: &str) -> Result<Option<Task>> {
+    store.rt.block_on(async {
+        store
+            .get_item(&key(collection, task_id))
+            .await?
+            .map(|it| {
+                item::to_task(&it).map_err(|reason| Error::Damaged {
+                    collection: collection.into(),
+                    task_id: task_id.into(),
+                    reason,
+                })
+            })
+            .transpose()
+    })
+}
+
+/// One page: a Query of `filter.collection`, or a Scan of the table, from after `after`.
+pub(super) fn scan(
+    store: &DynamoStore,
+    filter: &TaskFilter,
+    after: Option<&TaskKey>,
+    limit: usize,
+) -> Result<Page> {
+    let matching = item::matching(filter);
+    let in_collection = filter.collection.as_deref().map(item::in_collection);
+    let start = after.map(|k| key(&k.collection, &k.task_id));
+    let limit = limit.clamp(1, 10_000) as i32;
+    let (matching, in_collection, start) = (&matching, &in_collection, &start);
+    let (items, last) = store.rt.block_on(retrying(|| async move {
+        let filter_expr = matching.as_ref().map(|m| m.text.clone());
+        match in_collection {
+            Some(key_cond) => {
+                let parts: Vec<&Expr> = matching.iter().chain([key_cond]).collect();
+                let (names, values) = names_and_values(&parts);
+                let out = store
+                    .client
+                    .query()
+                    .table_name(&store.table)
+                    .key_condition_expression(&key_cond.text)
+                    .set_filter_expression(filter_expr)
+                    .set_expression_attribute_names(Some(names))
+                    .set_expression_attribute_values(Some(values))
+                    .set_exclusive_start_key(start.clone())
+                    .limit(limit)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("reading tasks", e))?;
+                Ok((out.items.unwrap_or_default(), out.last_evaluated_key))
+            }
+            None => {
+                let parts: Vec<&Expr> = matching.iter().collect();
+                let (names, values) = names_and_values(&parts);
+                let out = store
+                    .client
+                    .scan()
+                    .table_name(&store.table)
+                    .set_filter_expression(filter_expr)
+                    .set_expression_attribute_names((!names.is_empty()).then_some(names))
+                    .set_expression_attribute_values((!values.is_empty()).then_some(values))
+                    .set_exclusive_start_key(start.clone())
+                    .limit(limit)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("reading tasks", e))?;
+                Ok((out.items.unwrap_or_default(), out.last_evaluated_key))
+            }
+        }
+    }))?;
+    let mut page = page_of(items);
+    page.next = last.as_ref().and_then(item::task_key);
+    Ok(page)
+}
+
+pub(super) fn counts(store: &DynamoStore, collection: Option<&str>) -> Result<Vec<StateCount>> {
+    let items = store.rt.block_on(store.items(collection, None))?;
+    let mut counts: HashMap<(String, TaskState), u64> = HashMap::new();
+    for it in items {
+        let Some((c, st)) = item::collection_and_state(&it) else {
+            continue;
+        };
+        *counts.entry((c.to_string(), st)).or_default() += 1;
+    }
+    let mut out: Vec<StateCount> = counts
+        .into_iter()
+        .map(|((collection, state), count)| StateCount {
+            collection,
+            state,
+            count,
+        })
+        .collect();
+    out.sort_by(|a, b| (&a.collection, a.state).cmp(&(&b.collection, b.state)));
+    Ok(out)
+}
+
+/// Counted from the claim index, shard by shard (Select COUNT, every page): what the
+/// index shows claimable now, never a Scan of the table.
+pub(super) fn count_claimable(store: &DynamoStore, collection: &str) -> Result<u64> {
+    store.rt.block_on(async {
+        let now = now_ms();
+        let mut total = 0u64;
+        for shard in 0..SHARDS {
+            total += retrying(|| async move {
+                let mut pages = store
+                    .claimable_now(collection, shard, now)
+                    .select(aws_sdk_dynamodb::types::Select::Count)
+                    .into_paginator()
+                    .send();
+                let mut count = 0u64;
+                while let Some(page) = pages.next().await {
+                    let page = page.map_err(|e| aws_error("counting claimable tasks", e))?;
+                    count += page.count.max(0) as u64;
+                }
+                Ok(count)
+            })
+            .await?;
+        }
+        Ok(total)
+    })
+}
+
+/// A read across collections is a parallel Scan (filtered, for a lookup by id or state):
+/// SEGMENTS segments, each through the SDK paginator to its last page (DynamoDB filters
+/// after each page's Limit, so one page proves nothing), their pages handed to `f` as
+/// they come (bounded channel: memory stays flat). One collection is a Query.
+pub(super) fn stream(
+    store: &DynamoStore,
+    filter: &TaskFilter,
+    page_size: usize,
+    f: &mut dyn FnMut(Page) -> Result<ControlFlow<()>>,
+) -> Result<()> {
+    if filter.collection.is_some() {
+        return crate::store::stream_by_scan(store, filter, page_size, f);
+    }
+    let matching = item::matching(filter);
+    let (names, values) = names_and_values(&matching.iter().collect::<Vec<_>>());
+    let filter_expr = matching.map(|m| m.text);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<Item>>>(SEGMENTS as usize);
+    for segment in 0..SEGMENTS {
+        let tx = tx.clone();
+        let mut pages = store
+            .client
+            .scan()
+            .table_name(&store.table)
+            .segment(segment)
+            .total_segments(SEGMENTS)
+            .set_filter_expression(filter_expr.clone())
+            .set_expression_attribute_names((!names.is_empty()).then(|| names.clone()))
+            .set_expression_attribute_values((!values.is_empty()).then(|| values.clone()))
+            .limit(page_size.clamp(1, 10_000) as i32)
+            .consistent_read(true)
+            .into_paginator()
+            .send();
+        store.rt.spawn(async move {
+            while let Some(page) = pages.next().await {
+                let page = page
+                    .map(|p| p.items.unwrap_or_default())
+                    .map_err(|e| aws_error("reading tasks", e));
+                let failed = page.is_err();
+                if tx.send(page).await.is_err() || failed {
+                    return;
+                }
+            }
+        });
+    }
+    drop(tx);
+    while let Some(items) = store.rt.block_on(rx.recv()) {
+        if f(page_of(items?))?.is_break() {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+impl DynamoStore {
+    /// One item by key, read consistently.
+    pub(super) async fn get_item(&self, key: &Item) -> Result<Option<Item>> {
+        retrying(|| async move {
+            let out = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .set_key(Some(key.clone()))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| aws_error("reading a task", e))?;
+            Ok(out.item)
+        })
+        .await
+    }
+
+    /// Every item of a collection (or the table), page by page through the SDK paginator;
+    /// a transient failure reads again from the start.
+    pub(super) async fn items(
+        &self,
+        collection: Option<&str>,
+        filter: Option<Expr>,
+    ) -> Result<Vec<Item>> {
+        retrying(|| self.items_once(collection, filter.as_ref())).await
+    }
+
+    async fn items_once(
+        &self,
+        collection: Option<&str>,
+        filter: Option<&Expr>,
+    ) -> Result<Vec<Item>> {
+        let mut out = vec![];
+        let filter_expr = filter.map(|f| f.text.clone());
+        match collection.map(item::in_collection) {
+            Some(key_cond) => {
+                let parts: Vec<&Expr> = filter.into_iter().chain([&key_cond]).collect();
+                let (names, values) = names_and_values(&parts);
+                let mut pages = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .key_condition_expression(&key_cond.text)
+                    .set_filter_expression(filter_expr)
+                    .set_expression_attribute_names(Some(names))
+                    .set_expression_attribute_values(Some(values))
+                    .consistent_read(true)
+                    .into_paginator()
+                    .send();
+                while let Some(page) = pages.next().await {
+                    let page = page.map_err(|e| aws_error("reading tasks", e))?;
+                    out.extend(page.items.unwrap_or_default());
+                }
+            }
+            None => {
+                let parts: Vec<&Expr> = filter.into_iter().collect();
+                let (names, values) = names_and_values(&parts);
+                let mut pages = self
+                    .client
+                    .scan()
+                    .table_name(&self.table)
+                    .set_filter_expression(filter_expr)
+                    .set_expression_attribute_names((!names.is_empty()).then_some(names))
+                    .set_expression_attribute_values((!values.is_empty()).then_some(values))
+                    .consistent_read(true)
+                    .into_paginator()
+                    .send();
+                while let Some(page) = pages.next().await {
+                    let page = page.map_err(|e| aws_error("reading tasks", e))?;
+                    out.extend(page.items.unwrap_or_default());
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Items as a page of tasks; items that cannot be read are reported, not raised.
+fn page_of(items: Vec<Item>) -> Page {
+    let mut page = Page::default();
+    for it in items {
+        match item::to_task(&it) {
+            Ok(t) => page.tasks.push(t),
+            Err(reason) => page.damaged.push(Damaged {
+                key: item::key_text(&it),
+                reason,
+            }),
+        }
+    }
+    page
+}
