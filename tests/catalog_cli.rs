@@ -1,11 +1,11 @@
 //! The catalog as a process: demo, sync, query guard, saved reports, samples/QC/steps, status.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Env, send_signal, wait_child, wait_for};
+use regex::escape;
 use rusqlite::Connection;
+
+use crate::harness::{Env, FRESH, wait_for};
 
 fn catalog(env: &Env) -> Connection {
     Connection::open(env.path("anamo.db")).unwrap()
@@ -15,9 +15,31 @@ fn count(env: &Env, sql: &str) -> i64 {
     catalog(env).query_row(sql, [], |r| r.get(0)).unwrap()
 }
 
+/// What `demo --dir d --samples N` says on stderr as it goes, a regex (its tables, on stdout,
+/// hold the counts).
+fn demo_notes(samples: usize) -> String {
+    let step = |name: &str| {
+        format!(
+            r"demo: {name}: \d+ done, \d+ failed, \d+ retried, 0 released, 0 lost in \d+\.\ds\n"
+        )
+    };
+    let tasks = samples * 3;
+    [
+        format!(r"demo: imported {samples} samples with QC metrics into d/anamo\.db\n"),
+        format!(r"demo: added {tasks} tasks over 3 steps to d/anamo-tasks\.db\n"),
+        step("Alignment"),
+        step("ReadProcessing"),
+        step("VariantCalling"),
+        format!(r"demo: synced {tasks} tasks into the catalog\n"),
+    ]
+    .concat()
+}
+
 /// The demo's catalog, with the env's store and catalog pointing into it.
 fn demo(env: &Env) -> (String, String) {
-    env.ok(&["demo", "--dir", "d", "--samples", "12"]);
+    env.anamo(&["demo", "--dir", "d", "--samples", "12"])
+        .stderr_matches(&demo_notes(12))
+        .run();
     (
         env.path("d/anamo-tasks.db").display().to_string(),
         env.path("d/anamo.db").display().to_string(),
@@ -27,7 +49,10 @@ fn demo(env: &Env) -> (String, String) {
 #[test]
 fn demo_runs_and_every_shipped_report_runs_on_its_catalog() {
     let env = Env::new();
-    let out = env.ok(&["demo", "--dir", "d", "--samples", "12"]);
+    let out = env
+        .anamo(&["demo", "--dir", "d", "--samples", "12"])
+        .stderr_matches(&demo_notes(12))
+        .run();
     assert!(out.contains("== anamo status"), "{out}");
     // 12 samples: one dropped (set apart, not outstanding), one failed, ten done.
     assert!(
@@ -105,7 +130,10 @@ fn demo_runs_and_every_shipped_report_runs_on_its_catalog() {
         "csv",
     ]);
     assert_eq!(first, "from_state,to_state,attempts\nunseen,done,2\n");
-    let status = env.ok(&["--catalog", cat, "status", "--sample", "S009"]);
+    let status = env
+        .anamo(&["--catalog", cat, "status", "--sample", "S009"])
+        .stderr_matches(&format!("{FRESH}sample S009: cohort [^,\n]*, active\n"))
+        .run();
     assert!(
         status.contains("Alignment\tS009-alignment\tdone\t2"),
         "flaky: 2 attempts: {status}"
@@ -141,12 +169,10 @@ fn the_query_guard_refuses_writes_and_leaves_the_catalog_byte_identical() {
         ("CREATE TABLE t (a)", "CREATE is not allowed"),
         ("VACUUM", "not allowed"),
     ] {
-        let err = env.fails(&["--catalog", &cat, "query", sql]);
-        assert_eq!(err.lines().count(), 1, "{sql}: {err}");
-        assert!(
-            err.contains(expected),
-            "{sql}: expected '{expected}' in {err}"
-        );
+        env.anamo(&["--catalog", &cat, "query", sql])
+            .fails(1)
+            .stderr_one_line_with(expected)
+            .run();
     }
     assert!(files(&cat) == before, "the catalog changed");
     let n: i64 = Connection::open(&cat)
@@ -181,35 +207,36 @@ fn parameters_are_bound_never_pasted() {
         "csv",
     ]);
     assert_eq!(out.lines().count(), 4, "{out}");
-    let err = env.fails(&["--catalog", &cat, "query", "samples-left"]);
-    assert!(err.contains("the query needs --param step=VALUE"), "{err}");
-    let err = env.fails(&["--catalog", &cat, "query", "stuck", "-p", "step=x"]);
-    assert!(
-        err.contains("unknown parameter 'step'; this query takes no parameters"),
-        "{err}"
-    );
-    let err = env.fails(&[
+    env.anamo(&["--catalog", &cat, "query", "samples-left"])
+        .fails(1)
+        .stderr_one_line_with("the query needs --param step=VALUE")
+        .run();
+    env.anamo(&["--catalog", &cat, "query", "stuck", "-p", "step=x"])
+        .fails(1)
+        .stderr_one_line_with("unknown parameter 'step'; this query takes no parameters")
+        .run();
+    env.anamo(&[
         "--catalog",
         &cat,
         "query",
         "SELECT * FROM tasks WHERE sample = ?",
-    ]);
-    assert!(err.contains("use named parameters"), "{err}");
-    let err = env.fails(&["--catalog", &cat, "query", "no-such-report"]);
-    assert!(
-        err.contains("no saved report named 'no-such-report'; see `anamo reports`"),
-        "{err}"
-    );
-    let err = env.fails(&[
+    ])
+    .fails(1)
+    .stderr_one_line_with("use named parameters")
+    .run();
+    env.anamo(&["--catalog", &cat, "query", "no-such-report"])
+        .fails(1)
+        .stderr("error: no saved report named 'no-such-report'; see `anamo reports`\n")
+        .run();
+    env.anamo(&[
         "--catalog",
         &cat,
         "query",
         "SELECT sample,\n  nosuch FROM tasks",
-    ]);
-    assert!(
-        err.contains("SQL error at line 2, column 3: no such column: nosuch"),
-        "{err}"
-    );
+    ])
+    .fails(1)
+    .stderr("error: SQL error at line 2, column 3: no such column: nosuch\n")
+    .run();
 }
 
 #[test]
@@ -306,7 +333,12 @@ fn sync_is_idempotent_records_changes_and_marks_removed_tasks() {
         "removed done tasks still count: {progress}"
     );
     // Done and deleted: adding it again is skipped, unless asked to run it again.
-    let out = env.ok(&["tasks", "add", "-c", "A", "--id", "a1", "--script", "true"]);
+    let out = env
+        .anamo(&["tasks", "add", "-c", "A", "--id", "a1", "--script", "true"])
+        .stderr(
+            "skipped A/a1: done before (the catalog's history; use --replace to run it again)\n",
+        )
+        .run();
     assert!(out.contains("skipped 1 done before (catalog)"), "{out}");
     env.ok(&[
         "tasks",
@@ -349,12 +381,10 @@ fn a_bad_catalog_file_is_refused_and_left_alone() {
         vec!["status"],
         vec!["samples", "drop", "x", "--reason", "r"],
     ] {
-        let err = env.fails(&args);
-        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
-        assert!(
-            err.contains("is not an anamo catalog (not a SQLite database)"),
-            "{args:?}: {err}"
-        );
+        env.anamo(&args)
+            .fails(1)
+            .stderr_one_line_with("is not an anamo catalog (not a SQLite database)")
+            .run();
     }
     assert_eq!(env.read("anamo.db"), junk);
     // Another SQLite database is not ours either.
@@ -363,8 +393,10 @@ fn a_bad_catalog_file_is_refused_and_left_alone() {
         .unwrap()
         .execute_batch("CREATE TABLE x (a);")
         .unwrap();
-    let err = env.fails(&["sync"]);
-    assert!(err.contains("a SQLite database of something else"), "{err}");
+    env.anamo(&["sync"])
+        .fails(1)
+        .stderr_one_line_with("a SQLite database of something else")
+        .run();
     // A catalog from a newer anamo.
     std::fs::remove_file(env.path("anamo.db")).unwrap();
     env.ok(&["sync"]);
@@ -372,14 +404,16 @@ fn a_bad_catalog_file_is_refused_and_left_alone() {
         .execute_batch("PRAGMA user_version = 99;")
         .unwrap();
     for args in [vec!["sync"], vec!["query", "SELECT 1"]] {
-        let err = env.fails(&args);
-        assert!(
-            err.contains("was written by a newer anamo (schema 99 > 5); upgrade anamo"),
-            "{err}"
-        );
+        env.anamo(&args)
+            .fails(1)
+            .stderr_one_line_with("was written by a newer anamo (schema 99 > 5); upgrade anamo")
+            .run();
     }
-    let err = Env::new().fails(&["query", "SELECT 1"]);
-    assert!(err.contains("catalog 'anamo.db' does not exist"), "{err}");
+    Env::new()
+        .anamo(&["query", "SELECT 1"])
+        .fails(1)
+        .stderr_one_line_with("catalog 'anamo.db' does not exist")
+        .run();
 }
 
 #[test]
@@ -391,7 +425,7 @@ fn an_interrupted_sync_leaves_a_consistent_catalog() {
     }
     env.write("big.csv", &csv);
     env.ok(&["tasks", "add", "big.csv", "-c", "Big"]);
-    let mut sync = env.spawn(&["sync", "--batch", "1000"]);
+    let sync = env.anamo(&["sync", "--batch", "1000"]).spawn();
     let started = wait_for(Duration::from_secs(60), || {
         env.path("anamo.db").exists()
             && Connection::open(env.path("anamo.db"))
@@ -399,8 +433,7 @@ fn an_interrupted_sync_leaves_a_consistent_catalog() {
                 .is_ok_and(|n| n >= 2000)
     });
     assert!(started, "sync never got going");
-    send_signal(&sync, libc::SIGKILL);
-    wait_child(&mut sync, Duration::from_secs(10));
+    sync.kill(Duration::from_secs(10));
     let n = count(&env, "SELECT count(*) FROM tasks");
     assert!(n < 150_000, "killed before the end ({n})");
     assert_eq!(n % 1000, 0, "only whole batches landed: {n}");
@@ -482,15 +515,11 @@ fn samples_qc_and_steps() {
         "wide.csv",
         "sample_id,dup_rate,contamination\nS1,0.1,0.001\nS9,0.4,\n",
     );
-    let out = env
-        .cmd()
-        .args(["qc", "import", "wide.csv", "--source", "picard"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("1 row(s) name samples not in the catalog")
-    );
+    env.anamo(&["qc", "import", "wide.csv", "--source", "picard"])
+        .stderr(
+            "note: 1 row(s) name samples not in the catalog; import them with `anamo samples import`\n",
+        )
+        .run();
     assert_eq!(count(&env, "SELECT count(*) FROM qc_metrics"), 5);
     let out = env.ok(&[
         "query",
@@ -512,13 +541,21 @@ fn samples_qc_and_steps() {
         env.ok(&["samples", "drop", "S3", "--reason", "again"])
             .contains("already dropped")
     );
-    let err = env.fails(&["samples", "drop", "S7", "--reason", "x"]);
-    assert!(err.contains("no sample 'S7' in the catalog"), "{err}");
+    env.anamo(&["samples", "drop", "S7", "--reason", "x"])
+        .fails(1)
+        .stderr_one_line_with("no sample 'S7' in the catalog")
+        .run();
     assert!(env.ok(&["query", "dropped-samples"]).contains("S3\tA"));
     env.ok(&["steps", "set", "Alignment", "VariantCalling"]);
     assert_eq!(env.ok(&["steps", "list"]), "Alignment\nVariantCalling\n");
-    let err = env.fails(&["steps", "set", "A", "A"]);
-    assert!(err.contains("step 'A' is named twice"), "{err}");
+    // The spelling check speaks before the refusal.
+    env.anamo(&["steps", "set", "A", "A"])
+        .fails(1)
+        .stderr(
+            "warning: no task of step(s) A, A in the catalog yet (it knows Alignment, VariantCalling); set anyway: check the spelling\n\
+             error: step 'A' is named twice\n",
+        )
+        .run();
 
     // Bad input: one line naming file and line; nothing of the batch lands.
     for (name, text, expected) in [
@@ -539,15 +576,16 @@ fn samples_qc_and_steps() {
         ),
     ] {
         env.write(name, text);
-        let err = env.fails(&["samples", "import", name]);
-        assert!(err.contains(expected), "{name}: {err}");
+        env.anamo(&["samples", "import", name])
+            .fails(1)
+            .stderr_one_line_with(expected)
+            .run();
     }
     env.write("badqc.csv", "sample_id,coverage\nS1,30\nS2,high\n");
-    let err = env.fails(&["qc", "import", "badqc.csv"]);
-    assert!(
-        err.contains("badqc.csv:3: value 'high' of metric 'coverage' is not a number"),
-        "{err}"
-    );
+    env.anamo(&["qc", "import", "badqc.csv"])
+        .fails(1)
+        .stderr_one_line_with("badqc.csv:3: value 'high' of metric 'coverage' is not a number")
+        .run();
     assert_eq!(count(&env, "SELECT count(*) FROM samples"), 3);
     assert_eq!(count(&env, "SELECT count(*) FROM qc_metrics"), 5);
 }
@@ -559,9 +597,13 @@ fn status_shows_steps_in_order_with_throughput() {
     env.ok(&["tasks", "add", "a.csv", "--max-attempts", "1"]);
     env.ok(&["worker", "-c", "A"]);
     env.ok(&["steps", "set", "B", "A", "Z"]);
-    let out = env.cmd().args(["status", "--sync"]).output().unwrap();
-    assert!(out.status.success());
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    // The sync's line goes to stderr, before the freshness note.
+    let stdout = env
+        .anamo(&["status", "--sync"])
+        .stderr_matches(&format!(
+            r"synced tasks from sqlite://[^\n]+ into anamo\.db: 4 seen, 4 new, 0 changed state, 0 removed in \d+\.\ds\n{FRESH}"
+        ))
+        .run();
     let lines: Vec<&str> = stdout
         .lines()
         .inspect(|l| assert!(!l.starts_with("synced"), "sync lines go to stderr: {l}"))
@@ -574,14 +616,22 @@ fn status_shows_steps_in_order_with_throughput() {
     assert_eq!(lines[2], "A\t0\t0\t1\t1\t2\t50.0\t1\t0.0\t0\t0\t0\t0");
     assert_eq!(lines[3], "Z\t0\t0\t0\t0\t0\t0.0\t0\t\t0\t0\t0\t0");
     assert_eq!(lines[4], "C\t1\t0\t0\t0\t1\t0.0\t0\t\t0\t0\t0\t0");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("tasks as of the last sync"), "{err}");
-    assert!(err.contains("synced tasks from"), "{err}");
-    let journey = env.ok(&["status", "--sample", "S2"]);
+    let journey = env
+        .anamo(&["status", "--sample", "S2"])
+        .stderr_matches(FRESH)
+        .run();
     assert!(journey.contains("A\ta2\tfailed\t1"), "{journey}");
     assert!(journey.contains("Z\t\tnot added"), "{journey}");
-    let err = env.fails(&["status", "--sample", "nobody"]);
-    assert!(err.contains("no sample 'nobody'"), "{err}");
+    // The freshness note comes before the answer, and so before the error.
+    env.anamo(&["status", "--sample", "nobody"])
+        .fails(1)
+        .stderr_matches(&format!(
+            "{FRESH}{}",
+            escape(
+                "error: no sample 'nobody' in the catalog (neither imported nor in any synced task)\n"
+            )
+        ))
+        .run();
 }
 
 #[test]
@@ -616,12 +666,10 @@ fn user_reports_add_to_and_override_the_built_in_ones() {
     std::fs::rename(env.path("my"), env.path("queries")).unwrap();
     assert_eq!(env.ok(&["query", "answer"]), "answer\n42\n");
     env.write("queries/broken.sql", "-- name: bad name!\nSELECT 1");
-    let (ok, _, err) = env.run(&["reports"]);
-    assert!(ok, "a broken file is skipped, the others still listed");
-    assert!(
-        err.contains("skipped report queries/broken.sql:1: report name 'bad name!'"),
-        "{err}"
-    );
+    // A broken file is skipped, the others still listed.
+    env.anamo(&["reports"])
+        .stderr_one_line_with("skipped report queries/broken.sql:1: report name 'bad name!'")
+        .run();
 }
 
 #[test]
@@ -631,60 +679,63 @@ fn messages_name_the_right_thing() {
     let q = |args: &[&str]| {
         let mut all = vec!["--catalog", cat.as_str(), "query"];
         all.extend_from_slice(args);
-        env.fails(&all)
+        env.anamo(&all)
     };
     // A report parameter with a known set of values.
-    let err = q(&["samples-missing-files", "-p", "kind=CRAM"]);
-    assert_eq!(
-        err,
-        "error: report samples-missing-files: kind='CRAM' is not one of fastq, bam, cram, bai, crai, vcf, gvcf, tbi, other\n"
-    );
-    // A parameter without '=' is called a parameter.
-    let err = q(&["samples-left", "-p", "NA12878"]);
-    assert!(
-        err.contains("'NA12878' is not a parameter: write NAME=VALUE (e.g. sample=NA12878)"),
-        "{err}"
-    );
+    q(&["samples-missing-files", "-p", "kind=CRAM"])
+        .fails(1)
+        .stderr(
+            "error: report samples-missing-files: kind='CRAM' is not one of fastq, bam, cram, bai, crai, vcf, gvcf, tbi, other\n",
+        )
+        .run();
+    // A parameter without '=' is called a parameter (a usage error: clap reads it).
+    q(&["samples-left", "-p", "NA12878"])
+        .fails(2)
+        .stderr_first_line(
+            "error: invalid value 'NA12878' for '--param <PARAMS>': 'NA12878' is not a parameter: write NAME=VALUE (e.g. sample=NA12878)",
+        )
+        .run();
     // PRAGMA is refused as a write would be, with the read-only form.
-    let err = q(&["PRAGMA table_info(launches)"]);
-    assert!(
-        err.starts_with(
-            "error: PRAGMA is not allowed: anamo query is read-only (SELECT, WITH, EXPLAIN only)"
-        ) && err.contains("pragma_table_info"),
-        "{err}"
-    );
+    q(&["PRAGMA table_info(launches)"])
+        .fails(1)
+        .stderr_one_line_with("pragma_table_info")
+        .stderr_starts_with(
+            "error: PRAGMA is not allowed: anamo query is read-only (SELECT, WITH, EXPLAIN only)",
+        )
+        .run();
     // A bad pattern in anamo.toml names the file and the entry's line.
     env.write(
         "anamo.toml",
         "[sync]\ninstances = false\n\n[[sync.objects]]\nuri = \"s3://b/study/\"\nsample_pattern = \"(\"\n",
     );
-    let err = env.fails(&["sync", "--no-tasks"]);
-    assert!(
-        err.starts_with("error: anamo.toml:4: sample_pattern '(' is not a valid regex"),
-        "{err}"
-    );
+    env.anamo(&["sync", "--no-tasks"])
+        .fails(1)
+        .stderr_starts_with("error: anamo.toml:4: sample_pattern '(' is not a valid regex")
+        .run();
     // A PiCaS token names PiCaS's field.
     env.write("tokens.json", "[{\"_id\": \"a\", \"type\": \"X\"}]");
-    let err = env.fails(&["tasks", "add", "tokens.json"]);
-    assert_eq!(
-        err,
-        "error: tokens.json:1: task 'a' has no script: fill its 'Task_Script' field (or add one)\n"
-    );
+    env.anamo(&["tasks", "add", "tokens.json"])
+        .fails(1)
+        .stderr(
+            "error: tokens.json:1: task 'a' has no script: fill its 'Task_Script' field (or add one)\n",
+        )
+        .run();
     // A running task has no log yet: said so, not blamed on --log-dir.
     env.ok(&[
         "tasks", "add", "-c", "L", "--id", "slow", "--script", "sleep 3",
     ]);
-    let mut worker = env.spawn(&["worker", "-c", "L"]);
+    let worker = env.anamo(&["worker", "-c", "L"]).spawn();
     assert!(wait_for(
         Duration::from_secs(10),
         || env.task("slow")["state"] == "running"
     ));
-    let err = env.fails(&["logs", "slow"]);
-    assert_eq!(
-        err,
-        "error: task L/slow is running attempt 1; a log is recorded on the task when an attempt ends\n"
-    );
-    assert!(wait_child(&mut worker, Duration::from_secs(20)).success());
+    env.anamo(&["logs", "slow"])
+        .fails(1)
+        .stderr(
+            "error: task L/slow is running attempt 1; a log is recorded on the task when an attempt ends\n",
+        )
+        .run();
+    worker.wait(Duration::from_secs(20));
 }
 
 #[test]
@@ -694,27 +745,26 @@ fn step_outputs_refuse_unknown_placeholders_and_say_when_a_bucket_was_never_sync
     let run = |args: &[&str]| {
         let mut all = vec!["--catalog", cat.as_str()];
         all.extend_from_slice(args);
-        env.run(&all)
+        env.anamo(&all)
     };
-    let (ok, _, err) = run(&["steps", "output", "Alignment", "s3://b/{smaple}.cram"]);
-    assert!(!ok);
-    assert_eq!(
-        err,
-        "error: the output pattern: unknown placeholder {smaple}; known: {sample}, {task_id}, {collection}\n"
-    );
-    let (ok, _, err) = run(&["steps", "output", "Alignmnt", "s3://b/{sample}.cram"]);
-    assert!(ok, "{err}");
-    assert!(
-        err.starts_with("warning: the catalog knows no step 'Alignmnt' (it knows Alignment, "),
-        "{err}"
-    );
-    let (ok, _, err) = run(&[
+    run(&["steps", "output", "Alignment", "s3://b/{smaple}.cram"])
+        .fails(1)
+        .stderr(
+            "error: the output pattern: unknown placeholder {smaple}; known: {sample}, {task_id}, {collection}\n",
+        )
+        .run();
+    run(&["steps", "output", "Alignmnt", "s3://b/{sample}.cram"])
+        .stderr(
+            "warning: the catalog knows no step 'Alignmnt' (it knows Alignment, ReadProcessing, VariantCalling); recorded anyway\n",
+        )
+        .run();
+    run(&[
         "steps",
         "output",
         "Alignment",
         "s3://never-listed/{sample}.cram",
-    ]);
-    assert!(ok && err.is_empty(), "{err}");
+    ])
+    .run();
     // A done task without a sample has no {sample} path to miss.
     let store = env.path("d/anamo-tasks.db").display().to_string();
     for args in [
@@ -733,18 +783,17 @@ fn step_outputs_refuse_unknown_placeholders_and_say_when_a_bucket_was_never_sync
     ] {
         let mut all = vec!["--store", store.as_str()];
         all.extend(args);
-        let (ok, _, err) = run(&all);
-        assert!(ok, "{err}");
+        run(&all).run();
     }
-    let (ok, out, err) = run(&[
+    let out = run(&[
         "query",
         "step-outputs",
         "-p",
         "step=Alignment",
         "--format",
         "csv",
-    ]);
-    assert!(ok, "{err}");
+    ])
+    .run();
     assert!(!out.contains("nosample"), "{out}");
     let rows: Vec<&str> = out.lines().skip(1).collect();
     assert!(!rows.is_empty());
@@ -798,15 +847,24 @@ fn eta_comes_from_a_recent_pace_with_enough_data() {
         add("Thin", &format!("t{i}"), "done", Some(now - 1_000 * i));
     }
     add("Thin", "t3", "todo", None);
-    let rows: Vec<serde_json::Value> =
-        serde_json::from_str(&env.ok(&["status", "--format", "json"])).unwrap();
+    // Rows written straight into the catalog: no sync ever ran.
+    let never = "tasks never fully synced: run `anamo sync`\n";
+    let rows: Vec<serde_json::Value> = serde_json::from_str(
+        &env.anamo(&["status", "--format", "json"])
+            .stderr(never)
+            .run(),
+    )
+    .unwrap();
     let eta = |step: &str| rows.iter().find(|r| r["step"] == step).unwrap()["eta_hours"].clone();
     let fast = eta("Fast").as_f64().unwrap();
     assert!(fast <= 0.01, "one task at 8 a minute: {fast}");
     let slow = eta("Slow").as_f64().unwrap();
     assert!((19.5..=20.5).contains(&slow), "{slow}");
     assert!(eta("Thin").is_null(), "three finishes are not a pace");
-    let table = env.ok(&["status", "--format", "table"]);
+    let table = env
+        .anamo(&["status", "--format", "table"])
+        .stderr(never)
+        .run();
     assert!(table.contains("1m"), "{table}");
 }
 
@@ -838,23 +896,22 @@ fn failing_queries_print_no_header_and_a_bad_user_report_is_skipped_alone() {
     let q = |args: &[&str]| {
         let mut all = vec!["--catalog", cat.as_str()];
         all.extend_from_slice(args);
-        env.run(&all)
+        env.anamo(&all)
     };
-    let (ok, out, err) = q(&[
+    let out = q(&[
         "query",
         "SELECT json_extract('x', '$') AS j",
         "--format",
         "csv",
-    ]);
-    assert!(!ok);
+    ])
+    .fails(1)
+    .stderr("error: SQL error: malformed JSON\n")
+    .run();
     assert_eq!(out, "", "no header before the error");
-    assert_eq!(err, "error: SQL error: malformed JSON\n");
-    let (ok, _, err) = q(&["query", "SELECT 1,\n 2 FROM nosuch"]);
-    assert!(!ok);
-    assert_eq!(
-        err,
-        "error: SQL error at line 2, column 9: no such table: nosuch\n"
-    );
+    q(&["query", "SELECT 1,\n 2 FROM nosuch"])
+        .fails(1)
+        .stderr("error: SQL error at line 2, column 9: no such table: nosuch\n")
+        .run();
     std::fs::create_dir_all(env.path("queries")).unwrap();
     env.write(
         "queries/bad.sql",
@@ -864,17 +921,15 @@ fn failing_queries_print_no_header_and_a_bad_user_report_is_skipped_alone() {
         "queries/good.sql",
         "-- name: good\n-- description: works\nSELECT 42 AS answer",
     );
-    let (ok, out, err) = q(&["reports", "--format", "csv"]);
-    assert!(ok, "{err}");
+    let skipped =
+        "skipped report queries/bad.sql:3: parameter name 'a b' must be letters, digits and '_'";
+    let out = q(&["reports", "--format", "csv"])
+        .stderr_one_line_with(skipped)
+        .run();
     assert!(out.contains("\ngood,") && !out.contains("\nbad,"), "{out}");
-    assert!(
-        err.contains(
-            "skipped report queries/bad.sql:3: parameter name 'a b' must be letters, digits and '_'"
-        ),
-        "{err}"
-    );
-    let (ok, out, _) = q(&["query", "good", "--format", "csv"]);
-    assert!(ok);
+    let out = q(&["query", "good", "--format", "csv"])
+        .stderr_one_line_with(skipped)
+        .run();
     assert_eq!(out, "answer\n42\n");
 }
 
@@ -891,15 +946,15 @@ fn the_catalog_knows_its_store_and_refuses_another() {
     env.ok(&[
         "--store", "other.db", "tasks", "add", "-c", "B", "--id", "b1", "--script", "true",
     ]);
-    let err = env.fails(&["--store", "other.db", "sync"]);
     let here = std::fs::canonicalize(env.store()).unwrap();
-    assert!(
-        err.starts_with(&format!(
+    env.anamo(&["--store", "other.db", "sync"])
+        .fails(1)
+        .stderr_starts_with(format!(
             "error: catalog 'anamo.db' holds the tasks of sqlite://{}, not of sqlite://",
             here.display()
-        )) && err.contains("--store-changed"),
-        "{err}"
-    );
+        ))
+        .stderr_one_line_with("--store-changed")
+        .run();
     assert_eq!(
         count(
             &env,
@@ -910,27 +965,38 @@ fn the_catalog_knows_its_store_and_refuses_another() {
     // Said on purpose: the new store is the catalog's from now on.
     let out = env.ok(&["--store", "other.db", "sync", "--store-changed"]);
     assert!(out.contains("1 seen, 1 new"), "{out}");
-    env.fails(&["sync"]);
+    env.anamo(&["sync"])
+        .fails(1)
+        .stderr_starts_with("error: catalog 'anamo.db' holds the tasks of sqlite://")
+        .stderr_one_line_with(format!(
+            "{}, not of sqlite://{}",
+            std::fs::canonicalize(env.path("other.db"))
+                .unwrap()
+                .display(),
+            here.display()
+        ))
+        .run();
 }
 
 #[test]
 fn sample_status_is_active_or_dropped_and_reactivating_clears_the_drop() {
     let env = Env::new();
     env.write("s.csv", "sample_id,status\nS1,active\nS2,activ\n");
-    let err = env.fails(&["samples", "import", "s.csv"]);
-    assert_eq!(
-        err,
-        "error: s.csv:3: status 'activ' for sample 'S2' is neither active nor dropped (drop a sample with `anamo samples drop`)\n"
-    );
+    env.anamo(&["samples", "import", "s.csv"])
+        .fails(1)
+        .stderr(
+            "error: s.csv:3: status 'activ' for sample 'S2' is neither active nor dropped (drop a sample with `anamo samples drop`)\n",
+        )
+        .run();
     env.write("s.csv", "sample_id,status\nS1,active\n");
     env.ok(&["samples", "import", "s.csv"]);
     env.ok(&["samples", "drop", "S1", "--reason", "test"]);
-    let (ok, _, err) = env.run(&["samples", "import", "s.csv"]);
-    assert!(ok);
-    assert!(
-        err.contains("warning: sample S1 was dropped (test) and is active again"),
-        "a re-activation is said: {err}"
-    );
+    // A re-activation is said.
+    env.anamo(&["samples", "import", "s.csv"])
+        .stderr(
+            "warning: sample S1 was dropped (test) and is active again: the sheet says status active (`anamo samples drop` drops it again)\n",
+        )
+        .run();
     let row = env.ok(&[
         "query",
         "SELECT status, dropped_at IS NULL AS clear, drop_reason IS NULL AS no_reason FROM samples",
@@ -947,73 +1013,68 @@ fn typos_are_not_silent() {
     let run = |args: &[&str]| {
         let mut all = vec!["--store", store.as_str(), "--catalog", cat.as_str()];
         all.extend_from_slice(args);
-        env.run(&all)
+        env.anamo(&all)
     };
-    let (ok, _, err) = run(&["worker", "-c", "Alignmnet"]);
-    assert!(!ok);
-    assert!(
-        err.starts_with("error: no task in collection 'Alignmnet' in sqlite://")
-            && err.contains("or pass --wait"),
-        "{err}"
-    );
-    let (ok, _, err) = run(&["tasks", "retry", "-c", "Alignment", "--id", "NOPE"]);
-    assert!(!ok);
-    assert!(
-        err.starts_with("error: no failed task in Alignment matched --id NOPE"),
-        "{err}"
-    );
-    let (ok, _, err) = run(&[
+    run(&["worker", "-c", "Alignmnet"])
+        .fails(1)
+        .stderr_starts_with("error: no task in collection 'Alignmnet' in sqlite://")
+        .stderr_one_line_with("or pass --wait")
+        .run();
+    run(&["tasks", "retry", "-c", "Alignment", "--id", "NOPE"])
+        .fails(1)
+        .stderr(
+            "error: no failed task in Alignment matched --id NOPE; nothing was retried (see `anamo tasks list -c Alignment --state failed`)\n",
+        )
+        .run();
+    run(&[
         "steps",
         "set",
         "Alignment",
         "ReadProcessing",
         "VariantCallng",
-    ]);
-    assert!(ok, "{err}");
-    assert!(
-        err.starts_with("warning: no task of step(s) VariantCallng in the catalog yet"),
-        "{err}"
-    );
+    ])
+    .stderr(
+        "warning: no task of step(s) VariantCallng in the catalog yet (it knows Alignment, ReadProcessing, VariantCalling); set anyway: check the spelling\n",
+    )
+    .run();
     run(&[
         "steps",
         "set",
         "Alignment",
         "ReadProcessing",
         "VariantCalling",
-    ]);
-    let (ok, _, err) = run(&["query", "samples-left", "-p", "step=Alignmnet"]);
-    assert!(!ok);
-    assert_eq!(
-        err,
-        "error: report samples-left: no step 'Alignmnet' in the catalog; it knows Alignment, ReadProcessing, VariantCalling\n"
-    );
-    let (ok, _, err) = run(&["query", "qc-outliers", "-p", "metric=mean_coverag"]);
-    assert!(!ok);
-    assert!(
-        err.starts_with(
-            "error: report qc-outliers: no metric 'mean_coverag' in the catalog; it knows "
-        ) && err.contains("mean_coverage"),
-        "{err}"
-    );
-    let (ok, _, err) = run(&[
+    ])
+    .run();
+    run(&["query", "samples-left", "-p", "step=Alignmnet"])
+        .fails(1)
+        .stderr(
+            "error: report samples-left: no step 'Alignmnet' in the catalog; it knows Alignment, ReadProcessing, VariantCalling\n",
+        )
+        .run();
+    run(&["query", "qc-outliers", "-p", "metric=mean_coverag"])
+        .fails(1)
+        .stderr_starts_with(
+            "error: report qc-outliers: no metric 'mean_coverag' in the catalog; it knows ",
+        )
+        .stderr_one_line_with("mean_coverage")
+        .run();
+    run(&[
         "query",
         "qc-outliers",
         "-p",
         "metric=mean_coverage",
         "-p",
         "min=2O",
-    ]);
-    assert!(!ok);
-    assert_eq!(err, "error: report qc-outliers: min='2O' is not a number\n");
-    let (ok, _, err) = run(&["query", "slowest-tasks", "-p", "limit=abc"]);
-    assert!(!ok);
-    assert_eq!(
-        err,
-        "error: report slowest-tasks: limit='abc' is not a whole number\n"
-    );
+    ])
+    .fails(1)
+    .stderr("error: report qc-outliers: min='2O' is not a number\n")
+    .run();
+    run(&["query", "slowest-tasks", "-p", "limit=abc"])
+        .fails(1)
+        .stderr("error: report slowest-tasks: limit='abc' is not a whole number\n")
+        .run();
     // The "all" default still works.
-    let (ok, out, err) = run(&["query", "slowest-tasks", "-p", "limit=3", "--format", "csv"]);
-    assert!(ok, "{err}");
+    let out = run(&["query", "slowest-tasks", "-p", "limit=3", "--format", "csv"]).run();
     assert_eq!(out.lines().count(), 4, "{out}");
 }
 
@@ -1034,29 +1095,27 @@ fn a_second_sync_is_told_and_status_says_when_a_sync_runs_or_died() {
             [],
         )
         .unwrap();
-    let err = env.fails(&["sync"]);
-    assert_eq!(
-        err,
-        "error: catalog 'anamo.db' is being synced by another process (pid 4242 on elsewhere, since 2026-11-25T20:01:02Z); wait for it to finish\n"
-    );
-    let (ok, _, err) = env.run(&["status"]);
-    assert!(ok);
-    assert!(
-        err.starts_with("a sync is running now; tasks as of the last sync, "),
-        "{err}"
-    );
+    env.anamo(&["sync"])
+        .fails(1)
+        .stderr(
+            "error: catalog 'anamo.db' is being synced by another process (pid 4242 on elsewhere, since 2026-11-25T20:01:02Z); wait for it to finish\n",
+        )
+        .run();
+    env.anamo(&["status"])
+        .stderr_matches(&format!("a sync is running now; {FRESH}"))
+        .run();
     // It died: the lock is gone, its row still says running.
     drop(lock);
-    let (_, _, err) = env.run(&["status"]);
-    assert!(
-        err.starts_with("the last sync (started 2026-11-25T20:01:02Z) did not finish; tasks as of the last sync, "),
-        "{err}"
-    );
+    env.anamo(&["status"])
+        .stderr_matches(&format!(
+            r"the last sync \(started 2026-11-25T20:01:02Z\) did not finish; {FRESH}"
+        ))
+        .run();
 }
 
 #[test]
 fn every_surface_tells_one_progress_on_the_sqlite_store() {
-    common::progress_matrix(&Env::new());
+    crate::progress::progress_matrix(&Env::new());
 }
 
 #[test]
@@ -1075,11 +1134,12 @@ fn the_demo_never_replaces_a_real_project() {
         "--script",
         "true",
     ]);
-    let err = env.fails(&["demo", "--dir", "project"]);
-    assert_eq!(
-        err,
-        "error: 'project' already holds anamo-tasks.db that the demo did not make; it would replace them: pick another --dir\n"
-    );
+    env.anamo(&["demo", "--dir", "project"])
+        .fails(1)
+        .stderr(
+            "error: 'project' already holds anamo-tasks.db that the demo did not make; it would replace them: pick another --dir\n",
+        )
+        .run();
     let mine = env.ok(&[
         "--store",
         "project/anamo-tasks.db",
@@ -1090,8 +1150,11 @@ fn the_demo_never_replaces_a_real_project() {
     ]);
     assert!(mine.contains("Mine,m1"), "{mine}");
     // Its own folder it may start again.
-    env.ok(&["demo", "--dir", "d", "--samples", "3"]);
-    env.ok(&["demo", "--dir", "d", "--samples", "3"]);
+    for _ in 0..2 {
+        env.anamo(&["demo", "--dir", "d", "--samples", "3"])
+            .stderr_matches(&demo_notes(3))
+            .run();
+    }
 }
 
 #[test]
@@ -1106,11 +1169,11 @@ fn commands_that_change_a_collection_refuse_one_that_does_not_exist() {
         vec!["tasks", "release-stale", "-c", "Algn"],
         vec!["sync", "-c", "Algn"],
     ] {
-        let err = env.fails(&args);
-        assert!(
-            err.starts_with("error: no task in collection 'Algn' in sqlite://"),
-            "{args:?}: {err}"
-        );
+        env.anamo(&args)
+            .fails(1)
+            .stderr_starts_with("error: no task in collection 'Algn' in sqlite://")
+            .stderr_one_line_with("; check the name (`anamo tasks counts` lists the collections)")
+            .run();
     }
     assert_eq!(env.tasks().len(), 1, "nothing was touched");
 }
@@ -1122,11 +1185,11 @@ fn a_report_over_samples_says_when_none_were_imported() {
         "tasks", "add", "-c", "A", "--id", "a1", "--sample", "S1", "--script", "true",
     ]);
     env.ok(&["sync"]);
-    let (ok, out, err) = env.run(&["query", "samples-left", "-p", "step=A", "--format", "csv"]);
-    assert!(ok, "{err}");
+    let out = env
+        .anamo(&["query", "samples-left", "-p", "step=A", "--format", "csv"])
+        .stderr(
+            "the catalog has no samples yet: import the sample sheet with `anamo samples import FILE`; until then samples-left lists none\n",
+        )
+        .run();
     assert_eq!(out, "sample_id,cohort,state\n");
-    assert_eq!(
-        err,
-        "the catalog has no samples yet: import the sample sheet with `anamo samples import FILE`; until then samples-left lists none\n"
-    );
 }

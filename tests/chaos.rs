@@ -4,13 +4,10 @@
 //! again after the lease expired). Both stores (DynamoDB on the emulator). Small in CI; ANAMO_CHAOS_TASKS / ANAMO_CHAOS_SECS make it a
 //! local soak.
 
-mod common;
-
 use std::collections::HashMap;
-use std::process::Child;
 use std::time::{Duration, Instant};
 
-use common::{Env, file_lines, send_signal, wait_child};
+use crate::harness::{Env, Running, WARN, file_lines, wait_for};
 
 fn env_num(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -43,7 +40,7 @@ fn chaos_on_the_sqlite_store_loses_nothing() {
 
 #[test]
 fn chaos_on_the_dynamodb_store_loses_nothing() {
-    let Some(moto) = common::moto::Moto::start() else {
+    let Some(moto) = crate::harness::moto::Moto::start() else {
         return;
     };
     let mut vars = moto.env();
@@ -75,36 +72,41 @@ fn chaos(env: &Env, tasks: u64, secs: u64) {
         "--max-attempts",
         "100",
     ]);
+    // A worker's log: the note of its SIGTERM, and warnings of leases lost to the chaos.
+    let log = format!(
+        r"(?:{WARN}|stopping \(SIGTERM\): claiming nothing more; \d+ running task\(s\) get 0s, then they are killed and handed back \(again to stop now\)\n)*"
+    );
     let worker = |env: &Env| {
-        env.spawn(&[
+        env.anamo(&[
             "worker", "-c", "Chaos", "--lease", "1s", "--grace", "300ms", "--wait",
         ])
+        .stderr_matches(&log)
+        .spawn()
     };
-    let mut workers: Vec<Child> = (0..6).map(|_| worker(env)).collect();
+    let mut workers: Vec<Running> = (0..6).map(|_| worker(env)).collect();
     let mut rng = Lcg(7);
     let (mut kills, mut terms) = (0, 0);
     let until = Instant::now() + Duration::from_secs(secs);
     while Instant::now() < until {
         std::thread::sleep(Duration::from_millis(250 + rng.next(250)));
         let i = rng.next(workers.len() as u64) as usize;
-        let mut victim = workers.swap_remove(i);
+        let victim = workers.swap_remove(i);
         if rng.next(10) < 4 {
-            send_signal(&victim, libc::SIGKILL);
+            victim.kill(Duration::from_secs(10));
             kills += 1;
         } else {
-            send_signal(&victim, libc::SIGTERM);
+            victim.stop(libc::SIGTERM, Duration::from_secs(10));
             terms += 1;
         }
-        wait_child(&mut victim, Duration::from_secs(10));
         workers.push(worker(env));
     }
     // Let the survivors drain what is left (expired leases included), then stop them.
-    let drained = common::wait_for(Duration::from_secs(120), || {
+    let drained = wait_for(Duration::from_secs(120), || {
         env.states().get("done").copied().unwrap_or(0) == tasks as usize
     });
-    for w in &mut workers {
-        send_signal(w, libc::SIGTERM);
-        assert!(wait_child(w, Duration::from_secs(10)).success());
+    for w in workers {
+        w.signal(libc::SIGTERM);
+        w.wait(Duration::from_secs(10));
     }
     assert!(drained, "not every task got done: {:?}", env.states());
     assert_eq!(

@@ -1,8 +1,6 @@
 //! `anamo launch` and `anamo sync --instances` on the moto emulator: caps, tags, user data,
 //! dry runs, failed launches, state transitions and the audit reports.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -11,9 +9,10 @@ use anamo::store::TaskStore;
 use anamo::store::dynamo::DynamoStore;
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{InstanceType, RequestLaunchTemplateData};
-use common::Env;
-use common::moto::Moto;
 use serde_json::Value;
+
+use crate::harness::moto::Moto;
+use crate::harness::{Env, FRESH};
 
 const TABLE: &str = "anamo-tasks";
 const STEP: &str = "Alignment";
@@ -119,14 +118,13 @@ fn launch_is_capped_by_work_left_tagged_and_boots_the_worker() {
     let Some(cloud) = Cloud::start(5) else {
         return;
     };
-    let (ok, stdout, stderr) = cloud
+    let stdout = cloud
         .env
-        .run(&["launch", "--step", STEP, "--count", "10", "--slots", "2"]);
-    assert!(ok, "{stderr}");
-    assert!(
-        stderr.contains("capped at 3 instance(s): 5 claimable task(s) in Alignment at 2 slot(s)"),
-        "{stderr}"
-    );
+        .anamo(&["launch", "--step", STEP, "--count", "10", "--slots", "2"])
+        .stderr(
+            "capped at 3 instance(s): 5 claimable task(s) in Alignment at 2 slot(s) per instance\n",
+        )
+        .run();
     assert!(
         stdout.contains("started 3 of 3 instance(s) for step Alignment"),
         "{stdout}"
@@ -235,20 +233,20 @@ fn spot_instance_type_and_a_user_data_template() {
 
     // A template with an unknown placeholder: one line naming it, and nothing recorded.
     cloud.env.write("bad.sh", "anamo worker -c {{stpe}}\n");
-    let err = cloud.env.fails(&[
-        "launch",
-        "--step",
-        STEP,
-        "--count",
-        "1",
-        "--user-data",
-        "bad.sh",
-    ]);
-    assert!(
-        err.contains("bad.sh: unknown placeholder {{stpe}}; known: {{step}}, {{store}},"),
-        "{err}"
-    );
-    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    cloud
+        .env
+        .anamo(&[
+            "launch",
+            "--step",
+            STEP,
+            "--count",
+            "1",
+            "--user-data",
+            "bad.sh",
+        ])
+        .fails(1)
+        .stderr_one_line_with("bad.sh: unknown placeholder {{stpe}}; known: {{step}}, {{store}},")
+        .run();
     assert_eq!(
         cloud.query(&["SELECT count(*) AS n FROM launches"])[0]["n"],
         1
@@ -286,21 +284,23 @@ fn dry_run_sends_nothing_and_a_refused_launch_is_recorded() {
     );
     assert!(cloud.instances().is_empty());
 
-    let err = cloud.env.fails(&[
-        "launch",
-        "--step",
-        STEP,
-        "--count",
-        "1",
-        "--template",
-        "NoSuchTemplate",
-    ]);
-    assert!(
-        err.contains("no launch template named 'NoSuchTemplate' in us-east-1 for step Alignment"),
-        "{err}"
-    );
-    assert!(err.contains("recorded as launch"), "{err}");
-    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    cloud
+        .env
+        .anamo(&[
+            "launch",
+            "--step",
+            STEP,
+            "--count",
+            "1",
+            "--template",
+            "NoSuchTemplate",
+        ])
+        .fails(1)
+        .stderr_one_line_with(
+            "no launch template named 'NoSuchTemplate' in us-east-1 for step Alignment",
+        )
+        .stderr_contains("recorded as launch")
+        .run();
     assert!(cloud.instances().is_empty());
 
     let rows = cloud.query(&["SELECT dry_run, started, error FROM launches ORDER BY requested_at"]);
@@ -329,7 +329,13 @@ fn dry_run_sends_nothing_and_a_refused_launch_is_recorded() {
 
     // No work left: nothing is sent, and the launch is still on record.
     cloud.env.ok(&["tasks", "delete", "-c", STEP, "--all"]);
-    let out = cloud.env.ok(&["launch", "--step", STEP, "--count", "4"]);
+    let out = cloud
+        .env
+        .anamo(&["launch", "--step", STEP, "--count", "4"])
+        .stderr(
+            "capped at 0 instance(s): 0 claimable task(s) in Alignment at 1 slot(s) per instance\n",
+        )
+        .run();
     assert!(
         out.contains("nothing to launch: step Alignment has no claimable tasks"),
         "{out}"
@@ -342,9 +348,10 @@ fn dry_run_sends_nothing_and_a_refused_launch_is_recorded() {
 fn launch_refuses_a_store_the_cluster_cannot_reach() {
     let env = Env::new();
     env.ok(&["tasks", "add", "-c", STEP, "--id", "a", "--script", "true"]);
-    let err = env.fails(&["launch", "--step", STEP, "--count", "1"]);
-    assert!(err.contains("pass --store dynamodb://TABLE"), "{err}");
-    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    env.anamo(&["launch", "--step", STEP, "--count", "1"])
+        .fails(1)
+        .stderr_one_line_with("pass --store dynamodb://TABLE")
+        .run();
     assert!(!env.path("anamo.db").exists(), "nothing written");
 }
 
@@ -474,7 +481,11 @@ fn sync_records_instance_transitions_and_the_audits_answer() {
         (Some(STEP), Some(3), Some(1))
     );
 
-    let status = cloud.env.ok(&["status", "--format", "json"]);
+    let status = cloud
+        .env
+        .anamo(&["status", "--format", "json"])
+        .stderr_matches(FRESH)
+        .run();
     let rows: Vec<Value> = serde_json::from_str(&status).unwrap();
     let step = rows.iter().find(|r| r["step"] == STEP).unwrap();
     assert_eq!(step["instances"], 2, "a and c still run: {step}");
@@ -520,18 +531,20 @@ fn launch_counts_the_step_s_running_instances_and_checks_its_inputs() {
     let launch = |extra: &[&str]| {
         let mut args = vec!["launch", "--step", STEP];
         args.extend_from_slice(extra);
-        cloud.env.run(&args)
+        cloud.env.anamo(&args)
     };
-    let (ok, out, err) = launch(&["--count", "40", "--slots", "2"]);
-    assert!(ok, "{err}");
+    let out = launch(&["--count", "40", "--slots", "2"])
+        .stderr(
+            "capped at 4 instance(s): 8 claimable task(s) in Alignment at 2 slot(s) per instance\n",
+        )
+        .run();
     assert!(out.contains("started 4 of 4 instance(s)"), "{out}");
     // Run twice: the four already up cover the eight tasks.
-    let (ok, out, err) = launch(&["--count", "40", "--slots", "2"]);
-    assert!(ok, "{err}");
-    assert!(
-        err.contains("capped at 0 instance(s): 8 claimable task(s) in Alignment at 2 slot(s) per instance, less 4 instance(s) of the step already pending or running"),
-        "{err}"
-    );
+    let out = launch(&["--count", "40", "--slots", "2"])
+        .stderr(
+            "capped at 0 instance(s): 8 claimable task(s) in Alignment at 2 slot(s) per instance, less 4 instance(s) of the step already pending or running\n",
+        )
+        .run();
     assert!(
         out.contains("nothing to launch: the 4 instance(s) of step Alignment already pending or running cover its 8 claimable task(s)"),
         "{out}"
@@ -539,46 +552,40 @@ fn launch_counts_the_step_s_running_instances_and_checks_its_inputs() {
     assert_eq!(cloud.instances().len(), 4);
 
     // A minimum above the count is refused; one above the cap is lowered, and said so.
-    let (ok, _, err) = launch(&["--count", "1", "--min-count", "3"]);
-    assert!(!ok);
-    assert_eq!(
-        err.trim(),
-        "error: --min-count 3 is above --count 1; the minimum cannot exceed the count"
-    );
+    launch(&["--count", "1", "--min-count", "3"])
+        .fails(1)
+        .stderr("error: --min-count 3 is above --count 1; the minimum cannot exceed the count\n")
+        .run();
     for i in cloud.instances() {
         cloud.terminate(i.instance_id().unwrap());
     }
-    let (ok, out, err) = launch(&["--count", "10", "--min-count", "10", "--slots", "2"]);
-    assert!(ok, "{err}");
-    assert!(err.contains("; --min-count 10 lowered to 4"), "{err}");
+    let out = launch(&["--count", "10", "--min-count", "10", "--slots", "2"])
+        .stderr(
+            "capped at 4 instance(s): 8 claimable task(s) in Alignment at 2 slot(s) per instance; --min-count 10 lowered to 4\n",
+        )
+        .run();
     assert!(out.contains("of 4 instance(s)"), "{out}");
 
     // A dry run from a template that does not exist fails as the launch would.
     for i in cloud.instances() {
         cloud.terminate(i.instance_id().unwrap());
     }
-    let (ok, out, err) = launch(&["--count", "1", "--dry-run", "--template", "Nope"]);
-    assert!(!ok);
+    let out = launch(&["--count", "1", "--dry-run", "--template", "Nope"])
+        .fails(1)
+        .stderr_one_line_with("error: no launch template named 'Nope' in us-east-1 for step Alignment; create one named after the step")
+        .run();
     assert!(
         !out.contains("dry run of launch"),
         "nothing shown for a launch that cannot be: {out}"
     );
-    assert!(
-        err.contains("error: no launch template named 'Nope' in us-east-1 for step Alignment; create one named after the step"),
-        "{err}"
-    );
-    assert!(!err.contains("EC2 accepted"), "{err}");
 
     // Without USER or LOGNAME the audit trail names the uid's user, not "unknown".
-    let out = cloud
+    cloud
         .env
-        .cmd()
-        .args(["launch", "--step", STEP, "--count", "1", "--dry-run"])
+        .anamo(&["launch", "--step", STEP, "--count", "1", "--dry-run"])
         .env_remove("USER")
         .env_remove("LOGNAME")
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+        .run();
     let me = std::process::Command::new("id")
         .arg("-un")
         .output()
@@ -604,11 +611,12 @@ fn tasks_left_by_dead_workers_count_as_work_for_a_launch() {
             .expect("claims");
     }
     std::thread::sleep(Duration::from_millis(20));
-    let (ok, out, err) = cloud.env.run(&["launch", "--step", STEP, "--count", "5"]);
-    assert!(ok, "{err}");
-    assert!(
-        err.contains("capped at 2 instance(s): 2 claimable task(s)"),
-        "{err}"
-    );
+    let out = cloud
+        .env
+        .anamo(&["launch", "--step", STEP, "--count", "5"])
+        .stderr(
+            "capped at 2 instance(s): 2 claimable task(s) in Alignment at 1 slot(s) per instance\n",
+        )
+        .run();
     assert!(out.contains("started 2 of 2 instance(s)"), "{out}");
 }

@@ -2,15 +2,13 @@
 //! 127.0.0.1: instance id as owner, a Spot notice hands tasks back, and a silent metadata
 //! service costs under a second.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Env, wait_child, wait_for};
+use crate::harness::{Env, WARN, file_lines, wait_for};
 
 const INSTANCE: &str = "i-0123456789abcdef0";
 
@@ -107,20 +105,22 @@ fn a_spot_notice_hands_running_tasks_back() {
         "--script",
         "touch next-ran",
     ]);
-    let mut w = env.spawn(&["worker", "-c", "S", "--grace", "1s"]);
+    let w = env
+        .anamo(&["worker", "-c", "S", "--grace", "1s"])
+        .stderr_matches(WARN)
+        .stderr_contains(r#"Spot interruption notice ({"action":"terminate","time":"2026-11-25T20:00:00Z"}): stopping"#)
+        .spawn();
     assert!(wait_for(Duration::from_secs(10), || env
         .path("started")
         .exists()));
     notice.store(true, Ordering::SeqCst);
     let noticed = Instant::now();
-    assert!(wait_child(&mut w, Duration::from_secs(30)).success());
+    let out = w.wait(Duration::from_secs(30)).stdout;
     assert!(
         noticed.elapsed() < Duration::from_secs(10),
         "took {:?}",
         noticed.elapsed()
     );
-    let mut out = String::new();
-    std::io::Read::read_to_string(w.stdout.as_mut().unwrap(), &mut out).unwrap();
     assert!(out.contains("1 released"), "{out}");
     let t = env.task("long");
     assert_eq!(
@@ -163,24 +163,29 @@ fn shutdown_on_exit_powers_off_after_work_and_after_a_failed_start() {
         "echo off >> powered-off.txt".to_string(),
     )]);
     env.ok(&["tasks", "add", "-c", "X", "--id", "a", "--script", "true"]);
-    let out = env.ok(&["worker", "-c", "X", "--shutdown-on-exit"]);
+    let off = "shutting down: echo off >> powered-off.txt\n";
+    let out = env
+        .anamo(&["worker", "-c", "X", "--shutdown-on-exit"])
+        .stderr(off)
+        .run();
     assert!(out.contains("1 done"), "{out}");
-    assert_eq!(common::file_lines(&env.path("powered-off.txt")), ["off"]);
-    // A store it cannot open: the error is shown, and the machine still goes off.
-    let err = env.fails(&[
+    assert_eq!(file_lines(&env.path("powered-off.txt")), ["off"]);
+    // A store it cannot open: the error is shown first, and the machine still goes off.
+    env.anamo(&[
         "--store",
         "missing.db",
         "worker",
         "-c",
         "X",
         "--shutdown-on-exit",
-    ]);
-    assert!(err.contains("does not exist"), "{err}");
-    assert_eq!(
-        common::file_lines(&env.path("powered-off.txt")),
-        ["off", "off"]
-    );
+    ])
+    .fails(1)
+    .stderr_starts_with("error: ")
+    .stderr_contains("does not exist")
+    .stderr_matches(&format!("[^\n]*\n{}", regex::escape(off)))
+    .run();
+    assert_eq!(file_lines(&env.path("powered-off.txt")), ["off", "off"]);
     // Without the flag nothing is powered off.
     env.ok(&["worker", "-c", "X"]);
-    assert_eq!(common::file_lines(&env.path("powered-off.txt")).len(), 2);
+    assert_eq!(file_lines(&env.path("powered-off.txt")).len(), 2);
 }

@@ -1,8 +1,8 @@
 //! Property-based fuzzing of everything that reads user text: the task-file readers, the SQL
 //! guard, saved-report headers, durations and `NAME=VALUE` parameters. Inputs mix the tokens
 //! each grammar cares about with arbitrary text. CI runs a few hundred cases per target; a
-//! local run for as long as you like: `ANAMO_FUZZ_SECS=600 scripts/test.sh --test fuzz --
-//! --nocapture` (each target prints how many inputs it ran).
+//! local run for as long as you like: `ANAMO_FUZZ_SECS=600 scripts/test.sh --test integration
+//! fuzz -- --nocapture` (each target prints how many inputs it ran).
 
 use std::time::{Duration, Instant};
 

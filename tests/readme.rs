@@ -3,6 +3,21 @@
 
 use std::process::Command;
 
+use aws_sdk_ec2::types::{InstanceType, RequestLaunchTemplateData};
+use aws_sdk_s3::primitives::ByteStream;
+
+use crate::harness::moto::Moto;
+use crate::harness::{BIN, FRESH, Run};
+
+/// The folder of the binary under test, for PATH.
+fn bin_dir() -> String {
+    std::path::Path::new(BIN)
+        .parent()
+        .unwrap()
+        .display()
+        .to_string()
+}
+
 #[test]
 fn the_readme_walkthrough_runs_as_written() {
     let readme =
@@ -19,30 +34,16 @@ fn the_readme_walkthrough_runs_as_written() {
         first.starts_with("cargo build --release && export PATH="),
         "{first}"
     );
-    let bin = assert_cmd::cargo::cargo_bin("anamo");
     let dir = tempfile::tempdir().unwrap();
     let demo = dir.path().join("anamo-demo");
     let script = script
-        .replacen(
-            first,
-            &format!(
-                "export PATH=\"{}:$PATH\" \\",
-                bin.parent().unwrap().display()
-            ),
-            1,
-        )
+        .replacen(first, &format!("export PATH=\"{}:$PATH\" \\", bin_dir()), 1)
         .replace("/tmp/anamo-demo", demo.to_str().unwrap());
-    let out = Command::new("bash")
-        .args(["-c", &script])
+    let mut bash = Command::new("bash");
+    bash.args(["-c", &script]);
+    let stdout = Run::new(bash, "the README's walk-through".into())
         .env_remove("ANAMO_STORE")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .run();
     assert!(stdout.contains("Demo\t0\t0\t20\t1\t21"), "{stdout}");
     assert!(stdout.contains("samples run: 20, run twice: 0"), "{stdout}");
     assert!(
@@ -51,12 +52,6 @@ fn the_readme_walkthrough_runs_as_written() {
     );
     assert!(stdout.contains("reference genome not found"), "{stdout}");
 }
-
-mod common;
-
-use aws_sdk_ec2::types::{InstanceType, RequestLaunchTemplateData};
-use aws_sdk_s3::primitives::ByteStream;
-use common::moto::Moto;
 
 /// The `sh` blocks of the README sections whose heading starts with `prefix`, in order.
 fn blocks(readme: &str, prefix: &str) -> Vec<String> {
@@ -110,25 +105,21 @@ fn the_readme_aws_sections_run_as_written_on_the_emulator() {
         format!("[{}]", tokens.join(",\n")),
     )
     .unwrap();
-    let bin = assert_cmd::cargo::cargo_bin("anamo");
     let exports = blocks[0].lines().next().unwrap().to_string();
     assert!(exports.starts_with("export ANAMO_STORE="), "{exports}");
-    let run = |block: &str| -> String {
+    // One block in a shell (-e: a failing command fails the block), as a person would.
+    let run = |block: &str| -> Run {
         let script = if block.starts_with("export ") {
             block.to_string()
         } else {
             format!("{exports}\n{block}")
         };
-        let out = Command::new("bash")
-            .args(["-e", "-c", &script])
-            .current_dir(&work)
+        let mut bash = Command::new("bash");
+        bash.args(["-e", "-c", &script]).current_dir(&work);
+        Run::new(bash, format!("README block:\n{block}"))
             .env(
                 "PATH",
-                format!(
-                    "{}:{}",
-                    bin.parent().unwrap().display(),
-                    std::env::var("PATH").unwrap()
-                ),
+                format!("{}:{}", bin_dir(), std::env::var("PATH").unwrap()),
             )
             .env("HOME", &home)
             .env_remove("AWS_ACCESS_KEY_ID")
@@ -138,16 +129,14 @@ fn the_readme_aws_sections_run_as_written_on_the_emulator() {
             .env_remove("ANAMO_CATALOG")
             .env("AWS_ENDPOINT_URL", &moto.url)
             .env("AWS_EC2_METADATA_DISABLED", "true")
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(out.status.success(), "{block}\n{stdout}\n{stderr}");
-        stdout + &stderr
     };
 
     // The DynamoDB task store.
-    let out = run(&blocks[0]);
+    // The worker passes its scripts' output (no --log-dir) to stderr; `status` says how fresh
+    // the catalog is.
+    let out = run(&blocks[0])
+        .stderr_matches(&format!("(?:aligned NA\\d+\n){{4}}{FRESH}"))
+        .run();
     assert!(out.contains("created DynamoDB table anamo-tasks"), "{out}");
     assert!(out.contains("4 done, 0 failed"), "{out}");
     assert!(out.contains("4 seen, 4 new"), "{out}");
@@ -177,13 +166,22 @@ fn the_readme_aws_sections_run_as_written_on_the_emulator() {
         })
         .collect();
     std::fs::write(work.join("more.json"), format!("[{}]", more.join(","))).unwrap();
-    run(&format!("{exports}\nanamo tasks add more.json"));
-    let out = run(&blocks[1]);
+    run(&format!("{exports}\nanamo tasks add more.json")).run();
+    // Both launches are capped by the work left, the second lowering its minimum too.
+    let capped =
+        "capped at 3 instance(s): 6 claimable task(s) in Alignment at 2 slot(s) per instance";
+    let out = run(&blocks[1])
+        .stderr_matches(&format!(
+            "{}{FRESH}",
+            regex::escape(&format!(
+                "{capped}\n{capped}; --min-count 10 lowered to 3\n"
+            ))
+        ))
+        .run();
     assert!(
         out.contains("EC2 accepted the dry run; nothing was started"),
         "{out}"
     );
-    assert!(out.contains("capped at 3 instance(s): 6 claimable task(s) in Alignment at 2 slot(s) per instance; --min-count 10 lowered to 3"), "{out}");
     assert!(
         out.contains("started 3 of 3 instance(s) for step Alignment"),
         "{out}"
@@ -230,8 +228,8 @@ fn the_readme_aws_sections_run_as_written_on_the_emulator() {
         "sample_id,cohort\nNA12878,ceu\nNA12891,ceu\nNA12892,ceu\nNA19240,yri\n",
     )
     .unwrap();
-    run(&format!("{exports}\nanamo samples import samples.csv"));
-    let out = run(&blocks[2]);
+    run(&format!("{exports}\nanamo samples import samples.csv")).run();
+    let out = run(&blocks[2]).run();
     assert!(
         out.contains("synced objects from s3://cohort-data/study/: 3 seen, 3 new"),
         "{out}"

@@ -1,15 +1,14 @@
 //! S3 on the moto emulator: object listings into the catalog (sample ids, kinds, removals,
 //! pattern errors), the S3 reports, and worker logs uploaded to S3 and read back by `anamo logs`.
 
-mod common;
-
 use std::collections::BTreeMap;
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
-use common::Env;
-use common::moto::Moto;
 use serde_json::Value;
+
+use crate::harness::moto::Moto;
+use crate::harness::{Env, WARN};
 
 struct Bucket {
     _moto: Moto,
@@ -247,22 +246,25 @@ fn sample_patterns_read_ids_anywhere_and_bad_ones_are_refused() {
         ("(?P<sample>[", "is not a valid regex"),
         (r"^([^/]+)/", "has no group named sample"),
     ] {
-        let err = b.env.fails(&[
-            "sync",
-            "--objects",
-            "s3://crams/",
-            "--sample-pattern",
-            pattern,
-        ]);
-        assert!(err.contains(says), "{err}");
-        assert!(err.contains("(?P<sample>"), "names the fix: {err}");
-        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        // Names the fix.
+        b.env
+            .anamo(&[
+                "sync",
+                "--objects",
+                "s3://crams/",
+                "--sample-pattern",
+                pattern,
+            ])
+            .fails(1)
+            .stderr_one_line_with(says)
+            .stderr_contains("(?P<sample>")
+            .run();
     }
-    let err = b.env.fails(&["sync", "--objects", "crams/x"]);
-    assert!(
-        err.contains("is not an S3 URI; write s3://BUCKET/PREFIX"),
-        "{err}"
-    );
+    b.env
+        .anamo(&["sync", "--objects", "crams/x"])
+        .fails(1)
+        .stderr_one_line_with("is not an S3 URI; write s3://BUCKET/PREFIX")
+        .run();
     assert_eq!(
         std::fs::read(b.env.path("anamo.db")).unwrap(),
         before,
@@ -280,11 +282,11 @@ fn sample_patterns_read_ids_anywhere_and_bad_ones_are_refused() {
         "{out}"
     );
     b.env.write("anamo.toml", "[sync]\nobject = []\n");
-    let err = b.env.fails(&["sync"]);
-    assert!(
-        err.contains("anamo.toml:2: unknown field `object`"),
-        "{err}"
-    );
+    b.env
+        .anamo(&["sync"])
+        .fails(1)
+        .stderr_starts_with("error: anamo.toml:2: unknown field `object`")
+        .run();
 }
 
 #[test]
@@ -319,10 +321,11 @@ fn step_outputs_finds_done_tasks_whose_output_is_missing() {
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0]["task_id"], "a3");
     assert_eq!(rows[0]["expected"], "s3://out/crams/S3.cram");
-    let err = b
-        .env
-        .fails(&["steps", "output", "Alignment", "crams/{sample}.cram"]);
-    assert!(err.contains("is not an S3 URI"), "{err}");
+    b.env
+        .anamo(&["steps", "output", "Alignment", "crams/{sample}.cram"])
+        .fails(1)
+        .stderr_one_line_with("is not an S3 URI")
+        .run();
 }
 
 #[test]
@@ -365,18 +368,21 @@ fn worker_logs_go_to_s3_and_come_back() {
     assert!(big.bytes().all(|c| c == b'a'));
     // Over 8 MiB: uploaded in two parts (a multipart ETag ends in -PARTS).
     assert!(b.etag("logs", "anamo/Logs/big/1.log").ends_with("-2"));
-    let err = b.env.fails(&["logs", "flaky", "--attempt", "3"]);
-    assert!(err.contains("has had 2 attempt(s)"), "{err}");
+    b.env
+        .anamo(&["logs", "flaky", "--attempt", "3"])
+        .fails(1)
+        .stderr_one_line_with("has had 2 attempt(s)")
+        .run();
 
     // Tasks deleted from the store after a sync: the catalog still knows where the log is.
     b.env.ok(&["sync"]);
     b.env.ok(&["tasks", "delete", "-c", "Logs", "--all"]);
     assert!(b.env.ok(&["logs", "hello"]).contains("hello from hello"));
-    let err = b.env.fails(&["logs", "nobody"]);
-    assert!(
-        err.contains("no task 'nobody' in the store or the catalog"),
-        "{err}"
-    );
+    b.env
+        .anamo(&["logs", "nobody"])
+        .fails(1)
+        .stderr_one_line_with("no task 'nobody' in the store or the catalog")
+        .run();
 }
 
 #[test]
@@ -395,35 +401,35 @@ fn a_log_destination_is_checked_before_claiming_and_failed_uploads_are_counted()
         "tasks", "add", "-c", "Logs", "--id", "t1", "--script", &script,
     ]);
     // A bucket that does not exist: refused before anything is claimed.
-    let (ok, _, stderr) =
-        b.env
-            .run(&["worker", "-c", "Logs", "--log-uri", "s3://no-such-bucket/x"]);
-    assert!(!ok);
-    assert!(
-        stderr.contains("error: worker cannot write its logs under s3://no-such-bucket/x: cannot write s3://no-such-bucket/x/.anamo-write-check-")
-            && stderr.contains("NoSuchBucket")
-            && stderr.contains("fix --log-uri (the bucket must exist) or give the instance role s3:PutObject and s3:DeleteObject there. Nothing was claimed"),
-        "{stderr}"
-    );
-    assert!(stderr.contains("(s3:PutObject)"), "{stderr}");
+    b.env
+        .anamo(&["worker", "-c", "Logs", "--log-uri", "s3://no-such-bucket/x"])
+        .fails(1)
+        .stderr_one_line_with("error: worker cannot write its logs under s3://no-such-bucket/x: cannot write s3://no-such-bucket/x/.anamo-write-check-")
+        .stderr_contains("NoSuchBucket")
+        .stderr_contains("fix --log-uri (the bucket must exist) or give the instance role s3:PutObject and s3:DeleteObject there. Nothing was claimed")
+        .stderr_contains("(s3:PutObject)")
+        .run();
     assert_eq!(b.env.task("t1")["state"], "todo", "nothing was claimed");
 
-    let (ok, stdout, stderr) = b.env.run(&[
-        "worker",
-        "-c",
-        "Logs",
-        "--log-uri",
-        "s3://logs/x",
-        "--log-dir",
-        "local-logs",
-    ]);
-    assert!(ok, "{stderr}");
+    let stdout = b
+        .env
+        .anamo(&[
+            "worker",
+            "-c",
+            "Logs",
+            "--log-uri",
+            "s3://logs/x",
+            "--log-dir",
+            "local-logs",
+        ])
+        .stderr_matches(WARN)
+        .stderr_contains("Logs/t1: log upload failed, kept at")
+        .run();
     assert!(
         stdout.contains("1 done, 0 failed")
             && stdout.contains("; 1 log upload(s) failed (kept on this machine)"),
         "{stdout}"
     );
-    assert!(stderr.contains("log upload failed, kept at"), "{stderr}");
     let t = b.env.task("t1");
     assert_eq!(t["state"], "done");
     let local = t["log_uri"].as_str().unwrap();
@@ -465,15 +471,14 @@ fn a_prefix_without_its_slash_is_the_same_folder_and_sample_id_changes_are_told(
         out.contains("3 seen, 3 new, 0 changed, 0 removed; 3 with a sample id"),
         "{out}"
     );
-    let (ok, out, err) = b
+    // No warning when ids are kept.
+    let out = b
         .env
-        .run(&["sync", "--no-tasks", "--objects", "s3://cohort/study"]);
-    assert!(ok, "{err}");
+        .ok(&["sync", "--no-tasks", "--objects", "s3://cohort/study"]);
     assert!(
         out.contains("synced objects from s3://cohort/study/: 3 seen, 0 new, 0 changed, 0 removed; 3 with a sample id (pattern '^(?P<sample>[^/]+)/')"),
         "{out}"
     );
-    assert_eq!(err, "", "no warning when ids are kept");
     assert_eq!(
         ids(&b),
         want,
@@ -481,26 +486,24 @@ fn a_prefix_without_its_slash_is_the_same_folder_and_sample_id_changes_are_told(
     );
 
     // Another pattern that fits no key: the cleared ids are changes, and both are said.
-    let (ok, out, err) = b.env.run(&[
-        "sync",
-        "--no-tasks",
-        "--objects",
-        "s3://cohort/study",
-        "--sample-pattern",
-        r"(?P<sample>NA\d+)",
-    ]);
-    assert!(ok, "{err}");
+    let out = b
+        .env
+        .anamo(&[
+            "sync",
+            "--no-tasks",
+            "--objects",
+            "s3://cohort/study",
+            "--sample-pattern",
+            r"(?P<sample>NA\d+)",
+        ])
+        .stderr(
+            "warning: no key under s3://cohort/study/ matched the sample pattern '(?P<sample>NA\\d+)', so no object has a sample id; give --sample-pattern a regex with a (?P<sample>...) group that fits the keys after the prefix\n\
+             warning: cleared the sample id of 3 object(s) under s3://cohort/study/ that pattern '^(?P<sample>[^/]+)/' had set; if the old pattern was right, sync s3://cohort/study/ again with --sample-pattern '^(?P<sample>[^/]+)/'\n",
+        )
+        .run();
     assert!(
         out.contains("3 seen, 0 new, 3 changed, 0 removed; 0 with a sample id"),
         "{out}"
-    );
-    assert!(
-        err.contains("warning: no key under s3://cohort/study/ matched the sample pattern '(?P<sample>NA\\d+)'"),
-        "{err}"
-    );
-    assert!(
-        err.contains("warning: cleared the sample id of 3 object(s) under s3://cohort/study/ that pattern '^(?P<sample>[^/]+)/' had set"),
-        "{err}"
     );
     // The old pattern puts them back.
     let out = b
@@ -517,17 +520,22 @@ fn files_can_be_synced_before_any_task_exists() {
     };
     b.put("cohort", &[("study/S1/S1.cram".to_string(), 3)]);
     assert!(!b.env.store().exists());
-    let (ok, out, err) = b.env.run(&["sync", "--objects", "s3://cohort/study/"]);
-    assert!(ok, "{err}");
+    let out = b
+        .env
+        .anamo(&["sync", "--objects", "s3://cohort/study/"])
+        .stderr(format!(
+            "tasks skipped: no task store at '{}' yet (it appears with the first `anamo tasks add`)\n",
+            b.env.store().display()
+        ))
+        .run();
     assert!(out.contains("1 seen, 1 new"), "{out}");
-    assert!(
-        err.contains("tasks skipped: no task store at '") && err.contains("yet"),
-        "{err}"
-    );
     assert!(!b.env.store().exists(), "no store was made");
     // Nothing but the store: still an error naming it.
-    let err = b.env.fails(&["sync"]);
-    assert!(err.contains("does not exist"), "{err}");
+    b.env
+        .anamo(&["sync"])
+        .fails(1)
+        .stderr_one_line_with("does not exist")
+        .run();
 }
 
 #[test]
@@ -548,29 +556,24 @@ fn a_wider_prefix_leaves_alone_the_sample_ids_a_narrower_one_set() {
     b.env.ok(&["samples", "import", "samples.csv"]);
     b.env
         .ok(&["sync", "--no-tasks", "--objects", "s3://cohort-data/study/"]);
-    let (ok, out, err) = b
+    let out = b
         .env
-        .run(&["sync", "--no-tasks", "--objects", "s3://cohort-data/"]);
-    assert!(ok, "{err}");
+        .anamo(&["sync", "--no-tasks", "--objects", "s3://cohort-data/"])
+        .stderr(
+            "kept the sample id of 2 object(s) that the listing of s3://cohort-data/study/ had set (its keys read differently from s3://cohort-data/); sync s3://cohort-data/study/ to change them\n",
+        )
+        .run();
     assert!(out.contains("3 seen, 1 new, 0 changed"), "{out}");
-    assert!(
-        err.contains(
-            "kept the sample id of 2 object(s) that the listing of s3://cohort-data/study/ had set"
-        ),
-        "{err}"
-    );
     let missing = b.query(&["samples-missing-files", "--param", "kind=cram"]);
     assert!(
         missing.is_empty(),
         "both CRAMs are still theirs: {missing:?}"
     );
     // A prefix that lists nothing says so.
-    let (ok, _, err) = b
-        .env
-        .run(&["sync", "--no-tasks", "--objects", "s3://cohort-data/stud"]);
-    assert!(ok);
-    assert!(
-        err.contains("warning: nothing under s3://cohort-data/stud/; check the prefix"),
-        "{err}"
-    );
+    b.env
+        .anamo(&["sync", "--no-tasks", "--objects", "s3://cohort-data/stud"])
+        .stderr(
+            "warning: nothing under s3://cohort-data/stud/; check the prefix (aws s3 ls s3://cohort-data/stud/)\n",
+        )
+        .run();
 }

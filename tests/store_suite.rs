@@ -411,8 +411,7 @@ impl Fixture for SqliteFixture {
 
 store_suite!(sqlite, SqliteFixture::new());
 
-#[path = "common/moto.rs"]
-mod moto;
+use crate::harness::moto;
 
 /// A fresh table on a fresh emulator per test.
 struct DynamoFixture {

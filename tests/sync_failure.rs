@@ -105,7 +105,8 @@ fn a_failed_sync_keeps_whole_batches_and_records_the_failure() {
     };
     let err = sync_tasks(&failing, &mut catalog, &opts, &bar).unwrap_err();
     assert!(err.to_string().contains("connection reset"), "{err}");
-    let conn = catalog.conn();
+    // The catalog's own connection is private: read its file as a user's SQL would.
+    let conn = rusqlite::Connection::open(dir.path().join("c.db")).unwrap();
     let (status, error, seen): (String, String, i64) = conn
         .query_row(
             "SELECT status, error, seen FROM sync_runs ORDER BY id DESC LIMIT 1",

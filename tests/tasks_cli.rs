@@ -1,8 +1,6 @@
 //! `anamo tasks ...` as a process: every input format, bad input, and the management commands.
 
-mod common;
-
-use common::Env;
+use crate::harness::Env;
 
 #[test]
 fn add_one_task_from_flags() {
@@ -108,8 +106,10 @@ fn add_pyanamo_lines() {
     assert_eq!(v[0]["script"], "/opt/align.sh S1,hg38");
     assert_eq!(v[0]["sample"], "S1");
     assert_eq!(v[0]["attrs"]["task_args"], "S1,hg38");
-    let err = env.fails(&["tasks", "add", "items.txt", "--format", "pyanamo"]);
-    assert!(err.contains("pass --collection"), "{err}");
+    env.anamo(&["tasks", "add", "items.txt", "--format", "pyanamo"])
+        .fails(1)
+        .stderr_one_line_with("pass --collection")
+        .run();
 }
 
 #[test]
@@ -141,21 +141,16 @@ fn adding_is_idempotent_and_replace_overwrites() {
     let env = Env::new();
     env.write("a.csv", "task_id,script\nt1,echo one\nt2,echo two\n");
     env.ok(&["tasks", "add", "a.csv", "-c", "X"]);
-    let out = env
-        .cmd()
-        .args(["tasks", "add", "a.csv", "-c", "X"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = env
+        .anamo(&["tasks", "add", "a.csv", "-c", "X"])
+        .stderr(
+            "skipped X/t1: already in the store (use --replace to overwrite)\n\
+             skipped X/t2: already in the store (use --replace to overwrite)\n",
+        )
+        .run();
     assert!(
         stdout.contains("added 0 task(s)") && stdout.contains("skipped 2"),
         "{stdout}"
-    );
-    assert!(
-        stderr.contains("skipped X/t1: already in the store"),
-        "{stderr}"
     );
     env.write("b.csv", "task_id,script\nt1,echo ONE\n");
     let out = env.ok(&["tasks", "add", "b.csv", "-c", "X", "--replace"]);
@@ -201,16 +196,10 @@ fn bad_input_is_one_clear_line_and_writes_nothing() {
     ];
     for (name, text, expected) in cases {
         env.write(name, text);
-        let err = env.fails(&["tasks", "add", name, "-c", "X"]);
-        assert_eq!(
-            err.lines().count(),
-            1,
-            "{name}: one line expected, got {err}"
-        );
-        assert!(
-            err.contains(expected),
-            "{name}: expected '{expected}' in '{err}'"
-        );
+        env.anamo(&["tasks", "add", name, "-c", "X"])
+            .fails(1)
+            .stderr_one_line_with(*expected)
+            .run();
     }
     let tasks = env.tasks();
     assert_eq!(tasks.len(), 1, "only the first task may exist: {tasks:?}");
@@ -220,10 +209,15 @@ fn bad_input_is_one_clear_line_and_writes_nothing() {
 fn bad_input_never_creates_a_store() {
     let env = Env::new();
     env.write("bad.csv", "task_id,script\nbad,true,extra\n");
-    env.fails(&["tasks", "add", "bad.csv", "-c", "X"]);
+    env.anamo(&["tasks", "add", "bad.csv", "-c", "X"])
+        .fails(1)
+        .stderr_one_line_with("bad.csv:2: this row has 3 fields but the header has 2")
+        .run();
     assert!(!env.store().exists());
-    let err = env.fails(&["tasks", "add", "-c", "X", "--id", "a/b", "--script", "true"]);
-    assert!(err.contains("may not contain '/'"), "{err}");
+    env.anamo(&["tasks", "add", "-c", "X", "--id", "a/b", "--script", "true"])
+        .fails(1)
+        .stderr_one_line_with("may not contain '/'")
+        .run();
     assert!(!env.store().exists());
 }
 
@@ -239,12 +233,11 @@ fn read_commands_on_a_missing_store_say_how_to_fix_it() {
         vec!["tasks", "delete", "-c", "X", "--all"],
         vec!["worker", "-c", "X"],
     ] {
-        let err = env.fails(&args);
-        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
-        assert!(
-            err.contains("does not exist") && err.contains("anamo tasks add"),
-            "{args:?}: {err}"
-        );
+        env.anamo(&args)
+            .fails(1)
+            .stderr_one_line_with("does not exist")
+            .stderr_contains("anamo tasks add")
+            .run();
     }
     assert!(
         !env.store().exists(),
@@ -262,8 +255,10 @@ fn a_file_that_is_not_a_store_is_refused_and_kept() {
             .as_str(),
     );
     let before = std::fs::read(env.store()).unwrap();
-    let err = env.fails(&["tasks", "add", "-c", "X", "--id", "a", "--script", "true"]);
-    assert!(err.contains("is not an anamo task store"), "{err}");
+    env.anamo(&["tasks", "add", "-c", "X", "--id", "a", "--script", "true"])
+        .fails(1)
+        .stderr_one_line_with("is not an anamo task store")
+        .run();
     assert_eq!(std::fs::read(env.store()).unwrap(), before);
 }
 
@@ -295,8 +290,12 @@ fn list_filters_and_formats() {
     assert_eq!(limited.lines().count(), 1);
     let md = env.ok(&["tasks", "list", "--format", "markdown", "-c", "B"]);
     assert!(md.starts_with("| collection | task_id |"), "{md}");
-    let err = env.fails(&["tasks", "list", "--state", "lost"]);
-    assert!(err.contains("unknown task state 'lost'"), "{err}");
+    env.anamo(&["tasks", "list", "--state", "lost"])
+        .fails(2)
+        .stderr_first_line(
+            "error: invalid value 'lost' for '--state <STATE>': unknown task state 'lost'; use todo, running, done or failed",
+        )
+        .run();
     let counts = env.ok(&["tasks", "counts", "--format", "csv"]);
     assert_eq!(
         counts,
@@ -312,15 +311,16 @@ fn show_needs_a_collection_when_the_id_is_ambiguous() {
         "collection,task_id,script\nA,S1,true\nB,S1,false\n",
     );
     env.ok(&["tasks", "add", "a.csv"]);
-    let err = env.fails(&["tasks", "show", "S1"]);
-    assert!(
-        err.contains("several collections (A, B); pass --collection"),
-        "{err}"
-    );
+    env.anamo(&["tasks", "show", "S1"])
+        .fails(1)
+        .stderr("error: task id 'S1' is in several collections (A, B); pass --collection\n")
+        .run();
     let out = env.ok(&["tasks", "show", "S1", "-c", "B"]);
     assert!(out.contains("script\tfalse"), "{out}");
-    let err = env.fails(&["tasks", "show", "nope"]);
-    assert!(err.contains("no task 'nope'"), "{err}");
+    env.anamo(&["tasks", "show", "nope"])
+        .fails(1)
+        .stderr_one_line_with("no task 'nope'")
+        .run();
 }
 
 #[test]
@@ -333,8 +333,13 @@ fn retry_and_delete_by_id_sample_and_state() {
     env.ok(&["tasks", "add", "a.csv", "-c", "X"]);
     env.ok(&["worker", "-c", "X"]);
     assert_eq!(env.task("f1")["state"], "failed");
-    let err = env.fails(&["tasks", "retry", "-c", "X"]);
-    assert!(err.contains("--id ID, --sample S or --all"), "{err}");
+    // Which tasks is a usage error: clap's argument group names the choices.
+    env.anamo(&["tasks", "retry", "-c", "X"])
+        .fails(2)
+        .stderr_starts_with(
+            "error: the following required arguments were not provided:\n  <--id <IDS>|--sample <SAMPLE>|--all>\n",
+        )
+        .run();
     assert!(
         env.ok(&["tasks", "retry", "-c", "X", "--id", "f1"])
             .starts_with("1 failed")
@@ -361,8 +366,10 @@ fn retry_and_delete_by_id_sample_and_state() {
             .contains("deleted 2")
     );
     assert!(env.tasks().is_empty());
-    let err = env.fails(&["tasks", "delete", "-c", "X", "--all", "--state", "todo"]);
-    assert!(err.contains("only one of"), "{err}");
+    env.anamo(&["tasks", "delete", "-c", "X", "--all", "--state", "todo"])
+        .fails(2)
+        .stderr_first_line("error: the argument '--all' cannot be used with '--state <STATE>'")
+        .run();
 }
 
 #[test]
@@ -430,33 +437,21 @@ fn a_delete_never_loses_history_even_before_any_sync() {
 #[test]
 fn errors_say_their_cause_once_and_logs_to_a_file_carry_no_colour() {
     let env = Env::new();
-    let err = env.fails(&["tasks", "add", "nope.sh"]);
-    assert_eq!(
-        err,
-        "error: cannot read 'nope.sh': No such file or directory (os error 2)\n"
-    );
-    let out = env
-        .cmd()
-        .args(["sync"])
+    env.anamo(&["tasks", "add", "nope.sh"])
+        .fails(1)
+        .stderr("error: cannot read 'nope.sh': No such file or directory (os error 2)\n")
+        .run();
+    env.anamo(&["sync"])
         .env("ANAMO_CONFIG", "missing.toml")
-        .output()
-        .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&out.stderr),
-        "error: cannot read 'missing.toml': No such file or directory (os error 2)\n"
-    );
+        .fails(1)
+        .stderr("error: cannot read 'missing.toml': No such file or directory (os error 2)\n")
+        .run();
     env.ok(&["tasks", "add", "-c", "X", "--id", "a", "--script", "true"]);
-    let out = env
-        .cmd()
-        .args(["-v", "worker", "-c", "X"])
-        .output()
-        .unwrap();
-    let log = String::from_utf8_lossy(&out.stderr);
-    assert!(log.contains("running X/a"), "{log}");
-    assert!(
-        !log.contains('\u{1b}'),
-        "no escape codes in a file: {log:?}"
-    );
+    // The info lines of -v, plain: no escape codes in a file.
+    env.anamo(&["-v", "worker", "-c", "X"])
+        .stderr_contains("running X/a")
+        .stderr_matches(r"(?:\S+ +INFO [\w:]+: [^\n\x1b]*\n)+")
+        .run();
 }
 
 #[test]
@@ -482,7 +477,7 @@ fn a_sample_id_reaches_the_script_as_one_literal_word() {
         "X1 X2\n",
         "the shell's own braces stay"
     );
-    let err = env.fails(&[
+    env.anamo(&[
         "tasks",
         "add",
         "-c",
@@ -493,11 +488,10 @@ fn a_sample_id_reaches_the_script_as_one_literal_word() {
         "t2",
         "--script",
         "run {smaple}",
-    ]);
-    assert_eq!(
-        err,
-        "error: --script: unknown placeholder {smaple}; known: {sample}, {collection}\n"
-    );
+    ])
+    .fails(1)
+    .stderr("error: --script: unknown placeholder {smaple}; known: {sample}, {collection}\n")
+    .run();
 }
 
 #[test]
@@ -508,22 +502,21 @@ fn inputs_are_checked_at_the_door() {
     env.ok(&["tasks", "add", "a.csv", "-c", "X"]);
     assert_eq!(env.task("t1")["sample"], "S1");
     env.write("b.csv", "task_id,smaple,script\nt2,S2,true\n");
-    let err = env.fails(&["tasks", "add", "b.csv", "-c", "X"]);
-    assert!(
-        err.starts_with("error: b.csv:2: column 'smaple' looks like 'sample', misspelt"),
-        "{err}"
-    );
+    env.anamo(&["tasks", "add", "b.csv", "-c", "X"])
+        .fails(1)
+        .stderr_one_line_with("error: b.csv:2: column 'smaple' looks like 'sample', misspelt")
+        .stderr_starts_with("error: b.csv:2: column 'smaple' looks like 'sample', misspelt")
+        .run();
     // A script too big for a task is refused before anything is written.
     let big = "x".repeat(70 * 1024);
     env.write(
         "c.csv",
         &format!("task_id,script\nok1,true\nbig,echo {big}\nok2,true\n"),
     );
-    let err = env.fails(&["tasks", "add", "c.csv", "-c", "Y"]);
-    assert!(
-        err.contains("task 'big' has a script of 70 KiB; the most is 64 KiB"),
-        "{err}"
-    );
+    env.anamo(&["tasks", "add", "c.csv", "-c", "Y"])
+        .fails(1)
+        .stderr_one_line_with("task 'big' has a script of 70 KiB; the most is 64 KiB")
+        .run();
     assert!(
         env.tasks().iter().all(|t| t["collection"] != "Y"),
         "nothing written"
@@ -570,15 +563,15 @@ fn a_table_stops_at_a_thousand_rows_and_says_so_while_other_formats_stream_all()
     let rows: String = (0..1005).map(|i| format!("t{i:04},true\n")).collect();
     env.write("t.csv", &format!("task_id,script\n{rows}"));
     env.ok(&["tasks", "add", "t.csv", "-c", "X"]);
-    let (ok, out, err) = env.run(&["tasks", "list", "--format", "table"]);
-    assert!(ok, "{err}");
+    let out = env
+        .anamo(&["tasks", "list", "--format", "table"])
+        .stderr(
+            "showed the first 1000 of 1005 rows as a table; use --format tsv, csv, json or jsonl for all of them (they stream)\n",
+        )
+        .run();
     assert!(
         out.contains("t0999") && !out.contains("t1000"),
         "first 1000 shown"
-    );
-    assert_eq!(
-        err,
-        "showed the first 1000 of 1005 rows as a table; use --format tsv, csv, json or jsonl for all of them (they stream)\n"
     );
     let tsv = env.ok(&["tasks", "list", "--format", "tsv"]);
     assert_eq!(tsv.lines().count(), 1006);
@@ -602,17 +595,16 @@ fn adding_again_a_task_done_and_deleted_does_not_run_it_again() {
     env.ok(&["worker", "-c", "A"]);
     env.ok(&["sync"]);
     env.ok(&["tasks", "delete", "-c", "A", "--state", "done"]);
-    let (ok, out, err) = env.run(&add);
-    assert!(ok, "{err}");
+    let out = env
+        .anamo(&add)
+        .stderr(
+            "skipped A/S1: done before (the catalog's history; use --replace to run it again)\n\
+             skipped A/S2: done before (the catalog's history; use --replace to run it again)\n",
+        )
+        .run();
     assert!(
         out.contains("added 0 task(s)") && out.contains("skipped 2 done before (catalog)"),
         "{out}"
-    );
-    assert!(
-        err.contains(
-            "skipped A/S1: done before (the catalog's history; use --replace to run it again)"
-        ),
-        "{err}"
     );
     // --replace runs it again, on purpose.
     let out = env.ok(&[
@@ -636,11 +628,10 @@ fn task_file_headers_ignore_case_and_a_column_named_twice_is_refused() {
     env.ok(&["tasks", "add", "a.csv", "-c", "X"]);
     assert_eq!(env.task("t1")["sample"], "S1");
     env.write("b.csv", "task_id,script,Task_ID\nt2,true,t3\n");
-    let err = env.fails(&["tasks", "add", "b.csv", "-c", "X"]);
-    assert_eq!(
-        err,
-        "error: b.csv:1: the header names 'Task_ID' twice; each column once\n"
-    );
+    env.anamo(&["tasks", "add", "b.csv", "-c", "X"])
+        .fails(1)
+        .stderr("error: b.csv:1: the header names 'Task_ID' twice; each column once\n")
+        .run();
 }
 
 #[test]
@@ -660,7 +651,7 @@ fn one_task_from_flags_fills_its_placeholders_the_same_way() {
     ]);
     env.ok(&["worker", "-c", "P"]);
     assert_eq!(env.read("got.txt"), "S 1|P|");
-    let err = env.fails(&[
+    env.anamo(&[
         "tasks",
         "add",
         "-c",
@@ -669,9 +660,8 @@ fn one_task_from_flags_fills_its_placeholders_the_same_way() {
         "two",
         "--script",
         "echo {sample}",
-    ]);
-    assert_eq!(
-        err,
-        "error: --script: unknown placeholder {sample}; known: {collection}\n"
-    );
+    ])
+    .fails(1)
+    .stderr("error: --script: unknown placeholder {sample}; known: {collection}\n")
+    .run();
 }

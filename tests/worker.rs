@@ -1,10 +1,8 @@
 //! `anamo worker` as a process: scripts, retries, timeouts, parallel workers, signals, leases.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Env, assert_each_ran_once, file_lines, send_signal, wait_child, wait_for};
+use crate::harness::{Env, assert_each_ran_once, file_lines, wait_for};
 
 fn add(env: &Env, collection: &str, id: &str, script: &str, extra: &[&str]) {
     let mut args = vec![
@@ -62,7 +60,12 @@ fn failures_retry_then_fail_keeping_the_stderr_tail() {
         &[],
     );
     add(&env, "X", "pipe", "false | true", &["--max-attempts", "1"]);
-    let out = env.ok(&["worker", "-c", "X"]);
+    // Without --log-dir the scripts' output passes to the worker's stderr: three attempts.
+    let attempt = format!("{}real error here\n", "noise-line\n".repeat(1000));
+    let out = env
+        .anamo(&["worker", "-c", "X"])
+        .stderr(attempt.repeat(3))
+        .run();
     assert!(out.contains("0 done, 2 failed, 2 retried"), "{out}");
     let t = env.task("boom");
     assert_eq!(t["state"], "failed");
@@ -106,11 +109,11 @@ fn eight_workers_run_each_of_500_tasks_exactly_once() {
     }
     env.write("tasks.csv", &csv);
     env.ok(&["tasks", "add", "tasks.csv", "-c", "Bulk"]);
-    let mut workers: Vec<_> = (0..8)
-        .map(|_| env.spawn(&["worker", "-c", "Bulk"]))
+    let workers: Vec<_> = (0..8)
+        .map(|_| env.anamo(&["worker", "-c", "Bulk"]).spawn())
         .collect();
-    for w in &mut workers {
-        assert!(wait_child(w, Duration::from_secs(120)).success());
+    for w in workers {
+        w.wait(Duration::from_secs(120));
     }
     assert_each_ran_once(&env.path("ran.txt"), 500);
     assert_eq!(env.states().get("done"), Some(&500));
@@ -169,14 +172,13 @@ fn a_worker_killed_mid_task_leaves_a_lease_that_another_worker_takes_over() {
         "echo \"$ANAMO_TASK_ID $ANAMO_ATTEMPT\" >> starts.txt; sleep 3; echo $ANAMO_TASK_ID >> done.txt",
         &[],
     );
-    let mut a = env.spawn(&["worker", "-c", "K", "--lease", "1s"]);
+    let a = env.anamo(&["worker", "-c", "K", "--lease", "1s"]).spawn();
     assert!(wait_for(Duration::from_secs(10), || file_lines(
         &env.path("starts.txt")
     )
     .len()
         == 1));
-    send_signal(&a, libc::SIGKILL);
-    wait_child(&mut a, Duration::from_secs(5));
+    a.kill(Duration::from_secs(5));
     assert_eq!(
         env.task("k1")["state"],
         "running",
@@ -214,14 +216,15 @@ fn release_stale_hands_back_expired_leases() {
         "echo y >> s.txt; sleep 30",
         &["--max-attempts", "1"],
     );
-    let mut a = env.spawn(&["worker", "-c", "R", "--lease", "1s", "--slots", "2"]);
+    let a = env
+        .anamo(&["worker", "-c", "R", "--lease", "1s", "--slots", "2"])
+        .spawn();
     assert!(wait_for(Duration::from_secs(10), || file_lines(
         &env.path("s.txt")
     )
     .len()
         == 2));
-    send_signal(&a, libc::SIGKILL);
-    wait_child(&mut a, Duration::from_secs(5));
+    a.kill(Duration::from_secs(5));
     let out = env.ok(&["tasks", "release-stale"]);
     assert_eq!(
         out.trim(),
@@ -250,15 +253,17 @@ fn sigterm_releases_running_tasks_after_the_grace_period() {
         "touch started; sleep 30; touch finished",
         &[],
     );
-    let mut w = env.spawn(&["worker", "-c", "T", "--grace", "1s"]);
+    let w = env
+        .anamo(&["worker", "-c", "T", "--grace", "1s"])
+        .stderr(
+            "stopping (SIGTERM): claiming nothing more; 1 running task(s) get 1s, then they are killed and handed back (again to stop now)\n",
+        )
+        .spawn();
     assert!(wait_for(Duration::from_secs(10), || env
         .path("started")
         .exists()));
-    send_signal(&w, libc::SIGTERM);
-    let status = wait_child(&mut w, Duration::from_secs(10));
-    let mut out = String::new();
-    std::io::Read::read_to_string(w.stdout.as_mut().unwrap(), &mut out).unwrap();
-    assert!(status.success(), "{out}");
+    w.signal(libc::SIGTERM);
+    let out = w.wait(Duration::from_secs(10)).stdout;
     assert!(out.contains("1 released"), "{out}");
     let t = env.task("long");
     assert_eq!(
@@ -279,12 +284,17 @@ fn sigterm_lets_a_script_finish_within_the_grace_period() {
         &[],
     );
     add(&env, "T", "next", "touch next-ran", &[]);
-    let mut w = env.spawn(&["worker", "-c", "T", "--grace", "30s"]);
+    let w = env
+        .anamo(&["worker", "-c", "T", "--grace", "30s"])
+        .stderr(
+            "stopping (SIGINT): claiming nothing more; 1 running task(s) get 30s, then they are killed and handed back (again to stop now)\n",
+        )
+        .spawn();
     assert!(wait_for(Duration::from_secs(10), || env
         .path("started")
         .exists()));
-    send_signal(&w, libc::SIGINT);
-    assert!(wait_child(&mut w, Duration::from_secs(10)).success());
+    w.signal(libc::SIGINT);
+    w.wait(Duration::from_secs(10));
     assert_eq!(env.task("short")["state"], "done");
     assert!(env.path("finished").exists());
     assert_eq!(
@@ -305,15 +315,16 @@ fn a_lost_lease_kills_the_script_and_writes_nothing() {
         "touch started; sleep 5; touch finished",
         &[],
     );
-    let mut w = env.spawn(&["worker", "-c", "L", "--lease", "1s", "--max-tasks", "1"]);
+    let w = env
+        .anamo(&["worker", "-c", "L", "--lease", "1s", "--max-tasks", "1"])
+        .stderr_matches(r"\S+ +WARN [\w:]+: lost the lease on L/l1; killing its script\n")
+        .spawn();
     assert!(wait_for(Duration::from_secs(10), || env
         .path("started")
         .exists()));
     // Replacing the task moves its version on: the worker's next heartbeat fails.
     add(&env, "L", "l1", "touch replaced-ran", &["--replace"]);
-    assert!(wait_child(&mut w, Duration::from_secs(10)).success());
-    let mut out = String::new();
-    std::io::Read::read_to_string(w.stdout.as_mut().unwrap(), &mut out).unwrap();
+    let out = w.wait(Duration::from_secs(10)).stdout;
     assert!(out.contains("1 lost"), "{out}");
     assert!(!env.path("finished").exists(), "the script was killed");
     let t = env.task("l1");
@@ -327,13 +338,15 @@ fn a_lost_lease_kills_the_script_and_writes_nothing() {
 fn wait_mode_picks_up_tasks_added_later() {
     let env = Env::new();
     add(&env, "W", "first", "true", &[]);
-    let mut w = env.spawn(&["worker", "-c", "W", "--wait", "--max-tasks", "2"]);
+    let w = env
+        .anamo(&["worker", "-c", "W", "--wait", "--max-tasks", "2"])
+        .spawn();
     assert!(wait_for(
         Duration::from_secs(10),
         || env.task("first")["state"] == "done"
     ));
     add(&env, "W", "second", "touch second-ran", &[]);
-    assert!(wait_child(&mut w, Duration::from_secs(20)).success());
+    w.wait(Duration::from_secs(20));
     assert!(env.path("second-ran").exists());
 }
 
@@ -341,32 +354,36 @@ fn wait_mode_picks_up_tasks_added_later() {
 fn bad_worker_flags_are_refused() {
     let env = Env::new();
     add(&env, "X", "a", "true", &[]);
-    let err = env.fails(&["worker", "-c", "X", "--lease", "soon"]);
-    assert!(err.contains("invalid duration 'soon'"), "{err}");
-    let err = env.fails(&["worker", "-c", "X", "--lease", "500ms"]);
-    assert!(err.contains("--lease must be at least 1s"), "{err}");
-    let err = env.fails(&["worker", "-c", "X", "--slots", "0"]);
-    assert!(err.contains("--slots"), "{err}");
+    env.anamo(&["worker", "-c", "X", "--lease", "soon"])
+        .fails(2)
+        .stderr_starts_with(
+            "error: invalid value 'soon' for '--lease <LEASE>': invalid duration 'soon' (",
+        )
+        .run();
+    env.anamo(&["worker", "-c", "X", "--lease", "500ms"])
+        .fails(2)
+        .stderr_first_line(
+            "error: invalid value '500ms' for '--lease <LEASE>': a lease of 500ms is too short; give at least 1s (heartbeats come every lease/3)",
+        )
+        .run();
+    env.anamo(&["worker", "-c", "X", "--slots", "0"])
+        .fails(2)
+        .stderr_first_line("error: invalid value '0' for '--slots <SLOTS>': 0 is not in 1..=1024")
+        .run();
 }
 
 #[test]
 fn a_panicking_slot_fails_the_worker_naming_its_task_and_hands_it_back() {
     let env = Env::new();
     add(&env, "Demo", "p1", "sleep 2; touch survived", &[]);
-    let out = env
-        .cmd()
-        .args(["worker", "-c", "Demo"])
+    env.anamo(&["worker", "-c", "Demo"])
         .env("ANAMO_DEBUG_PANIC_ON", "p1")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    let last = err.lines().last().unwrap_or_default();
-    assert_eq!(
-        last,
-        "error: a worker slot panicked while running Demo/p1 (ANAMO_DEBUG_PANIC_ON=p1); the task was handed back",
-        "{err}"
-    );
+        .fails(1)
+        .stderr_contains("panicked")
+        .stderr_ends_with(
+            "\nerror: a worker slot panicked while running Demo/p1 (ANAMO_DEBUG_PANIC_ON=p1); the task was handed back\n",
+        )
+        .run();
     let t = env.task("p1");
     assert_eq!(
         (t["state"].as_str(), t["attempts"].as_i64()),
@@ -387,33 +404,25 @@ fn signals_are_acknowledged_and_a_second_one_stops_at_once() {
         "touch started; sleep 30; touch finished",
         &[],
     );
-    let mut w = env.spawn(&["worker", "-c", "T"]);
+    let mut w = env
+        .anamo(&["worker", "-c", "T"])
+        .stderr(
+            "stopping (SIGINT): claiming nothing more; 1 running task(s) get 90s, then they are killed and handed back (again to stop now)\n\
+             stopping now (SIGINT): killing running tasks and handing them back\n",
+        )
+        .spawn();
     assert!(wait_for(Duration::from_secs(10), || env
         .path("started")
         .exists()));
-    send_signal(&w, libc::SIGINT);
+    w.signal(libc::SIGINT);
     std::thread::sleep(Duration::from_millis(500));
-    assert!(
-        w.try_wait().unwrap().is_none(),
-        "the first Ctrl-C waits for the grace"
-    );
+    assert!(!w.exited(), "the first Ctrl-C waits for the grace");
     let started = std::time::Instant::now();
-    send_signal(&w, libc::SIGINT);
-    let status = wait_child(&mut w, Duration::from_secs(10));
+    w.signal(libc::SIGINT);
+    w.wait(Duration::from_secs(10));
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "the second one stops at once"
-    );
-    let mut err = String::new();
-    std::io::Read::read_to_string(w.stderr.as_mut().unwrap(), &mut err).unwrap();
-    assert!(status.success(), "{err}");
-    assert!(
-        err.contains("stopping (SIGINT): claiming nothing more; 1 running task(s) get 90s, then they are killed and handed back (again to stop now)"),
-        "{err}"
-    );
-    assert!(
-        err.contains("stopping now (SIGINT): killing running tasks and handing them back"),
-        "{err}"
     );
     let t = env.task("long");
     assert_eq!(
@@ -427,15 +436,11 @@ fn signals_are_acknowledged_and_a_second_one_stops_at_once() {
 fn verbosity_shows_claims_and_heartbeats_and_quiet_shows_only_errors() {
     let env = Env::new();
     add(&env, "T", "a", "sleep 1.2", &[]);
-    let out = env
-        .cmd()
-        .args(["-vv", "worker", "-c", "T", "--lease", "1s"])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
-    assert!(err.contains("running T/a (attempt 1 of 3)"), "{err}");
-    assert!(err.contains("heartbeat T/a: held for another"), "{err}");
+    env.anamo(&["-vv", "worker", "-c", "T", "--lease", "1s"])
+        .stderr_contains("running T/a (attempt 1 of 3)")
+        .stderr_contains("heartbeat T/a: held for another")
+        .stderr_matches(r"(?:\S+ +(?:INFO|DEBUG) [\w:]+: [^\n]*\n)+")
+        .run();
     // -q: the notes of add, status and sync are gone; an error still shows.
     for args in [
         vec![
@@ -444,15 +449,10 @@ fn verbosity_shows_claims_and_heartbeats_and_quiet_shows_only_errors() {
         vec!["-q", "sync"],
         vec!["-q", "status"],
     ] {
-        let out = env.cmd().args(&args).output().unwrap();
-        assert!(out.status.success());
-        assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{args:?}");
+        env.ok(&args);
     }
-    let out = env
-        .cmd()
-        .args(["-q", "tasks", "add", "nope.csv"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).starts_with("error: cannot read 'nope.csv'"));
+    env.anamo(&["-q", "tasks", "add", "nope.csv"])
+        .fails(1)
+        .stderr("error: cannot read 'nope.csv': No such file or directory (os error 2)\n")
+        .run();
 }

@@ -57,7 +57,12 @@ impl ClaimRequests for DynamoStore {
     fn take(&self, c: &Candidate, owner: &str, now: i64, until: i64) -> Result<Take> {
         let won = self
             .rt
-            .block_on(self.update(item::claim(&c.key, c.version, owner, now, until)))?;
+            .block_on(self.update(item::claim(&c.key, c.version, owner, now, until)))
+            .inspect_err(|e| {
+                if e.is_transient() {
+                    super::lease::remember_unsettled(self, c, owner);
+                }
+            })?;
         match won {
             None => Ok(Take::Lost),
             Some(new) => item::to_task(&new)

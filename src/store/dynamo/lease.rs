@@ -15,14 +15,90 @@ use crate::clock::now_ms;
 use crate::error::Result;
 use crate::model::{Claim, ClaimAttempt, Outcome, TaskKey, TaskState, state_after_run};
 
+/// A claim write sent for `owner` on `key` at `version` whose answer never came.
+pub(super) struct Unsettled {
+    key: TaskKey,
+    version: i64,
+    owner: String,
+}
+
+/// Notes a claim whose every try failed in transit (throttled, timed out): it may have landed.
+pub(super) fn remember_unsettled(store: &DynamoStore, c: &super::claim::Candidate, owner: &str) {
+    let mut unsettled = store.unsettled.lock().unwrap_or_else(|e| e.into_inner());
+    unsettled.push(Unsettled {
+        key: c.key.clone(),
+        version: c.version,
+        owner: owner.to_string(),
+    });
+}
+
+/// A claim of ours that landed although its answer was lost: the task is running under our
+/// name with the version that claim wrote. Without this it would sit `running` until its
+/// lease ran out, and a worker that then found the queue empty would leave it behind.
+fn settle_unsettled(store: &DynamoStore, collection: &str, owner: &str) -> Result<Option<Claim>> {
+    let pending: Vec<Unsettled> = {
+        let mut unsettled = store.unsettled.lock().unwrap_or_else(|e| e.into_inner());
+        let (mine, others) = std::mem::take(&mut *unsettled)
+            .into_iter()
+            .partition(|u| u.owner == owner && u.key.collection == collection);
+        *unsettled = others;
+        mine
+    };
+    let mut adopted = None;
+    for (i, u) in pending.iter().enumerate() {
+        let task = match super::reads::get(store, &u.key.collection, &u.key.task_id) {
+            Ok(task) => task,
+            Err(e) => {
+                // Still unreachable: keep the rest for the next claim.
+                let mut unsettled = store.unsettled.lock().unwrap_or_else(|e| e.into_inner());
+                unsettled.extend(pending.into_iter().skip(i));
+                return Err(e);
+            }
+        };
+        let landed = task.filter(|t| {
+            t.state == TaskState::Running
+                && t.owner.as_deref() == Some(owner)
+                && t.version == u.version + 1
+        });
+        match landed {
+            Some(task) if adopted.is_none() => {
+                tracing::info!(
+                    "claim of {}/{} had landed although its answer was lost; running it",
+                    task.collection,
+                    task.task_id
+                );
+                adopted = Some(Claim { task });
+            }
+            Some(task) => {
+                // Two landed at once (rare): keep the second for the next claim.
+                let mut unsettled = store.unsettled.lock().unwrap_or_else(|e| e.into_inner());
+                unsettled.push(Unsettled {
+                    key: TaskKey {
+                        collection: task.collection,
+                        task_id: task.task_id,
+                    },
+                    version: u.version,
+                    owner: u.owner.clone(),
+                });
+            }
+            None => {}
+        }
+    }
+    Ok(adopted)
+}
+
 /// Steps the claimer (claim.rs) until it wins, finds every shard empty, or loses a race
-/// (then the caller pauses and tries again: lost races never end a worker).
+/// (then the caller pauses and tries again: lost races never end a worker). A claim of ours
+/// whose answer was lost is settled first.
 pub(super) fn try_claim(
     store: &DynamoStore,
     collection: &str,
     owner: &str,
     lease: Duration,
 ) -> Result<ClaimAttempt> {
+    if let Some(claim) = settle_unsettled(store, collection, owner)? {
+        return Ok(ClaimAttempt::Claimed(claim));
+    }
     let lease_ms = lease.as_millis() as i64;
     let since = now_ms();
     // Each step makes progress (a shard read, a candidate used up); the bound is a guard.

@@ -48,6 +48,9 @@ pub struct DynamoStore {
     table: String,
     /// This process's claim state (candidates in hand, shard, lost races), shared by slots.
     claimer: Claimer,
+    /// Claim writes whose answer never came (every try failed in transit): each may have
+    /// landed, leaving the task running under our name. Settled before the next claim.
+    unsettled: std::sync::Mutex<Vec<lease::Unsettled>>,
 }
 
 /// One line for a failed DynamoDB call; a missing table names the command that creates it.
@@ -109,6 +112,7 @@ impl DynamoStore {
             rt,
             table: table.to_string(),
             claimer: Claimer::new(SHARDS, seed()),
+            unsettled: Default::default(),
         })
     }
 

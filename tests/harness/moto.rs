@@ -1,6 +1,6 @@
-#![allow(dead_code)]
 //! A real DynamoDB emulator (moto's server from PyPI, served one request at a time by
-//! tests/support/moto_serial.py) on a free 127.0.0.1 port, started per test and stopped on drop. `scripts/test.sh` installs it; in CI a missing emulator fails the
+//! tests/support/moto_serial.py) on a free 127.0.0.1 port, started per test and stopped on drop.
+//! `scripts/test.sh` installs it; in CI a missing emulator fails the
 //! test, elsewhere the test says so and passes over the AWS part.
 
 use std::net::{TcpListener, TcpStream};
@@ -102,7 +102,6 @@ impl Moto {
     }
 
     /// Environment for an `anamo` process talking to this emulator.
-    #[allow(dead_code)]
     pub fn env(&self) -> Vec<(&'static str, String)> {
         vec![
             ("AWS_ENDPOINT_URL", self.url.clone()),
