@@ -45,6 +45,18 @@ fn open_unnamed(path: &Path, schema: &Schema, mode: OpenMode) -> Result<Connecti
     if mode == OpenMode::MustExist && !path.exists() {
         return Err(missing(path, schema));
     }
+    if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty())
+        && !folder.is_dir()
+    {
+        return Err(Error::Invalid(format!(
+            "the folder '{}' of {} '{}' does not exist; create it (mkdir -p), or point {} at \
+             another file",
+            folder.display(),
+            schema.what,
+            path.display(),
+            schema.flag
+        )));
+    }
     let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     if mode == OpenMode::Create {
         flags |= OpenFlags::SQLITE_OPEN_CREATE;

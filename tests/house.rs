@@ -261,3 +261,31 @@ fn picas_tokens_saved_one_per_line_as_jsonl_are_read_as_tokens() {
         .run();
     assert_eq!(env.tasks().len(), 2, "nothing of the mixed file was added");
 }
+
+#[test]
+fn a_log_dir_the_worker_cannot_write_is_refused_before_any_claim() {
+    let env = Env::new();
+    env.ok(&["tasks", "add", "-c", "A", "--id", "t", "--script", "true"]);
+    env.write("not-a-folder", "a file where the folder should be\n");
+    env.anamo(&["worker", "-c", "A", "--log-dir", "not-a-folder/logs"])
+        .fails(1)
+        .stderr_starts_with("error: worker cannot write its logs in 'not-a-folder/logs': ")
+        .stderr_ends_with("; fix --log-dir (or ANAMO_LOG_DIR). Nothing was claimed\n")
+        .run();
+    let task = env.task("t");
+    assert_eq!(task["state"], "todo", "nothing claimed: {task}");
+    assert_eq!(task["attempts"], 0);
+}
+
+#[test]
+fn a_catalog_in_a_missing_folder_says_so_and_the_fix() {
+    let env = Env::new();
+    env.ok(&["tasks", "add", "-c", "A", "--id", "t", "--script", "true"]);
+    env.anamo(&["--catalog", "nodir/x.db", "sync"])
+        .fails(1)
+        .stderr(
+            "error: the folder 'nodir' of catalog 'nodir/x.db' does not exist; create it (mkdir \
+             -p), or point --catalog/ANAMO_CATALOG at another file\n",
+        )
+        .run();
+}

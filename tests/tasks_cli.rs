@@ -504,8 +504,8 @@ fn inputs_are_checked_at_the_door() {
     env.write("b.csv", "task_id,smaple,script\nt2,S2,true\n");
     env.anamo(&["tasks", "add", "b.csv", "-c", "X"])
         .fails(1)
-        .stderr_one_line_with("error: b.csv:2: column 'smaple' looks like 'sample', misspelt")
-        .stderr_starts_with("error: b.csv:2: column 'smaple' looks like 'sample', misspelt")
+        .stderr_one_line_with("error: b.csv:1: column 'smaple' looks like 'sample', misspelt")
+        .stderr_starts_with("error: b.csv:1: column 'smaple' looks like 'sample', misspelt")
         .run();
     // A script too big for a task is refused before anything is written.
     let big = "x".repeat(70 * 1024);

@@ -8,7 +8,6 @@ use clap::Args;
 use crate::aws::s3::{S3, S3Uri};
 use crate::catalog::Catalog;
 use crate::catalog::progress::{self, LogRef};
-use crate::cmd::tasks::show::lookup;
 use crate::config::Context;
 use crate::store::OpenMode;
 
@@ -90,7 +89,8 @@ impl Cmd {
     fn find(&self, ctx: &Context) -> Result<Option<LogRef>> {
         // A missing store is not an error here: the catalog may still know the task.
         if let Ok(store) = ctx.store(OpenMode::MustExist)
-            && let Some(t) = lookup(store.as_ref(), &self.id, self.collection.as_deref())?
+            && let Some(t) =
+                crate::store::find_task(store.as_ref(), &self.id, self.collection.as_deref())?
         {
             return Ok(Some(LogRef {
                 collection: t.collection,

@@ -33,16 +33,10 @@ pub struct Cmd {
 impl Cmd {
     pub fn run(self, ctx: &Context) -> Result<()> {
         if self.sync {
-            crate::cmd::sync::Cmd {
-                collection: None,
+            crate::sync::Request {
                 batch: 5000,
-                instances: false,
-                all_instances: false,
-                no_tasks: false,
-                objects: vec![],
-                sample_pattern: None,
-                store_changed: false,
                 summary_to_stderr: true,
+                ..Default::default()
             }
             .run(ctx)?;
         }

@@ -4,12 +4,8 @@
 use anyhow::Result;
 use clap::Args;
 
-use crate::aws::ec2::Ec2;
-use crate::aws::s3::{S3, S3Uri};
-use crate::config::{Context, FileConfig};
-use crate::store::OpenMode;
-use crate::sync::SamplePattern;
-use crate::sync::{self, TaskSyncOptions};
+use crate::config::Context;
+use crate::sync::Request;
 
 /// Copy every task of the store into the catalog: new tasks, state changes (as task_events),
 /// and tasks gone from the store (marked removed_at; their history is kept). With
@@ -46,197 +42,21 @@ pub struct Cmd {
     /// sync is refused rather than merging two cohorts.
     #[arg(long)]
     pub store_changed: bool,
-
-    /// Say what was synced on stderr, not stdout (`status --sync`: its data owns stdout).
-    #[arg(skip)]
-    pub summary_to_stderr: bool,
-}
-
-/// One S3 prefix to list, and how to read sample ids under it.
-struct ObjectsSource {
-    at: S3Uri,
-    pattern: SamplePattern,
 }
 
 impl Cmd {
     pub fn run(self, ctx: &Context) -> Result<()> {
-        let file = FileConfig::load()?.sync;
-        let instances = self.instances || file.instances;
-        // Every pattern and URI is checked before anything is written.
-        // Flags replace the file's sources rather than adding to them.
-        let named: Vec<(&str, Option<&str>, String)> = if self.objects.is_empty() {
-            file.objects
-                .iter()
-                .map(|o| {
-                    let origin = format!("{}: sample_pattern", o.at);
-                    (o.uri.as_str(), o.sample_pattern.as_deref(), origin)
-                })
-                .collect()
-        } else {
-            self.objects
-                .iter()
-                .map(|uri| {
-                    let origin = "--sample-pattern".to_string();
-                    (uri.as_str(), self.sample_pattern.as_deref(), origin)
-                })
-                .collect()
-        };
-        let objects = named
-            .into_iter()
-            .map(|(uri, pattern, origin)| ObjectsSource::parse(uri, pattern, &origin))
-            .collect::<crate::error::Result<Vec<_>>>()?;
-        if self.no_tasks && !instances && objects.is_empty() {
-            return Err(crate::error::Error::Usage(
-                "--no-tasks leaves nothing to sync; add --instances or --objects (or name them \
-                 in anamo.toml)"
-                    .into(),
-            )
-            .into());
-        }
-        let mut catalog = ctx.catalog()?;
-        let _lock = catalog.lock_for_sync()?;
-        if !self.no_tasks {
-            let others = instances || !objects.is_empty();
-            self.sync_tasks(ctx, &mut catalog, others)?;
-        }
-        if !objects.is_empty() {
-            let s3 = S3::connect(&ctx.aws)?;
-            for source in &objects {
-                let bar = sync::progress_bar(None, "syncing objects");
-                let c = sync::sync_objects(&s3, &mut catalog, &source.at, &source.pattern, &bar)?;
-                let at = source.at.as_folder();
-                let pattern = source.pattern.as_str();
-                self.say(format!(
-                    "synced objects from {at}: {} seen, {} new, {} changed, {} removed; \
-                     {} with a sample id (pattern '{pattern}')",
-                    c.run.seen, c.run.new, c.run.changed, c.run.removed, c.matched
-                ));
-                if c.run.seen > 0 && c.matched == 0 {
-                    crate::note!(
-                        "warning: no key under {at} matched the sample pattern '{pattern}', so \
-                         no object has a sample id; give --sample-pattern a regex with a \
-                         (?P<sample>...) group that fits the keys after the prefix"
-                    );
-                }
-                if c.cleared > 0 {
-                    let before = c.cleared_pattern.as_deref().unwrap_or("unknown");
-                    crate::note!(
-                        "warning: cleared the sample id of {} object(s) under {at} that pattern \
-                         '{before}' had set; if the old pattern was right, sync {at} again with \
-                         --sample-pattern '{before}'",
-                        c.cleared
-                    );
-                }
-                if c.kept > 0 {
-                    let narrower = c.kept_prefix.as_deref().unwrap_or("a narrower prefix");
-                    crate::note!(
-                        "kept the sample id of {} object(s) that the listing of {narrower} had \
-                         set (its keys read differently from {at}); sync {narrower} to change them",
-                        c.kept
-                    );
-                }
-                if c.run.seen == 0 {
-                    crate::note!("warning: nothing under {at}; check the prefix (aws s3 ls {at})");
-                }
-            }
-        }
-        if instances {
-            let ec2 = Ec2::connect(&ctx.aws)?;
-            let bar = sync::progress_bar(None, "syncing instances");
-            let c = sync::sync_instances(&ec2, &mut catalog, self.all_instances, &bar)?;
-            self.say(format!(
-                "synced instances from EC2 {}: {} seen, {} new, {} changed state, {} gone",
-                ec2.region().unwrap_or("(no region)"),
-                c.seen,
-                c.new,
-                c.changed,
-                c.removed
-            ));
-        }
-        Ok(())
-    }
-
-    /// With `others` (S3 or EC2 sources too), a task store that does not exist yet is skipped
-    /// with a note: a cohort's files can be registered before its first task.
-    fn sync_tasks(
-        &self,
-        ctx: &Context,
-        catalog: &mut crate::catalog::Catalog,
-        others: bool,
-    ) -> Result<()> {
-        let store = match ctx.store(OpenMode::MustExist) {
-            Ok(store) => store,
-            Err(crate::error::Error::Missing { path, .. }) if others => {
-                crate::note!(
-                    "tasks skipped: no task store at '{}' yet (it appears with the first \
-                     `anamo tasks add`)",
-                    path.display()
-                );
-                return Ok(());
-            }
-            Err(e) => return Err(e.into()),
-        };
-        // A collection neither the store nor the catalog has heard of is a typo, not a sync of
-        // nothing.
-        if let Some(c) = &self.collection
-            && let Some(typo) = crate::cmd::unknown_collection(store.as_ref(), c, Some(catalog))?
-        {
-            anyhow::bail!("{typo}");
-        }
-        let total = store
-            .counts(self.collection.as_deref())?
-            .iter()
-            .map(|c| c.count)
-            .sum();
-        let bar = sync::progress_bar(Some(total), "syncing tasks");
-        let opts = TaskSyncOptions {
-            collection: self.collection.clone(),
-            batch: self.batch as usize,
+        Request {
+            collection: self.collection,
+            batch: self.batch,
+            instances: self.instances,
+            all_instances: self.all_instances,
+            objects: self.objects,
+            sample_pattern: self.sample_pattern,
+            no_tasks: self.no_tasks,
             store_changed: self.store_changed,
-        };
-        let report = sync::sync_tasks(store.as_ref(), catalog, &opts, &bar)?;
-        let c = report.counts;
-        self.say(format!(
-            "synced tasks from {} into {}: {} seen, {} new, {} changed state, {} removed in {:.1}s",
-            store.describe(),
-            catalog.path().display(),
-            c.seen,
-            c.new,
-            c.changed,
-            c.removed,
-            report.elapsed.as_secs_f64()
-        ));
-        if !report.damaged.is_empty() {
-            crate::note!(
-                "skipped {} damaged task(s) in the store, first {}: {}",
-                report.damaged.len(),
-                report.damaged[0].key,
-                report.damaged[0].reason
-            );
+            summary_to_stderr: false,
         }
-        Ok(())
-    }
-}
-
-impl Cmd {
-    /// One summary line: stdout for `sync` itself; a note on stderr under `status --sync`.
-    fn say(&self, line: String) {
-        if self.summary_to_stderr {
-            crate::note!("{line}");
-        } else {
-            println!("{line}");
-        }
-    }
-}
-
-impl ObjectsSource {
-    fn parse(uri: &str, pattern: Option<&str>, origin: &str) -> crate::error::Result<Self> {
-        Ok(Self {
-            at: S3Uri::parse(uri)?,
-            pattern: match pattern {
-                Some(p) => SamplePattern::parse_from(p, origin)?,
-                None => SamplePattern::first_segment(),
-            },
-        })
+        .run(ctx)
     }
 }

@@ -127,6 +127,17 @@ impl Cmd {
         if let Some(session) = metadata {
             worker::watch_spot_notice(session, Arc::clone(&shutdown));
         }
+        if let Some(dir) = &log_dir {
+            // A folder the worker cannot write would fail every task it claims, attempt after
+            // attempt, as if the scripts were broken: refuse before claiming any.
+            check_log_dir(dir).map_err(|e| {
+                anyhow::anyhow!(
+                    "worker cannot write its logs in '{}': {e}; fix --log-dir (or \
+                     ANAMO_LOG_DIR). Nothing was claimed",
+                    dir.display()
+                )
+            })?;
+        }
         if let Some(shipper) = &log_shipper {
             // What S3 said first (NoSuchBucket, AccessDenied), then what to do about it.
             shipper.preflight(&owner).map_err(|e| {
@@ -154,6 +165,14 @@ impl Cmd {
         result?;
         Ok(())
     }
+}
+
+/// Makes the log folder and writes and removes a probe file in it.
+fn check_log_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let probe = dir.join(format!(".anamo-probe-{}", std::process::id()));
+    std::fs::write(&probe, b"")?;
+    std::fs::remove_file(&probe)
 }
 
 /// Runs the power-off command; a failure is reported, not hidden.

@@ -178,6 +178,38 @@ pub fn has_tasks(store: &dyn TaskStore, collection: &str) -> Result<bool> {
     Ok(!page.tasks.is_empty() || !page.damaged.is_empty())
 }
 
+/// A task by id, in one collection or across all of them; an id in several collections
+/// without `collection` is an error that says to pass it.
+pub fn find_task(
+    store: &dyn TaskStore,
+    id: &str,
+    collection: Option<&str>,
+) -> Result<Option<Task>> {
+    if let Some(c) = collection {
+        return store.get(c, id);
+    }
+    let filter = TaskFilter {
+        task_id: Some(id.to_string()),
+        ..TaskFilter::default()
+    };
+    // Every page, to the end: on DynamoDB a filtered page may be empty while later ones hold
+    // the task, and an id in two collections must be said, not one picked.
+    let mut found = vec![];
+    store.stream(&filter, 1_000, &mut |page| {
+        found.extend(page.tasks);
+        Ok(ControlFlow::Continue(()))
+    })?;
+    found.sort_by(|a, b| a.collection.cmp(&b.collection));
+    if found.len() > 1 {
+        let names: Vec<_> = found.iter().map(|t| t.collection.as_str()).collect();
+        return Err(Error::Invalid(format!(
+            "task id '{id}' is in several collections ({}); pass --collection",
+            names.join(", ")
+        )));
+    }
+    Ok(found.pop())
+}
+
 /// Calls `f` on every task matching `filter` (or the damaged record in its place), page by
 /// page, without holding them all, until `f` says to stop.
 pub fn for_each_task(

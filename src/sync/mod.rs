@@ -4,10 +4,12 @@
 
 mod instances;
 mod objects;
+mod run;
 mod tasks;
 
 pub use instances::sync_instances;
 pub use objects::{SamplePattern, kind_of, sync_objects};
+pub use run::Request;
 pub use tasks::{TaskSyncOptions, TaskSyncReport, record_before_delete, sync_tasks};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};

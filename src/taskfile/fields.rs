@@ -45,6 +45,23 @@ pub(crate) struct TaskFields<'a> {
     attrs: Attrs,
 }
 
+/// Why a field name one slip away from a task field's (`smaple`) is refused, rather than
+/// silently becoming an attribute; `None` for a field or a plain attribute name.
+pub fn misspelt(name: &str) -> Option<String> {
+    let lower = name.to_ascii_lowercase();
+    let known = lower.as_str();
+    if FIELDS.contains(&known) {
+        return None;
+    }
+    let field = FIELDS
+        .iter()
+        .find(|f| known.len() >= 4 && one_slip(known, f) && !plural_or_numbered(known, f))?;
+    Some(format!(
+        "column '{name}' looks like '{field}', misspelt; rename it to '{field}' (or, if it \
+         really is an attribute, to something less like a task field)"
+    ))
+}
+
 impl<'a> TaskFields<'a> {
     pub fn new(defaults: &'a Defaults) -> Self {
         Self::named(defaults, &Names::PLAIN)
@@ -65,25 +82,18 @@ impl<'a> TaskFields<'a> {
         }
     }
 
-    /// Takes one field. Empty values count as absent. Field names are matched ignoring case
+    /// Takes one field (its name checked by [`misspelt`]). Empty values count as absent. Field names are matched ignoring case
     /// (`Sample` is the sample); a name one slip away from a field's (`smaple`) is refused
     /// rather than silently becoming an attribute.
     pub fn set(&mut self, name: &str, value: String) -> Result<(), String> {
         if value.is_empty() {
             return Ok(());
         }
+        if let Some(problem) = misspelt(name) {
+            return Err(problem);
+        }
         let lower = name.to_ascii_lowercase();
         let known = lower.as_str();
-        if !FIELDS.contains(&known)
-            && let Some(field) = FIELDS
-                .iter()
-                .find(|f| known.len() >= 4 && one_slip(known, f) && !plural_or_numbered(known, f))
-        {
-            return Err(format!(
-                "column '{name}' looks like '{field}', misspelt; rename it to '{field}' (or, if \
-                 it really is an attribute, to something less like a task field)"
-            ));
-        }
         match known {
             "collection" => self.collection = Some(value),
             "task_id" | "id" => self.task_id = Some(value),

@@ -19,6 +19,10 @@ pub(crate) fn read(
     // Field names ignore case (TaskFields does too); a column named twice would lose one value.
     let mut seen = std::collections::HashSet::new();
     for h in table.headers() {
+        // A misspelt column is the header's fault, not the first row's.
+        if let Some(problem) = super::fields::misspelt(h) {
+            return Err(Error::input(file, 1, problem));
+        }
         if !seen.insert(h.to_ascii_lowercase()) {
             return Err(Error::input(
                 file,

@@ -21,6 +21,7 @@ use crate::taskfile::{self, Defaults, FileFormat};
 ///
 /// A batch is all or nothing: any bad line rejects the whole file.
 #[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
 pub struct Cmd {
     /// Task file to read.
     pub file: Option<PathBuf>,

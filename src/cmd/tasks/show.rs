@@ -1,13 +1,11 @@
 //! `anamo tasks show`: every field of one task.
 
-use std::ops::ControlFlow;
-
 use anyhow::{Result, bail};
 use clap::Args;
 
 use super::all_fields;
 use crate::config::Context;
-use crate::model::{Task, TaskFilter};
+use crate::model::Task;
 use crate::output::{Format, RowWriter};
 use crate::store::{OpenMode, TaskStore};
 
@@ -52,7 +50,7 @@ impl Cmd {
 
 /// Finds a task by id, in one collection or across all of them.
 fn find(store: &dyn TaskStore, id: &str, collection: Option<&str>) -> Result<Task> {
-    match (lookup(store, id, collection)?, collection) {
+    match (crate::store::find_task(store, id, collection)?, collection) {
         (Some(t), _) => Ok(t),
         (None, Some(c)) => {
             bail!("no task '{id}' in collection '{c}'; see `anamo tasks list -c {c}`")
@@ -62,36 +60,4 @@ fn find(store: &dyn TaskStore, id: &str, collection: Option<&str>) -> Result<Tas
             store.describe()
         ),
     }
-}
-
-/// A task by id, in one collection or across all of them; an id in several collections
-/// without `collection` is an error that says to pass it.
-pub(crate) fn lookup(
-    store: &dyn TaskStore,
-    id: &str,
-    collection: Option<&str>,
-) -> Result<Option<Task>> {
-    if let Some(c) = collection {
-        return Ok(store.get(c, id)?);
-    }
-    let filter = TaskFilter {
-        task_id: Some(id.to_string()),
-        ..TaskFilter::default()
-    };
-    // Every page, to the end: on DynamoDB a filtered page may be empty while later ones hold
-    // the task, and an id in two collections must be said, not one picked.
-    let mut found = vec![];
-    store.stream(&filter, 1_000, &mut |page| {
-        found.extend(page.tasks);
-        Ok(ControlFlow::Continue(()))
-    })?;
-    found.sort_by(|a, b| a.collection.cmp(&b.collection));
-    if found.len() > 1 {
-        let names: Vec<_> = found.iter().map(|t| t.collection.as_str()).collect();
-        bail!(
-            "task id '{id}' is in several collections ({}); pass --collection",
-            names.join(", ")
-        )
-    }
-    Ok(found.pop())
 }
