@@ -289,3 +289,12 @@ fn a_catalog_in_a_missing_folder_says_so_and_the_fix() {
         )
         .run();
 }
+
+#[test]
+fn a_misspelt_report_parameter_is_named() {
+    let env = journey_env();
+    env.anamo(&["query", "samples-left", "-p", "stp=Align"])
+        .fails(1)
+        .stderr("error: the query needs --param step=VALUE ('stp' is not one it takes)\n")
+        .run();
+}

@@ -112,13 +112,13 @@ impl Catalog {
     }
 
     pub fn finish_run(&self, run: &SyncRun, counts: RunCounts) -> Result<()> {
-        let result = (|| -> Result<()> { self.end_run(run, "ok", counts, None) })();
+        let result = self.end_run(run, "ok", counts, None);
 
         crate::error::in_db(result, "catalog", self.path())
     }
 
     pub fn fail_run(&self, run: &SyncRun, counts: RunCounts, error: &str) -> Result<()> {
-        let result = (|| -> Result<()> { self.end_run(run, "failed", counts, Some(error)) })();
+        let result = self.end_run(run, "failed", counts, Some(error));
 
         crate::error::in_db(result, "catalog", self.path())
     }

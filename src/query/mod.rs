@@ -46,9 +46,23 @@ fn run_unnamed(
                 "use named parameters (:name) with --param name=value, not '?'".into(),
             ));
         };
-        let value = params
-            .get(&name)
-            .ok_or_else(|| Error::Invalid(format!("the query needs --param {name}=VALUE")))?;
+        let value = params.get(&name).ok_or_else(|| {
+            // A misspelt name (`-p stp=X`) is the likely cause: say which given one is wrong.
+            let taken: Vec<String> = (1..=stmt.parameter_count())
+                .filter_map(|j| stmt.parameter_name(j).map(|n| n[1..].to_string()))
+                .collect();
+            let strays: Vec<&str> = params
+                .keys()
+                .filter(|k| !taken.contains(k))
+                .map(String::as_str)
+                .collect();
+            let hint = if strays.is_empty() {
+                String::new()
+            } else {
+                format!(" ('{}' is not one it takes)", strays.join("', '"))
+            };
+            Error::Invalid(format!("the query needs --param {name}=VALUE{hint}"))
+        })?;
         stmt.raw_bind_parameter(i, value)?;
         wanted.push(name);
     }

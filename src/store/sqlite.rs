@@ -394,7 +394,7 @@ impl TaskStore for SqliteStore {
     }
 
     fn get(&self, collection: &str, task_id: &str) -> Result<Option<Task>> {
-        let result = (|| -> Result<Option<Task>> { get_task(&self.conn(), collection, task_id) })();
+        let result = get_task(&self.conn(), collection, task_id);
 
         crate::error::in_db(result, "task store", &self.path)
     }
