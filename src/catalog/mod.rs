@@ -47,7 +47,7 @@ pub const SCHEMA: Schema = Schema {
 };
 
 /// The file behind a catalog connection, for naming it in errors.
-fn path_of(conn: &Connection) -> &Path {
+pub(crate) fn path_of(conn: &Connection) -> &Path {
     Path::new(conn.path().unwrap_or(DEFAULT_CATALOG))
 }
 

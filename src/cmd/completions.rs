@@ -49,16 +49,12 @@ impl Man {
                 out.flush()?;
             }
             Some(dir) => {
-                std::fs::create_dir_all(&dir).map_err(|source| crate::error::Error::Write {
+                let cannot_write = |source| crate::error::Error::Write {
                     path: dir.clone(),
                     source,
-                })?;
-                clap_mangen::generate_to(command, &dir).map_err(|source| {
-                    crate::error::Error::Write {
-                        path: dir.clone(),
-                        source,
-                    }
-                })?;
+                };
+                std::fs::create_dir_all(&dir).map_err(cannot_write)?;
+                clap_mangen::generate_to(command, &dir).map_err(cannot_write)?;
             }
         }
         Ok(())

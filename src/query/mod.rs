@@ -22,12 +22,8 @@ pub fn run(
     format: Format,
     out: impl Write,
 ) -> Result<u64> {
-    let catalog = std::path::Path::new(conn.path().unwrap_or(crate::catalog::DEFAULT_CATALOG));
-    crate::error::in_db(
-        run_unnamed(conn, sql, params, format, out),
-        "catalog",
-        catalog,
-    )
+    let result = run_unnamed(conn, sql, params, format, out);
+    crate::error::in_db(result, "catalog", crate::catalog::path_of(conn))
 }
 
 fn run_unnamed(

@@ -22,10 +22,14 @@ pub(super) struct Unsettled {
     owner: String,
 }
 
+/// The claims of this process still unsettled; a poisoned lock still holds a valid list.
+fn unsettled(store: &DynamoStore) -> std::sync::MutexGuard<'_, Vec<Unsettled>> {
+    store.unsettled.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Notes a claim whose every try failed in transit (throttled, timed out): it may have landed.
 pub(super) fn remember_unsettled(store: &DynamoStore, c: &super::claim::Candidate, owner: &str) {
-    let mut unsettled = store.unsettled.lock().unwrap_or_else(|e| e.into_inner());
-    unsettled.push(Unsettled {
+    unsettled(store).push(Unsettled {
         key: c.key.clone(),
         version: c.version,
         owner: owner.to_string(),
@@ -34,57 +38,42 @@ pub(super) fn remember_unsettled(store: &DynamoStore, c: &super::claim::Candidat
 
 /// A claim of ours that landed although its answer was lost: the task is running under our
 /// name with the version that claim wrote. Without this it would sit `running` until its
-/// lease ran out, and a worker that then found the queue empty would leave it behind.
+/// lease ran out, and a worker that then found the queue empty would leave it behind. Reads
+/// our unsettled claims one at a time until one proves ours; the rest wait for later claims.
 fn settle_unsettled(store: &DynamoStore, collection: &str, owner: &str) -> Result<Option<Claim>> {
-    let pending: Vec<Unsettled> = {
-        let mut unsettled = store.unsettled.lock().unwrap_or_else(|e| e.into_inner());
-        let (mine, others) = std::mem::take(&mut *unsettled)
-            .into_iter()
-            .partition(|u| u.owner == owner && u.key.collection == collection);
-        *unsettled = others;
-        mine
-    };
-    let mut adopted = None;
-    for (i, u) in pending.iter().enumerate() {
-        let task = match super::reads::get(store, &u.key.collection, &u.key.task_id) {
+    loop {
+        let next = {
+            let mut list = unsettled(store);
+            let Some(i) = list
+                .iter()
+                .position(|u| u.owner == owner && u.key.collection == collection)
+            else {
+                return Ok(None);
+            };
+            list.swap_remove(i)
+        };
+        let task = match super::reads::get(store, &next.key.collection, &next.key.task_id) {
             Ok(task) => task,
             Err(e) => {
-                // Still unreachable: keep the rest for the next claim.
-                let mut unsettled = store.unsettled.lock().unwrap_or_else(|e| e.into_inner());
-                unsettled.extend(pending.into_iter().skip(i));
+                // Still unreachable: settle it at a later claim.
+                unsettled(store).push(next);
                 return Err(e);
             }
         };
         let landed = task.filter(|t| {
             t.state == TaskState::Running
                 && t.owner.as_deref() == Some(owner)
-                && t.version == u.version + 1
+                && t.version == next.version + 1
         });
-        match landed {
-            Some(task) if adopted.is_none() => {
-                tracing::info!(
-                    "claim of {}/{} had landed although its answer was lost; running it",
-                    task.collection,
-                    task.task_id
-                );
-                adopted = Some(Claim { task });
-            }
-            Some(task) => {
-                // Two landed at once (rare): keep the second for the next claim.
-                let mut unsettled = store.unsettled.lock().unwrap_or_else(|e| e.into_inner());
-                unsettled.push(Unsettled {
-                    key: TaskKey {
-                        collection: task.collection,
-                        task_id: task.task_id,
-                    },
-                    version: u.version,
-                    owner: u.owner.clone(),
-                });
-            }
-            None => {}
+        if let Some(task) = landed {
+            tracing::info!(
+                "claim of {}/{} had landed although its answer was lost; running it",
+                task.collection,
+                task.task_id
+            );
+            return Ok(Some(Claim { task }));
         }
     }
-    Ok(adopted)
 }
 
 /// Steps the claimer (claim.rs) until it wins, finds every shard empty, or loses a race
