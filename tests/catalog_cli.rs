@@ -93,10 +93,14 @@ fn demo_runs_and_every_shipped_report_runs_on_its_catalog() {
             let row: serde_json::Map<String, serde_json::Value> =
                 serde_json::from_str(line).unwrap();
             for (k, v) in &row {
-                if let Some(t) = v
-                    .as_str()
-                    .filter(|t| t.len() > 10 && t.as_bytes()[10] == b'T')
-                {
+                // Date-shaped (YYYY-MM-DDT...): a temp dir such as /tmp/.tmpLT... is not one.
+                if let Some(t) = v.as_str().filter(|t| {
+                    let b = t.as_bytes();
+                    b.len() > 10
+                        && b[10] == b'T'
+                        && b[4] == b'-'
+                        && b[..4].iter().all(u8::is_ascii_digit)
+                }) {
                     assert!(
                         t.len() == 20 && t.ends_with('Z') && t.starts_with("20"),
                         "{name}.{k}: {t}"
