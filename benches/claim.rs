@@ -51,6 +51,7 @@ fn run(size: u64, workers: usize, claims: u64) -> (f64, f64) {
             attrs: Attrs::from([("ref".to_string(), "hg38".to_string())]),
             max_attempts: 3,
             timeout_secs: None,
+            after: vec![],
         })
         .collect();
     store.add(&batch, false).expect("add");

@@ -51,6 +51,7 @@ fn main() {
                 attrs: Attrs::from([("reference".to_string(), "GRCh38".to_string())]),
                 max_attempts: 3,
                 timeout_secs: None,
+                after: vec![],
             })
             .collect();
         store.add(&batch, false).unwrap();

@@ -63,6 +63,7 @@ fn fill(dir: &Path, n: usize) -> (std::path::PathBuf, std::path::PathBuf) {
                 attrs: Attrs::from([("reference".to_string(), "GRCh38".to_string())]),
                 max_attempts: 3,
                 timeout_secs: None,
+                after: vec![],
             })
             .collect();
         store.add(&batch, false).expect("add");

@@ -1,6 +1,7 @@
 //! `anamo demo`: a small study run end to end on the embedded store, in a folder the user can
-//! explore afterwards: a cohort with QC metrics, three steps, workers for each step in order
-//! (with a flaky task and a broken one), a sync, and the overview.
+//! explore afterwards: a cohort with QC metrics, three chained steps (each task `--after` its
+//! sample's task in the step before) run by workers of all three steps at once (with two
+//! flaky tasks), a sync, and the overview.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -11,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::model::{Attrs, NewTask};
 use crate::store::{OpenMode, SqliteStore, TaskStore};
 use crate::sync::{TaskSyncOptions, progress_bar, sync_tasks};
-use crate::worker::{self, Options, Shutdown, Summary};
+use crate::worker::{self, Options, Shutdown, Summary, Wait};
 
 pub const STEPS: [&str; 3] = ["Alignment", "ReadProcessing", "VariantCalling"];
 
@@ -103,15 +104,36 @@ impl Demo {
         let store = SqliteStore::open(&self.store, OpenMode::Create)?;
         store.add(&tasks(&ids), false)?;
         progress(&format!(
-            "added {} tasks over {} steps to {}",
+            "added {} tasks over {} chained steps (--after) to {}",
             ids.len() * STEPS.len(),
             STEPS.len(),
             self.store.display()
         ));
 
+        // One worker per step, all at once: each downstream task waits for its sample's
+        // upstream task, and runs as soon as that one is done.
         let shutdown = Shutdown::new(Duration::from_secs(5));
-        for step in STEPS {
-            let (summary, result) = worker::run(&store, &self.worker(step), &shutdown);
+        let ran: Vec<(Summary, Result<()>)> = std::thread::scope(|s| {
+            let workers: Vec<_> = STEPS
+                .iter()
+                .map(|step| {
+                    let (store, shutdown, opts) = (&store, &shutdown, self.worker(step));
+                    s.spawn(move || worker::run(store, &opts, shutdown))
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| {
+                    w.join().unwrap_or_else(|_| {
+                        (
+                            Summary::default(),
+                            Err(Error::Internal("a demo worker panicked".into())),
+                        )
+                    })
+                })
+                .collect()
+        });
+        for (step, (summary, result)) in STEPS.iter().zip(ran) {
             result?;
             progress(&format!("{step}: {}", line(&summary)));
         }
@@ -131,7 +153,8 @@ impl Demo {
             slots: 4,
             max_tasks: None,
             lease: Duration::from_secs(60),
-            wait: false,
+            wait: Wait::Flow,
+            max_idle: Duration::from_millis(300),
             stop_claiming_after: None,
             log_dir: Some(self.dir.join("logs")),
             log_shipper: None,
@@ -190,20 +213,21 @@ fn qc_table(ids: &[String]) -> String {
     s
 }
 
-/// One task per sample and step. Sample 5 fails variant calling every time; sample 9's
-/// alignment fails once (a transient error) and succeeds on the retry.
+/// One task per sample and step, each step `--after` the one before. Sample 5's variant
+/// calling and sample 9's alignment fail once (transient errors) and succeed on the retry.
 fn tasks(ids: &[String]) -> Vec<NewTask> {
     let mut out = vec![];
-    for step in STEPS {
+    for (n, step) in STEPS.iter().enumerate() {
+        let upstream = &STEPS[n.saturating_sub(1)..n];
         for (i, id) in ids.iter().enumerate() {
             let pause = format!(
                 "sleep 0.{:02}",
                 5 + (noise(i, step.len() as u64) * 20.0) as u32
             );
-            let script = match (step, i + 1) {
-                ("VariantCalling", 5) => {
-                    "echo 'calling variants' ; echo 'bcftools: [E::bgzf_read] truncated BAM file' >&2; exit 1".to_string()
-                }
+            let script = match (*step, i + 1) {
+                ("VariantCalling", 5) => format!(
+                    "[ \"$ANAMO_ATTEMPT\" -gt 1 ] || {{ echo 'calling variants'; echo 'bcftools: [E::bgzf_read] truncated BAM file' >&2; exit 1; }}; {pause}; echo called $ANAMO_SAMPLE"
+                ),
                 ("Alignment", 9) => format!(
                     "[ \"$ANAMO_ATTEMPT\" -gt 1 ] || {{ echo 'S3: SlowDown, please reduce your request rate' >&2; exit 2; }}; {pause}; echo aligned $ANAMO_SAMPLE"
                 ),
@@ -217,6 +241,7 @@ fn tasks(ids: &[String]) -> Vec<NewTask> {
                 attrs: Attrs::from([("reference".to_string(), "GRCh38".to_string())]),
                 max_attempts: 2,
                 timeout_secs: Some(60),
+                after: upstream.iter().map(|s| s.to_string()).collect(),
             });
         }
     }

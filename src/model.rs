@@ -15,9 +15,11 @@ pub const MAX_SCRIPT_BYTES: usize = 64 * 1024;
 /// How much of a failed run's stderr is kept on the task.
 pub const ERROR_TAIL_BYTES: usize = 2048;
 
-/// Where a task is in its life: `todo` -> `running` -> `done` / `failed`.
+/// Where a task is in its life: (`waiting` ->) `todo` -> `running` -> `done` / `failed`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TaskState {
+    /// Added `--after` a step: waits for its sample's tasks there to be done; not claimable.
+    Waiting,
     Todo,
     Running,
     Done,
@@ -25,10 +27,17 @@ pub enum TaskState {
 }
 
 impl TaskState {
-    pub const ALL: [TaskState; 4] = [Self::Todo, Self::Running, Self::Done, Self::Failed];
+    pub const ALL: [TaskState; 5] = [
+        Self::Waiting,
+        Self::Todo,
+        Self::Running,
+        Self::Done,
+        Self::Failed,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Waiting => "waiting",
             Self::Todo => "todo",
             Self::Running => "running",
             Self::Done => "done",
@@ -47,12 +56,13 @@ impl FromStr for TaskState {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
+            "waiting" => Ok(Self::Waiting),
             "todo" => Ok(Self::Todo),
             "running" => Ok(Self::Running),
             "done" => Ok(Self::Done),
             "failed" => Ok(Self::Failed),
             other => Err(format!(
-                "unknown task state '{other}'; use todo, running, done or failed"
+                "unknown task state '{other}'; use waiting, todo, running, done or failed"
             )),
         }
     }
@@ -69,6 +79,8 @@ pub struct Task {
     pub sample: Option<String>,
     pub script: String,
     pub attrs: Attrs,
+    /// Steps whose tasks of the same sample must be done before this one may run.
+    pub after: Vec<String>,
     pub state: TaskState,
     pub attempts: u32,
     pub max_attempts: u32,
@@ -99,6 +111,9 @@ pub struct NewTask {
     pub attrs: Attrs,
     pub max_attempts: u32,
     pub timeout_secs: Option<u64>,
+    /// Steps whose tasks of the same sample must be done first (`--after`): the task starts
+    /// `waiting` until they are.
+    pub after: Vec<String>,
 }
 
 impl NewTask {
@@ -119,6 +134,26 @@ impl NewTask {
         }
         if self.max_attempts == 0 {
             return Err("max attempts must be at least 1".into());
+        }
+        if !self.after.is_empty() && self.sample.is_none() {
+            return Err(format!(
+                "task '{}' waits for {} but has no sample; a task waits for its own sample's \
+                 tasks upstream, so give it one (--sample, or a sample column)",
+                self.task_id,
+                self.after.join(",")
+            ));
+        }
+        for step in &self.after {
+            check_name("--after step", step)?;
+            if step.contains(',') {
+                return Err(format!("--after step '{step}' may not contain ','"));
+            }
+            if *step == self.collection {
+                return Err(format!(
+                    "task '{}' of {} cannot wait for its own step; --after names an upstream step",
+                    self.task_id, self.collection
+                ));
+            }
         }
         // DynamoDB items stop at 400 KB, and every write of an item costs a unit per KB of
         // it: a script this size belongs in a file the task calls. Refused here, for every
@@ -237,6 +272,8 @@ pub fn state_after_run(succeeded: bool, attempts: u32, max_attempts: u32) -> Tas
 pub struct AddReport {
     pub added: u64,
     pub replaced: u64,
+    /// Of those added or replaced, how many wait for an upstream step.
+    pub waiting: u64,
     /// Ids (collection, task_id) that already existed and were left untouched.
     pub skipped: Vec<(String, String)>,
 }
@@ -303,6 +340,47 @@ pub struct StaleReport {
     pub released: u64,
     /// Expired leases on their last attempt, now `failed`.
     pub failed: u64,
+}
+
+/// How `add` treats a batch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AddOptions {
+    /// Overwrite existing ids (back to `todo`, or `waiting`) instead of skipping them.
+    pub replace: bool,
+    /// Add a task `--after` a step where its sample has no task yet (it waits for one to be
+    /// added and done) instead of refusing the batch.
+    pub allow_missing_upstream: bool,
+}
+
+/// One task of a sample, as the flow between steps needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SampleTask {
+    pub collection: String,
+    pub task_id: String,
+    pub state: TaskState,
+    pub version: i64,
+    pub after: Vec<String>,
+}
+
+/// Every task of one sample, in every step, and the steps where done tasks of it were
+/// deleted from the store (they still count as done): all the flow needs to decide whether
+/// the sample's waiting tasks may run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SampleView {
+    pub tasks: Vec<SampleTask>,
+    pub done_marks: Vec<String>,
+}
+
+/// What a look at a collection's waiting tasks found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Survey {
+    /// Waiting tasks whose upstream was done, now `todo` (a promotion a crash had skipped).
+    pub promoted: u64,
+    /// Waiting tasks whose upstream is still under way: they will become claimable.
+    pub will_run: u64,
+    /// Waiting tasks that cannot run until a person acts: an upstream task failed, or the
+    /// upstream step has no task for the sample.
+    pub blocked: u64,
 }
 
 /// Number of tasks per collection and state.
@@ -382,6 +460,7 @@ mod tests {
             attrs: Attrs::new(),
             max_attempts: 3,
             timeout_secs: None,
+            after: vec![],
         };
         assert!(t.validate().is_err());
         t.task_id = "S1".into();

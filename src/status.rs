@@ -73,7 +73,9 @@ fn eta_text(h: Option<f64>) -> String {
 pub fn render(rows: &[StepRow], format: Format, out: impl Write) -> Result<()> {
     let people = format == Format::Table;
     let now = now_ms();
-    let mut columns = vec!["step", "todo", "running", "done", "failed", "total"];
+    let mut columns = vec![
+        "step", "waiting", "todo", "running", "done", "failed", "total",
+    ];
     columns.extend(if people {
         ["progress", "done_24h", "eta", "instances"].as_slice()
     } else {
@@ -95,6 +97,7 @@ pub fn render(rows: &[StepRow], format: Format, out: impl Write) -> Result<()> {
     for r in rows {
         let mut row: Vec<Value> = vec![
             json!(r.step),
+            json!(r.waiting),
             json!(r.todo),
             json!(r.running),
             json!(r.done),

@@ -125,6 +125,7 @@ fn task_file_readers_never_panic_and_yield_only_valid_tasks() {
         collection: Some("C".into()),
         max_attempts: 3,
         timeout_secs: None,
+        after: vec![],
     };
     fuzz(
         "task files",

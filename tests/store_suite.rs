@@ -6,8 +6,9 @@ use std::collections::HashSet;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use anamo::model::{Attrs, NewTask, Outcome, Selector, TaskFilter, TaskState};
+use anamo::model::{AddOptions, Attrs, NewTask, Outcome, Selector, TaskFilter, TaskState};
 use anamo::store::dynamo::DynamoStore;
+use anamo::store::flow;
 use anamo::store::{OpenMode, SqliteStore, TaskStore};
 
 /// Opens handles onto one store (as separate processes would).
@@ -28,6 +29,7 @@ fn task(collection: &str, id: &str) -> NewTask {
         attrs: Attrs::from([("ref".to_string(), "hg38".to_string())]),
         max_attempts: 2,
         timeout_secs: None,
+        after: vec![],
     }
 }
 
@@ -357,6 +359,200 @@ pub fn concurrent_claims_never_share_a_task(f: &dyn Fixture) {
     assert_eq!(unique.len(), 200);
 }
 
+/// A task of `sample` in `collection`, waiting for its sample's tasks in `after`.
+fn step_task(collection: &str, sample: &str, after: &[&str]) -> NewTask {
+    let mut t = task(collection, &format!("{sample}-{collection}"));
+    t.sample = Some(sample.into());
+    t.after = after.iter().map(|a| a.to_string()).collect();
+    t
+}
+
+fn state_of(s: &dyn TaskStore, collection: &str, id: &str) -> TaskState {
+    s.get(collection, id).unwrap().unwrap().state
+}
+
+/// Claims the task of `collection` for `sample` (the only claimable one there) and ends it.
+fn run_one(s: &dyn TaskStore, collection: &str, succeeded: bool) -> anamo::model::Task {
+    let c = s
+        .claim(collection, "w", LEASE)
+        .unwrap()
+        .expect("a claimable task");
+    s.finish(&c, &outcome(succeeded)).unwrap();
+    c.task
+}
+
+pub fn a_waiting_task_runs_exactly_when_its_sample_upstream_is_done(f: &dyn Fixture) {
+    let s = f.open();
+    let mut lane2 = step_task("A", "S1", &[]);
+    lane2.task_id = "S1-A-lane2".into();
+    s.add(
+        &[step_task("A", "S1", &[]), lane2, step_task("A", "S2", &[])],
+        false,
+    )
+    .unwrap();
+    let r = s
+        .add(
+            &[step_task("B", "S1", &["A"]), step_task("B", "S2", &["A"])],
+            false,
+        )
+        .unwrap();
+    assert_eq!((r.added, r.waiting), (2, 2));
+    assert_eq!(state_of(&*s, "B", "S1-B"), TaskState::Waiting);
+    assert!(
+        s.claim("B", "w", LEASE).unwrap().is_none(),
+        "waiting is never claimable"
+    );
+    assert_eq!(s.count_claimable("B").unwrap(), 0);
+    // S1 has two tasks in A: the first one done releases nothing. (Claims come in no set
+    // order on every store: hold all three, finish S1's.)
+    let held: Vec<_> = (0..3)
+        .map(|_| s.claim("A", "w", LEASE).unwrap().unwrap())
+        .collect();
+    let (s1, s2): (Vec<_>, Vec<_>) = held
+        .into_iter()
+        .partition(|c| c.task.sample.as_deref() == Some("S1"));
+    s.finish(&s1[0], &outcome(true)).unwrap();
+    assert_eq!(s.promote("S1").unwrap(), 0);
+    assert_eq!(state_of(&*s, "B", "S1-B"), TaskState::Waiting);
+    s.finish(&s1[1], &outcome(true)).unwrap();
+    assert!(s.release(&s2[0]).unwrap());
+    let waiting = s.get("B", "S1-B").unwrap().unwrap();
+    assert_eq!(s.promote("S1").unwrap(), 1);
+    assert_eq!(state_of(&*s, "B", "S1-B"), TaskState::Todo);
+    assert_eq!(
+        state_of(&*s, "B", "S2-B"),
+        TaskState::Waiting,
+        "S2 is not done in A"
+    );
+    // Applied twice, or at the old version, a promotion changes nothing.
+    assert_eq!(s.promote("S1").unwrap(), 0);
+    assert!(!s.promote_task("B", "S1-B", waiting.version).unwrap());
+    let c = s.claim("B", "w", LEASE).unwrap().unwrap();
+    assert_eq!(c.task.task_id, "S1-B");
+    assert!(s.claim("B", "w", LEASE).unwrap().is_none());
+    let counts = s.counts(Some("B")).unwrap();
+    assert!(
+        counts
+            .iter()
+            .any(|c| c.state == TaskState::Waiting && c.count == 1),
+        "{counts:?}"
+    );
+}
+
+pub fn a_failed_upstream_keeps_it_waiting_until_a_retry_lets_the_flow_resume(f: &dyn Fixture) {
+    let s = f.open();
+    let mut up = step_task("A", "S1", &[]);
+    up.max_attempts = 1;
+    s.add(&[up], false).unwrap();
+    s.add(&[step_task("B", "S1", &["A"])], false).unwrap();
+    run_one(&*s, "A", false);
+    assert_eq!(s.promote("S1").unwrap(), 0);
+    assert_eq!(state_of(&*s, "B", "S1-B"), TaskState::Waiting);
+    let survey = flow::survey(&*s, Some("B"), false).unwrap();
+    assert_eq!(
+        (survey.promoted, survey.will_run, survey.blocked),
+        (0, 0, 1)
+    );
+    assert_eq!(s.retry("A", &Selector::All).unwrap(), 1);
+    let survey = flow::survey(&*s, Some("B"), false).unwrap();
+    assert_eq!(
+        (survey.will_run, survey.blocked),
+        (1, 0),
+        "a retry unblocks it"
+    );
+    run_one(&*s, "A", true);
+    assert_eq!(s.promote("S1").unwrap(), 1);
+    assert_eq!(state_of(&*s, "B", "S1-B"), TaskState::Todo);
+}
+
+pub fn a_task_after_two_steps_waits_for_both(f: &dyn Fixture) {
+    let s = f.open();
+    s.add(
+        &[step_task("A", "S1", &[]), step_task("B", "S1", &[])],
+        false,
+    )
+    .unwrap();
+    s.add(&[step_task("C", "S1", &["A", "B"])], false).unwrap();
+    run_one(&*s, "A", true);
+    assert_eq!(s.promote("S1").unwrap(), 0);
+    assert_eq!(state_of(&*s, "C", "S1-C"), TaskState::Waiting);
+    run_one(&*s, "B", true);
+    assert_eq!(s.promote("S1").unwrap(), 1);
+    assert_eq!(state_of(&*s, "C", "S1-C"), TaskState::Todo);
+}
+
+pub fn adding_after_a_step_checks_what_is_upstream(f: &dyn Fixture) {
+    let s = f.open();
+    // Nothing upstream: the batch is refused whole.
+    let e = s
+        .add(
+            &[step_task("B", "S1", &["A"]), step_task("B", "S2", &["A"])],
+            false,
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("task 'S1-B' of B waits for sample 'S1' in A, which has no task for it (and 1 more task(s) like it); nothing was added"),
+        "{e}"
+    );
+    assert!(s.get("B", "S1-B").unwrap().is_none() && s.get("B", "S2-B").unwrap().is_none());
+    let allowed = AddOptions {
+        allow_missing_upstream: true,
+        ..AddOptions::default()
+    };
+    s.add_tasks(&[step_task("B", "S1", &["A"])], allowed)
+        .unwrap();
+    assert_eq!(state_of(&*s, "B", "S1-B"), TaskState::Waiting);
+    assert_eq!(flow::survey(&*s, Some("B"), false).unwrap().blocked, 1);
+    // Upstream added and done: the waiting task is released; a new task after it starts todo.
+    s.add(&[step_task("A", "S1", &[])], false).unwrap();
+    assert_eq!(flow::survey(&*s, Some("B"), false).unwrap().will_run, 1);
+    run_one(&*s, "A", true);
+    assert_eq!(s.promote("S1").unwrap(), 1);
+    let r = s.add(&[step_task("C", "S1", &["A"])], false).unwrap();
+    assert_eq!(r.waiting, 0);
+    assert_eq!(state_of(&*s, "C", "S1-C"), TaskState::Todo);
+    // A done task deleted from the store still counts as done for what is added after it.
+    assert_eq!(s.delete("A", &Selector::All).unwrap(), 1);
+    s.add(&[step_task("D", "S1", &["A"])], false).unwrap();
+    assert_eq!(state_of(&*s, "D", "S1-D"), TaskState::Todo);
+    // Upstream in the same batch counts: it waits for it.
+    s.add(
+        &[step_task("F", "S9", &["E"]), step_task("E", "S9", &[])],
+        false,
+    )
+    .unwrap();
+    assert_eq!(state_of(&*s, "F", "S9-F"), TaskState::Waiting);
+}
+
+pub fn a_promotion_a_crash_skipped_is_repaired_by_a_survey(f: &dyn Fixture) {
+    let s = f.open();
+    s.add(
+        &[step_task("A", "S1", &[]), step_task("A", "S2", &[])],
+        false,
+    )
+    .unwrap();
+    s.add(
+        &[step_task("B", "S1", &["A"]), step_task("B", "S2", &["A"])],
+        false,
+    )
+    .unwrap();
+    // Finished, but the worker died before promoting.
+    run_one(&*s, "A", true);
+    assert!(!s.has_running("A").unwrap());
+    let held = s.claim("A", "w", LEASE).unwrap().unwrap();
+    assert!(s.has_running("A").unwrap());
+    let survey = flow::survey(&*s, Some("B"), false).unwrap();
+    assert_eq!(
+        (survey.promoted, survey.will_run, survey.blocked),
+        (1, 1, 0)
+    );
+    assert_eq!(s.count_claimable("B").unwrap(), 1);
+    s.finish(&held, &outcome(true)).unwrap();
+    assert_eq!(flow::survey(&*s, None, false).unwrap().promoted, 1);
+    assert_eq!(s.waiting_samples(None).unwrap(), Vec::<String>::new());
+}
+
 /// Runs every suite function against one backend.
 #[macro_export]
 macro_rules! store_suite {
@@ -373,7 +569,12 @@ macro_rules! store_suite {
                 release_stale_hands_back_or_fails_expired_leases,
                 retry_and_delete_by_selector,
                 scan_pages_through_everything_in_key_order,
-                concurrent_claims_never_share_a_task
+                concurrent_claims_never_share_a_task,
+                a_waiting_task_runs_exactly_when_its_sample_upstream_is_done,
+                a_failed_upstream_keeps_it_waiting_until_a_retry_lets_the_flow_resume,
+                a_task_after_two_steps_waits_for_both,
+                adding_after_a_step_checks_what_is_upstream,
+                a_promotion_a_crash_skipped_is_repaired_by_a_survey
             );
         }
     };

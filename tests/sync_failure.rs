@@ -19,8 +19,20 @@ struct FailingScans {
 }
 
 impl TaskStore for FailingScans {
-    fn add(&self, t: &[NewTask], r: bool) -> Result<AddReport> {
-        self.inner.add(t, r)
+    fn add_tasks(&self, t: &[NewTask], o: AddOptions) -> Result<AddReport> {
+        self.inner.add_tasks(t, o)
+    }
+    fn sample_view(&self, s: &str) -> Result<SampleView> {
+        self.inner.sample_view(s)
+    }
+    fn waiting_samples(&self, c: Option<&str>) -> Result<Vec<String>> {
+        self.inner.waiting_samples(c)
+    }
+    fn promote_task(&self, c: &str, t: &str, v: i64) -> Result<bool> {
+        self.inner.promote_task(c, t, v)
+    }
+    fn has_running(&self, c: &str) -> Result<bool> {
+        self.inner.has_running(c)
     }
     fn try_claim(&self, c: &str, o: &str, l: Duration) -> Result<ClaimAttempt> {
         self.inner.try_claim(c, o, l)
@@ -76,6 +88,7 @@ fn a_failed_sync_keeps_whole_batches_and_records_the_failure() {
             attrs: Attrs::new(),
             max_attempts: 3,
             timeout_secs: None,
+            after: vec![],
         })
         .collect();
     inner.add(&tasks, false).unwrap();

@@ -39,6 +39,7 @@ pub const SCHEMA: Schema = Schema {
         include_str!("../../migrations/catalog/0003_object_patterns.sql"),
         include_str!("../../migrations/catalog/0004_catalog_meta.sql"),
         include_str!("../../migrations/catalog/0005_one_progress.sql"),
+        include_str!("../../migrations/catalog/0006_flow.sql"),
     ],
     flag: "--catalog/ANAMO_CATALOG",
     creator: "`anamo sync` or `anamo samples import`",

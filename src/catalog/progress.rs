@@ -15,6 +15,8 @@ pub const ETA_MIN_FINISHES: u64 = 5;
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepRow {
     pub step: String,
+    /// Waiting for their sample's upstream tasks (`--after`).
+    pub waiting: u64,
     pub todo: u64,
     pub running: u64,
     pub done: u64,
@@ -46,7 +48,7 @@ impl StepRow {
     /// the time since the first of them finished. `None` without enough data: fewer than
     /// [`ETA_MIN_FINISHES`] finishes in that window (a pace from one or two tasks is noise).
     pub fn eta_hours(&self, now: i64) -> Option<f64> {
-        let left = self.todo + self.running;
+        let left = self.waiting + self.todo + self.running;
         if self.total == 0 {
             return None;
         }
@@ -73,7 +75,8 @@ pub fn overview(conn: &Connection) -> Result<Vec<StepRow>> {
                  UNION SELECT DISTINCT collection, NULL FROM tasks
                        WHERE collection NOT IN (SELECT collection FROM steps))
              SELECT n.collection,
-                    coalesce(p.todo, 0), coalesce(p.running, 0), coalesce(p.done, 0),
+                    coalesce(p.waiting, 0), coalesce(p.todo, 0), coalesce(p.running, 0),
+                    coalesce(p.done, 0),
                     coalesce(p.failed, 0), coalesce(p.total, 0),
                     (SELECT count(*) FROM task_progress t WHERE t.progress = 'done'
                         AND t.finished_at >= ?1 AND t.collection = n.collection),
@@ -89,17 +92,18 @@ pub fn overview(conn: &Connection) -> Result<Vec<StepRow>> {
             let n = |i| r.get::<_, i64>(i).map(|v| v.max(0) as u64);
             Ok(StepRow {
                 step: r.get(0)?,
-                todo: n(1)?,
-                running: n(2)?,
-                done: n(3)?,
-                failed: n(4)?,
-                total: n(5)?,
-                done_24h: n(6)?,
-                instances: n(7)?,
-                first_done_24h: r.get(8)?,
-                abandoned: n(9)?,
-                superseded: n(10)?,
-                dropped: n(11)?,
+                waiting: n(1)?,
+                todo: n(2)?,
+                running: n(3)?,
+                done: n(4)?,
+                failed: n(5)?,
+                total: n(6)?,
+                done_24h: n(7)?,
+                instances: n(8)?,
+                first_done_24h: r.get(9)?,
+                abandoned: n(10)?,
+                superseded: n(11)?,
+                dropped: n(12)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -4,7 +4,7 @@ use anyhow::Result;
 use clap::Subcommand;
 
 use crate::config::Context;
-use crate::store::dynamo::{DynamoStore, INDEX, Init, LEGACY_INDEX};
+use crate::store::dynamo::{DynamoStore, INDEX, Init, LEGACY_INDEX, SAMPLE_INDEX};
 use crate::store::{OpenMode, SqliteStore, StoreUrl};
 
 #[derive(Debug, Subcommand)]
@@ -28,13 +28,19 @@ impl Cmd {
                 let store = DynamoStore::connect(&table, &ctx.aws)?;
                 match store.init()? {
                     Init::Created => {
-                        println!("created DynamoDB table {table} with index {INDEX}")
+                        println!(
+                            "created DynamoDB table {table} with indexes {INDEX} and {SAMPLE_INDEX}"
+                        )
                     }
                     Init::Upgraded { tasks } => println!(
                         "upgraded DynamoDB table {table}: index {INDEX} added ({tasks} tasks \
                          given their shard), old index {LEGACY_INDEX} removed"
                     ),
                     Init::AlreadyThere => println!("DynamoDB table {table} is already set up"),
+                    Init::AddedSampleIndex => println!(
+                        "upgraded DynamoDB table {table}: index {SAMPLE_INDEX} added (chained \
+                         steps, --after)"
+                    ),
                 }
             }
         }

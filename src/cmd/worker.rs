@@ -11,7 +11,7 @@ use crate::aws::s3::{S3, S3Uri};
 use crate::clock::parse_duration;
 use crate::config::Context;
 use crate::store::OpenMode;
-use crate::worker::{self, LogShipper, Options, Shutdown};
+use crate::worker::{self, LogShipper, Options, Shutdown, Wait};
 
 /// Claim tasks of a collection and run them until none is left.
 ///
@@ -20,6 +20,10 @@ use crate::worker::{self, LogShipper, Options, Shutdown};
 /// while attempts remain. SIGINT/SIGTERM: claim nothing more, give running scripts --grace,
 /// then kill them and hand their tasks back. On EC2 a Spot interruption notice does the same
 /// within the two-minute warning. Exits 0 when the collection is drained.
+///
+/// Before exiting, a worker promotes its step's waiting tasks whose upstream is done (a
+/// promotion a crashed worker skipped). With --wait it stays while anything can still become
+/// claimable without a person acting; --watch stays until stopped.
 #[derive(Debug, Args)]
 pub struct Cmd {
     /// The collection (workflow step) to work on, e.g. Alignment.
@@ -38,9 +42,16 @@ pub struct Cmd {
     #[arg(long, default_value = "10m", value_parser = parse_lease)]
     pub lease: Duration,
 
-    /// Keep polling (with backoff up to 30s) when nothing is claimable, instead of exiting.
-    #[arg(long)]
+    /// When nothing is claimable, stay (polling, with backoff up to 30s) while something can
+    /// still become claimable without a person acting: a waiting task whose upstream is under
+    /// way, or a task of this step running elsewhere (a lost worker's lease runs out). Exits
+    /// when only tasks waiting on failed or missing upstream tasks are left.
+    #[arg(long, conflicts_with = "watch")]
     pub wait: bool,
+
+    /// Stay until stopped, polling for tasks added later (with backoff up to 30s).
+    #[arg(long)]
+    pub watch: bool,
 
     /// Wall-clock budget: after it, finish what runs and take nothing new.
     #[arg(long, value_parser = parse_duration)]
@@ -99,10 +110,10 @@ impl Cmd {
         // "0 done" as if the step were finished (one key read, on any store).
         if let Some(hint) = crate::cmd::unknown_collection(store.as_ref(), &self.collection, None)?
         {
-            if !self.wait {
-                anyhow::bail!("{hint}, or pass --wait to wait for tasks to be added");
+            if !self.watch {
+                anyhow::bail!("{hint}, or pass --watch to wait for tasks to be added");
             }
-            crate::note!("warning: {hint}; waiting for tasks to be added (--wait)");
+            crate::note!("warning: {hint}; waiting for tasks to be added (--watch)");
         }
         let (log_dir, log_shipper) = match &self.log_uri {
             None => (self.log_dir, None),
@@ -155,7 +166,14 @@ impl Cmd {
             slots: self.slots as usize,
             max_tasks: self.max_tasks,
             lease: self.lease,
-            wait: self.wait,
+            wait: if self.watch {
+                Wait::Forever
+            } else if self.wait {
+                Wait::Flow
+            } else {
+                Wait::Exit
+            },
+            max_idle: worker::MAX_IDLE,
             stop_claiming_after: self.stop_claiming_after,
             log_dir,
             log_shipper,

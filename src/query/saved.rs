@@ -21,6 +21,10 @@ use crate::error::{Error, Result};
 /// The reports shipped in `queries/`, built in.
 const BUILT_IN: &[(&str, &str)] = &[
     (
+        "blocked-samples.sql",
+        include_str!("../../queries/blocked-samples.sql"),
+    ),
+    (
         "died-holding-tasks.sql",
         include_str!("../../queries/died-holding-tasks.sql"),
     ),

@@ -2,6 +2,7 @@
 //! A store never knows about the catalog; `sync` is the only bridge between them.
 
 pub mod dynamo;
+pub mod flow;
 mod sqlite;
 
 use std::ops::ControlFlow;
@@ -10,8 +11,8 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::model::{
-    AddReport, Claim, ClaimAttempt, Damaged, NewTask, Outcome, Page, Selector, StaleReport,
-    StateCount, Task, TaskFilter, TaskKey, TaskState,
+    AddOptions, AddReport, Claim, ClaimAttempt, Damaged, NewTask, Outcome, Page, SampleView,
+    Selector, StaleReport, StateCount, Task, TaskFilter, TaskKey, TaskState,
 };
 
 pub use sqlite::SqliteStore;
@@ -22,9 +23,39 @@ pub const DEFAULT_STORE: &str = "sqlite://anamo-tasks.db";
 /// Every write is conditional on the task's state, owner and version, so two workers can never
 /// both believe they hold a task, and a worker that lost its lease cannot overwrite the result.
 pub trait TaskStore: Send + Sync {
-    /// Adds a batch in one transaction: all of it or none. Existing ids are skipped and
-    /// reported, unless `replace`, which overwrites them and puts them back to `todo`.
-    fn add(&self, tasks: &[NewTask], replace: bool) -> Result<AddReport>;
+    /// Adds a batch: all of it or none. Existing ids are skipped and reported, unless
+    /// `replace`, which overwrites them and puts them back to `todo`. A task `--after` a step
+    /// starts `waiting` unless its sample's tasks there are done (flow.rs); one whose sample
+    /// has no task upstream refuses the batch, unless `allow_missing_upstream`.
+    fn add_tasks(&self, tasks: &[NewTask], opts: AddOptions) -> Result<AddReport>;
+
+    /// `add_tasks` with `replace` alone.
+    fn add(&self, tasks: &[NewTask], replace: bool) -> Result<AddReport> {
+        self.add_tasks(
+            tasks,
+            AddOptions {
+                replace,
+                ..AddOptions::default()
+            },
+        )
+    }
+
+    /// Every task of `sample` in every step, and the steps where done tasks of it were
+    /// deleted: what the flow decides promotions on.
+    fn sample_view(&self, sample: &str) -> Result<SampleView>;
+
+    /// The samples with a waiting task in `collection` (in every collection when `None`).
+    fn waiting_samples(&self, collection: Option<&str>) -> Result<Vec<String>>;
+
+    /// Moves a waiting task to `todo`, claimable at once, if it is still waiting at
+    /// `version`; `false` when it was not (already promoted, replaced or deleted).
+    fn promote_task(&self, collection: &str, task_id: &str, version: i64) -> Result<bool>;
+
+    /// Promotes the waiting tasks of `sample` whose upstream is done; how many. Called by the
+    /// worker that finished a task of the sample; harmless to repeat.
+    fn promote(&self, sample: &str) -> Result<u64> {
+        flow::promote(self, sample)
+    }
 
     /// One try at atomically taking a claimable task of `collection` (`todo`, or `running`
     /// with an expired lease) for `owner`, with a lease of `lease`. `Empty` only when nothing
@@ -76,6 +107,10 @@ pub trait TaskStore: Send + Sync {
     /// Tasks of `collection` a worker could claim now: `todo`, and `running` ones whose lease
     /// has expired (their worker died: a Spot reclaim leaves exactly these).
     fn count_claimable(&self, collection: &str) -> Result<u64>;
+
+    /// Whether a task of `collection` is running under a lease that has not expired: one
+    /// that may still come back claimable (its worker lost) without anyone acting.
+    fn has_running(&self, collection: &str) -> Result<bool>;
 
     /// Where the store lives, for messages.
     fn describe(&self) -> String;

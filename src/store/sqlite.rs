@@ -14,8 +14,9 @@ use crate::clock::now_ms;
 use crate::db::{self, OpenMode, Schema};
 use crate::error::{Error, Result};
 use crate::model::{
-    AddReport, Attrs, Claim, ClaimAttempt, Damaged, NewTask, Outcome, Page, Selector, StaleReport,
-    StateCount, Task, TaskFilter, TaskKey, TaskState, state_after_run,
+    AddOptions, AddReport, Attrs, Claim, ClaimAttempt, Damaged, NewTask, Outcome, Page, SampleTask,
+    SampleView, Selector, StaleReport, StateCount, Task, TaskFilter, TaskKey, TaskState,
+    state_after_run,
 };
 
 /// The embedded store's schema: its own application id ("anmT"), so a catalog or a stranger's
@@ -23,7 +24,10 @@ use crate::model::{
 const SCHEMA: Schema = Schema {
     what: "task store",
     application_id: 0x616E_6D54,
-    migrations: &[include_str!("../../migrations/store/0001_tasks.sql")],
+    migrations: &[
+        include_str!("../../migrations/store/0001_tasks.sql"),
+        include_str!("../../migrations/store/0002_flow.sql"),
+    ],
     flag: "--store/ANAMO_STORE",
     creator: "`anamo tasks add`",
     // Claims touch a few index pages; the default cache is plenty.
@@ -32,7 +36,7 @@ const SCHEMA: Schema = Schema {
 
 const COLUMNS: &str = "collection, task_id, sample, script, attrs, state, attempts, max_attempts, \
     timeout_secs, owner, lease_until, created_at, updated_at, started_at, finished_at, exit_code, \
-    log_uri, error_tail, version";
+    log_uri, error_tail, version, after_steps";
 
 pub struct SqliteStore {
     path: PathBuf,
@@ -84,7 +88,52 @@ fn task_from_row(row: &Row<'_>) -> rusqlite::Result<Task> {
         log_uri: row.get(16)?,
         error_tail: row.get(17)?,
         version: row.get(18)?,
+        after: after_from(row.get(19)?).map_err(|e| conversion(19, e))?,
     })
+}
+
+/// The upstream steps of a task, from their column (a JSON array; NULL when none).
+fn after_from(column: Option<String>) -> std::result::Result<Vec<String>, String> {
+    match column {
+        None => Ok(vec![]),
+        Some(text) => serde_json::from_str(&text).map_err(|e| format!("after_steps: {e}")),
+    }
+}
+
+/// The column value of a task's upstream steps.
+fn after_column(after: &[String]) -> Option<String> {
+    (!after.is_empty()).then(|| serde_json::Value::from(after.to_vec()).to_string())
+}
+
+/// Every task of `sample` and its done-marks (flow.rs decides on them).
+fn view_of(conn: &Connection, sample: &str) -> Result<SampleView> {
+    let mut view = SampleView::default();
+    let mut stmt = conn.prepare_cached(
+        "SELECT collection, task_id, state, version, after_steps FROM tasks WHERE sample = ?1",
+    )?;
+    let mut rows = stmt.query(params![sample])?;
+    while let Some(r) = rows.next()? {
+        let state: String = r.get(2)?;
+        let collection: String = r.get(0)?;
+        let task_id: String = r.get(1)?;
+        let damaged = |reason: String| Error::Damaged {
+            collection: collection.clone(),
+            task_id: task_id.clone(),
+            reason,
+        };
+        view.tasks.push(SampleTask {
+            state: state.parse().map_err(damaged)?,
+            version: r.get(3)?,
+            after: after_from(r.get(4)?).map_err(damaged)?,
+            collection,
+            task_id,
+        });
+    }
+    let mut marks = conn.prepare_cached("SELECT collection FROM done_marks WHERE sample = ?1")?;
+    view.done_marks = marks
+        .query_map(params![sample], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(view)
 }
 
 fn get_task(conn: &Connection, collection: &str, task_id: &str) -> Result<Option<Task>> {
@@ -114,6 +163,22 @@ macro_rules! fail_exhausted_leases {
 const FAIL_EXHAUSTED_IN: &str = fail_exhausted_leases!("collection = ?1");
 const FAIL_EXHAUSTED_ALL: &str = fail_exhausted_leases!("?1 IS NULL");
 
+/// `cond`'s anonymous `?` parameters numbered from `first` (`?2, ?3, ...`), so that it can sit
+/// beside numbered ones.
+fn numbered(cond: &str, first: usize) -> String {
+    let mut out = String::new();
+    let mut next = first;
+    for c in cond.chars() {
+        if c == '?' {
+            out.push_str(&format!("?{next}"));
+            next += 1;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// SQL for a selector within a collection: a condition and its parameters.
 fn selector_sql(selector: &Selector) -> (String, Vec<Box<dyn ToSql>>) {
     match selector {
@@ -130,33 +195,42 @@ fn selector_sql(selector: &Selector) -> (String, Vec<Box<dyn ToSql>>) {
 }
 
 impl TaskStore for SqliteStore {
-    fn add(&self, tasks: &[NewTask], replace: bool) -> Result<AddReport> {
+    fn add_tasks(&self, tasks: &[NewTask], opts: AddOptions) -> Result<AddReport> {
         let result = (|| -> Result<AddReport> {
             let mut conn = self.conn();
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let now = now_ms();
             let mut report = AddReport::default();
+            // Written first as `waiting` when they wait for a step, then each is set against
+            // its sample's tasks, so an upstream task later in the same batch counts.
+            let mut flowing = vec![];
             {
                 let mut exists = tx
                     .prepare_cached("SELECT 1 FROM tasks WHERE collection = ?1 AND task_id = ?2")?;
                 let mut insert = tx.prepare_cached(
                     "INSERT INTO tasks (collection, task_id, sample, script, attrs, state, \
-                     max_attempts, timeout_secs, created_at, updated_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, 'todo', ?6, ?7, ?8, ?8) \
+                     max_attempts, timeout_secs, created_at, updated_at, after_steps) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?9, ?6, ?7, ?8, ?8, ?10) \
                      ON CONFLICT (collection, task_id) DO NOTHING",
                 )?;
                 // Replacing resets the task; a worker still holding it loses its claim, because
                 // the version moves on.
                 let mut overwrite = tx.prepare_cached(
-                    "UPDATE tasks SET sample = ?3, script = ?4, attrs = ?5, state = 'todo', \
+                    "UPDATE tasks SET sample = ?3, script = ?4, attrs = ?5, state = ?9, \
                      max_attempts = ?6, timeout_secs = ?7, attempts = 0, owner = NULL, \
                      lease_until = NULL, started_at = NULL, finished_at = NULL, exit_code = NULL, \
-                     log_uri = NULL, error_tail = NULL, updated_at = ?8, version = version + 1 \
+                     log_uri = NULL, error_tail = NULL, updated_at = ?8, version = version + 1, \
+                     after_steps = ?10 \
                      WHERE collection = ?1 AND task_id = ?2",
                 )?;
                 for t in tasks {
                     let attrs = serde_json::to_string(&t.attrs)
                         .map_err(|e| Error::Invalid(format!("attributes of {}: {e}", t.task_id)))?;
+                    let state = if t.after.is_empty() {
+                        TaskState::Todo
+                    } else {
+                        TaskState::Waiting
+                    };
                     let values = params![
                         t.collection,
                         t.task_id,
@@ -165,21 +239,51 @@ impl TaskStore for SqliteStore {
                         attrs,
                         t.max_attempts,
                         t.timeout_secs.map(|v| v.min(i64::MAX as u64) as i64),
-                        now
+                        now,
+                        state.as_str(),
+                        after_column(&t.after),
                     ];
                     let present = exists.exists(params![t.collection, t.task_id])?;
                     if !present {
                         insert.execute(values)?;
                         report.added += 1;
-                    } else if replace {
+                    } else if opts.replace {
                         overwrite.execute(values)?;
                         report.replaced += 1;
                     } else {
                         report
                             .skipped
                             .push((t.collection.clone(), t.task_id.clone()));
+                        continue;
+                    }
+                    if state == TaskState::Waiting {
+                        flowing.push(t);
                     }
                 }
+            }
+            let mut missing = vec![];
+            for t in flowing {
+                let Some(sample) = &t.sample else { continue };
+                match super::flow::initial_state(&view_of(&tx, sample)?, t) {
+                    Ok(TaskState::Todo) => {
+                        tx.prepare_cached(
+                            "UPDATE tasks SET state = 'todo' \
+                             WHERE collection = ?1 AND task_id = ?2 AND state = 'waiting'",
+                        )?
+                        .execute(params![t.collection, t.task_id])?;
+                    }
+                    Ok(_) => report.waiting += 1,
+                    Err(step) => {
+                        report.waiting += 1;
+                        missing.push((t, step));
+                    }
+                }
+            }
+            if !opts.allow_missing_upstream
+                && let Some((t, step)) = missing.first()
+            {
+                // Dropping `tx` rolls the whole batch back.
+                return Err(super::flow::missing_upstream(t, step, missing.len()));
             }
             tx.commit()?;
             Ok(report)
@@ -383,13 +487,67 @@ impl TaskStore for SqliteStore {
     fn delete(&self, collection: &str, selector: &Selector) -> Result<u64> {
         let result = (|| -> Result<u64> {
             let (cond, args) = selector_sql(selector);
-            let sql = format!("DELETE FROM tasks WHERE collection = ? AND {cond}");
             let mut all: Vec<&dyn ToSql> = vec![&collection];
             all.extend(args.iter().map(|a| a.as_ref()));
-            let conn = self.conn();
-            Ok(conn.execute(&sql, all.as_slice())? as u64)
+            let mut conn = self.conn();
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            // A done task leaves its mark, so tasks that wait on it are still released.
+            let now = now_ms();
+            let mut marked = all.clone();
+            marked.push(&now);
+            tx.execute(
+                &format!(
+                    "INSERT OR IGNORE INTO done_marks (collection, sample, marked_at) \
+                     SELECT collection, sample, ?{} FROM tasks \
+                     WHERE collection = ?1 AND state = 'done' AND sample IS NOT NULL AND {}",
+                    marked.len(),
+                    numbered(&cond, 2)
+                ),
+                marked.as_slice(),
+            )?;
+            let n = tx.execute(
+                &format!("DELETE FROM tasks WHERE collection = ? AND {cond}"),
+                all.as_slice(),
+            )? as u64;
+            tx.commit()?;
+            Ok(n)
         })();
 
+        crate::error::in_db(result, "task store", &self.path)
+    }
+
+    fn sample_view(&self, sample: &str) -> Result<SampleView> {
+        let result = view_of(&self.conn(), sample);
+        crate::error::in_db(result, "task store", &self.path)
+    }
+
+    fn waiting_samples(&self, collection: Option<&str>) -> Result<Vec<String>> {
+        let result = (|| -> Result<Vec<String>> {
+            let conn = self.conn();
+            let mut stmt = conn.prepare_cached(
+                "SELECT DISTINCT sample FROM tasks WHERE state = 'waiting' \
+                 AND (?1 IS NULL OR collection = ?1) AND sample IS NOT NULL",
+            )?;
+            let samples = stmt
+                .query_map(params![collection], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(samples)
+        })();
+        crate::error::in_db(result, "task store", &self.path)
+    }
+
+    fn promote_task(&self, collection: &str, task_id: &str, version: i64) -> Result<bool> {
+        let result = (|| -> Result<bool> {
+            let n = self
+                .conn()
+                .prepare_cached(
+                    "UPDATE tasks SET state = 'todo', updated_at = ?4, version = version + 1 \
+                     WHERE collection = ?1 AND task_id = ?2 AND version = ?3 \
+                     AND state = 'waiting'",
+                )?
+                .execute(params![collection, task_id, version, now_ms()])?;
+            Ok(n == 1)
+        })();
         crate::error::in_db(result, "task store", &self.path)
     }
 
@@ -498,6 +656,19 @@ impl TaskStore for SqliteStore {
             Ok(n as u64)
         })();
 
+        crate::error::in_db(result, "task store", &self.path)
+    }
+
+    fn has_running(&self, collection: &str) -> Result<bool> {
+        let result = (|| -> Result<bool> {
+            Ok(self
+                .conn()
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM tasks WHERE collection = ?1 \
+                     AND state = 'running' AND lease_until >= ?2)",
+                )?
+                .query_row(params![collection, now_ms()], |r| r.get(0))?)
+        })();
         crate::error::in_db(result, "task store", &self.path)
     }
 

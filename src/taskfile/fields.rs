@@ -42,6 +42,7 @@ pub(crate) struct TaskFields<'a> {
     script: Option<String>,
     max_attempts: Option<u32>,
     timeout_secs: Option<u64>,
+    after: Option<Vec<String>>,
     attrs: Attrs,
 }
 
@@ -78,6 +79,7 @@ impl<'a> TaskFields<'a> {
             script: None,
             max_attempts: None,
             timeout_secs: None,
+            after: None,
             attrs: Attrs::new(),
         }
     }
@@ -108,6 +110,7 @@ impl<'a> TaskFields<'a> {
                 )
             }
             "timeout" | "timeout_secs" => self.timeout_secs = Some(parse_timeout(&value)?),
+            "after" => self.after = Some(super::parse_after(&value)),
             _ => {
                 self.attrs.insert(name.to_string(), value);
             }
@@ -147,6 +150,7 @@ impl<'a> TaskFields<'a> {
             attrs: self.attrs,
             max_attempts: self.max_attempts.unwrap_or(self.defaults.max_attempts),
             timeout_secs: self.timeout_secs.or(self.defaults.timeout_secs),
+            after: self.after.unwrap_or_else(|| self.defaults.after.clone()),
         })
     }
 }
@@ -162,6 +166,7 @@ const FIELDS: &[&str] = &[
     "max_attempts",
     "timeout",
     "timeout_secs",
+    "after",
 ];
 
 /// `samples`, `sample2`: a field's name plus `s` or digits is a name of its own.

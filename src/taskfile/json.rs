@@ -169,6 +169,7 @@ mod tests {
             collection: collection.map(str::to_string),
             max_attempts: 3,
             timeout_secs: None,
+            after: vec![],
         }
     }
 

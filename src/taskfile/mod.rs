@@ -35,6 +35,18 @@ pub struct Defaults {
     pub collection: Option<String>,
     pub max_attempts: u32,
     pub timeout_secs: Option<u64>,
+    /// Upstream steps (`--after`), for tasks whose file does not name theirs.
+    pub after: Vec<String>,
+}
+
+/// Upstream steps as `--after` and an `after` column give them: comma-separated names.
+pub fn parse_after(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// What a file held.
@@ -182,6 +194,7 @@ pub fn from_samples(
                 attrs: attrs.clone(),
                 max_attempts: defaults.max_attempts,
                 timeout_secs: defaults.timeout_secs,
+                after: defaults.after.clone(),
             },
         ));
     }
@@ -207,6 +220,7 @@ mod tests {
             collection: collection.map(str::to_string),
             max_attempts: 3,
             timeout_secs: None,
+            after: vec![],
         }
     }
 

@@ -101,6 +101,7 @@ mod tests {
             collection: None,
             max_attempts: 3,
             timeout_secs: None,
+            after: vec![],
         }
     }
 

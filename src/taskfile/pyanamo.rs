@@ -46,6 +46,7 @@ pub(crate) fn read(file: &str, text: &str, defaults: &Defaults) -> Result<Vec<Lo
                 attrs,
                 max_attempts: defaults.max_attempts,
                 timeout_secs: defaults.timeout_secs,
+                after: defaults.after.clone(),
             },
         ));
     }

@@ -34,8 +34,10 @@ pub struct Options {
     pub max_tasks: Option<u64>,
     /// How long a claim holds without a heartbeat; heartbeats come every lease/3.
     pub lease: Duration,
-    /// Keep polling an empty collection instead of exiting.
-    pub wait: bool,
+    /// What to do when nothing is claimable.
+    pub wait: Wait,
+    /// Longest pause between looks at a collection with nothing claimable.
+    pub max_idle: Duration,
     /// Take nothing new after this long.
     pub stop_claiming_after: Option<Duration>,
     /// Each attempt's output goes to `DIR/COLLECTION/TASK_ID/ATTEMPT.log`.
@@ -43,6 +45,21 @@ pub struct Options {
     /// Copies each finished attempt's log to S3 (`--log-uri`).
     pub log_shipper: Option<std::sync::Arc<LogShipper>>,
 }
+
+/// What a worker does when nothing in its collection is claimable (after promoting waiting
+/// tasks whose upstream is done).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// Exit.
+    Exit,
+    /// `--wait`: stay while something can become claimable without a person acting.
+    Flow,
+    /// `--watch`: stay until stopped, for tasks added later.
+    Forever,
+}
+
+/// The longest pause between looks at a collection with nothing claimable.
+pub const MAX_IDLE: Duration = Duration::from_secs(30);
 
 /// What a worker did, for its one-line summary.
 #[derive(Debug, Default)]
@@ -57,7 +74,7 @@ pub struct Tally {
     pub lost: AtomicU64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Summary {
     pub done: u64,
     pub failed: u64,
@@ -99,6 +116,7 @@ pub fn run(store: &dyn TaskStore, opts: &Options, shutdown: &Shutdown) -> (Summa
     let tally = Tally::default();
     let claimed = AtomicU64::new(0);
     let halted = AtomicBool::new(false);
+    let told_blocked = AtomicBool::new(false);
     let ctx = slot::SlotContext {
         store,
         opts,
@@ -107,6 +125,7 @@ pub fn run(store: &dyn TaskStore, opts: &Options, shutdown: &Shutdown) -> (Summa
         claimed: &claimed,
         started,
         halted: &halted,
+        told_blocked: &told_blocked,
     };
     let results: Vec<Result<()>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..opts.slots.max(1))

@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 
 use super::process::{self, Running};
-use super::{Options, Shutdown, Tally};
+use super::{Options, Shutdown, Tally, Wait};
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::model::{Claim, ClaimAttempt, Outcome, TaskState};
-use crate::store::TaskStore;
+use crate::store::{TaskStore, flow};
 
 pub(super) struct SlotContext<'a> {
     pub store: &'a dyn TaskStore,
@@ -24,10 +24,10 @@ pub(super) struct SlotContext<'a> {
     /// Set when a slot panicked: the others claim nothing more, finish what they run, and
     /// the worker exits non-zero.
     pub halted: &'a AtomicBool,
+    /// Set once the blocked waiting tasks were reported, so slots do not repeat it.
+    pub told_blocked: &'a AtomicBool,
 }
 
-/// Longest pause between polls of an empty collection with `--wait`.
-const MAX_IDLE: Duration = Duration::from_secs(30);
 /// How often a running script is checked against stop requests and timeouts.
 const TICK: Duration = Duration::from_millis(100);
 /// A release is tried this many times; if it still fails, the lease expires on its own.
@@ -72,11 +72,14 @@ pub(super) fn run(ctx: &SlotContext<'_>) -> Result<()> {
             }
             Ok(ClaimAttempt::Empty) => {
                 unreserve();
-                if !ctx.opts.wait {
-                    return Ok(());
+                match when_empty(ctx)? {
+                    Idle::Claim => idle = Duration::from_millis(250),
+                    Idle::Exit => return Ok(()),
+                    Idle::Poll => {
+                        ctx.shutdown.sleep(idle);
+                        idle = (idle * 2).min(ctx.opts.max_idle);
+                    }
                 }
-                ctx.shutdown.sleep(idle);
-                idle = (idle * 2).min(MAX_IDLE);
             }
             // Throttling or a network fault that outlasted the store's own retries: a worker
             // does not die of it; it waits and asks again.
@@ -112,6 +115,50 @@ fn run_guarded(ctx: &SlotContext<'_>, mut claim: Claim) -> Result<()> {
         "a worker slot panicked while running {}/{} ({message}); {fate}",
         claim.task.collection, claim.task.task_id
     )))
+}
+
+/// What a slot does when nothing is claimable.
+enum Idle {
+    /// Waiting tasks were just promoted: claim again now.
+    Claim,
+    Exit,
+    /// Look again after a pause.
+    Poll,
+}
+
+/// Nothing is claimable: promote waiting tasks whose upstream is done (a promotion a crash
+/// skipped), then exit, unless `--wait` and something can still become claimable without a
+/// person acting (a waiting task whose upstream is under way, or a task of this step running
+/// elsewhere, whose lease may run out), or `--watch`.
+fn when_empty(ctx: &SlotContext<'_>) -> Result<Idle> {
+    let collection = &ctx.opts.collection;
+    let wait = ctx.opts.wait;
+    let survey = flow::survey(ctx.store, Some(collection), wait == Wait::Flow)?;
+    if survey.promoted > 0 {
+        info!(
+            "{} waiting task(s) of {collection} whose upstream was done may run now",
+            survey.promoted
+        );
+        return Ok(Idle::Claim);
+    }
+    match wait {
+        Wait::Exit => Ok(Idle::Exit),
+        Wait::Forever => Ok(Idle::Poll),
+        Wait::Flow => {
+            if survey.will_run > 0 || ctx.store.has_running(collection)? {
+                return Ok(Idle::Poll);
+            }
+            if survey.blocked > 0 && !ctx.told_blocked.swap(true, Ordering::SeqCst) {
+                crate::note!(
+                    "{} task(s) of {collection} wait for upstream tasks that failed or do not \
+                     exist; nothing will run them until a person acts (see `anamo query \
+                     blocked-samples` after a sync)",
+                    survey.blocked
+                );
+            }
+            Ok(Idle::Exit)
+        }
+    }
 }
 
 fn budget_spent(ctx: &SlotContext<'_>) -> bool {
@@ -307,7 +354,10 @@ fn record(ctx: &SlotContext<'_>, claim: &Claim, ending: Ending) {
             }
         },
         Ending::Exited(outcome) => match finish_while_held(ctx, claim, &outcome) {
-            Ok(Some(TaskState::Done)) => count(&tally.done),
+            Ok(Some(TaskState::Done)) => {
+                count(&tally.done);
+                promote_downstream(ctx, claim);
+            }
             Ok(Some(TaskState::Todo)) => count(&tally.retried),
             Ok(Some(_)) => count(&tally.failed),
             Ok(None) => {
@@ -325,6 +375,26 @@ fn record(ctx: &SlotContext<'_>, claim: &Claim, ending: Ending) {
                 count(&tally.lost);
             }
         },
+    }
+}
+
+/// Releases the tasks that waited for this one (same sample, a later step). A failure here
+/// loses nothing: the task is done, and whatever it should have released is promoted by the
+/// next idle worker of that step or `anamo tasks release-stale`.
+fn promote_downstream(ctx: &SlotContext<'_>, claim: &Claim) {
+    let t = &claim.task;
+    let Some(sample) = &t.sample else { return };
+    match with_retries("promotion", || ctx.store.promote(sample)) {
+        Ok(0) => {}
+        Ok(n) => info!(
+            "{}/{} done: {n} waiting task(s) of {sample} may run now",
+            t.collection, t.task_id
+        ),
+        Err(e) => warn!(
+            "could not release the tasks waiting for {}/{}: {e}; an idle worker or \
+             `anamo tasks release-stale` will",
+            t.collection, t.task_id
+        ),
     }
 }
 

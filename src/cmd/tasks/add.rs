@@ -7,7 +7,7 @@ use clap::Args;
 
 use crate::cmd::{attrs_from, parse_attr};
 use crate::config::Context;
-use crate::model::{DEFAULT_MAX_ATTEMPTS, NewTask};
+use crate::model::{AddOptions, DEFAULT_MAX_ATTEMPTS, NewTask};
 use crate::placeholders::Quoting;
 use crate::store::OpenMode;
 use crate::taskfile::{self, Defaults, FileFormat};
@@ -18,6 +18,8 @@ use crate::taskfile::{self, Defaults, FileFormat};
 /// From a file: anamo tasks add tasks.csv   (CSV/TSV with a header, JSON Lines, PiCaS token
 ///              JSON, or PyAnamo itemID|taskID|TaskScript|TaskArgs lines)
 /// Per sample:  anamo tasks add -c Alignment --samples samples.txt --script 'align.sh {sample}'
+/// Chained:     anamo tasks add -c ReadProcessing --after Alignment --samples samples.txt \
+///                --script 'process.sh {sample}'   (each waits for its sample's Alignment)
 ///
 /// A batch is all or nothing: any bad line rejects the whole file.
 #[derive(Debug, Args)]
@@ -65,6 +67,24 @@ pub struct Cmd {
     /// Overwrite tasks that already exist (they go back to todo).
     #[arg(long)]
     pub replace: bool,
+
+    /// Each task waits (state waiting) until its sample's tasks in these steps are done
+    /// (comma-separated); a file's `after` column names a task's own.
+    #[arg(long, value_name = "STEP[,STEP]", value_parser = parse_after_flag)]
+    pub after: Option<Vec<String>>,
+
+    /// Add tasks --after a step that has no task yet for their sample (they wait until one is
+    /// added and done) instead of refusing the batch.
+    #[arg(long)]
+    pub allow_missing_upstream: bool,
+}
+
+fn parse_after_flag(value: &str) -> std::result::Result<Vec<String>, String> {
+    let steps = taskfile::parse_after(value);
+    if steps.is_empty() {
+        return Err("name at least one step".into());
+    }
+    Ok(steps)
 }
 
 impl Cmd {
@@ -73,6 +93,7 @@ impl Cmd {
             collection: self.collection.clone(),
             max_attempts: self.max_attempts,
             timeout_secs: self.timeout,
+            after: self.after.clone().unwrap_or_default(),
         };
         let attrs = attrs_from(&self.attrs);
         let mut skipped_done = 0;
@@ -115,7 +136,11 @@ impl Cmd {
                  run it again)"
             );
         }
-        let report = store.add(&tasks, self.replace)?;
+        let opts = AddOptions {
+            replace: self.replace,
+            allow_missing_upstream: self.allow_missing_upstream,
+        };
+        let report = store.add_tasks(&tasks, opts)?;
         for (collection, id) in report.skipped.iter().take(10) {
             crate::note!(
                 "skipped {collection}/{id}: already in the store (use --replace to overwrite)"
@@ -130,6 +155,12 @@ impl Cmd {
         let mut line = format!("added {} task(s) to {}", report.added, store.describe());
         if report.replaced > 0 {
             line.push_str(&format!(", replaced {}", report.replaced));
+        }
+        if report.waiting > 0 {
+            line.push_str(&format!(
+                "; {} wait for their sample's upstream tasks",
+                report.waiting
+            ));
         }
         if !report.skipped.is_empty() {
             line.push_str(&format!(
@@ -173,6 +204,7 @@ impl Cmd {
             attrs,
             max_attempts: defaults.max_attempts,
             timeout_secs: defaults.timeout_secs,
+            after: defaults.after,
         };
         task.validate().map_err(anyhow::Error::msg)?;
         Ok(task)

@@ -4,10 +4,12 @@ use anyhow::Result;
 use clap::Args;
 
 use crate::config::Context;
-use crate::store::OpenMode;
+use crate::store::{OpenMode, flow};
 
 /// Hand back running tasks whose lease has expired (their worker died): to todo, or to failed
-/// when that was their last attempt. Workers also take such tasks over by themselves.
+/// when that was their last attempt; and promote waiting tasks whose upstream is done (a
+/// worker killed between finishing a task and promoting what waited on it). Workers also do
+/// both by themselves.
 #[derive(Debug, Args)]
 pub struct Cmd {
     /// Only this collection.
@@ -22,10 +24,25 @@ impl Cmd {
             super::require_collection(store.as_ref(), c)?;
         }
         let r = store.release_stale(self.collection.as_deref())?;
-        println!(
+        let flow = flow::survey(store.as_ref(), self.collection.as_deref(), false)?;
+        let mut line = format!(
             "{} stale task(s) back to todo, {} failed on their last attempt",
             r.released, r.failed
         );
+        if flow.promoted > 0 {
+            line.push_str(&format!(
+                ", {} waiting task(s) promoted (their upstream was done)",
+                flow.promoted
+            ));
+        }
+        if flow.blocked > 0 {
+            line.push_str(&format!(
+                "; {} task(s) wait for failed or missing upstream tasks (`anamo query \
+                 blocked-samples` after a sync)",
+                flow.blocked
+            ));
+        }
+        println!("{line}");
         Ok(())
     }
 }

@@ -16,9 +16,9 @@ use super::retry::retrying;
 use super::{DynamoStore, aws_error};
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
-use crate::model::{AddReport, NewTask, Selector, StaleReport, TaskState};
+use crate::model::{AddOptions, AddReport, NewTask, Selector, StaleReport, TaskState};
 
-pub(super) fn add(store: &DynamoStore, tasks: &[NewTask], replace: bool) -> Result<AddReport> {
+pub(super) fn add(store: &DynamoStore, tasks: &[NewTask], opts: AddOptions) -> Result<AddReport> {
     store.rt.block_on(async {
         let keys: Vec<(String, String)> = tasks
             .iter()
@@ -27,7 +27,7 @@ pub(super) fn add(store: &DynamoStore, tasks: &[NewTask], replace: bool) -> Resu
         let existing = store.existing(&keys).await?;
         let now = now_ms();
         let mut report = AddReport::default();
-        let mut puts = vec![];
+        let mut written = vec![];
         for t in tasks {
             let k = (t.collection.clone(), t.task_id.clone());
             let version = match existing.get(&k) {
@@ -36,7 +36,7 @@ pub(super) fn add(store: &DynamoStore, tasks: &[NewTask], replace: bool) -> Resu
                     0
                 }
                 // The version moves on, so a worker holding the old task loses it.
-                Some(v) if replace => {
+                Some(v) if opts.replace => {
                     report.replaced += 1;
                     v + 1
                 }
@@ -45,8 +45,18 @@ pub(super) fn add(store: &DynamoStore, tasks: &[NewTask], replace: bool) -> Resu
                     continue;
                 }
             };
+            written.push((t, version));
+        }
+        // Decided before anything is written: a refused batch writes nothing.
+        let batch: Vec<&NewTask> = written.iter().map(|(t, _)| *t).collect();
+        let states = store
+            .start_states(&batch, opts.allow_missing_upstream)
+            .await?;
+        let mut puts = vec![];
+        for ((t, version), state) in written.into_iter().zip(states) {
+            report.waiting += (state == TaskState::Waiting) as u64;
             let put = PutRequest::builder()
-                .set_item(Some(item::from_new(t, now, version)))
+                .set_item(Some(item::from_new(t, now, version, state)))
                 .build()
                 .map_err(|e| Error::Internal(format!("a DynamoDB request built wrong: {e}")))?;
             puts.push(WriteRequest::builder().put_request(put).build());
@@ -108,9 +118,22 @@ pub(super) fn delete(store: &DynamoStore, collection: &str, selector: &Selector)
     store.rt.block_on(async {
         let items = store.items(Some(collection), None).await?;
         let mut requests = vec![];
+        let mut marked = std::collections::BTreeSet::new();
+        let mut marks = vec![];
+        let now = now_ms();
         for it in items {
             let chosen = match item::to_task(&it) {
-                Ok(task) => selector.matches(&task),
+                Ok(task) => {
+                    let chosen = selector.matches(&task);
+                    // A done task leaves its mark, so tasks waiting on it are still released.
+                    if let (true, TaskState::Done, Some(sample)) =
+                        (chosen, task.state, &task.sample)
+                        && marked.insert(sample.clone())
+                    {
+                        marks.push(mark_request(collection, sample, now)?);
+                    }
+                    chosen
+                }
                 // A damaged item can still go when everything goes.
                 Err(_) => matches!(selector, Selector::All),
             };
@@ -126,9 +149,20 @@ pub(super) fn delete(store: &DynamoStore, collection: &str, selector: &Selector)
             }
         }
         let count = requests.len() as u64;
+        // Marks first: a delete cut short leaves marks beside their tasks, never tasks gone
+        // without their marks.
+        store.batch_write(marks).await?;
         store.batch_write(requests).await?;
         Ok(count)
     })
+}
+
+fn mark_request(step: &str, sample: &str, now: i64) -> Result<WriteRequest> {
+    let put = PutRequest::builder()
+        .set_item(Some(item::mark(step, sample, now)))
+        .build()
+        .map_err(|e| Error::Internal(format!("a DynamoDB request built wrong: {e}")))?;
+    Ok(WriteRequest::builder().put_request(put).build())
 }
 
 impl DynamoStore {

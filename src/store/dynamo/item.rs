@@ -8,7 +8,9 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::model::{Attrs, Claim, NewTask, Outcome, Task, TaskFilter, TaskKey, TaskState};
+use crate::model::{
+    Attrs, Claim, NewTask, Outcome, SampleTask, Task, TaskFilter, TaskKey, TaskState,
+};
 
 pub type Item = HashMap<String, AttributeValue>;
 /// The values of an expression, by placeholder (`:now`).
@@ -18,7 +20,12 @@ pub type Values = Vec<(&'static str, AttributeValue)>;
 pub const COLLECTION: &str = "collection";
 /// The table's sort key.
 pub const TASK_ID: &str = "task_id";
-const SAMPLE: &str = "sample";
+/// The partition key of the sample index.
+pub const SAMPLE: &str = "sample";
+/// The upstream steps of a task added `--after` them (a list of strings).
+const AFTER: &str = "after";
+/// When a done-mark was written.
+const MARKED_AT: &str = "marked_at";
 const SCRIPT: &str = "script";
 const ATTRS: &str = "attrs";
 const STATE: &str = "state";
@@ -49,6 +56,18 @@ pub const INDEX: &str = "claim_by_shard";
 pub const LEGACY_INDEX: &str = "claimable";
 /// Attributes the claim index carries, so a claim needs no extra read.
 pub const PROJECTED: &[&str] = &[STATE, ATTEMPTS, MAX_ATTEMPTS, VERSION];
+/// The index of every task with a sample (and every done-mark) on (sample): one small Query
+/// gives a sample's tasks in all steps, which is what the flow decides promotions on.
+pub const SAMPLE_INDEX: &str = "by_sample";
+/// Attributes the sample index carries.
+pub const SAMPLE_PROJECTED: &[&str] = &[STATE, VERSION, AFTER];
+/// `claimable_at` of a waiting task: later than any lease, so the claim index lists the
+/// task (a worker finds its collection's waiting tasks there) but no claim ever takes it.
+pub const NEVER: i64 = 9_007_199_254_740_991;
+/// The partition of done-marks: a done task deleted from the store leaves one per step and
+/// sample (task id `STEP/SAMPLE`), so what waits on it is still released. '/' cannot start
+/// a collection name, so no task ever lands here.
+pub const MARKS: &str = "/done";
 
 pub fn s(v: &str) -> AttributeValue {
     AttributeValue::S(v.to_string())
@@ -70,17 +89,28 @@ pub fn key(collection: &str, task_id: &str) -> Item {
     ])
 }
 
-/// A new task's item, `todo` and claimable from `now`.
-pub fn from_new(t: &NewTask, now: i64, version: i64) -> Item {
+/// A new task's item in `state`: `todo` and claimable from `now`, or `waiting`.
+pub fn from_new(t: &NewTask, now: i64, version: i64, state: TaskState) -> Item {
     let mut item = key(&t.collection, &t.task_id);
     item.insert(SCRIPT.into(), s(&t.script));
-    item.insert(STATE.into(), s(TaskState::Todo.as_str()));
+    item.insert(STATE.into(), s(state.as_str()));
+    if !t.after.is_empty() {
+        item.insert(
+            AFTER.into(),
+            AttributeValue::L(t.after.iter().map(|a| s(a)).collect()),
+        );
+    }
     item.insert(ATTEMPTS.into(), n(0));
     item.insert(MAX_ATTEMPTS.into(), n(t.max_attempts));
     item.insert(CREATED_AT.into(), n(now));
     item.insert(UPDATED_AT.into(), n(now));
     item.insert(VERSION.into(), n(version));
-    item.insert(CLAIMABLE_AT.into(), n(now));
+    let claimable_at = if state == TaskState::Waiting {
+        NEVER
+    } else {
+        now
+    };
+    item.insert(CLAIMABLE_AT.into(), n(claimable_at));
     item.insert(
         CLAIM_SHARD.into(),
         s(&shard_of_task(&t.collection, &t.task_id)),
@@ -114,6 +144,22 @@ fn get_n(item: &Item, name: &str) -> Result<Option<i64>, String> {
             .map(|f| Some(f as i64))
             .map_err(|_| format!("attribute '{name}' is not a number")),
         Some(_) => Err(format!("attribute '{name}' is not a number")),
+    }
+}
+
+fn get_list(item: &Item, name: &str) -> Result<Vec<String>, String> {
+    match item.get(name) {
+        None | Some(AttributeValue::Null(_)) => Ok(vec![]),
+        Some(AttributeValue::L(list)) => list
+            .iter()
+            .map(|v| match v {
+                AttributeValue::S(x) => Ok(x.clone()),
+                _ => Err(format!(
+                    "attribute '{name}' holds a value that is not a string"
+                )),
+            })
+            .collect(),
+        Some(_) => Err(format!("attribute '{name}' is not a list")),
     }
 }
 
@@ -154,6 +200,7 @@ pub fn to_task(item: &Item) -> Result<Task, String> {
         sample: get_s(item, SAMPLE)?,
         script: need(get_s(item, SCRIPT)?, SCRIPT)?,
         attrs,
+        after: get_list(item, AFTER)?,
         state: state.parse()?,
         attempts: get_n(item, ATTEMPTS)?.unwrap_or(0) as u32,
         max_attempts: need(get_n(item, MAX_ATTEMPTS)?, MAX_ATTEMPTS)? as u32,
@@ -212,9 +259,50 @@ pub fn attempts_used_up(item: &Item) -> bool {
     attr_n(item, ATTEMPTS) >= attr_n(item, MAX_ATTEMPTS)
 }
 
-/// The collection and state of an item, for counting; `None` when either cannot be read.
+/// Whether the item is a done-mark, not a task.
+pub fn is_mark(item: &Item) -> bool {
+    attr_s(item, COLLECTION) == Some(MARKS)
+}
+
+/// The done-mark of `step` for `sample`.
+pub fn mark(step: &str, sample: &str, now: i64) -> Item {
+    let mut item = key(MARKS, &format!("{step}/{sample}"));
+    item.insert(SAMPLE.into(), s(sample));
+    item.insert(MARKED_AT.into(), n(now));
+    item
+}
+
+/// What the sample index shows of an item: a task of the sample, or the step of a done-mark.
+pub enum OfSample {
+    Task(SampleTask),
+    Mark(String),
+}
+
+/// Reads a sample index item; `None` when it cannot be read.
+pub fn of_sample(item: &Item) -> Option<OfSample> {
+    let k = task_key(item)?;
+    if k.collection == MARKS {
+        let (step, _) = k.task_id.split_once('/')?;
+        return Some(OfSample::Mark(step.to_string()));
+    }
+    Some(OfSample::Task(SampleTask {
+        state: attr_s(item, STATE)?.parse().ok()?,
+        version: attr_n(item, VERSION)?,
+        after: get_list(item, AFTER).ok()?,
+        collection: k.collection,
+        task_id: k.task_id,
+    }))
+}
+
+/// The sample of an item, when it has one.
+pub fn sample_of(item: &Item) -> Option<&str> {
+    attr_s(item, SAMPLE)
+}
+
+/// The collection and state of an item, for counting; `None` when either cannot be read, and
+/// for done-marks.
 pub fn collection_and_state(item: &Item) -> Option<(&str, TaskState)> {
-    let collection = attr_s(item, COLLECTION)?;
+    let collection = attr_s(item, COLLECTION).filter(|c| *c != MARKS)?;
     let state = attr_s(item, STATE)?.parse::<TaskState>().ok()?;
     Some((collection, state))
 }
@@ -285,6 +373,37 @@ pub fn claimable_now(shard_key: &str, now: i64) -> Expr {
     )
 }
 
+/// The key condition of a Query of one shard of the claim index for running tasks whose
+/// lease runs past `now` (a waiting task's NEVER is not a lease).
+pub fn held_at(shard_key: &str, now: i64) -> Expr {
+    Expr::new(
+        "#claim_shard = :shard AND #claimable_at BETWEEN :now AND :last",
+        vec![
+            (":shard", s(shard_key)),
+            (":now", n(now)),
+            (":last", n(NEVER - 1)),
+        ],
+    )
+}
+
+/// The key condition of a Query of one shard of the claim index for waiting tasks.
+pub fn waiting_in(shard_key: &str) -> Expr {
+    Expr::new(
+        "#claim_shard = :shard AND #claimable_at = :never",
+        vec![(":shard", s(shard_key)), (":never", n(NEVER))],
+    )
+}
+
+/// The key condition of a Query of the sample index.
+pub fn of_the_sample(sample: &str) -> Expr {
+    Expr::new("#sample = :sample", vec![(":sample", s(sample))])
+}
+
+/// Waiting tasks (a filter).
+pub fn waiting() -> Expr {
+    Expr::new("#state = :waiting", vec![(":waiting", s("waiting"))])
+}
+
 /// Running tasks whose lease expired before `now`.
 pub fn stale_at(now: i64) -> Expr {
     Expr::new(
@@ -325,6 +444,8 @@ pub fn matching(filter: &TaskFilter) -> Option<Expr> {
 pub const KEY_AND_VERSION: &str = "#collection, #task_id, #version";
 /// The projection that reads an item's key.
 pub const KEY_ONLY: &str = "#collection, #task_id";
+/// The projection that reads an item's key and sample.
+pub const KEY_AND_SAMPLE: &str = "#collection, #task_id, #sample";
 /// A filter for items without their claim shard (made before sharding).
 pub const NO_SHARD: &str = "attribute_not_exists(#claim_shard)";
 
@@ -517,6 +638,24 @@ pub fn fail_lost(k: &TaskKey, version: i64, now: i64) -> Update {
     )
 }
 
+/// Moves a waiting task to `todo`, claimable at once; only at `version` and still waiting,
+/// so a promotion applied twice changes nothing.
+pub fn promote(k: &TaskKey, version: i64, now: i64) -> Update {
+    Update::new(
+        k,
+        "SET #state = :todo, #claimable_at = :now, #updated_at = :now, \
+         #version = #version + :one",
+        "#version = :v AND #state = :waiting",
+        vec![
+            (":todo", s("todo")),
+            (":waiting", s("waiting")),
+            (":now", n(now)),
+            (":one", n(1)),
+            (":v", n(version)),
+        ],
+    )
+}
+
 /// Puts a failed task back to `todo` with its attempts reset.
 pub fn retry_failed(t: &Task, now: i64) -> Update {
     Update::new(
@@ -578,8 +717,9 @@ mod tests {
             attrs: Attrs::from([("ref".to_string(), "hg38".to_string())]),
             max_attempts: 3,
             timeout_secs: Some(60),
+            after: vec!["Up".into()],
         };
-        let item = from_new(&t, 5, 0);
+        let item = from_new(&t, 5, 0, TaskState::Todo);
         let back = to_task(&item).unwrap();
         assert_eq!(
             (back.task_id.as_str(), back.attrs["ref"].as_str()),
@@ -627,6 +767,8 @@ mod tests {
             VERSION,
             CLAIMABLE_AT,
             CLAIM_SHARD,
+            AFTER,
+            MARKED_AT,
         ];
         let k = TaskKey {
             collection: "A".into(),
@@ -641,9 +783,11 @@ mod tests {
                 attrs: Attrs::new(),
                 max_attempts: 3,
                 timeout_secs: None,
+                after: vec![],
             },
             5,
             0,
+            TaskState::Todo,
         ))
         .unwrap();
         task.owner = Some("w".into());
@@ -660,6 +804,7 @@ mod tests {
             requeue_stale(&k, 1, 2),
             fail_lost(&k, 1, 2),
             retry_failed(&task, 1),
+            promote(&k, 1, 2),
             set_shard(&k),
         ];
         let filter = TaskFilter {
@@ -674,6 +819,10 @@ mod tests {
             stale_at(1),
             failed(),
             matching(&filter).unwrap(),
+            waiting_in("A#00"),
+            held_at("A#00", 1),
+            of_the_sample("S"),
+            waiting(),
         ];
         let mut texts: Vec<(String, Vec<&str>)> = updates
             .iter()
@@ -687,7 +836,7 @@ mod tests {
                 .iter()
                 .map(|e| (e.text.clone(), e.values.iter().map(|(p, _)| *p).collect())),
         );
-        for projection in [KEY_AND_VERSION, KEY_ONLY, NO_SHARD] {
+        for projection in [KEY_AND_VERSION, KEY_ONLY, KEY_AND_SAMPLE, NO_SHARD] {
             texts.push((projection.to_string(), vec![]));
         }
         for (text, placeholders) in &texts {

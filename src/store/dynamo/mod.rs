@@ -7,11 +7,13 @@
 //! This file owns the connection (the struct, `open`, `connect`) and the one conditional write
 //! every other file goes through (`DynamoStore::update`); the `TaskStore` impl only hands each
 //! call to the file that owns it: lease.rs (claim, heartbeat, finish, release), bulk.rs (add,
-//! delete, retry, release_stale), reads.rs (get, scan, counts, stream), table.rs (init). It
+//! delete, retry, release_stale), reads.rs (get, scan, counts, stream), flow.rs (a sample's
+//! tasks, waiting tasks, promotions), table.rs (init). It
 //! never names an attribute: item.rs builds every expression.
 
 mod bulk;
 pub mod claim;
+mod flow;
 mod index;
 mod item;
 mod lease;
@@ -28,7 +30,7 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::ReturnValue;
 use tokio::runtime::Runtime;
 
-pub use item::{CLAIM_SHARD, CLAIMABLE_AT, INDEX, LEGACY_INDEX};
+pub use item::{CLAIM_SHARD, CLAIMABLE_AT, INDEX, LEGACY_INDEX, SAMPLE_INDEX};
 pub use table::Init;
 
 use self::claim::{Claimer, SHARDS};
@@ -38,8 +40,8 @@ use super::TaskStore;
 use crate::aws::{self, AwsOptions};
 use crate::error::{Error, Result};
 use crate::model::{
-    AddReport, Claim, ClaimAttempt, NewTask, Outcome, Page, Selector, StaleReport, StateCount,
-    Task, TaskFilter, TaskKey, TaskState,
+    AddOptions, AddReport, Claim, ClaimAttempt, NewTask, Outcome, Page, SampleView, Selector,
+    StaleReport, StateCount, Task, TaskFilter, TaskKey, TaskState,
 };
 
 pub struct DynamoStore {
@@ -196,8 +198,20 @@ fn seed() -> u64 {
 }
 
 impl TaskStore for DynamoStore {
-    fn add(&self, tasks: &[NewTask], replace: bool) -> Result<AddReport> {
-        bulk::add(self, tasks, replace)
+    fn add_tasks(&self, tasks: &[NewTask], opts: AddOptions) -> Result<AddReport> {
+        bulk::add(self, tasks, opts)
+    }
+
+    fn sample_view(&self, sample: &str) -> Result<SampleView> {
+        flow::sample_view(self, sample)
+    }
+
+    fn waiting_samples(&self, collection: Option<&str>) -> Result<Vec<String>> {
+        flow::waiting_samples(self, collection)
+    }
+
+    fn promote_task(&self, collection: &str, task_id: &str, version: i64) -> Result<bool> {
+        flow::promote_task(self, collection, task_id, version)
     }
 
     fn try_claim(&self, collection: &str, owner: &str, lease: Duration) -> Result<ClaimAttempt> {
@@ -242,6 +256,10 @@ impl TaskStore for DynamoStore {
 
     fn count_claimable(&self, collection: &str) -> Result<u64> {
         reads::count_claimable(self, collection)
+    }
+
+    fn has_running(&self, collection: &str) -> Result<bool> {
+        reads::has_running(self, collection)
     }
 
     fn describe(&self) -> String {

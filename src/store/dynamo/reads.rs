@@ -140,6 +140,41 @@ pub(super) fn count_claimable(store: &DynamoStore, collection: &str) -> Result<u
     })
 }
 
+/// Whether any shard of the claim index holds a running task with a live lease: one item
+/// of one Query at most per shard.
+pub(super) fn has_running(store: &DynamoStore, collection: &str) -> Result<bool> {
+    store.rt.block_on(async {
+        let now = now_ms();
+        for shard in 0..SHARDS {
+            let cond = item::held_at(&super::claim::shard_key(collection, shard), now);
+            let (names, values) = names_and_values(&[&cond]);
+            let found = retrying(|| {
+                let sent = store
+                    .client
+                    .query()
+                    .table_name(&store.table)
+                    .index_name(item::INDEX)
+                    .key_condition_expression(&cond.text)
+                    .set_expression_attribute_names(Some(names.clone()))
+                    .set_expression_attribute_values(Some(values.clone()))
+                    .limit(1)
+                    .send();
+                async move {
+                    let out = sent
+                        .await
+                        .map_err(|e| aws_error("looking for running tasks", e))?;
+                    Ok(out.count > 0)
+                }
+            })
+            .await?;
+            if found {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    })
+}
+
 /// A read across collections is a parallel Scan (filtered, for a lookup by id or state):
 /// SEGMENTS segments, each through the SDK paginator to its last page (DynamoDB filters
 /// after each page's Limit, so one page proves nothing), their pages handed to `f` as
@@ -271,10 +306,11 @@ impl DynamoStore {
     }
 }
 
-/// Items as a page of tasks; items that cannot be read are reported, not raised.
+/// Items as a page of tasks; items that cannot be read are reported, not raised, and
+/// done-marks (not tasks) are left out.
 fn page_of(items: Vec<Item>) -> Page {
     let mut page = Page::default();
-    for it in items {
+    for it in items.into_iter().filter(|it| !item::is_mark(it)) {
         match item::to_task(&it) {
             Ok(t) => page.tasks.push(t),
             Err(reason) => page.damaged.push(Damaged {

@@ -16,8 +16,8 @@ use aws_sdk_dynamodb::types::{
 
 use super::aws_error;
 use super::item::{
-    self, CLAIM_SHARD, CLAIMABLE_AT, COLLECTION, INDEX, LEGACY_INDEX, PROJECTED, TASK_ID, names_in,
-    values_map,
+    self, CLAIM_SHARD, CLAIMABLE_AT, COLLECTION, INDEX, LEGACY_INDEX, PROJECTED, SAMPLE,
+    SAMPLE_INDEX, SAMPLE_PROJECTED, TASK_ID, names_in, values_map,
 };
 use crate::error::{Error, Result};
 
@@ -47,6 +47,8 @@ pub enum Init {
     Upgraded {
         tasks: u64,
     },
+    /// A table of an anamo before chained steps now has the sample index.
+    AddedSampleIndex,
 }
 
 /// What a table is, as far as anamo is concerned.
@@ -55,13 +57,51 @@ enum Shape {
     Current,
     /// Made by an anamo before the claim index was sharded.
     Legacy,
+    /// Made by an anamo before chained steps: no sample index.
+    NoSampleIndex,
 }
 
 fn projection() -> Projection {
+    include(PROJECTED)
+}
+
+fn include(attributes: &[&str]) -> Projection {
     Projection::builder()
         .projection_type(ProjectionType::Include)
-        .set_non_key_attributes(Some(PROJECTED.iter().map(|s| s.to_string()).collect()))
+        .set_non_key_attributes(Some(attributes.iter().map(|s| s.to_string()).collect()))
         .build()
+}
+
+/// The index of tasks by sample (and done-marks), for the flow between steps.
+fn sample_index() -> Result<GlobalSecondaryIndex> {
+    GlobalSecondaryIndex::builder()
+        .index_name(SAMPLE_INDEX)
+        .key_schema(key(SAMPLE, KeyType::Hash)?)
+        .projection(include(SAMPLE_PROJECTED))
+        .build()
+        .map_err(|e| Error::Internal(format!("a DynamoDB request built wrong: {e}")))
+}
+
+/// Adds the sample index to a table made before chained steps, and waits for it.
+async fn add_sample_index(client: &Client, table: &str) -> Result<()> {
+    let index = sample_index()?;
+    let create = CreateGlobalSecondaryIndexAction::builder()
+        .index_name(SAMPLE_INDEX)
+        .set_key_schema(Some(index.key_schema().to_vec()))
+        .set_projection(index.projection().cloned())
+        .build()
+        .map_err(|e| Error::Internal(format!("a DynamoDB request built wrong: {e}")))?;
+    client
+        .update_table()
+        .table_name(table)
+        .attribute_definitions(attr(SAMPLE, ScalarAttributeType::S)?)
+        .global_secondary_index_updates(
+            GlobalSecondaryIndexUpdate::builder().create(create).build(),
+        )
+        .send()
+        .await
+        .map_err(|e| aws_error(&format!("adding the sample index to table {table}"), e))?;
+    wait_active(client, table).await
 }
 
 /// Creates the table and its index and waits until both are ACTIVE; a table that is already
@@ -69,7 +109,17 @@ fn projection() -> Projection {
 pub async fn init(client: &Client, table: &str) -> Result<Init> {
     match shape(client, table).await? {
         Shape::Current => return Ok(Init::AlreadyThere),
-        Shape::Legacy => return upgrade(client, table).await,
+        Shape::Legacy => {
+            let upgraded = upgrade(client, table).await?;
+            if matches!(shape(client, table).await?, Shape::NoSampleIndex) {
+                add_sample_index(client, table).await?;
+            }
+            return Ok(upgraded);
+        }
+        Shape::NoSampleIndex => {
+            add_sample_index(client, table).await?;
+            return Ok(Init::AddedSampleIndex);
+        }
         Shape::Missing => {}
     }
     let index = GlobalSecondaryIndex::builder()
@@ -87,9 +137,11 @@ pub async fn init(client: &Client, table: &str) -> Result<Init> {
         .attribute_definitions(attr(TASK_ID, ScalarAttributeType::S)?)
         .attribute_definitions(attr(CLAIMABLE_AT, ScalarAttributeType::N)?)
         .attribute_definitions(attr(CLAIM_SHARD, ScalarAttributeType::S)?)
+        .attribute_definitions(attr(SAMPLE, ScalarAttributeType::S)?)
         .key_schema(key(COLLECTION, KeyType::Hash)?)
         .key_schema(key(TASK_ID, KeyType::Range)?)
         .global_secondary_indexes(index)
+        .global_secondary_indexes(sample_index()?)
         .send()
         .await
         .map_err(|e| aws_error(&format!("creating table {table}"), e))?;
@@ -229,6 +281,10 @@ pub async fn check(client: &Client, table: &str) -> Result<bool> {
             "table {table} has the unsharded claim index of an older anamo; upgrade it in \
              place with `anamo store init --store dynamodb://{table}` (stop older workers first)"
         ))),
+        Shape::NoSampleIndex => Err(Error::Invalid(format!(
+            "table {table} has no '{SAMPLE_INDEX}' index (made before chained steps); add it \
+             in place with `anamo store init --store dynamodb://{table}`"
+        ))),
     }
 }
 
@@ -269,7 +325,15 @@ async fn shape(client: &Client, table: &str) -> Result<Shape> {
         })
     };
     if index_on(INDEX, CLAIM_SHARD) {
-        return Ok(Shape::Current);
+        let by_sample = t
+            .global_secondary_indexes()
+            .iter()
+            .any(|i| i.index_name() == Some(SAMPLE_INDEX));
+        return Ok(if by_sample {
+            Shape::Current
+        } else {
+            Shape::NoSampleIndex
+        });
     }
     if index_on(LEGACY_INDEX, COLLECTION) {
         return Ok(Shape::Legacy);

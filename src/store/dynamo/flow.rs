@@ -1,0 +1,309 @@
+//! The flow between steps on DynamoDB (the rules are store/flow.rs's): a sample's tasks from
+//! the sample index, a collection's waiting tasks from the claim index (they sit there with
+//! `claimable_at` = NEVER), the promotion write, and the start state of added tasks. Never a
+//! Scan of the table, except `waiting_samples` across every collection (`release-stale`
+//! without `-c`).
+//!
+//! The indexes are eventually consistent, so what they show is checked where it decides
+//! something: every unfinished task a sample's view lists is read again consistently (a few
+//! items), a promotion whose version was stale is tried again at the version read, and an
+//! upstream step the index shows empty is confirmed by a consistent Query of the step before
+//! a batch is refused for it. A task the index does not show yet (added a moment ago) is
+//! promoted by the next look (an idle worker, `release-stale`), never lost.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::KeysAndAttributes;
+
+use super::claim::{SHARDS, shard_key};
+use super::item::{self, Expr, Item, OfSample, names_and_values, names_in};
+use super::retry::retrying;
+use super::{DynamoStore, aws_error};
+use crate::clock::now_ms;
+use crate::error::{Error, Result};
+use crate::model::{NewTask, SampleTask, SampleView, TaskKey, TaskState};
+
+impl DynamoStore {
+    /// Every item of one Query (all pages).
+    async fn query_all(
+        &self,
+        index: Option<&str>,
+        key_cond: &Expr,
+        filter: Option<&Expr>,
+        projection: Option<&str>,
+        consistent: bool,
+    ) -> Result<Vec<Item>> {
+        retrying(|| async move {
+            let parts: Vec<&Expr> = filter.into_iter().chain([key_cond]).collect();
+            let (mut names, values) = names_and_values(&parts);
+            if let Some(p) = projection {
+                names.extend(names_in(&[p]));
+            }
+            let mut pages = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .set_index_name(index.map(str::to_string))
+                .key_condition_expression(&key_cond.text)
+                .set_filter_expression(filter.map(|f| f.text.clone()))
+                .set_projection_expression(projection.map(str::to_string))
+                .set_expression_attribute_names(Some(names))
+                .set_expression_attribute_values(Some(values))
+                .consistent_read(consistent)
+                .into_paginator()
+                .send();
+            let mut out = vec![];
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| aws_error("reading tasks", e))?;
+                out.extend(page.items.unwrap_or_default());
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Items by key, read consistently 100 at a time (`projection` when given).
+    async fn get_many(&self, keys: Vec<Item>, projection: Option<&str>) -> Result<Vec<Item>> {
+        let mut found = vec![];
+        for chunk in keys.chunks(100) {
+            let mut pending = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(chunk.to_vec()))
+                    .set_projection_expression(projection.map(str::to_string))
+                    .set_expression_attribute_names(projection.map(|p| names_in(&[p])))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| Error::Internal(format!("a DynamoDB request built wrong: {e}")))?,
+            );
+            while let Some(req) = pending.take() {
+                let out = retrying(|| {
+                    let sent = self
+                        .client
+                        .batch_get_item()
+                        .request_items(&self.table, req.clone())
+                        .send();
+                    async move { sent.await.map_err(|e| aws_error("reading tasks", e)) }
+                })
+                .await?;
+                found.extend(
+                    out.responses
+                        .unwrap_or_default()
+                        .remove(&self.table)
+                        .unwrap_or_default(),
+                );
+                pending = out
+                    .unprocessed_keys
+                    .unwrap_or_default()
+                    .remove(&self.table)
+                    .filter(|k| !k.keys().is_empty());
+                if pending.is_some() {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// A sample's tasks and done-marks: the sample index, then every unfinished task in it
+    /// read again consistently (the index may still show a task running that just ended).
+    pub(super) async fn view(&self, sample: &str) -> Result<SampleView> {
+        let items = self
+            .query_all(
+                Some(item::SAMPLE_INDEX),
+                &item::of_the_sample(sample),
+                None,
+                None,
+                false,
+            )
+            .await?;
+        let mut view = SampleView::default();
+        for it in &items {
+            match item::of_sample(it) {
+                Some(OfSample::Task(t)) => view.tasks.push(t),
+                Some(OfSample::Mark(step)) => view.done_marks.push(step),
+                None => {}
+            }
+        }
+        let unfinished: Vec<Item> = view
+            .tasks
+            .iter()
+            .filter(|t| !matches!(t.state, TaskState::Done | TaskState::Failed))
+            .map(|t| item::key(&t.collection, &t.task_id))
+            .collect();
+        if unfinished.is_empty() {
+            return Ok(view);
+        }
+        let fresh: HashMap<(String, String), SampleTask> = self
+            .get_many(unfinished, None)
+            .await?
+            .iter()
+            .filter_map(|it| match item::of_sample(it)? {
+                OfSample::Task(t) => Some(((t.collection.clone(), t.task_id.clone()), t)),
+                OfSample::Mark(_) => None,
+            })
+            .collect();
+        let mut tasks = vec![];
+        for t in view.tasks {
+            let k = (t.collection.clone(), t.task_id.clone());
+            match (t.state, fresh.get(&k)) {
+                (TaskState::Done | TaskState::Failed, _) => tasks.push(t),
+                (_, Some(now)) => tasks.push(now.clone()),
+                // Deleted since the index was read.
+                (_, None) => {}
+            }
+        }
+        view.tasks = tasks;
+        Ok(view)
+    }
+
+    /// Samples with a waiting task: from the claim index (where waiting tasks sit with
+    /// `claimable_at` = NEVER) for one collection, their samples read by key; a filtered Scan
+    /// across every collection.
+    async fn samples_waiting(&self, collection: Option<&str>) -> Result<Vec<String>> {
+        let items = match collection {
+            None => self.items(None, Some(item::waiting())).await?,
+            Some(c) => {
+                let mut keys = vec![];
+                for shard in 0..SHARDS {
+                    let cond = item::waiting_in(&shard_key(c, shard));
+                    for it in self
+                        .query_all(Some(item::INDEX), &cond, None, None, false)
+                        .await?
+                    {
+                        if let Some(k) = item::task_key(&it) {
+                            keys.push(item::key(&k.collection, &k.task_id));
+                        }
+                    }
+                }
+                self.get_many(keys, Some(item::KEY_AND_SAMPLE)).await?
+            }
+        };
+        let samples: BTreeSet<String> = items
+            .iter()
+            .filter_map(|it| item::sample_of(it).map(str::to_string))
+            .collect();
+        Ok(samples.into_iter().collect())
+    }
+
+    /// `waiting -> todo` at `version`; when the version read from an index was stale, once
+    /// more at the version a consistent read shows, if the task is still waiting.
+    async fn promote_one(&self, k: &TaskKey, version: i64) -> Result<bool> {
+        let now = now_ms();
+        if self.update(item::promote(k, version, now)).await?.is_some() {
+            return Ok(true);
+        }
+        let current = self.get_item(&item::key(&k.collection, &k.task_id)).await?;
+        let Some(task) = current.and_then(|it| item::to_task(&it).ok()) else {
+            return Ok(false);
+        };
+        if task.state != TaskState::Waiting || task.version == version {
+            return Ok(false);
+        }
+        Ok(self
+            .update(item::promote(k, task.version, now))
+            .await?
+            .is_some())
+    }
+
+    /// The state each task of a batch starts in (in batch order): its sample's view with the
+    /// batch's own tasks in it. A step the index shows no task of the sample in is confirmed
+    /// with a consistent Query of the step before it counts as missing. `Err` when one is
+    /// missing and that is not allowed.
+    pub(super) async fn start_states(
+        &self,
+        tasks: &[&NewTask],
+        allow_missing: bool,
+    ) -> Result<Vec<TaskState>> {
+        let mut views: HashMap<&str, SampleView> = HashMap::new();
+        for t in tasks {
+            if let Some(sample) = t.sample.as_deref().filter(|_| !t.after.is_empty())
+                && !views.contains_key(sample)
+            {
+                views.insert(sample, self.view(sample).await?);
+            }
+        }
+        for t in tasks {
+            if let Some(view) = t.sample.as_deref().and_then(|s| views.get_mut(s)) {
+                view.tasks
+                    .retain(|o| (&o.collection, &o.task_id) != (&t.collection, &t.task_id));
+                view.tasks.push(SampleTask {
+                    collection: t.collection.clone(),
+                    task_id: t.task_id.clone(),
+                    state: if t.after.is_empty() {
+                        TaskState::Todo
+                    } else {
+                        TaskState::Waiting
+                    },
+                    version: 0,
+                    after: t.after.clone(),
+                });
+            }
+        }
+        // Steps the index shows empty for some sample: read each such step once, consistently.
+        let mut confirmed: HashMap<String, BTreeSet<String>> = HashMap::new();
+        let mut states = vec![];
+        let mut missing = vec![];
+        for t in tasks {
+            let Some(view) = t.sample.as_deref().and_then(|s| views.get(s)) else {
+                states.push(TaskState::Todo);
+                continue;
+            };
+            match crate::store::flow::initial_state(view, t) {
+                Ok(state) => states.push(state),
+                Err(step) => {
+                    if !confirmed.contains_key(&step) {
+                        let present = self
+                            .query_all(
+                                None,
+                                &item::in_collection(&step),
+                                None,
+                                Some(item::KEY_AND_SAMPLE),
+                                true,
+                            )
+                            .await?
+                            .iter()
+                            .filter_map(|it| item::sample_of(it).map(str::to_string))
+                            .collect();
+                        confirmed.insert(step.clone(), present);
+                    }
+                    let sample = t.sample.clone().unwrap_or_default();
+                    if !confirmed[&step].contains(&sample) {
+                        missing.push((*t, step));
+                    }
+                    // Present after all (the index lagged): it waits, and the next look
+                    // promotes it if that task is done.
+                    states.push(TaskState::Waiting);
+                }
+            }
+        }
+        if !allow_missing && let Some((t, step)) = missing.first() {
+            return Err(crate::store::flow::missing_upstream(t, step, missing.len()));
+        }
+        Ok(states)
+    }
+}
+
+pub(super) fn sample_view(store: &DynamoStore, sample: &str) -> Result<SampleView> {
+    store.rt.block_on(store.view(sample))
+}
+
+pub(super) fn waiting_samples(
+    store: &DynamoStore,
+    collection: Option<&str>,
+) -> Result<Vec<String>> {
+    store.rt.block_on(store.samples_waiting(collection))
+}
+
+pub(super) fn promote_task(
+    store: &DynamoStore,
+    collection: &str,
+    task_id: &str,
+    version: i64,
+) -> Result<bool> {
+    let k = TaskKey {
+        collection: collection.to_string(),
+        task_id: task_id.to_string(),
+    };
+    store.rt.block_on(store.promote_one(&k, version))
+}
