@@ -1,5 +1,5 @@
 -- name: samples-left
--- description: Active samples not yet done in a step, with their state there (todo, running, failed, abandoned, or not added)
+-- description: Active samples not yet done in a step, with their state there (running, todo, waiting, failed, abandoned, or not added)
 -- params: step
 -- kinds: step=step
 -- The state is task_progress's definition, written out for an active sample with no done task
@@ -16,6 +16,9 @@ SELECT s.sample_id,
            WHEN EXISTS (SELECT 1 FROM tasks t INDEXED BY tasks_by_sample WHERE t.sample = s.sample_id
                         AND t.collection = :step AND t.state = 'todo' AND t.removed_at IS NULL)
                THEN 'todo'
+           WHEN EXISTS (SELECT 1 FROM tasks t INDEXED BY tasks_by_sample WHERE t.sample = s.sample_id
+                        AND t.collection = :step AND t.state = 'waiting' AND t.removed_at IS NULL)
+               THEN 'waiting'
            WHEN EXISTS (SELECT 1 FROM tasks t INDEXED BY tasks_by_sample WHERE t.sample = s.sample_id
                         AND t.collection = :step AND t.state = 'failed' AND t.removed_at IS NULL)
                THEN 'failed'

@@ -26,7 +26,9 @@ fn demo_notes(samples: usize) -> String {
     let tasks = samples * 3;
     [
         format!(r"demo: imported {samples} samples with QC metrics into d/anamo\.db\n"),
-        format!(r"demo: added {tasks} tasks over 3 steps to d/anamo-tasks\.db\n"),
+        format!(
+            r"demo: added {tasks} tasks over 3 chained steps \(--after\) to d/anamo-tasks\.db\n"
+        ),
         step("Alignment"),
         step("ReadProcessing"),
         step("VariantCalling"),
@@ -54,20 +56,44 @@ fn demo_runs_and_every_shipped_report_runs_on_its_catalog() {
         .stderr_matches(&demo_notes(12))
         .run();
     assert!(out.contains("== anamo status"), "{out}");
-    // 12 samples: one dropped (set apart, not outstanding), one failed, ten done.
-    assert!(
-        out.contains("VariantCalling\t0\t0\t10\t1\t11\t90.9\t"),
-        "{out}"
-    );
+    // 12 samples, the three steps run at once, chained: every sample ends done in every step
+    // (the dropped one's tasks are shown apart, not outstanding).
+    for step in ["Alignment", "ReadProcessing", "VariantCalling"] {
+        assert!(
+            out.contains(&format!("{step}\t0\t0\t0\t11\t0\t11\t100.0\t")),
+            "{out}"
+        );
+    }
     assert!(
         out.contains("\t0\t0\t1\n"),
         "the dropped sample's task is shown apart: {out}"
     );
     assert!(
-        out.contains("S005\tgnomad-x\tfailed"),
-        "samples-left shows the broken sample: {out}"
+        out.contains(
+            "== anamo query samples-left -p step=VariantCalling\nsample_id\tcohort\tstate\n\n"
+        ),
+        "no sample is left: {out}"
     );
-    assert!(out.contains("truncated BAM file"), "{out}");
+    let order = |sql: &str| -> i64 {
+        rusqlite::Connection::open(env.path("d/anamo.db"))
+            .unwrap()
+            .query_row(sql, [], |r| r.get(0))
+            .unwrap()
+    };
+    // No task started before its sample's task upstream had finished, and both flaky tasks
+    // (S005's variant calling, S009's alignment) ran twice.
+    let early = "SELECT count(*) FROM tasks d JOIN tasks u ON u.sample = d.sample \
+                 AND u.collection = json_extract(d.after_steps, '$[0]') \
+                 WHERE d.started_at < u.finished_at";
+    assert_eq!(order(early), 0);
+    let chained = "SELECT count(*) FROM tasks WHERE after_steps IS NOT NULL";
+    assert_eq!(order(chained), 24);
+    let twice = "SELECT group_concat(task_id) FROM tasks WHERE attempts = 2";
+    let twice: String = rusqlite::Connection::open(env.path("d/anamo.db"))
+        .unwrap()
+        .query_row(twice, [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(twice, "S009-alignment,S005-variantcalling");
     let cat = env.path("d/anamo.db");
     let cat = cat.to_str().unwrap();
     let reports = env.ok(&["reports", "--format", "csv"]);
@@ -109,10 +135,10 @@ fn demo_runs_and_every_shipped_report_runs_on_its_catalog() {
             }
         }
         match name {
-            "samples-left" => assert_eq!(rows, 1, "{name}: {out}"),
-            "samples-done" => assert_eq!(rows, 10, "12 samples, 1 dropped, 1 failed: {out}"),
+            "samples-left" => assert_eq!(rows, 0, "{name}: {out}"),
+            "samples-done" => assert_eq!(rows, 11, "12 samples, 1 dropped: {out}"),
             "sample-timeline" => assert_eq!(rows, 3, "{name}: {out}"),
-            "failed-tasks" => assert_eq!(rows, 1, "{name}: {out}"),
+            "failed-tasks" | "blocked-samples" => assert_eq!(rows, 0, "{name}: {out}"),
             "step-progress" => assert_eq!(rows, 3, "{name}: {out}"),
             "dropped-samples" => assert!(out.contains("withdrew consent"), "{out}"),
             "qc-outliers" => assert!(rows >= 1 && out.contains("mean_coverage"), "{out}"),
@@ -333,7 +359,7 @@ fn sync_is_idempotent_records_changes_and_marks_removed_tasks() {
     );
     let progress = env.ok(&["query", "step-progress"]);
     assert!(
-        progress.contains("A\t0\t0\t2\t1\t3\t66.7"),
+        progress.contains("A\t0\t0\t0\t2\t1\t3\t66.7"),
         "removed done tasks still count: {progress}"
     );
     // Done and deleted: adding it again is skipped, unless asked to run it again.
@@ -410,7 +436,7 @@ fn a_bad_catalog_file_is_refused_and_left_alone() {
     for args in [vec!["sync"], vec!["query", "SELECT 1"]] {
         env.anamo(&args)
             .fails(1)
-            .stderr_one_line_with("was written by a newer anamo (schema 99 > 5); upgrade anamo")
+            .stderr_one_line_with("was written by a newer anamo (schema 99 > 6); upgrade anamo")
             .run();
     }
     Env::new()
@@ -614,12 +640,12 @@ fn status_shows_steps_in_order_with_throughput() {
         .collect();
     assert_eq!(
         lines[0],
-        "step\ttodo\trunning\tdone\tfailed\ttotal\tpct_done\tdone_24h\teta_hours\tinstances\tabandoned\tsuperseded\tdropped"
+        "step\twaiting\ttodo\trunning\tdone\tfailed\ttotal\tpct_done\tdone_24h\teta_hours\tinstances\tabandoned\tsuperseded\tdropped"
     );
-    assert_eq!(lines[1], "B\t1\t0\t0\t0\t1\t0.0\t0\t\t0\t0\t0\t0");
-    assert_eq!(lines[2], "A\t0\t0\t1\t1\t2\t50.0\t1\t0.0\t0\t0\t0\t0");
-    assert_eq!(lines[3], "Z\t0\t0\t0\t0\t0\t0.0\t0\t\t0\t0\t0\t0");
-    assert_eq!(lines[4], "C\t1\t0\t0\t0\t1\t0.0\t0\t\t0\t0\t0\t0");
+    assert_eq!(lines[1], "B\t0\t1\t0\t0\t0\t1\t0.0\t0\t\t0\t0\t0\t0");
+    assert_eq!(lines[2], "A\t0\t0\t0\t1\t1\t2\t50.0\t1\t0.0\t0\t0\t0\t0");
+    assert_eq!(lines[3], "Z\t0\t0\t0\t0\t0\t0\t0.0\t0\t\t0\t0\t0\t0");
+    assert_eq!(lines[4], "C\t0\t1\t0\t0\t0\t1\t0.0\t0\t\t0\t0\t0\t0");
     let journey = env
         .anamo(&["status", "--sample", "S2"])
         .stderr_matches(FRESH)
@@ -1022,7 +1048,7 @@ fn typos_are_not_silent() {
     run(&["worker", "-c", "Alignmnet"])
         .fails(1)
         .stderr_starts_with("error: no task in collection 'Alignmnet' in sqlite://")
-        .stderr_one_line_with("or pass --wait")
+        .stderr_one_line_with("or pass --watch")
         .run();
     run(&["tasks", "retry", "-c", "Alignment", "--id", "NOPE"])
         .fails(1)

@@ -116,7 +116,7 @@ fn status_sync_keeps_its_sync_lines_off_stdout() {
         .run();
     let first = out.lines().next().unwrap();
     assert!(
-        first.starts_with("step\ttodo\trunning\tdone\tfailed\ttotal"),
+        first.starts_with("step\twaiting\ttodo\trunning\tdone\tfailed\ttotal"),
         "{out}"
     );
     assert_eq!(out.lines().count(), 4, "a header and three steps: {out}");

@@ -6,9 +6,9 @@ use crate::harness::{Env, FRESH};
 /// The one definition of progress, case by case, on whatever store `env` uses: every surface
 /// (status, the views, the reports, status --sample) must give the same answer.
 /// S1, S2 done; S3's task abandoned (deleted while todo); S4 dropped; S5 failed then replaced by
-/// a done task; S6 never added; S7 failed.
+/// a done task; S6 never added; S7 failed; S8 waiting (--after a step with no task for it).
 pub fn progress_matrix(env: &Env) {
-    let rows: String = (1..=7).map(|i| format!("S{i}\n")).collect();
+    let rows: String = (1..=8).map(|i| format!("S{i}\n")).collect();
     env.write("samples.csv", &format!("sample_id\n{rows}"));
     env.ok(&["samples", "import", "samples.csv"]);
     env.write(
@@ -29,6 +29,31 @@ pub fn progress_matrix(env: &Env) {
         "tasks", "add", "-c", "VC", "--id", "t5b", "--sample", "S5", "--script", "true",
     ]);
     env.ok(&["worker", "-c", "VC"]);
+    env.anamo(&[
+        "tasks", "add", "-c", "VC", "--id", "t8", "--sample", "S8", "--script", "true", "--after",
+        "Up",
+    ])
+    .fails(1)
+    .stderr(
+        "error: task 't8' of VC waits for sample 'S8' in Up, which has no task for it; nothing \
+         was added: add Up's tasks first, or pass --allow-missing-upstream\n",
+    )
+    .run();
+    env.ok(&[
+        "tasks",
+        "add",
+        "-c",
+        "VC",
+        "--id",
+        "t8",
+        "--sample",
+        "S8",
+        "--script",
+        "true",
+        "--after",
+        "Up",
+        "--allow-missing-upstream",
+    ]);
     env.ok(&["sync"]);
     env.ok(&["steps", "set", "VC"]);
     let csv = |args: &[&str]| {
@@ -41,8 +66,8 @@ pub fn progress_matrix(env: &Env) {
         .stderr_matches(FRESH)
         .run();
     assert!(
-        status.contains("\nVC,0,0,3,1,4,75.0,"),
-        "todo 0, running 0, done 3, failed 1 of 4: {status}"
+        status.contains("\nVC,1,0,0,3,1,5,60.0,"),
+        "waiting 1, todo 0, running 0, done 3, failed 1 of 5: {status}"
     );
     assert!(
         status.trim_end().ends_with(",1,1,1"),
@@ -50,22 +75,27 @@ pub fn progress_matrix(env: &Env) {
     );
     let progress = csv(&[
         "query",
-        "SELECT todo, running, done, failed, total, pct_done, abandoned, superseded, dropped FROM progress WHERE collection = 'VC'",
+        "SELECT waiting, todo, running, done, failed, total, pct_done, abandoned, superseded, dropped FROM progress WHERE collection = 'VC'",
     ]);
     assert_eq!(
         progress.lines().nth(1),
-        Some("0,0,3,1,4,75.0,1,1,1"),
+        Some("1,0,0,3,1,5,60.0,1,1,1"),
         "{progress}"
     );
     let steps = csv(&["query", "step-progress"]);
     assert_eq!(
         steps.lines().nth(1),
-        Some("VC,0,0,3,1,4,75.0,1,1,1"),
+        Some("VC,1,0,0,3,1,5,60.0,1,1,1"),
         "{steps}"
     );
     assert_eq!(
         csv(&["query", "samples-left", "-p", "step=VC"]),
-        "sample_id,cohort,state\nS3,,abandoned\nS6,,not added\nS7,,failed\n"
+        "sample_id,cohort,state\nS3,,abandoned\nS6,,not added\nS7,,failed\nS8,,waiting\n"
+    );
+    assert_eq!(
+        csv(&["query", "blocked-samples"]),
+        "sample,step,task_id,waits_for,upstream_task,upstream_state,exit_code,error_tail\n\
+         S8,VC,t8,Up,(none),missing,,\n"
     );
     assert_eq!(
         csv(&["query", "samples-done", "-p", "step=VC"]),
@@ -76,7 +106,7 @@ pub fn progress_matrix(env: &Env) {
             "query",
             "SELECT sample_id, state FROM sample_progress ORDER BY sample_id"
         ]),
-        "sample_id,state\nS1,done\nS2,done\nS3,abandoned\nS4,dropped\nS5,done\nS6,not added\nS7,failed\n"
+        "sample_id,state\nS1,done\nS2,done\nS3,abandoned\nS4,dropped\nS5,done\nS6,not added\nS7,failed\nS8,waiting\n"
     );
     let failed = csv(&["query", "failed-tasks"]);
     assert_eq!(
@@ -95,6 +125,7 @@ pub fn progress_matrix(env: &Env) {
         ("S4", "dropped"),
         ("S5", "done"),
         ("S6", "not added"),
+        ("S8", "waiting"),
     ] {
         let standing = if state == "dropped" {
             "dropped"

@@ -58,6 +58,7 @@ const COVERED: &[(&str, &str)] = &[
         "s3_objects::step_outputs_finds_done_tasks_whose_output_is_missing",
     ),
     ("step-progress", "progress::progress_matrix"),
+    ("blocked-samples", "progress::progress_matrix"),
     (
         "storage-by-sample",
         "s3_objects::two_thousand_objects_over_two_hundred_samples",

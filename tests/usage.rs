@@ -70,7 +70,7 @@ fn bad_inputs_name_the_file_and_line_or_the_unknown_thing_on_one_line() {
     env.anamo(&["worker", "-c", "Y"])
         .fails(1)
         .stderr(format!(
-            "error: no task in collection 'Y' in {store}; check the name (`anamo tasks counts` lists the collections), or pass --wait to wait for tasks to be added\n"
+            "error: no task in collection 'Y' in {store}; check the name (`anamo tasks counts` lists the collections), or pass --watch to wait for tasks to be added\n"
         ))
         .run();
     env.anamo(&["tasks", "retry", "-c", "Y", "--all"])

@@ -335,11 +335,11 @@ fn a_lost_lease_kills_the_script_and_writes_nothing() {
 }
 
 #[test]
-fn wait_mode_picks_up_tasks_added_later() {
+fn watch_mode_picks_up_tasks_added_later() {
     let env = Env::new();
     add(&env, "W", "first", "true", &[]);
     let w = env
-        .anamo(&["worker", "-c", "W", "--wait", "--max-tasks", "2"])
+        .anamo(&["worker", "-c", "W", "--watch", "--max-tasks", "2"])
         .spawn();
     assert!(wait_for(
         Duration::from_secs(10),

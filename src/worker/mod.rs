@@ -117,6 +117,7 @@ pub fn run(store: &dyn TaskStore, opts: &Options, shutdown: &Shutdown) -> (Summa
     let claimed = AtomicU64::new(0);
     let halted = AtomicBool::new(false);
     let told_blocked = AtomicBool::new(false);
+    let last_survey = std::sync::Mutex::new(None);
     let ctx = slot::SlotContext {
         store,
         opts,
@@ -126,6 +127,7 @@ pub fn run(store: &dyn TaskStore, opts: &Options, shutdown: &Shutdown) -> (Summa
         started,
         halted: &halted,
         told_blocked: &told_blocked,
+        last_survey: &last_survey,
     };
     let results: Vec<Result<()>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..opts.slots.max(1))

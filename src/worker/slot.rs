@@ -2,6 +2,7 @@
 //! them, sharing one store connection and one stop signal.
 
 use std::panic::AssertUnwindSafe;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -11,7 +12,7 @@ use super::process::{self, Running};
 use super::{Options, Shutdown, Tally, Wait};
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
-use crate::model::{Claim, ClaimAttempt, Outcome, TaskState};
+use crate::model::{Claim, ClaimAttempt, Outcome, Survey, TaskState};
 use crate::store::{TaskStore, flow};
 
 pub(super) struct SlotContext<'a> {
@@ -26,7 +27,13 @@ pub(super) struct SlotContext<'a> {
     pub halted: &'a AtomicBool,
     /// Set once the blocked waiting tasks were reported, so slots do not repeat it.
     pub told_blocked: &'a AtomicBool,
+    /// The last look at the collection's waiting tasks, shared by the slots (one look serves
+    /// every slot that runs dry at about the same time).
+    pub last_survey: &'a Mutex<Option<(Instant, Survey)>>,
 }
+
+/// How long a look at the waiting tasks that promoted nothing stands for every slot.
+const SURVEY_STANDS: Duration = Duration::from_secs(10);
 
 /// How often a running script is checked against stop requests and timeouts.
 const TICK: Duration = Duration::from_millis(100);
@@ -133,7 +140,18 @@ enum Idle {
 fn when_empty(ctx: &SlotContext<'_>) -> Result<Idle> {
     let collection = &ctx.opts.collection;
     let wait = ctx.opts.wait;
-    let survey = flow::survey(ctx.store, Some(collection), wait == Wait::Flow)?;
+    let survey = {
+        // Held while surveying: slots that run dry meanwhile wait for this look and use it.
+        let mut last = ctx.last_survey.lock().unwrap_or_else(|e| e.into_inner());
+        match *last {
+            Some((at, s)) if at.elapsed() < SURVEY_STANDS && s.promoted == 0 => s,
+            _ => {
+                let s = flow::survey(ctx.store, Some(collection), wait == Wait::Flow)?;
+                *last = Some((Instant::now(), s));
+                s
+            }
+        }
+    };
     if survey.promoted > 0 {
         info!(
             "{} waiting task(s) of {collection} whose upstream was done may run now",

@@ -70,21 +70,13 @@ pub struct Cmd {
 
     /// Each task waits (state waiting) until its sample's tasks in these steps are done
     /// (comma-separated); a file's `after` column names a task's own.
-    #[arg(long, value_name = "STEP[,STEP]", value_parser = parse_after_flag)]
-    pub after: Option<Vec<String>>,
+    #[arg(long, value_name = "STEP[,STEP]", value_delimiter = ',')]
+    pub after: Vec<String>,
 
     /// Add tasks --after a step that has no task yet for their sample (they wait until one is
     /// added and done) instead of refusing the batch.
     #[arg(long)]
     pub allow_missing_upstream: bool,
-}
-
-fn parse_after_flag(value: &str) -> std::result::Result<Vec<String>, String> {
-    let steps = taskfile::parse_after(value);
-    if steps.is_empty() {
-        return Err("name at least one step".into());
-    }
-    Ok(steps)
 }
 
 impl Cmd {
@@ -93,7 +85,7 @@ impl Cmd {
             collection: self.collection.clone(),
             max_attempts: self.max_attempts,
             timeout_secs: self.timeout,
-            after: self.after.clone().unwrap_or_default(),
+            after: taskfile::parse_after(&self.after.join(",")),
         };
         let attrs = attrs_from(&self.attrs);
         let mut skipped_done = 0;

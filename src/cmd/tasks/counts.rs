@@ -25,7 +25,7 @@ pub struct Cmd {
 impl Cmd {
     pub fn run(self, ctx: &Context) -> Result<()> {
         let store = ctx.store(OpenMode::MustExist)?;
-        let mut by_collection: BTreeMap<String, [u64; 4]> = BTreeMap::new();
+        let mut by_collection: BTreeMap<String, [u64; TaskState::ALL.len()]> = BTreeMap::new();
         for c in store.counts(self.collection.as_deref())? {
             let i = TaskState::ALL
                 .iter()
