@@ -207,6 +207,7 @@ fn task(id: &str, version: i64) -> Task {
         sample: None,
         script: String::new(),
         attrs: Attrs::new(),
+        after: vec![],
         state: TaskState::Running,
         attempts: 1,
         max_attempts: 3,

@@ -68,6 +68,9 @@ section "Claims: throughput and flatness with store size (SQLite store)"
 echo "Reference: the same claim+finish at 1k tasks; flat means the 100k rate is near it." >> "$out"
 bench claim
 
+section "Chained steps: the promotion's cost per task (SQLite store)"
+bench flow
+
 section "Worker overhead per task"
 mkdir -p "$work/w"
 (

@@ -132,10 +132,24 @@ impl Cmd {
             println!("user data:\n{}", r.user_data);
         };
         match launch::execute(&plan, &ec2, &mut catalog, show_dry_run)? {
-            Launched::Nothing if claimable == 0 => println!(
-                "nothing to launch: step {} has no claimable tasks (recorded as launch {})",
-                r.step, r.launch_id
-            ),
+            Launched::Nothing if claimable == 0 => {
+                // Waiting tasks are not work yet; say they exist, so the step does not read
+                // as finished.
+                let waiting = store.waiting_samples(Some(&r.step))?.len();
+                let later = if waiting > 0 {
+                    format!(
+                        "; {waiting} sample(s) have tasks waiting for an upstream step: launch \
+                         again as they are released"
+                    )
+                } else {
+                    String::new()
+                };
+                println!(
+                    "nothing to launch: step {} has no claimable tasks{later} (recorded as \
+                     launch {})",
+                    r.step, r.launch_id
+                )
+            }
             Launched::Nothing => println!(
                 "nothing to launch: the {active} instance(s) of step {} already pending or \
                  running cover its {claimable} claimable task(s) (recorded as launch {})",

@@ -203,12 +203,15 @@ impl Cmd {
     }
 }
 
+/// Tasks to add, and the (collection, task id) of those left out.
+type Kept = (Vec<NewTask>, Vec<(String, String)>);
+
 /// Splits off the tasks the catalog (when it is this store's) has seen done.
 fn without_done_history(
     ctx: &Context,
     store: &dyn crate::store::TaskStore,
-    tasks: Vec<crate::model::NewTask>,
-) -> Result<(Vec<crate::model::NewTask>, Vec<(String, String)>)> {
+    tasks: Vec<NewTask>,
+) -> Result<Kept> {
     if !ctx.catalog_path.exists() {
         return Ok((tasks, vec![]));
     }
