@@ -9,6 +9,7 @@ mod chaos;
 mod dynamo_cli;
 mod ec2_launch;
 mod ec2_worker;
+mod flow;
 mod fuzz;
 mod house;
 mod progress;

@@ -1,0 +1,167 @@
+//! Chained steps through the CLI, on both stores: `tasks add --after` (flags and a file's
+//! `after` column), `worker --wait` staying while upstream work remains and leaving when only
+//! blocked tasks are left, and `release-stale` promoting what a crashed worker left waiting.
+
+use std::time::Duration;
+
+use crate::harness::Env;
+use crate::harness::moto::Moto;
+
+fn dynamo_env() -> Option<(Moto, Env)> {
+    let moto = Moto::start()?;
+    let mut vars = moto.env();
+    vars.push(("ANAMO_STORE", "dynamodb://flow".to_string()));
+    let env = Env::new().with_vars(vars);
+    env.ok(&["store", "init"]);
+    Some((moto, env))
+}
+
+#[test]
+fn wait_stays_for_upstream_work_and_leaves_only_blocked_tasks_behind_on_sqlite() {
+    wait_stays_for_upstream_work_and_leaves_only_blocked_tasks_behind(&Env::new());
+}
+
+#[test]
+fn wait_stays_for_upstream_work_and_leaves_only_blocked_tasks_behind_on_dynamodb() {
+    if let Some((_moto, env)) = dynamo_env() {
+        wait_stays_for_upstream_work_and_leaves_only_blocked_tasks_behind(&env);
+    }
+}
+
+/// S1 fails in A (a missing file), S2 takes a moment there; B's tasks wait for A. A `--wait` worker
+/// of B, started first, stays while S2's A runs, runs S2's B once it is released, and leaves
+/// when only S1's B is left (blocked), saying so.
+fn wait_stays_for_upstream_work_and_leaves_only_blocked_tasks_behind(env: &Env) {
+    env.write(
+        "a.csv",
+        "task_id,sample,script\na1,S1,test -e fixed\na2,S2,sleep 2\n",
+    );
+    env.ok(&["tasks", "add", "a.csv", "-c", "A", "--max-attempts", "1"]);
+    // A file's `after` column, and the flag for the rest.
+    env.write(
+        "b.csv",
+        "task_id,sample,after,script\nb1,S1,A,echo b1 >> b.txt\nb2,S2,,echo b2 >> b.txt\n",
+    );
+    let out = env.ok(&["tasks", "add", "b.csv", "-c", "B", "--after", "A"]);
+    assert!(
+        out.ends_with("; 2 wait for their sample's upstream tasks\n"),
+        "{out}"
+    );
+    assert_eq!(env.task("b2")["state"], "waiting");
+    let downstream = env
+        .anamo(&["worker", "-c", "B", "--wait"])
+        .stderr(
+            "1 task(s) of B wait for upstream tasks that failed or do not exist; nothing will \
+             run them until a person acts (see `anamo query blocked-samples` after a sync)\n",
+        )
+        .spawn();
+    std::thread::sleep(Duration::from_millis(500));
+    let upstream = env.ok(&["worker", "-c", "A", "--slots", "2"]);
+    assert!(upstream.contains("1 done, 1 failed"), "{upstream}");
+    let out = downstream.wait(Duration::from_secs(60));
+    let summary = out.stdout;
+    assert!(summary.contains(": 1 done, 0 failed"), "{summary}");
+    assert_eq!(env.read("b.txt"), "b2\n");
+    assert_eq!(env.task("b1")["state"], "waiting");
+    // Fixed, and a retry of the upstream task lets the flow resume by itself.
+    env.write("fixed", "");
+    assert_eq!(
+        env.ok(&["tasks", "retry", "-c", "A", "--id", "a1"]),
+        "1 failed task(s) of A back to todo\n"
+    );
+    env.ok(&["worker", "-c", "A"]);
+    env.ok(&["worker", "-c", "B"]);
+    assert_eq!(env.read("b.txt"), "b2\nb1\n");
+    let counts = env.ok(&["tasks", "counts", "--format", "csv"]);
+    assert_eq!(
+        counts,
+        "collection,waiting,todo,running,done,failed,total\nA,0,0,0,2,0,2\nB,0,0,0,2,0,2\n"
+    );
+}
+
+#[test]
+fn a_task_without_its_upstream_is_refused_whole_and_a_done_upstream_starts_it_todo() {
+    let env = Env::new();
+    env.ok(&[
+        "tasks", "add", "-c", "A", "--id", "a1", "--sample", "S1", "--script", "true",
+    ]);
+    env.write("s.txt", "S1\nS2\nS3\n");
+    env.anamo(&[
+        "tasks",
+        "add",
+        "-c",
+        "B",
+        "--samples",
+        "s.txt",
+        "--script",
+        "true",
+        "--after",
+        "A",
+    ])
+    .fails(1)
+    .stderr(
+        "error: task 'S2' of B waits for sample 'S2' in A, which has no task for it (and 1 \
+         more task(s) like it); nothing was added: add A's tasks first, or pass \
+         --allow-missing-upstream\n",
+    )
+    .run();
+    assert_eq!(env.tasks().len(), 1, "nothing of the batch was added");
+    env.anamo(&[
+        "tasks", "add", "-c", "B", "--id", "x", "--script", "true", "--after", "A",
+    ])
+    .fails(1)
+    .stderr(
+        "error: task 'x' waits for A but has no sample; a task waits for its own sample's \
+             tasks upstream, so give it one (--sample, or a sample column)\n",
+    )
+    .run();
+    env.ok(&["worker", "-c", "A"]);
+    // Upstream done, then deleted from the store: it still counts.
+    env.ok(&["tasks", "delete", "-c", "A", "--all"]);
+    env.write("s1.txt", "S1\n");
+    let out = env.ok(&[
+        "tasks",
+        "add",
+        "-c",
+        "B",
+        "--samples",
+        "s1.txt",
+        "--script",
+        "true",
+        "--after",
+        "A",
+    ]);
+    assert!(out.starts_with("added 1 task(s) to sqlite://"), "{out}");
+    assert!(!out.contains("wait"), "its upstream is done: {out}");
+    assert_eq!(env.task("S1")["state"], "todo");
+}
+
+#[test]
+fn release_stale_promotes_what_a_worker_killed_after_its_finish_left_waiting() {
+    let env = Env::new();
+    env.ok(&[
+        "tasks", "add", "-c", "A", "--id", "a1", "--sample", "S1", "--script", "true",
+    ]);
+    env.ok(&[
+        "tasks", "add", "-c", "B", "--id", "b1", "--sample", "S1", "--script", "true", "--after",
+        "A",
+    ]);
+    // A worker that recorded its finish and died before promoting: the store says done, and
+    // the task downstream still waits.
+    let db = rusqlite::Connection::open(env.store()).unwrap();
+    db.execute(
+        "UPDATE tasks SET state = 'done', finished_at = 1, version = version + 1 \
+         WHERE task_id = 'a1'",
+        [],
+    )
+    .unwrap();
+    drop(db);
+    assert_eq!(env.task("b1")["state"], "waiting");
+    let out = env.ok(&["tasks", "release-stale"]);
+    assert_eq!(
+        out,
+        "0 stale task(s) back to todo, 0 failed on their last attempt, 1 waiting task(s) \
+         promoted (their upstream was done)\n"
+    );
+    assert_eq!(env.task("b1")["state"], "todo");
+}
