@@ -56,10 +56,13 @@ pub struct Plan {
 }
 
 /// Sizes the launch and renders its user data. `claimable`: tasks the step's workers can
-/// take; `active`: instances of the step already pending or running, which will take them too.
+/// take; `waiting`: samples whose tasks there wait for an upstream step (work for workers
+/// that wait, 0 otherwise); `active`: instances of the step already pending or running,
+/// which will take them too.
 pub fn plan(
     opts: &LaunchOptions,
     claimable: u64,
+    waiting: u64,
     active: u64,
     region: Option<&str>,
 ) -> Result<Plan> {
@@ -72,7 +75,7 @@ pub fn plan(
         )));
     }
     let slots = u64::from(opts.slots.max(1));
-    let cap = claimable.div_ceil(slots).saturating_sub(active);
+    let cap = (claimable + waiting).div_ceil(slots).saturating_sub(active);
     let requested = opts.count.min(cap);
     let capped = (requested < opts.count).then(|| {
         let running = if active > 0 {
@@ -80,8 +83,13 @@ pub fn plan(
         } else {
             String::new()
         };
+        let waiting = if waiting > 0 {
+            format!(" and {waiting} sample(s) waiting for an upstream step")
+        } else {
+            String::new()
+        };
         let mut note = format!(
-            "capped at {requested} instance(s): {claimable} claimable task(s) in {} at {slots} slot(s) per instance{running}",
+            "capped at {requested} instance(s): {claimable} claimable task(s){waiting} in {} at {slots} slot(s) per instance{running}",
             opts.step
         );
         if let Some(min) = opts.min_count.filter(|m| *m > requested && requested > 0) {

@@ -620,3 +620,63 @@ fn tasks_left_by_dead_workers_count_as_work_for_a_launch() {
         .run();
     assert!(out.contains("started 2 of 2 instance(s)"), "{out}");
 }
+
+#[test]
+fn waiting_samples_are_work_only_for_a_launch_whose_workers_wait() {
+    let Some(cloud) = Cloud::start(0) else {
+        return;
+    };
+    let env = &cloud.env;
+    env.write("s.txt", "S1\nS2\nS3\n");
+    env.ok(&[
+        "tasks",
+        "add",
+        "-c",
+        "Up",
+        "--samples",
+        "s.txt",
+        "--script",
+        "true",
+    ]);
+    env.ok(&[
+        "tasks",
+        "add",
+        "-c",
+        STEP,
+        "--samples",
+        "s.txt",
+        "--script",
+        "true",
+        "--after",
+        "Up",
+    ]);
+    let out = env
+        .anamo(&["launch", "--step", STEP, "--count", "5"])
+        .stderr(
+            "capped at 0 instance(s): 0 claimable task(s) in Alignment at 1 slot(s) per instance\n",
+        )
+        .run();
+    assert!(
+        out.starts_with(
+            "nothing to launch: step Alignment has no claimable tasks; 3 sample(s) have tasks \
+             waiting for an upstream step: launch again as they are released, or with --wait"
+        ),
+        "{out}"
+    );
+    assert!(cloud.instances().is_empty());
+    let out = env
+        .anamo(&["launch", "--step", STEP, "--count", "5", "--wait"])
+        .stderr(
+            "capped at 3 instance(s): 0 claimable task(s) and 3 sample(s) waiting for an \
+             upstream step in Alignment at 1 slot(s) per instance\n",
+        )
+        .run();
+    assert!(out.contains("started 3 of 3 instance(s)"), "{out}");
+    let instances = cloud.instances();
+    assert_eq!(instances.len(), 3);
+    let script = cloud.user_data(instances[0].instance_id().unwrap());
+    assert!(
+        script.contains("--shutdown-on-exit --wait >>"),
+        "the workers wait for the samples: {script}"
+    );
+}

@@ -14,8 +14,9 @@ use crate::store::{OpenMode, StoreUrl};
 /// Start instances for one step from the launch template named after it; each boots into
 /// `anamo worker --collection STEP --shutdown-on-exit` and terminates when the step is drained.
 ///
-/// The count is capped by the step's claimable tasks divided by --slots. Every launch (dry
-/// runs and refusals too) is recorded in the catalog's `launches` and `instances` tables.
+/// The count is capped by the step's claimable tasks divided by --slots (with --wait, its
+/// samples whose tasks wait for an upstream step count too). Every launch (dry runs and
+/// refusals too) is recorded in the catalog's `launches` and `instances` tables.
 #[derive(Debug, Args)]
 pub struct Cmd {
     /// The step (collection) the instances work on.
@@ -56,6 +57,12 @@ pub struct Cmd {
     #[arg(long)]
     pub dry_run: bool,
 
+    /// Start the workers with --wait, and count the step's samples whose tasks wait for an
+    /// upstream step as work: a later step's cluster can start with the first, and its
+    /// workers take each sample as soon as it is released.
+    #[arg(long)]
+    pub wait: bool,
+
     /// Extra arguments for the worker, e.g. --worker-arg=--log-uri=s3://bucket/logs.
     #[arg(long = "worker-arg", allow_hyphen_values = true)]
     pub worker_args: Vec<String>,
@@ -89,8 +96,15 @@ impl Cmd {
         {
             bail!("{typo}");
         }
-        // Todo, and running with an expired lease: what a reclaimed fleet leaves behind.
+        // Todo, and running with an expired lease: what a reclaimed fleet leaves behind. Waiting
+        // tasks are work only for workers that wait for them.
         let claimable = store.count_claimable(&self.step)?;
+        let mut worker_args = self.worker_args;
+        let mut waiting = 0;
+        if self.wait {
+            waiting = store.waiting_samples(Some(&self.step))?.len() as u64;
+            worker_args.insert(0, "--wait".into());
+        }
         let ec2 = Ec2::connect(&ctx.aws)?;
         let active = ec2.active_for_step(&self.step)?;
         let opts = LaunchOptions {
@@ -104,9 +118,9 @@ impl Cmd {
             dry_run: self.dry_run,
             instance_type: self.instance_type,
             store_url: store.describe(),
-            worker_args: self.worker_args,
+            worker_args,
         };
-        let plan = launch::plan(&opts, claimable, active, ec2.region())?;
+        let plan = launch::plan(&opts, claimable, waiting, active, ec2.region())?;
         let r = &plan.record;
         if let Some(note) = &plan.capped {
             crate::note!("{note}");
@@ -132,14 +146,14 @@ impl Cmd {
             println!("user data:\n{}", r.user_data);
         };
         match launch::execute(&plan, &ec2, &mut catalog, show_dry_run)? {
-            Launched::Nothing if claimable == 0 => {
+            Launched::Nothing if claimable + waiting == 0 => {
                 // Waiting tasks are not work yet; say they exist, so the step does not read
                 // as finished.
                 let waiting = store.waiting_samples(Some(&r.step))?.len();
                 let later = if waiting > 0 {
                     format!(
                         "; {waiting} sample(s) have tasks waiting for an upstream step: launch \
-                         again as they are released"
+                         again as they are released, or with --wait"
                     )
                 } else {
                     String::new()
