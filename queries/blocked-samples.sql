@@ -1,32 +1,47 @@
 -- name: blocked-samples
--- description: Samples whose tasks wait (--after) on an upstream task that failed, or on a step with no task for them: nothing runs them until a person retries, fixes or adds it. One row per waiting task and upstream step, with the failed task's error tail (all steps, or one)
+-- description: Samples whose tasks wait (--after) on something only a person can fix: an upstream task that failed, a step with no task for the sample, or (state blocked) an upstream task that is itself blocked further up. One row per waiting task and what holds it, with the failed task's error tail (all steps, or one)
 -- params: step=
 -- kinds: step=step
-WITH waiting AS (
+-- The store's rule, on the last synced states: a waiting task is held by a failed task of its
+-- sample in a step it waits for (a failed lane holds it even when another lane is done), or
+-- by such a step having no task of the sample (done tasks deleted from the store still
+-- count), or by an upstream task that is held itself.
+WITH RECURSIVE
+waits AS (
     SELECT t.collection, t.task_id, t.sample, s.value AS upstream
-    FROM task_progress t, json_each(t.after_steps) s
-    WHERE t.progress = 'waiting' AND t.after_steps IS NOT NULL
-      AND (:step = '' OR t.collection = :step)
+    FROM tasks t, json_each(t.after_steps) s
+    WHERE t.state = 'waiting' AND t.removed_at IS NULL AND t.after_steps IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM samples d WHERE d.sample_id = t.sample AND d.status = 'dropped')
 ),
-upstream AS (
-    SELECT w.*,
-           u.task_id AS upstream_task,
-           u.progress AS upstream_state,
-           u.exit_code,
-           u.error_tail
-    FROM waiting w
-    LEFT JOIN task_progress u
-           ON u.collection = w.upstream AND u.sample = w.sample
-          AND u.progress NOT IN ('abandoned', 'superseded')
+roots AS (
+    SELECT w.collection, w.task_id, w.sample, w.upstream,
+           u.task_id AS upstream_task, 'failed' AS upstream_state, u.exit_code, u.error_tail
+    FROM waits w
+    JOIN tasks u ON u.collection = w.upstream AND u.sample = w.sample
+                AND u.state = 'failed' AND u.removed_at IS NULL
+    UNION ALL
+    SELECT w.collection, w.task_id, w.sample, w.upstream, '(none)', 'missing', NULL, NULL
+    FROM waits w
+    WHERE NOT EXISTS (SELECT 1 FROM tasks u
+                      WHERE u.collection = w.upstream AND u.sample = w.sample
+                        AND (u.removed_at IS NULL OR u.state = 'done'))
+),
+held (collection, task_id, sample, upstream, upstream_task, upstream_state, exit_code,
+      error_tail) AS (
+    SELECT * FROM roots
+    UNION
+    SELECT w.collection, w.task_id, w.sample, w.upstream, h.task_id, 'blocked', NULL, NULL
+    FROM waits w
+    JOIN held h ON h.collection = w.upstream AND h.sample = w.sample
 )
 SELECT sample,
        collection AS step,
        task_id,
        upstream AS waits_for,
-       coalesce(upstream_task, '(none)') AS upstream_task,
-       coalesce(upstream_state, 'missing') AS upstream_state,
+       upstream_task,
+       upstream_state,
        exit_code,
        substr(error_tail, -300) AS error_tail
-FROM upstream
-WHERE upstream_state IS NULL OR upstream_state = 'failed'
-ORDER BY sample, step, waits_for;
+FROM held
+WHERE :step = '' OR collection = :step
+ORDER BY sample, step, waits_for, upstream_task;

@@ -51,8 +51,9 @@ fn wait_stays_for_upstream_work_and_leaves_only_blocked_tasks_behind(env: &Env) 
     let downstream = env
         .anamo(&["worker", "-c", "B", "--wait"])
         .stderr(
-            "1 task(s) of B wait for upstream tasks that failed or do not exist; nothing will \
-             run them until a person acts (see `anamo query blocked-samples` after a sync)\n",
+            "1 task(s) of B wait for upstream tasks that failed or do not exist (in the step \
+             before or further up); nothing will run them until a person acts (see `anamo \
+             query blocked-samples` after a sync)\n",
         )
         .spawn();
     std::thread::sleep(Duration::from_millis(500));
@@ -164,4 +165,164 @@ fn release_stale_promotes_what_a_worker_killed_after_its_finish_left_waiting() {
          promoted (their upstream was done)\n"
     );
     assert_eq!(env.task("b1")["state"], "todo");
+}
+
+#[test]
+fn mistakes_with_after_get_one_line_each() {
+    let env = Env::new();
+    env.ok(&[
+        "tasks",
+        "add",
+        "-c",
+        "Alignment",
+        "--id",
+        "a1",
+        "--sample",
+        "S1",
+        "--script",
+        "true",
+    ]);
+    // An empty shell variable must not drop the dependency in silence.
+    env.anamo(&[
+        "tasks", "add", "-c", "B", "--id", "b1", "--sample", "S1", "--script", "true", "--after",
+        "",
+    ])
+    .fails(2)
+    .stderr("error: --after names no step; give STEP or STEP,STEP (an empty shell variable?)\n")
+    .run();
+    // A misspelt step is not answered with "add its tasks first".
+    env.anamo(&[
+        "tasks",
+        "add",
+        "-c",
+        "B",
+        "--id",
+        "b1",
+        "--sample",
+        "S1",
+        "--script",
+        "true",
+        "--after",
+        "Alignmnet",
+    ])
+    .fails(1)
+    .stderr(
+        "error: task 'b1' of B waits for step 'Alignmnet', which has no task at all in the \
+         store; check the name (`anamo tasks counts` lists the collections; names are \
+         case-sensitive), or pass --allow-missing-upstream if its tasks come later; nothing was \
+         added\n",
+    )
+    .run();
+    // A loop would never run: refused, even with --allow-missing-upstream.
+    env.ok(&[
+        "tasks",
+        "add",
+        "-c",
+        "X",
+        "--id",
+        "x1",
+        "--sample",
+        "S1",
+        "--script",
+        "true",
+        "--after",
+        "Y",
+        "--allow-missing-upstream",
+    ]);
+    env.anamo(&[
+        "tasks",
+        "add",
+        "-c",
+        "Y",
+        "--id",
+        "y1",
+        "--sample",
+        "S1",
+        "--script",
+        "true",
+        "--after",
+        "X",
+        "--allow-missing-upstream",
+    ])
+    .fails(1)
+    .stderr(
+        "error: task 'y1' of Y waits for X, whose tasks of sample 'S1' wait (through --after) \
+         for Y again: a loop that would never run; nothing was added\n",
+    )
+    .run();
+    // A JSON Lines file may list the steps.
+    env.write(
+        "c.jsonl",
+        "{\"task_id\":\"c1\",\"sample\":\"S1\",\"script\":\"true\",\"after\":[\"Alignment\",\"X\"]}\n",
+    );
+    env.ok(&["tasks", "add", "c.jsonl", "-c", "C"]);
+    let shown = env.ok(&["tasks", "show", "c1", "--format", "csv"]);
+    assert!(shown.contains("\nafter,\"Alignment,X\"\n"), "{shown}");
+}
+
+#[test]
+fn a_failed_lane_holds_its_sample_and_deleting_it_says_what_that_releases() {
+    let env = Env::new();
+    env.write(
+        "a.csv",
+        "task_id,sample,script\nS1-L1,S1,true\nS1-L2,S1,echo lane gone >&2; exit 3\n",
+    );
+    env.ok(&["tasks", "add", "a.csv", "-c", "A", "--max-attempts", "1"]);
+    env.ok(&[
+        "tasks", "add", "-c", "B", "--id", "b1", "--sample", "S1", "--script", "true", "--after",
+        "A",
+    ]);
+    env.ok(&[
+        "tasks", "add", "-c", "C", "--id", "c1", "--sample", "S1", "--script", "true", "--after",
+        "B",
+    ]);
+    // (No --log-dir: the script's stderr is the worker's.)
+    env.anamo(&["worker", "-c", "A"]).stderr("lane gone\n").run();
+    // Without --wait, a worker of C leaves; what blocks it is told.
+    env.anamo(&["worker", "-c", "C"])
+        .stderr(
+            "1 task(s) of C wait for upstream tasks that failed or do not exist (in the step \
+             before or further up); nothing will run them until a person acts (see `anamo \
+             query blocked-samples` after a sync)\n",
+        )
+        .run();
+    env.ok(&["sync"]);
+    // The failed lane holds S1 although the other lane is done; C is held through B.
+    assert_eq!(
+        env.ok(&["query", "blocked-samples", "--format", "csv"]),
+        "sample,step,task_id,waits_for,upstream_task,upstream_state,exit_code,error_tail\n\
+         S1,B,b1,A,S1-L2,failed,3,\"lane gone\nanamo: the script exited with code 3\"\n\
+         S1,C,c1,B,b1,blocked,,\n"
+    );
+    // Deleting the failed lane releases B once the rest of A is done for S1: said.
+    let out = env
+        .anamo(&["tasks", "delete", "-c", "A", "--id", "S1-L2"])
+        .stderr(
+            "1 task(s) downstream wait for A on 1 of these samples: each now runs once its \
+             sample's remaining tasks in A are done (with none left, once a new one is added \
+             and done). To replace a task, use `tasks add --replace` with the same id, or \
+             `tasks retry` a failed one\n",
+        )
+        .run();
+    assert!(out.starts_with("deleted 1 task(s) of A"), "{out}");
+}
+
+#[test]
+fn a_worker_without_wait_says_what_it_leaves_waiting() {
+    let env = Env::new();
+    env.ok(&[
+        "tasks", "add", "-c", "A", "--id", "a1", "--sample", "S1", "--script", "true",
+    ]);
+    env.ok(&[
+        "tasks", "add", "-c", "B", "--id", "b1", "--sample", "S1", "--script", "true", "--after",
+        "A",
+    ]);
+    let out = env
+        .anamo(&["worker", "-c", "B"])
+        .stderr(
+            "1 task(s) of B wait for upstream work still under way; this worker leaves them \
+             (pass --wait to stay for them)\n",
+        )
+        .run();
+    assert!(out.contains(": 0 done, 0 failed"), "{out}");
 }

@@ -68,9 +68,11 @@ impl Cmd {
             query::run(&conn, &report.sql, &p, format, &mut out)?;
         }
         let dir = demo.dir.display();
+        // S009 is the one whose alignment needed a retry; a smaller cohort has no S009.
+        let sample = format!("S{:03}", demo.samples.clamp(1, 9));
         writeln!(
             out,
-            "\nThe demo's files are in {dir}/. Try:\n  cd {dir}\n  anamo status --sample S009\n  anamo query qc-outliers -p metric=mean_coverage -p min=20\n  anamo query \"SELECT cohort, count(*) FROM samples GROUP BY cohort\"\n  anamo reports"
+            "\nThe demo's files are in {dir}/. Try:\n  cd {dir}\n  anamo status --sample {sample}\n  anamo query qc-outliers -p metric=mean_coverage -p min=20\n  anamo query \"SELECT cohort, count(*) FROM samples GROUP BY cohort\"\n  anamo reports"
         )?;
         Ok(())
     }

@@ -10,9 +10,10 @@ use crate::store::{OpenMode, SqliteStore, StoreUrl};
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
     /// Create the store named by --store: for dynamodb://TABLE the table (on-demand billing,
-    /// key collection + task_id) and its sparse, sharded claim index `claim_by_shard`, waiting
-    /// until both are ACTIVE. Idempotent; upgrades a table made by an older anamo in place
-    /// (stop its workers first); refuses a table of another shape.
+    /// key collection + task_id), its sparse, sharded claim index `claim_by_shard` and the
+    /// sample index `by_sample` (chained steps), waiting until all are ACTIVE. Idempotent;
+    /// upgrades a table made by an older anamo in place (stop its workers first); refuses a
+    /// table of another shape.
     Init,
 }
 

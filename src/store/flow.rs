@@ -116,19 +116,31 @@ fn pending_will_finish(view: &SampleView, step: &str, depth: usize) -> bool {
     true
 }
 
+/// Why a new task cannot be added as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// This upstream step has no task for the sample (allowed on request).
+    Missing(String),
+    /// Through this upstream step, the sample's tasks wait for the task's own step: a loop that
+    /// would never run (never allowed).
+    Loop(String),
+}
+
 /// The state a new task starts in, seen against its sample's tasks (those of its own batch
 /// included): `todo` when it waits for nothing or its upstream is done, else `waiting`.
-/// `Err(step)` names an upstream step with no task for the sample.
-pub fn initial_state(view: &SampleView, task: &NewTask) -> std::result::Result<TaskState, String> {
+pub fn initial_state(view: &SampleView, task: &NewTask) -> std::result::Result<TaskState, Refusal> {
     if task.after.is_empty() {
         return Ok(TaskState::Todo);
+    }
+    if let Some(step) = loop_through(view, task) {
+        return Err(Refusal::Loop(step));
     }
     if let Some(missing) = task
         .after
         .iter()
         .find(|s| upstream(view, s) == Upstream::Missing)
     {
-        return Err(missing.clone());
+        return Err(Refusal::Missing(missing.clone()));
     }
     Ok(match outlook(view, &task.after) {
         Outlook::Ready => TaskState::Todo,
@@ -136,8 +148,61 @@ pub fn initial_state(view: &SampleView, task: &NewTask) -> std::result::Result<T
     })
 }
 
+/// The upstream step through which the sample's tasks wait, step after step, for the task's
+/// own step; `None` when there is no loop.
+fn loop_through(view: &SampleView, task: &NewTask) -> Option<String> {
+    for first in &task.after {
+        let mut seen: Vec<&str> = vec![];
+        let mut next: Vec<&str> = vec![first];
+        while let Some(step) = next.pop() {
+            if step == task.collection {
+                return Some(first.clone());
+            }
+            if seen.contains(&step) {
+                continue;
+            }
+            seen.push(step);
+            let others = view
+                .tasks
+                .iter()
+                .filter(|t| t.collection == step && t.task_id != task.task_id);
+            next.extend(others.flat_map(|t| t.after.iter().map(String::as_str)));
+        }
+    }
+    None
+}
+
+/// The error that refuses a batch for `refusal` (`count` tasks of it refused the same way);
+/// `step_exists`: whether the store holds any task (or done-mark) of the step named, so that a
+/// misspelt step is not answered with "add its tasks first".
+pub fn refused(
+    task: &NewTask,
+    refusal: &Refusal,
+    count: usize,
+    step_exists: bool,
+) -> crate::error::Error {
+    match refusal {
+        Refusal::Missing(step) if !step_exists => crate::error::Error::Invalid(format!(
+            "task '{}' of {} waits for step '{step}', which has no task at all in the store; \
+             check the name (`anamo tasks counts` lists the collections; names are \
+             case-sensitive), or pass --allow-missing-upstream if its tasks come later; \
+             nothing was added",
+            task.task_id, task.collection
+        )),
+        Refusal::Missing(step) => missing_upstream(task, step, count),
+        Refusal::Loop(step) => crate::error::Error::Invalid(format!(
+            "task '{}' of {} waits for {step}, whose tasks of sample '{}' wait (through \
+             --after) for {} again: a loop that would never run; nothing was added",
+            task.task_id,
+            task.collection,
+            task.sample.as_deref().unwrap_or(""),
+            task.collection
+        )),
+    }
+}
+
 /// The error that refuses a batch with a task whose sample has no task upstream.
-pub fn missing_upstream(task: &NewTask, step: &str, count: usize) -> crate::error::Error {
+fn missing_upstream(task: &NewTask, step: &str, count: usize) -> crate::error::Error {
     let more = if count > 1 {
         format!(" (and {} more task(s) like it)", count - 1)
     } else {
@@ -336,6 +401,15 @@ mod tests {
         assert_eq!(initial_state(&v, &new(&[])), Ok(Todo));
         assert_eq!(initial_state(&v, &new(&["A"])), Ok(Todo));
         assert_eq!(initial_state(&v, &new(&["A", "B"])), Ok(Waiting));
-        assert_eq!(initial_state(&v, &new(&["A", "X"])), Err("X".into()));
+        assert_eq!(
+            initial_state(&v, &new(&["A", "X"])),
+            Err(Refusal::Missing("X".into()))
+        );
+        // B waits for C: C after B is a loop.
+        let v = view(vec![t("B", "b", Waiting, &["C"])], &[]);
+        assert_eq!(
+            initial_state(&v, &new(&["B"])),
+            Err(Refusal::Loop("B".into()))
+        );
     }
 }

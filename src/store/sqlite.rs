@@ -10,6 +10,7 @@ use rusqlite::types::{ToSql, Type};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::TaskStore;
+use super::flow::Refusal;
 use crate::clock::now_ms;
 use crate::db::{self, OpenMode, Schema};
 use crate::error::{Error, Result};
@@ -273,17 +274,30 @@ impl TaskStore for SqliteStore {
                         .execute(params![t.collection, t.task_id])?;
                     }
                     Ok(_) => report.waiting += 1,
-                    Err(step) => {
+                    Err(refusal) => {
                         report.waiting += 1;
-                        missing.push((t, step));
+                        missing.push((t, refusal));
                     }
                 }
             }
-            if !opts.allow_missing_upstream
-                && let Some((t, step)) = missing.first()
+            // A loop is never allowed; a missing upstream on request. Dropping `tx` rolls the
+            // whole batch back.
+            missing.sort_by_key(|(_, r)| !matches!(r, Refusal::Loop(_)));
+            if let Some((t, refusal)) = missing
+                .iter()
+                .find(|(_, r)| !opts.allow_missing_upstream || matches!(r, Refusal::Loop(_)))
             {
-                // Dropping `tx` rolls the whole batch back.
-                return Err(super::flow::missing_upstream(t, step, missing.len()));
+                let alike = missing.iter().filter(|(_, r)| r == refusal).count();
+                let step = match refusal {
+                    Refusal::Missing(s) | Refusal::Loop(s) => s,
+                };
+                let exists: bool = tx.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM tasks WHERE collection = ?1) \
+                     OR EXISTS (SELECT 1 FROM done_marks WHERE collection = ?1)",
+                    params![step],
+                    |r| r.get(0),
+                )?;
+                return Err(super::flow::refused(t, refusal, alike, exists));
             }
             tx.commit()?;
             Ok(report)

@@ -9,7 +9,7 @@ use tracing::warn;
 
 use crate::catalog::{Catalog, RunCounts};
 use crate::error::Result;
-use crate::model::{Damaged, Selector, Task, TaskFilter, TaskKey};
+use crate::model::{Damaged, Selector, Task, TaskFilter, TaskKey, TaskState};
 use crate::store::{TaskStore, for_each_task};
 
 #[derive(Debug, Clone)]
@@ -110,18 +110,27 @@ pub fn sync_tasks(
     })
 }
 
+/// What `record_before_delete` copied.
+#[derive(Debug, Default)]
+pub struct Recorded {
+    /// The tasks' keys, for marking them removed once the delete is done.
+    pub keys: Vec<TaskKey>,
+    /// Samples of tasks that were not done: what waits on them downstream may be released.
+    pub unfinished_samples: std::collections::BTreeSet<String>,
+}
+
 /// Before a delete: copies the tasks of `collection` that `selector` names into the catalog,
-/// so their history outlives them in the store. Returns their keys, for marking them removed
-/// once the delete is done.
+/// so their history outlives them in the store.
 pub fn record_before_delete(
     store: &dyn TaskStore,
     catalog: &mut Catalog,
     collection: &str,
     selector: &Selector,
-) -> Result<Vec<TaskKey>> {
+) -> Result<Recorded> {
     catalog.claim_store(&store.identity(), false)?;
     let run = catalog.start_run(&format!("tasks:{} (before delete)", store.describe()))?;
     let mut keys = vec![];
+    let mut unfinished_samples = std::collections::BTreeSet::new();
     let mut counts = RunCounts::default();
     let result = (|| -> Result<()> {
         let mut writer = catalog.task_writer(&run, Some(collection))?;
@@ -146,6 +155,9 @@ pub fn record_before_delete(
                     collection: t.collection.clone(),
                     task_id: t.task_id.clone(),
                 });
+                if let (false, Some(sample)) = (t.state == TaskState::Done, &t.sample) {
+                    unfinished_samples.insert(sample.clone());
+                }
                 batch.push(t);
                 if batch.len() >= 1_000 {
                     write(&mut batch)?;
@@ -156,5 +168,8 @@ pub fn record_before_delete(
         write(&mut batch)
     })();
     catalog.settle_run(&run, counts, result)?;
-    Ok(keys)
+    Ok(Recorded {
+        keys,
+        unfinished_samples,
+    })
 }

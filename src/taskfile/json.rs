@@ -129,7 +129,21 @@ fn from_fields(
             }
             continue;
         }
-        let v = scalar(&name, value)?;
+        // Upstream steps may come as a list: ["Alignment", "QC"] is "Alignment,QC".
+        let v = match value {
+            Value::Array(steps) if name.eq_ignore_ascii_case("after") => steps
+                .into_iter()
+                .map(|s| match s {
+                    Value::String(s) => Ok(s),
+                    other => Err(format!(
+                        "field 'after' holds {}; expected step names",
+                        type_name(&other)
+                    )),
+                })
+                .collect::<Result<Vec<_>, _>>()?
+                .join(","),
+            value => scalar(&name, value)?,
+        };
         task.set(&name, v)?;
     }
     task.finish()

@@ -117,6 +117,7 @@ pub fn run(store: &dyn TaskStore, opts: &Options, shutdown: &Shutdown) -> (Summa
     let claimed = AtomicU64::new(0);
     let halted = AtomicBool::new(false);
     let told_blocked = AtomicBool::new(false);
+    let told_waiting = AtomicBool::new(false);
     let last_survey = std::sync::Mutex::new(None);
     let ctx = slot::SlotContext {
         store,
@@ -127,6 +128,7 @@ pub fn run(store: &dyn TaskStore, opts: &Options, shutdown: &Shutdown) -> (Summa
         started,
         halted: &halted,
         told_blocked: &told_blocked,
+        told_waiting: &told_waiting,
         last_survey: &last_survey,
     };
     let results: Vec<Result<()>> = std::thread::scope(|s| {

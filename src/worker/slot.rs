@@ -27,6 +27,8 @@ pub(super) struct SlotContext<'a> {
     pub halted: &'a AtomicBool,
     /// Set once the blocked waiting tasks were reported, so slots do not repeat it.
     pub told_blocked: &'a AtomicBool,
+    /// Set once the waiting tasks a worker without --wait leaves were reported.
+    pub told_waiting: &'a AtomicBool,
     /// The last look at the collection's waiting tasks, shared by the slots (one look serves
     /// every slot that runs dry at about the same time).
     pub last_survey: &'a Mutex<Option<(Instant, Survey)>>,
@@ -140,17 +142,22 @@ enum Idle {
 fn when_empty(ctx: &SlotContext<'_>) -> Result<Idle> {
     let collection = &ctx.opts.collection;
     let wait = ctx.opts.wait;
-    let survey = {
-        // Held while surveying: slots that run dry meanwhile wait for this look and use it.
+    let survey = if wait == Wait::Exit {
+        // A full look, once for the slots that run dry about together: held while it runs,
+        // so those that come meanwhile wait for it and use it.
         let mut last = ctx.last_survey.lock().unwrap_or_else(|e| e.into_inner());
         match *last {
             Some((at, s)) if at.elapsed() < SURVEY_STANDS && s.promoted == 0 => s,
             _ => {
-                let s = flow::survey(ctx.store, Some(collection), wait == Wait::Flow)?;
+                let s = flow::survey(ctx.store, Some(collection), false)?;
                 *last = Some((Instant::now(), s));
                 s
             }
         }
+    } else {
+        // Polling: a look that stops at the first task that will run is cheap, and must be
+        // fresh, or a worker would stay on a stale answer.
+        flow::survey(ctx.store, Some(collection), wait == Wait::Flow)?
     };
     if survey.promoted > 0 {
         info!(
@@ -159,24 +166,30 @@ fn when_empty(ctx: &SlotContext<'_>) -> Result<Idle> {
         );
         return Ok(Idle::Claim);
     }
-    match wait {
-        Wait::Exit => Ok(Idle::Exit),
-        Wait::Forever => Ok(Idle::Poll),
-        Wait::Flow => {
-            if survey.will_run > 0 || ctx.store.has_running(collection)? {
-                return Ok(Idle::Poll);
-            }
-            if survey.blocked > 0 && !ctx.told_blocked.swap(true, Ordering::SeqCst) {
-                crate::note!(
-                    "{} task(s) of {collection} wait for upstream tasks that failed or do not \
-                     exist; nothing will run them until a person acts (see `anamo query \
-                     blocked-samples` after a sync)",
-                    survey.blocked
-                );
-            }
-            Ok(Idle::Exit)
-        }
+    let stay = match wait {
+        Wait::Forever => return Ok(Idle::Poll),
+        Wait::Flow => survey.will_run > 0 || ctx.store.has_running(collection)?,
+        Wait::Exit => false,
+    };
+    if stay {
+        return Ok(Idle::Poll);
     }
+    if survey.will_run > 0 && !ctx.told_waiting.swap(true, Ordering::SeqCst) {
+        crate::note!(
+            "{} task(s) of {collection} wait for upstream work still under way; this worker \
+             leaves them (pass --wait to stay for them)",
+            survey.will_run
+        );
+    }
+    if survey.blocked > 0 && !ctx.told_blocked.swap(true, Ordering::SeqCst) {
+        crate::note!(
+            "{} task(s) of {collection} wait for upstream tasks that failed or do not exist \
+             (in the step before or further up); nothing will run them until a person acts \
+             (see `anamo query blocked-samples` after a sync)",
+            survey.blocked
+        );
+    }
+    Ok(Idle::Exit)
 }
 
 fn budget_spent(ctx: &SlotContext<'_>) -> bool {

@@ -69,7 +69,8 @@ pub struct Cmd {
     pub replace: bool,
 
     /// Each task waits (state waiting) until its sample's tasks in these steps are done
-    /// (comma-separated); a file's `after` column names a task's own.
+    /// (comma-separated, or repeated); a task file's `after` column, where filled, replaces it
+    /// for that row.
     #[arg(long, value_name = "STEP[,STEP]", value_delimiter = ',')]
     pub after: Vec<String>,
 
@@ -81,6 +82,13 @@ pub struct Cmd {
 
 impl Cmd {
     pub fn run(self, ctx: &Context) -> Result<()> {
+        // `--after "$STEP"` with STEP unset must not drop the dependency in silence.
+        if !self.after.is_empty() && taskfile::parse_after(&self.after.join(",")).is_empty() {
+            return Err(crate::error::Error::Usage(
+                "--after names no step; give STEP or STEP,STEP (an empty shell variable?)".into(),
+            )
+            .into());
+        }
         let defaults = Defaults {
             collection: self.collection.clone(),
             max_attempts: self.max_attempts,

@@ -32,7 +32,7 @@ impl Cmd {
         super::require_collection(store.as_ref(), &self.collection)?;
         // History first: a delete that cannot reach the catalog deletes nothing.
         let mut catalog = ctx.catalog()?;
-        let keys =
+        let recorded =
             sync::record_before_delete(store.as_ref(), &mut catalog, &self.collection, &selector)
                 .with_context(|| {
                 format!(
@@ -41,7 +41,12 @@ impl Cmd {
                 )
             })?;
         let n = store.delete(&self.collection, &selector)?;
-        catalog.mark_tasks_removed(&keys)?;
+        catalog.mark_tasks_removed(&recorded.keys)?;
+        warn_of_released(
+            store.as_ref(),
+            &self.collection,
+            &recorded.unfinished_samples,
+        )?;
         println!(
             "deleted {n} task(s) of {} (their history is in catalog '{}')",
             self.collection,
@@ -49,4 +54,36 @@ impl Cmd {
         );
         Ok(())
     }
+}
+
+/// A step counts as done for a sample when all its tasks there are: deleting an unfinished
+/// one (a failed lane) can release what waits downstream. Said, with the safe way to
+/// replace a task.
+fn warn_of_released(
+    store: &dyn crate::store::TaskStore,
+    collection: &str,
+    samples: &std::collections::BTreeSet<String>,
+) -> Result<()> {
+    let mut waiting = 0;
+    let mut held = 0;
+    for sample in samples.iter().take(1_000) {
+        let view = store.sample_view(sample)?;
+        let n = view
+            .tasks
+            .iter()
+            .filter(|t| t.state == TaskState::Waiting)
+            .filter(|t| t.after.iter().any(|a| a == collection))
+            .count();
+        waiting += n;
+        held += (n > 0) as usize;
+    }
+    if waiting > 0 {
+        crate::note!(
+            "{waiting} task(s) downstream wait for {collection} on {held} of these samples: \
+             each now runs once its sample's remaining tasks in {collection} are done (with \
+             none left, once a new one is added and done). To replace a task, use `tasks add \
+             --replace` with the same id, or `tasks retry` a failed one"
+        );
+    }
+    Ok(())
 }

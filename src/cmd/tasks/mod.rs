@@ -83,6 +83,7 @@ pub fn all_fields(t: &Task) -> Vec<(&'static str, Value)> {
         ("task_id", json!(t.task_id)),
         ("sample", json!(t.sample)),
         ("state", json!(t.state.as_str())),
+        ("after", json!(t.after.join(","))),
         ("attempts", json!(t.attempts)),
         ("max_attempts", json!(t.max_attempts)),
         ("timeout_secs", json!(t.timeout_secs)),

@@ -15,6 +15,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::KeysAndAttributes;
+use futures_util::{StreamExt, TryStreamExt, stream};
 
 use super::claim::{SHARDS, shard_key};
 use super::item::{self, Expr, Item, OfSample, names_and_values, names_in};
@@ -23,6 +24,10 @@ use super::{DynamoStore, aws_error};
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::model::{NewTask, SampleTask, SampleView, TaskKey, TaskState};
+use crate::store::flow::{self, Refusal};
+
+/// Samples whose tasks `add` reads at once.
+const VIEWS_AT_ONCE: usize = 16;
 
 impl DynamoStore {
     /// Every item of one Query (all pages).
@@ -215,14 +220,18 @@ impl DynamoStore {
         tasks: &[&NewTask],
         allow_missing: bool,
     ) -> Result<Vec<TaskState>> {
-        let mut views: HashMap<&str, SampleView> = HashMap::new();
-        for t in tasks {
-            if let Some(sample) = t.sample.as_deref().filter(|_| !t.after.is_empty())
-                && !views.contains_key(sample)
-            {
-                views.insert(sample, self.view(sample).await?);
-            }
-        }
+        // A cohort's next step is thousands of samples: their views are read VIEWS_AT_ONCE at
+        // a time, not one after the other.
+        let wanted: BTreeSet<&str> = tasks
+            .iter()
+            .filter(|t| !t.after.is_empty())
+            .filter_map(|t| t.sample.as_deref())
+            .collect();
+        let mut views: HashMap<&str, SampleView> = stream::iter(wanted)
+            .map(|sample| async move { Ok::<_, Error>((sample, self.view(sample).await?)) })
+            .buffer_unordered(VIEWS_AT_ONCE)
+            .try_collect()
+            .await?;
         for t in tasks {
             if let Some(view) = t.sample.as_deref().and_then(|s| views.get_mut(s)) {
                 view.tasks
@@ -249,9 +258,12 @@ impl DynamoStore {
                 states.push(TaskState::Todo);
                 continue;
             };
-            match crate::store::flow::initial_state(view, t) {
+            match flow::initial_state(view, t) {
                 Ok(state) => states.push(state),
-                Err(step) => {
+                Err(Refusal::Loop(step)) => {
+                    return Err(flow::refused(t, &Refusal::Loop(step), 1, true));
+                }
+                Err(Refusal::Missing(step)) => {
                     if !confirmed.contains_key(&step) {
                         let present = self
                             .query_all(
@@ -278,7 +290,15 @@ impl DynamoStore {
             }
         }
         if !allow_missing && let Some((t, step)) = missing.first() {
-            return Err(crate::store::flow::missing_upstream(t, step, missing.len()));
+            let refusal = Refusal::Missing(step.clone());
+            let alike = missing.iter().filter(|(_, s)| s == step).count();
+            // A step with no task for any sample and no done-mark: most likely misspelt.
+            let exists = !confirmed[step].is_empty()
+                || !self
+                    .query_all(None, &item::marks_of(step), None, None, true)
+                    .await?
+                    .is_empty();
+            return Err(flow::refused(t, &refusal, alike, exists));
         }
         Ok(states)
     }

@@ -399,6 +399,14 @@ pub fn of_the_sample(sample: &str) -> Expr {
     Expr::new("#sample = :sample", vec![(":sample", s(sample))])
 }
 
+/// The key condition of a Query of the done-marks of one step.
+pub fn marks_of(step: &str) -> Expr {
+    Expr::new(
+        "#collection = :marks AND begins_with(#task_id, :step)",
+        vec![(":marks", s(MARKS)), (":step", s(&format!("{step}/")))],
+    )
+}
+
 /// Waiting tasks (a filter).
 pub fn waiting() -> Expr {
     Expr::new("#state = :waiting", vec![(":waiting", s("waiting"))])
@@ -822,6 +830,7 @@ mod tests {
             waiting_in("A#00"),
             held_at("A#00", 1),
             of_the_sample("S"),
+            marks_of("A"),
             waiting(),
         ];
         let mut texts: Vec<(String, Vec<&str>)> = updates
