@@ -277,7 +277,9 @@ fn a_failed_lane_holds_its_sample_and_deleting_it_says_what_that_releases() {
         "B",
     ]);
     // (No --log-dir: the script's stderr is the worker's.)
-    env.anamo(&["worker", "-c", "A"]).stderr("lane gone\n").run();
+    env.anamo(&["worker", "-c", "A"])
+        .stderr("lane gone\n")
+        .run();
     // Without --wait, a worker of C leaves; what blocks it is told.
     env.anamo(&["worker", "-c", "C"])
         .stderr(

@@ -35,8 +35,9 @@ pub fn progress_matrix(env: &Env) {
     ])
     .fails(1)
     .stderr(
-        "error: task 't8' of VC waits for sample 'S8' in Up, which has no task for it; nothing \
-         was added: add Up's tasks first, or pass --allow-missing-upstream\n",
+        "error: task 't8' of VC waits for step 'Up', which has no task at all in the store; \
+         check the name (`anamo tasks counts` lists the collections; names are case-sensitive), \
+         or pass --allow-missing-upstream if its tasks come later; nothing was added\n",
     )
     .run();
     env.ok(&[

@@ -483,7 +483,17 @@ pub fn a_task_after_two_steps_waits_for_both(f: &dyn Fixture) {
 
 pub fn adding_after_a_step_checks_what_is_upstream(f: &dyn Fixture) {
     let s = f.open();
-    // Nothing upstream: the batch is refused whole.
+    // A step with no task at all: most likely misspelt.
+    let e = s
+        .add(&[step_task("B", "S1", &["A"])], false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("task 'S1-B' of B waits for step 'A', which has no task at all in the store"),
+        "{e}"
+    );
+    // A step with tasks, but none of these samples: the batch is refused whole.
+    s.add(&[step_task("A", "S7", &[])], false).unwrap();
     let e = s
         .add(
             &[step_task("B", "S1", &["A"]), step_task("B", "S2", &["A"])],
@@ -496,6 +506,8 @@ pub fn adding_after_a_step_checks_what_is_upstream(f: &dyn Fixture) {
         "{e}"
     );
     assert!(s.get("B", "S1-B").unwrap().is_none() && s.get("B", "S2-B").unwrap().is_none());
+    // (Unfinished: deleting it leaves no done-mark.)
+    assert_eq!(s.delete("A", &Selector::All).unwrap(), 1);
     let allowed = AddOptions {
         allow_missing_upstream: true,
         ..AddOptions::default()

@@ -174,6 +174,11 @@ fn when_empty(ctx: &SlotContext<'_>) -> Result<Idle> {
     if stay {
         return Ok(Idle::Poll);
     }
+    // A task promoted by another worker between this slot's claim and its look is claimable
+    // now, and no longer waiting: the look does not count it. Leave only when none is.
+    if ctx.store.count_claimable(collection)? > 0 {
+        return Ok(Idle::Claim);
+    }
     if survey.will_run > 0 && !ctx.told_waiting.swap(true, Ordering::SeqCst) {
         crate::note!(
             "{} task(s) of {collection} wait for upstream work still under way; this worker \
