@@ -175,8 +175,10 @@ fn when_empty(ctx: &SlotContext<'_>) -> Result<Idle> {
         return Ok(Idle::Poll);
     }
     // A task promoted by another worker between this slot's claim and its look is claimable
-    // now, and no longer waiting: the look does not count it. Leave only when none is.
-    if ctx.store.count_claimable(collection)? > 0 {
+    // now, and no longer waiting: the look does not count it. A --wait worker, which stayed
+    // for such tasks, leaves only when none is. (Without --wait a worker leaves what becomes
+    // claimable after its claim, as it leaves tasks added after it.)
+    if wait == Wait::Flow && ctx.store.count_claimable(collection)? > 0 {
         return Ok(Idle::Claim);
     }
     if survey.will_run > 0 && !ctx.told_waiting.swap(true, Ordering::SeqCst) {
