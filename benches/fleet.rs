@@ -65,6 +65,9 @@ struct Entry {
     version: i64,
 }
 
+/// An index update waiting for its time: (visible_at, task_id, new claimable_at, version).
+type PendingUpdate = (i64, String, Option<i64>, i64);
+
 /// A token bucket per partition: `rate` requests a second, one second of burst.
 struct Bucket {
     tokens: f64,
@@ -78,8 +81,8 @@ struct Model {
     index: RefCell<Vec<BTreeMap<(i64, String), Entry>>>,
     /// Where each task sits in the index now, to move or remove it.
     placed: RefCell<HashMap<String, (u32, i64)>>,
-    /// Index updates waiting for their time: (visible_at, task_id, new claimable_at, version).
-    pending: RefCell<VecDeque<(i64, String, Option<i64>, i64)>>,
+    /// Index updates waiting for their time.
+    pending: RefCell<VecDeque<PendingUpdate>>,
     buckets: RefCell<HashMap<String, Bucket>>,
     requests: Cell<u64>,
     throttled: Cell<u64>,

@@ -44,6 +44,12 @@ pub trait TaskStore: Send + Sync {
     /// deleted: what the flow decides promotions on.
     fn sample_view(&self, sample: &str) -> Result<SampleView>;
 
+    /// `sample_view` of each sample, in order. A store that can read several at once (DynamoDB)
+    /// does; the default reads one after the other.
+    fn sample_views(&self, samples: &[String]) -> Result<Vec<SampleView>> {
+        samples.iter().map(|s| self.sample_view(s)).collect()
+    }
+
     /// The samples with a waiting task in `collection` (in every collection when `None`).
     fn waiting_samples(&self, collection: Option<&str>) -> Result<Vec<String>>;
 

@@ -9,9 +9,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{DeleteRequest, KeysAndAttributes, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::{DeleteRequest, PutRequest, WriteRequest};
 
-use super::item::{self, Item, key, names_in};
+use super::item::{self, Item, key};
 use super::retry::retrying;
 use super::{DynamoStore, aws_error};
 use crate::clock::now_ms;
@@ -198,50 +198,16 @@ impl DynamoStore {
         Ok(())
     }
 
-    /// Versions of the keys that exist, read 100 at a time with BatchGetItem.
+    /// Versions of the keys that exist, read consistently with BatchGetItem.
     async fn existing(&self, keys: &[(String, String)]) -> Result<HashMap<(String, String), i64>> {
-        let mut found = HashMap::new();
-        for chunk in keys.chunks(100) {
-            let wanted: Vec<Item> = chunk.iter().map(|(c, t)| key(c, t)).collect();
-            let mut pending = Some(
-                KeysAndAttributes::builder()
-                    .set_keys(Some(wanted))
-                    .projection_expression(item::KEY_AND_VERSION)
-                    .set_expression_attribute_names(Some(names_in(&[item::KEY_AND_VERSION])))
-                    .consistent_read(true)
-                    .build()
-                    .map_err(|e| Error::Internal(format!("a DynamoDB request built wrong: {e}")))?,
-            );
-            while let Some(req) = pending.take() {
-                let out = retrying(|| {
-                    let sent = self
-                        .client
-                        .batch_get_item()
-                        .request_items(&self.table, req.clone())
-                        .send();
-                    async move { sent.await.map_err(|e| aws_error("reading tasks", e)) }
-                })
-                .await?;
-                for it in out
-                    .responses
-                    .unwrap_or_default()
-                    .remove(&self.table)
-                    .unwrap_or_default()
-                {
-                    if let (Some(k), Some(v)) = (item::task_key(&it), item::exact_version(&it)) {
-                        found.insert((k.collection, k.task_id), v);
-                    }
-                }
-                pending = out
-                    .unprocessed_keys
-                    .unwrap_or_default()
-                    .remove(&self.table)
-                    .filter(|k| !k.keys().is_empty());
-                if pending.is_some() {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
-        }
-        Ok(found)
+        let wanted: Vec<Item> = keys.iter().map(|(c, t)| key(c, t)).collect();
+        let found = self.get_many(wanted, Some(item::KEY_AND_VERSION)).await?;
+        Ok(found
+            .iter()
+            .filter_map(|it| {
+                let k = item::task_key(it)?;
+                Some(((k.collection, k.task_id), item::exact_version(it)?))
+            })
+            .collect())
     }
 }

@@ -12,9 +12,7 @@
 //! promoted by the next look (an idle worker, `release-stale`), never lost.
 
 use std::collections::{BTreeSet, HashMap};
-use std::time::Duration;
 
-use aws_sdk_dynamodb::types::KeysAndAttributes;
 use futures_util::{StreamExt, TryStreamExt, stream};
 
 use super::claim::{SHARDS, shard_key};
@@ -66,48 +64,6 @@ impl DynamoStore {
             Ok(out)
         })
         .await
-    }
-
-    /// Items by key, read consistently 100 at a time (`projection` when given).
-    async fn get_many(&self, keys: Vec<Item>, projection: Option<&str>) -> Result<Vec<Item>> {
-        let mut found = vec![];
-        for chunk in keys.chunks(100) {
-            let mut pending = Some(
-                KeysAndAttributes::builder()
-                    .set_keys(Some(chunk.to_vec()))
-                    .set_projection_expression(projection.map(str::to_string))
-                    .set_expression_attribute_names(projection.map(|p| names_in(&[p])))
-                    .consistent_read(true)
-                    .build()
-                    .map_err(|e| Error::Internal(format!("a DynamoDB request built wrong: {e}")))?,
-            );
-            while let Some(req) = pending.take() {
-                let out = retrying(|| {
-                    let sent = self
-                        .client
-                        .batch_get_item()
-                        .request_items(&self.table, req.clone())
-                        .send();
-                    async move { sent.await.map_err(|e| aws_error("reading tasks", e)) }
-                })
-                .await?;
-                found.extend(
-                    out.responses
-                        .unwrap_or_default()
-                        .remove(&self.table)
-                        .unwrap_or_default(),
-                );
-                pending = out
-                    .unprocessed_keys
-                    .unwrap_or_default()
-                    .remove(&self.table)
-                    .filter(|k| !k.keys().is_empty());
-                if pending.is_some() {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
-        }
-        Ok(found)
     }
 
     /// A sample's tasks and done-marks: the sample index, then every unfinished task in it
@@ -306,6 +262,16 @@ impl DynamoStore {
 
 pub(super) fn sample_view(store: &DynamoStore, sample: &str) -> Result<SampleView> {
     store.rt.block_on(store.view(sample))
+}
+
+/// Views of several samples, VIEWS_AT_ONCE read at a time, in the order asked.
+pub(super) fn sample_views(store: &DynamoStore, samples: &[String]) -> Result<Vec<SampleView>> {
+    store.rt.block_on(
+        stream::iter(samples)
+            .map(|s| store.view(s))
+            .buffered(VIEWS_AT_ONCE)
+            .try_collect(),
+    )
 }
 
 pub(super) fn waiting_samples(

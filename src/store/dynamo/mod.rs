@@ -206,6 +206,10 @@ impl TaskStore for DynamoStore {
         flow::sample_view(self, sample)
     }
 
+    fn sample_views(&self, samples: &[String]) -> Result<Vec<SampleView>> {
+        flow::sample_views(self, samples)
+    }
+
     fn waiting_samples(&self, collection: Option<&str>) -> Result<Vec<String>> {
         flow::waiting_samples(self, collection)
     }

@@ -8,9 +8,12 @@
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::KeysAndAttributes;
 
 use super::claim::SHARDS;
-use super::item::{self, Expr, Item, key, names_and_values};
+use super::item::{self, Expr, Item, key, names_and_values, names_in};
 use super::retry::retrying;
 use super::{DynamoStore, aws_error};
 use crate::clock::now_ms;
@@ -244,6 +247,52 @@ impl DynamoStore {
             Ok(out.item)
         })
         .await
+    }
+
+    /// Items by key, read consistently 100 at a time (`projection` when given).
+    pub(super) async fn get_many(
+        &self,
+        keys: Vec<Item>,
+        projection: Option<&str>,
+    ) -> Result<Vec<Item>> {
+        let mut found = vec![];
+        for chunk in keys.chunks(100) {
+            let mut pending = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(chunk.to_vec()))
+                    .set_projection_expression(projection.map(str::to_string))
+                    .set_expression_attribute_names(projection.map(|p| names_in(&[p])))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| Error::Internal(format!("a DynamoDB request built wrong: {e}")))?,
+            );
+            while let Some(req) = pending.take() {
+                let out = retrying(|| {
+                    let sent = self
+                        .client
+                        .batch_get_item()
+                        .request_items(&self.table, req.clone())
+                        .send();
+                    async move { sent.await.map_err(|e| aws_error("reading tasks", e)) }
+                })
+                .await?;
+                found.extend(
+                    out.responses
+                        .unwrap_or_default()
+                        .remove(&self.table)
+                        .unwrap_or_default(),
+                );
+                pending = out
+                    .unprocessed_keys
+                    .unwrap_or_default()
+                    .remove(&self.table)
+                    .filter(|k| !k.keys().is_empty());
+                if pending.is_some() {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+        Ok(found)
     }
 
     /// Every item of a collection (or the table), page by page through the SDK paginator;
