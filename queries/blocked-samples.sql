@@ -9,9 +9,9 @@
 WITH RECURSIVE
 waits AS (
     SELECT t.collection, t.task_id, t.sample, s.value AS upstream
-    FROM tasks t, json_each(t.after_steps) s
-    WHERE t.state = 'waiting' AND t.removed_at IS NULL AND t.after_steps IS NOT NULL
-      AND NOT EXISTS (SELECT 1 FROM samples d WHERE d.sample_id = t.sample AND d.status = 'dropped')
+    FROM task_progress t, json_each(t.after_steps) s
+    -- (progress is 'dropped', not 'waiting', for a dropped sample's task)
+    WHERE t.progress = 'waiting' AND t.after_steps IS NOT NULL
 ),
 roots AS (
     SELECT w.collection, w.task_id, w.sample, w.upstream,

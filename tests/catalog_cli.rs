@@ -436,7 +436,7 @@ fn a_bad_catalog_file_is_refused_and_left_alone() {
     for args in [vec!["sync"], vec!["query", "SELECT 1"]] {
         env.anamo(&args)
             .fails(1)
-            .stderr_one_line_with("was written by a newer anamo (schema 99 > 6); upgrade anamo")
+            .stderr_one_line_with("was written by a newer anamo (schema 99 > 7); upgrade anamo")
             .run();
     }
     Env::new()

@@ -296,14 +296,24 @@ fn a_failed_lane_holds_its_sample_and_deleting_it_says_what_that_releases() {
          S1,B,b1,A,S1-L2,failed,3,\"lane gone\nanamo: the script exited with code 3\"\n\
          S1,C,c1,B,b1,blocked,,\n"
     );
+    // Failed, not superseded by the done lane beside it: status and failed-tasks count it.
+    assert_eq!(
+        env.ok(&[
+            "query",
+            "SELECT task_id, progress FROM task_progress WHERE collection = 'A' ORDER BY 1",
+            "--format",
+            "csv"
+        ]),
+        "task_id,progress\nS1-L1,done\nS1-L2,failed\n"
+    );
     // Deleting the failed lane releases B once the rest of A is done for S1: said.
     let out = env
         .anamo(&["tasks", "delete", "-c", "A", "--id", "S1-L2"])
         .stderr(
-            "1 task(s) downstream wait for A on 1 of these samples: each now runs once its \
-             sample's remaining tasks in A are done (with none left, once a new one is added \
-             and done). To replace a task, use `tasks add --replace` with the same id, or \
-             `tasks retry` a failed one\n",
+            "1 task(s) downstream wait for A on 1 of these samples. Each is released (at the \
+             next look of a worker of its step) once its sample's remaining tasks in A are \
+             done, and waits for a new one to be added and done if none is left. To replace a \
+             task, use `tasks add --replace` with the same id, or `tasks retry` a failed one\n",
         )
         .run();
     assert!(out.starts_with("deleted 1 task(s) of A"), "{out}");

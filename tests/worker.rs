@@ -456,3 +456,26 @@ fn verbosity_shows_claims_and_heartbeats_and_quiet_shows_only_errors() {
         .stderr("error: cannot read 'nope.csv': No such file or directory (os error 2)\n")
         .run();
 }
+
+#[test]
+fn a_killed_worker_takes_everything_its_script_started_with_it() {
+    let env = Env::new();
+    // A tool the script runs in the background: it would outlive a script killed alone.
+    add(
+        &env,
+        "G",
+        "g1",
+        "touch started; (sleep 2; touch orphan-ran) & wait",
+        &[],
+    );
+    let w = env.anamo(&["worker", "-c", "G", "--lease", "5s"]).spawn();
+    assert!(wait_for(Duration::from_secs(10), || env
+        .path("started")
+        .exists()));
+    w.kill(Duration::from_secs(5));
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        !env.path("orphan-ran").exists(),
+        "the script's background job ran on after its worker was killed"
+    );
+}

@@ -162,11 +162,9 @@ fn loop_through(view: &SampleView, task: &NewTask) -> Option<String> {
                 continue;
             }
             seen.push(step);
-            let others = view
-                .tasks
-                .iter()
-                .filter(|t| t.collection == step && t.task_id != task.task_id);
-            next.extend(others.flat_map(|t| t.after.iter().map(String::as_str)));
+            // (`step` is never the task's own: that returned above.)
+            let upstream = view.tasks.iter().filter(|t| t.collection == step);
+            next.extend(upstream.flat_map(|t| t.after.iter().map(String::as_str)));
         }
     }
     None
@@ -422,11 +420,13 @@ mod tests {
             initial_state(&v, &new(&["A", "X"])),
             Err(Refusal::Missing("X".into()))
         );
-        // B waits for C: C after B is a loop.
-        let v = view(vec![t("B", "b", Waiting, &["C"])], &[]);
-        assert_eq!(
-            initial_state(&v, &new(&["B"])),
-            Err(Refusal::Loop("B".into()))
-        );
+        // B waits for C: C after B is a loop, also when both tasks have one id (one batch).
+        for id in ["b", "c"] {
+            let v = view(vec![t("B", id, Waiting, &["C"])], &[]);
+            assert_eq!(
+                initial_state(&v, &new(&["B"])),
+                Err(Refusal::Loop("B".into()))
+            );
+        }
     }
 }

@@ -1,6 +1,6 @@
-//! One run of a task's script: `bash -eo pipefail -c SCRIPT` in its own process group, with
-//! stdout and stderr copied to the attempt's log (or the worker's stderr) and the last bytes of
-//! stderr kept for the task's error tail.
+//! One run of a task's script: `bash -eo pipefail -c SCRIPT` under a guard shell (GUARD), in
+//! its own process group, with stdout and stderr copied to the attempt's log (or the worker's
+//! stderr) and the last bytes of stderr kept for the task's error tail.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -29,10 +29,18 @@ pub struct Running {
 /// hold the pipes open forever, and must not hold the worker too.
 const OUTPUT_DRAIN: Duration = Duration::from_secs(2);
 
+/// The shell a script runs under. A worker that dies (SIGKILL, OOM) must take everything its
+/// script started with it, or a tool would run on, unowned, while another worker runs the
+/// task again. The kernel's parent-death signal reaches only the worker's direct child, so
+/// that child is this guard: it runs the script (`$0`) in a child shell and waits, and on the
+/// death signal (SIGTERM) kills its whole process group. The worker itself only ever sends
+/// SIGKILL to the group, which takes the guard too.
+const GUARD: &str = r#"trap 'kill -KILL 0' TERM; bash -eo pipefail -c "$0" & wait $!"#;
+
 /// Starts the script of `task` for attempt `attempt`.
 pub fn spawn(task: &Task, log: Option<&Path>) -> io::Result<Running> {
     let mut cmd = Command::new("bash");
-    cmd.args(["-eo", "pipefail", "-c", &task.script])
+    cmd.args(["-c", GUARD, &task.script])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -49,10 +57,10 @@ pub fn spawn(task: &Task, log: Option<&Path>) -> io::Result<Running> {
     #[cfg(target_os = "linux")]
     // SAFETY: prctl is async-signal-safe and touches only the child's own attributes.
     unsafe {
-        // If the worker is SIGKILLed, the script dies with it rather than running on unowned
-        // while another worker re-runs its task after the lease expires.
+        // If the worker is SIGKILLed, the guard hears it and kills the script's whole group
+        // (see GUARD).
         cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
             Ok(())
         });
     }

@@ -146,6 +146,12 @@ impl Cmd {
                 "skipped {collection}/{id}: already in the store (use --replace to overwrite)"
             );
         }
+        if !report.skipped.is_empty() && tasks.iter().any(|t| !t.after.is_empty()) {
+            crate::note!(
+                "tasks already in the store keep what they wait for: --replace to change their \
+                 --after"
+            );
+        }
         if report.skipped.len() > 10 {
             crate::note!(
                 "... and {} more already in the store",

@@ -79,10 +79,11 @@ fn warn_of_released(
     }
     if waiting > 0 {
         crate::note!(
-            "{waiting} task(s) downstream wait for {collection} on {held} of these samples: \
-             each now runs once its sample's remaining tasks in {collection} are done (with \
-             none left, once a new one is added and done). To replace a task, use `tasks add \
-             --replace` with the same id, or `tasks retry` a failed one"
+            "{waiting} task(s) downstream wait for {collection} on {held} of these samples. \
+             Each is released (at the next look of a worker of its step) once its sample's \
+             remaining tasks in {collection} are done, and waits for a new one to be added and \
+             done if none is left. To replace a task, use `tasks add --replace` with the same \
+             id, or `tasks retry` a failed one"
         );
     }
     Ok(())
