@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every anamo test: unit tests, the store behaviour suite (SQLite and DynamoDB on the moto
 # emulator), and the process-level CLI tests. On first use it installs the emulator from PyPI
-# into .venv/ (ignored by git). Extra arguments go to `cargo test`.
+# into .venv/ (ignored by git), and Debian's Chromium for the report's browser test. Extra
+# arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! .venv/bin/python -c "import moto.server, werkzeug" 2>/dev/null; then
@@ -10,4 +11,11 @@ if ! .venv/bin/python -c "import moto.server, werkzeug" 2>/dev/null; then
   .venv/bin/pip install --quiet --disable-pip-version-check 'moto[server]>=5.1,<6'
 fi
 export ANAMO_PYTHON="$PWD/.venv/bin/python"
+# The HTML report is tested in a real browser: Debian's headless Chromium.
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "installing Chromium (Debian package chromium) for the report's browser test ..." >&2
+  if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
+  $sudo apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q chromium >/dev/null
+fi
 cargo test --locked "$@"

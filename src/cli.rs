@@ -78,6 +78,8 @@ pub enum Command {
     Reports(cmd::reports::Cmd),
     /// Progress per step, or one sample's journey.
     Status(cmd::status::Cmd),
+    /// Write the catalog's progress as one self-contained HTML page, with charts.
+    Report(cmd::report::Cmd),
     /// Import and drop samples.
     #[command(subcommand)]
     Samples(cmd::samples::Cmd),

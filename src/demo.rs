@@ -29,7 +29,11 @@ const FILES: &[&str] = &[
     "anamo.db-shm",
     "samples.csv",
     "qc.csv",
+    REPORT,
 ];
+
+/// The HTML report the demo writes (`anamo report`'s page).
+pub const REPORT: &str = "anamo-report.html";
 
 pub struct Demo {
     pub dir: PathBuf,
@@ -143,6 +147,14 @@ impl Demo {
             "synced {} tasks into the catalog",
             report.counts.seen
         ));
+        let page = self.dir.join(REPORT);
+        let conn = Catalog::read_only(&self.catalog)?;
+        let html = crate::report::render(
+            &conn,
+            &crate::report::Options::new("anamo demo study", self.catalog.display().to_string()),
+        )?;
+        write(&page, &html)?;
+        progress(&format!("wrote the HTML report {}", page.display()));
         Ok(())
     }
 

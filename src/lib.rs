@@ -16,6 +16,7 @@ pub mod model;
 pub mod output;
 pub mod placeholders;
 pub mod query;
+pub mod report;
 pub mod status;
 pub mod store;
 pub mod sync;

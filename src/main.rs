@@ -48,6 +48,7 @@ fn main() -> ExitCode {
         Command::Query(c) => c.run(&ctx),
         Command::Reports(c) => c.run(&ctx),
         Command::Status(c) => c.run(&ctx),
+        Command::Report(c) => c.run(&ctx),
         Command::Samples(c) => c.run(&ctx),
         Command::Qc(c) => c.run(&ctx),
         Command::Steps(c) => c.run(&ctx),

@@ -59,7 +59,7 @@ fn apart_text(r: &StepRow) -> String {
     .join(", ")
 }
 
-fn eta_text(h: Option<f64>) -> String {
+pub fn eta_text(h: Option<f64>) -> String {
     match h {
         Some(0.0) => "done".into(),
         Some(h) if h < 1.0 => format!("{}m", (h * 60.0).ceil().max(1.0)),

@@ -33,6 +33,7 @@ fn demo_notes(samples: usize) -> String {
         step("ReadProcessing"),
         step("VariantCalling"),
         format!(r"demo: synced {tasks} tasks into the catalog\n"),
+        r"demo: wrote the HTML report d/anamo-report\.html\n".to_string(),
     ]
     .concat()
 }

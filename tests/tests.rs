@@ -12,6 +12,7 @@ mod ec2_worker;
 mod flow;
 mod fuzz;
 mod house;
+mod html_report;
 mod progress;
 mod readme;
 mod reports;

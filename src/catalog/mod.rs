@@ -5,6 +5,7 @@
 mod instances;
 mod objects;
 pub mod progress;
+pub mod report;
 pub use objects::ObjectCounts;
 mod runs;
 mod samples;

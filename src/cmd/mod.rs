@@ -7,6 +7,7 @@ pub mod launch;
 pub mod logs;
 pub mod qc;
 pub mod query;
+pub mod report;
 pub mod reports;
 pub mod samples;
 pub mod status;

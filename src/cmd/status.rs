@@ -33,12 +33,7 @@ pub struct Cmd {
 impl Cmd {
     pub fn run(self, ctx: &Context) -> Result<()> {
         if self.sync {
-            crate::sync::Request {
-                batch: 5000,
-                summary_to_stderr: true,
-                ..Default::default()
-            }
-            .run(ctx)?;
+            crate::sync::Request::before_reading().run(ctx)?;
         }
         let conn = Catalog::read_only(&ctx.catalog_path)?;
         let format = Format::resolve(self.format);

@@ -35,6 +35,17 @@ struct ObjectsSource {
 }
 
 impl Request {
+    /// The sync a reading command runs first when asked (`status --sync`, `report --sync`):
+    /// tasks (and what anamo.toml names), its lines on stderr, since the command's data owns
+    /// stdout.
+    pub fn before_reading() -> Self {
+        Self {
+            batch: 5000,
+            summary_to_stderr: true,
+            ..Self::default()
+        }
+    }
+
     /// Runs the sync: every source named is checked before anything is written.
     pub fn run(&self, ctx: &Context) -> Result<()> {
         let file = FileConfig::load()?.sync;

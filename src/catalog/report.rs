@@ -1,0 +1,209 @@
+//! Typed reads behind `anamo report`, beside `progress.rs`'s per-step overview: tasks finished
+//! per day and step, failures, and where each sample stands in each step (the least advanced
+//! first, and counts per cohort for a cohort too large to list). Plain queries on a read-only
+//! connection; the HTML belongs to `report/`.
+
+use rusqlite::{Connection, params};
+
+use crate::error::Result;
+
+/// Tasks of a step finished (done) on one UTC day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayCount {
+    pub step: String,
+    /// `YYYY-MM-DD`.
+    pub day: String,
+    pub done: u64,
+}
+
+/// Done tasks per step and UTC day, oldest day first.
+pub fn finished_per_day(conn: &Connection) -> Result<Vec<DayCount>> {
+    let result = (|| -> Result<Vec<DayCount>> {
+        let mut stmt = conn.prepare(
+            "SELECT collection, date(finished_at / 1000, 'unixepoch') AS day, count(*)
+             FROM task_progress WHERE progress = 'done' AND finished_at IS NOT NULL
+             GROUP BY collection, day ORDER BY day, collection",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(DayCount {
+                step: r.get(0)?,
+                day: r.get(1)?,
+                done: r.get::<_, i64>(2)?.max(0) as u64,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    })();
+    crate::error::in_db(result, "catalog", super::path_of(conn))
+}
+
+/// A task that failed for good (the `failed-tasks` report's rows).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub step: String,
+    pub task_id: String,
+    pub sample: Option<String>,
+    pub exit_code: Option<i64>,
+    pub error_tail: Option<String>,
+}
+
+/// At most `limit` failed tasks, in workflow order, the latest first within a step; and how
+/// many there are in all.
+pub fn failures(conn: &Connection, limit: usize) -> Result<(Vec<Failure>, u64)> {
+    let result = (|| -> Result<(Vec<Failure>, u64)> {
+        let total: i64 = conn.query_row(
+            "SELECT count(*) FROM task_progress WHERE progress = 'failed'",
+            [],
+            |r| r.get(0),
+        )?;
+        let mut stmt = conn.prepare(
+            "SELECT t.collection, t.task_id, t.sample, t.exit_code, substr(t.error_tail, -300)
+             FROM task_progress t LEFT JOIN steps s ON s.collection = t.collection
+             WHERE t.progress = 'failed'
+             ORDER BY s.ordinal IS NULL, s.ordinal, t.collection, t.finished_at DESC
+             LIMIT ?1",
+        )?;
+        let rows = stmt.query_map(params![limit as i64], |r| {
+            Ok(Failure {
+                step: r.get(0)?,
+                task_id: r.get(1)?,
+                sample: r.get(2)?,
+                exit_code: r.get(3)?,
+                error_tail: r.get(4)?,
+            })
+        })?;
+        Ok((rows.collect::<rusqlite::Result<_>>()?, total.max(0) as u64))
+    })();
+    crate::error::in_db(result, "catalog", super::path_of(conn))
+}
+
+/// One sample's state in every step (`sample_progress`), steps in workflow order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SampleRow {
+    pub sample: String,
+    pub cohort: Option<String>,
+    pub states: Vec<String>,
+}
+
+/// The first `limit` samples, the least advanced first (fewest steps done, then id), with
+/// their state in each step of the workflow order; and how many samples there are.
+pub fn sample_grid(conn: &Connection, limit: usize) -> Result<(Vec<SampleRow>, u64)> {
+    let result = (|| -> Result<(Vec<SampleRow>, u64)> {
+        let total: i64 = conn.query_row("SELECT count(*) FROM samples", [], |r| r.get(0))?;
+        let mut stmt = conn.prepare(
+            "WITH chosen AS (
+                 SELECT sample_id, cohort, sum(state = 'done') AS done
+                 FROM sample_progress GROUP BY sample_id
+                 ORDER BY done, sample_id LIMIT ?1)
+             SELECT c.sample_id, c.cohort, group_concat(p.state, char(31))
+             FROM chosen c
+             JOIN (SELECT * FROM sample_progress ORDER BY ordinal) p ON p.sample_id = c.sample_id
+             GROUP BY c.sample_id ORDER BY c.done, c.sample_id",
+        )?;
+        let rows = stmt.query_map(params![limit as i64], |r| {
+            let states: Option<String> = r.get(2)?;
+            Ok(SampleRow {
+                sample: r.get(0)?,
+                cohort: r.get(1)?,
+                states: states
+                    .map(|s| s.split('\u{1f}').map(str::to_string).collect())
+                    .unwrap_or_default(),
+            })
+        })?;
+        Ok((rows.collect::<rusqlite::Result<_>>()?, total.max(0) as u64))
+    })();
+    crate::error::in_db(result, "catalog", super::path_of(conn))
+}
+
+/// Samples of a cohort in one state of one step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CohortCount {
+    pub cohort: String,
+    pub step: String,
+    pub state: String,
+    pub samples: u64,
+}
+
+/// Samples per cohort, step and state (`sample_progress`), in workflow order.
+pub fn cohort_counts(conn: &Connection) -> Result<Vec<CohortCount>> {
+    let result = (|| -> Result<Vec<CohortCount>> {
+        let mut stmt = conn.prepare(
+            "SELECT coalesce(cohort, '(none)'), collection, state, count(*)
+             FROM sample_progress
+             GROUP BY 1, collection, state ORDER BY 1, min(ordinal), state",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(CohortCount {
+                cohort: r.get(0)?,
+                step: r.get(1)?,
+                state: r.get(2)?,
+                samples: r.get::<_, i64>(3)?.max(0) as u64,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    })();
+    crate::error::in_db(result, "catalog", super::path_of(conn))
+}
+
+/// When each source (tasks of a store, instances, a bucket) was last synced completely.
+pub fn last_syncs(conn: &Connection) -> Result<Vec<(String, i64)>> {
+    let result = (|| -> Result<Vec<(String, i64)>> {
+        let mut stmt = conn.prepare(
+            "SELECT source, max(finished_at) FROM sync_runs
+             WHERE status = 'ok' AND finished_at IS NOT NULL
+             GROUP BY source ORDER BY source",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    })();
+    crate::error::in_db(result, "catalog", super::path_of(conn))
+}
+
+/// Done tasks over time: the span of finish times cut into `buckets` equal parts, and per step
+/// how many finished in each part (SQL does the counting: a million tasks stay in the catalog).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OverTime {
+    /// First and last finish (epoch ms).
+    pub from: i64,
+    pub to: i64,
+    /// Per step in workflow order: finishes per bucket.
+    pub steps: Vec<(String, Vec<u64>)>,
+}
+
+pub fn finished_over_time(conn: &Connection, buckets: usize) -> Result<OverTime> {
+    let result = (|| -> Result<OverTime> {
+        let (from, to): (Option<i64>, Option<i64>) = conn.query_row(
+            "SELECT min(finished_at), max(finished_at) FROM task_progress
+             WHERE progress = 'done' AND finished_at IS NOT NULL",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let (Some(from), Some(to)) = (from, to) else {
+            return Ok(OverTime::default());
+        };
+        let buckets = buckets.max(1);
+        let span = (to - from).max(1);
+        let mut stmt = conn.prepare(
+            "SELECT t.collection,
+                    min(?3 - 1, (t.finished_at - ?1) * ?3 / ?2) AS bucket, count(*)
+             FROM task_progress t LEFT JOIN steps s ON s.collection = t.collection
+             WHERE t.progress = 'done' AND t.finished_at IS NOT NULL
+             GROUP BY t.collection, bucket
+             ORDER BY s.ordinal IS NULL, s.ordinal, t.collection, bucket",
+        )?;
+        let mut steps: Vec<(String, Vec<u64>)> = vec![];
+        let mut rows = stmt.query(params![from, span, buckets as i64])?;
+        while let Some(r) = rows.next()? {
+            let step: String = r.get(0)?;
+            let bucket = r.get::<_, i64>(1)?.clamp(0, buckets as i64 - 1) as usize;
+            let n = r.get::<_, i64>(2)?.max(0) as u64;
+            if steps.last().is_none_or(|(s, _)| *s != step) {
+                steps.push((step, vec![0; buckets]));
+            }
+            if let Some((_, counts)) = steps.last_mut() {
+                counts[bucket] += n;
+            }
+        }
+        Ok(OverTime { from, to, steps })
+    })();
+    crate::error::in_db(result, "catalog", super::path_of(conn))
+}

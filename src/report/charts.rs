@@ -1,0 +1,142 @@
+//! The report's charts, drawn by plotters into inline SVG (text stays text: the browser sets
+//! it, so no font is needed here). Each function takes plain numbers and returns one `<svg>`.
+
+use plotters::prelude::*;
+
+use crate::catalog::progress::StepRow;
+use crate::error::{Error, Result};
+
+/// The colours of the states, shared with the page's legend and grid.
+pub const STATE_COLOURS: [(&str, RGBColor); 5] = [
+    ("done", RGBColor(46, 139, 87)),
+    ("running", RGBColor(52, 101, 164)),
+    ("todo", RGBColor(140, 140, 140)),
+    ("waiting", RGBColor(200, 130, 0)),
+    ("failed", RGBColor(204, 51, 51)),
+];
+
+/// The colour of a state as CSS; the states set apart (dropped, abandoned, not added) are pale.
+pub fn css_colour(state: &str) -> String {
+    STATE_COLOURS.iter().find(|(s, _)| *s == state).map_or_else(
+        || "#d8d8d8".into(),
+        |(_, c)| format!("rgb({},{},{})", c.0, c.1, c.2),
+    )
+}
+
+fn drawing<E: std::fmt::Debug>(e: E) -> Error {
+    Error::Internal(format!("drawing a chart: {e:?}"))
+}
+
+/// One stacked bar per step: done, running, todo, waiting, failed.
+pub fn step_bars(steps: &[StepRow]) -> Result<String> {
+    let mut svg = String::new();
+    let height = 40 + 28 * steps.len().max(1) as u32;
+    {
+        let root = SVGBackend::with_string(&mut svg, (720, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(drawing)?;
+        let most = steps.iter().map(|s| s.total).max().unwrap_or(0).max(1);
+        let n = steps.len().max(1) as u32;
+        let names: Vec<&str> = steps.iter().map(|s| s.step.as_str()).collect();
+        let mut chart = ChartBuilder::on(&root)
+            .margin(8)
+            .x_label_area_size(24)
+            .y_label_area_size(130)
+            .build_cartesian_2d(0u64..most, (0u32..n).into_segmented())
+            .map_err(drawing)?;
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .y_labels(n as usize)
+            .y_label_formatter(&|v| match v {
+                SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => names
+                    .get(*i as usize)
+                    .map(|s| s.to_string())
+                    .unwrap_or_default(),
+                SegmentValue::Last => String::new(),
+            })
+            .x_desc("tasks")
+            .draw()
+            .map_err(drawing)?;
+        for (i, s) in steps.iter().enumerate() {
+            let i = i as u32;
+            let mut from = 0u64;
+            for (state, count) in [
+                ("done", s.done),
+                ("running", s.running),
+                ("todo", s.todo),
+                ("waiting", s.waiting),
+                ("failed", s.failed),
+            ] {
+                if count == 0 {
+                    continue;
+                }
+                let colour = STATE_COLOURS
+                    .iter()
+                    .find(|(n, _)| *n == state)
+                    .map_or(BLACK, |(_, c)| *c);
+                let mut bar = Rectangle::new(
+                    [
+                        (from, SegmentValue::Exact(i)),
+                        (from + count, SegmentValue::Exact(i + 1)),
+                    ],
+                    colour.filled(),
+                );
+                bar.set_margin(4, 4, 0, 0);
+                chart.draw_series(std::iter::once(bar)).map_err(drawing)?;
+                from += count;
+            }
+        }
+        root.present().map_err(drawing)?;
+    }
+    Ok(svg)
+}
+
+/// Tasks done so far, per step, over time: one line per step through the running totals of
+/// `per_step`, the n-th point at `labels[n]`.
+pub fn cumulative(labels: &[String], per_step: &[(String, Vec<u64>)]) -> Result<String> {
+    let days = labels;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (720, 300)).into_drawing_area();
+        root.fill(&WHITE).map_err(drawing)?;
+        let most = per_step
+            .iter()
+            .filter_map(|(_, v)| v.last().copied())
+            .max()
+            .unwrap_or(0)
+            .max(1);
+        let last_day = days.len().saturating_sub(1).max(1) as u32;
+        let mut chart = ChartBuilder::on(&root)
+            .margin(8)
+            .x_label_area_size(28)
+            .y_label_area_size(50)
+            .build_cartesian_2d(0u32..last_day, 0u64..most)
+            .map_err(drawing)?;
+        chart
+            .configure_mesh()
+            .x_labels(days.len().min(8))
+            .x_label_formatter(&|i| days.get(*i as usize).cloned().unwrap_or_default())
+            .y_desc("tasks done")
+            .draw()
+            .map_err(drawing)?;
+        for (k, (step, values)) in per_step.iter().enumerate() {
+            let colour = Palette99::pick(k).to_rgba();
+            chart
+                .draw_series(LineSeries::new(
+                    values.iter().enumerate().map(|(i, v)| (i as u32, *v)),
+                    colour.stroke_width(2),
+                ))
+                .map_err(drawing)?
+                .label(step.clone())
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], colour));
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(drawing)?;
+        root.present().map_err(drawing)?;
+    }
+    Ok(svg)
+}

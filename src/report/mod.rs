@@ -1,0 +1,348 @@
+//! `anamo report`: one self-contained HTML page of where the cohort stands, for the people who
+//! are not at the terminal. Everything is inline (CSS, charts as SVG drawn by plotters, no
+//! script, nothing fetched), it reads the catalog only, and every section says plainly when it
+//! has no data and what to run to get some. Numbers come from the same typed reads as `status`
+//! (`catalog::progress`) and `catalog::report`, so the page and the terminal agree.
+
+mod charts;
+
+use std::fmt::Write as _;
+
+use rusqlite::Connection;
+
+use crate::catalog::{self, progress, report};
+use crate::clock::{now_ms, rfc3339};
+use crate::error::Result;
+
+/// What the page shows beyond the catalog.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The study's name for the header.
+    pub title: String,
+    /// The catalog, named in the header.
+    pub catalog: String,
+    /// Samples listed one by one, the least advanced first; past it, counts per cohort lead.
+    pub samples_listed: usize,
+    /// Failed tasks listed.
+    pub failures_listed: usize,
+}
+
+impl Options {
+    pub fn new(title: impl Into<String>, catalog: impl Into<String>) -> Self {
+        Self {
+            title: title.into(),
+            catalog: catalog.into(),
+            samples_listed: 200,
+            failures_listed: 50,
+        }
+    }
+}
+
+/// Text made safe for HTML.
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const STYLE: &str = "
+body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:0 auto;max-width:960px;padding:12px;color:#222}
+h1{font-size:1.5em;margin:.2em 0}h2{font-size:1.2em;border-bottom:1px solid #ccc;margin-top:1.6em}
+table{border-collapse:collapse;font-size:.9em}td,th{padding:2px 8px;text-align:right;border-bottom:1px solid #eee}
+td:first-child,th:first-child{text-align:left}.scroll{overflow-x:auto}
+svg{max-width:100%;height:auto}.none{color:#666;font-style:italic}.meta td{text-align:left}
+.grid td{text-align:center;font-size:.8em;color:#fff}.legend span{display:inline-block;padding:0 6px;margin-right:4px;color:#fff}
+pre{white-space:pre-wrap;font-size:.8em;margin:0}
+@media print{body{max-width:none}h2{break-after:avoid}}
+";
+
+/// The whole page.
+pub fn render(conn: &Connection, opts: &Options) -> Result<String> {
+    let steps = progress::overview(conn)?;
+    let mut page = String::new();
+    let _ = write!(
+        page,
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{}</title><style>{STYLE}</style></head><body>",
+        esc(&opts.title)
+    );
+    header(conn, opts, &steps, &mut page)?;
+    steps_section(&steps, &mut page)?;
+    over_time(conn, &mut page)?;
+    samples(conn, opts, &mut page)?;
+    failures(conn, opts, &mut page)?;
+    page.push_str("</body></html>\n");
+    Ok(page)
+}
+
+fn header(
+    conn: &Connection,
+    opts: &Options,
+    steps: &[progress::StepRow],
+    page: &mut String,
+) -> Result<()> {
+    let store = catalog::store_of(conn)?.unwrap_or_else(|| "(none synced yet)".into());
+    let tasks: u64 = steps.iter().map(|s| s.total).sum();
+    let done: u64 = steps.iter().map(|s| s.done).sum();
+    let _ = write!(
+        page,
+        "<h1>{}</h1><table class=\"meta\">\
+         <tr><td>written</td><td>{}</td></tr>\
+         <tr><td>catalog</td><td>{}</td></tr>\
+         <tr><td>task store</td><td>{}</td></tr>\
+         <tr><td>tasks</td><td id=\"total-tasks\">{tasks} in {} step(s), {done} done</td></tr>",
+        esc(&opts.title),
+        rfc3339(now_ms()),
+        esc(&opts.catalog),
+        esc(&store),
+        steps.len()
+    );
+    let syncs = report::last_syncs(conn)?;
+    if syncs.is_empty() {
+        page.push_str(
+            "<tr><td>last sync</td><td class=\"none\">never: run <code>anamo sync</code> \
+             (with <code>--instances</code> and <code>--objects</code> for EC2 and S3)</td></tr>",
+        );
+    }
+    for (source, at) in syncs {
+        let _ = write!(
+            page,
+            "<tr><td>last sync</td><td>{}: {}</td></tr>",
+            esc(&source),
+            rfc3339(at)
+        );
+    }
+    page.push_str("</table>");
+    Ok(())
+}
+
+fn legend(page: &mut String) {
+    page.push_str("<p class=\"legend\">");
+    for (state, _) in charts::STATE_COLOURS {
+        let _ = write!(
+            page,
+            "<span style=\"background:{}\">{state}</span>",
+            charts::css_colour(state)
+        );
+    }
+    page.push_str("</p>");
+}
+
+fn steps_section(steps: &[progress::StepRow], page: &mut String) -> Result<()> {
+    page.push_str("<h2>Steps</h2>");
+    if steps.is_empty() {
+        page.push_str(
+            "<p class=\"none\">No task in the catalog yet: add tasks (<code>anamo tasks \
+             add</code>), run workers, then <code>anamo sync</code>; <code>anamo steps set</code> \
+             gives the workflow order.</p>",
+        );
+        return Ok(());
+    }
+    legend(page);
+    page.push_str(&charts::step_bars(steps)?);
+    page.push_str(
+        "<div class=\"scroll\"><table id=\"steps\"><tr><th>step</th><th>done</th>\
+         <th>running</th><th>todo</th><th>waiting</th><th>failed</th><th>total</th>\
+         <th>% done</th><th>done in 24 h</th><th>ETA</th></tr>",
+    );
+    let now = now_ms();
+    for s in steps {
+        let _ = write!(
+            page,
+            "<tr data-step=\"{}\"><td>{}</td>",
+            esc(&s.step),
+            esc(&s.step)
+        );
+        for (state, n) in [
+            ("done", s.done),
+            ("running", s.running),
+            ("todo", s.todo),
+            ("waiting", s.waiting),
+            ("failed", s.failed),
+            ("total", s.total),
+        ] {
+            let _ = write!(page, "<td data-state=\"{state}\">{n}</td>");
+        }
+        let _ = write!(
+            page,
+            "<td class=\"pct\">{:.1}%</td><td>{}</td><td>{}</td></tr>",
+            s.pct_done(),
+            s.done_24h,
+            crate::status::eta_text(s.eta_hours(now))
+        );
+    }
+    page.push_str("</table></div>");
+    Ok(())
+}
+
+fn over_time(conn: &Connection, page: &mut String) -> Result<()> {
+    page.push_str("<h2>Tasks done over time</h2>");
+    let per_day = report::finished_per_day(conn)?;
+    if per_day.is_empty() {
+        page.push_str(
+            "<p class=\"none\">No task has finished yet (or none was synced: run <code>anamo \
+             sync</code>).</p>",
+        );
+        return Ok(());
+    }
+    // Running totals over the span of finish times, cut in equal parts.
+    let over = report::finished_over_time(conn, 120)?;
+    let parts = over.steps.first().map_or(1, |(_, v)| v.len().max(1));
+    let labels: Vec<String> = (0..parts)
+        .map(|k| {
+            let at = over.from + (over.to - over.from) * (k as i64 + 1) / parts as i64;
+            let t = rfc3339(at);
+            // A span within a day reads better as times of day.
+            if over.to - over.from < 86_400_000 {
+                t[11..19].to_string()
+            } else {
+                t[..10].to_string()
+            }
+        })
+        .collect();
+    let cumulative: Vec<(String, Vec<u64>)> = over
+        .steps
+        .iter()
+        .map(|(step, counts)| {
+            let mut sum = 0;
+            let line = counts
+                .iter()
+                .map(|n| {
+                    sum += n;
+                    sum
+                })
+                .collect();
+            (step.clone(), line)
+        })
+        .collect();
+    page.push_str(&charts::cumulative(&labels, &cumulative)?);
+    page.push_str(
+        "<div class=\"scroll\"><table id=\"per-day\"><tr><th>day</th><th>step</th>\
+         <th>done</th></tr>",
+    );
+    for c in per_day.iter().rev().take(60) {
+        let _ = write!(
+            page,
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&c.day),
+            esc(&c.step),
+            c.done
+        );
+    }
+    page.push_str("</table></div>");
+    Ok(())
+}
+
+fn samples(conn: &Connection, opts: &Options, page: &mut String) -> Result<()> {
+    page.push_str("<h2>Samples</h2>");
+    let steps = progress::step_order(conn)?;
+    let (rows, total) = report::sample_grid(conn, opts.samples_listed)?;
+    if total == 0 {
+        page.push_str(
+            "<p class=\"none\">No sample sheet imported: <code>anamo samples import \
+             FILE</code> (a <code>sample_id</code> column, and <code>cohort</code>).</p>",
+        );
+        return Ok(());
+    }
+    if steps.is_empty() {
+        page.push_str(
+            "<p class=\"none\">No workflow order: <code>anamo steps set STEP ...</code> names \
+             the steps each sample goes through.</p>",
+        );
+        return Ok(());
+    }
+    if total as usize > rows.len() {
+        page.push_str("<h3>Samples per cohort and step</h3><div class=\"scroll\"><table id=\"cohorts\"><tr><th>cohort</th><th>step</th><th>state</th><th>samples</th></tr>");
+        for c in report::cohort_counts(conn)? {
+            let _ = write!(
+                page,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&c.cohort),
+                esc(&c.step),
+                esc(&c.state),
+                c.samples
+            );
+        }
+        page.push_str("</table></div>");
+        let _ = write!(
+            page,
+            "<p>The {} least advanced of {total} samples:</p>",
+            rows.len()
+        );
+    }
+    legend(page);
+    page.push_str("<div class=\"scroll\"><table class=\"grid\" id=\"samples\"><tr><th>sample</th><th>cohort</th>");
+    for s in &steps {
+        let _ = write!(page, "<th>{}</th>", esc(s));
+    }
+    page.push_str("</tr>");
+    for r in &rows {
+        let _ = write!(
+            page,
+            "<tr data-sample=\"{}\"><td style=\"color:#222\">{}</td><td style=\"color:#222\">{}</td>",
+            esc(&r.sample),
+            esc(&r.sample),
+            esc(r.cohort.as_deref().unwrap_or(""))
+        );
+        for st in &r.states {
+            // Pale cells (dropped, abandoned, not added) take dark text.
+            let text = if charts::STATE_COLOURS.iter().any(|(s, _)| s == st) {
+                "#fff"
+            } else {
+                "#333"
+            };
+            let _ = write!(
+                page,
+                "<td style=\"background:{};color:{text}\" data-state=\"{}\">{}</td>",
+                charts::css_colour(st),
+                esc(st),
+                esc(st)
+            );
+        }
+        page.push_str("</tr>");
+    }
+    page.push_str("</table></div>");
+    Ok(())
+}
+
+fn failures(conn: &Connection, opts: &Options, page: &mut String) -> Result<()> {
+    page.push_str("<h2>Failures</h2>");
+    let (rows, total) = report::failures(conn, opts.failures_listed)?;
+    if total == 0 {
+        page.push_str("<p class=\"none\">No task failed for good.</p>");
+        return Ok(());
+    }
+    let _ = write!(
+        page,
+        "<p>{total} task(s) failed on their last attempt{}.</p>",
+        if total as usize > rows.len() {
+            format!("; the first {}", rows.len())
+        } else {
+            String::new()
+        }
+    );
+    page.push_str("<div class=\"scroll\"><table id=\"failures\"><tr><th>step</th><th>task</th><th>sample</th><th>exit</th><th>error (tail)</th></tr>");
+    for f in rows {
+        let _ = write!(
+            page,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td style=\"text-align:left\"><pre>{}</pre></td></tr>",
+            esc(&f.step),
+            esc(&f.task_id),
+            esc(f.sample.as_deref().unwrap_or("")),
+            f.exit_code.map(|c| c.to_string()).unwrap_or_default(),
+            esc(f.error_tail.as_deref().unwrap_or(""))
+        );
+    }
+    page.push_str("</table></div>");
+    Ok(())
+}
