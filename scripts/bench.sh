@@ -71,6 +71,9 @@ bench claim
 section "Chained steps: the promotion's cost per task (SQLite store)"
 bench flow
 
+section "anamo report at cohort scale (100,000 samples x 5 steps, 1M task events)"
+bench report
+
 section "Worker overhead per task"
 mkdir -p "$work/w"
 (

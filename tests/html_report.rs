@@ -63,9 +63,12 @@ fn the_demo_s_report_tells_what_status_and_the_catalog_tell() {
     assert_eq!(external_references(&page), Vec::<String>::new());
     assert_eq!(
         page.matches("<svg").count(),
-        2,
-        "the steps' bars and the line over time"
+        4,
+        "the steps' bars, done over time, done per day, run times"
     );
+    // Run times: one row per step, the quartiles in order.
+    assert_eq!(page.matches("<tr><td>Alignment</td><td>11</td>").count(), 1);
+    assert!(page.contains("<table id=\"slowest\">"));
     // Each step's counts are the status command's, on the same catalog.
     let status = env
         .anamo(&["--catalog", cat, "status", "--format", "csv"])
@@ -112,6 +115,7 @@ fn an_empty_catalog_gives_a_report_that_says_what_to_run_first() {
     for says in [
         "No task in the catalog yet: add tasks",
         "No task has finished yet",
+        "no run time is known",
         "No sample sheet imported",
         "No task failed for good.",
     ] {

@@ -207,3 +207,93 @@ pub fn finished_over_time(conn: &Connection, buckets: usize) -> Result<OverTime>
     })();
     crate::error::in_db(result, "catalog", super::path_of(conn))
 }
+
+/// How long a step's done tasks ran (finish - start), in seconds: the five-number summary,
+/// each read at its place in the sorted run times (SQLite has no percentile function).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunTimes {
+    pub step: String,
+    pub tasks: u64,
+    /// Minimum, lower quartile, median, upper quartile, maximum.
+    pub quartiles: [f64; 5],
+}
+
+pub fn run_times(conn: &Connection) -> Result<Vec<RunTimes>> {
+    let result = (|| -> Result<Vec<RunTimes>> {
+        let mut steps = conn.prepare(
+            "SELECT t.collection, count(*) FROM task_progress t
+             LEFT JOIN steps s ON s.collection = t.collection
+             WHERE t.progress = 'done' AND t.started_at IS NOT NULL AND t.finished_at IS NOT NULL
+             GROUP BY t.collection ORDER BY s.ordinal IS NULL, min(s.ordinal), t.collection",
+        )?;
+        let steps: Vec<(String, i64)> = steps
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        // One sort per step: the rows at the five places, by their rank.
+        let mut at = conn.prepare(
+            "WITH ranked AS (
+                 SELECT (finished_at - started_at) / 1000.0 AS secs,
+                        row_number() OVER (ORDER BY finished_at - started_at) - 1 AS k
+                 FROM task_progress
+                 WHERE progress = 'done' AND collection = ?1
+                   AND started_at IS NOT NULL AND finished_at IS NOT NULL)
+             SELECT k, secs FROM ranked WHERE k IN (?2, ?3, ?4, ?5, ?6)",
+        )?;
+        let mut out = vec![];
+        for (step, n) in steps {
+            let places: Vec<i64> = (0..5).map(|k| (n - 1).max(0) * k / 4).collect();
+            let mut quartiles = [0.0; 5];
+            let mut rows = at.query(params![
+                step, places[0], places[1], places[2], places[3], places[4]
+            ])?;
+            while let Some(r) = rows.next()? {
+                let (k, secs): (i64, f64) = (r.get(0)?, r.get(1)?);
+                for (q, place) in quartiles.iter_mut().zip(&places) {
+                    if *place == k {
+                        *q = secs;
+                    }
+                }
+            }
+            out.push(RunTimes {
+                step,
+                tasks: n.max(0) as u64,
+                quartiles,
+            });
+        }
+        Ok(out)
+    })();
+    crate::error::in_db(result, "catalog", super::path_of(conn))
+}
+
+/// One of the longest runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlowTask {
+    pub step: String,
+    pub task_id: String,
+    pub sample: Option<String>,
+    pub seconds: f64,
+    pub owner: Option<String>,
+}
+
+/// The `limit` longest done runs, longest first.
+pub fn slowest(conn: &Connection, limit: usize) -> Result<Vec<SlowTask>> {
+    let result = (|| -> Result<Vec<SlowTask>> {
+        let mut stmt = conn.prepare(
+            "SELECT collection, task_id, sample, (finished_at - started_at) / 1000.0 AS secs, owner
+             FROM task_progress
+             WHERE progress = 'done' AND started_at IS NOT NULL AND finished_at IS NOT NULL
+             ORDER BY secs DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map(params![limit as i64], |r| {
+            Ok(SlowTask {
+                step: r.get(0)?,
+                task_id: r.get(1)?,
+                sample: r.get(2)?,
+                seconds: r.get(3)?,
+                owner: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    })();
+    crate::error::in_db(result, "catalog", super::path_of(conn))
+}

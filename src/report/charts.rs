@@ -23,6 +23,17 @@ pub fn css_colour(state: &str) -> String {
     )
 }
 
+/// The label of a step's row on an axis of steps.
+fn step_name(names: &[&str], v: &SegmentValue<u32>) -> String {
+    match v {
+        SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => names
+            .get(*i as usize)
+            .map(|s| s.to_string())
+            .unwrap_or_default(),
+        SegmentValue::Last => String::new(),
+    }
+}
+
 fn drawing<E: std::fmt::Debug>(e: E) -> Error {
     Error::Internal(format!("drawing a chart: {e:?}"))
 }
@@ -47,13 +58,7 @@ pub fn step_bars(steps: &[StepRow]) -> Result<String> {
             .configure_mesh()
             .disable_y_mesh()
             .y_labels(n as usize)
-            .y_label_formatter(&|v| match v {
-                SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => names
-                    .get(*i as usize)
-                    .map(|s| s.to_string())
-                    .unwrap_or_default(),
-                SegmentValue::Last => String::new(),
-            })
+            .y_label_formatter(&|v| step_name(&names, v))
             .x_desc("tasks")
             .draw()
             .map_err(drawing)?;
@@ -91,9 +96,8 @@ pub fn step_bars(steps: &[StepRow]) -> Result<String> {
     Ok(svg)
 }
 
-/// Tasks done so far, per step, over time: one line per step through the running totals of
-/// `per_step`, the n-th point at `labels[n]`.
-pub fn cumulative(labels: &[String], per_step: &[(String, Vec<u64>)]) -> Result<String> {
+/// One line per step through `per_step`'s values, the n-th point at `labels[n]`.
+pub fn lines(labels: &[String], per_step: &[(String, Vec<u64>)], y_desc: &str) -> Result<String> {
     let days = labels;
     let mut svg = String::new();
     {
@@ -101,7 +105,7 @@ pub fn cumulative(labels: &[String], per_step: &[(String, Vec<u64>)]) -> Result<
         root.fill(&WHITE).map_err(drawing)?;
         let most = per_step
             .iter()
-            .filter_map(|(_, v)| v.last().copied())
+            .filter_map(|(_, v)| v.iter().max().copied())
             .max()
             .unwrap_or(0)
             .max(1);
@@ -116,7 +120,7 @@ pub fn cumulative(labels: &[String], per_step: &[(String, Vec<u64>)]) -> Result<
             .configure_mesh()
             .x_labels(days.len().min(8))
             .x_label_formatter(&|i| days.get(*i as usize).cloned().unwrap_or_default())
-            .y_desc("tasks done")
+            .y_desc(y_desc)
             .draw()
             .map_err(drawing)?;
         for (k, (step, values)) in per_step.iter().enumerate() {
@@ -129,6 +133,17 @@ pub fn cumulative(labels: &[String], per_step: &[(String, Vec<u64>)]) -> Result<
                 .map_err(drawing)?
                 .label(step.clone())
                 .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], colour));
+            // A series of a point or two (a day or two) shows as dots, not an empty chart.
+            let dots = if values.len() <= 2 { values.len() } else { 0 };
+            chart
+                .draw_series(
+                    values
+                        .iter()
+                        .take(dots)
+                        .enumerate()
+                        .map(|(i, v)| Circle::new((i as u32, *v), 4, colour.filled())),
+                )
+                .map_err(drawing)?;
         }
         chart
             .configure_series_labels()
@@ -136,6 +151,79 @@ pub fn cumulative(labels: &[String], per_step: &[(String, Vec<u64>)]) -> Result<
             .border_style(BLACK)
             .draw()
             .map_err(drawing)?;
+        root.present().map_err(drawing)?;
+    }
+    Ok(svg)
+}
+
+/// Run times per step as boxes: whiskers from the shortest to the longest run, the box from
+/// the lower to the upper quartile, a bar at the median; in seconds, minutes or hours, as the
+/// longest run needs.
+pub fn run_time_boxes(steps: &[crate::catalog::report::RunTimes]) -> Result<String> {
+    let mut svg = String::new();
+    let height = 50 + 34 * steps.len().max(1) as u32;
+    {
+        let root = SVGBackend::with_string(&mut svg, (720, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(drawing)?;
+        let longest = steps.iter().map(|s| s.quartiles[4]).fold(0.0f64, f64::max);
+        let (unit, per) = match longest {
+            x if x < 120.0 => ("seconds", 1.0),
+            x if x < 7200.0 => ("minutes", 60.0),
+            _ => ("hours", 3600.0),
+        };
+        let minutes = |s: f64| s / per;
+        let most = steps
+            .iter()
+            .map(|s| minutes(s.quartiles[4]))
+            .fold(0.0f64, f64::max)
+            .max(0.01)
+            * 1.05;
+        let n = steps.len().max(1) as u32;
+        let names: Vec<&str> = steps.iter().map(|s| s.step.as_str()).collect();
+        let mut chart = ChartBuilder::on(&root)
+            .margin(8)
+            .x_label_area_size(30)
+            .y_label_area_size(130)
+            .build_cartesian_2d(0f64..most, (0u32..n).into_segmented())
+            .map_err(drawing)?;
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .y_labels(n as usize)
+            .y_label_formatter(&|v| step_name(&names, v))
+            .x_desc(format!("{unit} per task"))
+            .draw()
+            .map_err(drawing)?;
+        let ink = RGBColor(52, 101, 164);
+        for (i, s) in steps.iter().enumerate() {
+            let i = i as u32;
+            let [lo, q1, median, q3, hi] = s.quartiles.map(minutes);
+            let centre = SegmentValue::CenterOf(i);
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    [(lo, centre.clone()), (hi, centre)],
+                    ink.stroke_width(1),
+                )))
+                .map_err(drawing)?;
+            let mut body = Rectangle::new(
+                [
+                    (q1, SegmentValue::Exact(i)),
+                    (q3, SegmentValue::Exact(i + 1)),
+                ],
+                ink.mix(0.35).filled(),
+            );
+            body.set_margin(6, 6, 0, 0);
+            chart.draw_series(std::iter::once(body)).map_err(drawing)?;
+            let mut mid = Rectangle::new(
+                [
+                    (median, SegmentValue::Exact(i)),
+                    (median + most / 400.0, SegmentValue::Exact(i + 1)),
+                ],
+                ink.filled(),
+            );
+            mid.set_margin(4, 4, 0, 0);
+            chart.draw_series(std::iter::once(mid)).map_err(drawing)?;
+        }
         root.present().map_err(drawing)?;
     }
     Ok(svg)

@@ -79,6 +79,7 @@ pub fn render(conn: &Connection, opts: &Options) -> Result<String> {
     header(conn, opts, &steps, &mut page)?;
     steps_section(&steps, &mut page)?;
     over_time(conn, &mut page)?;
+    run_times(conn, &mut page)?;
     samples(conn, opts, &mut page)?;
     failures(conn, opts, &mut page)?;
     page.push_str("</body></html>\n");
@@ -225,7 +226,28 @@ fn over_time(conn: &Connection, page: &mut String) -> Result<()> {
             (step.clone(), line)
         })
         .collect();
-    page.push_str(&charts::cumulative(&labels, &cumulative)?);
+    page.push_str(&charts::lines(&labels, &cumulative, "tasks done")?);
+    page.push_str("<h3>Tasks done per day</h3>");
+    let days: Vec<String> = {
+        let mut d: Vec<String> = per_day.iter().map(|c| c.day.clone()).collect();
+        d.dedup();
+        d
+    };
+    let mut daily: Vec<(String, Vec<u64>)> = over
+        .steps
+        .iter()
+        .map(|(step, _)| (step.clone(), vec![0; days.len()]))
+        .collect();
+    for c in &per_day {
+        let (Some(line), Ok(k)) = (
+            daily.iter_mut().find(|(s, _)| *s == c.step),
+            days.binary_search(&c.day),
+        ) else {
+            continue;
+        };
+        line.1[k] = c.done;
+    }
+    page.push_str(&charts::lines(&days, &daily, "tasks done that day")?);
     page.push_str(
         "<div class=\"scroll\"><table id=\"per-day\"><tr><th>day</th><th>step</th>\
          <th>done</th></tr>",
@@ -241,6 +263,52 @@ fn over_time(conn: &Connection, page: &mut String) -> Result<()> {
     }
     page.push_str("</table></div>");
     Ok(())
+}
+
+fn run_times(conn: &Connection, page: &mut String) -> Result<()> {
+    page.push_str("<h2>Run times</h2>");
+    let steps = report::run_times(conn)?;
+    if steps.is_empty() {
+        page.push_str("<p class=\"none\">No task has finished yet, so no run time is known.</p>");
+        return Ok(());
+    }
+    page.push_str(&charts::run_time_boxes(&steps)?);
+    page.push_str(
+        "<div class=\"scroll\"><table id=\"run-times\"><tr><th>step</th><th>tasks</th>\
+         <th>shortest</th><th>lower quartile</th><th>median</th><th>upper quartile</th>\
+         <th>longest</th></tr>",
+    );
+    for s in &steps {
+        let _ = write!(page, "<tr><td>{}</td><td>{}</td>", esc(&s.step), s.tasks);
+        for q in s.quartiles {
+            let _ = write!(page, "<td>{}</td>", duration(q));
+        }
+        page.push_str("</tr>");
+    }
+    page.push_str("</table></div><h3>Slowest tasks</h3><div class=\"scroll\"><table id=\"slowest\"><tr><th>step</th><th>task</th><th>sample</th><th>ran</th><th>where</th></tr>");
+    for t in report::slowest(conn, 10)? {
+        let _ = write!(
+            page,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&t.step),
+            esc(&t.task_id),
+            esc(t.sample.as_deref().unwrap_or("")),
+            duration(t.seconds),
+            esc(t.owner.as_deref().unwrap_or(""))
+        );
+    }
+    page.push_str("</table></div>");
+    Ok(())
+}
+
+/// Seconds as a person reads them: `42s`, `3m 20s`, `5h 02m`.
+fn duration(secs: f64) -> String {
+    let s = secs.max(0.0).round() as u64;
+    match s {
+        0..60 => format!("{:.1}s", secs.max(0.0)),
+        60..3600 => format!("{}m {:02}s", s / 60, s % 60),
+        _ => format!("{}h {:02}m", s / 3600, s % 3600 / 60),
+    }
 }
 
 fn samples(conn: &Connection, opts: &Options, page: &mut String) -> Result<()> {

@@ -1,0 +1,141 @@
+//! `anamo report` at the scale of a national cohort: 100,000 samples x 5 steps (500,000 tasks,
+//! in every state) and 1,000,000 task events in the catalog; the page must stay under 5 MB and
+//! be written in under 3 s. Prints the page's size and time beside its floor: the same catalog
+//! reads with no page made (what SQLite alone takes for them). Asserts nothing about time.
+//! Run: `cargo bench --bench report`. ANAMO_BENCH_SAMPLES sets the cohort (default 100000).
+
+use std::time::Instant;
+
+use anamo::catalog::{Catalog, progress, report};
+
+const STEPS: [&str; 5] = [
+    "Alignment",
+    "ReadProcessing",
+    "BQSR",
+    "VariantCalling",
+    "QC",
+];
+
+fn main() {
+    let samples: i64 = std::env::var("ANAMO_BENCH_SAMPLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("anamo.db");
+    drop(Catalog::open(&path).expect("catalog"));
+    let started = Instant::now();
+    fill(&path, samples);
+    println!(
+        "catalog: {samples} samples x {} steps = {} tasks, {} task events (filled in {:.1} s)",
+        STEPS.len(),
+        samples * STEPS.len() as i64,
+        samples * STEPS.len() as i64 * 2,
+        started.elapsed().as_secs_f64()
+    );
+    let conn = Catalog::read_only(&path).expect("read-only catalog");
+    // The floor: every read the page makes, with no page made.
+    let mut floor = f64::MAX;
+    let mut page_time = f64::MAX;
+    let mut size = 0;
+    for _ in 0..3 {
+        let t = Instant::now();
+        let mut each = vec![];
+        let mut time = |what: &'static str, f: &dyn Fn()| {
+            let t = Instant::now();
+            f();
+            each.push((what, t.elapsed().as_secs_f64()));
+        };
+        time("overview", &|| {
+            drop(progress::overview(&conn).expect("overview"))
+        });
+        time("per day", &|| {
+            drop(report::finished_per_day(&conn).expect("per day"))
+        });
+        time("over time", &|| {
+            drop(report::finished_over_time(&conn, 120).expect("over time"))
+        });
+        time("run times", &|| {
+            drop(report::run_times(&conn).expect("run times"))
+        });
+        time("slowest", &|| {
+            drop(report::slowest(&conn, 10).expect("slowest"))
+        });
+        time("grid", &|| {
+            drop(report::sample_grid(&conn, 200).expect("grid"))
+        });
+        time("cohorts", &|| {
+            drop(report::cohort_counts(&conn).expect("cohorts"))
+        });
+        time("failures", &|| {
+            drop(report::failures(&conn, 50).expect("failures"))
+        });
+        floor = floor.min(t.elapsed().as_secs_f64());
+        eprintln!("reads: {each:.2?}");
+        let t = Instant::now();
+        let page = anamo::report::render(&conn, &anamo::report::Options::new("bench", "anamo.db"))
+            .expect("report");
+        std::fs::write(dir.path().join("r.html"), &page).expect("write");
+        page_time = page_time.min(t.elapsed().as_secs_f64());
+        size = page.len();
+    }
+    println!("{:<40} {:>10} {:>12}", "best of 3", "seconds", "size (KiB)");
+    println!(
+        "{:<40} {:>10.2} {:>12}",
+        "anamo report (reads + page + write)",
+        page_time,
+        size / 1024
+    );
+    println!("{:<40} {:>10.2}", "floor: the same reads, no page", floor);
+    println!(
+        "  ratio page / floor: {:.2}; targets: under 3 s, under 5 MB",
+        page_time / floor
+    );
+}
+
+/// Tasks in every state over 30 days, two events each, in a few INSERT ... SELECT.
+fn fill(path: &std::path::Path, samples: i64) {
+    let conn = rusqlite::Connection::open(path).expect("open");
+    let day = 86_400_000i64;
+    let start = 1_790_000_000_000i64;
+    conn.execute_batch(&format!(
+        "BEGIN;
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {samples})
+         INSERT INTO samples (sample_id, cohort, status, metadata, imported_at)
+         SELECT printf('S%06d', i), 'cohort-' || (i % 7), 'active', '{{}}', {start} FROM n;
+         {steps}
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {samples})
+         INSERT INTO tasks (collection, task_id, sample, script, state, attempts, max_attempts,
+                            owner, created_at, updated_at, started_at, finished_at, exit_code,
+                            error_tail, version, first_seen_at, last_seen_at)
+         SELECT s.collection, printf('S%06d', n.i), printf('S%06d', n.i), 'run.sh',
+                CASE WHEN (n.i * 7 + s.ordinal) % 100 < 90 - s.ordinal * 15 THEN 'done'
+                     WHEN (n.i + s.ordinal) % 50 = 0 THEN 'failed'
+                     WHEN (n.i + s.ordinal) % 9 = 0 THEN 'running'
+                     WHEN s.ordinal > 0 THEN 'waiting' ELSE 'todo' END,
+                1, 3, 'i-' || (n.i % 500),
+                {start}, {start} + (n.i % 30) * {day},
+                {start} + (n.i % 30) * {day} + s.ordinal * 3600000,
+                {start} + (n.i % 30) * {day} + s.ordinal * 3600000 + (n.i % 97 + 1) * 60000,
+                0, CASE WHEN (n.i + s.ordinal) % 50 = 0 THEN 'exit 1: truncated BAM' END,
+                1, {start}, {start}
+         FROM n CROSS JOIN steps s;
+         UPDATE tasks SET started_at = NULL, finished_at = NULL
+             WHERE state IN ('todo', 'waiting');
+         UPDATE tasks SET finished_at = NULL WHERE state = 'running';
+         INSERT INTO task_events (collection, task_id, at, from_state, to_state, attempts,
+                                  source)
+         SELECT collection, task_id, created_at, 'unseen', 'todo', 0, 'sync' FROM tasks;
+         INSERT INTO task_events (collection, task_id, at, from_state, to_state, attempts,
+                                  source)
+         SELECT collection, task_id, coalesce(finished_at, updated_at), 'todo', state, 1, 'sync'
+         FROM tasks;
+         COMMIT;",
+        steps = STEPS
+            .iter()
+            .enumerate()
+            .map(|(i, s)| format!("INSERT INTO steps (collection, ordinal) VALUES ('{s}', {i});"))
+            .collect::<String>()
+    ))
+    .expect("fill the catalog");
+}
