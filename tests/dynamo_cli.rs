@@ -34,7 +34,7 @@ fn numbered_tasks(prefix: &str, n: usize, script: &str) -> String {
 }
 
 /// An env whose store is a fresh table on a fresh emulator; `None` outside CI without moto.
-fn dynamo_env() -> Option<(Moto, Env)> {
+pub(crate) fn dynamo_env() -> Option<(Moto, Env)> {
     let moto = Moto::start()?;
     let mut vars = moto.env();
     vars.push(("ANAMO_STORE", format!("dynamodb://{TABLE}")));

@@ -4,17 +4,8 @@
 
 use std::time::Duration;
 
+use crate::dynamo_cli::dynamo_env;
 use crate::harness::Env;
-use crate::harness::moto::Moto;
-
-fn dynamo_env() -> Option<(Moto, Env)> {
-    let moto = Moto::start()?;
-    let mut vars = moto.env();
-    vars.push(("ANAMO_STORE", "dynamodb://flow".to_string()));
-    let env = Env::new().with_vars(vars);
-    env.ok(&["store", "init"]);
-    Some((moto, env))
-}
 
 #[test]
 fn wait_stays_for_upstream_work_and_leaves_only_blocked_tasks_behind_on_sqlite() {

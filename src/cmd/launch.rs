@@ -100,8 +100,9 @@ impl Cmd {
         // tasks are work only for workers that wait for them.
         let claimable = store.count_claimable(&self.step)?;
         let mut worker_args = self.worker_args;
+        let waits = self.wait;
         let mut waiting = 0;
-        if self.wait {
+        if waits {
             waiting = store.waiting_samples(Some(&self.step))?.len() as u64;
             worker_args.insert(0, "--wait".into());
         }
@@ -148,8 +149,12 @@ impl Cmd {
         match launch::execute(&plan, &ec2, &mut catalog, show_dry_run)? {
             Launched::Nothing if claimable + waiting == 0 => {
                 // Waiting tasks are not work yet; say they exist, so the step does not read
-                // as finished.
-                let waiting = store.waiting_samples(Some(&r.step))?.len();
+                // as finished (with --wait they were counted already: none).
+                let waiting = if waits {
+                    0
+                } else {
+                    store.waiting_samples(Some(&r.step))?.len()
+                };
                 let later = if waiting > 0 {
                     format!(
                         "; {waiting} sample(s) have tasks waiting for an upstream step: launch \

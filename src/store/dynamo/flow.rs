@@ -15,10 +15,9 @@ use std::collections::{BTreeSet, HashMap};
 
 use futures_util::{StreamExt, TryStreamExt, stream};
 
+use super::DynamoStore;
 use super::claim::{SHARDS, shard_key};
-use super::item::{self, Expr, Item, OfSample, names_and_values, names_in};
-use super::retry::retrying;
-use super::{DynamoStore, aws_error};
+use super::item::{self, Item, OfSample};
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::model::{NewTask, SampleTask, SampleView, TaskKey, TaskState};
@@ -28,44 +27,6 @@ use crate::store::flow::{self, Refusal};
 const VIEWS_AT_ONCE: usize = 16;
 
 impl DynamoStore {
-    /// Every item of one Query (all pages).
-    async fn query_all(
-        &self,
-        index: Option<&str>,
-        key_cond: &Expr,
-        filter: Option<&Expr>,
-        projection: Option<&str>,
-        consistent: bool,
-    ) -> Result<Vec<Item>> {
-        retrying(|| async move {
-            let parts: Vec<&Expr> = filter.into_iter().chain([key_cond]).collect();
-            let (mut names, values) = names_and_values(&parts);
-            if let Some(p) = projection {
-                names.extend(names_in(&[p]));
-            }
-            let mut pages = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .set_index_name(index.map(str::to_string))
-                .key_condition_expression(&key_cond.text)
-                .set_filter_expression(filter.map(|f| f.text.clone()))
-                .set_projection_expression(projection.map(str::to_string))
-                .set_expression_attribute_names(Some(names))
-                .set_expression_attribute_values(Some(values))
-                .consistent_read(consistent)
-                .into_paginator()
-                .send();
-            let mut out = vec![];
-            while let Some(page) = pages.next().await {
-                let page = page.map_err(|e| aws_error("reading tasks", e))?;
-                out.extend(page.items.unwrap_or_default());
-            }
-            Ok(out)
-        })
-        .await
-    }
-
     /// A sample's tasks and done-marks: the sample index, then every unfinished task in it
     /// read again consistently (the index may still show a task running that just ended).
     pub(super) async fn view(&self, sample: &str) -> Result<SampleView> {

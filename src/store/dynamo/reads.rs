@@ -295,61 +295,78 @@ impl DynamoStore {
         Ok(found)
     }
 
-    /// Every item of a collection (or the table), page by page through the SDK paginator;
-    /// a transient failure reads again from the start.
+    /// Every item of one Query (all pages, read again from the start after a passing fault):
+    /// of the table or an index, filtered and projected when asked.
+    pub(super) async fn query_all(
+        &self,
+        index: Option<&str>,
+        key_cond: &Expr,
+        filter: Option<&Expr>,
+        projection: Option<&str>,
+        consistent: bool,
+    ) -> Result<Vec<Item>> {
+        retrying(|| async move {
+            let parts: Vec<&Expr> = filter.into_iter().chain([key_cond]).collect();
+            let (mut names, values) = names_and_values(&parts);
+            if let Some(p) = projection {
+                names.extend(names_in(&[p]));
+            }
+            let mut pages = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .set_index_name(index.map(str::to_string))
+                .key_condition_expression(&key_cond.text)
+                .set_filter_expression(filter.map(|f| f.text.clone()))
+                .set_projection_expression(projection.map(str::to_string))
+                .set_expression_attribute_names(Some(names))
+                .set_expression_attribute_values(Some(values))
+                .consistent_read(consistent)
+                .into_paginator()
+                .send();
+            let mut out = vec![];
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| aws_error("reading tasks", e))?;
+                out.extend(page.items.unwrap_or_default());
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Every item of a collection (a consistent Query) or of the table (a consistent Scan),
+    /// page by page through the SDK paginator; a transient failure reads again from the start.
     pub(super) async fn items(
         &self,
         collection: Option<&str>,
         filter: Option<Expr>,
     ) -> Result<Vec<Item>> {
-        retrying(|| self.items_once(collection, filter.as_ref())).await
+        match collection {
+            Some(c) => {
+                self.query_all(None, &item::in_collection(c), filter.as_ref(), None, true)
+                    .await
+            }
+            None => retrying(|| self.scan_all(filter.as_ref())).await,
+        }
     }
 
-    async fn items_once(
-        &self,
-        collection: Option<&str>,
-        filter: Option<&Expr>,
-    ) -> Result<Vec<Item>> {
+    async fn scan_all(&self, filter: Option<&Expr>) -> Result<Vec<Item>> {
+        let parts: Vec<&Expr> = filter.into_iter().collect();
+        let (names, values) = names_and_values(&parts);
+        let mut pages = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .set_filter_expression(filter.map(|f| f.text.clone()))
+            .set_expression_attribute_names((!names.is_empty()).then_some(names))
+            .set_expression_attribute_values((!values.is_empty()).then_some(values))
+            .consistent_read(true)
+            .into_paginator()
+            .send();
         let mut out = vec![];
-        let filter_expr = filter.map(|f| f.text.clone());
-        match collection.map(item::in_collection) {
-            Some(key_cond) => {
-                let parts: Vec<&Expr> = filter.into_iter().chain([&key_cond]).collect();
-                let (names, values) = names_and_values(&parts);
-                let mut pages = self
-                    .client
-                    .query()
-                    .table_name(&self.table)
-                    .key_condition_expression(&key_cond.text)
-                    .set_filter_expression(filter_expr)
-                    .set_expression_attribute_names(Some(names))
-                    .set_expression_attribute_values(Some(values))
-                    .consistent_read(true)
-                    .into_paginator()
-                    .send();
-                while let Some(page) = pages.next().await {
-                    let page = page.map_err(|e| aws_error("reading tasks", e))?;
-                    out.extend(page.items.unwrap_or_default());
-                }
-            }
-            None => {
-                let parts: Vec<&Expr> = filter.into_iter().collect();
-                let (names, values) = names_and_values(&parts);
-                let mut pages = self
-                    .client
-                    .scan()
-                    .table_name(&self.table)
-                    .set_filter_expression(filter_expr)
-                    .set_expression_attribute_names((!names.is_empty()).then_some(names))
-                    .set_expression_attribute_values((!values.is_empty()).then_some(values))
-                    .consistent_read(true)
-                    .into_paginator()
-                    .send();
-                while let Some(page) = pages.next().await {
-                    let page = page.map_err(|e| aws_error("reading tasks", e))?;
-                    out.extend(page.items.unwrap_or_default());
-                }
-            }
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| aws_error("reading tasks", e))?;
+            out.extend(page.items.unwrap_or_default());
         }
         Ok(out)
     }
