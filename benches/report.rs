@@ -1,7 +1,8 @@
 //! `anamo report` at the scale of a national cohort: 100,000 samples x 5 steps (500,000 tasks,
 //! in every state) and 1,000,000 task events in the catalog; the page must stay under 5 MB and
-//! be written in under 3 s. Prints the page's size and time beside its floor: the same catalog
-//! reads with no page made (what SQLite alone takes for them). Asserts nothing about time.
+//! be written in under 3 s. Prints the page's size and time beside two floors: the same catalog
+//! reads with no page made, and what bare SQLite takes to work out every task's progress once
+//! (one GROUP BY over the `task_progress` view; the page needs at least that). Asserts nothing about time.
 //! Run: `cargo bench --bench report`. ANAMO_BENCH_SAMPLES sets the cohort (default 100000).
 
 use std::time::Instant;
@@ -38,7 +39,18 @@ fn main() {
     let mut floor = f64::MAX;
     let mut page_time = f64::MAX;
     let mut size = 0;
+    let mut one_pass = f64::MAX;
     for _ in 0..3 {
+        let t = Instant::now();
+        let groups: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM (SELECT progress, count(*) FROM task_progress GROUP BY 1)",
+                [],
+                |r| r.get(0),
+            )
+            .expect("one pass");
+        assert!(groups > 0);
+        one_pass = one_pass.min(t.elapsed().as_secs_f64());
         let t = Instant::now();
         let mut each = vec![];
         let mut time = |what: &'static str, f: &dyn Fn()| {
@@ -61,11 +73,8 @@ fn main() {
         time("slowest", &|| {
             drop(report::slowest(&conn, 10).expect("slowest"))
         });
-        time("grid", &|| {
-            drop(report::sample_grid(&conn, 200).expect("grid"))
-        });
-        time("cohorts", &|| {
-            drop(report::cohort_counts(&conn).expect("cohorts"))
+        time("samples", &|| {
+            drop(report::sample_standing(&conn, 200).expect("samples"))
         });
         time("failures", &|| {
             drop(report::failures(&conn, 50).expect("failures"))
@@ -86,10 +95,14 @@ fn main() {
         page_time,
         size / 1024
     );
-    println!("{:<40} {:>10.2}", "floor: the same reads, no page", floor);
+    println!("{:<40} {:>10.2}", "the same reads, no page", floor);
     println!(
-        "  ratio page / floor: {:.2}; targets: under 3 s, under 5 MB",
-        page_time / floor
+        "{:<40} {:>10.2}",
+        "floor: every task's progress, once", one_pass
+    );
+    println!(
+        "  ratio page / one pass: {:.1}; targets: under 3 s, under 5 MB",
+        page_time / one_pass
     );
 }
 

@@ -109,6 +109,16 @@ pub fn progress_matrix(env: &Env) {
         ]),
         "sample_id,state\nS1,done\nS2,done\nS3,abandoned\nS4,dropped\nS5,done\nS6,not added\nS7,failed\nS8,waiting\n"
     );
+    assert_eq!(
+        csv(&[
+            "query",
+            "SELECT (SELECT group_concat(task_id) FROM (SELECT task_id FROM done_tasks ORDER BY 1)) \
+             || ' = ' || (SELECT group_concat(task_id) FROM (SELECT task_id FROM task_progress \
+                          WHERE progress = 'done' ORDER BY 1)) AS done"
+        ]),
+        "done\n\"t1,t2,t5b = t1,t2,t5b\"\n",
+        "done_tasks is task_progress's done (t4 is done, but its sample S4 is dropped)"
+    );
     let failed = csv(&["query", "failed-tasks"]);
     assert_eq!(
         failed.lines().count(),

@@ -42,6 +42,7 @@ pub const SCHEMA: Schema = Schema {
         include_str!("../../migrations/catalog/0005_one_progress.sql"),
         include_str!("../../migrations/catalog/0006_flow.sql"),
         include_str!("../../migrations/catalog/0007_lanes_are_not_replacements.sql"),
+        include_str!("../../migrations/catalog/0008_progress_by_sample.sql"),
     ],
     flag: "--catalog/ANAMO_CATALOG",
     creator: "`anamo sync` or `anamo samples import`",

@@ -78,12 +78,12 @@ pub fn overview(conn: &Connection) -> Result<Vec<StepRow>> {
                     coalesce(p.waiting, 0), coalesce(p.todo, 0), coalesce(p.running, 0),
                     coalesce(p.done, 0),
                     coalesce(p.failed, 0), coalesce(p.total, 0),
-                    (SELECT count(*) FROM task_progress t WHERE t.progress = 'done'
-                        AND t.finished_at >= ?1 AND t.collection = n.collection),
+                    (SELECT count(*) FROM done_tasks d
+                        WHERE d.collection = n.collection AND d.finished_at >= ?1),
                     (SELECT count(*) FROM instances i WHERE i.step = n.collection
                         AND i.state IN ('pending', 'running')),
-                    (SELECT min(t.finished_at) FROM task_progress t WHERE t.progress = 'done'
-                        AND t.finished_at >= ?1 AND t.collection = n.collection),
+                    (SELECT min(d.finished_at) FROM done_tasks d
+                        WHERE d.collection = n.collection AND d.finished_at >= ?1),
                     coalesce(p.abandoned, 0), coalesce(p.superseded, 0), coalesce(p.dropped, 0)
              FROM names n LEFT JOIN progress p ON p.collection = n.collection
              ORDER BY n.ordinal IS NULL, n.ordinal, n.collection",

@@ -3,6 +3,8 @@
 //! first, and counts per cohort for a cohort too large to list). Plain queries on a read-only
 //! connection; the HTML belongs to `report/`.
 
+use std::collections::{BTreeMap, BinaryHeap};
+
 use rusqlite::{Connection, params};
 
 use crate::error::Result;
@@ -21,7 +23,7 @@ pub fn finished_per_day(conn: &Connection) -> Result<Vec<DayCount>> {
     let result = (|| -> Result<Vec<DayCount>> {
         let mut stmt = conn.prepare(
             "SELECT collection, date(finished_at / 1000, 'unixepoch') AS day, count(*)
-             FROM task_progress WHERE progress = 'done' AND finished_at IS NOT NULL
+             FROM done_tasks WHERE finished_at IS NOT NULL
              GROUP BY collection, day ORDER BY day, collection",
         )?;
         let rows = stmt.query_map([], |r| {
@@ -51,14 +53,14 @@ pub struct Failure {
 pub fn failures(conn: &Connection, limit: usize) -> Result<(Vec<Failure>, u64)> {
     let result = (|| -> Result<(Vec<Failure>, u64)> {
         let total: i64 = conn.query_row(
-            "SELECT count(*) FROM task_progress WHERE progress = 'failed'",
+            "SELECT count(*) FROM task_progress WHERE state = 'failed' AND progress = 'failed'",
             [],
             |r| r.get(0),
         )?;
         let mut stmt = conn.prepare(
             "SELECT t.collection, t.task_id, t.sample, t.exit_code, substr(t.error_tail, -300)
              FROM task_progress t LEFT JOIN steps s ON s.collection = t.collection
-             WHERE t.progress = 'failed'
+             WHERE t.state = 'failed' AND t.progress = 'failed'
              ORDER BY s.ordinal IS NULL, s.ordinal, t.collection, t.finished_at DESC
              LIMIT ?1",
         )?;
@@ -84,36 +86,6 @@ pub struct SampleRow {
     pub states: Vec<String>,
 }
 
-/// The first `limit` samples, the least advanced first (fewest steps done, then id), with
-/// their state in each step of the workflow order; and how many samples there are.
-pub fn sample_grid(conn: &Connection, limit: usize) -> Result<(Vec<SampleRow>, u64)> {
-    let result = (|| -> Result<(Vec<SampleRow>, u64)> {
-        let total: i64 = conn.query_row("SELECT count(*) FROM samples", [], |r| r.get(0))?;
-        let mut stmt = conn.prepare(
-            "WITH chosen AS (
-                 SELECT sample_id, cohort, sum(state = 'done') AS done
-                 FROM sample_progress GROUP BY sample_id
-                 ORDER BY done, sample_id LIMIT ?1)
-             SELECT c.sample_id, c.cohort, group_concat(p.state, char(31))
-             FROM chosen c
-             JOIN (SELECT * FROM sample_progress ORDER BY ordinal) p ON p.sample_id = c.sample_id
-             GROUP BY c.sample_id ORDER BY c.done, c.sample_id",
-        )?;
-        let rows = stmt.query_map(params![limit as i64], |r| {
-            let states: Option<String> = r.get(2)?;
-            Ok(SampleRow {
-                sample: r.get(0)?,
-                cohort: r.get(1)?,
-                states: states
-                    .map(|s| s.split('\u{1f}').map(str::to_string).collect())
-                    .unwrap_or_default(),
-            })
-        })?;
-        Ok((rows.collect::<rusqlite::Result<_>>()?, total.max(0) as u64))
-    })();
-    crate::error::in_db(result, "catalog", super::path_of(conn))
-}
-
 /// Samples of a cohort in one state of one step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CohortCount {
@@ -123,23 +95,98 @@ pub struct CohortCount {
     pub samples: u64,
 }
 
-/// Samples per cohort, step and state (`sample_progress`), in workflow order.
-pub fn cohort_counts(conn: &Connection) -> Result<Vec<CohortCount>> {
-    let result = (|| -> Result<Vec<CohortCount>> {
+/// Where the imported samples stand, from one pass over `sample_progress`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SampleStanding {
+    /// The first `limit` samples, the least advanced first (fewest steps done, then id), with
+    /// their state in each step in workflow order.
+    pub listed: Vec<SampleRow>,
+    /// How many samples are imported.
+    pub total: u64,
+    /// Samples per cohort (`(none)` without one), step and state; cohorts by name, steps in
+    /// workflow order, states by name.
+    pub cohorts: Vec<CohortCount>,
+}
+
+/// One streamed pass (the view is worked out once: at 100,000 samples a second read of it
+/// costs a second), keeping only the `limit` least advanced samples and the cohort counts.
+pub fn sample_standing(conn: &Connection, limit: usize) -> Result<SampleStanding> {
+    let result = (|| -> Result<SampleStanding> {
+        let total: i64 = conn.query_row("SELECT count(*) FROM samples", [], |r| r.get(0))?;
         let mut stmt = conn.prepare(
-            "SELECT coalesce(cohort, '(none)'), collection, state, count(*)
-             FROM sample_progress
-             GROUP BY 1, collection, state ORDER BY 1, min(ordinal), state",
+            "SELECT sample_id, cohort, ordinal, collection, state FROM sample_progress
+             ORDER BY sample_id",
         )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(CohortCount {
-                cohort: r.get(0)?,
-                step: r.get(1)?,
-                state: r.get(2)?,
-                samples: r.get::<_, i64>(3)?.max(0) as u64,
+        let mut rows = stmt.query([])?;
+        let mut heap: BinaryHeap<(u64, String, Option<String>, Vec<String>)> = BinaryHeap::new();
+        let mut counts: BTreeMap<(String, i64, String, String), u64> = BTreeMap::new();
+        // The sample being read: id, cohort, (ordinal, state) per step.
+        let mut current: Option<(String, Option<String>, Vec<(i64, String)>)> = None;
+        let finish = |sample: (String, Option<String>, Vec<(i64, String)>),
+                      heap: &mut BinaryHeap<_>| {
+            let (id, cohort, mut states) = sample;
+            states.sort();
+            let done = states.iter().filter(|(_, s)| s == "done").count() as u64;
+            heap.push((
+                done,
+                id,
+                cohort,
+                states.into_iter().map(|(_, s)| s).collect(),
+            ));
+            if heap.len() > limit {
+                heap.pop();
+            }
+        };
+        while let Some(r) = rows.next()? {
+            let id: String = r.get(0)?;
+            let cohort: Option<String> = r.get(1)?;
+            let ordinal: i64 = r.get(2)?;
+            let step: String = r.get(3)?;
+            let state: String = r.get(4)?;
+            *counts
+                .entry((
+                    cohort.clone().unwrap_or_else(|| "(none)".into()),
+                    ordinal,
+                    step,
+                    state.clone(),
+                ))
+                .or_default() += 1;
+            match &mut current {
+                Some((at, _, states)) if *at == id => states.push((ordinal, state)),
+                _ => {
+                    if let Some(done) = current.take() {
+                        finish(done, &mut heap);
+                    }
+                    current = Some((id, cohort, vec![(ordinal, state)]));
+                }
+            }
+        }
+        if let Some(done) = current.take() {
+            finish(done, &mut heap);
+        }
+        let listed = heap
+            .into_sorted_vec()
+            .into_iter()
+            .map(|(_, sample, cohort, states)| SampleRow {
+                sample,
+                cohort,
+                states,
             })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+            .collect();
+        let cohorts = counts
+            .into_iter()
+            .map(|((cohort, _, step, state), samples)| CohortCount {
+                cohort,
+                step,
+                state,
+                samples,
+            })
+            .collect();
+        Ok(SampleStanding {
+            listed,
+            total: total.max(0) as u64,
+            cohorts,
+        })
     })();
     crate::error::in_db(result, "catalog", super::path_of(conn))
 }
@@ -172,8 +219,8 @@ pub struct OverTime {
 pub fn finished_over_time(conn: &Connection, buckets: usize) -> Result<OverTime> {
     let result = (|| -> Result<OverTime> {
         let (from, to): (Option<i64>, Option<i64>) = conn.query_row(
-            "SELECT min(finished_at), max(finished_at) FROM task_progress
-             WHERE progress = 'done' AND finished_at IS NOT NULL",
+            "SELECT min(finished_at), max(finished_at) FROM done_tasks
+             WHERE finished_at IS NOT NULL",
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
@@ -185,8 +232,8 @@ pub fn finished_over_time(conn: &Connection, buckets: usize) -> Result<OverTime>
         let mut stmt = conn.prepare(
             "SELECT t.collection,
                     min(?3 - 1, (t.finished_at - ?1) * ?3 / ?2) AS bucket, count(*)
-             FROM task_progress t LEFT JOIN steps s ON s.collection = t.collection
-             WHERE t.progress = 'done' AND t.finished_at IS NOT NULL
+             FROM done_tasks t LEFT JOIN steps s ON s.collection = t.collection
+             WHERE t.finished_at IS NOT NULL
              GROUP BY t.collection, bucket
              ORDER BY s.ordinal IS NULL, s.ordinal, t.collection, bucket",
         )?;
@@ -221,9 +268,9 @@ pub struct RunTimes {
 pub fn run_times(conn: &Connection) -> Result<Vec<RunTimes>> {
     let result = (|| -> Result<Vec<RunTimes>> {
         let mut steps = conn.prepare(
-            "SELECT t.collection, count(*) FROM task_progress t
+            "SELECT t.collection, count(*) FROM done_tasks t
              LEFT JOIN steps s ON s.collection = t.collection
-             WHERE t.progress = 'done' AND t.started_at IS NOT NULL AND t.finished_at IS NOT NULL
+             WHERE t.started_at IS NOT NULL AND t.finished_at IS NOT NULL
              GROUP BY t.collection ORDER BY s.ordinal IS NULL, min(s.ordinal), t.collection",
         )?;
         let steps: Vec<(String, i64)> = steps
@@ -234,8 +281,8 @@ pub fn run_times(conn: &Connection) -> Result<Vec<RunTimes>> {
             "WITH ranked AS (
                  SELECT (finished_at - started_at) / 1000.0 AS secs,
                         row_number() OVER (ORDER BY finished_at - started_at) - 1 AS k
-                 FROM task_progress
-                 WHERE progress = 'done' AND collection = ?1
+                 FROM done_tasks
+                 WHERE collection = ?1
                    AND started_at IS NOT NULL AND finished_at IS NOT NULL)
              SELECT k, secs FROM ranked WHERE k IN (?2, ?3, ?4, ?5, ?6)",
         )?;
@@ -280,8 +327,8 @@ pub fn slowest(conn: &Connection, limit: usize) -> Result<Vec<SlowTask>> {
     let result = (|| -> Result<Vec<SlowTask>> {
         let mut stmt = conn.prepare(
             "SELECT collection, task_id, sample, (finished_at - started_at) / 1000.0 AS secs, owner
-             FROM task_progress
-             WHERE progress = 'done' AND started_at IS NOT NULL AND finished_at IS NOT NULL
+             FROM done_tasks
+             WHERE started_at IS NOT NULL AND finished_at IS NOT NULL
              ORDER BY secs DESC LIMIT ?1",
         )?;
         let rows = stmt.query_map(params![limit as i64], |r| {

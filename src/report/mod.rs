@@ -314,7 +314,8 @@ fn duration(secs: f64) -> String {
 fn samples(conn: &Connection, opts: &Options, page: &mut String) -> Result<()> {
     page.push_str("<h2>Samples</h2>");
     let steps = progress::step_order(conn)?;
-    let (rows, total) = report::sample_grid(conn, opts.samples_listed)?;
+    let standing = report::sample_standing(conn, opts.samples_listed)?;
+    let (rows, total) = (&standing.listed, standing.total);
     if total == 0 {
         page.push_str(
             "<p class=\"none\">No sample sheet imported: <code>anamo samples import \
@@ -331,7 +332,7 @@ fn samples(conn: &Connection, opts: &Options, page: &mut String) -> Result<()> {
     }
     if total as usize > rows.len() {
         page.push_str("<h3>Samples per cohort and step</h3><div class=\"scroll\"><table id=\"cohorts\"><tr><th>cohort</th><th>step</th><th>state</th><th>samples</th></tr>");
-        for c in report::cohort_counts(conn)? {
+        for c in &standing.cohorts {
             let _ = write!(
                 page,
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -354,7 +355,7 @@ fn samples(conn: &Connection, opts: &Options, page: &mut String) -> Result<()> {
         let _ = write!(page, "<th>{}</th>", esc(s));
     }
     page.push_str("</tr>");
-    for r in &rows {
+    for r in rows {
         let _ = write!(
             page,
             "<tr data-sample=\"{}\"><td style=\"color:#222\">{}</td><td style=\"color:#222\">{}</td>",
