@@ -1,7 +1,8 @@
 //! What commands share: the `Context` (store URL, catalog path, report folder and AWS
 //! options, from the global flags or their ANAMO_* environment variables, else defaults; see
 //! cli.rs) with the calls that open the store and the catalog, and anamo.toml (ANAMO_CONFIG
-//! or ./anamo.toml), which holds only the `[sync]` sources and is read by `anamo sync` alone.
+//! or ./anamo.toml), which holds the `[sync]` sources (read by `anamo sync`) and the `[study]`
+//! name and required file kinds (read by `anamo report`).
 //! Building the context is cheap: nothing is opened or read until a command asks for it.
 
 use std::path::PathBuf;
@@ -58,6 +59,20 @@ pub const CONFIG_FILE: &str = "anamo.toml";
 pub struct FileConfig {
     #[serde(default)]
     pub sync: SyncConfig,
+    #[serde(default)]
+    pub study: StudyConfig,
+}
+
+/// `[study]`: what `anamo report` says of the study.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StudyConfig {
+    /// The page's title.
+    pub name: Option<String>,
+    /// File kinds every active sample must have in S3 (`cram`, `gvcf`...): the page counts
+    /// the samples missing each [default: every kind the listings hold].
+    #[serde(default)]
+    pub required_kinds: Vec<String>,
 }
 
 /// `[sync]`: the sources `anamo sync` copies besides the task store.
@@ -115,6 +130,24 @@ impl FileConfig {
             let line = starts.get(i).map_or(0, |o| crate::error::line_at(text, *o));
             source.at = format!("{name}:{line}");
         }
+        if let Some(bad) = config
+            .study
+            .required_kinds
+            .iter()
+            .find(|k| !crate::model::FILE_KINDS.contains(&k.as_str()))
+        {
+            let line = text
+                .find("required_kinds")
+                .map_or(0, |o| crate::error::line_at(text, o));
+            return Err(crate::error::Error::input(
+                name,
+                line,
+                format!(
+                    "[study] required_kinds: '{bad}' is not a file kind; use {}",
+                    crate::model::FILE_KINDS.join(", ")
+                ),
+            ));
+        }
         Ok(config)
     }
 }
@@ -142,6 +175,25 @@ mod tests {
         assert!(
             e.starts_with("anamo.toml:2: unknown field `instance`"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn the_study_names_the_report_and_its_kinds_are_checked() {
+        let c = FileConfig::parse(
+            "anamo.toml",
+            "[study]\nname = \"SG10K\"\nrequired_kinds = [\"cram\", \"gvcf\"]\n",
+        )
+        .unwrap();
+        assert_eq!(c.study.name.as_deref(), Some("SG10K"));
+        assert_eq!(c.study.required_kinds, ["cram", "gvcf"]);
+        let e = FileConfig::parse("anamo.toml", "[study]\n\nrequired_kinds = [\"CRAM\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "anamo.toml:3: [study] required_kinds: 'CRAM' is not a file kind; use fastq, bam, \
+             cram, bai, crai, vcf, gvcf, tbi, other"
         );
     }
 }

@@ -427,8 +427,14 @@ pub struct Object {
     pub last_modified: Option<i64>,
     pub storage_class: Option<String>,
     pub sample_id: Option<String>,
+    /// One of [`FILE_KINDS`], from the key's name.
     pub kind: &'static str,
 }
+
+/// The kinds of file `sync --objects` tells apart by name.
+pub const FILE_KINDS: [&str; 9] = [
+    "fastq", "bam", "cram", "bai", "crai", "vcf", "gvcf", "tbi", "other",
+];
 
 #[cfg(test)]
 mod tests {

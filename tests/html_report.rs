@@ -118,6 +118,8 @@ fn an_empty_catalog_gives_a_report_that_says_what_to_run_first() {
         "no run time is known",
         "No sample sheet imported",
         "No task failed for good.",
+        "No EC2 instance in the catalog: run <code>anamo sync --instances</code>",
+        "No S3 listing in the catalog: run <code>anamo sync --objects",
     ] {
         assert!(page.contains(says), "{says}");
     }
@@ -159,6 +161,192 @@ fn failures_are_listed_with_their_error_escaped() {
 }
 
 /// Debian's headless Chromium: the test command installs it; in CI its absence is a failure.
+/// The cells of the page's table `id`, row by row (header included), as text.
+fn table_cells(page: &str, id: &str) -> Vec<Vec<String>> {
+    let start = page
+        .find(&format!("<table id=\"{id}\">"))
+        .unwrap_or_else(|| panic!("no table {id}"));
+    let table = &page[start..start + page[start..].find("</table>").unwrap()];
+    table
+        .split("<tr")
+        .skip(1)
+        .map(|row| {
+            row.split("<t")
+                .skip(1)
+                .filter(|c| c.starts_with('d') || c.starts_with('h'))
+                .map(|c| {
+                    let text = &c[c.find('>').unwrap() + 1..];
+                    text[..text.find("</t").unwrap()].to_string()
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Rows straight into the catalog, at times relative to now: three instances (two steps, spot
+/// and on-demand; one ended without work), tasks on them in the last 48 hours, S3 files.
+fn fleet_catalog(env: &Env) {
+    env.write("samples.csv", "sample_id,cohort\nS1,c1\nS2,c1\nS3,c2\n");
+    env.ok(&["samples", "import", "samples.csv"]);
+    for (id, sample) in [("a1", "S1"), ("a2", "S2"), ("a3", "S3")] {
+        env.ok(&[
+            "tasks", "add", "-c", "Align", "--id", id, "--sample", sample, "--script", "true",
+        ]);
+    }
+    env.ok(&["worker", "-c", "Align"]);
+    env.ok(&["sync"]);
+    let conn = rusqlite::Connection::open(env.path("anamo.db")).unwrap();
+    let now = anamo::clock::now_ms();
+    let h = 3_600_000i64;
+    for (id, step, market, launched, ended) in [
+        ("i-a", "Align", "spot", now - 10 * h, None),
+        (
+            "i-b",
+            "Align",
+            "on-demand",
+            now - 30 * h,
+            Some(now - 20 * h),
+        ),
+        ("i-c", "Call", "spot", now - 12 * h, Some(now - h)),
+    ] {
+        conn.execute(
+            "INSERT INTO instances (instance_id, step, state, instance_type, lifecycle, \
+             launch_time, terminated_at, first_seen_at, last_seen_at) \
+             VALUES (?1, ?2, ?3, 'm5.large', ?4, ?5, ?6, ?5, ?7)",
+            rusqlite::params![
+                id,
+                step,
+                if ended.is_some() {
+                    "terminated"
+                } else {
+                    "running"
+                },
+                market,
+                launched,
+                ended,
+                now
+            ],
+        )
+        .unwrap();
+    }
+    for (task, owner, state, start, end) in [
+        ("a1", "i-a", "done", now - 5 * h, Some(now - 4 * h)),
+        ("a2", "i-b", "done", now - 29 * h, Some(now - 21 * h)),
+        ("a3", "i-a", "running", now - h, None),
+    ] {
+        conn.execute(
+            "UPDATE tasks SET owner = ?2, state = ?3, started_at = ?4, finished_at = ?5 \
+             WHERE task_id = ?1",
+            rusqlite::params![task, owner, state, start, end],
+        )
+        .unwrap();
+    }
+    for (key, size, sample, kind) in [
+        ("S1/S1.cram", 3_000_000_000i64, "S1", "cram"),
+        ("S1/S1.cram.crai", 1_000_000, "S1", "crai"),
+        ("S2/S2.cram", 2_500_000_000, "S2", "cram"),
+        ("S2/notes.txt", 10, "S2", "other"),
+    ] {
+        conn.execute(
+            "INSERT INTO objects (bucket, key, size, sample_id, kind, first_seen_at, last_seen_at) \
+             VALUES ('cohort', ?1, ?2, ?3, ?4, ?5, ?5)",
+            rusqlite::params![key, size, sample, kind, now],
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn instances_and_s3_files_show_what_the_catalog_and_its_reports_say() {
+    let env = Env::new();
+    fleet_catalog(&env);
+    env.write(
+        "anamo.toml",
+        "[study]\nname = \"SG <10K>\"\nrequired_kinds = [\"cram\", \"crai\"]\n",
+    );
+    env.ok(&["report"]);
+    let page = env.read("anamo-report.html");
+    assert!(
+        page.contains("<h1>SG &lt;10K&gt;</h1>"),
+        "title from [study]"
+    );
+    assert_eq!(external_references(&page), Vec::<String>::new());
+    let csv = |args: &[&str]| -> Vec<Vec<String>> {
+        let mut all = vec!["query"];
+        all.extend_from_slice(args);
+        all.extend(["--format", "csv"]);
+        env.ok(&all)
+            .lines()
+            .map(|l| l.split(',').map(str::to_string).collect())
+            .collect()
+    };
+    // The saved reports' own rows, header and all.
+    assert_eq!(
+        table_cells(&page, "instance-hours"),
+        csv(&["instance-hours-by-step"])
+    );
+    assert_eq!(
+        table_cells(&page, "instance-hours").len(),
+        4,
+        "Align x 2 markets, Call"
+    );
+    assert_eq!(
+        table_cells(&page, "idle-instances"),
+        csv(&["instances-without-work", "-p", "hours=6"])
+    );
+    assert_eq!(table_cells(&page, "idle-instances")[1][0], "i-c");
+    // The timeline: the instances that ran tasks in the last 48 hours, with their runs.
+    let timeline = table_cells(&page, "timeline");
+    assert_eq!(
+        timeline[1..],
+        [
+            ["i-b", "Align", "on-demand", "1", "1", "0", "0"].map(String::from),
+            ["i-a", "Align", "spot", "2", "1", "0", "1"].map(String::from),
+        ]
+    );
+    let runs = csv(&[
+        "SELECT owner, count(*) FROM tasks WHERE owner LIKE 'i-%' GROUP BY owner ORDER BY owner",
+    ]);
+    assert_eq!(runs[1..], [vec!["i-a", "2"], vec!["i-b", "1"]]);
+    assert_eq!(
+        page.matches("<svg").count(),
+        5,
+        "four charts and the timeline"
+    );
+    // Files per kind, and the samples missing a required kind.
+    let kinds = table_cells(&page, "kinds");
+    let sql = csv(&[
+        "SELECT kind, count(*), sum(size), count(DISTINCT sample_id) FROM objects \
+         WHERE removed_at IS NULL GROUP BY kind ORDER BY kind",
+    ]);
+    assert_eq!(kinds.len(), sql.len());
+    for (row, want) in kinds[1..].iter().zip(&sql[1..]) {
+        assert_eq!((&row[0], &row[1], &row[3]), (&want[0], &want[1], &want[3]));
+    }
+    assert!(page.contains(&format!("data-bytes=\"{}\">5.1 GiB<", 5_500_000_000u64)));
+    let missing = table_cells(&page, "missing");
+    assert_eq!(
+        missing[1..],
+        [
+            ["cram", "1", "S3"].map(String::from),
+            ["crai", "2", "S2, S3"].map(String::from),
+        ]
+    );
+    assert_eq!(
+        csv(&["samples-missing-files", "-p", "kind=crai"]).len() - 1,
+        2
+    );
+    // A kind that is not one is refused, naming the line and the kinds.
+    env.write("anamo.toml", "[study]\nrequired_kinds = [\"CRAM\"]\n");
+    env.anamo(&["report"])
+        .fails(1)
+        .stderr(
+            "error: anamo.toml:2: [study] required_kinds: 'CRAM' is not a file kind; use fastq, \
+             bam, cram, bai, crai, vcf, gvcf, tbi, other\n",
+        )
+        .run();
+}
+
 fn chromium() -> Option<&'static str> {
     let found = std::process::Command::new("chromium")
         .arg("--version")

@@ -108,6 +108,13 @@ pub struct SampleStanding {
     pub cohorts: Vec<CohortCount>,
 }
 
+/// The sample being read from the stream: its id, cohort, and (ordinal, state) per step.
+struct Reading {
+    id: String,
+    cohort: Option<String>,
+    states: Vec<(i64, String)>,
+}
+
 /// One streamed pass (the view is worked out once: at 100,000 samples a second read of it
 /// costs a second), keeping only the `limit` least advanced samples and the cohort counts.
 pub fn sample_standing(conn: &Connection, limit: usize) -> Result<SampleStanding> {
@@ -120,11 +127,13 @@ pub fn sample_standing(conn: &Connection, limit: usize) -> Result<SampleStanding
         let mut rows = stmt.query([])?;
         let mut heap: BinaryHeap<(u64, String, Option<String>, Vec<String>)> = BinaryHeap::new();
         let mut counts: BTreeMap<(String, i64, String, String), u64> = BTreeMap::new();
-        // The sample being read: id, cohort, (ordinal, state) per step.
-        let mut current: Option<(String, Option<String>, Vec<(i64, String)>)> = None;
-        let finish = |sample: (String, Option<String>, Vec<(i64, String)>),
-                      heap: &mut BinaryHeap<_>| {
-            let (id, cohort, mut states) = sample;
+        let mut current: Option<Reading> = None;
+        let finish = |sample: Reading, heap: &mut BinaryHeap<_>| {
+            let Reading {
+                id,
+                cohort,
+                mut states,
+            } = sample;
             states.sort();
             let done = states.iter().filter(|(_, s)| s == "done").count() as u64;
             heap.push((
@@ -152,12 +161,16 @@ pub fn sample_standing(conn: &Connection, limit: usize) -> Result<SampleStanding
                 ))
                 .or_default() += 1;
             match &mut current {
-                Some((at, _, states)) if *at == id => states.push((ordinal, state)),
+                Some(r) if r.id == id => r.states.push((ordinal, state)),
                 _ => {
                     if let Some(done) = current.take() {
                         finish(done, &mut heap);
                     }
-                    current = Some((id, cohort, vec![(ordinal, state)]));
+                    current = Some(Reading {
+                        id,
+                        cohort,
+                        states: vec![(ordinal, state)],
+                    });
                 }
             }
         }
@@ -341,6 +354,144 @@ pub fn slowest(conn: &Connection, limit: usize) -> Result<Vec<SlowTask>> {
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    })();
+    crate::error::in_db(result, "catalog", super::path_of(conn))
+}
+
+/// How many EC2 instances the catalog has seen (`sync --instances` or `launch`).
+pub fn instance_count(conn: &Connection) -> Result<u64> {
+    let result = (|| -> Result<u64> {
+        let n: i64 = conn.query_row("SELECT count(*) FROM instances", [], |r| r.get(0))?;
+        Ok(n.max(0) as u64)
+    })();
+    crate::error::in_db(result, "catalog", super::path_of(conn))
+}
+
+/// One task's last run on an instance, cut to a window (epoch ms).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Run {
+    pub step: String,
+    pub task_id: String,
+    /// done, failed or running (a running task ends at the window's end, or when its instance
+    /// was seen terminated).
+    pub state: String,
+    pub start: i64,
+    pub end: i64,
+}
+
+/// An instance and the runs it had in the window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceRuns {
+    pub instance_id: String,
+    pub step: Option<String>,
+    pub lifecycle: Option<String>,
+    pub runs: Vec<Run>,
+}
+
+/// The instances that ran tasks between `from` and `to` (each task's last run, as the task
+/// rows keep it), the first `limit` by launch time; and how many more there were.
+pub fn instance_timeline(
+    conn: &Connection,
+    from: i64,
+    to: i64,
+    limit: usize,
+) -> Result<(Vec<InstanceRuns>, u64)> {
+    let result = (|| -> Result<(Vec<InstanceRuns>, u64)> {
+        let mut stmt = conn.prepare(
+            "SELECT i.instance_id, i.step, i.lifecycle, t.collection, t.task_id, t.state,
+                    max(t.started_at, ?1),
+                    min(coalesce(t.finished_at, i.terminated_at, ?2), ?2)
+             FROM tasks t JOIN instances i ON i.instance_id = t.owner
+             WHERE t.state IN ('done', 'failed', 'running') AND t.started_at IS NOT NULL
+               AND t.started_at < ?2 AND coalesce(t.finished_at, i.terminated_at, ?2) > ?1
+             ORDER BY i.launch_time, i.instance_id, t.started_at",
+        )?;
+        let mut rows = stmt.query(params![from, to])?;
+        let mut out: Vec<InstanceRuns> = vec![];
+        let mut more = 0u64;
+        let mut skipping: Option<String> = None;
+        while let Some(r) = rows.next()? {
+            let id: String = r.get(0)?;
+            let same = out.last().is_some_and(|i| i.instance_id == id);
+            if !same && skipping.as_deref() != Some(&id) && out.len() >= limit {
+                more += 1;
+                skipping = Some(id);
+                continue;
+            }
+            if skipping.as_deref() == Some(&id) {
+                continue;
+            }
+            if !same {
+                out.push(InstanceRuns {
+                    instance_id: id,
+                    step: r.get(1)?,
+                    lifecycle: r.get(2)?,
+                    runs: vec![],
+                });
+            }
+            if let Some(i) = out.last_mut() {
+                i.runs.push(Run {
+                    step: r.get(3)?,
+                    task_id: r.get(4)?,
+                    state: r.get(5)?,
+                    start: r.get(6)?,
+                    end: r.get(7)?,
+                });
+            }
+        }
+        Ok((out, more))
+    })();
+    crate::error::in_db(result, "catalog", super::path_of(conn))
+}
+
+/// The live S3 objects of one kind, as the last objects sync listed them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KindTotal {
+    pub kind: String,
+    pub files: u64,
+    pub bytes: u64,
+    /// Samples with at least one file of the kind.
+    pub samples: u64,
+}
+
+pub fn objects_by_kind(conn: &Connection) -> Result<Vec<KindTotal>> {
+    let result = (|| -> Result<Vec<KindTotal>> {
+        let mut stmt = conn.prepare(
+            "SELECT coalesce(kind, 'other'), count(*), coalesce(sum(size), 0),
+                    count(DISTINCT sample_id)
+             FROM objects WHERE removed_at IS NULL
+             GROUP BY 1 ORDER BY 1",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            let n = |i| r.get::<_, i64>(i).map(|v| v.max(0) as u64);
+            Ok(KindTotal {
+                kind: r.get(0)?,
+                files: n(1)?,
+                bytes: n(2)?,
+                samples: n(3)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    })();
+    crate::error::in_db(result, "catalog", super::path_of(conn))
+}
+
+/// Active samples with no live file of `kind` (the `samples-missing-files` report's rows):
+/// the first `limit` ids, and how many there are.
+pub fn samples_missing(conn: &Connection, kind: &str, limit: usize) -> Result<(Vec<String>, u64)> {
+    let result = (|| -> Result<(Vec<String>, u64)> {
+        let missing = "FROM samples s WHERE s.status <> 'dropped'
+             AND NOT EXISTS (SELECT 1 FROM objects o WHERE o.sample_id = s.sample_id
+                             AND o.kind = ?1 AND o.removed_at IS NULL)";
+        let total: i64 =
+            conn.query_row(&format!("SELECT count(*) {missing}"), [kind], |r| r.get(0))?;
+        let mut stmt = conn.prepare(&format!(
+            "SELECT s.sample_id {missing} ORDER BY s.sample_id LIMIT ?2"
+        ))?;
+        let ids = stmt
+            .query_map(params![kind, limit as i64], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok((ids, total.max(0) as u64))
     })();
     crate::error::in_db(result, "catalog", super::path_of(conn))
 }

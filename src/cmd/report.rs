@@ -6,20 +6,22 @@ use anyhow::Result;
 use clap::Args;
 
 use crate::catalog::Catalog;
-use crate::config::Context;
+use crate::config::{Context, FileConfig};
 use crate::error::Error;
 use crate::report::{self, Options};
 
 /// Write where the cohort stands as one HTML file for people away from the terminal: steps
-/// (stacked bars, % done, ETA), tasks done over time, each sample's state per step (the least
-/// advanced first), failures with their error tails. Everything is inline (no network needed
+/// (stacked bars, % done, ETA), tasks done over time, run times, each sample's state per step
+/// (the least advanced first), failures with their error tails, EC2 instances (hours, a 48-hour
+/// timeline, idle ones) and the S3 files per kind with the samples missing one. Everything is inline (no network needed
 /// to view it); it reads the catalog only: run `anamo sync` first, or pass --sync.
 #[derive(Debug, Args)]
 pub struct Cmd {
     /// Where to write the page.
     #[arg(long, short, default_value = "anamo-report.html")]
     pub output: PathBuf,
-    /// The study's name in the header [default: from the catalog's file name].
+    /// The study's name in the header [default: `name` under `[study]` in anamo.toml, else
+    /// the catalog's file name].
     #[arg(long)]
     pub title: Option<String>,
     /// Sync tasks from the store into the catalog first.
@@ -32,12 +34,16 @@ impl Cmd {
         if self.sync {
             crate::sync::Request::before_reading().run(ctx)?;
         }
+        let study = FileConfig::load()?.study;
         let conn = Catalog::read_only(&ctx.catalog_path)?;
         let catalog = ctx.catalog_path.display().to_string();
         let title = self
             .title
+            .or(study.name)
             .unwrap_or_else(|| format!("anamo report: {catalog}"));
-        let page = report::render(&conn, &Options::new(title, catalog))?;
+        let mut options = Options::new(title, catalog);
+        options.required_kinds = study.required_kinds;
+        let page = report::render(&conn, &options)?;
         write_whole(&self.output, page.as_bytes())?;
         println!(
             "wrote {} ({} KiB)",

@@ -33,6 +33,74 @@ fn run_unnamed(
     format: Format,
     out: impl Write,
 ) -> Result<u64> {
+    let mut stmt = bound(conn, sql, params)?;
+    let columns: Vec<String> = stmt.column_names().map(str::to_string).collect();
+    let width = columns.len();
+    let mut rows = stmt.raw_query();
+    // The first row is computed before the header is written: a query that fails at once
+    // (bad JSON, a division by zero in a strict function) prints its error alone.
+    let mut next = rows.next().map_err(|e| sql_error(e, sql))?;
+    let mut writer = RowWriter::new(format, columns, out)?;
+    let mut row_values = Vec::with_capacity(width);
+    while let Some(row) = next {
+        row_values.clear();
+        for i in 0..width {
+            row_values.push(cell(row.get_ref(i)?));
+        }
+        writer.write_row(&row_values)?;
+        next = rows.next().map_err(|e| sql_error(e, sql))?;
+    }
+    Ok(writer.finish()?)
+}
+
+/// A query's first rows, for a page that shows them.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Table {
+    pub columns: Vec<String>,
+    /// At most the limit asked for.
+    pub rows: Vec<Vec<Value>>,
+    /// Every row the query gives.
+    pub total: u64,
+}
+
+/// Runs one read-only query as [`run`] does and keeps its first `limit` rows (the rest are
+/// counted, not kept).
+pub fn table(
+    conn: &Connection,
+    sql: &str,
+    params: &BTreeMap<String, String>,
+    limit: usize,
+) -> Result<Table> {
+    let result = (|| -> Result<Table> {
+        let mut stmt = bound(conn, sql, params)?;
+        let columns: Vec<String> = stmt.column_names().map(str::to_string).collect();
+        let mut table = Table {
+            columns,
+            ..Table::default()
+        };
+        let mut rows = stmt.raw_query();
+        while let Some(row) = rows.next().map_err(|e| sql_error(e, sql))? {
+            if table.rows.len() < limit {
+                table.rows.push(
+                    (0..table.columns.len())
+                        .map(|i| row.get_ref(i).map(cell))
+                        .collect::<rusqlite::Result<_>>()?,
+                );
+            }
+            table.total += 1;
+        }
+        Ok(table)
+    })();
+    crate::error::in_db(result, "catalog", crate::catalog::path_of(conn))
+}
+
+/// The statement, checked by the guard, with every named parameter bound from `params`; one
+/// missing or left over is refused, naming it.
+fn bound<'c>(
+    conn: &'c Connection,
+    sql: &str,
+    params: &BTreeMap<String, String>,
+) -> Result<rusqlite::Statement<'c>> {
     guard::check(sql).map_err(Error::Invalid)?;
     let mut stmt = conn.prepare(sql).map_err(|e| sql_error(e, sql))?;
     let mut wanted = vec![];
@@ -72,23 +140,7 @@ fn run_unnamed(
             "unknown parameter '{extra}'; this query takes {takes}"
         )));
     }
-    let columns: Vec<String> = stmt.column_names().map(str::to_string).collect();
-    let width = columns.len();
-    let mut rows = stmt.raw_query();
-    // The first row is computed before the header is written: a query that fails at once
-    // (bad JSON, a division by zero in a strict function) prints its error alone.
-    let mut next = rows.next().map_err(|e| sql_error(e, sql))?;
-    let mut writer = RowWriter::new(format, columns, out)?;
-    let mut row_values = Vec::with_capacity(width);
-    while let Some(row) = next {
-        row_values.clear();
-        for i in 0..width {
-            row_values.push(cell(row.get_ref(i)?));
-        }
-        writer.write_row(&row_values)?;
-        next = rows.next().map_err(|e| sql_error(e, sql))?;
-    }
-    Ok(writer.finish()?)
+    Ok(stmt)
 }
 
 fn cell(v: ValueRef<'_>) -> Value {

@@ -41,7 +41,7 @@ fn drawing<E: std::fmt::Debug>(e: E) -> Error {
 /// One stacked bar per step: done, running, todo, waiting, failed.
 pub fn step_bars(steps: &[StepRow]) -> Result<String> {
     let mut svg = String::new();
-    let height = 40 + 28 * steps.len().max(1) as u32;
+    let height = (40 + 28 * steps.len() as u32).max(110);
     {
         let root = SVGBackend::with_string(&mut svg, (720, height)).into_drawing_area();
         root.fill(&WHITE).map_err(drawing)?;
@@ -161,7 +161,7 @@ pub fn lines(labels: &[String], per_step: &[(String, Vec<u64>)], y_desc: &str) -
 /// longest run needs.
 pub fn run_time_boxes(steps: &[crate::catalog::report::RunTimes]) -> Result<String> {
     let mut svg = String::new();
-    let height = 50 + 34 * steps.len().max(1) as u32;
+    let height = (50 + 34 * steps.len() as u32).max(120);
     {
         let root = SVGBackend::with_string(&mut svg, (720, height)).into_drawing_area();
         root.fill(&WHITE).map_err(drawing)?;
@@ -223,6 +223,60 @@ pub fn run_time_boxes(steps: &[crate::catalog::report::RunTimes]) -> Result<Stri
             );
             mid.set_margin(4, 4, 0, 0);
             chart.draw_series(std::iter::once(mid)).map_err(drawing)?;
+        }
+        root.present().map_err(drawing)?;
+    }
+    Ok(svg)
+}
+
+/// Tasks per instance over a window: a row per instance, a bar per run in its state's colour;
+/// time in hours before the window's end.
+pub fn timeline(
+    instances: &[crate::catalog::report::InstanceRuns],
+    from: i64,
+    to: i64,
+) -> Result<String> {
+    let mut svg = String::new();
+    let height = (50 + 22 * instances.len() as u32).max(120);
+    let hours = |at: i64| (at - to) as f64 / 3_600_000.0;
+    {
+        let root = SVGBackend::with_string(&mut svg, (720, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(drawing)?;
+        let n = instances.len().max(1) as u32;
+        let names: Vec<&str> = instances.iter().map(|i| i.instance_id.as_str()).collect();
+        let mut chart = ChartBuilder::on(&root)
+            .margin(8)
+            .x_label_area_size(30)
+            .y_label_area_size(150)
+            .build_cartesian_2d(hours(from)..0f64, (0u32..n).into_segmented())
+            .map_err(drawing)?;
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .y_labels(n as usize)
+            .y_label_formatter(&|v| step_name(&names, v))
+            .x_desc("hours before the report")
+            .draw()
+            .map_err(drawing)?;
+        for (i, instance) in instances.iter().enumerate() {
+            let i = i as u32;
+            for run in &instance.runs {
+                let colour = STATE_COLOURS
+                    .iter()
+                    .find(|(s, _)| *s == run.state)
+                    .map_or(BLACK, |(_, c)| *c);
+                // A run of seconds still shows as a sliver.
+                let end = hours(run.end).max(hours(run.start) + (to - from) as f64 / 3.6e9 / 4.0);
+                let mut bar = Rectangle::new(
+                    [
+                        (hours(run.start), SegmentValue::Exact(i)),
+                        (end, SegmentValue::Exact(i + 1)),
+                    ],
+                    colour.filled(),
+                );
+                bar.set_margin(2, 2, 0, 0);
+                chart.draw_series(std::iter::once(bar)).map_err(drawing)?;
+            }
         }
         root.present().map_err(drawing)?;
     }

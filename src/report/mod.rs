@@ -12,7 +12,8 @@ use rusqlite::Connection;
 
 use crate::catalog::{self, progress, report};
 use crate::clock::{now_ms, rfc3339};
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::query;
 
 /// What the page shows beyond the catalog.
 #[derive(Debug, Clone)]
@@ -25,6 +26,10 @@ pub struct Options {
     pub samples_listed: usize,
     /// Failed tasks listed.
     pub failures_listed: usize,
+    /// Instances drawn on the timeline.
+    pub instances_drawn: usize,
+    /// File kinds every active sample must have in S3; empty: every kind the listings hold.
+    pub required_kinds: Vec<String>,
 }
 
 impl Options {
@@ -34,6 +39,8 @@ impl Options {
             catalog: catalog.into(),
             samples_listed: 200,
             failures_listed: 50,
+            instances_drawn: 40,
+            required_kinds: vec![],
         }
     }
 }
@@ -65,25 +72,45 @@ pre{white-space:pre-wrap;font-size:.8em;margin:0}
 @media print{body{max-width:none}h2{break-after:avoid}}
 ";
 
-/// The whole page.
+/// The whole page. At cohort scale the catalog reads are its whole cost, so the samples, fleet
+/// and files sections are read on a second read-only connection at the same time (SQLite
+/// readers do not wait for each other).
 pub fn render(conn: &Connection, opts: &Options) -> Result<String> {
-    let steps = progress::overview(conn)?;
-    let mut page = String::new();
-    let _ = write!(
-        page,
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{}</title><style>{STYLE}</style></head><body>",
-        esc(&opts.title)
-    );
-    header(conn, opts, &steps, &mut page)?;
-    steps_section(&steps, &mut page)?;
-    over_time(conn, &mut page)?;
-    run_times(conn, &mut page)?;
-    samples(conn, opts, &mut page)?;
-    failures(conn, opts, &mut page)?;
-    page.push_str("</body></html>\n");
-    Ok(page)
+    let path = catalog::path_of(conn).to_path_buf();
+    std::thread::scope(|scope| {
+        let second = scope.spawn(|| -> Result<(String, String)> {
+            let conn = catalog::Catalog::read_only(&path)?;
+            let mut standing = String::new();
+            samples(&conn, opts, &mut standing)?;
+            let mut fleet = String::new();
+            instances(&conn, opts, &mut fleet)?;
+            objects(&conn, opts, &mut fleet)?;
+            Ok((standing, fleet))
+        });
+        let steps = progress::overview(conn)?;
+        let mut page = String::new();
+        let _ = write!(
+            page,
+            "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+             <title>{}</title><style>{STYLE}</style></head><body>",
+            esc(&opts.title)
+        );
+        header(conn, opts, &steps, &mut page)?;
+        steps_section(&steps, &mut page)?;
+        over_time(conn, &mut page)?;
+        run_times(conn, &mut page)?;
+        let mut failed = String::new();
+        failures(conn, opts, &mut failed)?;
+        let (standing, fleet) = second
+            .join()
+            .map_err(|_| Error::Internal("the report's second reader panicked".into()))??;
+        page.push_str(&standing);
+        page.push_str(&failed);
+        page.push_str(&fleet);
+        page.push_str("</body></html>\n");
+        Ok(page)
+    })
 }
 
 fn header(
@@ -413,5 +440,222 @@ fn failures(conn: &Connection, opts: &Options, page: &mut String) -> Result<()> 
         );
     }
     page.push_str("</table></div>");
+    Ok(())
+}
+
+/// The span the instance timeline covers, before the report is written.
+const TIMELINE_MS: i64 = 48 * 3_600_000;
+
+fn instances(conn: &Connection, opts: &Options, page: &mut String) -> Result<()> {
+    page.push_str("<h2>Instances</h2>");
+    if report::instance_count(conn)? == 0 {
+        page.push_str(
+            "<p class=\"none\">No EC2 instance in the catalog: run <code>anamo sync \
+             --instances</code> (or set <code>instances = true</code> under <code>[sync]</code> \
+             in anamo.toml).</p>",
+        );
+        return Ok(());
+    }
+    page.push_str("<h3>Instance-hours per step and market</h3>");
+    saved_table(
+        conn,
+        "instance-hours-by-step",
+        &[],
+        100,
+        "instance-hours",
+        page,
+    )?;
+    page.push_str("<h3>Tasks per instance, last 48 hours</h3>");
+    let to = now_ms();
+    let from = to - TIMELINE_MS;
+    let (drawn, more) = report::instance_timeline(conn, from, to, opts.instances_drawn)?;
+    if drawn.is_empty() {
+        page.push_str("<p class=\"none\">No task ran on an instance in the last 48 hours.</p>");
+    } else {
+        legend(page);
+        page.push_str(&charts::timeline(&drawn, from, to)?);
+        page.push_str(
+            "<div class=\"scroll\"><table id=\"timeline\"><tr><th>instance</th><th>step</th>\
+             <th>market</th><th>runs</th><th>done</th><th>failed</th><th>running</th></tr>",
+        );
+        for i in &drawn {
+            let count = |state: &str| i.runs.iter().filter(|r| r.state == state).count();
+            let _ = write!(
+                page,
+                "<tr data-instance=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+                 <td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&i.instance_id),
+                esc(&i.instance_id),
+                esc(i.step.as_deref().unwrap_or("")),
+                esc(i.lifecycle.as_deref().unwrap_or("")),
+                i.runs.len(),
+                count("done"),
+                count("failed"),
+                count("running")
+            );
+        }
+        page.push_str("</table></div>");
+        if more > 0 {
+            let _ = write!(
+                page,
+                "<p>{more} more instance(s) ran tasks in that time: <code>anamo query \
+                 tasks-per-instance -p step=STEP</code> lists them all.</p>"
+            );
+        }
+    }
+    page.push_str(
+        "<h3>Instances that finished no work</h3><p>Ended, or up 6 hours or more, without \
+         finishing a task and holding none (check the AMI, the instance role and the store).</p>",
+    );
+    saved_table(
+        conn,
+        "instances-without-work",
+        &[("hours", "6")],
+        50,
+        "idle-instances",
+        page,
+    )
+}
+
+fn objects(conn: &Connection, opts: &Options, page: &mut String) -> Result<()> {
+    page.push_str("<h2>Files in S3</h2>");
+    let kinds = report::objects_by_kind(conn)?;
+    if kinds.is_empty() {
+        page.push_str(
+            "<p class=\"none\">No S3 listing in the catalog: run <code>anamo sync --objects \
+             s3://BUCKET/PREFIX/</code> (or list the prefixes as <code>[[sync.objects]]</code> \
+             in anamo.toml).</p>",
+        );
+        return Ok(());
+    }
+    page.push_str(
+        "<div class=\"scroll\"><table id=\"kinds\"><tr><th>kind</th><th>files</th>\
+         <th>size</th><th>samples</th></tr>",
+    );
+    for k in &kinds {
+        let _ = write!(
+            page,
+            "<tr data-kind=\"{}\"><td>{}</td><td>{}</td><td data-bytes=\"{}\">{}</td><td>{}</td></tr>",
+            esc(&k.kind),
+            esc(&k.kind),
+            k.files,
+            k.bytes,
+            size(k.bytes),
+            k.samples
+        );
+    }
+    page.push_str("</table></div><h3>Samples missing a kind of file</h3>");
+    let required: Vec<String> = if opts.required_kinds.is_empty() {
+        kinds
+            .iter()
+            .map(|k| k.kind.clone())
+            .filter(|k| k != "other")
+            .collect()
+    } else {
+        opts.required_kinds.clone()
+    };
+    let _ = write!(
+        page,
+        "<p>Active samples of the sample sheet with no file of {} ({}).</p>",
+        if opts.required_kinds.is_empty() {
+            "each kind listed"
+        } else {
+            "each required kind"
+        },
+        if opts.required_kinds.is_empty() {
+            "<code>required_kinds</code> under <code>[study]</code> in anamo.toml names the \
+             kinds every sample must have"
+        } else {
+            "<code>[study] required_kinds</code> in anamo.toml"
+        }
+    );
+    page.push_str(
+        "<div class=\"scroll\"><table id=\"missing\"><tr><th>kind</th><th>samples \
+         missing it</th><th>the first of them</th></tr>",
+    );
+    for kind in &required {
+        let (ids, total) = report::samples_missing(conn, kind, 20)?;
+        let _ = write!(
+            page,
+            "<tr data-kind=\"{}\"><td>{}</td><td>{total}</td><td style=\"text-align:left\">{}{}</td></tr>",
+            esc(kind),
+            esc(kind),
+            esc(&ids.join(", ")),
+            if total as usize > ids.len() {
+                format!(
+                    " &hellip; (<code>anamo query samples-missing-files -p kind={}</code>)",
+                    esc(kind)
+                )
+            } else {
+                String::new()
+            }
+        );
+    }
+    page.push_str("</table></div>");
+    Ok(())
+}
+
+/// Bytes as a person reads them: `512 B`, `3.4 GiB`.
+fn size(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = bytes as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+/// A built-in saved report's rows as a table, so the page and `anamo query NAME` agree.
+fn saved_table(
+    conn: &Connection,
+    name: &str,
+    params: &[(&str, &str)],
+    limit: usize,
+    id: &str,
+    page: &mut String,
+) -> Result<()> {
+    let report = query::saved::find(name, None)?
+        .ok_or_else(|| Error::Internal(format!("no built-in report {name}")))?;
+    let params = params
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let table = query::table(conn, &report.sql, &params, limit)?;
+    if table.total == 0 {
+        page.push_str("<p class=\"none\">None.</p>");
+        return Ok(());
+    }
+    let _ = write!(page, "<div class=\"scroll\"><table id=\"{id}\"><tr>");
+    for c in &table.columns {
+        let _ = write!(page, "<th>{}</th>", esc(c));
+    }
+    page.push_str("</tr>");
+    for row in &table.rows {
+        page.push_str("<tr>");
+        for v in row {
+            let text = match v {
+                serde_json::Value::Null => String::new(),
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            let _ = write!(page, "<td>{}</td>", esc(&text));
+        }
+        page.push_str("</tr>");
+    }
+    page.push_str("</table></div>");
+    if table.total as usize > table.rows.len() {
+        let _ = write!(
+            page,
+            "<p>The first {} of {} rows: <code>anamo query {name}</code> gives them all.</p>",
+            table.rows.len(),
+            table.total
+        );
+    }
     Ok(())
 }
