@@ -167,6 +167,8 @@ impl Demo {
             lease: Duration::from_secs(60),
             wait: Wait::Flow,
             max_idle: Duration::from_millis(300),
+            idle_timeout: None,
+            script_env: vec![],
             stop_claiming_after: None,
             log_dir: Some(self.dir.join("logs")),
             log_shipper: None,

@@ -7,9 +7,10 @@ use std::collections::BTreeMap;
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_sdk_ec2::types::{
-    Filter, InstanceInterruptionBehavior, InstanceMarketOptionsRequest, InstanceType,
-    LaunchTemplateSpecification, MarketType, ResourceType, ShutdownBehavior, SpotInstanceType,
-    SpotMarketOptions, Tag, TagSpecification,
+    Filter, HttpTokensState, InstanceInterruptionBehavior, InstanceMarketOptionsRequest,
+    InstanceMetadataEndpointState, InstanceMetadataOptionsRequest, InstanceMetadataTagsState,
+    InstanceType, LaunchTemplateSpecification, MarketType, ResourceType, ShutdownBehavior,
+    SpotInstanceType, SpotMarketOptions, Tag, TagSpecification,
 };
 use tokio::runtime::Runtime;
 
@@ -91,6 +92,15 @@ impl Ec2 {
             .user_data(aws_smithy_types::base64::encode(req.user_data))
             .tag_specifications(tags)
             .instance_initiated_shutdown_behavior(ShutdownBehavior::Terminate)
+            // The worker finds its step in the instance's own tags (`anamo:step`) through
+            // instance metadata, IMDSv2 only.
+            .metadata_options(
+                InstanceMetadataOptionsRequest::builder()
+                    .http_endpoint(InstanceMetadataEndpointState::Enabled)
+                    .http_tokens(HttpTokensState::Required)
+                    .instance_metadata_tags(InstanceMetadataTagsState::Enabled)
+                    .build(),
+            )
             .dry_run(req.dry_run);
         if let Some(t) = req.instance_type {
             call = call.instance_type(InstanceType::from(t));
@@ -145,6 +155,35 @@ impl Ec2 {
             }
             Err(e) => Err(aws::sdk_error("EC2", "cannot look up launch templates", e)),
         }
+    }
+
+    /// The value of one tag of an instance (DescribeTags), `None` when it has no such tag.
+    pub fn tag_of(&self, instance_id: &str, key: &str) -> Result<Option<String>> {
+        let out = self.rt.block_on(
+            self.client
+                .describe_tags()
+                .filters(
+                    Filter::builder()
+                        .name("resource-id")
+                        .values(instance_id)
+                        .build(),
+                )
+                .filters(Filter::builder().name("key").values(key).build())
+                .send(),
+        );
+        let out = out.map_err(|e| {
+            aws::sdk_error(
+                "EC2",
+                &format!("cannot read the tags of {instance_id} (ec2:DescribeTags)"),
+                e,
+            )
+        })?;
+        Ok(out
+            .tags()
+            .iter()
+            .find(|t| t.key() == Some(key))
+            .and_then(|t| t.value())
+            .map(str::to_string))
     }
 
     /// Instances of `step` (by the anamo:step tag) that are pending or running.

@@ -158,10 +158,14 @@ impl S3 {
         }
     }
 
-    /// Proves that objects can be written and deleted under `prefix`: puts a small probe
-    /// object there and deletes it. The error names the permission that failed.
-    pub fn probe_write(&self, prefix: &S3Uri, name: &str) -> Result<()> {
-        let probe = prefix.join(name);
+    /// Proves that `owner` (a worker) can write and delete objects under `prefix`: puts a
+    /// small probe object there (named after the owner, so two workers' checks never collide)
+    /// and deletes it. The error names the permission that failed.
+    pub fn probe_write(&self, prefix: &S3Uri, owner: &str) -> Result<()> {
+        let probe = prefix.join(&format!(
+            ".anamo-write-check-{}",
+            owner.replace(['/', ':'], "-")
+        ));
         self.rt.block_on(async {
             self.client
                 .put_object()

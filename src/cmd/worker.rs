@@ -26,9 +26,10 @@ use crate::worker::{self, LogShipper, Options, Shutdown, Wait};
 /// claimable without a person acting; --watch stays until stopped.
 #[derive(Debug, Args)]
 pub struct Cmd {
-    /// The collection (workflow step) to work on, e.g. Alignment.
+    /// The collection (workflow step) to work on, e.g. Alignment [default on EC2: the
+    /// instance's `anamo:step` tag, which `anamo launch` sets].
     #[arg(long, short)]
-    pub collection: String,
+    pub collection: Option<String>,
 
     /// Tasks to run in parallel.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
@@ -52,6 +53,18 @@ pub struct Cmd {
     /// Stay until stopped, polling for tasks added later (with backoff up to 30s).
     #[arg(long)]
     pub watch: bool,
+
+    /// With --wait or --watch: leave once nothing was claimable for this long (each slot
+    /// in turn; with --shutdown-on-exit the machine then powers off), so a waiting cluster
+    /// does not idle for ever.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub idle_timeout: Option<Duration>,
+
+    /// Where the step's scripts write their results, s3://BUCKET/PREFIX/ ({collection} is
+    /// filled). Checked before the first claim (a probe object is written there and deleted):
+    /// a machine that cannot write it claims nothing. Scripts get it as ANAMO_RESULTS.
+    #[arg(long, value_name = "S3_URI")]
+    pub results: Option<String>,
 
     /// Wall-clock budget: after it, finish what runs and take nothing new.
     #[arg(long, value_parser = parse_duration)]
@@ -105,10 +118,40 @@ impl Cmd {
     }
 
     fn work(self, ctx: &Context) -> Result<()> {
+        if self.idle_timeout.is_some() && !self.wait && !self.watch {
+            anyhow::bail!(
+                "--idle-timeout needs --wait or --watch: without them a worker leaves as soon \
+                 as nothing is claimable"
+            );
+        }
+        let (owner, metadata) = match &self.owner {
+            Some(o) => (o.clone(), None),
+            None => worker::detect_owner(),
+        };
+        let collection = match self.collection {
+            Some(c) => c,
+            None => worker::step_from_tag(metadata.as_ref(), &owner, &ctx.aws)?,
+        };
+        // The results prefix first: nothing else is worth doing on a machine that cannot
+        // deliver the step's results.
+        let mut script_env = vec![];
+        if let Some(results) = &self.results {
+            let prefix = results_prefix(results, &collection)?;
+            S3::connect(&ctx.aws)?
+                .probe_write(&prefix, &owner)
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "worker cannot write the step's results under {prefix}: {e}; the \
+                         bucket must exist and the instance role needs s3:PutObject and \
+                         s3:DeleteObject there. Nothing was claimed"
+                    )
+                })?;
+            script_env.push(("ANAMO_RESULTS".to_string(), prefix.to_string()));
+        }
         let store = ctx.store(OpenMode::MustExist)?;
         // A collection with no task at all is most often a typo: say so rather than report
         // "0 done" as if the step were finished (one key read, on any store).
-        if let Some(hint) = crate::cmd::unknown_collection(store.as_ref(), &self.collection, None)?
+        if let Some(hint) = crate::cmd::unknown_collection(store.as_ref(), &collection, None)?
         {
             if !self.watch {
                 anyhow::bail!("{hint}, or pass --watch to wait for tasks to be added");
@@ -131,10 +174,6 @@ impl Cmd {
         shutdown
             .watch_signals()
             .context("cannot install signal handlers")?;
-        let (owner, metadata) = match self.owner {
-            Some(o) => (o, None),
-            None => worker::detect_owner(),
-        };
         if let Some(session) = metadata {
             worker::watch_spot_notice(session, Arc::clone(&shutdown));
         }
@@ -162,7 +201,7 @@ impl Cmd {
         }
         let opts = Options {
             owner,
-            collection: self.collection,
+            collection,
             slots: self.slots as usize,
             max_tasks: self.max_tasks,
             lease: self.lease,
@@ -174,6 +213,8 @@ impl Cmd {
                 Wait::Exit
             },
             max_idle: worker::MAX_IDLE,
+            idle_timeout: self.idle_timeout,
+            script_env,
             stop_claiming_after: self.stop_claiming_after,
             log_dir,
             log_shipper,
@@ -183,6 +224,21 @@ impl Cmd {
         result?;
         Ok(())
     }
+}
+
+/// `--results` for this step: `{collection}` filled, and a folder (a trailing `/`).
+fn results_prefix(pattern: &str, collection: &str) -> crate::error::Result<S3Uri> {
+    let filled = crate::placeholders::fill(
+        "--results",
+        pattern,
+        &[("collection", collection)],
+        crate::placeholders::Quoting::Plain,
+    )?;
+    let mut uri = S3Uri::parse(&filled)?;
+    if !uri.key.is_empty() && !uri.key.ends_with('/') {
+        uri.key.push('/');
+    }
+    Ok(uri)
 }
 
 /// Makes the log folder and writes and removes a probe file in it.

@@ -39,8 +39,7 @@ impl LogShipper {
     /// Before the first claim: a log destination that cannot be written would leave every
     /// log on an instance that is about to be terminated.
     pub fn preflight(&self, owner: &str) -> Result<()> {
-        let name = format!(".anamo-write-check-{}", owner.replace(['/', ':'], "-"));
-        self.s3.probe_write(&self.base, &name)
+        self.s3.probe_write(&self.base, owner)
     }
 
     /// Uploads that failed so far.

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-pub use identity::{default_owner, detect as detect_owner};
+pub use identity::{default_owner, detect as detect_owner, step_from_tag};
 pub use logs::LogShipper;
 pub use shutdown::Shutdown;
 pub use spot::watch_spot_notice;
@@ -38,6 +38,10 @@ pub struct Options {
     pub wait: Wait,
     /// Longest pause between looks at a collection with nothing claimable.
     pub max_idle: Duration,
+    /// With `--wait`/`--watch`: a slot that found nothing to claim for this long leaves.
+    pub idle_timeout: Option<Duration>,
+    /// Set for every script besides the task's own variables (e.g. ANAMO_RESULTS).
+    pub script_env: Vec<(String, String)>,
     /// Take nothing new after this long.
     pub stop_claiming_after: Option<Duration>,
     /// Each attempt's output goes to `DIR/COLLECTION/TASK_ID/ATTEMPT.log`.
@@ -118,6 +122,7 @@ pub fn run(store: &dyn TaskStore, opts: &Options, shutdown: &Shutdown) -> (Summa
     let halted = AtomicBool::new(false);
     let told_blocked = AtomicBool::new(false);
     let told_waiting = AtomicBool::new(false);
+    let told_idle = AtomicBool::new(false);
     let last_survey = std::sync::Mutex::new(None);
     let ctx = slot::SlotContext {
         store,
@@ -129,6 +134,7 @@ pub fn run(store: &dyn TaskStore, opts: &Options, shutdown: &Shutdown) -> (Summa
         halted: &halted,
         told_blocked: &told_blocked,
         told_waiting: &told_waiting,
+        told_idle: &told_idle,
         last_survey: &last_survey,
     };
     let results: Vec<Result<()>> = std::thread::scope(|s| {

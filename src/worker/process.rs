@@ -37,8 +37,8 @@ const OUTPUT_DRAIN: Duration = Duration::from_secs(2);
 /// SIGKILL to the group, which takes the guard too.
 const GUARD: &str = r#"trap 'kill -KILL 0' TERM; bash -eo pipefail -c "$0" & wait $!"#;
 
-/// Starts the script of `task` for attempt `attempt`.
-pub fn spawn(task: &Task, log: Option<&Path>) -> io::Result<Running> {
+/// Starts the script of `task`, with `env` set besides the task's own variables.
+pub fn spawn(task: &Task, log: Option<&Path>, env: &[(String, String)]) -> io::Result<Running> {
     let mut cmd = Command::new("bash");
     cmd.args(["-c", GUARD, &task.script])
         .stdin(Stdio::null())
@@ -54,6 +54,7 @@ pub fn spawn(task: &Task, log: Option<&Path>) -> io::Result<Running> {
     for (name, value) in &task.attrs {
         cmd.env(format!("ANAMO_ATTR_{}", name.to_ascii_uppercase()), value);
     }
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
     #[cfg(target_os = "linux")]
     // SAFETY: prctl is async-signal-safe and touches only the child's own attributes.
     unsafe {

@@ -29,6 +29,8 @@ pub(super) struct SlotContext<'a> {
     pub told_blocked: &'a AtomicBool,
     /// Set once the waiting tasks a worker without --wait leaves were reported.
     pub told_waiting: &'a AtomicBool,
+    /// Set once a slot left on --idle-timeout, so the note comes once.
+    pub told_idle: &'a AtomicBool,
     /// The last look at the collection's waiting tasks, shared by the slots (one look serves
     /// every slot that runs dry at about the same time).
     pub last_survey: &'a Mutex<Option<(Instant, Survey)>>,
@@ -49,6 +51,8 @@ const TIMEOUT_EXIT: i32 = 124;
 pub(super) fn run(ctx: &SlotContext<'_>) -> Result<()> {
     let mut idle = Duration::from_millis(250);
     let mut failing = Duration::from_millis(500);
+    // Since when this slot has found nothing to claim (for --idle-timeout).
+    let mut empty_since: Option<Instant> = None;
     loop {
         if ctx.shutdown.requested() || ctx.halted.load(Ordering::SeqCst) || budget_spent(ctx) {
             return Ok(());
@@ -70,6 +74,7 @@ pub(super) fn run(ctx: &SlotContext<'_>) -> Result<()> {
         match attempt {
             Ok(ClaimAttempt::Claimed(claim)) => {
                 idle = Duration::from_millis(250);
+                empty_since = None;
                 failing = Duration::from_millis(500);
                 run_guarded(ctx, claim)?;
             }
@@ -85,7 +90,20 @@ pub(super) fn run(ctx: &SlotContext<'_>) -> Result<()> {
                     Idle::Claim => idle = Duration::from_millis(250),
                     Idle::Exit => return Ok(()),
                     Idle::Poll => {
-                        ctx.shutdown.sleep(idle);
+                        let since = *empty_since.get_or_insert_with(Instant::now);
+                        if let Some(limit) = ctx.opts.idle_timeout
+                            && since.elapsed() >= limit
+                        {
+                            if !ctx.told_idle.swap(true, Ordering::SeqCst) {
+                                crate::note!(
+                                    "nothing to claim in {} for {}; leaving (--idle-timeout)",
+                                    ctx.opts.collection,
+                                    humantime::format_duration(limit)
+                                );
+                            }
+                            return Ok(());
+                        }
+                        ctx.shutdown.sleep(idle.min(limit_left(ctx.opts.idle_timeout, since)));
                         idle = (idle * 2).min(ctx.opts.max_idle);
                     }
                 }
@@ -199,6 +217,15 @@ fn when_empty(ctx: &SlotContext<'_>) -> Result<Idle> {
     Ok(Idle::Exit)
 }
 
+/// What is left of the idle timeout (all the time there is without one): a slot does not
+/// sleep past it.
+fn limit_left(limit: Option<Duration>, since: Instant) -> Duration {
+    limit.map_or(Duration::MAX, |l| {
+        l.saturating_sub(since.elapsed())
+            .max(Duration::from_millis(10))
+    })
+}
+
 fn budget_spent(ctx: &SlotContext<'_>) -> bool {
     ctx.opts
         .stop_claiming_after
@@ -245,7 +272,7 @@ fn run_task(ctx: &SlotContext<'_>, claim: &mut Claim) {
             .join(format!("{}.log", task.attempts));
         std::path::absolute(&p).unwrap_or(p)
     });
-    let mut ending = match process::spawn(task, log.as_deref()) {
+    let mut ending = match process::spawn(task, log.as_deref(), &ctx.opts.script_env) {
         Ok(running) => {
             ctx.shutdown.task_started();
             let ending = supervise(ctx, claim, &running, log.as_deref());
