@@ -100,9 +100,12 @@ impl Demo {
             catalog::drop_sample(&cat, last, "withdrew consent")?;
         }
         progress(&format!(
-            "imported {} samples with QC metrics into {}",
+            "imported {} samples with QC metrics into {}{}",
             ids.len(),
-            self.catalog.display()
+            self.catalog.display(),
+            ids.last()
+                .map(|s| format!("; dropped {s} (withdrew consent): its tasks count apart"))
+                .unwrap_or_default()
         ));
 
         let store = SqliteStore::open(&self.store, OpenMode::Create)?;

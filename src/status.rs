@@ -113,7 +113,8 @@ pub fn render(rows: &[StepRow], format: Format, out: impl Write) -> Result<()> {
                 json!(apart_text(r)),
             ]);
         } else {
-            let eta = r.eta_hours(now).map(|h| (h * 100.0).round() / 100.0);
+            // Rounded up: work left never reads as 0.0 (done).
+            let eta = r.eta_hours(now).map(|h| (h * 100.0).ceil() / 100.0);
             row.extend([
                 json!((r.pct_done() * 10.0).round() / 10.0),
                 json!(r.done_24h),

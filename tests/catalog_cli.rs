@@ -25,7 +25,9 @@ fn demo_notes(samples: usize) -> String {
     };
     let tasks = samples * 3;
     [
-        format!(r"demo: imported {samples} samples with QC metrics into d/anamo\.db\n"),
+        format!(
+            r"demo: imported {samples} samples with QC metrics into d/anamo\.db; dropped S{samples:03} \(withdrew consent\): its tasks count apart\n"
+        ),
         format!(
             r"demo: added {tasks} tasks over 3 chained steps \(--after\) to d/anamo-tasks\.db\n"
         ),

@@ -84,6 +84,14 @@ fn the_demo_s_report_tells_what_status_and_the_catalog_tell() {
             assert_eq!(row[col], n.to_string(), "{} {state}", row[0]);
         }
         assert_eq!(counts.len(), 6);
+        // What status sets apart (the demo's dropped sample) is on the page too.
+        let dropped = row[header.iter().position(|h| *h == "dropped").unwrap()];
+        assert_eq!(dropped, "1", "the demo drops one sample");
+        assert!(
+            page.contains(&format!("<td>{dropped} dropped</td></tr>")),
+            "{}",
+            row[0]
+        );
         assert!(page.contains(&format!(
             "<td class=\"pct\">{}%</td>",
             row[header.iter().position(|h| *h == "pct_done").unwrap()]

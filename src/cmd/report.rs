@@ -40,6 +40,7 @@ impl Cmd {
         let title = self
             .title
             .or(study.name)
+            .filter(|t| !t.trim().is_empty())
             .unwrap_or_else(|| format!("anamo report: {catalog}"));
         let mut options = Options::new(title, catalog);
         options.required_kinds = study.required_kinds;

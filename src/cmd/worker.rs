@@ -151,8 +151,7 @@ impl Cmd {
         let store = ctx.store(OpenMode::MustExist)?;
         // A collection with no task at all is most often a typo: say so rather than report
         // "0 done" as if the step were finished (one key read, on any store).
-        if let Some(hint) = crate::cmd::unknown_collection(store.as_ref(), &collection, None)?
-        {
+        if let Some(hint) = crate::cmd::unknown_collection(store.as_ref(), &collection, None)? {
             if !self.watch {
                 anyhow::bail!("{hint}, or pass --watch to wait for tasks to be added");
             }

@@ -23,15 +23,40 @@ pub fn css_colour(state: &str) -> String {
     )
 }
 
-/// The label of a step's row on an axis of steps.
-fn step_name(names: &[&str], v: &SegmentValue<u32>) -> String {
+/// Axis and legend text: large enough to read when a phone shows the chart at its width.
+const TEXT: (&str, u32) = ("sans-serif", 15);
+
+/// The steps' lines, apart from the states' colours (a red line must not read as failed).
+const LINE_COLOURS: [RGBColor; 6] = [
+    RGBColor(117, 80, 179),
+    RGBColor(0, 128, 128),
+    RGBColor(140, 86, 75),
+    RGBColor(214, 39, 140),
+    RGBColor(60, 60, 60),
+    RGBColor(128, 128, 0),
+];
+
+fn line_colour(k: usize) -> RGBColor {
+    LINE_COLOURS[k % LINE_COLOURS.len()]
+}
+
+/// The label of a row on an axis of rows drawn top down: row `k` of `names` sits at
+/// segment `len - 1 - k`, so the first is on top.
+fn row_name(names: &[&str], v: &SegmentValue<u32>) -> String {
     match v {
         SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => names
-            .get(*i as usize)
+            .len()
+            .checked_sub(1 + *i as usize)
+            .and_then(|k| names.get(k))
             .map(|s| s.to_string())
             .unwrap_or_default(),
         SegmentValue::Last => String::new(),
     }
+}
+
+/// The segment of row `k` of `n`, counted from the top.
+fn row_at(k: usize, n: usize) -> u32 {
+    n.saturating_sub(1 + k) as u32
 }
 
 fn drawing<E: std::fmt::Debug>(e: E) -> Error {
@@ -56,14 +81,16 @@ pub fn step_bars(steps: &[StepRow]) -> Result<String> {
             .map_err(drawing)?;
         chart
             .configure_mesh()
+            .label_style(TEXT)
+            .axis_desc_style(TEXT)
             .disable_y_mesh()
             .y_labels(n as usize)
-            .y_label_formatter(&|v| step_name(&names, v))
+            .y_label_formatter(&|v| row_name(&names, v))
             .x_desc("tasks")
             .draw()
             .map_err(drawing)?;
-        for (i, s) in steps.iter().enumerate() {
-            let i = i as u32;
+        for (k, s) in steps.iter().enumerate() {
+            let i = row_at(k, steps.len());
             let mut from = 0u64;
             for (state, count) in [
                 ("done", s.done),
@@ -118,21 +145,25 @@ pub fn lines(labels: &[String], per_step: &[(String, Vec<u64>)], y_desc: &str) -
             .map_err(drawing)?;
         chart
             .configure_mesh()
+            .label_style(TEXT)
+            .axis_desc_style(TEXT)
             .x_labels(days.len().min(8))
             .x_label_formatter(&|i| days.get(*i as usize).cloned().unwrap_or_default())
             .y_desc(y_desc)
             .draw()
             .map_err(drawing)?;
         for (k, (step, values)) in per_step.iter().enumerate() {
-            let colour = Palette99::pick(k).to_rgba();
+            let colour = line_colour(k);
             chart
                 .draw_series(LineSeries::new(
                     values.iter().enumerate().map(|(i, v)| (i as u32, *v)),
-                    colour.stroke_width(2),
+                    colour.stroke_width(3),
                 ))
                 .map_err(drawing)?
                 .label(step.clone())
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], colour));
+                .legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 16, y)], colour.stroke_width(3))
+                });
             // A series of a point or two (a day or two) shows as dots, not an empty chart.
             let dots = if values.len() <= 2 { values.len() } else { 0 };
             chart
@@ -147,6 +178,7 @@ pub fn lines(labels: &[String], per_step: &[(String, Vec<u64>)], y_desc: &str) -
         }
         chart
             .configure_series_labels()
+            .label_font(TEXT)
             .background_style(WHITE.mix(0.8))
             .border_style(BLACK)
             .draw()
@@ -188,15 +220,17 @@ pub fn run_time_boxes(steps: &[crate::catalog::report::RunTimes]) -> Result<Stri
             .map_err(drawing)?;
         chart
             .configure_mesh()
+            .label_style(TEXT)
+            .axis_desc_style(TEXT)
             .disable_y_mesh()
             .y_labels(n as usize)
-            .y_label_formatter(&|v| step_name(&names, v))
+            .y_label_formatter(&|v| row_name(&names, v))
             .x_desc(format!("{unit} per task"))
             .draw()
             .map_err(drawing)?;
         let ink = RGBColor(52, 101, 164);
-        for (i, s) in steps.iter().enumerate() {
-            let i = i as u32;
+        for (k, s) in steps.iter().enumerate() {
+            let i = row_at(k, steps.len());
             let [lo, q1, median, q3, hi] = s.quartiles.map(minutes);
             let centre = SegmentValue::CenterOf(i);
             chart
@@ -252,14 +286,16 @@ pub fn timeline(
             .map_err(drawing)?;
         chart
             .configure_mesh()
+            .label_style(TEXT)
+            .axis_desc_style(TEXT)
             .disable_y_mesh()
             .y_labels(n as usize)
-            .y_label_formatter(&|v| step_name(&names, v))
+            .y_label_formatter(&|v| row_name(&names, v))
             .x_desc("hours before the report")
             .draw()
             .map_err(drawing)?;
-        for (i, instance) in instances.iter().enumerate() {
-            let i = i as u32;
+        for (k, instance) in instances.iter().enumerate() {
+            let i = row_at(k, instances.len());
             for run in &instance.runs {
                 let colour = STATE_COLOURS
                     .iter()
@@ -278,6 +314,80 @@ pub fn timeline(
                 chart.draw_series(std::iter::once(bar)).map_err(drawing)?;
             }
         }
+        root.present().map_err(drawing)?;
+    }
+    Ok(svg)
+}
+
+/// Tasks done per day: for each day a group of bars, one per step (in the steps' line
+/// colours), so one day or equal counts still show.
+pub fn day_bars(days: &[String], per_step: &[(String, Vec<u64>)]) -> Result<String> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (720, 300)).into_drawing_area();
+        root.fill(&WHITE).map_err(drawing)?;
+        let most = per_step
+            .iter()
+            .filter_map(|(_, v)| v.iter().max().copied())
+            .max()
+            .unwrap_or(0)
+            .max(1);
+        let n_days = days.len().max(1) as u32;
+        let mut chart = ChartBuilder::on(&root)
+            .margin(8)
+            .x_label_area_size(30)
+            .y_label_area_size(50)
+            // Day d spans d..d + 1; its tick, at d, is labelled with the day.
+            // Headroom above the highest bar for the legend.
+            .build_cartesian_2d(0u32..n_days, 0u64..most + most / 2 + 1)
+            .map_err(drawing)?;
+        chart
+            .configure_mesh()
+            .label_style(TEXT)
+            .axis_desc_style(TEXT)
+            .disable_x_mesh()
+            .x_labels(days.len().min(8))
+            .x_label_formatter(&|i| days.get(*i as usize).cloned().unwrap_or_default())
+            .y_desc("tasks done that day")
+            .draw()
+            .map_err(drawing)?;
+        // Each day's width split in equal slices, one per step: a bar's margins are pixels.
+        let steps = per_step.len().max(1) as f64;
+        let day = chart.plotting_area().dim_in_pixel().0 as f64 / f64::from(n_days);
+        let slice = ((day - 4.0) / steps).max(1.0);
+        for (k, (step, counts)) in per_step.iter().enumerate() {
+            let colour = line_colour(k);
+            chart
+                .draw_series(
+                    counts
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, n)| **n > 0)
+                        .map(|(d, n)| {
+                            let mut bar = Rectangle::new(
+                                [(d as u32, 0u64), (d as u32 + 1, *n)],
+                                colour.filled(),
+                            );
+                            let left = 2.0 + k as f64 * slice;
+                            let right = (day - left - slice).max(0.0);
+                            bar.set_margin(0, 0, left as u32, right as u32);
+                            bar
+                        }),
+                )
+                .map_err(drawing)?
+                .label(step.clone())
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 12, y + 5)], colour.filled())
+                });
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .label_font(TEXT)
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(drawing)?;
         root.present().map_err(drawing)?;
     }
     Ok(svg)

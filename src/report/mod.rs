@@ -66,7 +66,7 @@ body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:0 auto;max
 h1{font-size:1.5em;margin:.2em 0}h2{font-size:1.2em;border-bottom:1px solid #ccc;margin-top:1.6em}
 table{border-collapse:collapse;font-size:.9em}td,th{padding:2px 8px;text-align:right;border-bottom:1px solid #eee}
 td:first-child,th:first-child{text-align:left}.scroll{overflow-x:auto}
-svg{max-width:100%;height:auto}.none{color:#666;font-style:italic}.meta td{text-align:left}
+svg{max-width:100%;height:auto}.chart{overflow-x:auto}.chart svg{min-width:600px}.none{color:#666;font-style:italic}.meta td{text-align:left}
 .grid td{text-align:center;font-size:.8em;color:#fff}.legend span{display:inline-block;padding:0 6px;margin-right:4px;color:#fff}
 pre{white-space:pre-wrap;font-size:.8em;margin:0}
 @media print{body{max-width:none}h2{break-after:avoid}}
@@ -154,13 +154,28 @@ fn header(
     Ok(())
 }
 
-fn legend(page: &mut String) {
+/// A chart, scrolled sideways on a narrow screen rather than shrunk past reading.
+fn chart(page: &mut String, svg: &str) {
+    page.push_str("<div class=\"chart\">");
+    page.push_str(svg);
+    page.push_str("</div>");
+}
+
+/// The states' colours; `apart`: also the pale one of the states set apart (the grid).
+fn legend(page: &mut String, apart: bool) {
     page.push_str("<p class=\"legend\">");
     for (state, _) in charts::STATE_COLOURS {
         let _ = write!(
             page,
             "<span style=\"background:{}\">{state}</span>",
             charts::css_colour(state)
+        );
+    }
+    if apart {
+        let _ = write!(
+            page,
+            "<span style=\"background:{};color:#333\">dropped, abandoned, not added</span>",
+            charts::css_colour("dropped")
         );
     }
     page.push_str("</p>");
@@ -176,12 +191,12 @@ fn steps_section(steps: &[progress::StepRow], page: &mut String) -> Result<()> {
         );
         return Ok(());
     }
-    legend(page);
-    page.push_str(&charts::step_bars(steps)?);
+    legend(page, false);
+    chart(page, &charts::step_bars(steps)?);
     page.push_str(
         "<div class=\"scroll\"><table id=\"steps\"><tr><th>step</th><th>done</th>\
          <th>running</th><th>todo</th><th>waiting</th><th>failed</th><th>total</th>\
-         <th>% done</th><th>done in 24 h</th><th>ETA</th></tr>",
+         <th>% done</th><th>done in 24 h</th><th>ETA</th><th>set apart</th></tr>",
     );
     let now = now_ms();
     for s in steps {
@@ -201,12 +216,28 @@ fn steps_section(steps: &[progress::StepRow], page: &mut String) -> Result<()> {
         ] {
             let _ = write!(page, "<td data-state=\"{state}\">{n}</td>");
         }
+        // Tasks outside the total, as `status` shows them: why a step's total can be below
+        // the tasks it was given.
+        let apart: Vec<String> = [
+            ("dropped", s.dropped),
+            ("abandoned", s.abandoned),
+            ("superseded", s.superseded),
+        ]
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(what, n)| format!("{n} {what}"))
+        .collect();
         let _ = write!(
             page,
-            "<td class=\"pct\">{:.1}%</td><td>{}</td><td>{}</td></tr>",
+            "<td class=\"pct\">{:.1}%</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             s.pct_done(),
             s.done_24h,
-            crate::status::eta_text(s.eta_hours(now))
+            crate::status::eta_text(s.eta_hours(now)),
+            if apart.is_empty() {
+                "-".to_string()
+            } else {
+                apart.join(", ")
+            }
         );
     }
     page.push_str("</table></div>");
@@ -230,8 +261,12 @@ fn over_time(conn: &Connection, page: &mut String) -> Result<()> {
         .map(|k| {
             let at = over.from + (over.to - over.from) * (k as i64 + 1) / parts as i64;
             let t = rfc3339(at);
-            // A span within a day reads better as times of day.
-            if over.to - over.from < 86_400_000 {
+            // A span within a day reads better as times of day; one of under a minute, in
+            // seconds from the first finish.
+            let span = over.to - over.from;
+            if span < 60_000 {
+                format!("+{:.1}s", (at - over.from) as f64 / 1000.0)
+            } else if span < 86_400_000 {
                 t[11..19].to_string()
             } else {
                 t[..10].to_string()
@@ -253,7 +288,7 @@ fn over_time(conn: &Connection, page: &mut String) -> Result<()> {
             (step.clone(), line)
         })
         .collect();
-    page.push_str(&charts::lines(&labels, &cumulative, "tasks done")?);
+    chart(page, &charts::lines(&labels, &cumulative, "tasks done")?);
     page.push_str("<h3>Tasks done per day</h3>");
     let days: Vec<String> = {
         let mut d: Vec<String> = per_day.iter().map(|c| c.day.clone()).collect();
@@ -274,12 +309,16 @@ fn over_time(conn: &Connection, page: &mut String) -> Result<()> {
         };
         line.1[k] = c.done;
     }
-    page.push_str(&charts::lines(&days, &daily, "tasks done that day")?);
+    chart(page, &charts::day_bars(&days, &daily)?);
     page.push_str(
         "<div class=\"scroll\"><table id=\"per-day\"><tr><th>day</th><th>step</th>\
          <th>done</th></tr>",
     );
-    for c in per_day.iter().rev().take(60) {
+    // The newest days first; within a day, steps in workflow order.
+    let order = |step: &str| over.steps.iter().position(|(s, _)| s == step);
+    let mut newest: Vec<&report::DayCount> = per_day.iter().collect();
+    newest.sort_by(|a, b| b.day.cmp(&a.day).then(order(&a.step).cmp(&order(&b.step))));
+    for c in newest.into_iter().take(60) {
         let _ = write!(
             page,
             "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -299,7 +338,7 @@ fn run_times(conn: &Connection, page: &mut String) -> Result<()> {
         page.push_str("<p class=\"none\">No task has finished yet, so no run time is known.</p>");
         return Ok(());
     }
-    page.push_str(&charts::run_time_boxes(&steps)?);
+    chart(page, &charts::run_time_boxes(&steps)?);
     page.push_str(
         "<div class=\"scroll\"><table id=\"run-times\"><tr><th>step</th><th>tasks</th>\
          <th>shortest</th><th>lower quartile</th><th>median</th><th>upper quartile</th>\
@@ -376,7 +415,7 @@ fn samples(conn: &Connection, opts: &Options, page: &mut String) -> Result<()> {
             rows.len()
         );
     }
-    legend(page);
+    legend(page, true);
     page.push_str("<div class=\"scroll\"><table class=\"grid\" id=\"samples\"><tr><th>sample</th><th>cohort</th>");
     for s in &steps {
         let _ = write!(page, "<th>{}</th>", esc(s));
@@ -472,8 +511,8 @@ fn instances(conn: &Connection, opts: &Options, page: &mut String) -> Result<()>
     if drawn.is_empty() {
         page.push_str("<p class=\"none\">No task ran on an instance in the last 48 hours.</p>");
     } else {
-        legend(page);
-        page.push_str(&charts::timeline(&drawn, from, to)?);
+        legend(page, false);
+        chart(page, &charts::timeline(&drawn, from, to)?);
         page.push_str(
             "<div class=\"scroll\"><table id=\"timeline\"><tr><th>instance</th><th>step</th>\
              <th>market</th><th>runs</th><th>done</th><th>failed</th><th>running</th></tr>",

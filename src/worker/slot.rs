@@ -103,7 +103,8 @@ pub(super) fn run(ctx: &SlotContext<'_>) -> Result<()> {
                             }
                             return Ok(());
                         }
-                        ctx.shutdown.sleep(idle.min(limit_left(ctx.opts.idle_timeout, since)));
+                        ctx.shutdown
+                            .sleep(idle.min(limit_left(ctx.opts.idle_timeout, since)));
                         idle = (idle * 2).min(ctx.opts.max_idle);
                     }
                 }
