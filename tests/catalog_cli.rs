@@ -443,7 +443,7 @@ fn a_bad_catalog_file_is_refused_and_left_alone() {
     for args in [vec!["sync"], vec!["query", "SELECT 1"]] {
         env.anamo(&args)
             .fails(1)
-            .stderr_one_line_with(&format!(
+            .stderr_one_line_with(format!(
                 "was written by a newer anamo (schema 99 > {ours}); upgrade anamo"
             ))
             .run();
