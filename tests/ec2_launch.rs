@@ -139,6 +139,13 @@ fn launch_is_capped_by_work_left_tagged_and_boots_the_worker() {
         assert_eq!(tag(i, "Name"), Some("anamo-Alignment"));
         assert_eq!(i.instance_type().map(|t| t.as_str()), Some("t3.micro"));
         assert_eq!(i.instance_lifecycle(), None, "on-demand by default");
+        // The worker reads its step from its own tags through metadata, IMDSv2 only.
+        let meta = i.metadata_options().expect("metadata options");
+        assert_eq!(
+            meta.instance_metadata_tags().map(|t| t.as_str()),
+            Some("enabled")
+        );
+        assert_eq!(meta.http_tokens().map(|t| t.as_str()), Some("required"));
     }
     let script = cloud.user_data(instances[0].instance_id().unwrap());
     assert!(script.starts_with("#!/bin/bash\n"), "{script}");
@@ -185,6 +192,64 @@ fn launch_is_capped_by_work_left_tagged_and_boots_the_worker() {
         .env
         .ok(&["launch", "--step", STEP, "--count", "2", "--min-count", "1"]);
     assert!(out.contains("started 1 of 2 instance(s)"), "{out}");
+}
+
+#[test]
+fn results_and_idle_timeout_reach_the_workers_and_a_bad_prefix_stops_the_launch() {
+    let Some(cloud) = Cloud::start(2) else {
+        return;
+    };
+    let out = cloud.env.ok(&[
+        "launch",
+        "--step",
+        STEP,
+        "--count",
+        "1",
+        "--wait",
+        "--idle-timeout",
+        "2h",
+        "--results",
+        "s3://cohort-results/{collection}",
+    ]);
+    assert!(out.contains("started 1 of 1"), "{out}");
+    let script = cloud.user_data(cloud.instances()[0].instance_id().unwrap());
+    assert!(
+        script.contains(
+            "--shutdown-on-exit --wait --idle-timeout=2h --results=s3://cohort-results/Alignment/ \
+             >>/var/log/anamo-worker.log"
+        ),
+        "{script}"
+    );
+    // A prefix that names what a step cannot know fails the launch, not every instance.
+    cloud
+        .env
+        .anamo(&[
+            "launch",
+            "--step",
+            STEP,
+            "--count",
+            "1",
+            "--results",
+            "s3://b/{sample}/",
+        ])
+        .fails(1)
+        .stderr_one_line_with("--results: unknown placeholder {sample}; known: {collection}")
+        .run();
+    cloud
+        .env
+        .anamo(&[
+            "launch",
+            "--step",
+            STEP,
+            "--count",
+            "1",
+            "--idle-timeout",
+            "1h",
+        ])
+        .fails(2)
+        .stderr_contains("--wait")
+        .run();
+    assert_eq!(cloud.instances().len(), 1, "nothing more started");
 }
 
 #[test]

@@ -2,7 +2,6 @@
 //! 127.0.0.1: instance id as owner, a Spot notice hands tasks back, and a silent metadata
 //! service costs under a second.
 
-use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,48 +11,15 @@ use crate::harness::{Env, WARN, file_lines, wait_for};
 
 const INSTANCE: &str = "i-0123456789abcdef0";
 
-/// Serves IMDSv2: a token, the instance id, and the Spot notice once `notice` is set.
+/// Serves IMDSv2: the instance id, and the Spot notice once `notice` is set.
 fn metadata_stand_in(notice: Arc<AtomicBool>) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut request = String::new();
-            let mut token = false;
-            let mut line = String::new();
-            while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
-                if request.is_empty() {
-                    request = line.clone();
-                }
-                token |= line
-                    .to_ascii_lowercase()
-                    .starts_with("x-aws-ec2-metadata-token: t0k3n");
-                line.clear();
-            }
-            let (status, body) = match request.split_whitespace().take(2).collect::<Vec<_>>()[..] {
-                ["PUT", "/latest/api/token"] => (200, "t0k3n".to_string()),
-                [_, _] if !token => (401, String::new()),
-                ["GET", "/latest/meta-data/instance-id"] => (200, INSTANCE.to_string()),
-                ["GET", "/latest/meta-data/spot/instance-action"]
-                    if notice.load(Ordering::SeqCst) =>
-                {
-                    (
-                        200,
-                        r#"{"action":"terminate","time":"2026-11-25T20:00:00Z"}"#.to_string(),
-                    )
-                }
-                _ => (404, String::new()),
-            };
-            let mut out = stream;
-            let _ = write!(
-                out,
-                "HTTP/1.0 {status} X\r\nContent-Length: {}\r\n\r\n{body}",
-                body.len()
-            );
+    crate::harness::imds::stand_in(move |path| match path {
+        "/latest/meta-data/instance-id" => Some(INSTANCE.to_string()),
+        "/latest/meta-data/spot/instance-action" if notice.load(Ordering::SeqCst) => {
+            Some(r#"{"action":"terminate","time":"2026-11-25T20:00:00Z"}"#.to_string())
         }
-    });
-    url
+        _ => None,
+    })
 }
 
 #[test]

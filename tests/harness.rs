@@ -4,6 +4,7 @@
 //! clearly-named kin), so a test that forgets to look at the exit code or at a stray warning
 //! still fails. A run built and never run, or a spawned process never waited for, fails too.
 
+pub mod imds;
 pub mod moto;
 
 use std::collections::{BTreeMap, HashMap};

@@ -438,6 +438,79 @@ fn a_log_destination_is_checked_before_claiming_and_failed_uploads_are_counted()
 }
 
 #[test]
+fn the_results_prefix_is_checked_before_claiming_and_no_probe_is_left() {
+    let Some(mut b) = Bucket::start(&["results"]) else {
+        return;
+    };
+    b.env.vars.push((
+        "ANAMO_SHUTDOWN_COMMAND".into(),
+        "echo off >> powered-off.txt".into(),
+    ));
+    let env = &b.env;
+    env.ok(&[
+        "tasks",
+        "add",
+        "-c",
+        "Align",
+        "--id",
+        "t1",
+        "--script",
+        "echo \"$ANAMO_RESULTS\" > where.txt",
+    ]);
+    // A bucket that does not exist: nothing claimed, the machine powers off.
+    env.anamo(&[
+        "worker",
+        "-c",
+        "Align",
+        "--results",
+        "s3://no-such-bucket/{collection}/",
+        "--shutdown-on-exit",
+    ])
+    .fails(1)
+    .stderr_starts_with(
+        "error: worker cannot write the step's results under s3://no-such-bucket/Align/: cannot \
+         write s3://no-such-bucket/Align/.anamo-write-check-",
+    )
+    .stderr_contains("NoSuchBucket")
+    .stderr_contains(
+        "the bucket must exist and the instance role needs s3:PutObject and s3:DeleteObject \
+         there. Nothing was claimed\nshutting down: echo off >> powered-off.txt\n",
+    )
+    .run();
+    assert_eq!(env.task("t1")["state"], "todo", "nothing was claimed");
+    assert_eq!(
+        crate::harness::file_lines(&env.path("powered-off.txt")),
+        ["off"]
+    );
+    // A pattern that names what a step-wide prefix cannot know is refused.
+    env.anamo(&[
+        "worker",
+        "-c",
+        "Align",
+        "--results",
+        "s3://results/{sample}/",
+    ])
+    .fails(1)
+    .stderr_one_line_with("--results: unknown placeholder {sample}; known: {collection}")
+    .run();
+    // A writable prefix (without its slash: the same folder): the task runs and gets it,
+    // and no probe object is left behind.
+    let out = env.ok(&[
+        "worker",
+        "-c",
+        "Align",
+        "--results",
+        "s3://results/out/{collection}",
+    ]);
+    assert!(out.contains("1 done"), "{out}");
+    assert_eq!(env.read("where.txt"), "s3://results/out/Align/\n");
+    let left =
+        b.rt.block_on(b.s3.list_objects_v2().bucket("results").send())
+            .expect("list");
+    assert_eq!(left.key_count(), Some(0), "{:?}", left.contents());
+}
+
+#[test]
 fn a_prefix_without_its_slash_is_the_same_folder_and_sample_id_changes_are_told() {
     let Some(b) = Bucket::start(&["cohort"]) else {
         return;

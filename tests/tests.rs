@@ -17,6 +17,7 @@ mod progress;
 mod readme;
 mod reports;
 mod s3_objects;
+mod stock_ami;
 mod store_suite;
 mod sync_failure;
 mod tasks_cli;

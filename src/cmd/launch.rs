@@ -63,6 +63,17 @@ pub struct Cmd {
     #[arg(long)]
     pub wait: bool,
 
+    /// Where the step's scripts write results, s3://BUCKET/PREFIX/ ({collection} is filled):
+    /// each worker writes and deletes a probe object there before it claims anything, and an
+    /// instance that cannot powers off at once (worker --results).
+    #[arg(long, value_name = "S3_URI")]
+    pub results: Option<String>,
+
+    /// With --wait: a worker that found nothing to claim for this long leaves, and its
+    /// instance powers off (worker --idle-timeout).
+    #[arg(long, value_parser = crate::clock::parse_duration, requires = "wait", value_name = "DURATION")]
+    pub idle_timeout: Option<std::time::Duration>,
+
     /// Extra arguments for the worker, e.g. --worker-arg=--log-uri=s3://bucket/logs.
     #[arg(long = "worker-arg", allow_hyphen_values = true)]
     pub worker_args: Vec<String>,
@@ -100,6 +111,17 @@ impl Cmd {
         // tasks are work only for workers that wait for them.
         let claimable = store.count_claimable(&self.step)?;
         let mut worker_args = self.worker_args;
+        if let Some(results) = &self.results {
+            // Filled and checked here: a typo must fail the launch, not every instance.
+            let prefix = crate::cmd::worker::results_prefix(results, &self.step)?;
+            worker_args.insert(0, format!("--results={prefix}"));
+        }
+        if let Some(idle) = self.idle_timeout {
+            worker_args.insert(
+                0,
+                format!("--idle-timeout={}", humantime::format_duration(idle)),
+            );
+        }
         let waits = self.wait;
         let mut waiting = 0;
         if waits {

@@ -119,10 +119,12 @@ impl Cmd {
 
     fn work(self, ctx: &Context) -> Result<()> {
         if self.idle_timeout.is_some() && !self.wait && !self.watch {
-            anyhow::bail!(
+            return Err(crate::error::Error::Usage(
                 "--idle-timeout needs --wait or --watch: without them a worker leaves as soon \
                  as nothing is claimable"
-            );
+                    .into(),
+            )
+            .into());
         }
         let (owner, metadata) = match &self.owner {
             Some(o) => (o.clone(), None),
@@ -226,7 +228,7 @@ impl Cmd {
 }
 
 /// `--results` for this step: `{collection}` filled, and a folder (a trailing `/`).
-fn results_prefix(pattern: &str, collection: &str) -> crate::error::Result<S3Uri> {
+pub(crate) fn results_prefix(pattern: &str, collection: &str) -> crate::error::Result<S3Uri> {
     let filled = crate::placeholders::fill(
         "--results",
         pattern,
