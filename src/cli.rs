@@ -70,6 +70,8 @@ pub enum Command {
     Logs(cmd::logs::Cmd),
     /// Start a step's cluster on EC2 from its launch template.
     Launch(cmd::launch::Cmd),
+    /// Upload this anamo to S3, for `launch --binary` on a stock AMI.
+    Ship(cmd::ship::Cmd),
     /// Copy the task store (and EC2 instances, S3 listings) into the catalog.
     Sync(cmd::sync::Cmd),
     /// Ask the catalog a question in read-only SQL, or run a saved report.

@@ -12,11 +12,12 @@ use crate::placeholders::{self, shell_quote};
 /// The user data instances boot with unless --user-data names another template.
 pub const DEFAULT_USER_DATA: &str = r#"#!/bin/bash
 # Written by `anamo launch` (launch {{launch_id}}): one anamo worker for step {{step}}.
-# The AMI provides `anamo` on PATH; the instance role reaches the store.
-# The worker powers the instance off (terminating it) when the step is drained.
+# The instance role reaches the store. The worker powers the instance off (terminating it)
+# when the step is drained.
 set -euo pipefail
 export AWS_REGION={{region}}
-exec anamo worker --collection {{step}} --store {{store}} --slots {{slots}} --shutdown-on-exit {{worker_args}} >>/var/log/anamo-worker.log 2>&1
+{{install}}
+exec anamo worker --collection {{step}} --store {{store}} --slots {{slots}} --shutdown-on-exit {{worker_args}} >>"${root:-}/var/log/anamo-worker.log" 2>&1
 "#;
 
 /// EC2 refuses user data above 16 KiB (before base64).
@@ -42,6 +43,8 @@ pub struct LaunchOptions {
     pub store_url: String,
     /// Further `anamo worker` arguments, e.g. `--log-uri s3://...`.
     pub worker_args: Vec<String>,
+    /// The binary the instances fetch at boot (`--binary`); `None`: the AMI has anamo.
+    pub binary: Option<crate::ship::Shipped>,
 }
 
 /// A launch ready to send.
@@ -53,6 +56,9 @@ pub struct Plan {
     pub tags: Vec<(String, String)>,
     /// The fewest instances worth starting (at most `record.requested`).
     pub min_count: u64,
+    /// The user data sent to EC2: `record.user_data` with the binary's presigned URL in place
+    /// of the note that withholds it (the URL is a bearer token: never shown or recorded).
+    pub send_user_data: String,
 }
 
 /// Sizes the launch and renders its user data. `claimable`: tasks the step's workers can
@@ -111,22 +117,34 @@ pub fn plan(
         opts.slots.to_string(),
     );
     let (region_word, worker_args) = (shell_quote(region.unwrap_or("")), worker_args.join(" "));
-    let user_data = placeholders::fill_double(
-        source,
-        text,
-        &[
-            ("step", &step),
-            ("store", &store),
-            ("slots", &slots),
-            ("launch_id", &launch_id),
-            ("region", &region_word),
-            ("worker_args", &worker_args),
-        ],
-    )?;
-    if user_data.len() > MAX_USER_DATA {
+    if opts.binary.is_some() && !text.contains("{{install}}") {
+        return Err(Error::Invalid(format!(
+            "{source} has no {{{{install}}}} placeholder, so --binary has nowhere to fetch \
+             anamo; put {{{{install}}}} on a line before the worker starts"
+        )));
+    }
+    let render = |reveal: bool| {
+        let install = crate::ship::install_block(opts.binary.as_ref(), reveal);
+        placeholders::fill_double(
+            source,
+            text,
+            &[
+                ("step", &step),
+                ("store", &store),
+                ("slots", &slots),
+                ("launch_id", &launch_id),
+                ("region", &region_word),
+                ("worker_args", &worker_args),
+                ("install", &install),
+            ],
+        )
+    };
+    let user_data = render(false)?;
+    let send_user_data = render(true)?;
+    if send_user_data.len() > MAX_USER_DATA {
         return Err(Error::Invalid(format!(
             "user data from {source} is {} bytes; EC2 takes at most {MAX_USER_DATA}: move the bulk into the AMI or an S3 script",
-            user_data.len()
+            send_user_data.len()
         )));
     }
     let tags = vec![
@@ -152,6 +170,7 @@ pub fn plan(
         capped,
         tags,
         min_count: opts.min_count.unwrap_or(requested).min(requested),
+        send_user_data,
     })
 }
 
@@ -200,7 +219,7 @@ pub fn execute(
         template: &r.template,
         count: u32::try_from(r.requested).unwrap_or(u32::MAX),
         min_count: u32::try_from(plan.min_count).unwrap_or(u32::MAX),
-        user_data: &r.user_data,
+        user_data: &plan.send_user_data,
         tags: &plan.tags,
         spot: r.spot,
         instance_type: r.instance_type.as_deref(),

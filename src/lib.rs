@@ -17,6 +17,7 @@ pub mod output;
 pub mod placeholders;
 pub mod query;
 pub mod report;
+pub mod ship;
 pub mod status;
 pub mod store;
 pub mod sync;

@@ -190,3 +190,300 @@ fn idle_timeout_ends_a_waiting_worker_that_found_nothing() {
         )
         .run();
 }
+
+/// The emulator with a task table (two Alignment tasks), a launch template named after the
+/// step, and a bucket `tools`.
+struct Stock {
+    moto: Moto,
+    env: Env,
+    rt: tokio::runtime::Runtime,
+    s3: aws_sdk_s3::Client,
+    ec2: aws_sdk_ec2::Client,
+}
+
+impl Stock {
+    fn start() -> Option<Stock> {
+        let moto = Moto::start()?;
+        let mut vars = moto.env();
+        vars.push(("ANAMO_STORE", "dynamodb://anamo-tasks".into()));
+        let env = Env::new().with_vars(vars);
+        env.ok(&["store", "init"]);
+        env.write("t.csv", "task_id,sample,script\na1,S1,true\na2,S2,true\n");
+        env.ok(&["tasks", "add", "t.csv", "-c", "Alignment"]);
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        let config = rt.block_on(anamo::aws::config(&moto.aws()));
+        let ec2 = aws_sdk_ec2::Client::new(&config);
+        rt.block_on(
+            ec2.create_launch_template()
+                .launch_template_name("Alignment")
+                .launch_template_data(
+                    aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+                        .image_id("ami-12c6146b")
+                        .build(),
+                )
+                .send(),
+        )
+        .expect("launch template");
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&config)
+                .force_path_style(true)
+                .build(),
+        );
+        rt.block_on(s3.create_bucket().bucket("tools").send())
+            .expect("bucket");
+        Some(Stock {
+            moto,
+            env,
+            rt,
+            s3,
+            ec2,
+        })
+    }
+
+    fn put(&self, key: &str, bytes: Vec<u8>) {
+        self.rt
+            .block_on(
+                self.s3
+                    .put_object()
+                    .bucket("tools")
+                    .key(key)
+                    .body(bytes.into())
+                    .send(),
+            )
+            .expect("put");
+    }
+
+    fn get(&self, key: &str) -> Vec<u8> {
+        let out = self
+            .rt
+            .block_on(self.s3.get_object().bucket("tools").key(key).send())
+            .expect("get");
+        self.rt
+            .block_on(out.body.collect())
+            .expect("body")
+            .into_bytes()
+            .to_vec()
+    }
+
+    fn user_data(&self) -> String {
+        let out = self
+            .rt
+            .block_on(self.ec2.describe_instances().send())
+            .expect("describe");
+        let id = out.reservations()[0].instances()[0]
+            .instance_id()
+            .unwrap()
+            .to_string();
+        let attr = self
+            .rt
+            .block_on(
+                self.ec2
+                    .describe_instance_attribute()
+                    .instance_id(id)
+                    .attribute(aws_sdk_ec2::types::InstanceAttributeName::UserData)
+                    .send(),
+            )
+            .expect("user data");
+        let b64 = attr.user_data().and_then(|v| v.value()).unwrap_or_default();
+        String::from_utf8(aws_smithy_types::base64::decode(b64).unwrap()).unwrap()
+    }
+
+    /// Runs the user data as an instance would boot it, in a fresh temporary root, with
+    /// `shutdown` (and `uname`, when `arch` is given) stood in for: exit status, the root.
+    fn boot(&self, script: &str, arch: Option<&str>) -> (bool, tempfile::TempDir) {
+        let root = tempfile::tempdir().expect("root");
+        let shims = root.path().join("shims");
+        std::fs::create_dir_all(&shims).unwrap();
+        let shim = |name: &str, body: &str| {
+            let p = shims.join(name);
+            std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+            std::os::unix::fs::PermissionsExt::set_mode(
+                &mut std::fs::metadata(&p).unwrap().permissions(),
+                0o755,
+            );
+            let mut perms = std::fs::metadata(&p).unwrap().permissions();
+            std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+            std::fs::set_permissions(&p, perms).unwrap();
+        };
+        shim(
+            "shutdown",
+            &format!("echo \"$*\" >> {}/powered-off", root.path().display()),
+        );
+        if let Some(arch) = arch {
+            shim("uname", &format!("echo {arch}"));
+        }
+        std::fs::write(root.path().join("boot.sh"), script).unwrap();
+        let path = format!(
+            "{}:{}",
+            shims.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let mut cmd = std::process::Command::new("bash");
+        cmd.arg(root.path().join("boot.sh"))
+            .current_dir(root.path())
+            .env("ANAMO_ROOT", root.path())
+            .env("PATH", path)
+            .env_remove("ANAMO_STORE")
+            .env_remove("ANAMO_SHUTDOWN_COMMAND");
+        for (k, v) in self.moto.env() {
+            cmd.env(k, v);
+        }
+        let status = cmd.status().expect("run the user data");
+        (status.success(), root)
+    }
+}
+
+fn read(p: &std::path::Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_default()
+}
+
+#[test]
+fn a_stock_ami_fetches_the_shipped_binary_and_refuses_a_tampered_one_or_another_cpu() {
+    let Some(stock) = Stock::start() else {
+        return;
+    };
+    let env = &stock.env;
+    let ours = std::fs::read(crate::harness::BIN).expect("the binary under test");
+    // ship: the running binary, round-tripped.
+    let out = env.ok(&["ship", "s3://tools/bin/anamo"]);
+    let sha = out
+        .split("sha256 ")
+        .nth(1)
+        .and_then(|s| s.split(')').next())
+        .expect("the checksum")
+        .to_string();
+    assert!(
+        out.starts_with(&format!(
+            "shipped anamo {} (linux {}, {} bytes, sha256 ",
+            env!("CARGO_PKG_VERSION"),
+            std::env::consts::ARCH,
+            ours.len()
+        )),
+        "{out}"
+    );
+    assert!(stock.get("bin/anamo") == ours, "the object is the binary");
+    env.anamo(&["ship", "s3://tools/bin/"])
+        .fails(1)
+        .stderr_one_line_with("names a folder; give the object's full key")
+        .run();
+
+    // The dry run shows the binary, its checksum and the user data, and withholds the URL.
+    let dry = env.ok(&[
+        "launch",
+        "--step",
+        "Alignment",
+        "--count",
+        "1",
+        "--binary",
+        "s3://tools/bin/anamo",
+        "--dry-run",
+    ]);
+    assert!(
+        dry.contains(&format!(
+            "binary: s3://tools/bin/anamo ({}, {} bytes, sha256 {sha})",
+            std::env::consts::ARCH,
+            ours.len()
+        )),
+        "{dry}"
+    );
+    assert!(dry.contains("; withheld)'"), "{dry}");
+    assert!(!dry.contains("X-Amz-Signature"), "{dry}");
+
+    env.ok(&[
+        "launch",
+        "--step",
+        "Alignment",
+        "--count",
+        "1",
+        "--binary",
+        "s3://tools/bin/anamo",
+    ]);
+    let script = stock.user_data();
+    assert!(script.contains("X-Amz-Signature"), "the URL is sent");
+    let recorded = env.ok(&[
+        "query",
+        "SELECT user_data FROM launches WHERE dry_run = 0",
+        "--format",
+        "csv",
+    ]);
+    assert!(
+        !recorded.contains("X-Amz-Signature") && recorded.contains("withheld"),
+        "the URL is never recorded: {recorded}"
+    );
+
+    // A stock machine: anamo installed from the URL, then the worker drains the step and
+    // powers the machine off.
+    let (ok, root) = stock.boot(&script, None);
+    let log = read(&root.path().join("var/log/anamo-worker.log"));
+    assert!(ok, "{log}");
+    assert!(
+        std::fs::read(root.path().join("usr/local/bin/anamo")).unwrap() == ours,
+        "installed"
+    );
+    assert!(log.contains("on Alignment: 2 done"), "{log}");
+    assert_eq!(read(&root.path().join("powered-off")), "-h now\n");
+    for t in env.tasks() {
+        assert_eq!(t["state"], "done", "{t}");
+    }
+
+    // Another CPU: refused before anything is fetched.
+    let (ok, root) = stock.boot(&script, Some("aarch64"));
+    assert!(!ok);
+    assert_eq!(
+        read(&root.path().join("var/log/anamo-worker.log")),
+        format!(
+            "anamo: the shipped binary is for {}, this machine is aarch64 ; powering off\n",
+            std::env::consts::ARCH
+        )
+    );
+    assert_eq!(read(&root.path().join("powered-off")), "-h now\n");
+    assert!(!root.path().join("usr/local/bin/anamo.part").exists());
+
+    // Replaced after the launch: the checksum read at launch refuses it.
+    stock.put("bin/anamo", b"\x7fELF tampered".to_vec());
+    let (ok, root) = stock.boot(&script, None);
+    assert!(!ok);
+    let log = read(&root.path().join("var/log/anamo-worker.log"));
+    assert!(
+        log.starts_with("anamo: checksum mismatch for s3://tools/bin/anamo: got ")
+            && log.ends_with(&format!(", launched with {sha} ; powering off\n")),
+        "{log}"
+    );
+    assert!(!root.path().join("usr/local/bin/anamo").exists());
+    assert_eq!(read(&root.path().join("powered-off")), "-h now\n");
+
+    // What is not a Linux executable is refused at launch.
+    stock.put("bin/setup.sh", b"#!/bin/sh\necho hi\n".to_vec());
+    env.anamo(&[
+        "launch",
+        "--step",
+        "Alignment",
+        "--count",
+        "1",
+        "--binary",
+        "s3://tools/bin/setup.sh",
+    ])
+    .fails(1)
+    .stderr(
+        "error: s3://tools/bin/setup.sh is not a Linux x86_64 or aarch64 executable; put one \
+         there with `anamo ship s3://tools/bin/setup.sh` from a Linux build\n",
+    )
+    .run();
+    // A user-data template with nowhere to install it is refused.
+    env.write("ud.sh", "#!/bin/bash\nexec anamo worker -c {{step}}\n");
+    stock.put("bin/anamo", ours.clone());
+    env.anamo(&[
+        "launch",
+        "--step",
+        "Alignment",
+        "--count",
+        "1",
+        "--binary",
+        "s3://tools/bin/anamo",
+        "--user-data",
+        "ud.sh",
+    ])
+    .fails(1)
+    .stderr_one_line_with("ud.sh has no {{install}} placeholder")
+    .run();
+}

@@ -1,12 +1,13 @@
 //! The S3 calls anamo makes: ListObjectsV2 pages (`sync --objects`), uploads of worker logs
-//! (multipart above MULTIPART_AT) and streamed downloads (`anamo logs`). Nothing else touches
-//! the S3 SDK.
+//! and of the shipped binary (multipart above MULTIPART_AT), streamed downloads (`anamo logs`,
+//! the binary's checksum at launch) and presigned GET URLs (the binary, for user data).
+//! Nothing else touches the S3 SDK.
 
 use std::io::Write;
 use std::path::Path;
 
 use aws_sdk_s3::Client;
-use aws_sdk_s3::primitives::{ByteStream, Length};
+use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use tokio::runtime::Runtime;
 use tracing::warn;
@@ -190,8 +191,30 @@ impl S3 {
         })
     }
 
-    /// Uploads a file; in parts when it is large.
-    pub fn put_file(&self, path: &Path, to: &S3Uri) -> Result<()> {
+    /// A URL that lets anyone holding it GET `uri` over HTTPS until it expires: signed here,
+    /// with this machine's credentials, without a request.
+    pub fn presign_get(&self, uri: &S3Uri, valid: std::time::Duration) -> Result<String> {
+        let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(valid)
+            .map_err(|e| Error::Invalid(format!("cannot presign {uri}: {e}")))?;
+        let request = self
+            .rt
+            .block_on(
+                self.client
+                    .get_object()
+                    .bucket(&uri.bucket)
+                    .key(&uri.key)
+                    .presigned(config),
+            )
+            .map_err(|e| Error::Aws(format!("cannot presign {uri}: {e}")))?;
+        Ok(request.uri().to_string())
+    }
+
+    /// Uploads a file (`content_type`: `text/plain` for logs); in parts when it is large.
+    /// Each request carries the SHA-256 of its bytes as a header, which S3 checks: a part
+    /// corrupted on the way is refused, not stored. (Sent as a header rather than the SDK's
+    /// default trailer, which the moto emulator mis-parses when the body itself holds the
+    /// text `x-amz-checksum-`, as the anamo binary does.)
+    pub fn put_file(&self, path: &Path, to: &S3Uri, content_type: &str) -> Result<()> {
         let size = std::fs::metadata(path)
             .map_err(|source| Error::Read {
                 path: path.to_path_buf(),
@@ -201,31 +224,39 @@ impl S3 {
         let doing = format!("cannot upload {} to {to}", path.display());
         self.rt.block_on(async {
             if size < MULTIPART_AT {
-                let body = ByteStream::from_path(path)
-                    .await
-                    .map_err(|e| Error::Aws(format!("{doing}: {e}")))?;
+                let bytes = read_part(path, 0, size)?;
                 self.client
                     .put_object()
                     .bucket(&to.bucket)
                     .key(&to.key)
-                    .content_type("text/plain")
-                    .body(body)
+                    .content_type(content_type)
+                    .checksum_sha256(sha256_base64(&bytes))
+                    .body(ByteStream::from(bytes))
                     .send()
                     .await
                     .map_err(|e| aws::sdk_error("S3", &doing, e))?;
                 return Ok(());
             }
-            self.put_multipart(path, size, to, &doing).await
+            self.put_multipart(path, size, to, content_type, &doing)
+                .await
         })
     }
 
-    async fn put_multipart(&self, path: &Path, size: u64, to: &S3Uri, doing: &str) -> Result<()> {
+    async fn put_multipart(
+        &self,
+        path: &Path,
+        size: u64,
+        to: &S3Uri,
+        content_type: &str,
+        doing: &str,
+    ) -> Result<()> {
         let started = self
             .client
             .create_multipart_upload()
             .bucket(&to.bucket)
             .key(&to.key)
-            .content_type("text/plain")
+            .content_type(content_type)
+            .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Sha256)
             .send()
             .await
             .map_err(|e| aws::sdk_error("S3", doing, e))?;
@@ -276,13 +307,9 @@ impl S3 {
         let mut number = 1;
         while offset < size {
             let length = MULTIPART_AT.min(size - offset);
-            let body = ByteStream::read_from()
-                .path(path)
-                .offset(offset)
-                .length(Length::Exact(length))
-                .build()
-                .await
-                .map_err(|e| Error::Aws(format!("{doing}: {e}")))?;
+            // One part in memory at a time (8 MiB), for its checksum.
+            let bytes = read_part(path, offset, length)?;
+            let checksum = sha256_base64(&bytes);
             let part = self
                 .client
                 .upload_part()
@@ -290,7 +317,8 @@ impl S3 {
                 .key(&to.key)
                 .upload_id(upload_id)
                 .part_number(number)
-                .body(body)
+                .checksum_sha256(&checksum)
+                .body(ByteStream::from(bytes))
                 .send()
                 .await
                 .map_err(|e| aws::sdk_error("S3", doing, e))?;
@@ -298,6 +326,7 @@ impl S3 {
                 CompletedPart::builder()
                     .part_number(number)
                     .set_e_tag(part.e_tag().map(str::to_string))
+                    .checksum_sha256(checksum)
                     .build(),
             );
             offset += length;
@@ -333,6 +362,26 @@ impl S3 {
             Ok(())
         })
     }
+}
+
+/// `length` bytes of a file from `offset`.
+fn read_part(path: &Path, offset: u64, length: u64) -> Result<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let failed = |source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(failed)?;
+    file.seek(SeekFrom::Start(offset)).map_err(failed)?;
+    let mut bytes = Vec::with_capacity(length as usize);
+    file.take(length).read_to_end(&mut bytes).map_err(failed)?;
+    Ok(bytes)
+}
+
+/// The SHA-256 of `bytes`, base64, as S3's checksum headers take it.
+fn sha256_base64(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    aws_smithy_types::base64::encode(sha2::Sha256::digest(bytes))
 }
 
 #[cfg(test)]

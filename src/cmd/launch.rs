@@ -74,6 +74,13 @@ pub struct Cmd {
     #[arg(long, value_parser = crate::clock::parse_duration, requires = "wait", value_name = "DURATION")]
     pub idle_timeout: Option<std::time::Duration>,
 
+    /// Fetch anamo at boot from this S3 object (put there by `anamo ship`), so the AMI needs
+    /// no anamo and no AWS CLI: the user data downloads it with a presigned HTTPS URL (valid
+    /// 6 hours), checks the SHA-256 and CPU architecture read here, and powers off on a
+    /// mismatch.
+    #[arg(long, value_name = "S3_URI")]
+    pub binary: Option<String>,
+
     /// Extra arguments for the worker, e.g. --worker-arg=--log-uri=s3://bucket/logs.
     #[arg(long = "worker-arg", allow_hyphen_values = true)]
     pub worker_args: Vec<String>,
@@ -128,6 +135,14 @@ impl Cmd {
             waiting = store.waiting_samples(Some(&self.step))?.len() as u64;
             worker_args.insert(0, "--wait".into());
         }
+        // Read (and hashed) at launch: what the instances check is what is there now.
+        let binary = match &self.binary {
+            Some(uri) => Some(crate::ship::prepare(
+                &crate::aws::s3::S3::connect(&ctx.aws)?,
+                &crate::aws::s3::S3Uri::parse(uri)?,
+            )?),
+            None => None,
+        };
         let ec2 = Ec2::connect(&ctx.aws)?;
         let active = ec2.active_for_step(&self.step)?;
         let opts = LaunchOptions {
@@ -142,6 +157,7 @@ impl Cmd {
             instance_type: self.instance_type,
             store_url: store.describe(),
             worker_args,
+            binary,
         };
         let plan = launch::plan(&opts, claimable, waiting, active, ec2.region())?;
         let r = &plan.record;
@@ -166,6 +182,17 @@ impl Cmd {
             );
             let tags: Vec<String> = plan.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
             println!("tags: {}", tags.join(", "));
+            if let Some(b) = &opts.binary {
+                println!(
+                    "binary: {} ({}, {} bytes, sha256 {}), fetched with a presigned URL valid \
+                     until {} (withheld below)",
+                    b.uri,
+                    b.arch,
+                    b.size,
+                    b.sha256,
+                    crate::clock::rfc3339(b.valid_until)
+                );
+            }
             println!("user data:\n{}", r.user_data);
         };
         match launch::execute(&plan, &ec2, &mut catalog, show_dry_run)? {

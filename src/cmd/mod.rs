@@ -10,6 +10,7 @@ pub mod query;
 pub mod report;
 pub mod reports;
 pub mod samples;
+pub mod ship;
 pub mod status;
 pub mod steps;
 pub mod store;

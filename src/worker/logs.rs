@@ -59,7 +59,7 @@ impl LogShipper {
     /// path when the upload failed).
     pub fn ship(&self, local: &Path, task: &Task) -> String {
         let to = self.uri_for(task);
-        match self.s3.put_file(local, &to) {
+        match self.s3.put_file(local, &to, "text/plain") {
             Ok(()) => {
                 if !self.keep_local {
                     let _ = std::fs::remove_file(local);
