@@ -55,7 +55,7 @@ fn a_worker_without_a_collection_takes_its_step_from_the_instance_tag() {
     untagged
         .anamo(&["worker"])
         .fails(1)
-        .stderr(&format!(
+        .stderr(format!(
             "error: no --collection given and instance {INSTANCE} has no anamo:step tag; pass \
              -c STEP, or tag the instance anamo:step=STEP (`anamo launch --step STEP` does)\n"
         ))
@@ -128,7 +128,7 @@ fn without_tags_in_metadata_the_step_comes_from_describe_tags() {
             None => {
                 env.anamo(&["worker"])
                     .fails(1)
-                    .stderr(&format!(
+                    .stderr(format!(
                         "error: no --collection given and instance {id} has no anamo:step tag; \
                          pass -c STEP, or tag the instance anamo:step=STEP (`anamo launch \
                          --step STEP` does)\n"
@@ -297,10 +297,6 @@ impl Stock {
         let shim = |name: &str, body: &str| {
             let p = shims.join(name);
             std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
-            std::os::unix::fs::PermissionsExt::set_mode(
-                &mut std::fs::metadata(&p).unwrap().permissions(),
-                0o755,
-            );
             let mut perms = std::fs::metadata(&p).unwrap().permissions();
             std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
             std::fs::set_permissions(&p, perms).unwrap();
