@@ -88,6 +88,9 @@ pub enum Command {
     /// Import QC metrics.
     #[command(subcommand)]
     Qc(cmd::qc::Cmd),
+    /// Set or list on-demand prices by instance type, for the cost reports.
+    #[command(subcommand)]
+    Prices(cmd::prices::Cmd),
     /// Set or show the workflow order of the steps.
     #[command(subcommand)]
     Steps(cmd::steps::Cmd),

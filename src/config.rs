@@ -61,6 +61,10 @@ pub struct FileConfig {
     pub sync: SyncConfig,
     #[serde(default)]
     pub study: StudyConfig,
+    /// `[prices]`: on-demand US dollars an hour by instance type (`"m5.xlarge" = 0.192`),
+    /// copied into the catalog by each sync.
+    #[serde(default)]
+    pub prices: std::collections::BTreeMap<String, f64>,
 }
 
 /// `[study]`: what `anamo report` says of the study.
@@ -129,6 +133,18 @@ impl FileConfig {
         for (i, source) in config.sync.objects.iter_mut().enumerate() {
             let line = starts.get(i).map_or(0, |o| crate::error::line_at(text, *o));
             source.at = format!("{name}:{line}");
+        }
+        for (t, usd) in &config.prices {
+            if let Err(e) = crate::catalog::prices::check_price(t, *usd) {
+                let line = text
+                    .find(t.as_str())
+                    .map_or(0, |o| crate::error::line_at(text, o));
+                return Err(crate::error::Error::input(
+                    name,
+                    line,
+                    format!("[prices] {e}"),
+                ));
+            }
         }
         if let Some(bad) = config
             .study

@@ -50,6 +50,7 @@ fn main() -> ExitCode {
         Command::Status(c) => c.run(&ctx),
         Command::Report(c) => c.run(&ctx),
         Command::Ship(c) => c.run(&ctx),
+        Command::Prices(c) => c.run(&ctx),
         Command::Samples(c) => c.run(&ctx),
         Command::Qc(c) => c.run(&ctx),
         Command::Steps(c) => c.run(&ctx),

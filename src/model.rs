@@ -414,6 +414,18 @@ pub struct Instance {
     /// Every tag, as a JSON object.
     pub tags: BTreeMap<String, String>,
     pub region: Option<String>,
+    /// The availability zone, for its Spot price.
+    pub zone: Option<String>,
+}
+
+/// A Spot price of one instance type in one zone, from the time it took effect.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpotPrice {
+    pub instance_type: String,
+    pub zone: String,
+    /// Epoch ms.
+    pub at: i64,
+    pub usd_per_hour: f64,
 }
 
 /// One S3 object from a listing.

@@ -59,6 +59,17 @@ fn apart_text(r: &StepRow) -> String {
     .join(", ")
 }
 
+/// `$12.34`, `$12.34 + 2 unpriced`, `2 unpriced`, or `-` without instances.
+fn cost_text(r: &StepRow) -> String {
+    let unpriced = (r.unpriced_instances > 0).then(|| format!("{} unpriced", r.unpriced_instances));
+    match (r.cost_usd, unpriced) {
+        (Some(c), Some(u)) => format!("${c:.2} + {u}"),
+        (Some(c), None) => format!("${c:.2}"),
+        (None, Some(u)) => u,
+        (None, None) => "-".into(),
+    }
+}
+
 pub fn eta_text(h: Option<f64>) -> String {
     match h {
         Some(0.0) => "done".into(),
@@ -77,13 +88,15 @@ pub fn render(rows: &[StepRow], format: Format, out: impl Write) -> Result<()> {
         "step", "waiting", "todo", "running", "done", "failed", "total",
     ];
     columns.extend(if people {
-        ["progress", "done_24h", "eta", "instances"].as_slice()
+        ["progress", "done_24h", "eta", "instances", "cost"].as_slice()
     } else {
         [
             "pct_done",
             "done_24h",
             "eta_hours",
             "instances",
+            "cost_usd",
+            "unpriced_instances",
             "abandoned",
             "superseded",
             "dropped",
@@ -110,6 +123,7 @@ pub fn render(rows: &[StepRow], format: Format, out: impl Write) -> Result<()> {
                 json!(r.done_24h),
                 json!(eta_text(r.eta_hours(now))),
                 json!(r.instances),
+                json!(cost_text(r)),
                 json!(apart_text(r)),
             ]);
         } else {
@@ -120,6 +134,8 @@ pub fn render(rows: &[StepRow], format: Format, out: impl Write) -> Result<()> {
                 json!(r.done_24h),
                 json!(eta),
                 json!(r.instances),
+                json!(r.cost_usd.map(|c| (c * 100.0).round() / 100.0)),
+                json!(r.unpriced_instances),
                 json!(r.abandoned),
                 json!(r.superseded),
                 json!(r.dropped),

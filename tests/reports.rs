@@ -14,6 +14,14 @@ use crate::harness::Env;
 /// Each shipped report and the test that checks its rows.
 const COVERED: &[(&str, &str)] = &[
     (
+        "cost-by-sample",
+        "ec2_launch::cost_by_step_and_by_sample_price_spot_from_ec2_and_on_demand_from_the_table",
+    ),
+    (
+        "cost-by-step",
+        "ec2_launch::cost_by_step_and_by_sample_price_spot_from_ec2_and_on_demand_from_the_table",
+    ),
+    (
         "died-holding-tasks",
         "ec2_launch::sync_records_instance_transitions_and_the_audits_answer",
     ),

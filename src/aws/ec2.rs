@@ -16,7 +16,7 @@ use tokio::runtime::Runtime;
 
 use crate::aws::{self, AwsOptions};
 use crate::error::Result;
-use crate::model::Instance;
+use crate::model::{Instance, SpotPrice};
 
 /// The tags anamo puts on what it launches; `sync --instances` lists by them.
 pub const STEP_TAG: &str = "anamo:step";
@@ -186,6 +186,61 @@ impl Ec2 {
             .map(str::to_string))
     }
 
+    /// The Linux Spot prices of `instance_type` in `zone` that were in effect between `from`
+    /// and `to` (epoch ms; EC2 includes the one in effect at `from`), page by page.
+    pub fn spot_prices(
+        &self,
+        instance_type: &str,
+        zone: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<SpotPrice>> {
+        let time = |ms: i64| aws_smithy_types::DateTime::from_millis(ms);
+        let mut pages = self
+            .client
+            .describe_spot_price_history()
+            .instance_types(InstanceType::from(instance_type))
+            .availability_zone(zone)
+            .product_descriptions("Linux/UNIX")
+            .product_descriptions("Linux/UNIX (Amazon VPC)")
+            .start_time(time(from))
+            .end_time(time(to))
+            .into_paginator()
+            .send();
+        let mut prices = vec![];
+        while let Some(page) = self.rt.block_on(pages.next()) {
+            let page = page.map_err(|e| {
+                aws::sdk_error(
+                    "EC2",
+                    &format!(
+                        "cannot read Spot prices of {instance_type} in {zone} \
+                         (ec2:DescribeSpotPriceHistory)"
+                    ),
+                    e,
+                )
+            })?;
+            for p in page.spot_price_history() {
+                let (Some(at), Some(usd)) = (
+                    p.timestamp().and_then(|t| t.to_millis().ok()),
+                    p.spot_price().and_then(|v| v.parse::<f64>().ok()),
+                ) else {
+                    continue;
+                };
+                // The zone asked for: emulators may ignore the filter.
+                if p.availability_zone().is_some_and(|z| z != zone) {
+                    continue;
+                }
+                prices.push(SpotPrice {
+                    instance_type: instance_type.to_string(),
+                    zone: zone.to_string(),
+                    at,
+                    usd_per_hour: usd,
+                });
+            }
+        }
+        Ok(prices)
+    }
+
     /// Instances of `step` (by the anamo:step tag) that are pending or running.
     pub fn active_for_step(&self, step: &str) -> Result<u64> {
         let mut pages = self
@@ -288,6 +343,10 @@ fn instance(i: &aws_sdk_ec2::types::Instance, region: Option<&str>) -> Instance 
         terminated_at,
         tags,
         region: region.map(str::to_string),
+        zone: i
+            .placement()
+            .and_then(|p| p.availability_zone())
+            .map(str::to_string),
     }
 }
 

@@ -162,8 +162,9 @@ fn upsert(tx: &Transaction, i: &Instance, now: i64) -> Result<Change> {
     // Values EC2 stops reporting (an old launch time, a termination time) are kept.
     tx.execute(
         "INSERT INTO instances (instance_id, step, launch_id, state, state_reason, instance_type, \
-             lifecycle, launch_time, terminated_at, tags, region, first_seen_at, last_seen_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12) \
+             lifecycle, launch_time, terminated_at, tags, region, first_seen_at, last_seen_at, \
+             zone) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13) \
          ON CONFLICT (instance_id) DO UPDATE SET \
              step = coalesce(excluded.step, step), \
              launch_id = coalesce(excluded.launch_id, launch_id), \
@@ -173,6 +174,7 @@ fn upsert(tx: &Transaction, i: &Instance, now: i64) -> Result<Change> {
              launch_time = coalesce(excluded.launch_time, launch_time), \
              terminated_at = coalesce(terminated_at, excluded.terminated_at), \
              tags = excluded.tags, region = coalesce(excluded.region, region), \
+             zone = coalesce(excluded.zone, zone), \
              last_seen_at = excluded.last_seen_at",
         params![
             i.instance_id,
@@ -186,7 +188,8 @@ fn upsert(tx: &Transaction, i: &Instance, now: i64) -> Result<Change> {
             i.terminated_at,
             tags,
             i.region,
-            now
+            now,
+            i.zone
         ],
     )?;
     if before.as_deref() == Some(i.state.as_str()) {

@@ -4,6 +4,7 @@
 
 mod instances;
 mod objects;
+pub mod prices;
 pub mod progress;
 pub mod report;
 pub use objects::ObjectCounts;
@@ -43,6 +44,7 @@ pub const SCHEMA: Schema = Schema {
         include_str!("../../migrations/catalog/0006_flow.sql"),
         include_str!("../../migrations/catalog/0007_lanes_are_not_replacements.sql"),
         include_str!("../../migrations/catalog/0008_progress_by_sample.sql"),
+        include_str!("../../migrations/catalog/0009_cost.sql"),
     ],
     flag: "--catalog/ANAMO_CATALOG",
     creator: "`anamo sync` or `anamo samples import`",

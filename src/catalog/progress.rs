@@ -27,6 +27,11 @@ pub struct StepRow {
     pub instances: u64,
     /// When the first of the last 24 hours' finishes happened (epoch ms).
     pub first_done_24h: Option<i64>,
+    /// What the step's priced instances cost so far (`instance_costs`), US dollars; `None`
+    /// without any priced instance.
+    pub cost_usd: Option<f64>,
+    /// The step's instances without a known price (not counted in `cost_usd`).
+    pub unpriced_instances: u64,
     /// Set apart (the `progress` view's definition): removed before they were done,
     pub abandoned: u64,
     /// failed but replaced by a done task of the same sample,
@@ -84,7 +89,10 @@ pub fn overview(conn: &Connection) -> Result<Vec<StepRow>> {
                         AND i.state IN ('pending', 'running')),
                     (SELECT min(d.finished_at) FROM done_tasks d
                         WHERE d.collection = n.collection AND d.finished_at >= ?1),
-                    coalesce(p.abandoned, 0), coalesce(p.superseded, 0), coalesce(p.dropped, 0)
+                    coalesce(p.abandoned, 0), coalesce(p.superseded, 0), coalesce(p.dropped, 0),
+                    (SELECT sum(c.usd) FROM instance_costs c WHERE c.step = n.collection),
+                    (SELECT count(*) FROM instance_costs c
+                        WHERE c.step = n.collection AND c.usd IS NULL)
              FROM names n LEFT JOIN progress p ON p.collection = n.collection
              ORDER BY n.ordinal IS NULL, n.ordinal, n.collection",
         )?;
@@ -104,6 +112,8 @@ pub fn overview(conn: &Connection) -> Result<Vec<StepRow>> {
                 abandoned: n(10)?,
                 superseded: n(11)?,
                 dropped: n(12)?,
+                cost_usd: r.get(13)?,
+                unpriced_instances: n(14)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

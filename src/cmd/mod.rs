@@ -5,6 +5,7 @@ pub mod completions;
 pub mod demo;
 pub mod launch;
 pub mod logs;
+pub mod prices;
 pub mod qc;
 pub mod query;
 pub mod report;

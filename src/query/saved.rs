@@ -25,6 +25,14 @@ const BUILT_IN: &[(&str, &str)] = &[
         include_str!("../../queries/blocked-samples.sql"),
     ),
     (
+        "cost-by-sample.sql",
+        include_str!("../../queries/cost-by-sample.sql"),
+    ),
+    (
+        "cost-by-step.sql",
+        include_str!("../../queries/cost-by-step.sql"),
+    ),
+    (
         "died-holding-tasks.sql",
         include_str!("../../queries/died-holding-tasks.sql"),
     ),

@@ -30,3 +30,24 @@ pub fn sync_instances(
     catalog.settle_run(&run, counts, result)?;
     Ok(counts)
 }
+
+/// What a Spot price sync found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SpotPriceCounts {
+    /// Instance type and zone pairs asked about.
+    pub pairs: u64,
+    pub new: u64,
+}
+
+/// Reads the Spot price history over the lives of the catalog's Spot instances in the
+/// client's region, one type and zone at a time, from the newest price already known.
+pub fn sync_spot_prices(ec2: &Ec2, catalog: &mut Catalog) -> Result<SpotPriceCounts> {
+    let region = ec2.region().unwrap_or("unknown").to_string();
+    let mut counts = SpotPriceCounts::default();
+    for w in catalog.spot_windows(&region)? {
+        let prices = ec2.spot_prices(&w.instance_type, &w.zone, w.from, w.to)?;
+        counts.new += catalog.write_spot_prices(&prices)?;
+        counts.pairs += 1;
+    }
+    Ok(counts)
+}

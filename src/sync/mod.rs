@@ -7,7 +7,7 @@ mod objects;
 mod run;
 mod tasks;
 
-pub use instances::sync_instances;
+pub use instances::{SpotPriceCounts, sync_instances, sync_spot_prices};
 pub use objects::{SamplePattern, kind_of, sync_objects};
 pub use run::Request;
 pub use tasks::{TaskSyncOptions, TaskSyncReport, record_before_delete, sync_tasks};

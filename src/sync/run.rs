@@ -48,7 +48,9 @@ impl Request {
 
     /// Runs the sync: every source named is checked before anything is written.
     pub fn run(&self, ctx: &Context) -> Result<()> {
-        let file = FileConfig::load()?.sync;
+        let config = FileConfig::load()?;
+        let prices: Vec<(String, f64)> = config.prices.into_iter().collect();
+        let file = config.sync;
         let instances = self.instances || file.instances;
         // Every pattern and URI is checked before anything is written.
         // Flags replace the file's sources rather than adding to them.
@@ -83,6 +85,10 @@ impl Request {
         }
         let mut catalog = ctx.catalog()?;
         let _lock = catalog.lock_for_sync()?;
+        // The on-demand prices anamo.toml gives, for the catalog's cost reports.
+        if !prices.is_empty() {
+            catalog.set_prices(&prices, "anamo.toml")?;
+        }
         if !self.no_tasks {
             let others = instances || !objects.is_empty();
             self.sync_tasks(ctx, &mut catalog, others)?;
@@ -132,13 +138,17 @@ impl Request {
             let ec2 = Ec2::connect(&ctx.aws)?;
             let bar = sync::progress_bar(None, "syncing instances");
             let c = sync::sync_instances(&ec2, &mut catalog, self.all_instances, &bar)?;
+            let prices = sync::sync_spot_prices(&ec2, &mut catalog)?;
             self.say(format!(
-                "synced instances from EC2 {}: {} seen, {} new, {} changed state, {} gone",
+                "synced instances from EC2 {}: {} seen, {} new, {} changed state, {} gone; \
+                 {} new Spot price(s) for {} type and zone pair(s)",
                 ec2.region().unwrap_or("(no region)"),
                 c.seen,
                 c.new,
                 c.changed,
-                c.removed
+                c.removed,
+                prices.new,
+                prices.pairs
             ));
         }
         Ok(())
