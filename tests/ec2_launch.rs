@@ -216,7 +216,7 @@ fn results_and_idle_timeout_reach_the_workers_and_a_bad_prefix_stops_the_launch(
     assert!(
         script.contains(
             "--shutdown-on-exit --wait --idle-timeout=2h --results=s3://cohort-results/Alignment/ \
-             >>/var/log/anamo-worker.log"
+             >>\"${root:-}/var/log/anamo-worker.log\""
         ),
         "{script}"
     );

@@ -68,7 +68,7 @@ fn blocks(readme: &str, prefix: &str) -> Vec<String> {
     out
 }
 
-/// The README's three AWS sections, their commands run as written, in one shell session's
+/// The README's four AWS sections, their commands run as written, in one shell session's
 /// order, against the emulator: only what the README assumes exists outside anamo (an AWS
 /// profile, a launch template, buckets with files, a sample sheet) is made beforehand.
 #[test]
@@ -76,7 +76,7 @@ fn the_readme_aws_sections_run_as_written_on_the_emulator() {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let blocks = blocks(&readme, "AWS: ");
-    assert_eq!(blocks.len(), 3, "store, launch, S3");
+    assert_eq!(blocks.len(), 4, "store, launch, stock AMI, S3");
     let Some(moto) = Moto::start() else { return };
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
@@ -188,25 +188,61 @@ fn the_readme_aws_sections_run_as_written_on_the_emulator() {
     );
     assert!(out.contains("3 seen"), "{out}");
 
-    // Sample files in S3: the buckets and files, and the sample sheet.
     let s3 = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(&config)
             .force_path_style(true)
             .build(),
     );
-    rt.block_on(async {
-        for bucket in ["cohort-data", "cohort-crams"] {
+    let bucket = |name: &str| {
+        rt.block_on(
             s3.create_bucket()
-                .bucket(bucket)
+                .bucket(name)
                 .create_bucket_configuration(
                     aws_sdk_s3::types::CreateBucketConfiguration::builder()
                         .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
                         .build(),
                 )
-                .send()
-                .await
-                .unwrap();
-        }
+                .send(),
+        )
+        .unwrap();
+    };
+
+    // From a stock AMI: the tools bucket, and more work for the step.
+    bucket("cohort-tools");
+    let later: Vec<String> = (0..8)
+        .map(|i| {
+            format!(
+                "{{\"_id\": \"later-{i}\", \"type\": \"Alignment\", \"Task_Script\": \"true\"}}"
+            )
+        })
+        .collect();
+    std::fs::write(work.join("later.json"), format!("[{}]", later.join(","))).unwrap();
+    run(&format!("{exports}\nanamo tasks add later.json")).run();
+    let capped = "capped at 11 instance(s): 14 claimable task(s) in Alignment at 1 slot(s) per \
+                  instance, less 3 instance(s) of the step already pending or running";
+    let out = run(&blocks[2])
+        .stderr_matches(&format!(
+            "{}{FRESH}",
+            regex::escape(&format!("{capped}\n{capped}\n"))
+        ))
+        .run();
+    for says in [
+        "shipped anamo ",
+        "binary: s3://cohort-tools/anamo/anamo (",
+        "EC2 accepted the dry run; nothing was started",
+        "started 11 of 11 instance(s) for step Alignment",
+        "wrote cohort.html",
+        "m5.2xlarge: 0.384 USD an hour on demand",
+        "step\tmarket\tinstances\tinstance_hours\tusd",
+    ] {
+        assert!(out.contains(says), "{says}: {out}");
+    }
+    assert!(work.join("cost-per-sample.csv").exists());
+
+    // Sample files in S3: the buckets and files, and the sample sheet.
+    bucket("cohort-data");
+    bucket("cohort-crams");
+    rt.block_on(async {
         for (bucket, key) in [
             ("cohort-data", "study/NA12878/NA12878_R1.fastq.gz"),
             ("cohort-data", "study/NA12878/NA12878_R2.fastq.gz"),
@@ -229,7 +265,7 @@ fn the_readme_aws_sections_run_as_written_on_the_emulator() {
     )
     .unwrap();
     run(&format!("{exports}\nanamo samples import samples.csv")).run();
-    let out = run(&blocks[2]).run();
+    let out = run(&blocks[3]).run();
     assert!(
         out.contains("synced objects from s3://cohort-data/study/: 3 seen, 3 new"),
         "{out}"

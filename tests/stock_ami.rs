@@ -66,7 +66,7 @@ fn a_worker_without_a_collection_takes_its_step_from_the_instance_tag() {
     let laptop = Env::new().with_vars(vec![("AWS_EC2_METADATA_DISABLED", "true".into())]);
     laptop
         .anamo(&["worker"])
-        .fails(1)
+        .fails(2)
         .stderr(
             "error: no --collection given and no EC2 instance metadata answered, so there is no \
              anamo:step tag to read the step from; pass -c STEP\n",

@@ -29,8 +29,9 @@ pub fn step_from_tag(
     aws: &crate::aws::AwsOptions,
 ) -> Result<String> {
     let tag = crate::aws::ec2::STEP_TAG;
+    // Off EC2 the flag is simply missing: a usage error, as clap would call it.
     let Some(session) = session else {
-        return Err(Error::Invalid(format!(
+        return Err(Error::Usage(format!(
             "no --collection given and no EC2 instance metadata answered, so there is no \
              {tag} tag to read the step from; pass -c STEP"
         )));
