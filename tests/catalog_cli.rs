@@ -652,9 +652,12 @@ fn status_shows_steps_in_order_with_throughput() {
         "step\twaiting\ttodo\trunning\tdone\tfailed\ttotal\tpct_done\tdone_24h\teta_hours\tinstances\tcost_usd\tunpriced_instances\tabandoned\tsuperseded\tdropped"
     );
     assert_eq!(lines[1], "B\t0\t1\t0\t0\t0\t1\t0.0\t0\t\t0\t\t0\t0\t0\t0");
-    assert_eq!(lines[2], "A\t0\t0\t0\t1\t1\t2\t50.0\t1\t0.0\t0\t0\t0\t0");
-    assert_eq!(lines[3], "Z\t0\t0\t0\t0\t0\t0\t0.0\t0\t\t0\t0\t0\t0");
-    assert_eq!(lines[4], "C\t0\t1\t0\t0\t0\t1\t0.0\t0\t\t0\t0\t0\t0");
+    assert_eq!(
+        lines[2],
+        "A\t0\t0\t0\t1\t1\t2\t50.0\t1\t0.0\t0\t\t0\t0\t0\t0"
+    );
+    assert_eq!(lines[3], "Z\t0\t0\t0\t0\t0\t0\t0.0\t0\t\t0\t\t0\t0\t0\t0");
+    assert_eq!(lines[4], "C\t0\t1\t0\t0\t0\t1\t0.0\t0\t\t0\t\t0\t0\t0\t0");
     let journey = env
         .anamo(&["status", "--sample", "S2"])
         .stderr_matches(FRESH)

@@ -247,7 +247,10 @@ fn results_and_idle_timeout_reach_the_workers_and_a_bad_prefix_stops_the_launch(
             "1h",
         ])
         .fails(2)
-        .stderr_contains("--wait")
+        .stderr(
+            "error: --idle-timeout needs --wait: without it workers leave as soon as nothing is \
+             claimable\n",
+        )
         .run();
     assert_eq!(cloud.instances().len(), 1, "nothing more started");
 }
@@ -896,12 +899,46 @@ fn cost_by_step_and_by_sample_price_spot_from_ec2_and_on_demand_from_the_table()
         (priced[1][4].as_str(), priced[1][5].as_str()),
         ("5.92", "0")
     );
+    // What would make a price just set not the one used is said.
     cloud
         .env
-        .anamo(&["prices", "set", "r5.large", "0"])
-        .fails(1)
+        .anamo(&["prices", "set", "c5.xlarge", "0.2"])
         .stderr(
-            "error: the price of r5.large must be a positive number of US dollars an hour, not 0\n",
+            "warning: [prices] in anamo.toml sets c5.xlarge to 0.17, and the next sync sets it \
+             back; change it there\n",
+        )
+        .run();
+    cloud
+        .env
+        .anamo(&["prices", "set", "m5.2xlrge", "0.5"])
+        .stderr(
+            "note: no instance of type m5.2xlrge in the catalog (it has c5.xlarge, m5.large, \
+             r5.large); check the spelling\n",
+        )
+        .run();
+    assert_eq!(
+        cloud.env.ok(&["prices", "unset", "r5.large"]),
+        "r5.large: no price (its instances are unpriced)\n"
+    );
+    assert_eq!(rows(&["cost-by-step"])[1][5], "1", "unpriced again");
+    for price in ["0", "-1"] {
+        cloud
+            .env
+            .anamo(&["prices", "set", "r5.large", price])
+            .fails(1)
+            .stderr(format!(
+                "error: the price of r5.large must be a positive number of US dollars an hour, \
+                 not {price}\n"
+            ))
+            .run();
+    }
+    cloud
+        .env
+        .anamo(&["prices", "set", "r5.large", "$0.126"])
+        .fails(2)
+        .stderr_first_line(
+            "error: invalid value '$0.126' for '<USD_PER_HOUR>': '$0.126' is not a price; write \
+             US dollars an hour as a plain number, e.g. 0.384",
         )
         .run();
     cloud

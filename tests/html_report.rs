@@ -303,6 +303,12 @@ fn instances_and_s3_files_show_what_the_catalog_and_its_reports_say() {
         csv(&["instances-without-work", "-p", "hours=6"])
     );
     assert_eq!(table_cells(&page, "idle-instances")[1][0], "i-c");
+    assert_eq!(table_cells(&page, "cost"), csv(&["cost-by-step"]));
+    assert_eq!(
+        table_cells(&page, "cost")[1][7],
+        "m5.large",
+        "no price known: unpriced, named"
+    );
     // The timeline: the instances that ran tasks in the last 48 hours, with their runs.
     let timeline = table_cells(&page, "timeline");
     assert_eq!(

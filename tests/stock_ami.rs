@@ -68,8 +68,9 @@ fn a_worker_without_a_collection_takes_its_step_from_the_instance_tag() {
         .anamo(&["worker"])
         .fails(2)
         .stderr(
-            "error: no --collection given and no EC2 instance metadata answered, so there is no \
-             anamo:step tag to read the step from; pass -c STEP\n",
+            "error: no --collection given and no EC2 instance metadata answered (or \
+             AWS_EC2_METADATA_DISABLED is set), so there is no anamo:step tag to read the step \
+             from; pass -c STEP\n",
         )
         .run();
 }

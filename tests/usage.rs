@@ -19,7 +19,7 @@ fn usage_errors_exit_2_with_clap_s_first_line_and_write_nothing() {
         ),
         (
             vec!["worker", "--slots", "2"],
-            "error: no --collection given and no EC2 instance metadata answered, so there is no anamo:step tag to read the step from; pass -c STEP",
+            "error: no --collection given and no EC2 instance metadata answered (or AWS_EC2_METADATA_DISABLED is set), so there is no anamo:step tag to read the step from; pass -c STEP",
         ),
         (
             vec!["tasks", "retry", "--all"],

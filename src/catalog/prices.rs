@@ -99,6 +99,32 @@ impl Catalog {
         crate::error::in_db(result, "catalog", self.path())
     }
 
+    /// Removes a type from the price table; whether it was there.
+    pub fn unset_price(&mut self, instance_type: &str) -> Result<bool> {
+        let result = (|| -> Result<bool> {
+            Ok(self.conn().execute(
+                "DELETE FROM prices WHERE instance_type = ?1",
+                [instance_type],
+            )? > 0)
+        })();
+        crate::error::in_db(result, "catalog", self.path())
+    }
+
+    /// The instance types of the catalog's instances.
+    pub fn instance_types(&self) -> Result<Vec<String>> {
+        let result = (|| -> Result<Vec<String>> {
+            let mut stmt = self.conn().prepare(
+                "SELECT DISTINCT instance_type FROM instances WHERE instance_type IS NOT NULL \
+                 ORDER BY 1",
+            )?;
+            let types = stmt
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(types)
+        })();
+        crate::error::in_db(result, "catalog", self.path())
+    }
+
     /// Sets on-demand prices (one transaction; each checked first).
     pub fn set_prices(&mut self, prices: &[(String, f64)], source: &str) -> Result<()> {
         for (t, usd) in prices {

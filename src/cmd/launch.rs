@@ -36,8 +36,9 @@ pub struct Cmd {
     #[arg(long)]
     pub template: Option<String>,
 
-    /// User-data template with {{step}}, {{store}}, {{slots}}, {{launch_id}}, {{region}} and
-    /// {{worker_args}} placeholders [default: a script that runs the worker].
+    /// User-data template with {{step}}, {{store}}, {{slots}}, {{launch_id}}, {{region}},
+    /// {{worker_args}} and {{install}} (where --binary fetches anamo) placeholders [default: a
+    /// script that runs the worker].
     #[arg(long)]
     pub user_data: Option<PathBuf>,
 
@@ -71,7 +72,7 @@ pub struct Cmd {
 
     /// With --wait: a worker that found nothing to claim for this long leaves, and its
     /// instance powers off (worker --idle-timeout).
-    #[arg(long, value_parser = crate::clock::parse_duration, requires = "wait", value_name = "DURATION")]
+    #[arg(long, value_parser = crate::clock::parse_duration, value_name = "DURATION")]
     pub idle_timeout: Option<std::time::Duration>,
 
     /// Fetch anamo at boot from this S3 object (put there by `anamo ship`), so the AMI needs
@@ -88,6 +89,14 @@ pub struct Cmd {
 
 impl Cmd {
     pub fn run(self, ctx: &Context) -> Result<()> {
+        if self.idle_timeout.is_some() && !self.wait {
+            return Err(Error::Usage(
+                "--idle-timeout needs --wait: without it workers leave as soon as nothing is \
+                 claimable"
+                    .into(),
+            )
+            .into());
+        }
         if !matches!(StoreUrl::parse(&ctx.store_url)?, StoreUrl::Dynamo(_)) {
             bail!(
                 "a cluster needs a store every instance can reach; pass --store dynamodb://TABLE \

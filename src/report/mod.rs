@@ -504,6 +504,13 @@ fn instances(conn: &Connection, opts: &Options, page: &mut String) -> Result<()>
         "instance-hours",
         page,
     )?;
+    page.push_str(
+        "<h3>Cost per step and market</h3><p>US dollars as of the last instance sync: Spot \
+         prices from EC2, on-demand ones from <code>anamo prices set</code> or \
+         <code>[prices]</code> in anamo.toml. Instances without a known price are counted \
+         apart (unpriced), never as free.</p>",
+    );
+    saved_table(conn, "cost-by-step", &[], 100, "cost", page)?;
     page.push_str("<h3>Tasks per instance, last 48 hours</h3>");
     let to = now_ms();
     let from = to - TIMELINE_MS;

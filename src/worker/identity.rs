@@ -32,8 +32,9 @@ pub fn step_from_tag(
     // Off EC2 the flag is simply missing: a usage error, as clap would call it.
     let Some(session) = session else {
         return Err(Error::Usage(format!(
-            "no --collection given and no EC2 instance metadata answered, so there is no \
-             {tag} tag to read the step from; pass -c STEP"
+            "no --collection given and no EC2 instance metadata answered (or \
+             AWS_EC2_METADATA_DISABLED is set), so there is no {tag} tag to read the step \
+             from; pass -c STEP"
         )));
     };
     if let Some(step) = session
