@@ -71,7 +71,7 @@ bench claim
 section "Chained steps: the promotion's cost per task (SQLite store)"
 bench flow
 
-section "anamo report at cohort scale (100,000 samples x 5 steps, 1M task events)"
+section "anamo report at cohort scale (100,000 samples x 5 steps, 1M task events, 500 instances, 190,000 S3 objects)"
 bench report
 
 section "Worker overhead per task"
@@ -126,5 +126,10 @@ section "Cold start"
   printf '| `anamo query "SELECT count(*) FROM tasks"` | %s | the same in `sqlite3` | %s | %s |\n' "$query" "$shell" "$(ratio "$query" "$shell")"
 ) >> "$out"
 
+# Measurements made once by hand (before/after a change) are kept below the script's own.
+if [ -f BENCHMARKS.md ]; then
+  kept=$(sed -n '/^## One-off measurements/,$p' BENCHMARKS.md)
+  if [ -n "$kept" ]; then printf '\n%s\n' "$kept" >> "$out"; fi
+fi
 mv "$out" BENCHMARKS.md
 echo "wrote BENCHMARKS.md" >&2

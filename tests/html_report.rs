@@ -113,6 +113,127 @@ fn the_demo_s_report_tells_what_status_and_the_catalog_tell() {
     assert!(page.contains("No task failed for good."));
 }
 
+/// The state bars of the page's first chart: per bar row (top first), (state, width in px).
+fn bar_widths(page: &str) -> Vec<Vec<(String, f64)>> {
+    let fills = [
+        ("#2E8B57", "done"),
+        ("#3465A4", "running"),
+        ("#8C8C8C", "todo"),
+        ("#C88200", "waiting"),
+        ("#CC3333", "failed"),
+    ];
+    let svg = &page[page.find("<svg").unwrap()..page.find("</svg>").unwrap()];
+    let attr = |rect: &str, name: &str| -> f64 {
+        let at = rect.find(&format!(" {name}=\"")).unwrap() + name.len() + 3;
+        rect[at..rect[at..].find('"').unwrap() + at]
+            .parse()
+            .unwrap()
+    };
+    let mut rows: Vec<(f64, Vec<(String, f64)>)> = vec![];
+    for rect in svg.split("<rect").skip(1) {
+        let Some((_, state)) = fills
+            .iter()
+            .find(|(f, _)| rect.contains(&format!("fill=\"{f}\"")))
+        else {
+            continue;
+        };
+        let (y, width) = (attr(rect, "y"), attr(rect, "width"));
+        match rows.iter_mut().find(|(at, _)| (*at - y).abs() < 1.0) {
+            Some((_, bars)) => bars.push((state.to_string(), width)),
+            None => rows.push((y, vec![(state.to_string(), width)])),
+        }
+    }
+    rows.sort_by(|a, b| a.0.total_cmp(&b.0));
+    rows.into_iter().map(|(_, bars)| bars).collect()
+}
+
+#[test]
+fn the_steps_chart_draws_each_state_in_proportion_to_its_count() {
+    let env = Env::new();
+    for (id, sample, script) in [
+        ("a1", "S1", "true"),
+        ("a2", "S2", "true"),
+        ("a3", "S3", "exit 1"),
+        ("a4", "S4", "true"),
+    ] {
+        env.ok(&[
+            "tasks",
+            "add",
+            "-c",
+            "A",
+            "--id",
+            id,
+            "--sample",
+            sample,
+            "--script",
+            script,
+            "--max-attempts",
+            "1",
+        ]);
+    }
+    env.ok(&[
+        "tasks", "add", "-c", "B", "--id", "b4", "--sample", "S4", "--script", "true", "--after",
+        "A",
+    ]);
+    env.ok(&["worker", "-c", "A", "--max-tasks", "3"]);
+    env.anamo(&["report", "--sync"])
+        .stderr_matches(r"synced tasks from [^\n]+\n")
+        .run();
+    let page = env.read("anamo-report.html");
+    let status = env
+        .anamo(&["status", "--format", "csv"])
+        .stderr_matches(FRESH)
+        .run();
+    let header: Vec<&str> = status.lines().next().unwrap().split(',').collect();
+    let counts: Vec<Vec<(String, f64)>> = status
+        .lines()
+        .skip(1)
+        .map(|line| {
+            let row: Vec<&str> = line.split(',').collect();
+            ["done", "running", "todo", "waiting", "failed"]
+                .iter()
+                .map(|s| {
+                    let n: f64 = row[header.iter().position(|h| h == s).unwrap()]
+                        .parse()
+                        .unwrap();
+                    (s.to_string(), n)
+                })
+                .filter(|(_, n)| *n > 0.0)
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        counts,
+        [
+            vec![
+                ("done".into(), 2.0),
+                ("todo".into(), 1.0),
+                ("failed".into(), 1.0)
+            ],
+            vec![("waiting".to_string(), 1.0)],
+        ],
+        "A: 2 done, 1 todo, 1 failed; B: 1 waiting"
+    );
+    // The chart: the same states in the same order, each as wide as its count (the longest
+    // step's total is the full width), to the pixel.
+    let bars = bar_widths(&page);
+    let full: f64 = bars[0].iter().map(|(_, w)| w).sum();
+    let most = 4.0;
+    assert_eq!(bars.len(), counts.len(), "{bars:?}");
+    for (drawn, want) in bars.iter().zip(&counts) {
+        let states: Vec<&str> = drawn.iter().map(|(s, _)| s.as_str()).collect();
+        let wanted: Vec<&str> = want.iter().map(|(s, _)| s.as_str()).collect();
+        assert_eq!(states, wanted);
+        for ((_, width), (state, n)) in drawn.iter().zip(want) {
+            let expected = full * n / most;
+            assert!(
+                (width - expected).abs() <= 2.0,
+                "{state}: {width} px, want {expected}"
+            );
+        }
+    }
+}
+
 #[test]
 fn an_empty_catalog_gives_a_report_that_says_what_to_run_first() {
     let env = Env::new();
