@@ -69,19 +69,7 @@ impl Cloud {
     }
 
     fn user_data(&self, id: &str) -> String {
-        let out = self
-            .rt
-            .block_on(
-                self.ec2
-                    .describe_instance_attribute()
-                    .instance_id(id)
-                    .attribute(aws_sdk_ec2::types::InstanceAttributeName::UserData)
-                    .send(),
-            )
-            .expect("user data");
-        let b64 = out.user_data().and_then(|v| v.value()).unwrap_or_default();
-        let bytes = aws_smithy_types::base64::decode(b64).expect("base64");
-        String::from_utf8(bytes).expect("utf-8")
+        crate::harness::moto::user_data(&self.rt, &self.ec2, id)
     }
 
     fn terminate(&self, id: &str) {

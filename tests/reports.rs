@@ -368,3 +368,59 @@ fn task_reports_give_their_rows_on_known_tasks() {
         "dropped at {at:?}, not just now"
     );
 }
+
+/// The `instance_costs` view on known rows: a Spot life across two price changes, a Spot
+/// instance launched before any known price, and on-demand with and without a table price.
+#[test]
+fn instance_costs_follow_spot_prices_over_a_life_and_never_price_the_unknown() {
+    let env = Env::new();
+    env.ok(&["store", "init"]);
+    env.ok(&["sync"]);
+    let h = 3_600_000i64;
+    let conn = Connection::open(env.path("anamo.db")).unwrap();
+    for (id, market, itype, launched, ended) in [
+        ("i-spot", "spot", "m5.large", 0, 10 * h),
+        ("i-early", "spot", "m5.large", -3 * h, 2 * h),
+        ("i-od", "on-demand", "c5.xlarge", 0, 5 * h),
+        ("i-none", "on-demand", "r5.large", 0, 5 * h),
+    ] {
+        conn.execute(
+            "INSERT INTO instances (instance_id, step, state, instance_type, lifecycle, zone, \
+             launch_time, terminated_at, first_seen_at, last_seen_at) \
+             VALUES (?1, 'A', 'terminated', ?2, ?3, 'eu-west-1a', ?4, ?5, ?4, ?5)",
+            params![id, itype, market, launched, ended],
+        )
+        .unwrap();
+    }
+    // m5.large in the zone: $0.10 from 1 h before, $0.20 from hour 4, $0.50 after all ended.
+    for (at, usd) in [(-h, 0.10), (4 * h, 0.20), (20 * h, 0.50)] {
+        conn.execute(
+            "INSERT INTO spot_prices VALUES ('m5.large', 'eu-west-1a', ?1, ?2)",
+            params![at, usd],
+        )
+        .unwrap();
+    }
+    conn.execute(
+        "INSERT INTO prices VALUES ('c5.xlarge', 0.17, 'prices set', 0)",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let rows = env.ok(&[
+        "query",
+        "SELECT instance_id, hours, round(usd, 6) AS usd, priced_by FROM instance_costs \
+         ORDER BY instance_id",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(
+        rows,
+        "instance_id,hours,usd,priced_by\n\
+         i-early,5.0,,\n\
+         i-none,5.0,,\n\
+         i-od,5.0,0.85,price table (prices set)\n\
+         i-spot,10.0,1.6,spot price history\n",
+        "i-spot: 4 h at $0.10 and 6 h at $0.20; i-early started before any known price, \
+         r5.large has none: unpriced, not free"
+    );
+}

@@ -275,18 +275,7 @@ impl Stock {
             .instance_id()
             .unwrap()
             .to_string();
-        let attr = self
-            .rt
-            .block_on(
-                self.ec2
-                    .describe_instance_attribute()
-                    .instance_id(id)
-                    .attribute(aws_sdk_ec2::types::InstanceAttributeName::UserData)
-                    .send(),
-            )
-            .expect("user data");
-        let b64 = attr.user_data().and_then(|v| v.value()).unwrap_or_default();
-        String::from_utf8(aws_smithy_types::base64::decode(b64).unwrap()).unwrap()
+        crate::harness::moto::user_data(&self.rt, &self.ec2, &id)
     }
 
     /// Runs the user data as an instance would boot it, in a fresh temporary root, with
@@ -325,6 +314,8 @@ impl Stock {
         for (k, v) in self.moto.env() {
             cmd.env(k, v);
         }
+        // Its refusals are also in the log the test reads; keep the test's output clean.
+        cmd.stderr(std::process::Stdio::null());
         let status = cmd.status().expect("run the user data");
         (status.success(), root)
     }

@@ -119,3 +119,18 @@ impl Drop for Moto {
         let _ = self.child.wait();
     }
 }
+
+/// The user data EC2 holds for an instance (DescribeInstanceAttribute), decoded.
+pub fn user_data(rt: &tokio::runtime::Runtime, ec2: &aws_sdk_ec2::Client, id: &str) -> String {
+    let out = rt
+        .block_on(
+            ec2.describe_instance_attribute()
+                .instance_id(id)
+                .attribute(aws_sdk_ec2::types::InstanceAttributeName::UserData)
+                .send(),
+        )
+        .expect("user data");
+    let b64 = out.user_data().and_then(|v| v.value()).unwrap_or_default();
+    let bytes = aws_smithy_types::base64::decode(b64).expect("base64");
+    String::from_utf8(bytes).expect("utf-8")
+}
