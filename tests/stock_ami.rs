@@ -356,7 +356,7 @@ fn a_stock_ami_fetches_the_shipped_binary_and_refuses_a_tampered_one_or_another_
         .run();
 
     // The dry run shows the binary, its checksum and the user data, and withholds the URL.
-    let dry = env.ok(&[
+    let launch = [
         "launch",
         "--step",
         "Alignment",
@@ -364,8 +364,8 @@ fn a_stock_ami_fetches_the_shipped_binary_and_refuses_a_tampered_one_or_another_
         "1",
         "--binary",
         "s3://tools/bin/anamo",
-        "--dry-run",
-    ]);
+    ];
+    let dry = env.ok(&[&launch[..], &["--dry-run"]].concat());
     assert!(
         dry.contains(&format!(
             "binary: s3://tools/bin/anamo ({}, {} bytes, sha256 {sha})",
@@ -377,15 +377,7 @@ fn a_stock_ami_fetches_the_shipped_binary_and_refuses_a_tampered_one_or_another_
     assert!(dry.contains("; withheld)'"), "{dry}");
     assert!(!dry.contains("X-Amz-Signature"), "{dry}");
 
-    env.ok(&[
-        "launch",
-        "--step",
-        "Alignment",
-        "--count",
-        "1",
-        "--binary",
-        "s3://tools/bin/anamo",
-    ]);
+    env.ok(&launch);
     let script = stock.user_data();
     assert!(script.contains("X-Amz-Signature"), "the URL is sent");
     let recorded = env.ok(&[
@@ -460,18 +452,8 @@ fn a_stock_ami_fetches_the_shipped_binary_and_refuses_a_tampered_one_or_another_
     // A user-data template with nowhere to install it is refused.
     env.write("ud.sh", "#!/bin/bash\nexec anamo worker -c {{step}}\n");
     stock.put("bin/anamo", ours.clone());
-    env.anamo(&[
-        "launch",
-        "--step",
-        "Alignment",
-        "--count",
-        "1",
-        "--binary",
-        "s3://tools/bin/anamo",
-        "--user-data",
-        "ud.sh",
-    ])
-    .fails(1)
-    .stderr_one_line_with("ud.sh has no {{install}} placeholder")
-    .run();
+    env.anamo(&[&launch[..], &["--user-data", "ud.sh"]].concat())
+        .fails(1)
+        .stderr_one_line_with("ud.sh has no {{install}} placeholder")
+        .run();
 }
