@@ -134,20 +134,25 @@ impl Cmd {
             Some(c) => c,
             None => worker::step_from_tag(metadata.as_ref(), &owner, &ctx.aws)?,
         };
+        // One S3 client for the results probe and the log uploads (AWS configuration is
+        // loaded once, and only when S3 is used).
+        let mut s3 = if self.results.is_some() || self.log_uri.is_some() {
+            Some(S3::connect(&ctx.aws)?)
+        } else {
+            None
+        };
         // The results prefix first: nothing else is worth doing on a machine that cannot
         // deliver the step's results.
         let mut script_env = vec![];
-        if let Some(results) = &self.results {
+        if let (Some(results), Some(s3)) = (&self.results, &s3) {
             let prefix = results_prefix(results, &collection)?;
-            S3::connect(&ctx.aws)?
-                .probe_write(&prefix, &owner)
-                .map_err(|e| {
-                    anyhow::anyhow!(
-                        "worker cannot write the step's results under {prefix}: {e}; the \
+            s3.probe_write(&prefix, &owner).map_err(|e| {
+                anyhow::anyhow!(
+                    "worker cannot write the step's results under {prefix}: {e}; the \
                          bucket must exist and the instance role needs s3:PutObject and \
                          s3:DeleteObject there. Nothing was claimed"
-                    )
-                })?;
+                )
+            })?;
             script_env.push(("ANAMO_RESULTS".to_string(), prefix.to_string()));
         }
         let store = ctx.store(OpenMode::MustExist)?;
@@ -159,17 +164,17 @@ impl Cmd {
             }
             crate::note!("warning: {hint}; waiting for tasks to be added (--watch)");
         }
-        let (log_dir, log_shipper) = match &self.log_uri {
-            None => (self.log_dir, None),
-            Some(uri) => {
+        let (log_dir, log_shipper) = match (&self.log_uri, s3.take()) {
+            (Some(uri), Some(s3)) => {
                 let base = S3Uri::parse(uri)?;
                 let keep_local = self.log_dir.is_some();
                 let dir = self.log_dir.unwrap_or_else(|| {
                     std::env::temp_dir().join(format!("anamo-logs-{}", std::process::id()))
                 });
-                let shipper = LogShipper::new(S3::connect(&ctx.aws)?, base, keep_local);
+                let shipper = LogShipper::new(s3, base, keep_local);
                 (Some(dir), Some(Arc::new(shipper)))
             }
+            _ => (self.log_dir, None),
         };
         let shutdown = Arc::new(Shutdown::new(self.grace));
         shutdown
@@ -235,11 +240,7 @@ pub(crate) fn results_prefix(pattern: &str, collection: &str) -> crate::error::R
         &[("collection", collection)],
         crate::placeholders::Quoting::Plain,
     )?;
-    let mut uri = S3Uri::parse(&filled)?;
-    if !uri.key.is_empty() && !uri.key.ends_with('/') {
-        uri.key.push('/');
-    }
-    Ok(uri)
+    Ok(S3Uri::parse(&filled)?.as_folder())
 }
 
 /// Makes the log folder and writes and removes a probe file in it.
