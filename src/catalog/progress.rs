@@ -78,7 +78,11 @@ pub fn overview(conn: &Connection) -> Result<Vec<StepRow>> {
             "WITH names AS (
                  SELECT collection, ordinal FROM steps
                  UNION SELECT DISTINCT collection, NULL FROM tasks
-                       WHERE collection NOT IN (SELECT collection FROM steps))
+                       WHERE collection NOT IN (SELECT collection FROM steps)),
+             -- The cost view worked out once, not once per step and figure.
+             costs AS MATERIALIZED (
+                 SELECT step, sum(usd) AS usd, sum(usd IS NULL) AS unpriced
+                 FROM instance_costs GROUP BY step)
              SELECT n.collection,
                     coalesce(p.waiting, 0), coalesce(p.todo, 0), coalesce(p.running, 0),
                     coalesce(p.done, 0),
@@ -90,10 +94,9 @@ pub fn overview(conn: &Connection) -> Result<Vec<StepRow>> {
                     (SELECT min(d.finished_at) FROM done_tasks d
                         WHERE d.collection = n.collection AND d.finished_at >= ?1),
                     coalesce(p.abandoned, 0), coalesce(p.superseded, 0), coalesce(p.dropped, 0),
-                    (SELECT sum(c.usd) FROM instance_costs c WHERE c.step = n.collection),
-                    (SELECT count(*) FROM instance_costs c
-                        WHERE c.step = n.collection AND c.usd IS NULL)
+                    c.usd, coalesce(c.unpriced, 0)
              FROM names n LEFT JOIN progress p ON p.collection = n.collection
+             LEFT JOIN costs c ON c.step = n.collection
              ORDER BY n.ordinal IS NULL, n.ordinal, n.collection",
         )?;
         let rows = stmt.query_map(params![since], |r| {
