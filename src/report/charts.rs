@@ -15,11 +15,19 @@ pub const STATE_COLOURS: [(&str, RGBColor); 5] = [
     ("failed", RGBColor(204, 51, 51)),
 ];
 
-/// The colour of a state as CSS; the states set apart (dropped, abandoned, not added) are pale.
+/// A state's colour; `None` for the states set apart (dropped, abandoned, not added).
+pub fn state_colour(state: &str) -> Option<RGBColor> {
+    STATE_COLOURS
+        .iter()
+        .find(|(s, _)| *s == state)
+        .map(|(_, c)| *c)
+}
+
+/// The colour of a state as CSS; the states set apart are pale.
 pub fn css_colour(state: &str) -> String {
-    STATE_COLOURS.iter().find(|(s, _)| *s == state).map_or_else(
+    state_colour(state).map_or_else(
         || "#d8d8d8".into(),
-        |(_, c)| format!("rgb({},{},{})", c.0, c.1, c.2),
+        |c| format!("rgb({},{},{})", c.0, c.1, c.2),
     )
 }
 
@@ -102,10 +110,7 @@ pub fn step_bars(steps: &[StepRow]) -> Result<String> {
                 if count == 0 {
                     continue;
                 }
-                let colour = STATE_COLOURS
-                    .iter()
-                    .find(|(n, _)| *n == state)
-                    .map_or(BLACK, |(_, c)| *c);
+                let colour = state_colour(state).unwrap_or(BLACK);
                 let mut bar = Rectangle::new(
                     [
                         (from, SegmentValue::Exact(i)),
@@ -297,10 +302,7 @@ pub fn timeline(
         for (k, instance) in instances.iter().enumerate() {
             let i = row_at(k, instances.len());
             for run in &instance.runs {
-                let colour = STATE_COLOURS
-                    .iter()
-                    .find(|(s, _)| *s == run.state)
-                    .map_or(BLACK, |(_, c)| *c);
+                let colour = state_colour(&run.state).unwrap_or(BLACK);
                 // A run of seconds still shows as a sliver.
                 let end = hours(run.end).max(hours(run.start) + (to - from) as f64 / 3.6e9 / 4.0);
                 let mut bar = Rectangle::new(

@@ -161,6 +161,27 @@ fn chart(page: &mut String, svg: &str) {
     page.push_str("</div>");
 }
 
+/// Opens a table, scrolled sideways on a narrow screen, with its header row; `TABLE_END`
+/// closes it.
+fn table_head(page: &mut String, id: &str, columns: &[&str]) {
+    let _ = write!(page, "<div class=\"scroll\"><table id=\"{id}\"><tr>");
+    for c in columns {
+        let _ = write!(page, "<th>{}</th>", esc(c));
+    }
+    page.push_str("</tr>");
+}
+
+const TABLE_END: &str = "</table></div>";
+
+/// A row of plain cells, each escaped.
+fn plain_row(page: &mut String, cells: &[&str]) {
+    page.push_str("<tr>");
+    for c in cells {
+        let _ = write!(page, "<td>{}</td>", esc(c));
+    }
+    page.push_str("</tr>");
+}
+
 /// The states' colours; `apart`: also the pale one of the states set apart (the grid).
 fn legend(page: &mut String, apart: bool) {
     page.push_str("<p class=\"legend\">");
@@ -193,10 +214,22 @@ fn steps_section(steps: &[progress::StepRow], page: &mut String) -> Result<()> {
     }
     legend(page, false);
     chart(page, &charts::step_bars(steps)?);
-    page.push_str(
-        "<div class=\"scroll\"><table id=\"steps\"><tr><th>step</th><th>done</th>\
-         <th>running</th><th>todo</th><th>waiting</th><th>failed</th><th>total</th>\
-         <th>% done</th><th>done in 24 h</th><th>ETA</th><th>set apart</th></tr>",
+    table_head(
+        page,
+        "steps",
+        &[
+            "step",
+            "done",
+            "running",
+            "todo",
+            "waiting",
+            "failed",
+            "total",
+            "% done",
+            "done in 24 h",
+            "ETA",
+            "set apart",
+        ],
     );
     let now = now_ms();
     for s in steps {
@@ -240,7 +273,7 @@ fn steps_section(steps: &[progress::StepRow], page: &mut String) -> Result<()> {
             }
         );
     }
-    page.push_str("</table></div>");
+    page.push_str(TABLE_END);
     Ok(())
 }
 
@@ -310,24 +343,15 @@ fn over_time(conn: &Connection, page: &mut String) -> Result<()> {
         line.1[k] = c.done;
     }
     chart(page, &charts::day_bars(&days, &daily)?);
-    page.push_str(
-        "<div class=\"scroll\"><table id=\"per-day\"><tr><th>day</th><th>step</th>\
-         <th>done</th></tr>",
-    );
+    table_head(page, "per-day", &["day", "step", "done"]);
     // The newest days first; within a day, steps in workflow order.
     let order = |step: &str| over.steps.iter().position(|(s, _)| s == step);
     let mut newest: Vec<&report::DayCount> = per_day.iter().collect();
     newest.sort_by(|a, b| b.day.cmp(&a.day).then(order(&a.step).cmp(&order(&b.step))));
     for c in newest.into_iter().take(60) {
-        let _ = write!(
-            page,
-            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&c.day),
-            esc(&c.step),
-            c.done
-        );
+        plain_row(page, &[&c.day, &c.step, &c.done.to_string()]);
     }
-    page.push_str("</table></div>");
+    page.push_str(TABLE_END);
     Ok(())
 }
 
@@ -339,31 +363,40 @@ fn run_times(conn: &Connection, page: &mut String) -> Result<()> {
         return Ok(());
     }
     chart(page, &charts::run_time_boxes(&steps)?);
-    page.push_str(
-        "<div class=\"scroll\"><table id=\"run-times\"><tr><th>step</th><th>tasks</th>\
-         <th>shortest</th><th>lower quartile</th><th>median</th><th>upper quartile</th>\
-         <th>longest</th></tr>",
+    table_head(
+        page,
+        "run-times",
+        &[
+            "step",
+            "tasks",
+            "shortest",
+            "lower quartile",
+            "median",
+            "upper quartile",
+            "longest",
+        ],
     );
     for s in &steps {
-        let _ = write!(page, "<tr><td>{}</td><td>{}</td>", esc(&s.step), s.tasks);
-        for q in s.quartiles {
-            let _ = write!(page, "<td>{}</td>", duration(q));
-        }
-        page.push_str("</tr>");
+        let mut cells = vec![s.step.clone(), s.tasks.to_string()];
+        cells.extend(s.quartiles.map(duration));
+        plain_row(page, &cells.iter().map(String::as_str).collect::<Vec<_>>());
     }
-    page.push_str("</table></div><h3>Slowest tasks</h3><div class=\"scroll\"><table id=\"slowest\"><tr><th>step</th><th>task</th><th>sample</th><th>ran</th><th>where</th></tr>");
+    page.push_str(TABLE_END);
+    page.push_str("<h3>Slowest tasks</h3>");
+    table_head(page, "slowest", &["step", "task", "sample", "ran", "where"]);
     for t in report::slowest(conn, 10)? {
-        let _ = write!(
+        plain_row(
             page,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&t.step),
-            esc(&t.task_id),
-            esc(t.sample.as_deref().unwrap_or("")),
-            duration(t.seconds),
-            esc(t.owner.as_deref().unwrap_or(""))
+            &[
+                &t.step,
+                &t.task_id,
+                t.sample.as_deref().unwrap_or(""),
+                &duration(t.seconds),
+                t.owner.as_deref().unwrap_or(""),
+            ],
         );
     }
-    page.push_str("</table></div>");
+    page.push_str(TABLE_END);
     Ok(())
 }
 
@@ -397,18 +430,15 @@ fn samples(conn: &Connection, opts: &Options, page: &mut String) -> Result<()> {
         return Ok(());
     }
     if total as usize > rows.len() {
-        page.push_str("<h3>Samples per cohort and step</h3><div class=\"scroll\"><table id=\"cohorts\"><tr><th>cohort</th><th>step</th><th>state</th><th>samples</th></tr>");
+        page.push_str("<h3>Samples per cohort and step</h3>");
+        table_head(page, "cohorts", &["cohort", "step", "state", "samples"]);
         for c in &standing.cohorts {
-            let _ = write!(
+            plain_row(
                 page,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(&c.cohort),
-                esc(&c.step),
-                esc(&c.state),
-                c.samples
+                &[&c.cohort, &c.step, &c.state, &c.samples.to_string()],
             );
         }
-        page.push_str("</table></div>");
+        page.push_str(TABLE_END);
         let _ = write!(
             page,
             "<p>The {} least advanced of {total} samples:</p>",
@@ -431,7 +461,7 @@ fn samples(conn: &Connection, opts: &Options, page: &mut String) -> Result<()> {
         );
         for st in &r.states {
             // Pale cells (dropped, abandoned, not added) take dark text.
-            let text = if charts::STATE_COLOURS.iter().any(|(s, _)| s == st) {
+            let text = if charts::state_colour(st).is_some() {
                 "#fff"
             } else {
                 "#333"
@@ -446,7 +476,7 @@ fn samples(conn: &Connection, opts: &Options, page: &mut String) -> Result<()> {
         }
         page.push_str("</tr>");
     }
-    page.push_str("</table></div>");
+    page.push_str(TABLE_END);
     Ok(())
 }
 
@@ -466,7 +496,11 @@ fn failures(conn: &Connection, opts: &Options, page: &mut String) -> Result<()> 
             String::new()
         }
     );
-    page.push_str("<div class=\"scroll\"><table id=\"failures\"><tr><th>step</th><th>task</th><th>sample</th><th>exit</th><th>error (tail)</th></tr>");
+    table_head(
+        page,
+        "failures",
+        &["step", "task", "sample", "exit", "error (tail)"],
+    );
     for f in rows {
         let _ = write!(
             page,
@@ -478,7 +512,7 @@ fn failures(conn: &Connection, opts: &Options, page: &mut String) -> Result<()> 
             esc(f.error_tail.as_deref().unwrap_or(""))
         );
     }
-    page.push_str("</table></div>");
+    page.push_str(TABLE_END);
     Ok(())
 }
 
@@ -520,9 +554,12 @@ fn instances(conn: &Connection, opts: &Options, page: &mut String) -> Result<()>
     } else {
         legend(page, false);
         chart(page, &charts::timeline(&drawn, from, to)?);
-        page.push_str(
-            "<div class=\"scroll\"><table id=\"timeline\"><tr><th>instance</th><th>step</th>\
-             <th>market</th><th>runs</th><th>done</th><th>failed</th><th>running</th></tr>",
+        table_head(
+            page,
+            "timeline",
+            &[
+                "instance", "step", "market", "runs", "done", "failed", "running",
+            ],
         );
         for i in &drawn {
             let count = |state: &str| i.runs.iter().filter(|r| r.state == state).count();
@@ -540,7 +577,7 @@ fn instances(conn: &Connection, opts: &Options, page: &mut String) -> Result<()>
                 count("running")
             );
         }
-        page.push_str("</table></div>");
+        page.push_str(TABLE_END);
         if more > 0 {
             let _ = write!(
                 page,
@@ -574,10 +611,7 @@ fn objects(conn: &Connection, opts: &Options, page: &mut String) -> Result<()> {
         );
         return Ok(());
     }
-    page.push_str(
-        "<div class=\"scroll\"><table id=\"kinds\"><tr><th>kind</th><th>files</th>\
-         <th>size</th><th>samples</th></tr>",
-    );
+    table_head(page, "kinds", &["kind", "files", "size", "samples"]);
     for k in &kinds {
         let _ = write!(
             page,
@@ -590,7 +624,8 @@ fn objects(conn: &Connection, opts: &Options, page: &mut String) -> Result<()> {
             k.samples
         );
     }
-    page.push_str("</table></div><h3>Samples missing a kind of file</h3>");
+    page.push_str(TABLE_END);
+    page.push_str("<h3>Samples missing a kind of file</h3>");
     let required: Vec<String> = if opts.required_kinds.is_empty() {
         kinds
             .iter()
@@ -615,9 +650,10 @@ fn objects(conn: &Connection, opts: &Options, page: &mut String) -> Result<()> {
             "<code>[study] required_kinds</code> in anamo.toml"
         }
     );
-    page.push_str(
-        "<div class=\"scroll\"><table id=\"missing\"><tr><th>kind</th><th>samples \
-         missing it</th><th>the first of them</th></tr>",
+    table_head(
+        page,
+        "missing",
+        &["kind", "samples missing it", "the first of them"],
     );
     for kind in &required {
         let (ids, total) = report::samples_missing(conn, kind, 20)?;
@@ -637,7 +673,7 @@ fn objects(conn: &Connection, opts: &Options, page: &mut String) -> Result<()> {
             }
         );
     }
-    page.push_str("</table></div>");
+    page.push_str(TABLE_END);
     Ok(())
 }
 
@@ -677,24 +713,20 @@ fn saved_table(
         page.push_str("<p class=\"none\">None.</p>");
         return Ok(());
     }
-    let _ = write!(page, "<div class=\"scroll\"><table id=\"{id}\"><tr>");
-    for c in &table.columns {
-        let _ = write!(page, "<th>{}</th>", esc(c));
-    }
-    page.push_str("</tr>");
+    let columns: Vec<&str> = table.columns.iter().map(String::as_str).collect();
+    table_head(page, id, &columns);
     for row in &table.rows {
-        page.push_str("<tr>");
-        for v in row {
-            let text = match v {
+        let cells: Vec<String> = row
+            .iter()
+            .map(|v| match v {
                 serde_json::Value::Null => String::new(),
                 serde_json::Value::String(s) => s.clone(),
                 other => other.to_string(),
-            };
-            let _ = write!(page, "<td>{}</td>", esc(&text));
-        }
-        page.push_str("</tr>");
+            })
+            .collect();
+        plain_row(page, &cells.iter().map(String::as_str).collect::<Vec<_>>());
     }
-    page.push_str("</table></div>");
+    page.push_str(TABLE_END);
     if table.total as usize > table.rows.len() {
         let _ = write!(
             page,
