@@ -131,13 +131,7 @@ fn a_task_without_its_upstream_is_refused_whole_and_a_done_upstream_starts_it_to
 #[test]
 fn release_stale_promotes_what_a_worker_killed_after_its_finish_left_waiting() {
     let env = Env::new();
-    env.ok(&[
-        "tasks", "add", "-c", "A", "--id", "a1", "--sample", "S1", "--script", "true",
-    ]);
-    env.ok(&[
-        "tasks", "add", "-c", "B", "--id", "b1", "--sample", "S1", "--script", "true", "--after",
-        "A",
-    ]);
+    a1_then_b1(&env);
     // A worker that recorded its finish and died before promoting: the store says done, and
     // the task downstream still waits.
     let db = rusqlite::Connection::open(env.store()).unwrap();
@@ -313,13 +307,7 @@ fn a_failed_lane_holds_its_sample_and_deleting_it_says_what_that_releases() {
 #[test]
 fn a_worker_without_wait_says_what_it_leaves_waiting() {
     let env = Env::new();
-    env.ok(&[
-        "tasks", "add", "-c", "A", "--id", "a1", "--sample", "S1", "--script", "true",
-    ]);
-    env.ok(&[
-        "tasks", "add", "-c", "B", "--id", "b1", "--sample", "S1", "--script", "true", "--after",
-        "A",
-    ]);
+    a1_then_b1(&env);
     let out = env
         .anamo(&["worker", "-c", "B"])
         .stderr(
@@ -328,4 +316,15 @@ fn a_worker_without_wait_says_what_it_leaves_waiting() {
         )
         .run();
     assert!(out.contains(": 0 done, 0 failed"), "{out}");
+}
+
+/// S1's task a1 in step A, and b1 in step B waiting for it (`--after A`).
+fn a1_then_b1(env: &Env) {
+    env.ok(&[
+        "tasks", "add", "-c", "A", "--id", "a1", "--sample", "S1", "--script", "true",
+    ]);
+    env.ok(&[
+        "tasks", "add", "-c", "B", "--id", "b1", "--sample", "S1", "--script", "true", "--after",
+        "A",
+    ]);
 }
