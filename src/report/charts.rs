@@ -1,6 +1,8 @@
 //! The report's charts, drawn by plotters into inline SVG (text stays text: the browser sets
 //! it, so no font is needed here). Each function takes plain numbers and returns one `<svg>`.
 
+use plotters::coord::ranged1d::{AsRangedCoord, SegmentedCoord, ValueFormatter};
+use plotters::coord::types::RangedCoordu32;
 use plotters::prelude::*;
 
 use crate::catalog::progress::StepRow;
@@ -71,21 +73,32 @@ fn drawing<E: std::fmt::Debug>(e: E) -> Error {
     Error::Internal(format!("drawing a chart: {e:?}"))
 }
 
-/// One stacked bar per step: done, running, todo, waiting, failed.
-pub fn step_bars(steps: &[StepRow]) -> Result<String> {
+/// A chart of one row per name, the first on top, over the x axis `x`.
+type Rows<'a, X> = ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, SegmentedCoord<RangedCoordu32>>>;
+
+/// The frame the step bars, the run-time boxes and the instance timeline share: `size` is
+/// (height, x label area, y label area) in pixels; `draw` adds each row's shapes.
+fn rows_chart<R: AsRangedCoord>(
+    names: &[&str],
+    size: (u32, u32, u32),
+    x: R,
+    x_desc: &str,
+    draw: impl FnOnce(&mut Rows<'_, R::CoordDescType>) -> Result<()>,
+) -> Result<String>
+where
+    R::CoordDescType: ValueFormatter<R::Value>,
+{
+    let (height, x_labels, y_labels) = size;
     let mut svg = String::new();
-    let height = (40 + 28 * steps.len() as u32).max(110);
     {
         let root = SVGBackend::with_string(&mut svg, (720, height)).into_drawing_area();
         root.fill(&WHITE).map_err(drawing)?;
-        let most = steps.iter().map(|s| s.total).max().unwrap_or(0).max(1);
-        let n = steps.len().max(1) as u32;
-        let names: Vec<&str> = steps.iter().map(|s| s.step.as_str()).collect();
+        let n = names.len().max(1) as u32;
         let mut chart = ChartBuilder::on(&root)
             .margin(8)
-            .x_label_area_size(24)
-            .y_label_area_size(130)
-            .build_cartesian_2d(0u64..most, (0u32..n).into_segmented())
+            .x_label_area_size(x_labels)
+            .y_label_area_size(y_labels)
+            .build_cartesian_2d(x, (0u32..n).into_segmented())
             .map_err(drawing)?;
         chart
             .configure_mesh()
@@ -93,10 +106,22 @@ pub fn step_bars(steps: &[StepRow]) -> Result<String> {
             .axis_desc_style(TEXT)
             .disable_y_mesh()
             .y_labels(n as usize)
-            .y_label_formatter(&|v| row_name(&names, v))
-            .x_desc("tasks")
+            .y_label_formatter(&|v| row_name(names, v))
+            .x_desc(x_desc)
             .draw()
             .map_err(drawing)?;
+        draw(&mut chart)?;
+        root.present().map_err(drawing)?;
+    }
+    Ok(svg)
+}
+
+/// One stacked bar per step: done, running, todo, waiting, failed.
+pub fn step_bars(steps: &[StepRow]) -> Result<String> {
+    let most = steps.iter().map(|s| s.total).max().unwrap_or(0).max(1);
+    let names: Vec<&str> = steps.iter().map(|s| s.step.as_str()).collect();
+    let height = (40 + 28 * steps.len() as u32).max(110);
+    rows_chart(&names, (height, 24, 130), 0u64..most, "tasks", |chart| {
         for (k, s) in steps.iter().enumerate() {
             let i = row_at(k, steps.len());
             let mut from = 0u64;
@@ -123,9 +148,8 @@ pub fn step_bars(steps: &[StepRow]) -> Result<String> {
                 from += count;
             }
         }
-        root.present().map_err(drawing)?;
-    }
-    Ok(svg)
+        Ok(())
+    })
 }
 
 /// One line per step through `per_step`'s values, the n-th point at `labels[n]`.
@@ -197,42 +221,23 @@ pub fn lines(labels: &[String], per_step: &[(String, Vec<u64>)], y_desc: &str) -
 /// the lower to the upper quartile, a bar at the median; in seconds, minutes or hours, as the
 /// longest run needs.
 pub fn run_time_boxes(steps: &[crate::catalog::report::RunTimes]) -> Result<String> {
-    let mut svg = String::new();
+    let longest = steps.iter().map(|s| s.quartiles[4]).fold(0.0f64, f64::max);
+    let (unit, per) = match longest {
+        x if x < 120.0 => ("seconds", 1.0),
+        x if x < 7200.0 => ("minutes", 60.0),
+        _ => ("hours", 3600.0),
+    };
+    let minutes = |s: f64| s / per;
+    let most = steps
+        .iter()
+        .map(|s| minutes(s.quartiles[4]))
+        .fold(0.0f64, f64::max)
+        .max(0.01)
+        * 1.05;
+    let names: Vec<&str> = steps.iter().map(|s| s.step.as_str()).collect();
     let height = (50 + 34 * steps.len() as u32).max(120);
-    {
-        let root = SVGBackend::with_string(&mut svg, (720, height)).into_drawing_area();
-        root.fill(&WHITE).map_err(drawing)?;
-        let longest = steps.iter().map(|s| s.quartiles[4]).fold(0.0f64, f64::max);
-        let (unit, per) = match longest {
-            x if x < 120.0 => ("seconds", 1.0),
-            x if x < 7200.0 => ("minutes", 60.0),
-            _ => ("hours", 3600.0),
-        };
-        let minutes = |s: f64| s / per;
-        let most = steps
-            .iter()
-            .map(|s| minutes(s.quartiles[4]))
-            .fold(0.0f64, f64::max)
-            .max(0.01)
-            * 1.05;
-        let n = steps.len().max(1) as u32;
-        let names: Vec<&str> = steps.iter().map(|s| s.step.as_str()).collect();
-        let mut chart = ChartBuilder::on(&root)
-            .margin(8)
-            .x_label_area_size(30)
-            .y_label_area_size(130)
-            .build_cartesian_2d(0f64..most, (0u32..n).into_segmented())
-            .map_err(drawing)?;
-        chart
-            .configure_mesh()
-            .label_style(TEXT)
-            .axis_desc_style(TEXT)
-            .disable_y_mesh()
-            .y_labels(n as usize)
-            .y_label_formatter(&|v| row_name(&names, v))
-            .x_desc(format!("{unit} per task"))
-            .draw()
-            .map_err(drawing)?;
+    let x_desc = format!("{unit} per task");
+    rows_chart(&names, (height, 30, 130), 0f64..most, &x_desc, |chart| {
         let ink = RGBColor(52, 101, 164);
         for (k, s) in steps.iter().enumerate() {
             let i = row_at(k, steps.len());
@@ -263,9 +268,8 @@ pub fn run_time_boxes(steps: &[crate::catalog::report::RunTimes]) -> Result<Stri
             mid.set_margin(4, 4, 0, 0);
             chart.draw_series(std::iter::once(mid)).map_err(drawing)?;
         }
-        root.present().map_err(drawing)?;
-    }
-    Ok(svg)
+        Ok(())
+    })
 }
 
 /// Tasks per instance over a window: a row per instance, a bar per run in its state's colour;
@@ -275,50 +279,37 @@ pub fn timeline(
     from: i64,
     to: i64,
 ) -> Result<String> {
-    let mut svg = String::new();
-    let height = (50 + 22 * instances.len() as u32).max(120);
     let hours = |at: i64| (at - to) as f64 / 3_600_000.0;
-    {
-        let root = SVGBackend::with_string(&mut svg, (720, height)).into_drawing_area();
-        root.fill(&WHITE).map_err(drawing)?;
-        let n = instances.len().max(1) as u32;
-        let names: Vec<&str> = instances.iter().map(|i| i.instance_id.as_str()).collect();
-        let mut chart = ChartBuilder::on(&root)
-            .margin(8)
-            .x_label_area_size(30)
-            .y_label_area_size(150)
-            .build_cartesian_2d(hours(from)..0f64, (0u32..n).into_segmented())
-            .map_err(drawing)?;
-        chart
-            .configure_mesh()
-            .label_style(TEXT)
-            .axis_desc_style(TEXT)
-            .disable_y_mesh()
-            .y_labels(n as usize)
-            .y_label_formatter(&|v| row_name(&names, v))
-            .x_desc("hours before the report")
-            .draw()
-            .map_err(drawing)?;
-        for (k, instance) in instances.iter().enumerate() {
-            let i = row_at(k, instances.len());
-            for run in &instance.runs {
-                let colour = state_colour(&run.state).unwrap_or(BLACK);
-                // A run of seconds still shows as a sliver.
-                let end = hours(run.end).max(hours(run.start) + (to - from) as f64 / 3.6e9 / 4.0);
-                let mut bar = Rectangle::new(
-                    [
-                        (hours(run.start), SegmentValue::Exact(i)),
-                        (end, SegmentValue::Exact(i + 1)),
-                    ],
-                    colour.filled(),
-                );
-                bar.set_margin(2, 2, 0, 0);
-                chart.draw_series(std::iter::once(bar)).map_err(drawing)?;
+    let names: Vec<&str> = instances.iter().map(|i| i.instance_id.as_str()).collect();
+    let height = (50 + 22 * instances.len() as u32).max(120);
+    let x = hours(from)..0f64;
+    rows_chart(
+        &names,
+        (height, 30, 150),
+        x,
+        "hours before the report",
+        |chart| {
+            for (k, instance) in instances.iter().enumerate() {
+                let i = row_at(k, instances.len());
+                for run in &instance.runs {
+                    let colour = state_colour(&run.state).unwrap_or(BLACK);
+                    // A run of seconds still shows as a sliver.
+                    let end =
+                        hours(run.end).max(hours(run.start) + (to - from) as f64 / 3.6e9 / 4.0);
+                    let mut bar = Rectangle::new(
+                        [
+                            (hours(run.start), SegmentValue::Exact(i)),
+                            (end, SegmentValue::Exact(i + 1)),
+                        ],
+                        colour.filled(),
+                    );
+                    bar.set_margin(2, 2, 0, 0);
+                    chart.draw_series(std::iter::once(bar)).map_err(drawing)?;
+                }
             }
-        }
-        root.present().map_err(drawing)?;
-    }
-    Ok(svg)
+            Ok(())
+        },
+    )
 }
 
 /// Tasks done per day: for each day a group of bars, one per step (in the steps' line
