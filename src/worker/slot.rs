@@ -81,13 +81,18 @@ pub(super) fn run(ctx: &SlotContext<'_>) -> Result<()> {
             // Others were faster: work exists, so look again after the pause, never exit.
             Ok(ClaimAttempt::Contended(pause)) => {
                 unreserve();
+                // Work was there: the idle clock starts again.
+                empty_since = None;
                 debug!("lost a race for a task; trying again in {pause:?}");
                 ctx.shutdown.sleep(pause);
             }
             Ok(ClaimAttempt::Empty) => {
                 unreserve();
                 match when_empty(ctx)? {
-                    Idle::Claim => idle = Duration::from_millis(250),
+                    Idle::Claim => {
+                        idle = Duration::from_millis(250);
+                        empty_since = None;
+                    }
                     Idle::Exit => return Ok(()),
                     Idle::Poll => {
                         let since = *empty_since.get_or_insert_with(Instant::now);
