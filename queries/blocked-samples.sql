@@ -1,11 +1,11 @@
 -- name: blocked-samples
--- description: Samples whose tasks wait (--after) on something only a person can fix: an upstream task that failed, a step with no task for the sample, or (state blocked) an upstream task that is itself blocked further up. One row per waiting task and what holds it, with the failed task's error tail (all steps, or one)
+-- description: Samples whose tasks wait (--after) on something only a person can fix: an upstream task that failed (and was not replaced), a step whose tasks of the sample were all removed undone (abandoned) or that has none (not added), or (state blocked) an upstream task that is itself blocked further up. One row per waiting task and what holds it, with the failed task's error tail (all steps, or one)
 -- params: step=
 -- kinds: step=step
--- The store's rule, on the last synced states: a waiting task is held by a failed task of its
--- sample in a step it waits for (a failed lane holds it even when another lane is done), or
--- by such a step having no task of the sample (done tasks deleted from the store still
--- count), or by an upstream task that is held itself.
+-- The one rule (README "Progress, defined once"), on the last synced states: a waiting task is
+-- held by a failed task of its sample in a step it waits for (a failed lane holds it even when
+-- another lane is done; a replaced one does not), by that step being abandoned or not added
+-- for the sample, or by an upstream task that is held itself.
 WITH RECURSIVE
 waits AS (
     SELECT t.collection, t.task_id, t.sample, s.value AS upstream
@@ -17,14 +17,14 @@ roots AS (
     SELECT w.collection, w.task_id, w.sample, w.upstream,
            u.task_id AS upstream_task, 'failed' AS upstream_state, u.exit_code, u.error_tail
     FROM waits w
-    JOIN tasks u ON u.collection = w.upstream AND u.sample = w.sample
-                AND u.state = 'failed' AND u.removed_at IS NULL
+    JOIN task_progress u ON u.collection = w.upstream AND u.sample = w.sample
+                        AND u.progress = 'failed'
     UNION ALL
-    SELECT w.collection, w.task_id, w.sample, w.upstream, '(none)', 'missing', NULL, NULL
+    SELECT w.collection, w.task_id, w.sample, w.upstream, '(none)',
+           coalesce(ss.state, 'not added'), NULL, NULL
     FROM waits w
-    WHERE NOT EXISTS (SELECT 1 FROM tasks u
-                      WHERE u.collection = w.upstream AND u.sample = w.sample
-                        AND (u.removed_at IS NULL OR u.state = 'done'))
+    LEFT JOIN sample_step_state ss ON ss.sample_id = w.sample AND ss.collection = w.upstream
+    WHERE coalesce(ss.state, 'not added') IN ('not added', 'abandoned')
 ),
 held (collection, task_id, sample, upstream, upstream_task, upstream_state, exit_code,
       error_tail) AS (

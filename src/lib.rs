@@ -18,6 +18,7 @@ pub mod placeholders;
 pub mod query;
 pub mod report;
 pub mod ship;
+pub mod standing;
 pub mod status;
 pub mod store;
 pub mod sync;

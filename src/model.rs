@@ -276,8 +276,26 @@ pub struct AddReport {
     pub replaced: u64,
     /// Of those added or replaced, how many wait for an upstream step.
     pub waiting: u64,
-    /// Ids (collection, task_id) that already existed and were left untouched.
-    pub skipped: Vec<(String, String)>,
+    /// Tasks the store has seen before (live or removed), left untouched.
+    pub skipped: Vec<Skipped>,
+}
+
+/// A task `add` left out because the store has seen its id before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub collection: String,
+    pub task_id: String,
+    /// Its state in the store, or when it was removed and in which state.
+    pub seen: Seen,
+}
+
+/// What became of a task id the store has seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen {
+    /// Still in the store, in this state.
+    Present(TaskState),
+    /// Removed at this time (epoch ms), in this state.
+    Removed { state: TaskState, at: i64 },
 }
 
 /// Which tasks a retry or delete applies to, within one collection.
@@ -354,7 +372,8 @@ pub struct AddOptions {
     pub allow_missing_upstream: bool,
 }
 
-/// One task of a sample, as the flow between steps needs it.
+/// One task of a sample, as the flow between steps needs it: a live task, or the tombstone
+/// the store keeps of one it removed (`removed_at` set, `state` its state when removed).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SampleTask {
     pub collection: String,
@@ -362,15 +381,41 @@ pub struct SampleTask {
     pub state: TaskState,
     pub version: i64,
     pub after: Vec<String>,
+    /// When it was added; `None` when the store's index does not carry it (DynamoDB's sample
+    /// index) and nothing needed it read, or for an old done-mark.
+    pub created_at: Option<i64>,
+    /// When its last run ended; `None` likewise.
+    pub finished_at: Option<i64>,
+    /// When the store removed it; `None` for a live task.
+    pub removed_at: Option<i64>,
 }
 
-/// Every task of one sample, in every step, and the steps where done tasks of it were
-/// deleted from the store (they still count as done): all the flow needs to decide whether
-/// the sample's waiting tasks may run.
+impl SampleTask {
+    /// Whether the store still holds it (not a tombstone).
+    pub fn is_live(&self) -> bool {
+        self.removed_at.is_none()
+    }
+}
+
+/// Every task of one sample, in every step, live and removed (tombstones, and the done-marks
+/// of an older anamo as removed done tasks): all the flow needs to decide whether the
+/// sample's waiting tasks may run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SampleView {
     pub tasks: Vec<SampleTask>,
-    pub done_marks: Vec<String>,
+}
+
+/// What the store remembers of a task it removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tombstone {
+    pub collection: String,
+    pub task_id: String,
+    pub sample: Option<String>,
+    /// Its state when removed.
+    pub state: TaskState,
+    pub created_at: i64,
+    pub finished_at: Option<i64>,
+    pub removed_at: i64,
 }
 
 /// What a look at a collection's waiting tasks found.

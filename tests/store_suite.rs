@@ -57,7 +57,17 @@ pub fn add_is_idempotent_and_replace_resets(f: &dyn Fixture) {
     assert_eq!((r.added, r.replaced, r.skipped.len()), (3, 0, 0));
     let r = s.add(&tasks("A", 4), false).unwrap();
     assert_eq!((r.added, r.skipped.len()), (1, 3));
-    assert_eq!(r.skipped[0], ("A".to_string(), "t0000".to_string()));
+    assert_eq!(
+        (
+            r.skipped[0].collection.as_str(),
+            r.skipped[0].task_id.as_str()
+        ),
+        ("A", "t0000")
+    );
+    assert_eq!(
+        r.skipped[0].seen,
+        anamo::model::Seen::Present(TaskState::Todo)
+    );
     let c = s.claim("A", "w1", LEASE).unwrap().unwrap();
     let mut new = task("A", &c.task.task_id);
     new.script = "echo replaced".into();

@@ -13,6 +13,7 @@ mod flow;
 mod fuzz;
 mod house;
 mod html_report;
+mod model;
 mod progress;
 mod readme;
 mod reports;

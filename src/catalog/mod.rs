@@ -22,9 +22,9 @@ use crate::error::Result;
 pub use instances::LaunchRecord;
 pub use runs::{RunCounts, SyncLock, SyncRun, sync_in_progress};
 pub use samples::{
-    DropOutcome, ImportReport, done_in_history, drop_sample, has_samples, import_qc,
-    import_samples, known_steps, metrics_in, sample_known, set_step_output, set_steps, steps_in,
-    store_of,
+    DropOutcome, ImportReport, Removed, drop_sample, has_samples, import_qc, import_samples,
+    known_steps, metrics_in, removed_in_history, sample_known, set_step_output, set_steps,
+    steps_in, store_of,
 };
 pub use tasks::{BatchCounts, TaskWriter};
 
@@ -45,6 +45,7 @@ pub const SCHEMA: Schema = Schema {
         include_str!("../../migrations/catalog/0007_lanes_are_not_replacements.sql"),
         include_str!("../../migrations/catalog/0008_progress_by_sample.sql"),
         include_str!("../../migrations/catalog/0009_cost.sql"),
+        include_str!("../../migrations/catalog/0010_one_rule.sql"),
     ],
     flag: "--catalog/ANAMO_CATALOG",
     creator: "`anamo sync` or `anamo samples import`",

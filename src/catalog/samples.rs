@@ -313,25 +313,52 @@ pub fn sample_known(conn: &rusqlite::Connection, sample: &str) -> Result<bool> {
     crate::error::in_db(result, "catalog", super::path_of(conn))
 }
 
-/// Of these (collection, task_id) keys, those the catalog has seen done: a task deleted from the
-/// store after it finished is still done here, and adding it again would run it again.
-pub fn done_in_history(
+/// The tasks among `keys` that the catalog saw removed from the store, in any state: adding
+/// one again would run it again and overwrite its history at the next sync.
+pub fn removed_in_history(
     conn: &rusqlite::Connection,
     keys: &[(String, String)],
-) -> Result<std::collections::HashSet<(String, String)>> {
-    let result = (|| -> Result<std::collections::HashSet<(String, String)>> {
+) -> Result<std::collections::HashMap<(String, String), Removed>> {
+    let result = (|| -> Result<std::collections::HashMap<(String, String), Removed>> {
         let mut stmt = conn.prepare_cached(
-            "SELECT 1 FROM tasks WHERE collection = ?1 AND task_id = ?2 AND state = 'done'",
+            "SELECT state, removed_at, progress, \
+                    (SELECT r.task_id FROM tasks r INDEXED BY tasks_by_sample \
+                     WHERE p.progress = 'superseded' AND r.sample = p.sample \
+                       AND r.collection = p.collection AND r.state = 'done' \
+                       AND r.task_id <> p.task_id \
+                       AND r.created_at >= coalesce(p.finished_at, p.updated_at) \
+                     ORDER BY r.created_at LIMIT 1) \
+             FROM task_progress p \
+             WHERE collection = ?1 AND task_id = ?2 AND removed_at IS NOT NULL",
         )?;
-        let mut done = std::collections::HashSet::new();
+        let mut found = std::collections::HashMap::new();
         for (c, t) in keys {
-            if stmt.exists(params![c, t])? {
-                done.insert((c.clone(), t.clone()));
+            let row = stmt
+                .query_row(params![c, t], |r| {
+                    Ok(Removed {
+                        state: r.get(0)?,
+                        at: r.get(1)?,
+                        superseded_by: r.get(3)?,
+                    })
+                })
+                .optional()?;
+            if let Some(removed) = row {
+                found.insert((c.clone(), t.clone()), removed);
             }
         }
-        Ok(done)
+        Ok(found)
     })();
     crate::error::in_db(result, "catalog", super::path_of(conn))
+}
+
+/// A task the catalog saw removed from the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Removed {
+    /// Its state when last seen.
+    pub state: String,
+    pub at: i64,
+    /// The done task that replaced it, when it failed and was replaced.
+    pub superseded_by: Option<String>,
 }
 
 /// The store identity a catalog was filled from (`catalog_meta`), if any.

@@ -1,20 +1,60 @@
-//! The flow between steps. A task added `--after STEP` waits until every task of its sample in
-//! STEP is done; the worker that finishes the last of them promotes it to `todo`. The rules
-//! here are plain functions of one sample's tasks (a [`SampleView`]), so both stores decide
-//! alike; the store only reads a sample's tasks and makes the conditional write
-//! `waiting -> todo` (at the version read, so applying a promotion twice changes nothing).
-//!
-//! An upstream step counts as done for a sample when all its tasks of that sample are done,
-//! or when it has none left but done ones were deleted from the store (a done-mark, kept per
-//! step and sample by `delete`). A failed upstream task holds its downstream tasks: a person
-//! retries or deletes it.
+//! The flow between steps. A task added `--after STEP` waits until its sample's state in STEP
+//! is done, by the one rule in `standing.rs` (lanes, replacements, removed tasks); the worker
+//! that finishes the last upstream task promotes it to `todo`. The rules here are plain
+//! functions of one sample's tasks (a [`SampleView`]: live tasks and the store's tombstones),
+//! so both stores decide alike; the store only reads a sample's tasks and makes the
+//! conditional write `waiting -> todo` (at the version read, so applying a promotion twice
+//! changes nothing). A failed (not superseded) or abandoned upstream holds its downstream
+//! tasks: a person retries, replaces or deletes.
 
 use crate::error::Result;
 use crate::model::{NewTask, SampleTask, SampleView, Survey, TaskState};
+use crate::standing::{self, Facts, Standing, StepState};
 use crate::store::TaskStore;
 
 /// Chains longer than this are taken for a loop (A after B after A): blocked, not followed.
 const MAX_DEPTH: usize = 32;
+
+/// The rule's facts of a task of the view.
+fn facts(t: &SampleTask) -> Facts {
+    Facts {
+        state: t.state,
+        created_at: t.created_at,
+        finished_at: t.finished_at,
+        removed: !t.is_live(),
+    }
+}
+
+/// The sample's tasks in `step` (live and removed) and the standing of each.
+fn in_step<'a>(view: &'a SampleView, step: &str) -> Vec<(&'a SampleTask, Standing)> {
+    let tasks: Vec<&SampleTask> = view.tasks.iter().filter(|t| t.collection == step).collect();
+    let all: Vec<Facts> = tasks.iter().map(|t| facts(t)).collect();
+    let standings = standing::standings(&all, false);
+    tasks.into_iter().zip(standings).collect()
+}
+
+/// The sample's state in `step`, by the one rule (the store knows nothing of dropped samples:
+/// dropping withdraws their tasks, which then stand abandoned).
+pub fn step_state(view: &SampleView, step: &str) -> StepState {
+    let standings: Vec<Standing> = in_step(view, step).into_iter().map(|(_, s)| s).collect();
+    standing::step_state(&standings, false)
+}
+
+/// The done task that replaced the failed task `task_id` of `step` (live or removed), when one
+/// did.
+pub fn superseded_by(view: &SampleView, step: &str, task_id: &str) -> Option<String> {
+    let tasks = in_step(view, step);
+    let (failed, standing) = tasks.iter().find(|(t, _)| t.task_id == task_id)?;
+    if *standing != Standing::Superseded {
+        return None;
+    }
+    let failed_at = failed.finished_at?;
+    tasks
+        .iter()
+        .filter(|(t, s)| *s == Standing::Done && t.created_at.is_some_and(|c| c >= failed_at))
+        .map(|(t, _)| t.task_id.clone())
+        .find(|id| !id.is_empty())
+}
 
 /// Where a sample stands in one upstream step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,37 +62,19 @@ enum Upstream {
     Done,
     /// Some of its tasks are still under way (or waiting themselves).
     Pending,
-    /// A task failed for good: only a person can release what waits on it.
+    /// A task failed for good, or every task was removed: only a person can release what
+    /// waits on it.
     Failed,
-    /// The step has no task for the sample, and never had a done one.
+    /// The step has no task for the sample, and never had one.
     Missing,
 }
 
 fn upstream(view: &SampleView, step: &str) -> Upstream {
-    let mut tasks = view
-        .tasks
-        .iter()
-        .filter(|t| t.collection == step)
-        .peekable();
-    if tasks.peek().is_none() {
-        return if view.done_marks.iter().any(|m| m == step) {
-            Upstream::Done
-        } else {
-            Upstream::Missing
-        };
-    }
-    let mut all_done = true;
-    for t in tasks {
-        match t.state {
-            TaskState::Failed => return Upstream::Failed,
-            TaskState::Done => {}
-            _ => all_done = false,
-        }
-    }
-    if all_done {
-        Upstream::Done
-    } else {
-        Upstream::Pending
+    match step_state(view, step) {
+        StepState::Done => Upstream::Done,
+        StepState::Running | StepState::Todo | StepState::Waiting => Upstream::Pending,
+        StepState::Failed | StepState::Abandoned | StepState::Dropped => Upstream::Failed,
+        StepState::NotAdded => Upstream::Missing,
     }
 }
 
@@ -99,15 +121,12 @@ fn outlook_at(view: &SampleView, after: &[String], depth: usize) -> Outlook {
 /// Whether a pending step's unfinished tasks of the sample will finish by themselves: one is
 /// claimable or running, or every waiting one will run.
 fn pending_will_finish(view: &SampleView, step: &str, depth: usize) -> bool {
-    let unfinished = view
-        .tasks
-        .iter()
-        .filter(|t| t.collection == step && t.state != TaskState::Done);
-    for t in unfinished {
-        let moving = match t.state {
-            TaskState::Todo | TaskState::Running => true,
-            TaskState::Waiting => outlook_at(view, &t.after, depth + 1) != Outlook::Blocked,
-            TaskState::Done | TaskState::Failed => false,
+    for (t, standing) in in_step(view, step) {
+        let moving = match standing {
+            Standing::Todo | Standing::Running => true,
+            Standing::Waiting => outlook_at(view, &t.after, depth + 1) != Outlook::Blocked,
+            Standing::Done | Standing::Superseded | Standing::Abandoned => continue,
+            Standing::Failed | Standing::Dropped => false,
         };
         if !moving {
             return false;
@@ -163,7 +182,10 @@ fn loop_through(view: &SampleView, task: &NewTask) -> Option<String> {
             }
             seen.push(step);
             // (`step` is never the task's own: that returned above.)
-            let upstream = view.tasks.iter().filter(|t| t.collection == step);
+            let upstream = view
+                .tasks
+                .iter()
+                .filter(|t| t.is_live() && t.collection == step);
             next.extend(upstream.flat_map(|t| t.after.iter().map(String::as_str)));
         }
     }
@@ -219,7 +241,7 @@ fn missing_upstream(task: &NewTask, step: &str, count: usize) -> crate::error::E
 pub fn ready<'a>(view: &'a SampleView, collection: Option<&'a str>) -> Vec<&'a SampleTask> {
     view.tasks
         .iter()
-        .filter(|t| t.state == TaskState::Waiting)
+        .filter(|t| t.is_live() && t.state == TaskState::Waiting)
         .filter(|t| collection.is_none_or(|c| t.collection == c))
         .filter(|t| outlook(view, &t.after) == Outlook::Ready)
         .collect()
@@ -279,7 +301,7 @@ fn look_at<S: TaskStore + ?Sized>(
     let waiting = view
         .tasks
         .iter()
-        .filter(|t| t.state == TaskState::Waiting)
+        .filter(|t| t.is_live() && t.state == TaskState::Waiting)
         .filter(|t| collection.is_none_or(|c| t.collection == c));
     for t in waiting {
         match outlook(view, &t.after) {
@@ -309,14 +331,20 @@ mod tests {
             state,
             version: 0,
             after: after.iter().map(|s| s.to_string()).collect(),
+            created_at: Some(1),
+            finished_at: matches!(state, Done | Failed).then_some(2),
+            removed_at: None,
         }
     }
 
-    fn view(tasks: Vec<SampleTask>, marks: &[&str]) -> SampleView {
-        SampleView {
-            tasks,
-            done_marks: marks.iter().map(|s| s.to_string()).collect(),
+    /// A view of live tasks and of done tasks removed from `marks`' steps.
+    fn view(mut tasks: Vec<SampleTask>, marks: &[&str]) -> SampleView {
+        for m in marks {
+            let mut gone = t(m, "", Done, &[]);
+            gone.removed_at = Some(3);
+            tasks.push(gone);
         }
+        SampleView { tasks }
     }
 
     fn after(steps: &[&str]) -> Vec<String> {
@@ -389,6 +417,24 @@ mod tests {
             .map(|t| t.task_id.clone())
             .collect();
         assert_eq!(ready_now, vec!["b"]);
+    }
+
+    #[test]
+    fn a_replaced_failure_no_longer_blocks_a_failed_lane_does() {
+        let mut fixed = t("A", "S-v2", Done, &[]);
+        fixed.created_at = Some(5);
+        let v = view(vec![t("A", "S", Failed, &[]), fixed], &[]);
+        assert_eq!(outlook(&v, &after(&["A"])), Outlook::Ready);
+        let v = view(
+            vec![t("A", "L1", Failed, &[]), t("A", "L2", Done, &[])],
+            &[],
+        );
+        assert_eq!(outlook(&v, &after(&["A"])), Outlook::Blocked);
+        // The failed lane deleted on purpose: the sample is done without it.
+        let mut deleted = t("A", "L1", Failed, &[]);
+        deleted.removed_at = Some(4);
+        let v = view(vec![deleted, t("A", "L2", Done, &[])], &[]);
+        assert_eq!(outlook(&v, &after(&["A"])), Outlook::Ready);
     }
 
     #[test]

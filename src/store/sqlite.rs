@@ -16,8 +16,8 @@ use crate::db::{self, OpenMode, Schema};
 use crate::error::{Error, Result};
 use crate::model::{
     AddOptions, AddReport, Attrs, Claim, ClaimAttempt, Damaged, NewTask, Outcome, Page, SampleTask,
-    SampleView, Selector, StaleReport, StateCount, Task, TaskFilter, TaskKey, TaskState,
-    state_after_run,
+    SampleView, Seen, Selector, Skipped, StaleReport, StateCount, Task, TaskFilter, TaskKey,
+    TaskState, Tombstone, state_after_run,
 };
 
 /// The embedded store's schema: its own application id ("anmT"), so a catalog or a stranger's
@@ -28,6 +28,7 @@ const SCHEMA: Schema = Schema {
     migrations: &[
         include_str!("../../migrations/store/0001_tasks.sql"),
         include_str!("../../migrations/store/0002_flow.sql"),
+        include_str!("../../migrations/store/0003_tombstones.sql"),
     ],
     flag: "--store/ANAMO_STORE",
     creator: "`anamo tasks add`",
@@ -106,11 +107,12 @@ fn after_column(after: &[String]) -> Option<String> {
     (!after.is_empty()).then(|| serde_json::Value::from(after.to_vec()).to_string())
 }
 
-/// Every task of `sample` and its done-marks (flow.rs decides on them).
+/// Every task of `sample`, live and removed (flow.rs decides on them).
 fn view_of(conn: &Connection, sample: &str) -> Result<SampleView> {
     let mut view = SampleView::default();
     let mut stmt = conn.prepare_cached(
-        "SELECT collection, task_id, state, version, after_steps FROM tasks WHERE sample = ?1",
+        "SELECT collection, task_id, state, version, after_steps, created_at, finished_at \
+         FROM tasks WHERE sample = ?1",
     )?;
     let mut rows = stmt.query(params![sample])?;
     while let Some(r) = rows.next()? {
@@ -126,15 +128,78 @@ fn view_of(conn: &Connection, sample: &str) -> Result<SampleView> {
             state: state.parse().map_err(damaged)?,
             version: r.get(3)?,
             after: after_from(r.get(4)?).map_err(damaged)?,
+            created_at: r.get(5)?,
+            finished_at: r.get(6)?,
+            removed_at: None,
             collection,
             task_id,
         });
     }
-    let mut marks = conn.prepare_cached("SELECT collection FROM done_marks WHERE sample = ?1")?;
-    view.done_marks = marks
-        .query_map(params![sample], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+    // Tombstones, and an older store's done-marks as removed done tasks of no known id.
+    let mut gone = conn.prepare_cached(
+        "SELECT collection, task_id, state, created_at, finished_at, removed_at \
+         FROM tombstones WHERE sample = ?1 \
+         UNION ALL SELECT collection, '', 'done', NULL, NULL, marked_at \
+         FROM done_marks WHERE sample = ?1",
+    )?;
+    let mut rows = gone.query(params![sample])?;
+    while let Some(r) = rows.next()? {
+        let collection: String = r.get(0)?;
+        let task_id: String = r.get(1)?;
+        let state: String = r.get(2)?;
+        let state = state.parse().map_err(|reason| Error::Damaged {
+            collection: collection.clone(),
+            task_id: task_id.clone(),
+            reason,
+        })?;
+        view.tasks.push(SampleTask {
+            collection,
+            task_id,
+            state,
+            version: 0,
+            after: vec![],
+            created_at: r.get(3)?,
+            finished_at: r.get(4)?,
+            removed_at: Some(r.get(5)?),
+        });
+    }
     Ok(view)
+}
+
+/// The tombstone of one removed task, if the store keeps one.
+fn tombstone_of(conn: &Connection, collection: &str, task_id: &str) -> Result<Option<Tombstone>> {
+    let row = conn
+        .prepare_cached(
+            "SELECT sample, state, created_at, finished_at, removed_at FROM tombstones \
+             WHERE collection = ?1 AND task_id = ?2",
+        )?
+        .query_row(params![collection, task_id], |r| {
+            Ok((
+                r.get::<_, Option<String>>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, Option<i64>>(3)?,
+                r.get::<_, i64>(4)?,
+            ))
+        })
+        .optional()?;
+    let Some((sample, state, created_at, finished_at, removed_at)) = row else {
+        return Ok(None);
+    };
+    let state = state.parse().map_err(|reason| Error::Damaged {
+        collection: collection.to_string(),
+        task_id: task_id.to_string(),
+        reason,
+    })?;
+    Ok(Some(Tombstone {
+        collection: collection.to_string(),
+        task_id: task_id.to_string(),
+        sample,
+        state,
+        created_at,
+        finished_at,
+        removed_at,
+    }))
 }
 
 fn get_task(conn: &Connection, collection: &str, task_id: &str) -> Result<Option<Task>> {
@@ -206,8 +271,9 @@ impl TaskStore for SqliteStore {
             // its sample's tasks, so an upstream task later in the same batch counts.
             let mut flowing = vec![];
             {
-                let mut exists = tx
-                    .prepare_cached("SELECT 1 FROM tasks WHERE collection = ?1 AND task_id = ?2")?;
+                let mut exists = tx.prepare_cached(
+                    "SELECT state FROM tasks WHERE collection = ?1 AND task_id = ?2",
+                )?;
                 let mut insert = tx.prepare_cached(
                     "INSERT INTO tasks (collection, task_id, sample, script, attrs, state, \
                      max_attempts, timeout_secs, created_at, updated_at, after_steps) \
@@ -223,6 +289,9 @@ impl TaskStore for SqliteStore {
                      log_uri = NULL, error_tail = NULL, updated_at = ?8, version = version + 1, \
                      after_steps = ?10 \
                      WHERE collection = ?1 AND task_id = ?2",
+                )?;
+                let mut forget = tx.prepare_cached(
+                    "DELETE FROM tombstones WHERE collection = ?1 AND task_id = ?2",
                 )?;
                 for t in tasks {
                     let attrs = serde_json::to_string(&t.attrs)
@@ -244,18 +313,45 @@ impl TaskStore for SqliteStore {
                         state.as_str(),
                         after_column(&t.after),
                     ];
-                    let present = exists.exists(params![t.collection, t.task_id])?;
-                    if !present {
-                        insert.execute(values)?;
-                        report.added += 1;
-                    } else if opts.replace {
-                        overwrite.execute(values)?;
-                        report.replaced += 1;
-                    } else {
-                        report
-                            .skipped
-                            .push((t.collection.clone(), t.task_id.clone()));
-                        continue;
+                    let present: Option<String> = exists
+                        .query_row(params![t.collection, t.task_id], |r| r.get(0))
+                        .optional()?;
+                    let seen = match present {
+                        Some(state) => Some(Seen::Present(state.parse().map_err(|reason| {
+                            Error::Damaged {
+                                collection: t.collection.clone(),
+                                task_id: t.task_id.clone(),
+                                reason,
+                            }
+                        })?)),
+                        None => {
+                            tombstone_of(&tx, &t.collection, &t.task_id)?.map(|g| Seen::Removed {
+                                state: g.state,
+                                at: g.removed_at,
+                            })
+                        }
+                    };
+                    match seen {
+                        None => {
+                            insert.execute(values)?;
+                            report.added += 1;
+                        }
+                        Some(_) if opts.replace => {
+                            // Live again: its tombstone goes, so the flow sees it once.
+                            forget.execute(params![t.collection, t.task_id])?;
+                            if insert.execute(values)? == 0 {
+                                overwrite.execute(values)?;
+                            }
+                            report.replaced += 1;
+                        }
+                        Some(seen) => {
+                            report.skipped.push(Skipped {
+                                collection: t.collection.clone(),
+                                task_id: t.task_id.clone(),
+                                seen,
+                            });
+                            continue;
+                        }
                     }
                     if state == TaskState::Waiting {
                         flowing.push(t);
@@ -293,6 +389,7 @@ impl TaskStore for SqliteStore {
                 };
                 let exists: bool = tx.query_row(
                     "SELECT EXISTS (SELECT 1 FROM tasks WHERE collection = ?1) \
+                     OR EXISTS (SELECT 1 FROM tombstones WHERE collection = ?1) \
                      OR EXISTS (SELECT 1 FROM done_marks WHERE collection = ?1)",
                     params![step],
                     |r| r.get(0),
@@ -505,15 +602,17 @@ impl TaskStore for SqliteStore {
             all.extend(args.iter().map(|a| a.as_ref()));
             let mut conn = self.conn();
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            // A done task leaves its mark, so tasks that wait on it are still released.
+            // Every removed task leaves its tombstone, so what waits on it is still judged by
+            // the one rule and a later add does not bring it back in silence.
             let now = now_ms();
             let mut marked = all.clone();
             marked.push(&now);
             tx.execute(
                 &format!(
-                    "INSERT OR IGNORE INTO done_marks (collection, sample, marked_at) \
-                     SELECT collection, sample, ?{} FROM tasks \
-                     WHERE collection = ?1 AND state = 'done' AND sample IS NOT NULL AND {}",
+                    "INSERT OR REPLACE INTO tombstones \
+                     (collection, task_id, sample, state, created_at, finished_at, removed_at) \
+                     SELECT collection, task_id, sample, state, created_at, finished_at, ?{} \
+                     FROM tasks WHERE collection = ?1 AND {}",
                     marked.len(),
                     numbered(&cond, 2)
                 ),

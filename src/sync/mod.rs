@@ -10,7 +10,9 @@ mod tasks;
 pub use instances::{SpotPriceCounts, sync_instances, sync_spot_prices};
 pub use objects::{SamplePattern, kind_of, sync_objects};
 pub use run::Request;
-pub use tasks::{TaskSyncOptions, TaskSyncReport, record_before_delete, sync_tasks};
+pub use tasks::{
+    Deleted, TaskSyncOptions, TaskSyncReport, delete_with_history, record_before_delete, sync_tasks,
+};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 

@@ -173,3 +173,44 @@ pub fn record_before_delete(
         unfinished_samples,
     })
 }
+
+/// What a delete with its history did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Deleted {
+    pub count: u64,
+    /// Tasks downstream that may run now: the deleted tasks were not required (a lane deleted
+    /// on purpose made its sample's state in the step done).
+    pub released: u64,
+    /// Tasks downstream of the step, on the same samples, that still wait.
+    pub held: u64,
+}
+
+/// Deletes tasks with their history: copied into the catalog first (a delete that cannot
+/// reach the catalog deletes nothing), removed from the store (which keeps their tombstones),
+/// marked removed in the catalog, and what waited on them promoted when their samples' state
+/// in the step is now done.
+pub fn delete_with_history(
+    store: &dyn TaskStore,
+    catalog: &mut Catalog,
+    collection: &str,
+    selector: &Selector,
+) -> Result<Deleted> {
+    let recorded = record_before_delete(store, catalog, collection, selector)?;
+    let count = store.delete(collection, selector)?;
+    catalog.mark_tasks_removed(&recorded.keys)?;
+    let mut deleted = Deleted {
+        count,
+        ..Deleted::default()
+    };
+    for sample in &recorded.unfinished_samples {
+        deleted.released += store.promote(sample)?;
+        let view = store.sample_view(sample)?;
+        deleted.held += view
+            .tasks
+            .iter()
+            .filter(|t| t.is_live() && t.state == TaskState::Waiting)
+            .filter(|t| t.after.iter().any(|a| a == collection))
+            .count() as u64;
+    }
+    Ok(deleted)
+}

@@ -7,9 +7,9 @@ use clap::Args;
 
 use crate::cmd::{attrs_from, parse_attr};
 use crate::config::Context;
-use crate::model::{AddOptions, DEFAULT_MAX_ATTEMPTS, NewTask};
+use crate::model::{AddOptions, DEFAULT_MAX_ATTEMPTS, NewTask, Seen, Skipped, TaskState};
 use crate::placeholders::Quoting;
-use crate::store::OpenMode;
+use crate::store::{OpenMode, flow};
 use crate::taskfile::{self, Defaults, FileFormat};
 
 /// Add tasks (idempotent: ids already in the store are skipped unless --replace).
@@ -123,39 +123,37 @@ impl Cmd {
             vec![self.single(defaults, attrs)?]
         };
         let store = ctx.store(OpenMode::Create)?;
-        // Done tasks deleted from the store live on in the catalog: adding one again would run
-        // it again and overwrite its history at the next sync. Left out, unless --replace.
-        let (tasks, done_before) = if self.replace {
+        // Tasks removed from the store live on in the catalog (and in the store's tombstones,
+        // which add_tasks reads): adding one again would run it again and overwrite its
+        // history at the next sync. Left out, unless --replace.
+        let (tasks, from_catalog) = if self.replace {
             (tasks, vec![])
         } else {
-            without_done_history(ctx, store.as_ref(), tasks)?
+            without_removed_history(ctx, store.as_ref(), tasks)?
         };
-        for (collection, id) in done_before.iter().take(10) {
-            crate::note!(
-                "skipped {collection}/{id}: done before (the catalog's history; use --replace to \
-                 run it again)"
-            );
-        }
         let opts = AddOptions {
             replace: self.replace,
             allow_missing_upstream: self.allow_missing_upstream,
         };
         let report = store.add_tasks(&tasks, opts)?;
-        for (collection, id) in report.skipped.iter().take(10) {
-            crate::note!(
-                "skipped {collection}/{id}: already in the store (use --replace to overwrite)"
-            );
+        let mut notes: Vec<String> = from_catalog;
+        for skipped in &report.skipped {
+            let sample = tasks
+                .iter()
+                .find(|t| (&t.collection, &t.task_id) == (&skipped.collection, &skipped.task_id))
+                .and_then(|t| t.sample.as_deref());
+            notes.push(skip_note(store.as_ref(), skipped, sample)?);
         }
-        if !report.skipped.is_empty() && tasks.iter().any(|t| !t.after.is_empty()) {
-            crate::note!(
-                "tasks already in the store keep what they wait for: --replace to change their \
-                 --after"
-            );
+        for note in notes.iter().take(10) {
+            crate::note!("{note}");
         }
-        if report.skipped.len() > 10 {
+        if notes.len() > 10 {
+            crate::note!("... and {} more seen before", notes.len() - 10);
+        }
+        if !notes.is_empty() {
             crate::note!(
-                "... and {} more already in the store",
-                report.skipped.len() - 10
+                "tasks seen before are left as they are: --replace runs them again (and changes \
+                 what they wait for)"
             );
         }
         let mut line = format!("added {} task(s) to {}", report.added, store.describe());
@@ -168,17 +166,8 @@ impl Cmd {
                 report.waiting
             ));
         }
-        if !report.skipped.is_empty() {
-            line.push_str(&format!(
-                ", skipped {} already present",
-                report.skipped.len()
-            ));
-        }
-        if !done_before.is_empty() {
-            line.push_str(&format!(
-                ", skipped {} done before (catalog)",
-                done_before.len()
-            ));
+        if !notes.is_empty() {
+            line.push_str(&format!(", skipped {} seen before", notes.len()));
         }
         if skipped_done > 0 {
             line.push_str(&format!(
@@ -217,11 +206,12 @@ impl Cmd {
     }
 }
 
-/// Tasks to add, and the (collection, task id) of those left out.
-type Kept = (Vec<NewTask>, Vec<(String, String)>);
+/// Tasks to add, and a note for each one left out.
+type Kept = (Vec<NewTask>, Vec<String>);
 
-/// Splits off the tasks the catalog (when it is this store's) has seen done.
-fn without_done_history(
+/// Splits off the tasks the catalog (when it is this store's) saw removed from the store in
+/// any state, whose tombstone the store may no longer hold (removed by an older anamo).
+fn without_removed_history(
     ctx: &Context,
     store: &dyn crate::store::TaskStore,
     tasks: Vec<NewTask>,
@@ -237,21 +227,75 @@ fn without_done_history(
         .iter()
         .map(|t| (t.collection.clone(), t.task_id.clone()))
         .collect();
-    let done = crate::catalog::done_in_history(&conn, &keys)?;
-    if done.is_empty() {
+    let removed = crate::catalog::removed_in_history(&conn, &keys)?;
+    if removed.is_empty() {
         return Ok((tasks, vec![]));
     }
-    let mut skipped = vec![];
-    let kept = tasks
-        .into_iter()
-        .filter(|t| {
-            let key = (t.collection.clone(), t.task_id.clone());
-            let was_done = done.contains(&key);
-            if was_done {
-                skipped.push(key);
+    let mut notes = vec![];
+    let mut kept = vec![];
+    for t in tasks {
+        let key = (t.collection.clone(), t.task_id.clone());
+        let Some(r) = removed.get(&key) else {
+            kept.push(t);
+            continue;
+        };
+        // Back in the store since (re-added with --replace): add_tasks words it.
+        if store.get(&t.collection, &t.task_id)?.is_some() {
+            kept.push(t);
+            continue;
+        }
+        let mut note = format!(
+            "skipped {}/{}: removed while {} on {}",
+            t.collection,
+            t.task_id,
+            r.state,
+            day(r.at)
+        );
+        if let Some(by) = &r.superseded_by {
+            note.push_str(&format!(", superseded by {by} (done)"));
+        }
+        note.push_str(" (the catalog's history)");
+        notes.push(note);
+    }
+    Ok((kept, notes))
+}
+
+/// The line that says what became of a task the store has seen.
+fn skip_note(
+    store: &dyn crate::store::TaskStore,
+    skipped: &Skipped,
+    sample: Option<&str>,
+) -> Result<String> {
+    let Skipped {
+        collection,
+        task_id,
+        seen,
+    } = skipped;
+    Ok(match *seen {
+        Seen::Present(TaskState::Done) => {
+            format!("skipped {collection}/{task_id}: done (still in the store)")
+        }
+        Seen::Present(state) => {
+            format!("skipped {collection}/{task_id}: already in the store, {state}")
+        }
+        Seen::Removed { state, at } => {
+            let mut note = format!(
+                "skipped {collection}/{task_id}: removed while {state} on {}",
+                day(at)
+            );
+            if state == TaskState::Failed
+                && let Some(sample) = sample
+                && let Some(by) =
+                    flow::superseded_by(&store.sample_view(sample)?, collection, task_id)
+            {
+                note.push_str(&format!(", superseded by {by} (done)"));
             }
-            !was_done
-        })
-        .collect();
-    Ok((kept, skipped))
+            note
+        }
+    })
+}
+
+/// The day of an epoch-ms time, as the notes give it.
+fn day(ms: i64) -> String {
+    crate::clock::rfc3339(ms).chars().take(10).collect()
 }

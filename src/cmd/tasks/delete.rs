@@ -32,21 +32,16 @@ impl Cmd {
         super::require_collection(store.as_ref(), &self.collection)?;
         // History first: a delete that cannot reach the catalog deletes nothing.
         let mut catalog = ctx.catalog()?;
-        let recorded =
-            sync::record_before_delete(store.as_ref(), &mut catalog, &self.collection, &selector)
+        let deleted =
+            sync::delete_with_history(store.as_ref(), &mut catalog, &self.collection, &selector)
                 .with_context(|| {
-                format!(
-                    "nothing deleted: could not record the tasks in catalog '{}' first",
-                    catalog.path().display()
-                )
-            })?;
-        let n = store.delete(&self.collection, &selector)?;
-        catalog.mark_tasks_removed(&recorded.keys)?;
-        warn_of_released(
-            store.as_ref(),
-            &self.collection,
-            &recorded.unfinished_samples,
-        )?;
+                    format!(
+                        "nothing deleted: could not record the tasks in catalog '{}' first",
+                        catalog.path().display()
+                    )
+                })?;
+        let n = deleted.count;
+        say_released(&self.collection, &deleted);
         println!(
             "deleted {n} task(s) of {} (their history is in catalog '{}')",
             self.collection,
@@ -56,35 +51,23 @@ impl Cmd {
     }
 }
 
-/// A step counts as done for a sample when all its tasks there are: deleting an unfinished
-/// one (a failed lane) can release what waits downstream. Said, with the safe way to
-/// replace a task.
-fn warn_of_released(
-    store: &dyn crate::store::TaskStore,
-    collection: &str,
-    samples: &std::collections::BTreeSet<String>,
-) -> Result<()> {
-    let mut waiting = 0;
-    let mut held = 0;
-    for sample in samples.iter().take(1_000) {
-        let view = store.sample_view(sample)?;
-        let n = view
-            .tasks
-            .iter()
-            .filter(|t| t.state == TaskState::Waiting)
-            .filter(|t| t.after.iter().any(|a| a == collection))
-            .count();
-        waiting += n;
-        held += (n > 0) as usize;
-    }
-    if waiting > 0 {
+/// Deleting an unfinished task (a failed lane) can make its sample's state in the step done
+/// (README: "Progress, defined once"); what that released downstream, and what still waits,
+/// with the safe way to replace a task.
+fn say_released(collection: &str, deleted: &sync::Deleted) {
+    if deleted.released > 0 {
         crate::note!(
-            "{waiting} task(s) downstream wait for {collection} on {held} of these samples. \
-             Each is released (at the next look of a worker of its step) once its sample's \
-             remaining tasks in {collection} are done, and waits for a new one to be added and \
-             done if none is left. To replace a task, use `tasks add --replace` with the same \
-             id, or `tasks retry` a failed one"
+            "{} task(s) downstream of {collection} may run now: the deleted tasks were not \
+             required (a lane deleted on purpose)",
+            deleted.released
         );
     }
-    Ok(())
+    if deleted.held > 0 {
+        crate::note!(
+            "{} task(s) downstream still wait for {collection} on these samples: until their \
+             remaining tasks there are done, or a new one is added and done. To replace a \
+             task, use `tasks add --replace` with the same id, or `tasks retry` a failed one",
+            deleted.held
+        );
+    }
 }

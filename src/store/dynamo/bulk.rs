@@ -16,7 +16,9 @@ use super::retry::retrying;
 use super::{DynamoStore, aws_error};
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
-use crate::model::{AddOptions, AddReport, NewTask, Selector, StaleReport, TaskState};
+use crate::model::{
+    AddOptions, AddReport, NewTask, Seen, Selector, Skipped, StaleReport, TaskState, Tombstone,
+};
 
 pub(super) fn add(store: &DynamoStore, tasks: &[NewTask], opts: AddOptions) -> Result<AddReport> {
     store.rt.block_on(async {
@@ -25,27 +27,48 @@ pub(super) fn add(store: &DynamoStore, tasks: &[NewTask], opts: AddOptions) -> R
             .map(|t| (t.collection.clone(), t.task_id.clone()))
             .collect();
         let existing = store.existing(&keys).await?;
+        let removed = store.tombstones(&keys).await?;
         let now = now_ms();
         let mut report = AddReport::default();
         let mut written = vec![];
+        let mut forget = vec![];
         for t in tasks {
             let k = (t.collection.clone(), t.task_id.clone());
-            let version = match existing.get(&k) {
+            let seen = match (existing.get(&k), removed.get(&k)) {
+                (Some(live), _) => Some((Some(*live), Seen::Present(live.state))),
+                (None, Some(gone)) => Some((
+                    None,
+                    Seen::Removed {
+                        state: gone.state,
+                        at: gone.removed_at,
+                    },
+                )),
+                (None, None) => None,
+            };
+            let written_as = match seen {
                 None => {
                     report.added += 1;
-                    0
+                    None
                 }
-                // The version moves on, so a worker holding the old task loses it.
-                Some(v) if opts.replace => {
+                // The version moves on, so a worker holding the old task loses it; a removed
+                // one is live again and its tombstone goes.
+                Some((version, seen)) if opts.replace => {
                     report.replaced += 1;
-                    v + 1
+                    if matches!(seen, Seen::Removed { .. }) {
+                        forget.push(delete_request(item::tombstone_key(&k.0, &k.1))?);
+                    }
+                    version
                 }
-                Some(_) => {
-                    report.skipped.push(k);
+                Some((_, seen)) => {
+                    report.skipped.push(Skipped {
+                        collection: k.0,
+                        task_id: k.1,
+                        seen,
+                    });
                     continue;
                 }
             };
-            written.push((t, version));
+            written.push((t, written_as));
         }
         // Decided before anything is written: a refused batch writes nothing.
         let batch: Vec<&NewTask> = written.iter().map(|(t, _)| *t).collect();
@@ -53,17 +76,47 @@ pub(super) fn add(store: &DynamoStore, tasks: &[NewTask], opts: AddOptions) -> R
             .start_states(&batch, opts.allow_missing_upstream)
             .await?;
         let mut puts = vec![];
-        for ((t, version), state) in written.into_iter().zip(states) {
+        for ((t, live), state) in written.into_iter().zip(states) {
             report.waiting += (state == TaskState::Waiting) as u64;
+            let version = live.map_or(0, |l| l.version + 1);
+            let mut new = item::from_new(t, now, version, state);
+            if let Some(created) = live.and_then(|l| l.created_at) {
+                new = item::with_created_at(new, created);
+            }
             let put = PutRequest::builder()
-                .set_item(Some(item::from_new(t, now, version, state)))
+                .set_item(Some(new))
                 .build()
                 .map_err(|e| Error::Internal(format!("a DynamoDB request built wrong: {e}")))?;
             puts.push(WriteRequest::builder().put_request(put).build());
         }
         store.batch_write(puts).await?;
+        store.batch_write(forget).await?;
         Ok(report)
     })
+}
+
+/// What `add` reads of a task that is already in the store.
+#[derive(Debug, Clone, Copy)]
+struct Live {
+    version: i64,
+    state: TaskState,
+    created_at: Option<i64>,
+}
+
+fn delete_request(key: Item) -> Result<WriteRequest> {
+    let del = DeleteRequest::builder()
+        .set_key(Some(key))
+        .build()
+        .map_err(|e| Error::Internal(format!("a DynamoDB request built wrong: {e}")))?;
+    Ok(WriteRequest::builder().delete_request(del).build())
+}
+
+fn put_request(item: Item) -> Result<WriteRequest> {
+    let put = PutRequest::builder()
+        .set_item(Some(item))
+        .build()
+        .map_err(|e| Error::Internal(format!("a DynamoDB request built wrong: {e}")))?;
+    Ok(WriteRequest::builder().put_request(put).build())
 }
 
 /// Hands expired leases back to `todo`, or ends them `failed` on their last attempt.
@@ -118,19 +171,16 @@ pub(super) fn delete(store: &DynamoStore, collection: &str, selector: &Selector)
     store.rt.block_on(async {
         let items = store.items(Some(collection), None).await?;
         let mut requests = vec![];
-        let mut marked = std::collections::BTreeSet::new();
-        let mut marks = vec![];
+        let mut tombstones = vec![];
         let now = now_ms();
         for it in items {
             let chosen = match item::to_task(&it) {
                 Ok(task) => {
                     let chosen = selector.matches(&task);
-                    // A done task leaves its mark, so tasks waiting on it are still released.
-                    if let (true, TaskState::Done, Some(sample)) =
-                        (chosen, task.state, &task.sample)
-                        && marked.insert(sample.clone())
-                    {
-                        marks.push(mark_request(collection, sample, now)?);
+                    // Every removed task leaves its tombstone (the flow still judges it, and
+                    // a later add does not bring it back in silence).
+                    if chosen {
+                        tombstones.push(put_request(item::tombstone(&task, now))?);
                     }
                     chosen
                 }
@@ -141,28 +191,16 @@ pub(super) fn delete(store: &DynamoStore, collection: &str, selector: &Selector)
                 continue;
             };
             if chosen {
-                let del = DeleteRequest::builder()
-                    .set_key(Some(key(&k.collection, &k.task_id)))
-                    .build()
-                    .map_err(|e| Error::Internal(format!("a DynamoDB request built wrong: {e}")))?;
-                requests.push(WriteRequest::builder().delete_request(del).build());
+                requests.push(delete_request(key(&k.collection, &k.task_id))?);
             }
         }
         let count = requests.len() as u64;
-        // Marks first: a delete cut short leaves marks beside their tasks, never tasks gone
-        // without their marks.
-        store.batch_write(marks).await?;
+        // Tombstones first: a delete cut short leaves tombstones beside their tasks (the
+        // flow reads both as the one task), never tasks gone without a trace.
+        store.batch_write(tombstones).await?;
         store.batch_write(requests).await?;
         Ok(count)
     })
-}
-
-fn mark_request(step: &str, sample: &str, now: i64) -> Result<WriteRequest> {
-    let put = PutRequest::builder()
-        .set_item(Some(item::mark(step, sample, now)))
-        .build()
-        .map_err(|e| Error::Internal(format!("a DynamoDB request built wrong: {e}")))?;
-    Ok(WriteRequest::builder().put_request(put).build())
 }
 
 impl DynamoStore {
@@ -198,16 +236,38 @@ impl DynamoStore {
         Ok(())
     }
 
-    /// Versions of the keys that exist, read consistently with BatchGetItem.
-    async fn existing(&self, keys: &[(String, String)]) -> Result<HashMap<(String, String), i64>> {
+    /// The keys that exist, read consistently with BatchGetItem.
+    async fn existing(&self, keys: &[(String, String)]) -> Result<HashMap<(String, String), Live>> {
         let wanted: Vec<Item> = keys.iter().map(|(c, t)| key(c, t)).collect();
-        let found = self.get_many(wanted, Some(item::KEY_AND_VERSION)).await?;
+        let found = self.get_many(wanted, Some(item::KEY_VERSION_STATE)).await?;
         Ok(found
             .iter()
             .filter_map(|it| {
                 let k = item::task_key(it)?;
-                Some(((k.collection, k.task_id), item::exact_version(it)?))
+                let live = Live {
+                    version: item::exact_version(it)?,
+                    state: item::state_of(it)?,
+                    created_at: item::created_at(it),
+                };
+                Some(((k.collection, k.task_id), live))
             })
+            .collect())
+    }
+
+    /// The tombstones of the keys that have one, read consistently.
+    async fn tombstones(
+        &self,
+        keys: &[(String, String)],
+    ) -> Result<HashMap<(String, String), Tombstone>> {
+        let wanted: Vec<Item> = keys
+            .iter()
+            .map(|(c, t)| item::tombstone_key(c, t))
+            .collect();
+        let found = self.get_many(wanted, None).await?;
+        Ok(found
+            .iter()
+            .filter_map(item::to_tombstone)
+            .map(|t| ((t.collection.clone(), t.task_id.clone()), t))
             .collect())
     }
 }

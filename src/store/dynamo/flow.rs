@@ -17,7 +17,7 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 
 use super::DynamoStore;
 use super::claim::{SHARDS, shard_key};
-use super::item::{self, Item, OfSample};
+use super::item::{self, Item};
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::model::{NewTask, SampleTask, SampleView, TaskKey, TaskState};
@@ -27,8 +27,10 @@ use crate::store::flow::{self, Refusal};
 const VIEWS_AT_ONCE: usize = 16;
 
 impl DynamoStore {
-    /// A sample's tasks and done-marks: the sample index, then every unfinished task in it
-    /// read again consistently (the index may still show a task running that just ended).
+    /// A sample's tasks, live and removed: the sample index, then read again consistently
+    /// every unfinished task in it (the index may still show a task running that just ended)
+    /// and, in a step where a failed task stands beside a done one, every task of the step
+    /// (the index does not carry the times that tell a replacement from a lane).
     pub(super) async fn view(&self, sample: &str) -> Result<SampleView> {
         let items = self
             .query_all(
@@ -39,40 +41,47 @@ impl DynamoStore {
                 false,
             )
             .await?;
-        let mut view = SampleView::default();
-        for it in &items {
-            match item::of_sample(it) {
-                Some(OfSample::Task(t)) => view.tasks.push(t),
-                Some(OfSample::Mark(step)) => view.done_marks.push(step),
-                None => {}
-            }
-        }
-        let unfinished: Vec<Item> = view
+        let mut view = SampleView {
+            tasks: items.iter().filter_map(item::of_sample).collect(),
+        };
+        let mixed: BTreeSet<&str> = view
             .tasks
             .iter()
-            .filter(|t| !matches!(t.state, TaskState::Done | TaskState::Failed))
-            .map(|t| item::key(&t.collection, &t.task_id))
+            .filter(|t| t.state == TaskState::Failed)
+            .map(|t| t.collection.as_str())
+            .filter(|step| {
+                view.tasks
+                    .iter()
+                    .any(|o| o.collection == *step && o.state == TaskState::Done)
+            })
             .collect();
-        if unfinished.is_empty() {
+        let again: Vec<Item> = view
+            .tasks
+            .iter()
+            .filter(|t| {
+                (t.is_live() && !matches!(t.state, TaskState::Done | TaskState::Failed))
+                    || (mixed.contains(t.collection.as_str()) && !t.task_id.is_empty())
+            })
+            .map(item::key_of_sample_task)
+            .collect();
+        if again.is_empty() {
             return Ok(view);
         }
-        let fresh: HashMap<(String, String), SampleTask> = self
-            .get_many(unfinished, None)
+        let fresh: HashMap<(String, String, bool), SampleTask> = self
+            .get_many(again, None)
             .await?
             .iter()
-            .filter_map(|it| match item::of_sample(it)? {
-                OfSample::Task(t) => Some(((t.collection.clone(), t.task_id.clone()), t)),
-                OfSample::Mark(_) => None,
-            })
+            .filter_map(item::of_sample)
+            .map(|t| ((t.collection.clone(), t.task_id.clone(), t.is_live()), t))
             .collect();
         let mut tasks = vec![];
         for t in view.tasks {
-            let k = (t.collection.clone(), t.task_id.clone());
-            match (t.state, fresh.get(&k)) {
-                (TaskState::Done | TaskState::Failed, _) => tasks.push(t),
-                (_, Some(now)) => tasks.push(now.clone()),
-                // Deleted since the index was read.
-                (_, None) => {}
+            let k = (t.collection.clone(), t.task_id.clone(), t.is_live());
+            match fresh.get(&k) {
+                Some(now) => tasks.push(now.clone()),
+                // Deleted since the index was read (its tombstone shows at the next look).
+                None if t.is_live() && !matches!(t.state, TaskState::Done | TaskState::Failed) => {}
+                None => tasks.push(t),
             }
         }
         view.tasks = tasks;
@@ -163,6 +172,9 @@ impl DynamoStore {
                     },
                     version: 0,
                     after: t.after.clone(),
+                    created_at: Some(now_ms()),
+                    finished_at: None,
+                    removed_at: None,
                 });
             }
         }
@@ -209,10 +221,15 @@ impl DynamoStore {
         if !allow_missing && let Some((t, step)) = missing.first() {
             let refusal = Refusal::Missing(step.clone());
             let alike = missing.iter().filter(|(_, s)| s == step).count();
-            // A step with no task for any sample and no done-mark: most likely misspelt.
+            // A step with no task for any sample, no tombstone and no done-mark: most likely
+            // misspelt.
             let exists = !confirmed[step].is_empty()
                 || !self
                     .query_all(None, &item::marks_of(step), None, None, true)
+                    .await?
+                    .is_empty()
+                || !self
+                    .query_all(None, &item::tombstones_of(step), None, None, true)
                     .await?
                     .is_empty();
             return Err(flow::refused(t, &refusal, alike, exists));

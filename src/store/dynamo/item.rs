@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::model::{
-    Attrs, Claim, NewTask, Outcome, SampleTask, Task, TaskFilter, TaskKey, TaskState,
+    Attrs, Claim, NewTask, Outcome, SampleTask, Task, TaskFilter, TaskKey, TaskState, Tombstone,
 };
 
 pub type Item = HashMap<String, AttributeValue>;
@@ -26,6 +26,8 @@ pub const SAMPLE: &str = "sample";
 const AFTER: &str = "after";
 /// When a done-mark was written.
 const MARKED_AT: &str = "marked_at";
+/// When a task was removed (on its tombstone).
+const REMOVED_AT: &str = "removed_at";
 const SCRIPT: &str = "script";
 const ATTRS: &str = "attrs";
 const STATE: &str = "state";
@@ -68,6 +70,10 @@ pub const NEVER: i64 = 9_007_199_254_740_991;
 /// sample (task id `STEP/SAMPLE`), so what waits on it is still released. '/' cannot start
 /// a collection name, so no task ever lands here.
 pub const MARKS: &str = "/done";
+/// The partition prefix of tombstones: a removed task leaves one in `/removed/STEP` under its
+/// own id, with its sample (so the sample index shows it), final state and times. One
+/// partition per step, as for the tasks themselves.
+const REMOVED: &str = "/removed/";
 
 pub fn s(v: &str) -> AttributeValue {
     AttributeValue::S(v.to_string())
@@ -239,7 +245,7 @@ pub fn version(item: &Item) -> Option<i64> {
     attr_n(item, VERSION)
 }
 
-/// The version of an item read back by `add` ([`KEY_AND_VERSION`]); only a whole number
+/// The version of an item read back by `add` ([`KEY_VERSION_STATE`]); only a whole number
 /// counts, so an item with anything else there is written as new.
 pub fn exact_version(item: &Item) -> Option<i64> {
     match item.get(VERSION) {
@@ -259,12 +265,15 @@ pub fn attempts_used_up(item: &Item) -> bool {
     attr_n(item, ATTEMPTS) >= attr_n(item, MAX_ATTEMPTS)
 }
 
-/// Whether the item is a done-mark, not a task.
+/// Whether the item is bookkeeping (a done-mark or a tombstone), not a task: its collection
+/// starts with '/', which no step name can.
 pub fn is_mark(item: &Item) -> bool {
-    attr_s(item, COLLECTION) == Some(MARKS)
+    attr_s(item, COLLECTION).is_some_and(|c| c.starts_with('/'))
 }
 
-/// The done-mark of `step` for `sample`.
+/// The done-mark of `step` for `sample`, as an older anamo wrote it (still read, no longer
+/// written: tombstones say more).
+#[cfg(test)]
 pub fn mark(step: &str, sample: &str, now: i64) -> Item {
     let mut item = key(MARKS, &format!("{step}/{sample}"));
     item.insert(SAMPLE.into(), s(sample));
@@ -272,26 +281,113 @@ pub fn mark(step: &str, sample: &str, now: i64) -> Item {
     item
 }
 
-/// What the sample index shows of an item: a task of the sample, or the step of a done-mark.
-pub enum OfSample {
-    Task(SampleTask),
-    Mark(String),
+/// The key of the tombstone of `collection/task_id`.
+pub fn tombstone_key(collection: &str, task_id: &str) -> Item {
+    key(&format!("{REMOVED}{collection}"), task_id)
 }
 
-/// Reads a sample index item; `None` when it cannot be read.
-pub fn of_sample(item: &Item) -> Option<OfSample> {
+/// The partition of `step`'s tombstones, for a Query of them.
+pub fn tombstones_of(step: &str) -> Expr {
+    in_collection(&format!("{REMOVED}{step}"))
+}
+
+/// The tombstone a removed task leaves.
+pub fn tombstone(t: &Task, now: i64) -> Item {
+    let mut item = tombstone_key(&t.collection, &t.task_id);
+    if let Some(sample) = &t.sample {
+        item.insert(SAMPLE.into(), s(sample));
+    }
+    item.insert(STATE.into(), s(t.state.as_str()));
+    item.insert(CREATED_AT.into(), n(t.created_at));
+    if let Some(f) = t.finished_at {
+        item.insert(FINISHED_AT.into(), n(f));
+    }
+    item.insert(REMOVED_AT.into(), n(now));
+    item
+}
+
+/// A tombstone item read back; `None` when it is not one or cannot be read.
+pub fn to_tombstone(item: &Item) -> Option<Tombstone> {
+    let k = task_key(item)?;
+    let collection = k.collection.strip_prefix(REMOVED)?.to_string();
+    Some(Tombstone {
+        collection,
+        task_id: k.task_id,
+        sample: attr_s(item, SAMPLE).map(str::to_string),
+        state: attr_s(item, STATE)?.parse().ok()?,
+        created_at: attr_n(item, CREATED_AT)?,
+        finished_at: attr_n(item, FINISHED_AT),
+        removed_at: attr_n(item, REMOVED_AT)?,
+    })
+}
+
+/// What the sample index (or a full read) shows of an item: a task of the sample, live or
+/// removed (a tombstone or an old done-mark). Times are there only in full reads: the index
+/// does not carry them.
+pub fn of_sample(item: &Item) -> Option<SampleTask> {
     let k = task_key(item)?;
     if k.collection == MARKS {
         let (step, _) = k.task_id.split_once('/')?;
-        return Some(OfSample::Mark(step.to_string()));
+        return Some(SampleTask {
+            collection: step.to_string(),
+            task_id: String::new(),
+            state: TaskState::Done,
+            version: 0,
+            after: vec![],
+            created_at: None,
+            finished_at: None,
+            removed_at: Some(attr_n(item, MARKED_AT).unwrap_or(0)),
+        });
     }
-    Some(OfSample::Task(SampleTask {
+    if let Some(step) = k.collection.strip_prefix(REMOVED) {
+        return Some(SampleTask {
+            collection: step.to_string(),
+            task_id: k.task_id,
+            state: attr_s(item, STATE)?.parse().ok()?,
+            version: 0,
+            after: vec![],
+            created_at: attr_n(item, CREATED_AT),
+            finished_at: attr_n(item, FINISHED_AT),
+            // Not in the index: known to be removed, the time read in full when needed.
+            removed_at: Some(attr_n(item, REMOVED_AT).unwrap_or(0)),
+        });
+    }
+    Some(SampleTask {
         state: attr_s(item, STATE)?.parse().ok()?,
         version: attr_n(item, VERSION)?,
         after: get_list(item, AFTER).ok()?,
+        created_at: attr_n(item, CREATED_AT),
+        finished_at: attr_n(item, FINISHED_AT),
+        removed_at: None,
         collection: k.collection,
         task_id: k.task_id,
-    }))
+    })
+}
+
+/// The key of a sample's task as `of_sample` gave it: the task's, or its tombstone's.
+pub fn key_of_sample_task(t: &SampleTask) -> Item {
+    if t.is_live() {
+        key(&t.collection, &t.task_id)
+    } else {
+        tombstone_key(&t.collection, &t.task_id)
+    }
+}
+
+/// When the task of an item was first added, when it can be read.
+pub fn created_at(item: &Item) -> Option<i64> {
+    attr_n(item, CREATED_AT)
+}
+
+/// `item` with its creation time set to `at`: a task replaced in place keeps the time it was
+/// first added (a lane stays a lane: README "Progress, defined once").
+pub fn with_created_at(mut item: Item, at: i64) -> Item {
+    item.insert(CREATED_AT.into(), n(at));
+    item
+}
+
+/// The state of an item, when it can be read.
+pub fn state_of(item: &Item) -> Option<TaskState> {
+    attr_s(item, STATE)?.parse().ok()
 }
 
 /// The sample of an item, when it has one.
@@ -302,7 +398,7 @@ pub fn sample_of(item: &Item) -> Option<&str> {
 /// The collection and state of an item, for counting; `None` when either cannot be read, and
 /// for done-marks.
 pub fn collection_and_state(item: &Item) -> Option<(&str, TaskState)> {
-    let collection = attr_s(item, COLLECTION).filter(|c| *c != MARKS)?;
+    let collection = attr_s(item, COLLECTION).filter(|c| !c.starts_with('/'))?;
     let state = attr_s(item, STATE)?.parse::<TaskState>().ok()?;
     Some((collection, state))
 }
@@ -449,7 +545,7 @@ pub fn matching(filter: &TaskFilter) -> Option<Expr> {
 }
 
 /// The projection that reads an item's key and version.
-pub const KEY_AND_VERSION: &str = "#collection, #task_id, #version";
+pub const KEY_VERSION_STATE: &str = "#collection, #task_id, #version, #state, #created_at";
 /// The projection that reads an item's key.
 pub const KEY_ONLY: &str = "#collection, #task_id";
 /// The projection that reads an item's key and sample.
@@ -845,7 +941,7 @@ mod tests {
                 .iter()
                 .map(|e| (e.text.clone(), e.values.iter().map(|(p, _)| *p).collect())),
         );
-        for projection in [KEY_AND_VERSION, KEY_ONLY, KEY_AND_SAMPLE, NO_SHARD] {
+        for projection in [KEY_VERSION_STATE, KEY_ONLY, KEY_AND_SAMPLE, NO_SHARD] {
             texts.push((projection.to_string(), vec![]));
         }
         for (text, placeholders) in &texts {
@@ -862,5 +958,51 @@ mod tests {
             given.sort();
             assert_eq!(used, given, "{text}");
         }
+    }
+
+    #[test]
+    fn old_done_marks_and_tombstones_read_as_removed_tasks() {
+        let from_mark = of_sample(&mark("A", "S1", 7)).unwrap();
+        assert_eq!(
+            (
+                from_mark.collection.as_str(),
+                from_mark.state,
+                from_mark.removed_at
+            ),
+            ("A", TaskState::Done, Some(7))
+        );
+        let task = to_task(&from_new(
+            &NewTask {
+                collection: "A".into(),
+                task_id: "S1-L2".into(),
+                sample: Some("S1".into()),
+                script: "true".into(),
+                attrs: Attrs::new(),
+                max_attempts: 3,
+                timeout_secs: None,
+                after: vec![],
+            },
+            5,
+            0,
+            TaskState::Todo,
+        ))
+        .unwrap();
+        let stone = tombstone(&task, 9);
+        assert!(is_mark(&stone));
+        let back = to_tombstone(&stone).unwrap();
+        assert_eq!(
+            (
+                back.collection.as_str(),
+                back.task_id.as_str(),
+                back.removed_at
+            ),
+            ("A", "S1-L2", 9)
+        );
+        let seen = of_sample(&stone).unwrap();
+        assert_eq!(
+            (seen.state, seen.removed_at, seen.created_at),
+            (TaskState::Todo, Some(9), Some(5))
+        );
+        assert_eq!(key_of_sample_task(&seen), tombstone_key("A", "S1-L2"));
     }
 }
