@@ -58,11 +58,13 @@ fn store_init_is_idempotent_and_the_lifecycle_works() {
     let out = env
         .anamo(&["tasks", "add", "t.csv", "-c", "Demo"])
         .stderr(
-            "skipped Demo/a: already in the store (use --replace to overwrite)\n\
-             skipped Demo/b: already in the store (use --replace to overwrite)\n",
+            "skipped Demo/a: already in the store, todo\n\
+             skipped Demo/b: already in the store, todo\n\
+             tasks seen before are left as they are: --replace runs them again (and changes \
+             what they wait for)\n",
         )
         .run();
-    assert!(out.contains("skipped 2 already present"), "{out}");
+    assert!(out.contains("skipped 2 seen before"), "{out}");
     let out = env.ok(&["worker", "-c", "Demo"]);
     assert!(out.contains("1 done, 1 failed, 1 retried"), "{out}");
     assert_eq!(env.read("a.txt"), "S1\n");

@@ -291,17 +291,17 @@ fn a_failed_lane_holds_its_sample_and_deleting_it_says_what_that_releases() {
         ]),
         "task_id,progress\nS1-L1,done\nS1-L2,failed\n"
     );
-    // Deleting the failed lane releases B once the rest of A is done for S1: said.
+    // Deleting the failed lane (not required any more) releases B at once, since the rest of
+    // A is done for S1: said.
     let out = env
         .anamo(&["tasks", "delete", "-c", "A", "--id", "S1-L2"])
         .stderr(
-            "1 task(s) downstream wait for A on 1 of these samples. Each is released (at the \
-             next look of a worker of its step) once its sample's remaining tasks in A are \
-             done, and waits for a new one to be added and done if none is left. To replace a \
-             task, use `tasks add --replace` with the same id, or `tasks retry` a failed one\n",
+            "1 task(s) downstream of A may run now: the deleted tasks were not required (a lane \
+             deleted on purpose)\n",
         )
         .run();
     assert!(out.starts_with("deleted 1 task(s) of A"), "{out}");
+    assert_eq!(env.task("b1")["state"], "todo");
 }
 
 #[test]

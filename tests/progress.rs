@@ -96,7 +96,7 @@ pub fn progress_matrix(env: &Env) {
     assert_eq!(
         csv(&["query", "blocked-samples"]),
         "sample,step,task_id,waits_for,upstream_task,upstream_state,exit_code,error_tail\n\
-         S8,VC,t8,Up,(none),missing,,\n"
+         S8,VC,t8,Up,(none),not added,,\n"
     );
     assert_eq!(
         csv(&["query", "samples-done", "-p", "step=VC"]),

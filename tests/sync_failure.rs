@@ -61,6 +61,9 @@ impl TaskStore for FailingScans {
     fn get(&self, c: &str, id: &str) -> Result<Option<Task>> {
         self.inner.get(c, id)
     }
+    fn tombstone(&self, c: &str, id: &str) -> Result<Option<Tombstone>> {
+        self.inner.tombstone(c, id)
+    }
     fn scan(&self, f: &TaskFilter, a: Option<&TaskKey>, l: usize) -> Result<Page> {
         if self.pages.fetch_add(1, Ordering::SeqCst) >= self.ok_pages {
             return Err(Error::Invalid("connection reset by peer".into()));

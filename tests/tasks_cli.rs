@@ -144,8 +144,10 @@ fn adding_is_idempotent_and_replace_overwrites() {
     let stdout = env
         .anamo(&["tasks", "add", "a.csv", "-c", "X"])
         .stderr(
-            "skipped X/t1: already in the store (use --replace to overwrite)\n\
-             skipped X/t2: already in the store (use --replace to overwrite)\n",
+            "skipped X/t1: already in the store, todo\n\
+             skipped X/t2: already in the store, todo\n\
+             tasks seen before are left as they are: --replace runs them again (and changes \
+             what they wait for)\n",
         )
         .run();
     assert!(
@@ -597,13 +599,16 @@ fn adding_again_a_task_done_and_deleted_does_not_run_it_again() {
     env.ok(&["tasks", "delete", "-c", "A", "--state", "done"]);
     let out = env
         .anamo(&add)
-        .stderr(
-            "skipped A/S1: done before (the catalog's history; use --replace to run it again)\n\
-             skipped A/S2: done before (the catalog's history; use --replace to run it again)\n",
-        )
+        .stderr(format!(
+            "skipped A/S1: removed while done on {0}\n\
+             skipped A/S2: removed while done on {0}\n\
+             tasks seen before are left as they are: --replace runs them again (and changes \
+             what they wait for)\n",
+            &anamo::clock::rfc3339(anamo::clock::now_ms())[..10]
+        ))
         .run();
     assert!(
-        out.contains("added 0 task(s)") && out.contains("skipped 2 done before (catalog)"),
+        out.contains("added 0 task(s)") && out.contains("skipped 2 seen before"),
         "{out}"
     );
     // --replace runs it again, on purpose.

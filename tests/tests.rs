@@ -14,6 +14,7 @@ mod fuzz;
 mod house;
 mod html_report;
 mod model;
+mod one_rule;
 mod progress;
 mod readme;
 mod reports;

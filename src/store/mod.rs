@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::model::{
     AddOptions, AddReport, Claim, ClaimAttempt, Damaged, NewTask, Outcome, Page, SampleView,
-    Selector, StaleReport, StateCount, Task, TaskFilter, TaskKey, TaskState,
+    Selector, StaleReport, StateCount, Task, TaskFilter, TaskKey, TaskState, Tombstone,
 };
 
 pub use sqlite::SqliteStore;
@@ -102,6 +102,9 @@ pub trait TaskStore: Send + Sync {
 
     /// One task by key.
     fn get(&self, collection: &str, task_id: &str) -> Result<Option<Task>>;
+
+    /// What the store remembers of a task it removed: its tombstone, if it keeps one.
+    fn tombstone(&self, collection: &str, task_id: &str) -> Result<Option<Tombstone>>;
 
     /// A page of at most `limit` tasks, starting after `after`. Records that cannot be read
     /// are reported in the page, not raised as errors.

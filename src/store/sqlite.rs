@@ -336,12 +336,14 @@ impl TaskStore for SqliteStore {
                             insert.execute(values)?;
                             report.added += 1;
                         }
-                        Some(_) if opts.replace => {
+                        Some(Seen::Removed { .. }) if opts.replace => {
                             // Live again: its tombstone goes, so the flow sees it once.
                             forget.execute(params![t.collection, t.task_id])?;
-                            if insert.execute(values)? == 0 {
-                                overwrite.execute(values)?;
-                            }
+                            insert.execute(values)?;
+                            report.added += 1;
+                        }
+                        Some(_) if opts.replace => {
+                            overwrite.execute(values)?;
                             report.replaced += 1;
                         }
                         Some(seen) => {
@@ -667,6 +669,11 @@ impl TaskStore for SqliteStore {
     fn get(&self, collection: &str, task_id: &str) -> Result<Option<Task>> {
         let result = get_task(&self.conn(), collection, task_id);
 
+        crate::error::in_db(result, "task store", &self.path)
+    }
+
+    fn tombstone(&self, collection: &str, task_id: &str) -> Result<Option<Tombstone>> {
+        let result = tombstone_of(&self.conn(), collection, task_id);
         crate::error::in_db(result, "task store", &self.path)
     }
 

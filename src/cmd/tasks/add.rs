@@ -239,8 +239,11 @@ fn without_removed_history(
             kept.push(t);
             continue;
         };
-        // Back in the store since (re-added with --replace): add_tasks words it.
-        if store.get(&t.collection, &t.task_id)?.is_some() {
+        // The store knows it too (back in the store, or its tombstone, which is newer than the
+        // catalog's sync): add_tasks skips it and words it.
+        if store.get(&t.collection, &t.task_id)?.is_some()
+            || store.tombstone(&t.collection, &t.task_id)?.is_some()
+        {
             kept.push(t);
             continue;
         }

@@ -53,9 +53,11 @@ pub(super) fn add(store: &DynamoStore, tasks: &[NewTask], opts: AddOptions) -> R
                 // The version moves on, so a worker holding the old task loses it; a removed
                 // one is live again and its tombstone goes.
                 Some((version, seen)) if opts.replace => {
-                    report.replaced += 1;
                     if matches!(seen, Seen::Removed { .. }) {
+                        report.added += 1;
                         forget.push(delete_request(item::tombstone_key(&k.0, &k.1))?);
+                    } else {
+                        report.replaced += 1;
                     }
                     version
                 }

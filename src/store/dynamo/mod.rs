@@ -41,7 +41,7 @@ use crate::aws::{self, AwsOptions};
 use crate::error::{Error, Result};
 use crate::model::{
     AddOptions, AddReport, Claim, ClaimAttempt, NewTask, Outcome, Page, SampleView, Selector,
-    StaleReport, StateCount, Task, TaskFilter, TaskKey, TaskState,
+    StaleReport, StateCount, Task, TaskFilter, TaskKey, TaskState, Tombstone,
 };
 
 pub struct DynamoStore {
@@ -248,6 +248,15 @@ impl TaskStore for DynamoStore {
 
     fn get(&self, collection: &str, task_id: &str) -> Result<Option<Task>> {
         reads::get(self, collection, task_id)
+    }
+
+    fn tombstone(&self, collection: &str, task_id: &str) -> Result<Option<Tombstone>> {
+        let key = item::tombstone_key(collection, task_id);
+        Ok(self
+            .rt
+            .block_on(self.get_item(&key))?
+            .as_ref()
+            .and_then(item::to_tombstone))
     }
 
     fn scan(&self, filter: &TaskFilter, after: Option<&TaskKey>, limit: usize) -> Result<Page> {

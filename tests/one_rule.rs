@@ -1,0 +1,272 @@
+//! The walk's numbered findings (issue 23), each through the CLI, on both stores: work is not
+//! run again after a delete and a re-add (with and without the catalog), a replaced failure no
+//! longer blocks the next step, a failed lane keeps its sample out of "done" everywhere, and
+//! throughput-by-day sets dropped samples apart as status does. tests/model.rs judges the same
+//! rule over random histories.
+
+use crate::dynamo_cli::dynamo_env;
+use crate::harness::Env;
+
+/// Runs a case on the SQLite store and, where the emulator is there, on DynamoDB.
+macro_rules! on_both_stores {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test] fn $case() { super::$case(&crate::harness::Env::new()); })*
+        }
+        mod dynamodb {
+            $(#[test] fn $case() {
+                if let Some((_moto, env)) = super::dynamo_env() {
+                    super::$case(&env);
+                }
+            })*
+        }
+    };
+}
+
+on_both_stores!(
+    a_deleted_task_is_not_brought_back_by_adding_the_same_samples_again,
+    a_machine_without_the_catalog_does_not_run_removed_work_again,
+    a_replaced_failure_releases_the_next_step,
+    a_failed_lane_keeps_its_sample_out_of_done_everywhere,
+    throughput_by_day_sets_dropped_samples_apart,
+);
+
+/// The lines of a file, sorted (workers on DynamoDB take tasks in no set order).
+fn sorted_lines(env: &Env, name: &str) -> Vec<String> {
+    let mut lines: Vec<String> = env.read(name).lines().map(str::to_string).collect();
+    lines.sort();
+    lines
+}
+
+fn today() -> String {
+    anamo::clock::rfc3339(anamo::clock::now_ms())[..10].to_string()
+}
+
+/// Finding 1: the README's fix (delete the broken task, add a fixed one under another id), then
+/// the same `tasks add --samples` again: the deleted id is skipped, saying what became of it.
+fn a_deleted_task_is_not_brought_back_by_adding_the_same_samples_again(env: &Env) {
+    env.write("s.txt", "S1\nS2\n");
+    let add = [
+        "tasks",
+        "add",
+        "-c",
+        "A",
+        "--samples",
+        "s.txt",
+        "--max-attempts",
+        "1",
+        "--script",
+        "test {sample} != S2 && echo {sample} >> ran.txt",
+    ];
+    env.ok(&add);
+    env.ok(&["worker", "-c", "A"]);
+    env.ok(&["tasks", "delete", "-c", "A", "--id", "S2"]);
+    env.ok(&[
+        "tasks",
+        "add",
+        "-c",
+        "A",
+        "--id",
+        "S2-v2",
+        "--sample",
+        "S2",
+        "--script",
+        "echo S2 >> ran.txt",
+    ]);
+    env.ok(&["worker", "-c", "A"]);
+    let out = env
+        .anamo(&add)
+        .stderr(format!(
+            "skipped A/S1: done (still in the store)\n\
+             skipped A/S2: removed while failed on {}, superseded by S2-v2 (done)\n\
+             tasks seen before are left as they are: --replace runs them again (and changes \
+             what they wait for)\n",
+            today()
+        ))
+        .run();
+    assert!(
+        out.contains("added 0 task(s)") && out.contains("skipped 2 seen before"),
+        "{out}"
+    );
+    env.ok(&["worker", "-c", "A"]);
+    assert_eq!(sorted_lines(env, "ran.txt"), ["S1", "S2"]);
+}
+
+/// Finding 2: done tasks deleted, then the same add from a folder with no catalog: the store's
+/// tombstones say they were done, and nothing runs again.
+fn a_machine_without_the_catalog_does_not_run_removed_work_again(env: &Env) {
+    env.write("s.txt", "S1\nS2\n");
+    let add = [
+        "tasks",
+        "add",
+        "-c",
+        "A",
+        "--samples",
+        "s.txt",
+        "--script",
+        "echo {sample} >> ran.txt",
+    ];
+    env.ok(&add);
+    env.ok(&["worker", "-c", "A"]);
+    env.ok(&["tasks", "delete", "-c", "A", "--state", "done"]);
+    std::fs::remove_file(env.path("anamo.db")).expect("the catalog delete wrote");
+    let out = env
+        .anamo(&add)
+        .stderr(format!(
+            "skipped A/S1: removed while done on {0}\n\
+             skipped A/S2: removed while done on {0}\n\
+             tasks seen before are left as they are: --replace runs them again (and changes \
+             what they wait for)\n",
+            today()
+        ))
+        .run();
+    assert!(out.contains("added 0 task(s)"), "{out}");
+    assert_eq!(sorted_lines(env, "ran.txt"), ["S1", "S2"]);
+    // Asked for, it runs again.
+    let mut again = add.to_vec();
+    again.push("--replace");
+    let out = env.ok(&again);
+    assert!(out.contains("added 2 task(s)"), "{out}");
+    env.ok(&["worker", "-c", "A"]);
+    assert_eq!(sorted_lines(env, "ran.txt"), ["S1", "S1", "S2", "S2"]);
+}
+
+/// Finding 4: a failed task whose sample got a fixed task (new id, done) no longer holds the
+/// downstream task: it runs, and blocked-samples names nothing.
+fn a_replaced_failure_releases_the_next_step(env: &Env) {
+    env.ok(&[
+        "tasks",
+        "add",
+        "-c",
+        "A",
+        "--id",
+        "S1",
+        "--sample",
+        "S1",
+        "--max-attempts",
+        "1",
+        "--script",
+        "exit 3",
+    ]);
+    env.ok(&[
+        "tasks",
+        "add",
+        "-c",
+        "B",
+        "--id",
+        "b-S1",
+        "--sample",
+        "S1",
+        "--after",
+        "A",
+        "--script",
+        "echo b >> b.txt",
+    ]);
+    env.ok(&["worker", "-c", "A"]);
+    assert_eq!(env.task("b-S1")["state"], "waiting");
+    env.ok(&[
+        "tasks", "add", "-c", "A", "--id", "S1-v2", "--sample", "S1", "--script", "true",
+    ]);
+    env.ok(&["worker", "-c", "A"]);
+    assert_eq!(env.task("b-S1")["state"], "todo");
+    env.ok(&["worker", "-c", "B"]);
+    assert_eq!(env.read("b.txt"), "b\n");
+    env.ok(&["sync"]);
+    let blocked = env.ok(&["query", "blocked-samples", "--format", "csv"]);
+    assert_eq!(blocked.lines().count(), 1, "{blocked}");
+    let failed = env.ok(&["query", "failed-tasks", "--format", "csv"]);
+    assert_eq!(failed.lines().count(), 1, "{failed}");
+}
+
+/// Finding 5: two lanes, one failed: every surface says the sample is not done in the step,
+/// and the next step holds it.
+fn a_failed_lane_keeps_its_sample_out_of_done_everywhere(env: &Env) {
+    env.write("samples.csv", "sample_id\nS1\nS2\n");
+    env.ok(&["samples", "import", "samples.csv"]);
+    env.write("s.txt", "S1\nS2\n");
+    for lane in ["L1", "L2"] {
+        env.ok(&[
+            "tasks",
+            "add",
+            "-c",
+            "A",
+            "--samples",
+            "s.txt",
+            "--id",
+            &format!("{{sample}}-{lane}"),
+            "--max-attempts",
+            "1",
+            "--script",
+            &format!("test {{sample}}-{lane} != S2-L2"),
+        ]);
+    }
+    env.ok(&[
+        "tasks",
+        "add",
+        "-c",
+        "B",
+        "--samples",
+        "s.txt",
+        "--after",
+        "A",
+        "--script",
+        "true",
+    ]);
+    env.ok(&["worker", "-c", "A"]);
+    assert_eq!(env.task("S2")["state"], "waiting");
+    env.ok(&["sync"]);
+    let done = env.ok(&["query", "samples-done", "-p", "step=A", "--format", "csv"]);
+    assert_eq!(done, "sample_id,cohort\nS1,\n");
+    let left = env.ok(&["query", "samples-left", "-p", "step=A", "--format", "csv"]);
+    assert_eq!(left, "sample_id,cohort,state\nS2,,failed\n");
+    let state = env.ok(&[
+        "query",
+        "SELECT state FROM sample_step_state WHERE sample_id = 'S2' AND collection = 'A'",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(state, "state\nfailed\n");
+    let blocked = env.ok(&["query", "blocked-samples", "--format", "csv"]);
+    assert!(blocked.contains("S2,B,S2,A,S2-L2,failed"), "{blocked}");
+}
+
+/// Finding 6: throughput-by-day counts what status counts (a dropped sample set apart).
+fn throughput_by_day_sets_dropped_samples_apart(env: &Env) {
+    env.write("samples.csv", "sample_id\nS1\nS2\nS3\n");
+    env.ok(&["samples", "import", "samples.csv"]);
+    env.write("s.txt", "S1\nS2\nS3\n");
+    env.ok(&[
+        "tasks",
+        "add",
+        "-c",
+        "A",
+        "--samples",
+        "s.txt",
+        "--script",
+        "true",
+    ]);
+    env.ok(&["worker", "-c", "A"]);
+    env.ok(&["samples", "drop", "S3", "--reason", "withdrew consent"]);
+    env.ok(&["sync"]);
+    let days = env.ok(&["query", "throughput-by-day", "--format", "csv"]);
+    let done: u64 = days
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(2).unwrap().parse::<u64>().unwrap())
+        .sum();
+    let status = env
+        .anamo(&["status", "--format", "csv"])
+        .stderr_matches(crate::harness::FRESH)
+        .run();
+    let header: Vec<&str> = status.lines().next().unwrap().split(',').collect();
+    let at = header
+        .iter()
+        .position(|c| *c == "done")
+        .expect("a done column");
+    let row = status
+        .lines()
+        .find(|l| l.starts_with("A,"))
+        .expect("step A");
+    let counted: u64 = row.split(',').nth(at).unwrap().parse().unwrap();
+    assert_eq!((done, counted), (2, 2), "{days}\n{status}");
+}
