@@ -213,6 +213,7 @@ fn task(id: &str, version: i64) -> Task {
         after: vec![],
         state: TaskState::Running,
         attempts: 1,
+        runs: 1,
         max_attempts: 3,
         timeout_secs: None,
         owner: None,

@@ -82,7 +82,11 @@ pub struct Task {
     /// Steps whose tasks of the same sample must be done before this one may run.
     pub after: Vec<String>,
     pub state: TaskState,
+    /// Runs that count against `max_attempts`: reset by a retry or a replace.
     pub attempts: u32,
+    /// Runs ever made, retries and replaces included: each run's number (its log is
+    /// `RUN.log`), never repeated.
+    pub runs: u32,
     pub max_attempts: u32,
     pub timeout_secs: Option<u64>,
     /// The worker that claimed it last. It holds the task only while the state is `running`
@@ -257,6 +261,14 @@ impl Outcome {
     }
 }
 
+/// The log of run `n` of a task, beside its last run's log (`.../TASK_ID/LAST.log`, LAST a
+/// number); `None` when the last log is not named so.
+pub fn run_log_uri(last_uri: &str, n: u32) -> Option<String> {
+    let (stem, file) = last_uri.rsplit_once('/')?;
+    file.strip_suffix(".log")?.parse::<u32>().ok()?;
+    Some(format!("{stem}/{n}.log"))
+}
+
 /// The state a finished run leaves its task in: a failure goes back to `todo` while attempts
 /// remain, and ends `failed` on the last one.
 pub fn state_after_run(succeeded: bool, attempts: u32, max_attempts: u32) -> TaskState {
@@ -416,6 +428,8 @@ pub struct Tombstone {
     pub created_at: i64,
     pub finished_at: Option<i64>,
     pub removed_at: i64,
+    /// Runs it had made: a re-add numbers its runs on from here.
+    pub runs: u32,
 }
 
 /// What a look at a collection's waiting tasks found.

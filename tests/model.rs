@@ -105,6 +105,8 @@ struct MTask {
     finished: Option<u64>,
     removed: bool,
     attempts: u32,
+    /// Runs ever made: never reset.
+    runs: u32,
     max_attempts: u32,
 }
 
@@ -185,15 +187,15 @@ impl Model {
         }
     }
 
-    /// Live tasks: (step, id) -> state.
-    fn live(&self) -> BTreeMap<(String, String), String> {
+    /// Live tasks: (step, id) -> (state, runs).
+    fn live(&self) -> BTreeMap<(String, String), (String, u32)> {
         self.tasks
             .iter()
             .filter(|t| !t.removed)
             .map(|t| {
                 (
                     (STEPS[t.step].to_string(), t.id.clone()),
-                    t.state.to_string(),
+                    (t.state.to_string(), t.runs),
                 )
             })
             .collect()
@@ -300,6 +302,7 @@ fn apply(sys: &mut System, model: &mut Model, op: &Op) -> Result<(), TestCaseErr
                         finished: None,
                         removed: false,
                         attempts: 0,
+                        runs: 0,
                         max_attempts,
                     });
                 }
@@ -326,6 +329,7 @@ fn apply(sys: &mut System, model: &mut Model, op: &Op) -> Result<(), TestCaseErr
                 .filter(|m| !m.removed && m.state == TaskState::Todo)
                 .ok_or_else(|| fail(format!("claimed {} which is not todo", claim.task.task_id)))?;
             m.attempts += 1;
+            m.runs += 1;
             let state = s
                 .finish(&claim, &outcome(ok))
                 .map_err(|e| fail(format!("finish: {e}")))?;
@@ -358,6 +362,7 @@ fn apply(sys: &mut System, model: &mut Model, op: &Op) -> Result<(), TestCaseErr
                 .find(step, &claim.task.task_id)
                 .ok_or_else(|| fail("killed an unknown task".into()))?;
             m.attempts += 1;
+            m.runs += 1;
             if m.attempts >= m.max_attempts {
                 m.state = TaskState::Failed;
                 m.finished = Some(now);
@@ -428,13 +433,13 @@ fn compare_store(s: &dyn TaskStore, model: &Model) -> Result<(), TestCaseError> 
     let page = s
         .scan(&TaskFilter::default(), None, 10_000)
         .map_err(|e| fail(format!("scan: {e}")))?;
-    let live: BTreeMap<(String, String), String> = page
+    let live: BTreeMap<(String, String), (String, u32)> = page
         .tasks
         .iter()
         .map(|t| {
             (
                 (t.collection.clone(), t.task_id.clone()),
-                t.state.to_string(),
+                (t.state.to_string(), t.runs),
             )
         })
         .collect();

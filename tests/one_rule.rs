@@ -27,6 +27,7 @@ on_both_stores!(
     a_deleted_task_is_not_brought_back_by_adding_the_same_samples_again,
     a_machine_without_the_catalog_does_not_run_removed_work_again,
     a_replaced_failure_releases_the_next_step,
+    retries_and_replaces_number_their_runs_on_and_keep_every_log,
     a_failed_lane_keeps_its_sample_out_of_done_everywhere,
     throughput_by_day_sets_dropped_samples_apart,
 );
@@ -269,4 +270,61 @@ fn throughput_by_day_sets_dropped_samples_apart(env: &Env) {
         .expect("step A");
     let counted: u64 = row.split(',').nth(at).unwrap().parse().unwrap();
     assert_eq!((done, counted), (2, 2), "{days}\n{status}");
+}
+
+/// Finding 3: a retry and a replace go on numbering runs, so no run's log is written over and
+/// `logs --run N` (or `--attempt N`) reaches every run ever made.
+fn retries_and_replaces_number_their_runs_on_and_keep_every_log(env: &Env) {
+    env.ok(&[
+        "tasks",
+        "add",
+        "-c",
+        "A",
+        "--id",
+        "t1",
+        "--max-attempts",
+        "1",
+        "--script",
+        "echo run $ANAMO_RUN; test -e fixed",
+    ]);
+    let logs = env.path("logs");
+    let logs = logs.to_str().unwrap();
+    env.ok(&["worker", "-c", "A", "--log-dir", logs]);
+    env.ok(&["tasks", "retry", "-c", "A", "--id", "t1"]);
+    env.ok(&["worker", "-c", "A", "--log-dir", logs]);
+    env.ok(&[
+        "tasks",
+        "add",
+        "-c",
+        "A",
+        "--id",
+        "t1",
+        "--max-attempts",
+        "1",
+        "--replace",
+        "--script",
+        "echo run $ANAMO_RUN; echo replaced",
+    ]);
+    env.ok(&["worker", "-c", "A", "--log-dir", logs]);
+    for n in 1..=3 {
+        assert!(
+            env.path(&format!("logs/A/t1/{n}.log")).exists(),
+            "run {n}'s log"
+        );
+    }
+    assert_eq!(env.ok(&["logs", "t1", "--run", "1"]), "run 1\n");
+    assert_eq!(env.ok(&["logs", "t1", "--attempt", "2"]), "run 2\n");
+    assert_eq!(env.ok(&["logs", "t1"]), "run 3\nreplaced\n");
+    let shown: serde_json::Value =
+        serde_json::from_str(&env.ok(&["tasks", "show", "t1", "--format", "json"])).unwrap();
+    let task = &shown[0];
+    assert_eq!(
+        (task["runs"].as_u64(), task["attempts"].as_u64()),
+        (Some(3), Some(1))
+    );
+    assert_eq!(task["run_logs"].as_str().unwrap().split(' ').count(), 3);
+    env.anamo(&["logs", "t1", "--run", "4"])
+        .fails(1)
+        .stderr("error: task A/t1 has had 3 run(s); --run 4 does not exist\n")
+        .run();
 }

@@ -199,7 +199,8 @@ pub fn sample_presence(conn: &Connection, sample: &str) -> Result<SamplePresence
 pub struct LogRef {
     pub collection: String,
     pub state: String,
-    pub attempts: u32,
+    /// Runs made (each run's log is RUN.log beside the last one).
+    pub runs: u32,
     pub log_uri: Option<String>,
 }
 
@@ -208,14 +209,14 @@ pub struct LogRef {
 pub fn log_refs(conn: &Connection, task_id: &str, collection: Option<&str>) -> Result<Vec<LogRef>> {
     let result = (|| -> Result<Vec<LogRef>> {
         let mut stmt = conn.prepare(
-            "SELECT collection, attempts, log_uri, state FROM tasks \
+            "SELECT collection, max(coalesce(runs, 0), attempts), log_uri, state FROM tasks \
              WHERE task_id = ?1 AND (?2 IS NULL OR collection = ?2) LIMIT 2",
         )?;
         let rows = stmt
             .query_map(params![task_id, collection], |r| {
                 Ok(LogRef {
                     collection: r.get(0)?,
-                    attempts: r.get(1)?,
+                    runs: r.get(1)?,
                     log_uri: r.get(2)?,
                     state: r.get(3)?,
                 })

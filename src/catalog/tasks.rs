@@ -34,7 +34,8 @@ pub struct BatchCounts {
 const FIELDS: &str = "sample = ?3, script = ?4, attrs = ?5, state = ?6, attempts = ?7, \
     max_attempts = ?8, timeout_secs = ?9, owner = ?10, lease_until = ?11, created_at = ?12, \
     updated_at = ?13, started_at = ?14, finished_at = ?15, exit_code = ?16, log_uri = ?17, \
-    error_tail = ?18, version = ?19, last_seen_at = ?20, removed_at = NULL, after_steps = ?21";
+    error_tail = ?18, version = ?19, last_seen_at = ?20, removed_at = NULL, after_steps = ?21, \
+    runs = ?22";
 
 impl Catalog {
     /// After a complete scan by `run`: tasks it did not see are gone from the store.
@@ -109,8 +110,9 @@ impl TaskWriter<'_> {
                     "INSERT INTO tasks (collection, task_id, sample, script, attrs, state, attempts, \
                      max_attempts, timeout_secs, owner, lease_until, created_at, updated_at, \
                      started_at, finished_at, exit_code, log_uri, error_tail, version, \
-                     first_seen_at, last_seen_at, after_steps) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, \
-                     ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?20, ?21)",
+                     first_seen_at, last_seen_at, after_steps, runs) VALUES (?1, ?2, ?3, ?4, ?5, \
+                     ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?20, \
+                     ?21, ?22)",
                 )?;
                 let mut update = tx.prepare_cached(&format!(
                     "UPDATE tasks SET {FIELDS} WHERE collection = ?1 AND task_id = ?2"
@@ -120,8 +122,8 @@ impl TaskWriter<'_> {
                 )?;
                 let mut event = tx.prepare_cached(
                     "INSERT INTO task_events (collection, task_id, at, from_state, to_state, \
-                     attempts, owner, exit_code, source, sync_run) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'sync', ?9)",
+                     attempts, owner, exit_code, source, sync_run, run) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'sync', ?9, ?10)",
                 )?;
                 for t in tasks {
                     let known: Option<(String, i64, bool)> = if self.fresh {
@@ -164,7 +166,8 @@ impl TaskWriter<'_> {
                         t.error_tail,
                         t.version,
                         seen_at,
-                        after
+                        after,
+                        t.runs
                     ];
                     // The event to record: a first sighting, or a change of state.
                     let from_state = match known {
@@ -193,7 +196,8 @@ impl TaskWriter<'_> {
                             t.attempts,
                             t.owner,
                             t.exit_code,
-                            run_id
+                            run_id,
+                            t.runs
                         ])?;
                     }
                 }

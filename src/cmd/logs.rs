@@ -11,7 +11,8 @@ use crate::catalog::progress::{self, LogRef};
 use crate::config::Context;
 use crate::store::OpenMode;
 
-/// Print a task's log: its last attempt's, or --attempt N. Logs in S3 (workers run with
+/// Print a task's log: its last run's, or --run N (runs are numbered from 1 and never
+/// renumbered: retries and replaces go on counting). Logs in S3 (workers run with
 /// --log-uri) are streamed from there; local ones (--log-dir) are read from this machine.
 /// The task is looked up in the store, then in the catalog (tasks deleted after completion).
 #[derive(Debug, Args)]
@@ -21,9 +22,9 @@ pub struct Cmd {
     /// Collection, needed when the id exists in several.
     #[arg(long, short)]
     pub collection: Option<String>,
-    /// Which attempt (1 = the first) [default: the last].
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
-    pub attempt: Option<u32>,
+    /// Which run (1 = the first ever) [default: the last].
+    #[arg(long, alias = "attempt", value_parser = clap::value_parser!(u32).range(1..))]
+    pub run: Option<u32>,
 }
 
 impl Cmd {
@@ -37,15 +38,12 @@ impl Cmd {
         let Some(last) = found.log_uri else {
             if found.state == "running" || found.state == "todo" {
                 let now = if found.state == "running" {
-                    format!("is running attempt {}", found.attempts)
+                    format!("is running its run {}", found.runs)
                 } else {
-                    format!(
-                        "is waiting to run (todo, {} attempt(s) so far)",
-                        found.attempts
-                    )
+                    format!("is waiting to run (todo, {} run(s) so far)", found.runs)
                 };
                 bail!(
-                    "task {}/{} {now}; a log is recorded on the task when an attempt ends",
+                    "task {}/{} {now}; a log is recorded on the task when a run ends",
                     found.collection,
                     self.id
                 );
@@ -58,16 +56,16 @@ impl Cmd {
                 self.id
             );
         };
-        let uri = match self.attempt {
+        let uri = match self.run {
             None => last,
-            Some(n) if n > found.attempts => bail!(
-                "task {}/{} has had {} attempt(s); --attempt {n} does not exist",
+            Some(n) if n > found.runs => bail!(
+                "task {}/{} has had {} run(s); --run {n} does not exist",
                 found.collection,
                 self.id,
-                found.attempts
+                found.runs
             ),
-            Some(n) => with_attempt(&last, found.attempts, n).with_context(|| {
-                format!("the log '{last}' is not named ATTEMPT.log; cannot find attempt {n}")
+            Some(n) => crate::model::run_log_uri(&last, n).with_context(|| {
+                format!("the log '{last}' is not named RUN.log; cannot find run {n}")
             })?,
         };
         let mut out = std::io::stdout().lock();
@@ -95,7 +93,7 @@ impl Cmd {
             return Ok(Some(LogRef {
                 collection: t.collection,
                 state: t.state.to_string(),
-                attempts: t.attempts,
+                runs: t.runs,
                 log_uri: t.log_uri,
             }));
         }
@@ -111,25 +109,5 @@ impl Cmd {
             );
         }
         Ok(rows.pop())
-    }
-}
-
-/// The log URI of attempt `n`, from the last one's (`.../TASK_ID/LAST.log`).
-fn with_attempt(last_uri: &str, last: u32, n: u32) -> Option<String> {
-    let stem = last_uri.strip_suffix(&format!("/{last}.log"))?;
-    Some(format!("{stem}/{n}.log"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn other_attempts_sit_beside_the_last() {
-        assert_eq!(
-            with_attempt("s3://b/logs/A/t1/3.log", 3, 1).as_deref(),
-            Some("s3://b/logs/A/t1/1.log")
-        );
-        assert_eq!(with_attempt("/x/A/t1/3.log", 2, 1), None);
     }
 }

@@ -29,6 +29,7 @@ const SCHEMA: Schema = Schema {
         include_str!("../../migrations/store/0001_tasks.sql"),
         include_str!("../../migrations/store/0002_flow.sql"),
         include_str!("../../migrations/store/0003_tombstones.sql"),
+        include_str!("../../migrations/store/0004_runs.sql"),
     ],
     flag: "--store/ANAMO_STORE",
     creator: "`anamo tasks add`",
@@ -38,7 +39,7 @@ const SCHEMA: Schema = Schema {
 
 const COLUMNS: &str = "collection, task_id, sample, script, attrs, state, attempts, max_attempts, \
     timeout_secs, owner, lease_until, created_at, updated_at, started_at, finished_at, exit_code, \
-    log_uri, error_tail, version, after_steps";
+    log_uri, error_tail, version, after_steps, runs";
 
 pub struct SqliteStore {
     path: PathBuf,
@@ -91,6 +92,7 @@ fn task_from_row(row: &Row<'_>) -> rusqlite::Result<Task> {
         error_tail: row.get(17)?,
         version: row.get(18)?,
         after: after_from(row.get(19)?).map_err(|e| conversion(19, e))?,
+        runs: row.get(20)?,
     })
 }
 
@@ -170,7 +172,7 @@ fn view_of(conn: &Connection, sample: &str) -> Result<SampleView> {
 fn tombstone_of(conn: &Connection, collection: &str, task_id: &str) -> Result<Option<Tombstone>> {
     let row = conn
         .prepare_cached(
-            "SELECT sample, state, created_at, finished_at, removed_at FROM tombstones \
+            "SELECT sample, state, created_at, finished_at, removed_at, runs FROM tombstones \
              WHERE collection = ?1 AND task_id = ?2",
         )?
         .query_row(params![collection, task_id], |r| {
@@ -180,10 +182,11 @@ fn tombstone_of(conn: &Connection, collection: &str, task_id: &str) -> Result<Op
                 r.get::<_, i64>(2)?,
                 r.get::<_, Option<i64>>(3)?,
                 r.get::<_, i64>(4)?,
+                r.get::<_, u32>(5)?,
             ))
         })
         .optional()?;
-    let Some((sample, state, created_at, finished_at, removed_at)) = row else {
+    let Some((sample, state, created_at, finished_at, removed_at, runs)) = row else {
         return Ok(None);
     };
     let state = state.parse().map_err(|reason| Error::Damaged {
@@ -199,6 +202,7 @@ fn tombstone_of(conn: &Connection, collection: &str, task_id: &str) -> Result<Op
         created_at,
         finished_at,
         removed_at,
+        runs,
     }))
 }
 
@@ -291,7 +295,10 @@ impl TaskStore for SqliteStore {
                      WHERE collection = ?1 AND task_id = ?2",
                 )?;
                 let mut forget = tx.prepare_cached(
-                    "DELETE FROM tombstones WHERE collection = ?1 AND task_id = ?2",
+                    "DELETE FROM tombstones WHERE collection = ?1 AND task_id = ?2 RETURNING runs",
+                )?;
+                let mut renumber = tx.prepare_cached(
+                    "UPDATE tasks SET runs = ?3 WHERE collection = ?1 AND task_id = ?2",
                 )?;
                 for t in tasks {
                     let attrs = serde_json::to_string(&t.attrs)
@@ -337,9 +344,12 @@ impl TaskStore for SqliteStore {
                             report.added += 1;
                         }
                         Some(Seen::Removed { .. }) if opts.replace => {
-                            // Live again: its tombstone goes, so the flow sees it once.
-                            forget.execute(params![t.collection, t.task_id])?;
+                            // Live again: its tombstone goes, so the flow sees it once, and its
+                            // runs number on from those it made before.
+                            let runs: u32 =
+                                forget.query_row(params![t.collection, t.task_id], |r| r.get(0))?;
                             insert.execute(values)?;
+                            renumber.execute(params![t.collection, t.task_id, runs])?;
                             report.added += 1;
                         }
                         Some(_) if opts.replace => {
@@ -436,7 +446,8 @@ impl TaskStore for SqliteStore {
             let won = tx
                 .prepare_cached(
                     "UPDATE tasks SET state = 'running', owner = ?3, lease_until = ?4, \
-                     attempts = attempts + 1, started_at = ?5, finished_at = NULL, exit_code = NULL, \
+                     attempts = attempts + 1, runs = runs + 1, started_at = ?5, finished_at = NULL, \
+                     exit_code = NULL, \
                      updated_at = ?5, version = version + 1 \
                      WHERE collection = ?1 AND task_id = ?2 AND version = ?6",
                 )?
@@ -612,8 +623,9 @@ impl TaskStore for SqliteStore {
             tx.execute(
                 &format!(
                     "INSERT OR REPLACE INTO tombstones \
-                     (collection, task_id, sample, state, created_at, finished_at, removed_at) \
-                     SELECT collection, task_id, sample, state, created_at, finished_at, ?{} \
+                     (collection, task_id, sample, state, created_at, finished_at, removed_at, \
+                     runs) \
+                     SELECT collection, task_id, sample, state, created_at, finished_at, ?{}, runs \
                      FROM tasks WHERE collection = ?1 AND {}",
                     marked.len(),
                     numbered(&cond, 2)

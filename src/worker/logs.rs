@@ -47,11 +47,11 @@ impl LogShipper {
         self.failed.load(Ordering::SeqCst)
     }
 
-    /// Where one attempt's log goes.
+    /// Where one run's log goes (by its number, which never repeats).
     pub fn uri_for(&self, task: &Task) -> S3Uri {
         self.base.join(&format!(
             "{}/{}/{}.log",
-            task.collection, task.task_id, task.attempts
+            task.collection, task.task_id, task.runs
         ))
     }
 

@@ -44,7 +44,7 @@ pub struct Options {
     pub script_env: Vec<(String, String)>,
     /// Take nothing new after this long.
     pub stop_claiming_after: Option<Duration>,
-    /// Each attempt's output goes to `DIR/COLLECTION/TASK_ID/ATTEMPT.log`.
+    /// Each run's output goes to `DIR/COLLECTION/TASK_ID/RUN.log` (runs never renumber).
     pub log_dir: Option<PathBuf>,
     /// Copies each finished attempt's log to S3 (`--log-uri`).
     pub log_shipper: Option<std::sync::Arc<LogShipper>>,

@@ -50,7 +50,8 @@ pub fn spawn(task: &Task, log: Option<&Path>, env: &[(String, String)]) -> io::R
         .env("ANAMO_TASK_ID", &task.task_id)
         .env("ANAMO_COLLECTION", &task.collection)
         .env("ANAMO_SAMPLE", task.sample.as_deref().unwrap_or(""))
-        .env("ANAMO_ATTEMPT", task.attempts.to_string());
+        .env("ANAMO_ATTEMPT", task.attempts.to_string())
+        .env("ANAMO_RUN", task.runs.to_string());
     for (name, value) in &task.attrs {
         cmd.env(format!("ANAMO_ATTR_{}", name.to_ascii_uppercase()), value);
     }

@@ -268,14 +268,16 @@ enum Ending {
 fn run_task(ctx: &SlotContext<'_>, claim: &mut Claim) {
     let task = &claim.task;
     info!(
-        "running {}/{} (attempt {} of {})",
-        task.collection, task.task_id, task.attempts, task.max_attempts
+        "running {}/{} (run {}, attempt {} of {})",
+        task.collection, task.task_id, task.runs, task.attempts, task.max_attempts
     );
+    // Named by the run's number, which never repeats: a retried or replaced task never writes
+    // over an earlier run's log.
     let log = ctx.opts.log_dir.as_ref().map(|dir| {
         let p = dir
             .join(&task.collection)
             .join(&task.task_id)
-            .join(format!("{}.log", task.attempts));
+            .join(format!("{}.log", task.runs));
         std::path::absolute(&p).unwrap_or(p)
     });
     let mut ending = match process::spawn(task, log.as_deref(), &ctx.opts.script_env) {

@@ -86,6 +86,7 @@ pub fn all_fields(t: &Task) -> Vec<(&'static str, Value)> {
         ("after", json!(t.after.join(","))),
         ("attempts", json!(t.attempts)),
         ("max_attempts", json!(t.max_attempts)),
+        ("runs", json!(t.runs)),
         ("timeout_secs", json!(t.timeout_secs)),
         ("owner", json!(t.owner)),
         ("lease_until", time(t.lease_until)),
@@ -95,11 +96,28 @@ pub fn all_fields(t: &Task) -> Vec<(&'static str, Value)> {
         ("finished_at", time(t.finished_at)),
         ("exit_code", json!(t.exit_code)),
         ("log_uri", json!(t.log_uri)),
+        ("run_logs", run_logs(t)),
         ("version", json!(t.version)),
         ("attrs", json!(t.attrs)),
         ("script", json!(t.script)),
         ("error_tail", json!(t.error_tail)),
     ]
+}
+
+/// Every run's log, first to last (`anamo logs ID --run N` prints one): they sit beside the
+/// last run's log.
+fn run_logs(t: &Task) -> Value {
+    let Some(last) = &t.log_uri else {
+        return Value::Null;
+    };
+    let all: Vec<String> = (1..=t.runs)
+        .filter_map(|n| crate::model::run_log_uri(last, n))
+        .collect();
+    if all.is_empty() {
+        json!(last)
+    } else {
+        json!(all.join(" "))
+    }
 }
 
 /// A command that changes the tasks of a collection refuses one with no task at all: a typo

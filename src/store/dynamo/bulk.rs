@@ -85,6 +85,13 @@ pub(super) fn add(store: &DynamoStore, tasks: &[NewTask], opts: AddOptions) -> R
             if let Some(created) = live.and_then(|l| l.created_at) {
                 new = item::with_created_at(new, created);
             }
+            // Runs number on: from the task replaced, or from the tombstone of a re-add.
+            let key = (t.collection.clone(), t.task_id.clone());
+            let runs = live
+                .map(|l| l.runs)
+                .or_else(|| removed.get(&key).map(|g| g.runs))
+                .unwrap_or(0);
+            new = item::with_runs(new, runs);
             let put = PutRequest::builder()
                 .set_item(Some(new))
                 .build()
@@ -103,6 +110,7 @@ struct Live {
     version: i64,
     state: TaskState,
     created_at: Option<i64>,
+    runs: u32,
 }
 
 fn delete_request(key: Item) -> Result<WriteRequest> {
@@ -250,6 +258,7 @@ impl DynamoStore {
                     version: item::exact_version(it)?,
                     state: item::state_of(it)?,
                     created_at: item::created_at(it),
+                    runs: item::runs(it),
                 };
                 Some(((k.collection, k.task_id), live))
             })

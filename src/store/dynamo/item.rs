@@ -32,6 +32,8 @@ const SCRIPT: &str = "script";
 const ATTRS: &str = "attrs";
 const STATE: &str = "state";
 const ATTEMPTS: &str = "attempts";
+/// Runs ever made (never reset; missing on items of an older anamo: read as `attempts`).
+const RUNS: &str = "runs";
 const MAX_ATTEMPTS: &str = "max_attempts";
 const TIMEOUT_SECS: &str = "timeout_secs";
 const OWNER: &str = "owner";
@@ -209,6 +211,9 @@ pub fn to_task(item: &Item) -> Result<Task, String> {
         after: get_list(item, AFTER)?,
         state: state.parse()?,
         attempts: get_n(item, ATTEMPTS)?.unwrap_or(0) as u32,
+        runs: get_n(item, RUNS)?
+            .unwrap_or(0)
+            .max(get_n(item, ATTEMPTS)?.unwrap_or(0)) as u32,
         max_attempts: need(get_n(item, MAX_ATTEMPTS)?, MAX_ATTEMPTS)? as u32,
         timeout_secs: get_n(item, TIMEOUT_SECS)?.map(|v| v as u64),
         owner: get_s(item, OWNER)?,
@@ -303,6 +308,7 @@ pub fn tombstone(t: &Task, now: i64) -> Item {
         item.insert(FINISHED_AT.into(), n(f));
     }
     item.insert(REMOVED_AT.into(), n(now));
+    item.insert(RUNS.into(), n(t.runs));
     item
 }
 
@@ -318,6 +324,7 @@ pub fn to_tombstone(item: &Item) -> Option<Tombstone> {
         created_at: attr_n(item, CREATED_AT)?,
         finished_at: attr_n(item, FINISHED_AT),
         removed_at: attr_n(item, REMOVED_AT)?,
+        runs: attr_n(item, RUNS).unwrap_or(0) as u32,
     })
 }
 
@@ -376,6 +383,19 @@ pub fn key_of_sample_task(t: &SampleTask) -> Item {
 /// When the task of an item was first added, when it can be read.
 pub fn created_at(item: &Item) -> Option<i64> {
     attr_n(item, CREATED_AT)
+}
+
+/// Runs an item's task has made (`attempts` on items of an older anamo).
+pub fn runs(item: &Item) -> u32 {
+    attr_n(item, RUNS)
+        .unwrap_or(0)
+        .max(attr_n(item, ATTEMPTS).unwrap_or(0)) as u32
+}
+
+/// `item` numbering its runs on from `runs` (a task replaced, or re-added after removal).
+pub fn with_runs(mut item: Item, runs: u32) -> Item {
+    item.insert(RUNS.into(), n(runs));
+    item
 }
 
 /// `item` with its creation time set to `at`: a task replaced in place keeps the time it was
@@ -545,7 +565,8 @@ pub fn matching(filter: &TaskFilter) -> Option<Expr> {
 }
 
 /// The projection that reads an item's key and version.
-pub const KEY_VERSION_STATE: &str = "#collection, #task_id, #version, #state, #created_at";
+pub const KEY_VERSION_STATE: &str =
+    "#collection, #task_id, #version, #state, #created_at, #attempts, #runs";
 /// The projection that reads an item's key.
 pub const KEY_ONLY: &str = "#collection, #task_id";
 /// The projection that reads an item's key and sample.
@@ -597,6 +618,7 @@ pub fn claim(k: &TaskKey, version: i64, owner: &str, now: i64, until: i64) -> Up
         k,
         "SET #state = :running, #owner = :owner, #lease_until = :until, \
          #claimable_at = :until, #attempts = #attempts + :one, \
+         #runs = if_not_exists(#runs, :zero) + :one, \
          #started_at = :now, #updated_at = :now, #version = #version + :one \
          REMOVE #finished_at, #exit_code",
         "#version = :v AND #claimable_at <= :now",
@@ -604,6 +626,7 @@ pub fn claim(k: &TaskKey, version: i64, owner: &str, now: i64, until: i64) -> Up
             (":running", s("running")),
             (":owner", s(owner)),
             (":until", n(until)),
+            (":zero", n(0)),
             (":one", n(1)),
             (":now", n(now)),
             (":v", n(version)),
