@@ -306,7 +306,8 @@ pub struct Skipped {
 pub enum Seen {
     /// Still in the store, in this state.
     Present(TaskState),
-    /// Removed at this time (epoch ms), in this state.
+    /// Removed at this time (epoch ms), in this state (a task withdrawn with its dropped
+    /// sample is never skipped: adding it again is allowed).
     Removed { state: TaskState, at: i64 },
 }
 
@@ -317,6 +318,9 @@ pub enum Selector {
     Ids(Vec<String>),
     Sample(String),
     State(TaskState),
+    /// The tasks of a dropped sample that have not started (waiting or todo): withdrawn with
+    /// it. Their tombstones say so, and adding them again is allowed.
+    Withdrawn(String),
 }
 
 impl Selector {
@@ -327,6 +331,10 @@ impl Selector {
             Self::Ids(ids) => ids.contains(&task.task_id),
             Self::Sample(s) => task.sample.as_deref() == Some(s),
             Self::State(st) => task.state == *st,
+            Self::Withdrawn(s) => {
+                task.sample.as_deref() == Some(s)
+                    && matches!(task.state, TaskState::Waiting | TaskState::Todo)
+            }
         }
     }
 }
@@ -430,6 +438,8 @@ pub struct Tombstone {
     pub removed_at: i64,
     /// Runs it had made: a re-add numbers its runs on from here.
     pub runs: u32,
+    /// Withdrawn with its dropped sample (not deleted): adding it again is allowed.
+    pub withdrawn: bool,
 }
 
 /// What a look at a collection's waiting tasks found.

@@ -70,6 +70,17 @@ fn cost_text(r: &StepRow) -> String {
     }
 }
 
+/// The ETA as people read it, with the work it leaves out: `3.2h (10 blocked)`, `- (10
+/// blocked)`; `done` only when nothing is left and nothing is blocked.
+pub fn eta_cell(r: &StepRow, now: i64) -> String {
+    let eta = eta_text(r.eta_hours(now));
+    if r.blocked > 0 {
+        format!("{eta} ({} blocked)", r.blocked)
+    } else {
+        eta
+    }
+}
+
 pub fn eta_text(h: Option<f64>) -> String {
     match h {
         Some(0.0) => "done".into(),
@@ -100,6 +111,7 @@ pub fn render(rows: &[StepRow], format: Format, out: impl Write) -> Result<()> {
             "abandoned",
             "superseded",
             "dropped",
+            "blocked",
         ]
         .as_slice()
     });
@@ -121,7 +133,7 @@ pub fn render(rows: &[StepRow], format: Format, out: impl Write) -> Result<()> {
             row.extend([
                 json!(bar(r.pct_done())),
                 json!(r.done_24h),
-                json!(eta_text(r.eta_hours(now))),
+                json!(eta_cell(r, now)),
                 json!(r.instances),
                 json!(cost_text(r)),
                 json!(apart_text(r)),
@@ -139,6 +151,7 @@ pub fn render(rows: &[StepRow], format: Format, out: impl Write) -> Result<()> {
                 json!(r.abandoned),
                 json!(r.superseded),
                 json!(r.dropped),
+                json!(r.blocked),
             ]);
         }
         w.write_row(&row)?;

@@ -104,6 +104,8 @@ struct MTask {
     created: u64,
     finished: Option<u64>,
     removed: bool,
+    /// Removed as withdrawn with its dropped sample: adding it again is allowed.
+    withdrawn: bool,
     attempts: u32,
     /// Runs ever made: never reset.
     runs: u32,
@@ -275,6 +277,17 @@ fn apply(sys: &mut System, model: &mut Model, op: &Op) -> Result<(), TestCaseErr
             };
             let now = model.tick;
             match model.find(step, &t.task_id) {
+                // Withdrawn with its sample: added again, as new (its runs number on).
+                Some(m) if m.withdrawn && m.removed => {
+                    prop_assert_eq!((report.added, report.replaced), (1, 0));
+                    m.created = now;
+                    m.removed = false;
+                    m.withdrawn = false;
+                    m.state = start;
+                    m.attempts = 0;
+                    m.finished = None;
+                    m.max_attempts = max_attempts;
+                }
                 Some(_) if !replace => {
                     prop_assert_eq!(report.skipped.len(), 1, "a task seen before is skipped");
                 }
@@ -286,6 +299,7 @@ fn apply(sys: &mut System, model: &mut Model, op: &Op) -> Result<(), TestCaseErr
                         m.created = now;
                     }
                     m.removed = false;
+                    m.withdrawn = false;
                     m.state = start;
                     m.attempts = 0;
                     m.finished = None;
@@ -301,6 +315,7 @@ fn apply(sys: &mut System, model: &mut Model, op: &Op) -> Result<(), TestCaseErr
                         created: now,
                         finished: None,
                         removed: false,
+                        withdrawn: false,
                         attempts: 0,
                         runs: 0,
                         max_attempts,
@@ -405,7 +420,19 @@ fn apply(sys: &mut System, model: &mut Model, op: &Op) -> Result<(), TestCaseErr
         Op::Drop { sample } => {
             anamo::catalog::drop_sample(&sys.catalog, SAMPLES[sample], "model")
                 .map_err(|e| fail(format!("drop: {e}")))?;
+            anamo::sync::withdraw_sample(s, &mut sys.catalog, SAMPLES[sample])
+                .map_err(|e| fail(format!("withdraw: {e}")))?;
             model.dropped.insert(sample);
+            for t in model
+                .tasks
+                .iter_mut()
+                .filter(|t| t.sample == sample && !t.removed)
+            {
+                if matches!(t.state, TaskState::Waiting | TaskState::Todo) {
+                    t.removed = true;
+                    t.withdrawn = true;
+                }
+            }
         }
         Op::Reactivate { sample } => {
             let sheet = sys.dir.join("active.csv");
@@ -521,7 +548,22 @@ fn compare_catalog(sys: &System, model: &Model) -> Result<(), TestCaseError> {
             ]);
         }
     }
-    prop_assert_eq!(got, want, "sample_progress");
+    prop_assert_eq!(got.clone(), want, "sample_progress");
+    // The report's sample grid: every sample, its state per step in workflow order.
+    let conn = Catalog::read_only(path).map_err(|e| fail(format!("{e}")))?;
+    let grid =
+        anamo::catalog::report::sample_standing(&conn, 1_000).map_err(|e| fail(format!("{e}")))?;
+    let cells: BTreeSet<Vec<String>> = grid
+        .listed
+        .iter()
+        .flat_map(|row| {
+            row.states
+                .iter()
+                .zip(STEPS)
+                .map(|(state, step)| vec![row.sample.clone(), step.to_string(), state.clone()])
+        })
+        .collect();
+    prop_assert_eq!(cells, got, "the report's sample grid");
     // The step counts `status` prints.
     let columns = [
         "waiting",
@@ -560,6 +602,67 @@ fn compare_catalog(sys: &System, model: &Model) -> Result<(), TestCaseError> {
         want.insert(step.to_string(), counts);
     }
     prop_assert_eq!(got, want, "progress (status)");
+    // `status` itself: its rows, blocked work included.
+    let conn = Catalog::read_only(path).map_err(|e| fail(format!("{e}")))?;
+    let overview = anamo::catalog::progress::overview(&conn).map_err(|e| fail(format!("{e}")))?;
+    let blocked = model_blocked(model);
+    for (st, step) in STEPS.iter().enumerate() {
+        let row = overview.iter().find(|r| r.step == *step);
+        let count = |what: &str| {
+            model
+                .tasks
+                .iter()
+                .filter(|t| t.step == st && model.standing(t, true) == what)
+                .count() as u64
+        };
+        let held: BTreeSet<&String> = blocked
+            .iter()
+            .filter(|b| b[0] == *step)
+            .map(|b| &b[1])
+            .collect();
+        let want = (
+            count("waiting"),
+            count("todo"),
+            count("running"),
+            count("done"),
+            count("failed"),
+            count("abandoned"),
+            count("superseded"),
+            count("dropped"),
+            held.len() as u64,
+        );
+        let got = row.map_or((0, 0, 0, 0, 0, 0, 0, 0, 0), |r| {
+            (
+                r.waiting,
+                r.todo,
+                r.running,
+                r.done,
+                r.failed,
+                r.abandoned,
+                r.superseded,
+                r.dropped,
+                r.blocked,
+            )
+        });
+        prop_assert_eq!(got, want, "status row of {}", step);
+        // The report's tasks-done-per-day table, summed over the days.
+        let per_day: u64 = anamo::catalog::report::finished_per_day(&conn)
+            .map_err(|e| fail(format!("{e}")))?
+            .iter()
+            .filter(|d| d.step == *step)
+            .map(|d| d.done)
+            .sum();
+        prop_assert_eq!(per_day, want.3, "the report's per-day table for {}", step);
+        if let Some(r) = row {
+            let left = want.0 - want.8 + want.1 + want.2;
+            let eta = r.eta_hours(anamo::clock::now_ms());
+            prop_assert!(
+                (eta == Some(0.0)) == (left == 0 && want.8 == 0 && r.total > 0),
+                "status says done for {} only when nothing is left or blocked",
+                step
+            );
+        }
+    }
     for (st, step) in STEPS.iter().enumerate() {
         // samples-left
         let got: BTreeSet<Vec<String>> = rows(path, &saved("samples-left"), &[("step", step)])?
@@ -595,6 +698,44 @@ fn compare_catalog(sys: &System, model: &Model) -> Result<(), TestCaseError> {
             .filter(|t| t.step == st && model.standing(t, true) == "done")
             .count() as u64;
         prop_assert_eq!(got, want, "throughput-by-day {}", step);
+    }
+    // status --sample (sample-timeline): each task's standing and the sample's state per step.
+    for (si, sample) in SAMPLES.iter().enumerate() {
+        let got: BTreeSet<Vec<String>> =
+            rows(path, &saved("sample-timeline"), &[("sample", sample)])?
+                .into_iter()
+                .map(|r| {
+                    let id = if r[1] == "null" {
+                        String::new()
+                    } else {
+                        r[1].clone()
+                    };
+                    vec![r[0].clone(), id, r[2].clone(), r[r.len() - 1].clone()]
+                })
+                .collect();
+        let mut want = BTreeSet::new();
+        for (st, step) in STEPS.iter().enumerate() {
+            let step_state = model.step_state(si, st, true);
+            let mut any = false;
+            for t in model.of(si, st) {
+                any = true;
+                want.insert(vec![
+                    step.to_string(),
+                    t.id.clone(),
+                    model.standing(t, true).to_string(),
+                    step_state.to_string(),
+                ]);
+            }
+            if !any {
+                want.insert(vec![
+                    step.to_string(),
+                    String::new(),
+                    step_state.to_string(),
+                    step_state.to_string(),
+                ]);
+            }
+        }
+        prop_assert_eq!(got, want, "status --sample {}", sample);
     }
     // failed-tasks
     let got: BTreeSet<Vec<String>> = rows(path, &saved("failed-tasks"), &[("step", "")])?

@@ -28,6 +28,8 @@ on_both_stores!(
     a_machine_without_the_catalog_does_not_run_removed_work_again,
     a_replaced_failure_releases_the_next_step,
     retries_and_replaces_number_their_runs_on_and_keep_every_log,
+    dropping_a_sample_withdraws_its_tasks_that_have_not_started,
+    the_eta_leaves_blocked_work_out_and_says_so,
     a_failed_lane_keeps_its_sample_out_of_done_everywhere,
     throughput_by_day_sets_dropped_samples_apart,
 );
@@ -327,4 +329,115 @@ fn retries_and_replaces_number_their_runs_on_and_keep_every_log(env: &Env) {
         .fails(1)
         .stderr("error: task A/t1 has had 3 run(s); --run 4 does not exist\n")
         .run();
+}
+
+/// Finding 7: dropping a sample withdraws its waiting and todo tasks (they do not run), says
+/// how many per step; re-activating says they must be added again, and adding them is allowed.
+fn dropping_a_sample_withdraws_its_tasks_that_have_not_started(env: &Env) {
+    env.write("samples.csv", "sample_id\nS1\nS2\n");
+    env.ok(&["samples", "import", "samples.csv"]);
+    env.write("s.txt", "S1\nS2\n");
+    let add_a = [
+        "tasks",
+        "add",
+        "-c",
+        "A",
+        "--samples",
+        "s.txt",
+        "--script",
+        "echo A {sample} >> ran.txt",
+    ];
+    let add_b = [
+        "tasks",
+        "add",
+        "-c",
+        "B",
+        "--samples",
+        "s.txt",
+        "--after",
+        "A",
+        "--script",
+        "echo B {sample} >> ran.txt",
+    ];
+    env.ok(&add_a);
+    env.ok(&add_b);
+    let out = env.ok(&["samples", "drop", "S2", "--reason", "withdrew consent"]);
+    assert!(out.starts_with("dropped sample S2\n"), "{out}");
+    assert!(out.contains("(A 1, B 1)"), "{out}");
+    env.ok(&["worker", "-c", "A"]);
+    env.ok(&["worker", "-c", "B"]);
+    assert_eq!(sorted_lines(env, "ran.txt"), ["A S1", "B S1"]);
+    // Back in the study: the withdrawn tasks are added again (not skipped), and run.
+    env.write("active.csv", "sample_id,status\nS2,active\n");
+    env.anamo(&["samples", "import", "active.csv"])
+        .stderr_contains("tasks withdrawn when it was dropped must be added again")
+        .run();
+    let out = env
+        .anamo(&add_a)
+        .stderr_contains("skipped A/S1: done (still in the store)")
+        .run();
+    assert!(out.contains("added 1 task(s)"), "{out}");
+    env.anamo(&add_b)
+        .stderr_contains("skipped B/S1: done (still in the store)")
+        .run();
+    env.ok(&["worker", "-c", "A"]);
+    env.ok(&["worker", "-c", "B"]);
+    assert_eq!(
+        sorted_lines(env, "ran.txt"),
+        ["A S1", "A S2", "B S1", "B S2"]
+    );
+    // --keep-tasks leaves them.
+    env.ok(&[
+        "tasks", "add", "-c", "C", "--id", "c2", "--sample", "S2", "--script", "true",
+    ]);
+    let out = env.ok(&["samples", "drop", "S2", "--reason", "again", "--keep-tasks"]);
+    assert_eq!(out, "dropped sample S2\n");
+    assert_eq!(env.task("c2")["state"], "todo");
+}
+
+/// Finding 8: work that nothing will run until a person acts is left out of the ETA and said;
+/// `done` only when nothing is left and nothing is blocked.
+fn the_eta_leaves_blocked_work_out_and_says_so(env: &Env) {
+    env.ok(&[
+        "tasks",
+        "add",
+        "-c",
+        "A",
+        "--id",
+        "a1",
+        "--sample",
+        "S1",
+        "--max-attempts",
+        "1",
+        "--script",
+        "exit 1",
+    ]);
+    env.ok(&[
+        "tasks", "add", "-c", "B", "--id", "b1", "--sample", "S1", "--after", "A", "--script",
+        "true",
+    ]);
+    env.ok(&["worker", "-c", "A"]);
+    env.ok(&["sync"]);
+    let status = env
+        .anamo(&["status", "--format", "csv"])
+        .stderr_matches(crate::harness::FRESH)
+        .run();
+    let header: Vec<&str> = status.lines().next().unwrap().split(',').collect();
+    let b: Vec<&str> = status
+        .lines()
+        .find(|l| l.starts_with("B,"))
+        .unwrap()
+        .split(',')
+        .collect();
+    let col = |name: &str| b[header.iter().position(|c| *c == name).unwrap()];
+    assert_eq!(
+        (col("waiting"), col("blocked"), col("eta_hours")),
+        ("1", "1", "")
+    );
+    let table = env
+        .anamo(&["status", "--format", "table"])
+        .stderr_matches(crate::harness::FRESH)
+        .run();
+    assert!(table.contains("- (1 blocked)"), "{table}");
+    assert!(!table.contains("done (1 blocked)"), "{table}");
 }

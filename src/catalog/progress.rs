@@ -38,6 +38,9 @@ pub struct StepRow {
     pub superseded: u64,
     /// and of dropped samples.
     pub dropped: u64,
+    /// Waiting tasks that nothing will run until a person acts (`blocked-samples`): left out
+    /// of the ETA, and said.
+    pub blocked: u64,
 }
 
 impl StepRow {
@@ -53,12 +56,13 @@ impl StepRow {
     /// the time since the first of them finished. `None` without enough data: fewer than
     /// [`ETA_MIN_FINISHES`] finishes in that window (a pace from one or two tasks is noise).
     pub fn eta_hours(&self, now: i64) -> Option<f64> {
-        let left = self.waiting + self.todo + self.running;
+        // Blocked work is not forecast: nothing will run it until a person acts.
+        let left = self.waiting.saturating_sub(self.blocked) + self.todo + self.running;
         if self.total == 0 {
             return None;
         }
         if left == 0 {
-            return Some(0.0);
+            return (self.blocked == 0).then_some(0.0);
         }
         if self.done_24h < ETA_MIN_FINISHES {
             return None;
@@ -117,11 +121,32 @@ pub fn overview(conn: &Connection) -> Result<Vec<StepRow>> {
                 dropped: n(12)?,
                 cost_usd: r.get(13)?,
                 unpriced_instances: n(14)?,
+                blocked: 0,
             })
         })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let mut rows: Vec<StepRow> = rows.collect::<rusqlite::Result<_>>()?;
+        let blocked = blocked_per_step(conn)?;
+        for r in &mut rows {
+            r.blocked = blocked.get(&r.step).copied().unwrap_or(0);
+        }
+        Ok(rows)
     })();
     crate::error::in_db(result, "catalog", super::path_of(conn))
+}
+
+/// The saved report that says which waiting tasks are held, and by what: the one place the
+/// catalog words the flow's "blocked".
+const BLOCKED_SAMPLES: &str = include_str!("../../queries/blocked-samples.sql");
+
+/// Waiting tasks held for good per step, counted from `blocked-samples`' own rows.
+fn blocked_per_step(conn: &Connection) -> Result<std::collections::HashMap<String, u64>> {
+    let report = BLOCKED_SAMPLES.trim().trim_end_matches(';');
+    let sql = format!("SELECT step, count(DISTINCT task_id) FROM ({report}) GROUP BY step");
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(rusqlite::named_params! {":step": ""}, |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// How fresh the catalog's tasks are.

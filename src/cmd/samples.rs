@@ -13,7 +13,8 @@ pub enum Cmd {
     /// Import samples from CSV/TSV/JSONL: sample_id, cohort, status; every other column is
     /// kept in the metadata JSON. Re-importing updates (metadata is merged).
     Import(Import),
-    /// Mark a sample as having left the study; its history is kept.
+    /// Mark a sample as having left the study; its history is kept, and its tasks that have
+    /// not started are withdrawn from the store (unless --keep-tasks).
     Drop(Drop),
 }
 
@@ -29,6 +30,9 @@ pub struct Drop {
     /// Why it left the study.
     #[arg(long)]
     pub reason: String,
+    /// Leave its waiting and todo tasks in the store (they run; the catalog sets them apart).
+    #[arg(long)]
+    pub keep_tasks: bool,
 }
 
 impl Cmd {
@@ -40,7 +44,9 @@ impl Cmd {
                 for (sample, reason) in &r.reactivated {
                     crate::note!(
                         "warning: sample {sample} was dropped ({reason}) and is active again: \
-                         the sheet says status active (`anamo samples drop` drops it again)"
+                         the sheet says status active (`anamo samples drop` drops it again); \
+                         tasks withdrawn when it was dropped must be added again (`anamo tasks \
+                         add`)"
                     );
                 }
                 println!(
@@ -50,15 +56,40 @@ impl Cmd {
                 );
             }
             Cmd::Drop(c) => {
-                let cat = ctx.existing_catalog()?;
+                let mut cat = ctx.existing_catalog()?;
                 match catalog::drop_sample(&cat, &c.sample, &c.reason)? {
                     DropOutcome::Dropped => println!("dropped sample {}", c.sample),
                     DropOutcome::AlreadyDropped => {
                         println!("sample {} was already dropped", c.sample)
                     }
                 }
+                if !c.keep_tasks {
+                    withdraw(ctx, &mut cat, &c.sample)?;
+                }
             }
         }
         Ok(())
     }
+}
+
+/// Withdraws a dropped sample's tasks that have not started, and says how many per step; a
+/// store that is not there has none to withdraw.
+fn withdraw(ctx: &Context, cat: &mut catalog::Catalog, sample: &str) -> Result<()> {
+    let store = match ctx.store(crate::store::OpenMode::MustExist) {
+        Ok(store) => store,
+        Err(crate::error::Error::Missing { .. }) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    let withdrawn = crate::sync::withdraw_sample(store.as_ref(), cat, sample)?;
+    if withdrawn.is_empty() {
+        return Ok(());
+    }
+    let per_step: Vec<String> = withdrawn.iter().map(|(s, n)| format!("{s} {n}")).collect();
+    println!(
+        "withdrew its tasks that had not started from {} ({}); running ones finish and are set \
+         apart; --keep-tasks leaves them",
+        store.describe(),
+        per_step.join(", ")
+    );
+    Ok(())
 }

@@ -265,7 +265,7 @@ fn steps_section(steps: &[progress::StepRow], page: &mut String) -> Result<()> {
             "<td class=\"pct\">{:.1}%</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             s.pct_done(),
             s.done_24h,
-            crate::status::eta_text(s.eta_hours(now)),
+            crate::status::eta_cell(s, now),
             if apart.is_empty() {
                 "-".to_string()
             } else {

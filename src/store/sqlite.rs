@@ -30,6 +30,7 @@ const SCHEMA: Schema = Schema {
         include_str!("../../migrations/store/0002_flow.sql"),
         include_str!("../../migrations/store/0003_tombstones.sql"),
         include_str!("../../migrations/store/0004_runs.sql"),
+        include_str!("../../migrations/store/0005_withdrawn.sql"),
     ],
     flag: "--store/ANAMO_STORE",
     creator: "`anamo tasks add`",
@@ -172,8 +173,8 @@ fn view_of(conn: &Connection, sample: &str) -> Result<SampleView> {
 fn tombstone_of(conn: &Connection, collection: &str, task_id: &str) -> Result<Option<Tombstone>> {
     let row = conn
         .prepare_cached(
-            "SELECT sample, state, created_at, finished_at, removed_at, runs FROM tombstones \
-             WHERE collection = ?1 AND task_id = ?2",
+            "SELECT sample, state, created_at, finished_at, removed_at, runs, withdrawn \
+             FROM tombstones WHERE collection = ?1 AND task_id = ?2",
         )?
         .query_row(params![collection, task_id], |r| {
             Ok((
@@ -183,10 +184,11 @@ fn tombstone_of(conn: &Connection, collection: &str, task_id: &str) -> Result<Op
                 r.get::<_, Option<i64>>(3)?,
                 r.get::<_, i64>(4)?,
                 r.get::<_, u32>(5)?,
+                r.get::<_, bool>(6)?,
             ))
         })
         .optional()?;
-    let Some((sample, state, created_at, finished_at, removed_at, runs)) = row else {
+    let Some((sample, state, created_at, finished_at, removed_at, runs, withdrawn)) = row else {
         return Ok(None);
     };
     let state = state.parse().map_err(|reason| Error::Damaged {
@@ -203,6 +205,7 @@ fn tombstone_of(conn: &Connection, collection: &str, task_id: &str) -> Result<Op
         finished_at,
         removed_at,
         runs,
+        withdrawn,
     }))
 }
 
@@ -255,6 +258,10 @@ fn selector_sql(selector: &Selector) -> (String, Vec<Box<dyn ToSql>>) {
         Selector::All => ("1".into(), vec![]),
         Selector::Sample(s) => ("sample = ?".into(), vec![Box::new(s.clone())]),
         Selector::State(s) => ("state = ?".into(), vec![Box::new(s.as_str())]),
+        Selector::Withdrawn(s) => (
+            "sample = ? AND state IN ('waiting', 'todo')".into(),
+            vec![Box::new(s.clone())],
+        ),
         Selector::Ids(ids) => (
             format!("task_id IN ({})", vec!["?"; ids.len()].join(",")),
             ids.iter()
@@ -295,7 +302,7 @@ impl TaskStore for SqliteStore {
                      WHERE collection = ?1 AND task_id = ?2",
                 )?;
                 let mut forget = tx.prepare_cached(
-                    "DELETE FROM tombstones WHERE collection = ?1 AND task_id = ?2 RETURNING runs",
+                    "DELETE FROM tombstones WHERE collection = ?1 AND task_id = ?2",
                 )?;
                 let mut renumber = tx.prepare_cached(
                     "UPDATE tasks SET runs = ?3 WHERE collection = ?1 AND task_id = ?2",
@@ -323,46 +330,53 @@ impl TaskStore for SqliteStore {
                     let present: Option<String> = exists
                         .query_row(params![t.collection, t.task_id], |r| r.get(0))
                         .optional()?;
-                    let seen = match present {
-                        Some(state) => Some(Seen::Present(state.parse().map_err(|reason| {
-                            Error::Damaged {
-                                collection: t.collection.clone(),
-                                task_id: t.task_id.clone(),
-                                reason,
-                            }
-                        })?)),
-                        None => {
-                            tombstone_of(&tx, &t.collection, &t.task_id)?.map(|g| Seen::Removed {
-                                state: g.state,
-                                at: g.removed_at,
-                            })
-                        }
+                    let present: Option<TaskState> = match present {
+                        Some(state) => Some(state.parse().map_err(|reason| Error::Damaged {
+                            collection: t.collection.clone(),
+                            task_id: t.task_id.clone(),
+                            reason,
+                        })?),
+                        None => None,
                     };
-                    match seen {
-                        None => {
-                            insert.execute(values)?;
-                            report.added += 1;
-                        }
-                        Some(Seen::Removed { .. }) if opts.replace => {
-                            // Live again: its tombstone goes, so the flow sees it once, and its
-                            // runs number on from those it made before.
-                            let runs: u32 =
-                                forget.query_row(params![t.collection, t.task_id], |r| r.get(0))?;
-                            insert.execute(values)?;
-                            renumber.execute(params![t.collection, t.task_id, runs])?;
-                            report.added += 1;
-                        }
-                        Some(_) if opts.replace => {
+                    let gone = match present {
+                        Some(_) => None,
+                        None => tombstone_of(&tx, &t.collection, &t.task_id)?,
+                    };
+                    match (present, gone) {
+                        (Some(_), _) if opts.replace => {
                             overwrite.execute(values)?;
                             report.replaced += 1;
                         }
-                        Some(seen) => {
+                        (Some(state), _) => {
                             report.skipped.push(Skipped {
                                 collection: t.collection.clone(),
                                 task_id: t.task_id.clone(),
-                                seen,
+                                seen: Seen::Present(state),
                             });
                             continue;
+                        }
+                        // Asked for, or withdrawn with its sample: live again. Its tombstone
+                        // goes, so the flow sees it once, and its runs number on.
+                        (None, Some(g)) if opts.replace || g.withdrawn => {
+                            forget.execute(params![t.collection, t.task_id])?;
+                            insert.execute(values)?;
+                            renumber.execute(params![t.collection, t.task_id, g.runs])?;
+                            report.added += 1;
+                        }
+                        (None, Some(g)) => {
+                            report.skipped.push(Skipped {
+                                collection: t.collection.clone(),
+                                task_id: t.task_id.clone(),
+                                seen: Seen::Removed {
+                                    state: g.state,
+                                    at: g.removed_at,
+                                },
+                            });
+                            continue;
+                        }
+                        (None, None) => {
+                            insert.execute(values)?;
+                            report.added += 1;
                         }
                     }
                     if state == TaskState::Waiting {
@@ -624,10 +638,11 @@ impl TaskStore for SqliteStore {
                 &format!(
                     "INSERT OR REPLACE INTO tombstones \
                      (collection, task_id, sample, state, created_at, finished_at, removed_at, \
-                     runs) \
-                     SELECT collection, task_id, sample, state, created_at, finished_at, ?{}, runs \
-                     FROM tasks WHERE collection = ?1 AND {}",
+                     runs, withdrawn) \
+                     SELECT collection, task_id, sample, state, created_at, finished_at, ?{}, runs, \
+                     {} FROM tasks WHERE collection = ?1 AND {}",
                     marked.len(),
+                    matches!(selector, Selector::Withdrawn(_)) as i32,
                     numbered(&cond, 2)
                 ),
                 marked.as_slice(),

@@ -214,3 +214,32 @@ pub fn delete_with_history(
     }
     Ok(deleted)
 }
+
+/// Withdraws a dropped sample's tasks that have not started (waiting or todo) from the store,
+/// with their history (as a delete), step by step: how many per step. Their tombstones say
+/// withdrawn, so adding them again is allowed. Running tasks finish; the catalog sets them
+/// apart with the sample. Nothing is promoted: what waits on them is the sample's too.
+pub fn withdraw_sample(
+    store: &dyn TaskStore,
+    catalog: &mut Catalog,
+    sample: &str,
+) -> Result<Vec<(String, u64)>> {
+    let view = store.sample_view(sample)?;
+    let steps: std::collections::BTreeSet<&str> = view
+        .tasks
+        .iter()
+        .filter(|t| t.is_live() && matches!(t.state, TaskState::Waiting | TaskState::Todo))
+        .map(|t| t.collection.as_str())
+        .collect();
+    let selector = Selector::Withdrawn(sample.to_string());
+    let mut withdrawn = vec![];
+    for step in steps {
+        let recorded = record_before_delete(store, catalog, step, &selector)?;
+        let n = store.delete(step, &selector)?;
+        catalog.mark_tasks_removed(&recorded.keys)?;
+        if n > 0 {
+            withdrawn.push((step.to_string(), n));
+        }
+    }
+    Ok(withdrawn)
+}

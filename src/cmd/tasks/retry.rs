@@ -47,5 +47,6 @@ fn named(selector: &Selector) -> String {
         Selector::Sample(s) => format!("--sample {s}"),
         Selector::State(st) => format!("--state {st}"),
         Selector::All => "--all".into(),
+        Selector::Withdrawn(s) => format!("--sample {s} (not started)"),
     }
 }

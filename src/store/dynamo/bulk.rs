@@ -36,6 +36,11 @@ pub(super) fn add(store: &DynamoStore, tasks: &[NewTask], opts: AddOptions) -> R
             let k = (t.collection.clone(), t.task_id.clone());
             let seen = match (existing.get(&k), removed.get(&k)) {
                 (Some(live), _) => Some((Some(*live), Seen::Present(live.state))),
+                // Withdrawn with its sample: adding it again is allowed (its runs number on).
+                (None, Some(gone)) if gone.withdrawn => {
+                    forget.push(delete_request(item::tombstone_key(&k.0, &k.1))?);
+                    None
+                }
                 (None, Some(gone)) => Some((
                     None,
                     Seen::Removed {
@@ -190,7 +195,8 @@ pub(super) fn delete(store: &DynamoStore, collection: &str, selector: &Selector)
                     // Every removed task leaves its tombstone (the flow still judges it, and
                     // a later add does not bring it back in silence).
                     if chosen {
-                        tombstones.push(put_request(item::tombstone(&task, now))?);
+                        let withdrawn = matches!(selector, Selector::Withdrawn(_));
+                        tombstones.push(put_request(item::tombstone(&task, now, withdrawn))?);
                     }
                     chosen
                 }

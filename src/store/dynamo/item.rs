@@ -28,6 +28,8 @@ const AFTER: &str = "after";
 const MARKED_AT: &str = "marked_at";
 /// When a task was removed (on its tombstone).
 const REMOVED_AT: &str = "removed_at";
+/// On a tombstone: withdrawn with its dropped sample, not deleted.
+const WITHDRAWN: &str = "withdrawn";
 const SCRIPT: &str = "script";
 const ATTRS: &str = "attrs";
 const STATE: &str = "state";
@@ -296,8 +298,8 @@ pub fn tombstones_of(step: &str) -> Expr {
     in_collection(&format!("{REMOVED}{step}"))
 }
 
-/// The tombstone a removed task leaves.
-pub fn tombstone(t: &Task, now: i64) -> Item {
+/// The tombstone a removed task leaves (`withdrawn`: with its dropped sample).
+pub fn tombstone(t: &Task, now: i64, withdrawn: bool) -> Item {
     let mut item = tombstone_key(&t.collection, &t.task_id);
     if let Some(sample) = &t.sample {
         item.insert(SAMPLE.into(), s(sample));
@@ -309,6 +311,9 @@ pub fn tombstone(t: &Task, now: i64) -> Item {
     }
     item.insert(REMOVED_AT.into(), n(now));
     item.insert(RUNS.into(), n(t.runs));
+    if withdrawn {
+        item.insert(WITHDRAWN.into(), AttributeValue::Bool(true));
+    }
     item
 }
 
@@ -325,6 +330,7 @@ pub fn to_tombstone(item: &Item) -> Option<Tombstone> {
         finished_at: attr_n(item, FINISHED_AT),
         removed_at: attr_n(item, REMOVED_AT)?,
         runs: attr_n(item, RUNS).unwrap_or(0) as u32,
+        withdrawn: matches!(item.get(WITHDRAWN), Some(AttributeValue::Bool(true))),
     })
 }
 
@@ -1010,7 +1016,7 @@ mod tests {
             TaskState::Todo,
         ))
         .unwrap();
-        let stone = tombstone(&task, 9);
+        let stone = tombstone(&task, 9, false);
         assert!(is_mark(&stone));
         let back = to_tombstone(&stone).unwrap();
         assert_eq!(
