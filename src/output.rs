@@ -28,6 +28,27 @@ macro_rules! note {
     };
 }
 
+/// `names` with every repeat renamed `NAME_2`, `NAME_3`, ... (skipping names already taken).
+fn distinct_names(names: Vec<String>) -> Vec<String> {
+    let mut taken: std::collections::HashSet<String> = names.iter().cloned().collect();
+    let mut seen = std::collections::HashSet::new();
+    names
+        .into_iter()
+        .map(|name| {
+            if seen.insert(name.clone()) {
+                return name;
+            }
+            let renamed = (2..)
+                .map(|n| format!("{name}_{n}"))
+                .find(|c| !taken.contains(c))
+                .unwrap_or_default();
+            taken.insert(renamed.clone());
+            seen.insert(renamed.clone());
+            renamed
+        })
+        .collect()
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     Table,
@@ -71,6 +92,13 @@ pub struct RowWriter<W: Write> {
 
 impl<W: Write> RowWriter<W> {
     pub fn new(format: Format, columns: Vec<String>, mut out: W) -> std::io::Result<Self> {
+        // A JSON object keeps one value per key: a column named twice (`SELECT 1 AS a, 2 AS
+        // a`) would lose one, so the later ones are renamed `a_2`, `a_3`.
+        let columns = if matches!(format, Format::Json | Format::Jsonl) {
+            distinct_names(columns)
+        } else {
+            columns
+        };
         let sink = match format {
             Format::Csv => {
                 let mut w = csv::Writer::from_writer(out);
@@ -210,6 +238,24 @@ pub fn plain(v: &Value) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn json_keys_named_twice_are_renamed_not_lost() {
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            distinct_names(names(&["a", "a", "a_2", "a"])),
+            names(&["a", "a_3", "a_2", "a_4"])
+        );
+        let mut buf = vec![];
+        let mut w = RowWriter::new(Format::Json, names(&["a", "a"]), &mut buf).unwrap();
+        w.write_row(&[json!(1), json!(2)]).unwrap();
+        w.finish().unwrap();
+        assert!(
+            String::from_utf8(buf)
+                .unwrap()
+                .contains(r#"{"a":1,"a_2":2}"#)
+        );
+    }
 
     fn render(format: Format) -> String {
         let mut buf = vec![];

@@ -45,11 +45,41 @@ pub fn fill(
             continue;
         }
         let value = lookup(source, name, vars, "{", "}")?;
+        if quoting == Quoting::Shell
+            && let Some(q) = quote_open_at(template, template.len() - after.len())
+        {
+            // Our quoting inside the user's quotes would put literal quote characters into
+            // the word (and a value with a space would split it): refused, never guessed.
+            return Err(Error::Invalid(format!(
+                "{source}: {{{name}}} is inside {} quotes; leave the quotes out: the value goes \
+                 in as one shell word, quoted when it needs it",
+                if q == '"' { "double" } else { "single" }
+            )));
+        }
         out.push_str(&quote(value, quoting));
         rest = &after[name_len + 2..];
     }
     out.push_str(rest);
     Ok(out)
+}
+
+/// The shell quote (`'` or `"`) open at byte `at` of `script`, if any: a rough reading of the
+/// shell's rules (backslash escapes outside single quotes), enough to tell `"{sample}"`.
+fn quote_open_at(script: &str, at: usize) -> Option<char> {
+    let mut open: Option<char> = None;
+    let mut escaped = false;
+    for c in script[..at].chars() {
+        match (open, c) {
+            _ if escaped => escaped = false,
+            (Some('\''), '\'') => open = None,
+            (Some('\''), _) => {}
+            (_, '\\') => escaped = true,
+            (None, '\'' | '"') => open = Some(c),
+            (Some('"'), '"') => open = None,
+            _ => {}
+        }
+    }
+    open
 }
 
 /// Checks a `{name}` template without filling it: every placeholder must be one of `known`.
@@ -162,6 +192,34 @@ mod tests {
             fill("t", "{sample}", &vars, Quoting::Plain).unwrap(),
             "a b'c;d"
         );
+    }
+
+    #[test]
+    fn a_placeholder_the_user_quoted_is_refused() {
+        let vars = [("sample", "S1")];
+        for script in [
+            "echo \"{sample}\"",
+            "echo '{sample}'",
+            "cat \"data/{sample}.bam\"",
+        ] {
+            let e = fill("--script", script, &vars, Quoting::Shell).unwrap_err();
+            assert!(
+                e.to_string().contains("{sample} is inside"),
+                "{script}: {e}"
+            );
+        }
+        // Closed quotes before it, escaped quotes, and ids (plain) are fine.
+        for script in [
+            "echo 'x' {sample} \"y\"",
+            "echo \\\"{sample}",
+            "a\"b\"c {sample}",
+        ] {
+            assert!(
+                fill("--script", script, &vars, Quoting::Shell).is_ok(),
+                "{script}"
+            );
+        }
+        assert!(fill("--id", "'{sample}'", &vars, Quoting::Plain).is_ok());
     }
 
     #[test]

@@ -68,7 +68,7 @@ fn demo_runs_and_every_shipped_report_runs_on_its_catalog() {
         );
     }
     assert!(
-        out.contains("\t0\t0\t1\n"),
+        out.contains("\t0\t0\t1\t0\n"),
         "the dropped sample's task is shown apart: {out}"
     );
     assert!(
@@ -652,15 +652,24 @@ fn status_shows_steps_in_order_with_throughput() {
         .collect();
     assert_eq!(
         lines[0],
-        "step\twaiting\ttodo\trunning\tdone\tfailed\ttotal\tpct_done\tdone_24h\teta_hours\tinstances\tcost_usd\tunpriced_instances\tabandoned\tsuperseded\tdropped"
+        "step\twaiting\ttodo\trunning\tdone\tfailed\ttotal\tpct_done\tdone_24h\teta_hours\tinstances\tcost_usd\tunpriced_instances\tabandoned\tsuperseded\tdropped\tblocked"
     );
-    assert_eq!(lines[1], "B\t0\t1\t0\t0\t0\t1\t0.0\t0\t\t0\t\t0\t0\t0\t0");
+    assert_eq!(
+        lines[1],
+        "B\t0\t1\t0\t0\t0\t1\t0.0\t0\t\t0\t\t0\t0\t0\t0\t0"
+    );
     assert_eq!(
         lines[2],
-        "A\t0\t0\t0\t1\t1\t2\t50.0\t1\t0.0\t0\t\t0\t0\t0\t0"
+        "A\t0\t0\t0\t1\t1\t2\t50.0\t1\t0.0\t0\t\t0\t0\t0\t0\t0"
     );
-    assert_eq!(lines[3], "Z\t0\t0\t0\t0\t0\t0\t0.0\t0\t\t0\t\t0\t0\t0\t0");
-    assert_eq!(lines[4], "C\t0\t1\t0\t0\t0\t1\t0.0\t0\t\t0\t\t0\t0\t0\t0");
+    assert_eq!(
+        lines[3],
+        "Z\t0\t0\t0\t0\t0\t0\t0.0\t0\t\t0\t\t0\t0\t0\t0\t0"
+    );
+    assert_eq!(
+        lines[4],
+        "C\t0\t1\t0\t0\t0\t1\t0.0\t0\t\t0\t\t0\t0\t0\t0\t0"
+    );
     let journey = env
         .anamo(&["status", "--sample", "S2"])
         .stderr_matches(FRESH)
@@ -777,7 +786,7 @@ fn messages_name_the_right_thing() {
     env.anamo(&["logs", "slow"])
         .fails(1)
         .stderr(
-            "error: task L/slow is running attempt 1; a log is recorded on the task when an attempt ends\n",
+            "error: task L/slow is running its run 1; a log is recorded on the task when a run ends\n",
         )
         .run();
     worker.wait(Duration::from_secs(20));
@@ -1039,7 +1048,7 @@ fn sample_status_is_active_or_dropped_and_reactivating_clears_the_drop() {
     // A re-activation is said.
     env.anamo(&["samples", "import", "s.csv"])
         .stderr(
-            "warning: sample S1 was dropped (test) and is active again: the sheet says status active (`anamo samples drop` drops it again)\n",
+            "warning: sample S1 was dropped (test) and is active again: the sheet says status active (`anamo samples drop` drops it again); tasks withdrawn when it was dropped must be added again (`anamo tasks add`)\n",
         )
         .run();
     let row = env.ok(&[

@@ -395,9 +395,7 @@ fn lookups_by_id_find_a_task_among_450_in_three_collections() {
     }
     env.anamo(&["logs", "v149"])
         .fails(1)
-        .stderr_one_line_with(
-            "task VariantCalling/v149 is waiting to run (todo, 0 attempt(s) so far)",
-        )
+        .stderr_one_line_with("task VariantCalling/v149 is waiting to run (todo, 0 run(s) so far)")
         .run();
     env.anamo(&["tasks", "show", "shared"])
         .fails(1)

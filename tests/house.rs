@@ -76,16 +76,20 @@ fn status_sample_is_the_sample_timeline_report() {
             "finished",
             "seconds",
             "exit_code",
-            "removed_from_store"
+            "removed_from_store",
+            "step_state"
         ]
     );
-    let steps: Vec<(&str, &str, &str)> = rows[1..].iter().map(|r| (r[0], r[1], r[2])).collect();
+    let steps: Vec<(&str, &str, &str, &str)> = rows[1..]
+        .iter()
+        .map(|r| (r[0], r[1], r[2], r[10]))
+        .collect();
     assert_eq!(
         steps,
         [
-            ("Align", "a1", "done"),
-            ("Call", "c1", "done"),
-            ("Joint", "", "not added")
+            ("Align", "a1", "done", "done"),
+            ("Call", "c1", "done", "done"),
+            ("Joint", "", "not added", "not added")
         ]
     );
     // The failed sample's journey shows its failure where it happened.

@@ -11,6 +11,7 @@
 //! `ANAMO_MODEL_CASES` sets how many histories (default 200 on SQLite, 50 on DynamoDB) and
 //! `ANAMO_MODEL_SEED` a seed to replay; scripts/model-soak.sh runs thousands.
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
@@ -23,6 +24,18 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
 
 const STEPS: [&str; 3] = ["A", "B", "C"];
+
+thread_local! {
+    /// Operations played and surfaces compared on this thread (one test's), for the figures a
+    /// run prints.
+    static OPS: Cell<u64> = const { Cell::new(0) };
+    static COMPARED: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Counts one surface compared with the model.
+fn compared() {
+    COMPARED.with(|c| c.set(c.get() + 1));
+}
 const SAMPLES: [&str; 3] = ["S1", "S2", "S3"];
 /// Task ids of a sample in a step: the plain one, two lanes, and a replacement's id.
 const IDS: [&str; 4] = ["", "-L1", "-L2", "-v2"];
@@ -253,6 +266,7 @@ fn tick(model: &mut Model) {
 }
 
 fn apply(sys: &mut System, model: &mut Model, op: &Op) -> Result<(), TestCaseError> {
+    OPS.with(|c| c.set(c.get() + 1));
     let s = sys.store.as_ref();
     match *op {
         Op::Add {
@@ -470,6 +484,7 @@ fn compare_store(s: &dyn TaskStore, model: &Model) -> Result<(), TestCaseError> 
             )
         })
         .collect();
+    compared();
     prop_assert_eq!(live, model.live(), "the store's live tasks");
     Ok(())
 }
@@ -529,6 +544,7 @@ fn compare_catalog(sys: &System, model: &Model) -> Result<(), TestCaseError> {
             ]
         })
         .collect();
+    compared();
     prop_assert_eq!(got, want, "task_progress");
     // Each sample's state per step.
     let got: BTreeSet<Vec<String>> = rows(
@@ -548,6 +564,7 @@ fn compare_catalog(sys: &System, model: &Model) -> Result<(), TestCaseError> {
             ]);
         }
     }
+    compared();
     prop_assert_eq!(got.clone(), want, "sample_progress");
     // The report's sample grid: every sample, its state per step in workflow order.
     let conn = Catalog::read_only(path).map_err(|e| fail(format!("{e}")))?;
@@ -563,6 +580,7 @@ fn compare_catalog(sys: &System, model: &Model) -> Result<(), TestCaseError> {
                 .map(|(state, step)| vec![row.sample.clone(), step.to_string(), state.clone()])
         })
         .collect();
+    compared();
     prop_assert_eq!(cells, got, "the report's sample grid");
     // The step counts `status` prints.
     let columns = [
@@ -601,6 +619,7 @@ fn compare_catalog(sys: &System, model: &Model) -> Result<(), TestCaseError> {
             .collect();
         want.insert(step.to_string(), counts);
     }
+    compared();
     prop_assert_eq!(got, want, "progress (status)");
     // `status` itself: its rows, blocked work included.
     let conn = Catalog::read_only(path).map_err(|e| fail(format!("{e}")))?;
@@ -644,6 +663,7 @@ fn compare_catalog(sys: &System, model: &Model) -> Result<(), TestCaseError> {
                 r.blocked,
             )
         });
+        compared();
         prop_assert_eq!(got, want, "status row of {}", step);
         // The report's tasks-done-per-day table, summed over the days.
         let per_day: u64 = anamo::catalog::report::finished_per_day(&conn)
@@ -652,6 +672,7 @@ fn compare_catalog(sys: &System, model: &Model) -> Result<(), TestCaseError> {
             .filter(|d| d.step == *step)
             .map(|d| d.done)
             .sum();
+        compared();
         prop_assert_eq!(per_day, want.3, "the report's per-day table for {}", step);
         if let Some(r) = row {
             let left = want.0 - want.8 + want.1 + want.2;
@@ -675,6 +696,7 @@ fn compare_catalog(sys: &System, model: &Model) -> Result<(), TestCaseError> {
             .filter(|(_, state)| *state != "done")
             .map(|(si, state)| vec![SAMPLES[si].to_string(), state.to_string()])
             .collect();
+        compared();
         prop_assert_eq!(got, want, "samples-left {}", step);
         // samples-done: done in this step and every one before it.
         let got: BTreeSet<String> = rows(path, &saved("samples-done"), &[("step", step)])?
@@ -686,6 +708,7 @@ fn compare_catalog(sys: &System, model: &Model) -> Result<(), TestCaseError> {
             .filter(|&si| (0..=st).all(|up| model.step_state(si, up, true) == "done"))
             .map(|si| SAMPLES[si].to_string())
             .collect();
+        compared();
         prop_assert_eq!(got, want, "samples-done {}", step);
         // throughput-by-day, summed over the days.
         let got: u64 = rows(path, &saved("throughput-by-day"), &[("step", step)])?
@@ -697,6 +720,7 @@ fn compare_catalog(sys: &System, model: &Model) -> Result<(), TestCaseError> {
             .iter()
             .filter(|t| t.step == st && model.standing(t, true) == "done")
             .count() as u64;
+        compared();
         prop_assert_eq!(got, want, "throughput-by-day {}", step);
     }
     // status --sample (sample-timeline): each task's standing and the sample's state per step.
@@ -735,6 +759,7 @@ fn compare_catalog(sys: &System, model: &Model) -> Result<(), TestCaseError> {
                 ]);
             }
         }
+        compared();
         prop_assert_eq!(got, want, "status --sample {}", sample);
     }
     // failed-tasks
@@ -748,12 +773,14 @@ fn compare_catalog(sys: &System, model: &Model) -> Result<(), TestCaseError> {
         .filter(|t| model.standing(t, true) == "failed")
         .map(|t| vec![STEPS[t.step].to_string(), t.id.clone()])
         .collect();
+    compared();
     prop_assert_eq!(got, want, "failed-tasks");
     // blocked-samples: each waiting task and why it is held.
     let got: BTreeSet<Vec<String>> = rows(path, &saved("blocked-samples"), &[("step", "")])?
         .into_iter()
         .map(|r| vec![r[1].clone(), r[2].clone(), r[4].clone(), r[5].clone()])
         .collect();
+    compared();
     prop_assert_eq!(got, model_blocked(model), "blocked-samples");
     Ok(())
 }
@@ -915,8 +942,15 @@ fn judge(store: &str, cases: u32, open: &dyn Fn(&Path) -> Box<dyn TaskStore>) {
         };
         let mut runner =
             TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &bytes));
+        let (ops, seen) = (OPS.with(Cell::get), COMPARED.with(Cell::get));
         let result = runner.run(&history(), |ops| play(open, &ops));
-        eprintln!("model test on {store}: {n} histories from the {label} seed {seed}");
+        eprintln!(
+            "model test on {store}: {n} histories from the {label} seed {seed}: {} operations, \
+             {} surfaces compared, {} disagreement(s)",
+            OPS.with(Cell::get) - ops,
+            COMPARED.with(Cell::get) - seen,
+            result.is_err() as u32
+        );
         if let Err(e) = result {
             let script = match &e {
                 proptest::test_runner::TestError::Fail(_, ops) => as_script(ops),

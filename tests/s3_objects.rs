@@ -371,7 +371,7 @@ fn worker_logs_go_to_s3_and_come_back() {
     b.env
         .anamo(&["logs", "flaky", "--attempt", "3"])
         .fails(1)
-        .stderr_one_line_with("has had 2 attempt(s)")
+        .stderr_one_line_with("has had 2 run(s); --run 3 does not exist")
         .run();
 
     // Tasks deleted from the store after a sync: the catalog still knows where the log is.

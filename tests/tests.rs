@@ -24,4 +24,5 @@ mod store_suite;
 mod sync_failure;
 mod tasks_cli;
 mod usage;
+mod walk;
 mod worker;

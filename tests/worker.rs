@@ -437,7 +437,7 @@ fn verbosity_shows_claims_and_heartbeats_and_quiet_shows_only_errors() {
     let env = Env::new();
     add(&env, "T", "a", "sleep 1.2", &[]);
     env.anamo(&["-vv", "worker", "-c", "T", "--lease", "1s"])
-        .stderr_contains("running T/a (attempt 1 of 3)")
+        .stderr_contains("running T/a (run 1, attempt 1 of 3)")
         .stderr_contains("heartbeat T/a: held for another")
         .stderr_matches(r"(?:\S+ +(?:INFO|DEBUG) [\w:]+: [^\n]*\n)+")
         .run();

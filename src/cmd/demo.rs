@@ -21,8 +21,9 @@ pub struct Cmd {
     /// Where to put the demo's store, catalog, inputs and logs.
     #[arg(long, default_value = "anamo-demo")]
     pub dir: PathBuf,
-    /// Number of samples in the cohort.
-    #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    /// Number of samples in the cohort (at least 2: the demo drops its last sample from the
+    /// study).
+    #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u64).range(2..=10_000))]
     pub samples: u64,
     /// Output format of the tables (default: table on a terminal, TSV in a pipe).
     #[arg(long, short, value_enum)]

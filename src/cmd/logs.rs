@@ -36,6 +36,17 @@ impl Cmd {
             );
         };
         let Some(last) = found.log_uri else {
+            if found.state == "waiting" {
+                bail!(
+                    "task {}/{} has not run: it waits for its sample's tasks upstream (`anamo \
+                     tasks show {} -c {}` names the steps; `anamo query blocked-samples` after a \
+                     sync says what holds it)",
+                    found.collection,
+                    self.id,
+                    self.id,
+                    found.collection
+                );
+            }
             if found.state == "running" || found.state == "todo" {
                 let now = if found.state == "running" {
                     format!("is running its run {}", found.runs)
@@ -50,10 +61,11 @@ impl Cmd {
             }
             bail!(
                 "task {}/{} has no log: its worker ran without --log-dir or --log-uri \
-                 (the tail of its error is in `anamo tasks show {}`)",
+                 (the tail of its error is in `anamo tasks show {} -c {}`)",
                 found.collection,
                 self.id,
-                self.id
+                self.id,
+                found.collection
             );
         };
         let uri = match self.run {

@@ -14,10 +14,10 @@ pub fn check(sql: &str) -> Result<(), String> {
         // What the parser cannot read may still be plainly not a query (PRAGMA, REINDEX):
         // say that, rather than a parse error.
         let verb = first_word(sql);
-        if READS.contains(&verb.as_str()) || verb.is_empty() {
-            format!("cannot parse the SQL: {e}")
-        } else {
+        if WRITES.contains(&verb.as_str()) {
             refused(&verb)
+        } else {
+            format!("cannot parse the SQL: {e}")
         }
     })?;
     match statements.len() {
@@ -44,8 +44,34 @@ pub fn parses(sql: &str) -> bool {
     Parser::parse_sql(&SQLiteDialect {}, sql).is_ok_and(|s| !s.is_empty())
 }
 
-/// The words a read-only statement starts with.
-const READS: &[&str] = &["SELECT", "WITH", "EXPLAIN", "VALUES"];
+/// Statements that are plainly not queries, refused by name even where the parser cannot read
+/// them; any other unreadable text is a syntax error (`SELEC 1` is a typo, not a write).
+const WRITES: &[&str] = &[
+    "INSERT",
+    "UPDATE",
+    "DELETE",
+    "REPLACE",
+    "UPSERT",
+    "DROP",
+    "CREATE",
+    "ALTER",
+    "ATTACH",
+    "DETACH",
+    "PRAGMA",
+    "REINDEX",
+    "VACUUM",
+    "ANALYZE",
+    "BEGIN",
+    "COMMIT",
+    "END",
+    "ROLLBACK",
+    "SAVEPOINT",
+    "RELEASE",
+    "TRUNCATE",
+    "GRANT",
+    "MERGE",
+];
+
 
 /// The first keyword of `sql`, upper-cased, past blanks and `--` comments.
 fn first_word(sql: &str) -> String {
@@ -87,6 +113,12 @@ fn allowed(statement: &Statement) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::check;
+
+    #[test]
+    fn a_typo_is_a_syntax_error_not_a_refusal() {
+        let e = check("SELEC 1").unwrap_err();
+        assert!(e.starts_with("cannot parse the SQL: "), "{e}");
+    }
 
     #[test]
     fn reads_pass_and_writes_are_refused() {

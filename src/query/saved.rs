@@ -157,6 +157,9 @@ pub struct Report {
     pub origin: Origin,
 }
 
+/// The keys a report's header knows.
+const HEADER_KEYS: &[&str] = &["name", "description", "params", "kinds", "choices"];
+
 /// Reads a report's header; the name defaults to the file stem.
 pub fn parse(file_name: &str, text: &str, origin: Origin) -> std::result::Result<Report, String> {
     parse_at(file_name, text, origin).map_err(|(_, message)| message)
@@ -249,7 +252,19 @@ pub fn parse_at(
                 };
                 p.choices = Some(list.split('|').map(|c| c.trim().to_string()).collect());
             }
-            _ => {}
+            // A misspelt key would leave the report without its description or parameters
+            // in silence: refused, as a task file's misspelt column is.
+            other => {
+                let other = other.trim();
+                if let Some(known) = HEADER_KEYS
+                    .iter()
+                    .find(|k| crate::taskfile::fields::one_slip(&other.to_ascii_lowercase(), k))
+                {
+                    return Err(fail(format!(
+                        "header key '{other}' looks like '{known}', misspelt; write '{known}:'"
+                    )));
+                }
+            }
         }
     }
     if name.is_empty()

@@ -176,7 +176,7 @@ fn plural_or_numbered(name: &str, field: &str) -> bool {
 }
 
 /// True when `a` becomes `b` by one edit: a letter changed, added, dropped, or two swapped.
-fn one_slip(a: &str, b: &str) -> bool {
+pub(crate) fn one_slip(a: &str, b: &str) -> bool {
     let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
     if a == b {
         return false;

@@ -3,7 +3,7 @@
 //! catalog's imports use too). Every problem is reported as `file:line: what`, and a file with
 //! any problem yields no tasks at all.
 
-mod fields;
+pub(crate) mod fields;
 mod json;
 mod picas;
 mod pyanamo;
@@ -179,6 +179,15 @@ pub fn from_samples(
         let sample = raw.trim();
         if sample.is_empty() || sample.starts_with('#') {
             continue;
+        }
+        // A sample sheet given by mistake would make one task per row, named by whole rows.
+        if sample.contains([',', '\t']) {
+            let shown: String = sample.chars().take(40).collect();
+            return Err(Error::Invalid(format!(
+                "{name}:{}: '{shown}' looks like a row of a sheet; --samples takes one sample id \
+                 per line (e.g. `cut -d, -f1 {name} | tail -n +2 > samples.txt`)",
+                i + 1
+            )));
         }
         let vars = [("sample", sample), ("collection", collection.as_str())];
         let task_id = placeholders::fill("--id", id_template, &vars, Quoting::Plain)?;

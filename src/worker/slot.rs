@@ -375,10 +375,20 @@ fn supervise(
     };
     let (succeeded, code) = if timed_out {
         let secs = claim.task.timeout_secs.unwrap_or(0);
-        note(
-            &mut tail,
-            &format!("anamo: timed out after {secs}s and was killed"),
-        );
+        let line = format!("anamo: timed out after {secs}s and was killed");
+        // The log says why it ends where it does, as the task's error tail does.
+        if let Some(path) = log {
+            let appended = std::fs::OpenOptions::new()
+                .append(true)
+                .open(path)
+                .and_then(|mut f| {
+                    std::io::Write::write_all(&mut f, format!("{line}\n").as_bytes())
+                });
+            if let Err(e) = appended {
+                warn!("could not add the timeout line to {}: {e}", path.display());
+            }
+        }
+        note(&mut tail, &line);
         (false, Some(TIMEOUT_EXIT))
     } else {
         if let Some(c) = code.filter(|c| *c != 0) {

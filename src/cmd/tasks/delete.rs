@@ -41,6 +41,15 @@ impl Cmd {
                     )
                 })?;
         let n = deleted.count;
+        // As retry: naming tasks that are not there is a mistake worth an exit code.
+        if n == 0 && !matches!(selector, Selector::All) {
+            anyhow::bail!(
+                "no task in {} matched {}; nothing was deleted (see `anamo tasks list -c {}`)",
+                self.collection,
+                super::named(&selector),
+                self.collection
+            );
+        }
         say_released(&self.collection, &deleted);
         println!(
             "deleted {n} task(s) of {} (their history is in catalog '{}')",

@@ -38,6 +38,10 @@ const PAGE: usize = 1000;
 impl Cmd {
     pub fn run(self, ctx: &Context) -> Result<()> {
         let store = ctx.store(OpenMode::MustExist)?;
+        // A misspelt step must not read as an empty list.
+        if let Some(c) = &self.collection {
+            super::require_collection(store.as_ref(), c)?;
+        }
         let filter = TaskFilter {
             collection: self.collection,
             state: self.state,

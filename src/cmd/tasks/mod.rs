@@ -120,6 +120,17 @@ fn run_logs(t: &Task) -> Value {
     }
 }
 
+/// The selector as the flags that gave it.
+pub(crate) fn named(selector: &Selector) -> String {
+    match selector {
+        Selector::Ids(ids) => format!("--id {}", ids.join(" --id ")),
+        Selector::Sample(s) => format!("--sample {s}"),
+        Selector::State(st) => format!("--state {st}"),
+        Selector::All => "--all".into(),
+        Selector::Withdrawn(s) => format!("--sample {s} (not started)"),
+    }
+}
+
 /// A command that changes the tasks of a collection refuses one with no task at all: a typo
 /// must not read as "0 deleted" or "0 retried".
 pub(crate) fn require_collection(

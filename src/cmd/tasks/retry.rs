@@ -31,22 +31,11 @@ impl Cmd {
                 "no failed task in {} matched {}; nothing was retried (see `anamo tasks list \
                  -c {} --state failed`)",
                 self.collection,
-                named(&selector),
+                super::named(&selector),
                 self.collection
             );
         }
         println!("{n} failed task(s) of {} back to todo", self.collection);
         Ok(())
-    }
-}
-
-/// The selector as the flags that gave it.
-fn named(selector: &Selector) -> String {
-    match selector {
-        Selector::Ids(ids) => format!("--id {}", ids.join(" --id ")),
-        Selector::Sample(s) => format!("--sample {s}"),
-        Selector::State(st) => format!("--state {st}"),
-        Selector::All => "--all".into(),
-        Selector::Withdrawn(s) => format!("--sample {s} (not started)"),
     }
 }

@@ -25,7 +25,7 @@ pub struct Cmd {
 impl Cmd {
     pub fn run(self, ctx: &Context) -> Result<()> {
         let store = ctx.store(OpenMode::MustExist)?;
-        let task = find(store.as_ref(), &self.id, self.collection.as_deref())?;
+        let task = find(ctx, store.as_ref(), &self.id, self.collection.as_deref())?;
         let fields = all_fields(&task);
         let stdout = std::io::stdout().lock();
         match Format::resolve(self.format) {
@@ -48,12 +48,51 @@ impl Cmd {
     }
 }
 
-/// Finds a task by id, in one collection or across all of them.
-fn find(store: &dyn TaskStore, id: &str, collection: Option<&str>) -> Result<Task> {
+/// Finds a task by id, in one collection or across all of them; one the store removed is
+/// pointed to its history.
+fn find(ctx: &Context, store: &dyn TaskStore, id: &str, collection: Option<&str>) -> Result<Task> {
     match (crate::store::find_task(store, id, collection)?, collection) {
         (Some(t), _) => Ok(t),
         (None, Some(c)) => {
+            if let Some(gone) = store.tombstone(c, id)? {
+                let day: String = crate::clock::rfc3339(gone.removed_at)
+                    .chars()
+                    .take(10)
+                    .collect();
+                let how = if gone.withdrawn {
+                    "withdrawn with its sample"
+                } else {
+                    "removed"
+                };
+                let sample = gone
+                    .sample
+                    .map(|s| format!("`anamo status --sample {s}`, "))
+                    .unwrap_or_default();
+                bail!(
+                    "task '{id}' of {c} was {how} from the store on {day} while {}; its history \
+                     is in the catalog: {sample}`anamo logs {id} -c {c}`",
+                    gone.state
+                );
+            }
             bail!("no task '{id}' in collection '{c}'; see `anamo tasks list -c {c}`")
+        }
+        (None, None) if ctx.catalog_path.exists() => {
+            let conn = crate::catalog::Catalog::read_only(&ctx.catalog_path)?;
+            let known = crate::catalog::progress::log_refs(&conn, id, None)?;
+            if let Some(r) = known.first() {
+                bail!(
+                    "no task '{id}' in {}; the catalog knows it in {} (removed from the store, or \
+                     not synced since): `anamo tasks show {id} -c {}`, `anamo logs {id} -c {}`",
+                    store.describe(),
+                    r.collection,
+                    r.collection,
+                    r.collection
+                );
+            }
+            bail!(
+                "no task '{id}' in {}; see `anamo tasks list`",
+                store.describe()
+            )
         }
         (None, None) => bail!(
             "no task '{id}' in {}; see `anamo tasks list`",

@@ -902,6 +902,9 @@ mod tests {
             CLAIM_SHARD,
             AFTER,
             MARKED_AT,
+            REMOVED_AT,
+            WITHDRAWN,
+            RUNS,
         ];
         let k = TaskKey {
             collection: "A".into(),

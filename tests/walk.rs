@@ -1,0 +1,162 @@
+//! The rest of the walk behind issue 23, each a small CLI test: messages that must name the
+//! problem and the fix, and slips that must not pass in silence.
+
+use crate::harness::Env;
+
+#[test]
+fn a_quoted_placeholder_is_refused() {
+    let env = Env::new();
+    env.write("s.txt", "S1\n");
+    for script in ["echo \"{sample}\"", "echo '{sample}'"] {
+        env.anamo(&[
+            "tasks",
+            "add",
+            "-c",
+            "A",
+            "--samples",
+            "s.txt",
+            "--script",
+            script,
+        ])
+        .fails(1)
+        .stderr_one_line_with("{sample} is inside")
+        .run();
+    }
+}
+
+#[test]
+fn a_sample_sheet_given_to_samples_is_refused() {
+    let env = Env::new();
+    env.write("sheet.csv", "sample_id,cohort\nS1,A\n");
+    env.anamo(&[
+        "tasks",
+        "add",
+        "-c",
+        "A",
+        "--samples",
+        "sheet.csv",
+        "--script",
+        "true",
+    ])
+    .fails(1)
+    .stderr(
+        "error: sheet.csv:1: 'sample_id,cohort' looks like a row of a sheet; --samples takes \
+         one sample id per line (e.g. `cut -d, -f1 sheet.csv | tail -n +2 > samples.txt`)\n",
+    )
+    .run();
+}
+
+#[test]
+fn naming_what_is_not_there_is_an_error() {
+    let env = Env::new();
+    env.ok(&["tasks", "add", "-c", "A", "--id", "t1", "--script", "true"]);
+    env.anamo(&["tasks", "delete", "-c", "A", "--id", "NOPE"])
+        .fails(1)
+        .stderr(
+            "error: no task in A matched --id NOPE; nothing was deleted (see `anamo tasks list \
+             -c A`)\n",
+        )
+        .run();
+    env.anamo(&["tasks", "list", "-c", "Nope"])
+        .fails(1)
+        .stderr_starts_with("error: no task in collection 'Nope'")
+        .run();
+    env.ok(&["sync"]);
+    env.anamo(&["query", "SELEC 1"])
+        .fails(1)
+        .stderr_starts_with("error: cannot parse the SQL: ")
+        .run();
+    env.anamo(&["demo", "--samples", "1", "--dir", "d"])
+        .fails(2)
+        .stderr_contains("1 is not in 2..=10000")
+        .run();
+}
+
+#[test]
+fn json_keeps_both_columns_of_one_name() {
+    let env = Env::new();
+    env.ok(&["tasks", "add", "-c", "A", "--id", "t1", "--script", "true"]);
+    env.ok(&["sync"]);
+    let out = env.ok(&["query", "SELECT 1 AS a, 2 AS a", "--format", "json"]);
+    assert_eq!(out, "[\n{\"a\":1,\"a_2\":2}\n]\n");
+}
+
+#[test]
+fn a_removed_task_is_pointed_to_its_history() {
+    let env = Env::new();
+    env.ok(&[
+        "tasks", "add", "-c", "A", "--id", "t1", "--sample", "S1", "--script", "true",
+    ]);
+    env.ok(&["worker", "-c", "A"]);
+    env.ok(&["tasks", "add", "-c", "A", "--id", "t2", "--script", "true"]);
+    env.ok(&["tasks", "delete", "-c", "A", "--id", "t1"]);
+    env.anamo(&["tasks", "show", "t1", "-c", "A"])
+        .fails(1)
+        .stderr_matches(
+            "^error: task 't1' of A was removed from the store on [0-9-]{10} while done; its \
+             history is in the catalog: `anamo status --sample S1`, `anamo logs t1 -c A`\n$",
+        )
+        .run();
+    env.anamo(&["tasks", "show", "t1"])
+        .fails(1)
+        .stderr_contains("the catalog knows it in A")
+        .run();
+}
+
+#[test]
+fn logs_of_a_waiting_task_say_it_has_not_run() {
+    let env = Env::new();
+    env.ok(&[
+        "tasks", "add", "-c", "A", "--id", "a1", "--sample", "S1", "--script", "true",
+    ]);
+    env.ok(&[
+        "tasks", "add", "-c", "B", "--id", "b1", "--sample", "S1", "--after", "A", "--script",
+        "true",
+    ]);
+    env.anamo(&["logs", "b1"])
+        .fails(1)
+        .stderr_one_line_with("has not run: it waits for its sample's tasks upstream")
+        .run();
+}
+
+#[test]
+fn a_timed_out_run_log_ends_with_the_timeout_line() {
+    let env = Env::new();
+    env.ok(&[
+        "tasks",
+        "add",
+        "-c",
+        "A",
+        "--id",
+        "t1",
+        "--max-attempts",
+        "1",
+        "--timeout",
+        "1",
+        "--script",
+        "echo started; sleep 30",
+    ]);
+    let logs = env.path("logs");
+    env.ok(&["worker", "-c", "A", "--log-dir", logs.to_str().unwrap()]);
+    assert_eq!(
+        env.read("logs/A/t1/1.log"),
+        "started\nanamo: timed out after 1s and was killed\n"
+    );
+}
+
+#[test]
+fn a_misspelt_report_header_key_is_named() {
+    let env = Env::new();
+    env.ok(&["tasks", "add", "-c", "A", "--id", "t1", "--script", "true"]);
+    env.ok(&["sync"]);
+    std::fs::create_dir_all(env.path("queries")).unwrap();
+    env.write(
+        "queries/mine.sql",
+        "-- name: mine\n-- descrption: typo\nSELECT 1;\n",
+    );
+    env.anamo(&["reports"])
+        .stderr_contains(
+            "queries/mine.sql:2: header key 'descrption' looks like 'description', misspelt",
+        )
+        .run();
+}
