@@ -160,3 +160,22 @@ fn a_misspelt_report_header_key_is_named() {
         )
         .run();
 }
+
+#[test]
+fn task_files_fill_sample_and_collection_as_samples_does() {
+    let env = Env::new();
+    env.write(
+        "t.csv",
+        "task_id,sample,script\nt1,S 1,echo {sample} {collection} > out.txt\n",
+    );
+    env.ok(&["tasks", "add", "t.csv", "-c", "A"]);
+    env.ok(&["worker", "-c", "A"]);
+    assert_eq!(env.read("out.txt"), "S 1 A\n");
+    env.write("u.csv", "task_id,script\nu1,echo {smaple}\n");
+    env.anamo(&["tasks", "add", "u.csv", "-c", "A"])
+        .fails(1)
+        .stderr(
+            "error: u.csv:2: script: unknown placeholder {smaple}; known: {collection}\n",
+        )
+        .run();
+}

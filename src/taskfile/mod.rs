@@ -104,11 +104,28 @@ fn read_as(name: &str, text: &str, shape: Shape, defaults: &Defaults) -> Result<
         Shape::Json(kind) => json::read(name, text, kind, defaults)?,
         Shape::Pyanamo => (pyanamo::read(name, text, defaults)?, 0),
     };
+    let located = located
+        .into_iter()
+        .map(|(line, task)| fill_script(name, line, task).map(|t| (line, t)))
+        .collect::<Result<Vec<_>>>()?;
     let tasks = check_batch(name, located)?;
     Ok(Parsed {
         tasks,
         skipped_done,
     })
+}
+
+/// Fills `{sample}` and `{collection}` in a file's script as `--samples` does (each value one
+/// shell word); any other `{name}`, or `{sample}` on a row without a sample, is refused with
+/// the file and line.
+fn fill_script(file: &str, line: u64, mut task: NewTask) -> Result<NewTask> {
+    let mut vars = vec![("collection", task.collection.as_str())];
+    if let Some(sample) = &task.sample {
+        vars.push(("sample", sample.as_str()));
+    }
+    let source = format!("{file}:{line}: script");
+    task.script = placeholders::fill(&source, &task.script, &vars, Quoting::Shell)?;
+    Ok(task)
 }
 
 /// Validates every task and refuses ids given twice in one batch.
