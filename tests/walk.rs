@@ -174,8 +174,33 @@ fn task_files_fill_sample_and_collection_as_samples_does() {
     env.write("u.csv", "task_id,script\nu1,echo {smaple}\n");
     env.anamo(&["tasks", "add", "u.csv", "-c", "A"])
         .fails(1)
-        .stderr(
-            "error: u.csv:2: script: unknown placeholder {smaple}; known: {collection}\n",
-        )
+        .stderr("error: u.csv:2: script: unknown placeholder {smaple}; known: {collection}\n")
         .run();
+}
+
+#[test]
+fn status_sync_waits_for_a_running_sync_and_reads_what_it_wrote() {
+    let env = Env::new();
+    env.ok(&["tasks", "add", "-c", "A", "--id", "t1", "--script", "true"]);
+    env.ok(&["sync"]);
+    // Another process holds the catalog's sync lock for two seconds.
+    let holder = std::process::Command::new("flock")
+        .args(["anamo.db.sync-lock", "sleep", "2"])
+        .current_dir(env.path("."))
+        .spawn()
+        .expect("flock from util-linux");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    let out = env
+        .anamo(&["status", "--sync", "--format", "csv"])
+        .stderr_matches(&format!(
+            "catalog 'anamo.db' is being synced by another process[^\n]*: waiting for it \\(up \
+             to 10m\\), then reading what it wrote\n{}",
+            crate::harness::FRESH
+        ))
+        .run();
+    assert!(started.elapsed() >= std::time::Duration::from_millis(1000));
+    assert!(out.starts_with("step,"), "{out}");
+    let mut holder = holder;
+    holder.wait().unwrap();
 }

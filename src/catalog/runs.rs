@@ -57,6 +57,30 @@ impl Catalog {
     /// Takes the sync lock, or says who holds it: two syncs at once would fight over the
     /// catalog's writer and one would fail half-way.
     pub fn lock_for_sync(&self) -> Result<SyncLock> {
+        self.try_lock_for_sync()?
+            .map_err(|busy| Error::Invalid(format!("{busy}; wait for it to finish")))
+    }
+
+    /// Waits, up to `limit`, for the sync another process runs to end (its lock to be
+    /// released). Errors when it is still running then.
+    pub fn wait_for_other_sync(&self, limit: std::time::Duration) -> Result<()> {
+        let until = std::time::Instant::now() + limit;
+        while sync_in_progress(self.path()) {
+            if std::time::Instant::now() >= until {
+                return Err(Error::Invalid(format!(
+                    "catalog '{}' is still being synced by another process after {}; try again \
+                     when it ends (or read without --sync)",
+                    self.path().display(),
+                    humantime::format_duration(limit)
+                )));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+        Ok(())
+    }
+
+    /// The sync lock, or (inner `Err`) a line saying who holds it.
+    pub fn try_lock_for_sync(&self) -> Result<std::result::Result<SyncLock, String>> {
         let path = lock_path(self.path());
         let file = std::fs::OpenOptions::new()
             .create(true)
@@ -85,12 +109,12 @@ impl Catalog {
                     crate::clock::rfc3339(at)
                 )
             });
-            return Err(Error::Invalid(format!(
-                "catalog '{}' is being synced by another process{by}; wait for it to finish",
+            return Ok(Err(format!(
+                "catalog '{}' is being synced by another process{by}",
                 self.path().display()
             )));
         }
-        Ok(SyncLock(file))
+        Ok(Ok(SyncLock(file)))
     }
 
     /// Records the start of a sync of `source`. Runs left `running` by a process that no longer

@@ -56,6 +56,7 @@ impl Cmd {
             no_tasks: self.no_tasks,
             store_changed: self.store_changed,
             summary_to_stderr: false,
+            wait_for_running: None,
         }
         .run(ctx)
     }

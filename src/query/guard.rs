@@ -72,7 +72,6 @@ const WRITES: &[&str] = &[
     "MERGE",
 ];
 
-
 /// The first keyword of `sql`, upper-cased, past blanks and `--` comments.
 fn first_word(sql: &str) -> String {
     sql.lines()

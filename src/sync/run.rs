@@ -26,6 +26,9 @@ pub struct Request {
     pub store_changed: bool,
     /// Say what was synced on stderr, not stdout (`status --sync`: its data owns stdout).
     pub summary_to_stderr: bool,
+    /// When another process is syncing the catalog: wait up to this long for it and read what
+    /// it wrote (`status --sync`), rather than refuse.
+    pub wait_for_running: Option<std::time::Duration>,
 }
 
 /// One S3 prefix to list, and how to read sample ids under it.
@@ -42,6 +45,7 @@ impl Request {
         Self {
             batch: 5000,
             summary_to_stderr: true,
+            wait_for_running: Some(std::time::Duration::from_secs(600)),
             ..Self::default()
         }
     }
@@ -84,7 +88,23 @@ impl Request {
             .into());
         }
         let mut catalog = ctx.catalog()?;
-        let _lock = catalog.lock_for_sync()?;
+        let _lock = match (catalog.try_lock_for_sync()?, self.wait_for_running) {
+            (Ok(lock), _) => lock,
+            // A reader asked for fresh data, and a sync is making it: wait, and read that.
+            (Err(busy), Some(limit)) => {
+                crate::note!(
+                    "{busy}: waiting for it (up to {}), then reading what it wrote",
+                    humantime::format_duration(limit)
+                );
+                catalog.wait_for_other_sync(limit)?;
+                return Ok(());
+            }
+            (Err(busy), None) => {
+                return Err(
+                    crate::error::Error::Invalid(format!("{busy}; wait for it to finish")).into(),
+                );
+            }
+        };
         // The on-demand prices anamo.toml gives, for the catalog's cost reports.
         if !prices.is_empty() {
             catalog.set_prices(&prices, "anamo.toml")?;
