@@ -59,6 +59,18 @@ fn apart_text(r: &StepRow) -> String {
     .join(", ")
 }
 
+/// Samples with tasks but not in the imported sheet are counted in the steps, yet absent from
+/// every per-sample answer: the line that says so, and where to see them.
+pub fn not_imported_note(samples: u64) -> Option<String> {
+    (samples > 0).then(|| {
+        format!(
+            "{samples} sample(s) have tasks but are not among the imported samples, so \
+             samples-left, samples-done and the report's grid leave them out: `anamo query \
+             samples-not-imported` lists them"
+        )
+    })
+}
+
 /// `$12.34`, `$12.34 + 2 unpriced`, `2 unpriced`, or `-` without instances.
 fn cost_text(r: &StepRow) -> String {
     let unpriced = (r.unpriced_instances > 0).then(|| format!("{} unpriced", r.unpriced_instances));

@@ -54,6 +54,10 @@ const COVERED: &[(&str, &str)] = &[
     ("samples-done", "progress::progress_matrix"),
     ("samples-left", "progress::progress_matrix"),
     (
+        "samples-not-imported",
+        "walk::samples_not_in_the_sheet_are_counted_and_named",
+    ),
+    (
         "samples-missing-files",
         "s3_objects::two_thousand_objects_over_two_hundred_samples",
     ),

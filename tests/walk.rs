@@ -204,3 +204,47 @@ fn status_sync_waits_for_a_running_sync_and_reads_what_it_wrote() {
     let mut holder = holder;
     holder.wait().unwrap();
 }
+
+#[test]
+fn samples_not_in_the_sheet_are_counted_and_named() {
+    let env = Env::new();
+    env.write("samples.csv", "sample_id\nS1\n");
+    env.ok(&["samples", "import", "samples.csv"]);
+    env.write("s.txt", "S1\nS2\nS3\n");
+    env.ok(&[
+        "tasks",
+        "add",
+        "-c",
+        "A",
+        "--samples",
+        "s.txt",
+        "--script",
+        "true",
+    ]);
+    env.ok(&["sync"]);
+    let note = "2 sample(s) have tasks but are not among the imported samples, so samples-left, \
+                samples-done and the report's grid leave them out: `anamo query \
+                samples-not-imported` lists them\n";
+    env.anamo(&["status", "--format", "csv"])
+        .stderr_matches(&format!("{}{}", crate::harness::FRESH, regex_escape(note)))
+        .run();
+    let left = env
+        .anamo(&["query", "samples-left", "-p", "step=A", "--format", "csv"])
+        .stderr(note)
+        .run();
+    assert_eq!(left, "sample_id,cohort,state\nS1,,todo\n");
+    let listed = env.ok(&["query", "samples-not-imported", "--format", "csv"]);
+    assert_eq!(listed, "sample,steps,tasks\nS2,A,1\nS3,A,1\n");
+}
+
+fn regex_escape(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if "\\.+*?()|[]{}^$`".contains(c) {
+                format!("\\{c}")
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}

@@ -149,6 +149,23 @@ fn blocked_per_step(conn: &Connection) -> Result<std::collections::HashMap<Strin
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// Samples with tasks that are not among the imported samples, when any sample is imported
+/// (without a sheet every sample is such, and nothing is worth saying).
+pub fn samples_not_imported(conn: &Connection) -> Result<u64> {
+    let result = (|| -> Result<u64> {
+        let n: i64 = conn.query_row(
+            "SELECT CASE WHEN EXISTS (SELECT 1 FROM samples) THEN
+                 (SELECT count(DISTINCT t.sample) FROM tasks t WHERE t.sample IS NOT NULL
+                  AND NOT EXISTS (SELECT 1 FROM samples s WHERE s.sample_id = t.sample))
+             ELSE 0 END",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(n.max(0) as u64)
+    })();
+    crate::error::in_db(result, "catalog", super::path_of(conn))
+}
+
 /// How fresh the catalog's tasks are.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Freshness {

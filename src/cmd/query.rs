@@ -78,6 +78,16 @@ impl Cmd {
                 report.name
             );
         }
+        // A report over the sheet leaves out samples with tasks that are not in it: say so.
+        if let Some(report) = &checked
+            && report.sql.contains("FROM samples")
+            && report.name != "samples-not-imported"
+            && let Some(note) = crate::status::not_imported_note(
+                crate::catalog::progress::samples_not_imported(&conn)?,
+            )
+        {
+            crate::note!("{note}");
+        }
         Ok(())
     }
 }

@@ -44,7 +44,14 @@ impl Cmd {
             status::freshness_line(&progress::freshness(&conn)?, running)
         );
         match self.sample {
-            None => status::render(&progress::overview(&conn)?, format, out)?,
+            None => {
+                status::render(&progress::overview(&conn)?, format, out)?;
+                if let Some(note) =
+                    status::not_imported_note(progress::samples_not_imported(&conn)?)
+                {
+                    crate::note!("{note}");
+                }
+            }
             Some(sample) => {
                 let presence = progress::sample_presence(&conn, &sample)?;
                 if presence.imported.is_none() && presence.tasks == 0 {

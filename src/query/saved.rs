@@ -81,6 +81,10 @@ const BUILT_IN: &[(&str, &str)] = &[
         include_str!("../../queries/samples-missing-files.sql"),
     ),
     (
+        "samples-not-imported.sql",
+        include_str!("../../queries/samples-not-imported.sql"),
+    ),
+    (
         "slowest-tasks.sql",
         include_str!("../../queries/slowest-tasks.sql"),
     ),
