@@ -3,7 +3,7 @@
 
 use std::io::{IsTerminal, Write};
 
-use comfy_table::{ContentArrangement, Table, presets};
+use comfy_table::{ColumnConstraint, ContentArrangement, Table, presets};
 use serde_json::Value;
 
 /// Set by `-q`: notes on stderr are silenced, errors still print.
@@ -26,6 +26,94 @@ macro_rules! note {
             eprintln!($($arg)*);
         }
     };
+}
+
+/// Columns a person can do without on a narrow screen, the first left out first; then any
+/// other from the right. The first column (what a row is: a step, a task) always stays.
+const SPARE_COLUMNS: &[&str] = &[
+    "log_uri",
+    "unpriced_instances",
+    "instances",
+    "owner",
+    "started",
+    "started_at",
+    "done_24h",
+    "total",
+    "attempts",
+    "cost",
+    "finished_at",
+    "finished",
+    "set apart",
+    "seconds",
+    "running",
+    "waiting",
+];
+
+/// Free text wider than this wraps in a narrow table; narrower cells (names, numbers, times)
+/// never do: a step name broken over two lines reads as two steps.
+const WRAP_OVER: usize = 28;
+/// The narrowest a wrapped free-text column is made.
+const WRAP_MIN: usize = 15;
+
+/// Lays `table` out for the terminal's width (or `COLUMNS`): names and numbers are never
+/// wrapped, long free text wraps, and when even that cannot fit, spare columns are hidden.
+/// Returns the names of the columns hidden.
+fn fit(table: &mut Table, names: &[String]) -> Vec<String> {
+    if let Some(w) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|v| v.parse::<u16>().ok())
+    {
+        table.set_width(w);
+    }
+    let Some(width) = table.width() else {
+        return vec![];
+    };
+    let content = table.column_max_content_widths();
+    let wraps = |i: usize| content.get(i).copied().unwrap_or(0) as usize > WRAP_OVER;
+    // A column costs its content and one space each side, plus its border; free text wraps
+    // down to WRAP_MIN.
+    let cost = |i: usize| {
+        if wraps(i) {
+            WRAP_MIN + 3
+        } else {
+            content.get(i).copied().unwrap_or(0) as usize + 3
+        }
+    };
+    let mut shown: Vec<usize> = (0..content.len()).collect();
+    let mut spare: Vec<usize> = SPARE_COLUMNS
+        .iter()
+        .filter_map(|s| names.iter().position(|n| n == s))
+        .filter(|&i| i > 0)
+        .collect();
+    // Then names and numbers from the right; free text (an error tail: the why) goes last.
+    spare.extend((1..content.len()).rev().filter(|&i| !wraps(i)));
+    spare.extend((1..content.len()).rev().filter(|&i| wraps(i)));
+    let mut hidden = vec![];
+    for candidate in spare {
+        let need: usize = 1 + shown.iter().map(|&i| cost(i)).sum::<usize>();
+        if need <= width as usize {
+            break;
+        }
+        if let Some(at) = shown.iter().position(|&i| i == candidate) {
+            shown.remove(at);
+            hidden.push(candidate);
+        }
+    }
+    for (i, w) in content.iter().enumerate() {
+        let Some(column) = table.column_mut(i) else {
+            continue;
+        };
+        if hidden.contains(&i) {
+            column.set_constraint(ColumnConstraint::Hidden);
+        } else if (*w as usize) <= WRAP_OVER {
+            column.set_constraint(ColumnConstraint::ContentWidth);
+        }
+    }
+    hidden.sort();
+    hidden
+        .into_iter()
+        .filter_map(|i| names.get(i).cloned())
+        .collect()
 }
 
 /// `names` with every repeat renamed `NAME_2`, `NAME_3`, ... (skipping names already taken).
@@ -192,9 +280,18 @@ impl<W: Write> RowWriter<W> {
     pub fn finish(self) -> std::io::Result<u64> {
         match self.sink {
             Sink::Delimited(mut w) => w.flush()?,
-            Sink::Table(t, mut out) => {
+            Sink::Table(mut t, mut out) => {
+                let left_out = fit(&mut t, &self.columns);
                 writeln!(out, "{t}")?;
                 out.flush()?;
+                if !left_out.is_empty() {
+                    crate::note!(
+                        "left out {} to fit {} columns; a wider terminal or --format tsv shows \
+                         every column",
+                        left_out.join(", "),
+                        t.width().unwrap_or(0)
+                    );
+                }
                 if self.rows > TABLE_ROWS {
                     crate::note!(
                         "showed the first {TABLE_ROWS} of {} rows as a table; use --format tsv, \

@@ -248,3 +248,68 @@ fn regex_escape(text: &str) -> String {
         })
         .collect()
 }
+
+#[test]
+fn status_and_failed_tasks_stay_readable_at_80_and_120_columns() {
+    let env = Env::new();
+    for step in ["Alignment", "ReadProcessing", "VariantCalling"] {
+        env.ok(&[
+            "tasks",
+            "add",
+            "-c",
+            step,
+            "--id",
+            &format!("{step}-long-task-id-S001"),
+            "--sample",
+            "S001",
+            "--max-attempts",
+            "1",
+            "--script",
+            "echo 'reference genome not found in /mnt/data/references/GRCh38_full.fa' >&2; exit 2",
+        ]);
+        env.anamo(&["worker", "-c", step])
+            .stderr_matches("(?s).*")
+            .run();
+    }
+    env.ok(&["sync"]);
+    for width in [80usize, 120] {
+        for args in [
+            &["status", "--format", "table"][..],
+            &["query", "failed-tasks", "--format", "table"][..],
+        ] {
+            let out = env
+                .anamo(args)
+                .env("COLUMNS", width.to_string())
+                .stderr_matches("(?s).*")
+                .run();
+            for line in out.lines() {
+                assert!(line.chars().count() <= width, "{args:?} at {width}:\n{out}");
+            }
+            // Step names are never broken over two lines.
+            for step in ["Alignment", "ReadProcessing", "VariantCalling"] {
+                assert!(out.contains(step), "{args:?} at {width}: {step}\n{out}");
+            }
+            if args[0] == "query" {
+                // The why stays (wrapped), whatever else is left out.
+                assert!(out.contains("reference"), "{out}");
+            } else {
+                assert!(out.contains("progress") && out.contains("failed"), "{out}");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_man_page_keeps_help_example_lines_apart() {
+    let env = Env::new();
+    env.ok(&["man", "--dir", "man"]);
+    let page = env.read("man/anamo-tasks-add.1");
+    let at = page
+        .find("From flags:")
+        .expect("the examples are in the page");
+    assert!(page[..at].ends_with(".nf\n"), "set no-fill: {page}");
+    let rest = &page[at..];
+    let from_file = rest.find("From a file:").unwrap();
+    let end = rest.find(".fi\n").unwrap();
+    assert!(from_file < end, "each example line stays a line of its own");
+}

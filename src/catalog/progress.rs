@@ -180,7 +180,8 @@ pub fn freshness(conn: &Connection) -> Result<Freshness> {
     let result = (|| -> Result<Freshness> {
         let last_ok = conn
             .query_row(
-                "SELECT max(finished_at) FROM sync_runs WHERE status = 'ok' AND source LIKE 'tasks:%'",
+                "SELECT max(finished_at) FROM sync_runs WHERE status = 'ok' AND source LIKE 'tasks:%' \
+                 AND source NOT LIKE '% (before delete)'",
                 [],
                 |r| r.get::<_, Option<i64>>(0),
             )
@@ -189,8 +190,10 @@ pub fn freshness(conn: &Connection) -> Result<Freshness> {
         let unfinished = conn
             .query_row(
                 "SELECT started_at, error FROM sync_runs WHERE source LIKE 'tasks:%' \
+                 AND source NOT LIKE '% (before delete)' \
                  AND id > coalesce((SELECT max(id) FROM sync_runs WHERE status = 'ok' \
-                                    AND source LIKE 'tasks:%'), 0) \
+                                    AND source LIKE 'tasks:%' \
+                                    AND source NOT LIKE '% (before delete)'), 0) \
                  ORDER BY id DESC LIMIT 1",
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?)),

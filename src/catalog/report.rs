@@ -204,12 +204,14 @@ pub fn sample_standing(conn: &Connection, limit: usize) -> Result<SampleStanding
     crate::error::in_db(result, "catalog", super::path_of(conn))
 }
 
-/// When each source (tasks of a store, instances, a bucket) was last synced completely.
+/// When each source (tasks of a store, instances, a bucket) was last synced completely. The
+/// copies `tasks delete` makes of the tasks it removes are not syncs of the store: left out.
 pub fn last_syncs(conn: &Connection) -> Result<Vec<(String, i64)>> {
     let result = (|| -> Result<Vec<(String, i64)>> {
         let mut stmt = conn.prepare(
             "SELECT source, max(finished_at) FROM sync_runs
              WHERE status = 'ok' AND finished_at IS NOT NULL
+               AND source NOT LIKE '% (before delete)'
              GROUP BY source ORDER BY source",
         )?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;

@@ -120,8 +120,9 @@ where
 pub fn step_bars(steps: &[StepRow]) -> Result<String> {
     let most = steps.iter().map(|s| s.total).max().unwrap_or(0).max(1);
     let names: Vec<&str> = steps.iter().map(|s| s.step.as_str()).collect();
-    let height = (40 + 28 * steps.len() as u32).max(110);
-    rows_chart(&names, (height, 24, 130), 0u64..most, "tasks", |chart| {
+    let height = (56 + 28 * steps.len() as u32).max(126);
+    // The x label area holds the tick labels and, below them, the axis title.
+    rows_chart(&names, (height, 44, 130), 0u64..most, "tasks", |chart| {
         for (k, s) in steps.iter().enumerate() {
             let i = row_at(k, steps.len());
             let mut from = 0u64;
@@ -237,39 +238,45 @@ pub fn run_time_boxes(steps: &[crate::catalog::report::RunTimes]) -> Result<Stri
     let names: Vec<&str> = steps.iter().map(|s| s.step.as_str()).collect();
     let height = (50 + 34 * steps.len() as u32).max(120);
     let x_desc = format!("{unit} per task");
-    rows_chart(&names, (height, 30, 130), 0f64..most, &x_desc, |chart| {
-        let ink = RGBColor(52, 101, 164);
-        for (k, s) in steps.iter().enumerate() {
-            let i = row_at(k, steps.len());
-            let [lo, q1, median, q3, hi] = s.quartiles.map(minutes);
-            let centre = SegmentValue::CenterOf(i);
-            chart
-                .draw_series(std::iter::once(PathElement::new(
-                    [(lo, centre.clone()), (hi, centre)],
-                    ink.stroke_width(1),
-                )))
-                .map_err(drawing)?;
-            let mut body = Rectangle::new(
-                [
-                    (q1, SegmentValue::Exact(i)),
-                    (q3, SegmentValue::Exact(i + 1)),
-                ],
-                ink.mix(0.35).filled(),
-            );
-            body.set_margin(6, 6, 0, 0);
-            chart.draw_series(std::iter::once(body)).map_err(drawing)?;
-            let mut mid = Rectangle::new(
-                [
-                    (median, SegmentValue::Exact(i)),
-                    (median + most / 400.0, SegmentValue::Exact(i + 1)),
-                ],
-                ink.filled(),
-            );
-            mid.set_margin(4, 4, 0, 0);
-            chart.draw_series(std::iter::once(mid)).map_err(drawing)?;
-        }
-        Ok(())
-    })
+    rows_chart(
+        &names,
+        (height + 14, 44, 130),
+        0f64..most,
+        &x_desc,
+        |chart| {
+            let ink = RGBColor(52, 101, 164);
+            for (k, s) in steps.iter().enumerate() {
+                let i = row_at(k, steps.len());
+                let [lo, q1, median, q3, hi] = s.quartiles.map(minutes);
+                let centre = SegmentValue::CenterOf(i);
+                chart
+                    .draw_series(std::iter::once(PathElement::new(
+                        [(lo, centre.clone()), (hi, centre)],
+                        ink.stroke_width(1),
+                    )))
+                    .map_err(drawing)?;
+                let mut body = Rectangle::new(
+                    [
+                        (q1, SegmentValue::Exact(i)),
+                        (q3, SegmentValue::Exact(i + 1)),
+                    ],
+                    ink.mix(0.35).filled(),
+                );
+                body.set_margin(6, 6, 0, 0);
+                chart.draw_series(std::iter::once(body)).map_err(drawing)?;
+                let mut mid = Rectangle::new(
+                    [
+                        (median, SegmentValue::Exact(i)),
+                        (median + most / 400.0, SegmentValue::Exact(i + 1)),
+                    ],
+                    ink.filled(),
+                );
+                mid.set_margin(4, 4, 0, 0);
+                chart.draw_series(std::iter::once(mid)).map_err(drawing)?;
+            }
+            Ok(())
+        },
+    )
 }
 
 /// Tasks per instance over a window: a row per instance, a bar per run in its state's colour;
@@ -281,11 +288,11 @@ pub fn timeline(
 ) -> Result<String> {
     let hours = |at: i64| (at - to) as f64 / 3_600_000.0;
     let names: Vec<&str> = instances.iter().map(|i| i.instance_id.as_str()).collect();
-    let height = (50 + 22 * instances.len() as u32).max(120);
+    let height = (64 + 22 * instances.len() as u32).max(134);
     let x = hours(from)..0f64;
     rows_chart(
         &names,
-        (height, 30, 150),
+        (height, 44, 150),
         x,
         "hours before the report",
         |chart| {

@@ -66,7 +66,7 @@ body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:0 auto;max
 h1{font-size:1.5em;margin:.2em 0}h2{font-size:1.2em;border-bottom:1px solid #ccc;margin-top:1.6em}
 table{border-collapse:collapse;font-size:.9em}td,th{padding:2px 8px;text-align:right;border-bottom:1px solid #eee}
 td:first-child,th:first-child{text-align:left}.scroll{overflow-x:auto}
-svg{max-width:100%;height:auto}.chart{overflow-x:auto}.chart svg{min-width:600px}.none{color:#666;font-style:italic}.meta td{text-align:left}
+svg{max-width:100%;height:auto}.chart{overflow-x:auto}.chart svg{min-width:600px}.chart.fit svg{min-width:0;width:100%;max-width:720px}.none{color:#666;font-style:italic}.meta td{text-align:left}
 .grid td{text-align:center;font-size:.8em;color:#fff}.legend span{display:inline-block;padding:0 6px;margin-right:4px;color:#fff}
 pre{white-space:pre-wrap;font-size:.8em;margin:0}
 @media print{body{max-width:none}h2{break-after:avoid}}
@@ -161,6 +161,14 @@ fn chart(page: &mut String, svg: &str) {
     page.push_str("</div>");
 }
 
+/// A chart scaled to the width of the screen, never cut: the steps' bars, whose every state
+/// must show on a phone (their step names stay readable at that scale).
+fn fitted_chart(page: &mut String, svg: &str) {
+    page.push_str("<div class=\"chart fit\">");
+    page.push_str(svg);
+    page.push_str("</div>");
+}
+
 /// Opens a table, scrolled sideways on a narrow screen, with its header row; `TABLE_END`
 /// closes it.
 fn table_head(page: &mut String, id: &str, columns: &[&str]) {
@@ -213,19 +221,20 @@ fn steps_section(steps: &[progress::StepRow], page: &mut String) -> Result<()> {
         return Ok(());
     }
     legend(page, false);
-    chart(page, &charts::step_bars(steps)?);
+    fitted_chart(page, &charts::step_bars(steps)?);
+    // What a phone's first screen must show comes first: how far along, and what failed.
     table_head(
         page,
         "steps",
         &[
             "step",
+            "% done",
+            "failed",
             "done",
             "running",
             "todo",
             "waiting",
-            "failed",
             "total",
-            "% done",
             "done in 24 h",
             "ETA",
             "set apart",
@@ -239,12 +248,17 @@ fn steps_section(steps: &[progress::StepRow], page: &mut String) -> Result<()> {
             esc(&s.step),
             esc(&s.step)
         );
+        let _ = write!(
+            page,
+            "<td class=\"pct\">{:.1}%</td><td data-state=\"failed\">{}</td>",
+            s.pct_done(),
+            s.failed
+        );
         for (state, n) in [
             ("done", s.done),
             ("running", s.running),
             ("todo", s.todo),
             ("waiting", s.waiting),
-            ("failed", s.failed),
             ("total", s.total),
         ] {
             let _ = write!(page, "<td data-state=\"{state}\">{n}</td>");
@@ -262,8 +276,7 @@ fn steps_section(steps: &[progress::StepRow], page: &mut String) -> Result<()> {
         .collect();
         let _ = write!(
             page,
-            "<td class=\"pct\">{:.1}%</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            s.pct_done(),
+            "<td>{}</td><td>{}</td><td>{}</td></tr>",
             s.done_24h,
             crate::status::eta_cell(s, now),
             if apart.is_empty() {
