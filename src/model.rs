@@ -309,6 +309,9 @@ pub enum Seen {
     /// Removed at this time (epoch ms), in this state (a task withdrawn with its dropped
     /// sample is never skipped: adding it again is allowed).
     Removed { state: TaskState, at: i64 },
+    /// Its sample was dropped from the study at this time (epoch ms): nothing of it is added
+    /// until the sample is re-activated.
+    SampleDropped { at: i64 },
 }
 
 /// Which tasks a retry or delete applies to, within one collection.

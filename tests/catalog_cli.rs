@@ -660,7 +660,7 @@ fn status_shows_steps_in_order_with_throughput() {
     );
     assert_eq!(
         lines[2],
-        "A\t0\t0\t0\t1\t1\t2\t50.0\t1\t0.0\t0\t\t0\t0\t0\t0\t0"
+        "A\t0\t0\t0\t1\t1\t2\t50.0\t1\t\t0\t\t0\t0\t0\t0\t0"
     );
     assert_eq!(
         lines[3],

@@ -297,7 +297,8 @@ fn a_failed_lane_holds_its_sample_and_deleting_it_says_what_that_releases() {
         .anamo(&["tasks", "delete", "-c", "A", "--id", "S1-L2"])
         .stderr(
             "1 task(s) downstream of A may run now: the deleted tasks were not required (a lane \
-             deleted on purpose)\n",
+             deleted on purpose); to fix a failed task instead, add the fixed one under a new id \
+             (it supersedes the failure once done) and delete nothing\n",
         )
         .run();
     assert!(out.starts_with("deleted 1 task(s) of A"), "{out}");

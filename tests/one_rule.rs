@@ -367,6 +367,12 @@ fn dropping_a_sample_withdraws_its_tasks_that_have_not_started(env: &Env) {
     env.ok(&["worker", "-c", "A"]);
     env.ok(&["worker", "-c", "B"]);
     assert_eq!(sorted_lines(env, "ran.txt"), ["A S1", "B S1"]);
+    // While it is dropped, the same add (from any machine: the store knows) adds none of it.
+    let out = env
+        .anamo(&add_a)
+        .stderr_contains("skipped A/S2: its sample S2 was dropped from the study on ")
+        .run();
+    assert!(out.contains("added 0 task(s)"), "{out}");
     // Back in the study: the withdrawn tasks are added again (not skipped), and run.
     env.write("active.csv", "sample_id,status\nS2,active\n");
     env.anamo(&["samples", "import", "active.csv"])

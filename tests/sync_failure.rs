@@ -64,6 +64,12 @@ impl TaskStore for FailingScans {
     fn tombstone(&self, c: &str, id: &str) -> Result<Option<Tombstone>> {
         self.inner.tombstone(c, id)
     }
+    fn drop_sample(&self, s: &str, why: &str) -> Result<()> {
+        self.inner.drop_sample(s, why)
+    }
+    fn reinstate_sample(&self, s: &str) -> Result<bool> {
+        self.inner.reinstate_sample(s)
+    }
     fn scan(&self, f: &TaskFilter, a: Option<&TaskKey>, l: usize) -> Result<Page> {
         if self.pages.fetch_add(1, Ordering::SeqCst) >= self.ok_pages {
             return Err(Error::Invalid("connection reset by peer".into()));

@@ -41,7 +41,8 @@ fn a_sample_sheet_given_to_samples_is_refused() {
     .fails(1)
     .stderr(
         "error: sheet.csv:1: 'sample_id,cohort' looks like a row of a sheet; --samples takes \
-         one sample id per line (e.g. `cut -d, -f1 sheet.csv | tail -n +2 > samples.txt`)\n",
+         one sample id per line (e.g. `cut -d, -f1 sheet.csv | tail -n +2 > samples.txt`, the \
+         tail skipping its header)\n",
     )
     .run();
 }

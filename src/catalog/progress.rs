@@ -61,8 +61,10 @@ impl StepRow {
         if self.total == 0 {
             return None;
         }
+        // Done only with nothing left, nothing blocked and nothing failed: a failure waits for
+        // a person as blocked work does.
         if left == 0 {
-            return (self.blocked == 0).then_some(0.0);
+            return (self.blocked == 0 && self.failed == 0).then_some(0.0);
         }
         if self.done_24h < ETA_MIN_FINISHES {
             return None;
@@ -247,6 +249,8 @@ pub struct LogRef {
     /// Runs made (each run's log is RUN.log beside the last one).
     pub runs: u32,
     pub log_uri: Option<String>,
+    /// Removed from the store (the catalog's history).
+    pub removed: bool,
 }
 
 /// The catalog's tasks with this id (in `collection` when given); at most two, enough to tell
@@ -254,7 +258,8 @@ pub struct LogRef {
 pub fn log_refs(conn: &Connection, task_id: &str, collection: Option<&str>) -> Result<Vec<LogRef>> {
     let result = (|| -> Result<Vec<LogRef>> {
         let mut stmt = conn.prepare(
-            "SELECT collection, max(coalesce(runs, 0), attempts), log_uri, state FROM tasks \
+            "SELECT collection, max(coalesce(runs, 0), attempts), log_uri, state, \
+                    removed_at IS NOT NULL FROM tasks \
              WHERE task_id = ?1 AND (?2 IS NULL OR collection = ?2) LIMIT 2",
         )?;
         let rows = stmt
@@ -264,6 +269,7 @@ pub fn log_refs(conn: &Connection, task_id: &str, collection: Option<&str>) -> R
                     runs: r.get(1)?,
                     log_uri: r.get(2)?,
                     state: r.get(3)?,
+                    removed: r.get(4)?,
                 })
             })?
             .collect::<rusqlite::Result<_>>()?;

@@ -36,6 +36,15 @@ impl Cmd {
             );
         };
         let Some(last) = found.log_uri else {
+            if found.removed && found.runs == 0 {
+                bail!(
+                    "task {}/{} was removed from the store while {} and never ran: it has no log \
+                     (`anamo status --sample` shows its sample's history)",
+                    found.collection,
+                    self.id,
+                    found.state
+                );
+            }
             if found.state == "waiting" {
                 bail!(
                     "task {}/{} has not run: it waits for its sample's tasks upstream (`anamo \
@@ -107,6 +116,7 @@ impl Cmd {
                 state: t.state.to_string(),
                 runs: t.runs,
                 log_uri: t.log_uri,
+                removed: false,
             }));
         }
         if !ctx.catalog_path.exists() {

@@ -41,6 +41,7 @@ impl Cmd {
             Cmd::Import(c) => {
                 let mut cat = ctx.catalog()?;
                 let r = catalog::import_samples(&mut cat, &c.file)?;
+                reinstate(ctx, &r.reactivated)?;
                 for (sample, reason) in &r.reactivated {
                     crate::note!(
                         "warning: sample {sample} was dropped ({reason}) and is active again: \
@@ -63,24 +64,28 @@ impl Cmd {
                         println!("sample {} was already dropped", c.sample)
                     }
                 }
-                if !c.keep_tasks {
-                    withdraw(ctx, &mut cat, &c.sample)?;
-                }
+                withdraw(ctx, &mut cat, &c.sample, &c.reason, c.keep_tasks)?;
             }
         }
         Ok(())
     }
 }
 
-/// Withdraws a dropped sample's tasks that have not started, and says how many per step; a
-/// store that is not there has none to withdraw.
-fn withdraw(ctx: &Context, cat: &mut catalog::Catalog, sample: &str) -> Result<()> {
+/// Tells the store the sample is dropped and withdraws its tasks that have not started (unless
+/// `keep_tasks`), saying how many per step; a store that is not there has nothing to do.
+fn withdraw(
+    ctx: &Context,
+    cat: &mut catalog::Catalog,
+    sample: &str,
+    reason: &str,
+    keep_tasks: bool,
+) -> Result<()> {
     let store = match ctx.store(crate::store::OpenMode::MustExist) {
         Ok(store) => store,
         Err(crate::error::Error::Missing { .. }) => return Ok(()),
         Err(e) => return Err(e.into()),
     };
-    let withdrawn = crate::sync::withdraw_sample(store.as_ref(), cat, sample)?;
+    let withdrawn = crate::sync::drop_from_queue(store.as_ref(), cat, sample, reason, keep_tasks)?;
     if withdrawn.is_empty() {
         return Ok(());
     }
@@ -91,5 +96,22 @@ fn withdraw(ctx: &Context, cat: &mut catalog::Catalog, sample: &str) -> Result<(
         store.describe(),
         per_step.join(", ")
     );
+    Ok(())
+}
+
+/// Samples back in the study: the store takes their drop marks away, so their tasks can be
+/// added again; a store that is not there has none.
+fn reinstate(ctx: &Context, samples: &[(String, String)]) -> Result<()> {
+    if samples.is_empty() {
+        return Ok(());
+    }
+    let store = match ctx.store(crate::store::OpenMode::MustExist) {
+        Ok(store) => store,
+        Err(crate::error::Error::Missing { .. }) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    for (sample, _) in samples {
+        store.reinstate_sample(sample)?;
+    }
     Ok(())
 }

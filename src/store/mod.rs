@@ -106,6 +106,13 @@ pub trait TaskStore: Send + Sync {
     /// What the store remembers of a task it removed: its tombstone, if it keeps one.
     fn tombstone(&self, collection: &str, task_id: &str) -> Result<Option<Tombstone>>;
 
+    /// Marks `sample` dropped from the study: `add_tasks` skips its tasks (as `Seen::SampleDropped`)
+    /// until `reinstate_sample`. Idempotent.
+    fn drop_sample(&self, sample: &str, reason: &str) -> Result<()>;
+
+    /// Takes a sample's drop mark away (it is back in the study); `false` when it had none.
+    fn reinstate_sample(&self, sample: &str) -> Result<bool>;
+
     /// A page of at most `limit` tasks, starting after `after`. Records that cannot be read
     /// are reported in the page, not raised as errors.
     fn scan(&self, filter: &TaskFilter, after: Option<&TaskKey>, limit: usize) -> Result<Page>;

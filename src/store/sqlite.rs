@@ -31,6 +31,7 @@ const SCHEMA: Schema = Schema {
         include_str!("../../migrations/store/0003_tombstones.sql"),
         include_str!("../../migrations/store/0004_runs.sql"),
         include_str!("../../migrations/store/0005_withdrawn.sql"),
+        include_str!("../../migrations/store/0006_dropped_samples.sql"),
     ],
     flag: "--store/ANAMO_STORE",
     creator: "`anamo tasks add`",
@@ -304,6 +305,8 @@ impl TaskStore for SqliteStore {
                 let mut forget = tx.prepare_cached(
                     "DELETE FROM tombstones WHERE collection = ?1 AND task_id = ?2",
                 )?;
+                let mut dropped =
+                    tx.prepare_cached("SELECT dropped_at FROM dropped_samples WHERE sample = ?1")?;
                 let mut renumber = tx.prepare_cached(
                     "UPDATE tasks SET runs = ?3 WHERE collection = ?1 AND task_id = ?2",
                 )?;
@@ -342,6 +345,19 @@ impl TaskStore for SqliteStore {
                         Some(_) => None,
                         None => tombstone_of(&tx, &t.collection, &t.task_id)?,
                     };
+                    // A dropped sample's tasks are not added, whatever --replace says.
+                    let dropped_at: Option<i64> = match &t.sample {
+                        Some(s) => dropped.query_row(params![s], |r| r.get(0)).optional()?,
+                        None => None,
+                    };
+                    if let Some(at) = dropped_at {
+                        report.skipped.push(Skipped {
+                            collection: t.collection.clone(),
+                            task_id: t.task_id.clone(),
+                            seen: Seen::SampleDropped { at },
+                        });
+                        continue;
+                    }
                     match (present, gone) {
                         (Some(_), _) if opts.replace => {
                             overwrite.execute(values)?;
@@ -701,6 +717,31 @@ impl TaskStore for SqliteStore {
 
     fn tombstone(&self, collection: &str, task_id: &str) -> Result<Option<Tombstone>> {
         let result = tombstone_of(&self.conn(), collection, task_id);
+        crate::error::in_db(result, "task store", &self.path)
+    }
+
+    fn drop_sample(&self, sample: &str, reason: &str) -> Result<()> {
+        let result = self
+            .conn()
+            .execute(
+                "INSERT INTO dropped_samples (sample, dropped_at, reason) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (sample) DO NOTHING",
+                params![sample, now_ms(), reason],
+            )
+            .map(|_| ())
+            .map_err(Error::from);
+        crate::error::in_db(result, "task store", &self.path)
+    }
+
+    fn reinstate_sample(&self, sample: &str) -> Result<bool> {
+        let result = self
+            .conn()
+            .execute(
+                "DELETE FROM dropped_samples WHERE sample = ?1",
+                params![sample],
+            )
+            .map(|n| n > 0)
+            .map_err(Error::from);
         crate::error::in_db(result, "task store", &self.path)
     }
 

@@ -11,8 +11,8 @@ pub use instances::{SpotPriceCounts, sync_instances, sync_spot_prices};
 pub use objects::{SamplePattern, kind_of, sync_objects};
 pub use run::Request;
 pub use tasks::{
-    Deleted, TaskSyncOptions, TaskSyncReport, delete_with_history, record_before_delete,
-    sync_tasks, withdraw_sample,
+    Deleted, TaskSyncOptions, TaskSyncReport, delete_with_history, drop_from_queue,
+    record_before_delete, sync_tasks, withdraw_sample,
 };
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};

@@ -215,6 +215,23 @@ pub fn delete_with_history(
     Ok(deleted)
 }
 
+/// What dropping a sample does to the queue: the store marks it (so no machine adds its tasks
+/// again until it is re-activated) and, unless `keep_tasks`, its tasks that have not started
+/// are withdrawn (see [`withdraw_sample`]); how many per step.
+pub fn drop_from_queue(
+    store: &dyn TaskStore,
+    catalog: &mut Catalog,
+    sample: &str,
+    reason: &str,
+    keep_tasks: bool,
+) -> Result<Vec<(String, u64)>> {
+    store.drop_sample(sample, reason)?;
+    if keep_tasks {
+        return Ok(vec![]);
+    }
+    withdraw_sample(store, catalog, sample)
+}
+
 /// Withdraws a dropped sample's tasks that have not started (waiting or todo) from the store,
 /// with their history (as a delete), step by step: how many per step. Their tombstones say
 /// withdrawn, so adding them again is allowed. Running tasks finish; the catalog sets them

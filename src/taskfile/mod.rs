@@ -200,9 +200,15 @@ pub fn from_samples(
         // A sample sheet given by mistake would make one task per row, named by whole rows.
         if sample.contains([',', '\t']) {
             let shown: String = sample.chars().take(40).collect();
+            let cut = if sample.contains('\t') {
+                "cut -f1"
+            } else {
+                "cut -d, -f1"
+            };
             return Err(Error::Invalid(format!(
                 "{name}:{}: '{shown}' looks like a row of a sheet; --samples takes one sample id \
-                 per line (e.g. `cut -d, -f1 {name} | tail -n +2 > samples.txt`)",
+                 per line (e.g. `{cut} {name} | tail -n +2 > samples.txt`, the tail skipping \
+                 its header)",
                 i + 1
             )));
         }

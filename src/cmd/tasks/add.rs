@@ -150,7 +150,11 @@ impl Cmd {
         if notes.len() > 10 {
             crate::note!("... and {} more seen before", notes.len() - 10);
         }
-        if !notes.is_empty() {
+        let replaceable = report
+            .skipped
+            .iter()
+            .any(|s| !matches!(s.seen, Seen::SampleDropped { .. }));
+        if replaceable || notes.len() > report.skipped.len() {
             crate::note!(
                 "tasks seen before are left as they are: --replace runs them again (and changes \
                  what they wait for)"
@@ -275,6 +279,12 @@ fn skip_note(
         seen,
     } = skipped;
     Ok(match *seen {
+        Seen::SampleDropped { at } => format!(
+            "skipped {collection}/{task_id}: its sample {} was dropped from the study on {}; \
+             re-activate it first (a sheet with status active: `anamo samples import`)",
+            sample.unwrap_or("?"),
+            day(at)
+        ),
         Seen::Present(TaskState::Done) => {
             format!("skipped {collection}/{task_id}: done (still in the store)")
         }

@@ -67,7 +67,8 @@ fn say_released(collection: &str, deleted: &sync::Deleted) {
     if deleted.released > 0 {
         crate::note!(
             "{} task(s) downstream of {collection} may run now: the deleted tasks were not \
-             required (a lane deleted on purpose)",
+             required (a lane deleted on purpose); to fix a failed task instead, add the fixed \
+             one under a new id (it supersedes the failure once done) and delete nothing",
             deleted.released
         );
     }

@@ -28,12 +28,22 @@ pub(super) fn add(store: &DynamoStore, tasks: &[NewTask], opts: AddOptions) -> R
             .collect();
         let existing = store.existing(&keys).await?;
         let removed = store.tombstones(&keys).await?;
+        let dropped = store.dropped_samples(tasks).await?;
         let now = now_ms();
         let mut report = AddReport::default();
         let mut written = vec![];
         let mut forget = vec![];
         for t in tasks {
             let k = (t.collection.clone(), t.task_id.clone());
+            // A dropped sample's tasks are not added, whatever --replace says.
+            if let Some(at) = t.sample.as_ref().and_then(|s| dropped.get(s)) {
+                report.skipped.push(Skipped {
+                    collection: k.0,
+                    task_id: k.1,
+                    seen: Seen::SampleDropped { at: *at },
+                });
+                continue;
+            }
             let seen = match (existing.get(&k), removed.get(&k)) {
                 (Some(live), _) => Some((Some(*live), Seen::Present(live.state))),
                 // Withdrawn with its sample: adding it again is allowed (its runs number on).
@@ -287,4 +297,33 @@ impl DynamoStore {
             .map(|t| ((t.collection.clone(), t.task_id.clone()), t))
             .collect())
     }
+
+    /// The drop marks of the batch's samples: sample -> when it was dropped.
+    async fn dropped_samples(&self, tasks: &[NewTask]) -> Result<HashMap<String, i64>> {
+        let samples: std::collections::BTreeSet<&str> =
+            tasks.iter().filter_map(|t| t.sample.as_deref()).collect();
+        let wanted: Vec<Item> = samples.into_iter().map(item::dropped_key).collect();
+        let found = self.get_many(wanted, None).await?;
+        Ok(found.iter().filter_map(item::dropped_mark).collect())
+    }
+}
+
+/// Marks a sample dropped (see `TaskStore::drop_sample`).
+pub(super) fn drop_sample(store: &DynamoStore, sample: &str, reason: &str) -> Result<()> {
+    store.rt.block_on(async {
+        let mark = put_request(item::dropped(sample, now_ms(), reason))?;
+        store.batch_write(vec![mark]).await
+    })
+}
+
+/// Takes a sample's drop mark away; `false` when it had none.
+pub(super) fn reinstate_sample(store: &DynamoStore, sample: &str) -> Result<bool> {
+    store.rt.block_on(async {
+        let key = item::dropped_key(sample);
+        if store.get_item(&key).await?.is_none() {
+            return Ok(false);
+        }
+        store.batch_write(vec![delete_request(key)?]).await?;
+        Ok(true)
+    })
 }

@@ -194,18 +194,19 @@ impl DynamoStore {
                 }
                 Err(Refusal::Missing(step)) => {
                     if !confirmed.contains_key(&step) {
-                        let present = self
-                            .query_all(
-                                None,
-                                &item::in_collection(&step),
-                                None,
-                                Some(item::KEY_AND_SAMPLE),
-                                true,
-                            )
-                            .await?
-                            .iter()
-                            .filter_map(|it| item::sample_of(it).map(str::to_string))
-                            .collect();
+                        // The step's tasks and its tombstones (a sample whose tasks there were
+                        // removed has some), read consistently.
+                        let mut present = BTreeSet::new();
+                        for partition in [item::in_collection(&step), item::tombstones_of(&step)] {
+                            let items = self
+                                .query_all(None, &partition, None, Some(item::KEY_AND_SAMPLE), true)
+                                .await?;
+                            present.extend(
+                                items
+                                    .iter()
+                                    .filter_map(|it| item::sample_of(it).map(str::to_string)),
+                            );
+                        }
                         confirmed.insert(step.clone(), present);
                     }
                     let sample = t.sample.clone().unwrap_or_default();

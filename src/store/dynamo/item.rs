@@ -78,6 +78,11 @@ pub const MARKS: &str = "/done";
 /// own id, with its sample (so the sample index shows it), final state and times. One
 /// partition per step, as for the tasks themselves.
 const REMOVED: &str = "/removed/";
+/// The partition of dropped samples' marks (task id: the sample): `add` skips their tasks.
+const DROPPED: &str = "/dropped";
+/// When a sample was dropped, and why (on its mark).
+const DROPPED_AT: &str = "dropped_at";
+const REASON: &str = "reason";
 
 pub fn s(v: &str) -> AttributeValue {
     AttributeValue::S(v.to_string())
@@ -286,6 +291,25 @@ pub fn mark(step: &str, sample: &str, now: i64) -> Item {
     item.insert(SAMPLE.into(), s(sample));
     item.insert(MARKED_AT.into(), n(now));
     item
+}
+
+/// The key of a dropped sample's mark.
+pub fn dropped_key(sample: &str) -> Item {
+    key(DROPPED, sample)
+}
+
+/// The mark of a sample dropped from the study.
+pub fn dropped(sample: &str, now: i64, reason: &str) -> Item {
+    let mut item = dropped_key(sample);
+    item.insert(DROPPED_AT.into(), n(now));
+    item.insert(REASON.into(), s(reason));
+    item
+}
+
+/// The sample and the time of a dropped sample's mark.
+pub fn dropped_mark(item: &Item) -> Option<(String, i64)> {
+    let k = task_key(item)?;
+    (k.collection == DROPPED).then(|| (k.task_id, attr_n(item, DROPPED_AT).unwrap_or(0)))
 }
 
 /// The key of the tombstone of `collection/task_id`.
@@ -905,6 +929,8 @@ mod tests {
             REMOVED_AT,
             WITHDRAWN,
             RUNS,
+            DROPPED_AT,
+            REASON,
         ];
         let k = TaskKey {
             collection: "A".into(),

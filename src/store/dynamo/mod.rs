@@ -250,6 +250,14 @@ impl TaskStore for DynamoStore {
         reads::get(self, collection, task_id)
     }
 
+    fn drop_sample(&self, sample: &str, reason: &str) -> Result<()> {
+        bulk::drop_sample(self, sample, reason)
+    }
+
+    fn reinstate_sample(&self, sample: &str) -> Result<bool> {
+        bulk::reinstate_sample(self, sample)
+    }
+
     fn tombstone(&self, collection: &str, task_id: &str) -> Result<Option<Tombstone>> {
         let key = item::tombstone_key(collection, task_id);
         Ok(self
