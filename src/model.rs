@@ -372,6 +372,9 @@ pub struct Damaged {
 pub struct Page {
     pub tasks: Vec<Task>,
     pub damaged: Vec<Damaged>,
+    /// Tombstones of removed tasks read along (a full stream gives every one, so that a sync
+    /// learns of tasks removed from any machine, its catalog or not).
+    pub removed: Vec<Tombstone>,
     /// Where the next page starts; `None` when this was the last page.
     pub next: Option<TaskKey>,
 }

@@ -30,6 +30,7 @@ on_both_stores!(
     retries_and_replaces_number_their_runs_on_and_keep_every_log,
     dropping_a_sample_withdraws_its_tasks_that_have_not_started,
     the_eta_leaves_blocked_work_out_and_says_so,
+    a_task_removed_from_another_machine_reaches_the_catalog_at_the_next_sync,
     a_failed_lane_keeps_its_sample_out_of_done_everywhere,
     throughput_by_day_sets_dropped_samples_apart,
 );
@@ -446,4 +447,42 @@ fn the_eta_leaves_blocked_work_out_and_says_so(env: &Env) {
         .run();
     assert!(table.contains("- (1 blocked)"), "{table}");
     assert!(!table.contains("done (1 blocked)"), "{table}");
+}
+
+/// A task added, run and deleted from a machine with another catalog (or none), that this
+/// catalog never saw: the store's tombstone tells the next sync, so its history is here too.
+fn a_task_removed_from_another_machine_reaches_the_catalog_at_the_next_sync(env: &Env) {
+    env.ok(&[
+        "tasks", "add", "-c", "A", "--id", "keep", "--script", "true",
+    ]);
+    env.ok(&["sync"]);
+    env.ok(&[
+        "tasks", "add", "-c", "A", "--id", "t1", "--sample", "S1", "--script", "true",
+    ]);
+    let logs = env.path("logs");
+    env.ok(&["worker", "-c", "A", "--log-dir", logs.to_str().unwrap()]);
+    env.ok(&[
+        "--catalog",
+        "elsewhere.db",
+        "tasks",
+        "delete",
+        "-c",
+        "A",
+        "--id",
+        "t1",
+    ]);
+    let out = env.ok(&["sync"]);
+    assert!(out.contains(", 1 removed"), "{out}");
+    let row = env.ok(&[
+        "query",
+        "SELECT task_id, state, removed_at IS NOT NULL, runs FROM tasks WHERE task_id = 't1'",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(
+        row,
+        "task_id,state,removed_at IS NOT NULL,runs\nt1,done,1,1\n"
+    );
+    let again = env.ok(&["sync"]);
+    assert!(again.contains(", 0 removed"), "counted once: {again}");
 }

@@ -8,7 +8,7 @@ use rusqlite::{OptionalExtension, params};
 use super::Catalog;
 use super::runs::SyncRun;
 use crate::error::Result;
-use crate::model::{Task, TaskKey};
+use crate::model::{Task, TaskKey, Tombstone};
 
 /// `from_state` of a task's first event: the catalog had not seen it before.
 pub const UNSEEN: &str = "unseen";
@@ -94,6 +94,66 @@ impl Catalog {
 }
 
 impl TaskWriter<'_> {
+    /// Writes what the store's tombstones tell of removed tasks, in one transaction: a task the
+    /// catalog never saw (added and removed between syncs, or from another machine) is recorded
+    /// removed, with its last state; one it thought live takes the tombstone's state and
+    /// removal. A removal the catalog recorded itself (`tasks delete`) is left as it is.
+    /// Returns how many rows it wrote.
+    pub fn write_tombstones(&mut self, removed: &[Tombstone]) -> Result<u64> {
+        let result = (|| -> Result<u64> {
+            let seen_at = self.run.started_at;
+            let run_id = self.run.id;
+            let tx = self.catalog.conn_mut().transaction()?;
+            let mut n = 0;
+            {
+                let mut upsert = tx.prepare_cached(
+                    "INSERT INTO tasks (collection, task_id, sample, state, attempts, created_at, \
+                     updated_at, finished_at, first_seen_at, last_seen_at, removed_at, runs) \
+                     VALUES (?1, ?2, ?3, ?4, 0, ?5, ?7, ?6, ?8, ?8, ?7, ?9) \
+                     ON CONFLICT (collection, task_id) DO UPDATE SET state = excluded.state, \
+                     finished_at = coalesce(excluded.finished_at, finished_at), \
+                     runs = max(coalesce(runs, 0), excluded.runs), removed_at = excluded.removed_at \
+                     WHERE removed_at IS NULL",
+                )?;
+                let mut event = tx.prepare_cached(
+                    "INSERT INTO task_events (collection, task_id, at, from_state, to_state, \
+                     attempts, source, sync_run, run) \
+                     SELECT ?1, ?2, ?3, ?4, ?5, 0, 'sync', ?6, ?7 \
+                     WHERE NOT EXISTS (SELECT 1 FROM task_events \
+                                       WHERE collection = ?1 AND task_id = ?2 AND to_state = ?5)",
+                )?;
+                for t in removed {
+                    let wrote = upsert.execute(params![
+                        t.collection,
+                        t.task_id,
+                        t.sample,
+                        t.state.as_str(),
+                        t.created_at,
+                        t.finished_at,
+                        t.removed_at,
+                        seen_at,
+                        t.runs
+                    ])?;
+                    if wrote > 0 {
+                        n += 1;
+                        event.execute(params![
+                            t.collection,
+                            t.task_id,
+                            t.finished_at.unwrap_or(t.removed_at),
+                            UNSEEN,
+                            t.state.as_str(),
+                            run_id,
+                            t.runs
+                        ])?;
+                    }
+                }
+            }
+            tx.commit()?;
+            Ok(n)
+        })();
+        crate::error::in_db(result, "catalog", self.catalog.path())
+    }
+
     /// Writes a batch in one transaction: all of it lands, or none.
     pub fn write_batch(&mut self, tasks: &[Task]) -> Result<BatchCounts> {
         let result = (|| -> Result<BatchCounts> {

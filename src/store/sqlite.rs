@@ -745,6 +745,67 @@ impl TaskStore for SqliteStore {
         crate::error::in_db(result, "task store", &self.path)
     }
 
+    /// The tasks page by page, then the tombstones of the same collection (all of them: they
+    /// are small), so that a sync learns of every removed task.
+    fn stream(
+        &self,
+        filter: &TaskFilter,
+        page_size: usize,
+        f: &mut dyn FnMut(Page) -> Result<std::ops::ControlFlow<()>>,
+    ) -> Result<()> {
+        let mut stopped = false;
+        super::stream_by_scan(self, filter, page_size, &mut |page| {
+            let flow = f(page)?;
+            stopped = flow.is_break();
+            Ok(flow)
+        })?;
+        let whole = filter.state.is_none() && filter.sample.is_none() && filter.task_id.is_none();
+        if stopped || !whole {
+            return Ok(());
+        }
+        // Streamed a page at a time, never the whole table in memory.
+        let result = (|| -> Result<()> {
+            let conn = self.conn();
+            let mut stmt = conn.prepare(
+                "SELECT collection, task_id, sample, state, created_at, finished_at, removed_at, \
+                 runs, withdrawn FROM tombstones WHERE ?1 IS NULL OR collection = ?1",
+            )?;
+            let mut rows = stmt.query(params![filter.collection])?;
+            let mut page = Page::default();
+            while let Some(r) = rows.next()? {
+                let collection: String = r.get(0)?;
+                let task_id: String = r.get(1)?;
+                let state: String = r.get(3)?;
+                let state = state.parse().map_err(|reason| Error::Damaged {
+                    collection: collection.clone(),
+                    task_id: task_id.clone(),
+                    reason,
+                })?;
+                page.removed.push(Tombstone {
+                    collection,
+                    task_id,
+                    sample: r.get(2)?,
+                    state,
+                    created_at: r.get(4)?,
+                    finished_at: r.get(5)?,
+                    removed_at: r.get(6)?,
+                    runs: r.get(7)?,
+                    withdrawn: r.get(8)?,
+                });
+                if page.removed.len() >= page_size.max(1)
+                    && f(std::mem::take(&mut page))?.is_break()
+                {
+                    return Ok(());
+                }
+            }
+            if !page.removed.is_empty() {
+                let _ = f(page)?;
+            }
+            Ok(())
+        })();
+        crate::error::in_db(result, "task store", &self.path)
+    }
+
     fn scan(&self, filter: &TaskFilter, after: Option<&TaskKey>, limit: usize) -> Result<Page> {
         let result = (|| -> Result<Page> {
             let mut conds: Vec<&str> = vec![];

@@ -9,7 +9,7 @@ use tracing::warn;
 
 use crate::catalog::{Catalog, RunCounts};
 use crate::error::Result;
-use crate::model::{Damaged, Selector, Task, TaskFilter, TaskKey, TaskState};
+use crate::model::{Damaged, Selector, Task, TaskFilter, TaskKey, TaskState, Tombstone};
 use crate::store::{TaskStore, for_each_task};
 
 #[derive(Debug, Clone)]
@@ -54,7 +54,7 @@ pub fn sync_tasks(
     let mut damaged = vec![];
     // The store is read on its own thread while this one writes the catalog: the two halves
     // overlap, and at most two pages wait in between, so memory stays bounded.
-    let (pages, batches) = std::sync::mpsc::sync_channel::<Vec<Task>>(2);
+    let (pages, batches) = std::sync::mpsc::sync_channel::<Batch>(2);
     let filter = TaskFilter {
         collection: opts.collection.clone(),
         ..TaskFilter::default()
@@ -71,7 +71,10 @@ pub fn sync_tasks(
                     damaged.push(d);
                 }
                 // The writer hung up: it failed, and says why.
-                if !page.tasks.is_empty() && pages.send(page.tasks).is_err() {
+                if !page.tasks.is_empty() && pages.send(Batch::Tasks(page.tasks)).is_err() {
+                    return Ok(ControlFlow::Break(()));
+                }
+                if !page.removed.is_empty() && pages.send(Batch::Removed(page.removed)).is_err() {
                     return Ok(ControlFlow::Break(()));
                 }
                 Ok(ControlFlow::Continue(()))
@@ -81,11 +84,19 @@ pub fn sync_tasks(
         let written = (|| -> Result<()> {
             let mut writer = catalog.task_writer(&run, opts.collection.as_deref())?;
             for batch in &batches {
-                let c = writer.write_batch(&batch)?;
-                counts.new += c.new;
-                counts.changed += c.changed;
-                counts.seen += batch.len() as u64;
-                progress.inc(batch.len() as u64);
+                match batch {
+                    Batch::Tasks(batch) => {
+                        let c = writer.write_batch(&batch)?;
+                        counts.new += c.new;
+                        counts.changed += c.changed;
+                        counts.seen += batch.len() as u64;
+                        progress.inc(batch.len() as u64);
+                    }
+                    // Tasks removed from any machine, that this catalog had not seen removed.
+                    Batch::Removed(removed) => {
+                        counts.removed += writer.write_tombstones(&removed)?
+                    }
+                }
             }
             Ok(())
         })();
@@ -98,7 +109,7 @@ pub fn sync_tasks(
         written?;
         damaged = read?;
         // Only a complete scan can tell what is gone.
-        counts.removed = catalog.mark_removed(&run, opts.collection.as_deref())?;
+        counts.removed += catalog.mark_removed(&run, opts.collection.as_deref())?;
         Ok(())
     });
     progress.finish_and_clear();
@@ -108,6 +119,12 @@ pub fn sync_tasks(
         damaged,
         elapsed: started.elapsed(),
     })
+}
+
+/// What the store reader hands the catalog writer.
+enum Batch {
+    Tasks(Vec<Task>),
+    Removed(Vec<Tombstone>),
 }
 
 /// What `record_before_delete` copied.

@@ -372,11 +372,15 @@ impl DynamoStore {
     }
 }
 
-/// Items as a page of tasks; items that cannot be read are reported, not raised, and
-/// done-marks (not tasks) are left out.
+/// Items as a page of tasks; items that cannot be read are reported, not raised, tombstones
+/// go to `removed`, and other bookkeeping (done-marks, drop marks) is left out.
 fn page_of(items: Vec<Item>) -> Page {
     let mut page = Page::default();
-    for it in items.into_iter().filter(|it| !item::is_mark(it)) {
+    for it in items {
+        if item::is_mark(&it) {
+            page.removed.extend(item::to_tombstone(&it));
+            continue;
+        }
         match item::to_task(&it) {
             Ok(t) => page.tasks.push(t),
             Err(reason) => page.damaged.push(Damaged {
