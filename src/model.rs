@@ -288,6 +288,9 @@ pub struct AddReport {
     pub replaced: u64,
     /// Of those added or replaced, how many wait for an upstream step.
     pub waiting: u64,
+    /// Of those waiting, how many nothing will run until a person acts (an upstream task
+    /// failed, or the sample's tasks there were all removed).
+    pub blocked: u64,
     /// Tasks the store has seen before (live or removed), left untouched.
     pub skipped: Vec<Skipped>,
 }

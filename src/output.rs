@@ -46,6 +46,7 @@ const SPARE_COLUMNS: &[&str] = &[
     "set apart",
     "seconds",
     "running",
+    "done",
     "waiting",
 ];
 

@@ -37,11 +37,12 @@ pub fn freshness_line(f: &Freshness, sync_running: bool) -> String {
 }
 
 fn bar(pct: f64) -> String {
-    let filled = ((pct / 100.0) * 20.0).round().clamp(0.0, 20.0) as usize;
+    // Ten cells: the percentage beside it says the rest, and the table fits 80 columns.
+    let filled = ((pct / 100.0) * 10.0).round().clamp(0.0, 10.0) as usize;
     format!(
         "{}{} {pct:>5.1}%",
         "█".repeat(filled),
-        "░".repeat(20 - filled)
+        "░".repeat(10 - filled)
     )
 }
 
@@ -82,14 +83,14 @@ fn cost_text(r: &StepRow) -> String {
     }
 }
 
-/// The ETA as people read it, with the work it leaves out: `3.2h (10 blocked)`, `- (10
-/// blocked)`; `done` only when nothing is left and nothing is blocked.
+/// The ETA as people read it, with the work it leaves out: `3.2h (10 blocked)`, or `10
+/// blocked` when nothing else is left to forecast; `done` only when nothing is left, blocked
+/// or failed.
 pub fn eta_cell(r: &StepRow, now: i64) -> String {
-    let eta = eta_text(r.eta_hours(now));
-    if r.blocked > 0 {
-        format!("{eta} ({} blocked)", r.blocked)
-    } else {
-        eta
+    match (r.eta_hours(now), r.blocked) {
+        (h, 0) => eta_text(h),
+        (None, n) => format!("{n} blocked"),
+        (h, n) => format!("{} ({n} blocked)", eta_text(h)),
     }
 }
 

@@ -314,3 +314,40 @@ fn the_man_page_keeps_help_example_lines_apart() {
     let end = rest.find(".fi\n").unwrap();
     assert!(from_file < end, "each example line stays a line of its own");
 }
+
+#[test]
+fn adding_after_a_failed_upstream_says_the_task_cannot_run_yet() {
+    let env = Env::new();
+    env.ok(&[
+        "tasks",
+        "add",
+        "-c",
+        "A",
+        "--id",
+        "a1",
+        "--sample",
+        "S1",
+        "--max-attempts",
+        "1",
+        "--script",
+        "exit 1",
+    ]);
+    env.anamo(&["worker", "-c", "A"])
+        .stderr_matches("(?s).*")
+        .run();
+    let out = env
+        .anamo(&[
+            "tasks", "add", "-c", "B", "--id", "b1", "--sample", "S1", "--after", "A", "--script",
+            "true",
+        ])
+        .stderr(
+            "1 of the added task(s) cannot run until a person acts: upstream, their sample's \
+             task failed or was removed (`anamo query blocked-samples` after a sync says which; \
+             retry it, or add a fixed one)\n",
+        )
+        .run();
+    assert!(
+        out.contains("1 wait for their sample's upstream tasks"),
+        "{out}"
+    );
+}

@@ -135,6 +135,28 @@ fn pending_will_finish(view: &SampleView, step: &str, depth: usize) -> bool {
     true
 }
 
+/// Whether a new waiting task is blocked already: an upstream step of its sample failed or was
+/// abandoned, so nothing runs it until a person acts (a step not added yet is not counted:
+/// its tasks may be on their way).
+pub fn blocked_now(view: &SampleView, task: &NewTask) -> bool {
+    held_by_a_person(view, &task.after, 0)
+}
+
+/// Whether, in a step of `after` or further up, the sample's tasks failed or were removed
+/// undone: only a person can release what waits on that.
+fn held_by_a_person(view: &SampleView, after: &[String], depth: usize) -> bool {
+    if depth > MAX_DEPTH {
+        return false;
+    }
+    after.iter().any(|step| match upstream(view, step) {
+        Upstream::Failed => true,
+        Upstream::Pending => in_step(view, step).iter().any(|(t, standing)| {
+            *standing == Standing::Waiting && held_by_a_person(view, &t.after, depth + 1)
+        }),
+        Upstream::Done | Upstream::Missing => false,
+    })
+}
+
 /// Why a new task cannot be added as it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {

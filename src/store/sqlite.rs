@@ -403,7 +403,8 @@ impl TaskStore for SqliteStore {
             let mut missing = vec![];
             for t in flowing {
                 let Some(sample) = &t.sample else { continue };
-                match super::flow::initial_state(&view_of(&tx, sample)?, t) {
+                let view = view_of(&tx, sample)?;
+                match super::flow::initial_state(&view, t) {
                     Ok(TaskState::Todo) => {
                         tx.prepare_cached(
                             "UPDATE tasks SET state = 'todo' \
@@ -411,7 +412,10 @@ impl TaskStore for SqliteStore {
                         )?
                         .execute(params![t.collection, t.task_id])?;
                     }
-                    Ok(_) => report.waiting += 1,
+                    Ok(_) => {
+                        report.waiting += 1;
+                        report.blocked += super::flow::blocked_now(&view, t) as u64;
+                    }
                     Err(refusal) => {
                         report.waiting += 1;
                         missing.push((t, refusal));

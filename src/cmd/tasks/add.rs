@@ -170,6 +170,14 @@ impl Cmd {
                 report.waiting
             ));
         }
+        if report.blocked > 0 {
+            crate::note!(
+                "{} of the added task(s) cannot run until a person acts: upstream, their \
+                 sample's task failed or was removed (`anamo query blocked-samples` after a sync \
+                 says which; retry it, or add a fixed one)",
+                report.blocked
+            );
+        }
         if !notes.is_empty() {
             line.push_str(&format!(", skipped {} seen before", notes.len()));
         }

@@ -93,8 +93,9 @@ pub(super) fn add(store: &DynamoStore, tasks: &[NewTask], opts: AddOptions) -> R
             .start_states(&batch, opts.allow_missing_upstream)
             .await?;
         let mut puts = vec![];
-        for ((t, live), state) in written.into_iter().zip(states) {
+        for ((t, live), (state, blocked)) in written.into_iter().zip(states) {
             report.waiting += (state == TaskState::Waiting) as u64;
+            report.blocked += (state == TaskState::Waiting && blocked) as u64;
             let version = live.map_or(0, |l| l.version + 1);
             let mut new = item::from_new(t, now, version, state);
             if let Some(created) = live.and_then(|l| l.created_at) {

@@ -145,7 +145,7 @@ impl DynamoStore {
         &self,
         tasks: &[&NewTask],
         allow_missing: bool,
-    ) -> Result<Vec<TaskState>> {
+    ) -> Result<Vec<(TaskState, bool)>> {
         // A cohort's next step is thousands of samples: their views are read VIEWS_AT_ONCE at
         // a time, not one after the other.
         let wanted: BTreeSet<&str> = tasks
@@ -184,11 +184,11 @@ impl DynamoStore {
         let mut missing = vec![];
         for t in tasks {
             let Some(view) = t.sample.as_deref().and_then(|s| views.get(s)) else {
-                states.push(TaskState::Todo);
+                states.push((TaskState::Todo, false));
                 continue;
             };
             match flow::initial_state(view, t) {
-                Ok(state) => states.push(state),
+                Ok(state) => states.push((state, flow::blocked_now(view, t))),
                 Err(Refusal::Loop(step)) => {
                     return Err(flow::refused(t, &Refusal::Loop(step), 1, true));
                 }
@@ -215,7 +215,7 @@ impl DynamoStore {
                     }
                     // Present after all (the index lagged): it waits, and the next look
                     // promotes it if that task is done.
-                    states.push(TaskState::Waiting);
+                    states.push((TaskState::Waiting, false));
                 }
             }
         }
