@@ -171,43 +171,43 @@ fn view_of(conn: &Connection, sample: &str) -> Result<SampleView> {
 }
 
 /// The tombstone of one removed task, if the store keeps one.
-fn tombstone_of(conn: &Connection, collection: &str, task_id: &str) -> Result<Option<Tombstone>> {
-    let row = conn
-        .prepare_cached(
-            "SELECT sample, state, created_at, finished_at, removed_at, runs, withdrawn \
-             FROM tombstones WHERE collection = ?1 AND task_id = ?2",
-        )?
-        .query_row(params![collection, task_id], |r| {
-            Ok((
-                r.get::<_, Option<String>>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, i64>(2)?,
-                r.get::<_, Option<i64>>(3)?,
-                r.get::<_, i64>(4)?,
-                r.get::<_, u32>(5)?,
-                r.get::<_, bool>(6)?,
-            ))
-        })
-        .optional()?;
-    let Some((sample, state, created_at, finished_at, removed_at, runs, withdrawn)) = row else {
-        return Ok(None);
-    };
+/// The columns `tombstone_from_row` reads, in its order.
+const TOMBSTONE_COLUMNS: &str =
+    "collection, task_id, sample, state, created_at, finished_at, removed_at, runs, withdrawn";
+
+/// A tombstone from a row of [`TOMBSTONE_COLUMNS`]; a state that cannot be read is damage.
+fn tombstone_from_row(r: &Row<'_>) -> Result<Tombstone> {
+    let collection: String = r.get(0)?;
+    let task_id: String = r.get(1)?;
+    let state: String = r.get(3)?;
     let state = state.parse().map_err(|reason| Error::Damaged {
-        collection: collection.to_string(),
-        task_id: task_id.to_string(),
+        collection: collection.clone(),
+        task_id: task_id.clone(),
         reason,
     })?;
-    Ok(Some(Tombstone {
-        collection: collection.to_string(),
-        task_id: task_id.to_string(),
-        sample,
+    Ok(Tombstone {
+        collection,
+        task_id,
+        sample: r.get(2)?,
         state,
-        created_at,
-        finished_at,
-        removed_at,
-        runs,
-        withdrawn,
-    }))
+        created_at: r.get(4)?,
+        finished_at: r.get(5)?,
+        removed_at: r.get(6)?,
+        runs: r.get(7)?,
+        withdrawn: r.get(8)?,
+    })
+}
+
+fn tombstone_of(conn: &Connection, collection: &str, task_id: &str) -> Result<Option<Tombstone>> {
+    let sql = format!(
+        "SELECT {TOMBSTONE_COLUMNS} FROM tombstones WHERE collection = ?1 AND task_id = ?2"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query(params![collection, task_id])?;
+    match rows.next()? {
+        Some(r) => Ok(Some(tombstone_from_row(r)?)),
+        None => Ok(None),
+    }
 }
 
 fn get_task(conn: &Connection, collection: &str, task_id: &str) -> Result<Option<Task>> {
@@ -770,32 +770,14 @@ impl TaskStore for SqliteStore {
         // Streamed a page at a time, never the whole table in memory.
         let result = (|| -> Result<()> {
             let conn = self.conn();
-            let mut stmt = conn.prepare(
-                "SELECT collection, task_id, sample, state, created_at, finished_at, removed_at, \
-                 runs, withdrawn FROM tombstones WHERE ?1 IS NULL OR collection = ?1",
-            )?;
+            let sql = format!(
+                "SELECT {TOMBSTONE_COLUMNS} FROM tombstones WHERE ?1 IS NULL OR collection = ?1"
+            );
+            let mut stmt = conn.prepare(&sql)?;
             let mut rows = stmt.query(params![filter.collection])?;
             let mut page = Page::default();
             while let Some(r) = rows.next()? {
-                let collection: String = r.get(0)?;
-                let task_id: String = r.get(1)?;
-                let state: String = r.get(3)?;
-                let state = state.parse().map_err(|reason| Error::Damaged {
-                    collection: collection.clone(),
-                    task_id: task_id.clone(),
-                    reason,
-                })?;
-                page.removed.push(Tombstone {
-                    collection,
-                    task_id,
-                    sample: r.get(2)?,
-                    state,
-                    created_at: r.get(4)?,
-                    finished_at: r.get(5)?,
-                    removed_at: r.get(6)?,
-                    runs: r.get(7)?,
-                    withdrawn: r.get(8)?,
-                });
+                page.removed.push(tombstone_from_row(r)?);
                 if page.removed.len() >= page_size.max(1)
                     && f(std::mem::take(&mut page))?.is_break()
                 {
