@@ -23,6 +23,11 @@ roots AS (
     JOIN tasks u INDEXED BY tasks_by_sample ON u.sample = w.sample AND u.collection = w.upstream
     WHERE (SELECT p.progress FROM task_progress p
            WHERE p.collection = u.collection AND p.task_id = u.task_id) = 'failed'
+      -- A failure whose fix (a task added after it) is under way holds nothing for good.
+      AND NOT EXISTS (SELECT 1 FROM tasks r INDEXED BY tasks_by_sample
+                      WHERE r.sample = u.sample AND r.collection = u.collection
+                        AND r.state IN ('todo', 'running', 'waiting') AND r.removed_at IS NULL
+                        AND r.created_at >= coalesce(u.finished_at, u.updated_at))
     UNION ALL
     -- The sample's state upstream is 'not added' or 'abandoned' exactly when none of its
     -- tasks there stands otherwise.

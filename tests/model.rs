@@ -809,7 +809,16 @@ fn model_blocked(model: &Model) -> BTreeSet<Vec<String>> {
     for w in &waiting {
         let up = w.step - 1;
         for u in model.of(w.sample, up) {
-            if model.standing(u, true) == "failed" {
+            // A failure whose fix (a task added after it) is under way holds nothing for good.
+            let fixing = model.of(w.sample, up).any(|r| {
+                !r.removed
+                    && matches!(
+                        r.state,
+                        TaskState::Todo | TaskState::Running | TaskState::Waiting
+                    )
+                    && u.finished.is_some_and(|f| r.created > f)
+            });
+            if model.standing(u, true) == "failed" && !fixing {
                 held.insert(vec![
                     STEPS[w.step].into(),
                     w.id.clone(),

@@ -31,6 +31,7 @@ on_both_stores!(
     dropping_a_sample_withdraws_its_tasks_that_have_not_started,
     the_eta_leaves_blocked_work_out_and_says_so,
     a_task_removed_from_another_machine_reaches_the_catalog_at_the_next_sync,
+    a_waiting_worker_stays_while_a_fix_is_under_way,
     a_failed_lane_keeps_its_sample_out_of_done_everywhere,
     throughput_by_day_sets_dropped_samples_apart,
 );
@@ -484,4 +485,50 @@ fn a_task_removed_from_another_machine_reaches_the_catalog_at_the_next_sync(env:
     );
     let again = env.ok(&["sync"]);
     assert!(again.contains(", 0 removed"), "counted once: {again}");
+}
+
+/// A failure whose fix (a task added after it) is queued is work that will run: a `--wait`
+/// worker of the next step stays for it, and nothing calls it blocked.
+fn a_waiting_worker_stays_while_a_fix_is_under_way(env: &Env) {
+    env.ok(&[
+        "tasks",
+        "add",
+        "-c",
+        "A",
+        "--id",
+        "S1",
+        "--sample",
+        "S1",
+        "--max-attempts",
+        "1",
+        "--script",
+        "exit 3",
+    ]);
+    env.ok(&[
+        "tasks",
+        "add",
+        "-c",
+        "B",
+        "--id",
+        "b-S1",
+        "--sample",
+        "S1",
+        "--after",
+        "A",
+        "--script",
+        "echo b >> b.txt",
+    ]);
+    env.ok(&["worker", "-c", "A"]);
+    env.ok(&[
+        "tasks", "add", "-c", "A", "--id", "S1-v2", "--sample", "S1", "--script", "sleep 1",
+    ]);
+    env.ok(&["sync"]);
+    let blocked = env.ok(&["query", "blocked-samples", "--format", "csv"]);
+    assert_eq!(blocked.lines().count(), 1, "nothing is blocked: {blocked}");
+    let downstream = env.anamo(&["worker", "-c", "B", "--wait"]).spawn();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    env.ok(&["worker", "-c", "A"]);
+    let out = downstream.wait(std::time::Duration::from_secs(90));
+    assert!(out.stdout.contains(": 1 done, 0 failed"), "{}", out.stdout);
+    assert_eq!(env.read("b.txt"), "b\n");
 }

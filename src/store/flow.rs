@@ -102,6 +102,8 @@ fn outlook_at(view: &SampleView, after: &[String], depth: usize) -> Outlook {
     for step in after {
         match upstream(view, step) {
             Upstream::Done => {}
+            // A failure whose fix (a task added after it) is under way is work that will run.
+            Upstream::Failed if replaced_soon(view, step, depth) => ready = false,
             Upstream::Failed | Upstream::Missing => return Outlook::Blocked,
             Upstream::Pending => {
                 ready = false;
@@ -116,6 +118,34 @@ fn outlook_at(view: &SampleView, after: &[String], depth: usize) -> Outlook {
     } else {
         Outlook::WillRun
     }
+}
+
+/// Whether every failed task of the sample in `step` has its fix under way: a task of the step
+/// added after it failed that is todo, running, or waiting on work that will run. Such a
+/// failure will stand superseded without anyone acting (once the fix is done).
+fn replaced_soon(view: &SampleView, step: &str, depth: usize) -> bool {
+    let tasks = in_step(view, step);
+    let mut failed = tasks
+        .iter()
+        .filter(|(_, s)| *s == Standing::Failed)
+        .peekable();
+    if failed.peek().is_none() {
+        return false;
+    }
+    failed.all(|(f, _)| {
+        let Some(failed_at) = f.finished_at else {
+            return false;
+        };
+        tasks.iter().any(|(r, standing)| {
+            r.is_live()
+                && r.created_at.is_some_and(|c| c >= failed_at)
+                && match standing {
+                    Standing::Todo | Standing::Running => true,
+                    Standing::Waiting => outlook_at(view, &r.after, depth + 1) != Outlook::Blocked,
+                    _ => false,
+                }
+        })
+    })
 }
 
 /// Whether a pending step's unfinished tasks of the sample will finish by themselves: one is
@@ -149,7 +179,7 @@ fn held_by_a_person(view: &SampleView, after: &[String], depth: usize) -> bool {
         return false;
     }
     after.iter().any(|step| match upstream(view, step) {
-        Upstream::Failed => true,
+        Upstream::Failed => !replaced_soon(view, step, depth),
         Upstream::Pending => in_step(view, step).iter().any(|(t, standing)| {
             *standing == Standing::Waiting && held_by_a_person(view, &t.after, depth + 1)
         }),

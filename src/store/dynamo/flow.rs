@@ -44,16 +44,14 @@ impl DynamoStore {
         let mut view = SampleView {
             tasks: items.iter().filter_map(item::of_sample).collect(),
         };
+        // Steps where a failed task stands beside another: whether that one replaces it (or
+        // will) turns on when each was added and failed.
         let mixed: BTreeSet<&str> = view
             .tasks
             .iter()
             .filter(|t| t.state == TaskState::Failed)
             .map(|t| t.collection.as_str())
-            .filter(|step| {
-                view.tasks
-                    .iter()
-                    .any(|o| o.collection == *step && o.state == TaskState::Done)
-            })
+            .filter(|step| view.tasks.iter().filter(|o| o.collection == *step).count() > 1)
             .collect();
         let again: Vec<Item> = view
             .tasks
