@@ -408,11 +408,18 @@ fn apply(sys: &mut System, model: &mut Model, op: &Op) -> Result<(), TestCaseErr
         }
         Op::Retry { step, sample, id } => {
             let tid = task_id(sample, id);
-            s.retry(STEPS[step], &Selector::Ids(vec![tid.clone()]))
+            anamo::store::flow::retry_unreplaced(s, STEPS[step], &Selector::Ids(vec![tid.clone()]))
                 .map_err(|e| fail(format!("retry: {e}")))?;
+            // A failure a fix replaced is left alone.
+            let replaced = model
+                .tasks
+                .iter()
+                .find(|t| t.step == step && t.id == tid)
+                .is_some_and(|t| model.standing(t, false) == "superseded");
             if let Some(m) = model.find(step, &tid)
                 && !m.removed
                 && m.state == TaskState::Failed
+                && !replaced
             {
                 m.state = TaskState::Todo;
                 m.attempts = 0;

@@ -176,6 +176,15 @@ fn a_replaced_failure_releases_the_next_step(env: &Env) {
     assert_eq!(env.task("b-S1")["state"], "todo");
     env.ok(&["worker", "-c", "B"]);
     assert_eq!(env.read("b.txt"), "b\n");
+    // Retrying every failure leaves the replaced one alone: nothing finished runs again.
+    let out = env
+        .anamo(&["tasks", "retry", "-c", "A", "--all"])
+        .stderr(
+            "left A/S1 failed: S1-v2 (done) replaced it, and retrying it would run finished \
+             work again (`tasks add --replace` runs it on purpose)\n",
+        )
+        .run();
+    assert_eq!(out, "0 failed task(s) of A back to todo\n");
     env.ok(&["sync"]);
     let blocked = env.ok(&["query", "blocked-samples", "--format", "csv"]);
     assert_eq!(blocked.lines().count(), 1, "{blocked}");

@@ -56,6 +56,53 @@ pub fn superseded_by(view: &SampleView, step: &str, task_id: &str) -> Option<Str
         .find(|id| !id.is_empty())
 }
 
+/// Retries the failed tasks `selector` names, except those a fix has replaced (superseded by a
+/// done task added after they failed): retrying one would run finished work again. Returns how
+/// many were retried, and each (task, the done task that replaced it) left alone.
+pub fn retry_unreplaced<S: TaskStore + ?Sized>(
+    store: &S,
+    collection: &str,
+    selector: &crate::model::Selector,
+) -> Result<(u64, Vec<(String, String)>)> {
+    if let crate::model::Selector::State(s) = selector
+        && *s != TaskState::Failed
+    {
+        return Err(crate::error::Error::Invalid(format!(
+            "only failed tasks can be retried, not {s} ones"
+        )));
+    }
+    let filter = crate::model::TaskFilter {
+        collection: Some(collection.to_string()),
+        state: Some(TaskState::Failed),
+        ..Default::default()
+    };
+    let mut chosen = vec![];
+    let mut replaced = vec![];
+    let mut page_after: Option<crate::model::TaskKey> = None;
+    loop {
+        let page = store.scan(&filter, page_after.as_ref(), 1_000)?;
+        for t in page.tasks.iter().filter(|t| selector.matches(t)) {
+            let by = match &t.sample {
+                Some(sample) => superseded_by(&store.sample_view(sample)?, collection, &t.task_id),
+                None => None,
+            };
+            match by {
+                Some(by) => replaced.push((t.task_id.clone(), by)),
+                None => chosen.push(t.task_id.clone()),
+            }
+        }
+        match page.next {
+            Some(next) => page_after = Some(next),
+            None => break,
+        }
+    }
+    let mut retried = 0;
+    for ids in chosen.chunks(500) {
+        retried += store.retry(collection, &crate::model::Selector::Ids(ids.to_vec()))?;
+    }
+    Ok((retried, replaced))
+}
+
 /// Where a sample stands in one upstream step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Upstream {
