@@ -9,4 +9,5 @@ SELECT date(t.finished_at / 1000, 'unixepoch') AS day,
 FROM done_tasks t
 WHERE t.finished_at IS NOT NULL AND (:step = '' OR t.collection = :step)
 GROUP BY day, step
-ORDER BY day, step;
+ORDER BY day, (SELECT ordinal FROM steps s WHERE s.collection = t.collection) IS NULL,
+         (SELECT ordinal FROM steps s WHERE s.collection = t.collection), step;

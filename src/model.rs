@@ -449,6 +449,19 @@ pub struct Tombstone {
     pub runs: u32,
     /// Withdrawn with its dropped sample (not deleted): adding it again is allowed.
     pub withdrawn: bool,
+    /// Its last run, as the task held it: a catalog that never saw the task learns it here.
+    pub last_run: LastRun,
+}
+
+/// What a removed task's tombstone keeps of its last run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LastRun {
+    pub attempts: u32,
+    pub owner: Option<String>,
+    pub started_at: Option<i64>,
+    pub exit_code: Option<i32>,
+    pub log_uri: Option<String>,
+    pub error_tail: Option<String>,
 }
 
 /// What a look at a collection's waiting tasks found.

@@ -32,6 +32,8 @@ macro_rules! note {
 /// other from the right. The first column (what a row is: a step, a task) always stays.
 const SPARE_COLUMNS: &[&str] = &[
     "log_uri",
+    "exit_code",
+    "waits_for",
     "unpriced_instances",
     "instances",
     "owner",

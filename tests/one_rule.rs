@@ -492,6 +492,15 @@ fn a_task_removed_from_another_machine_reaches_the_catalog_at_the_next_sync(env:
         row,
         "task_id,state,removed_at IS NOT NULL,runs\nt1,done,1,1\n"
     );
+    // Its last run came along: the log is found.
+    assert_eq!(env.ok(&["logs", "t1", "-c", "A"]), "");
+    let run = env.ok(&[
+        "query",
+        "SELECT attempts, exit_code, log_uri LIKE '%/A/t1/1.log' FROM tasks WHERE task_id = 't1'",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(run.lines().nth(1), Some("1,0,1"), "{run}");
     let again = env.ok(&["sync"]);
     assert!(again.contains(", 0 removed"), "counted once: {again}");
 }

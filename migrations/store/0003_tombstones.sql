@@ -11,6 +11,13 @@ CREATE TABLE tombstones (
     created_at   INTEGER NOT NULL,                -- epoch ms
     finished_at  INTEGER,
     removed_at   INTEGER NOT NULL,
+    -- Its last run, so that a catalog that never saw the task still gets its history.
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    owner        TEXT,
+    started_at   INTEGER,
+    exit_code    INTEGER,
+    log_uri      TEXT,
+    error_tail   TEXT,
     PRIMARY KEY (collection, task_id)
 ) WITHOUT ROWID;
 CREATE INDEX tombstones_by_sample ON tombstones (sample);

@@ -108,11 +108,18 @@ impl TaskWriter<'_> {
             {
                 let mut upsert = tx.prepare_cached(
                     "INSERT INTO tasks (collection, task_id, sample, state, attempts, created_at, \
-                     updated_at, finished_at, first_seen_at, last_seen_at, removed_at, runs) \
-                     VALUES (?1, ?2, ?3, ?4, 0, ?5, ?7, ?6, ?8, ?8, ?7, ?9) \
+                     updated_at, finished_at, first_seen_at, last_seen_at, removed_at, runs, \
+                     owner, started_at, exit_code, log_uri, error_tail) \
+                     VALUES (?1, ?2, ?3, ?4, ?10, ?5, ?7, ?6, ?8, ?8, ?7, ?9, ?11, ?12, ?13, ?14, \
+                     ?15) \
                      ON CONFLICT (collection, task_id) DO UPDATE SET state = excluded.state, \
                      finished_at = coalesce(excluded.finished_at, finished_at), \
-                     runs = max(coalesce(runs, 0), excluded.runs), removed_at = excluded.removed_at \
+                     runs = max(coalesce(runs, 0), excluded.runs), removed_at = excluded.removed_at, \
+                     attempts = excluded.attempts, owner = coalesce(excluded.owner, owner), \
+                     started_at = coalesce(excluded.started_at, started_at), \
+                     exit_code = coalesce(excluded.exit_code, exit_code), \
+                     log_uri = coalesce(excluded.log_uri, log_uri), \
+                     error_tail = coalesce(excluded.error_tail, error_tail) \
                      WHERE removed_at IS NULL",
                 )?;
                 let mut event = tx.prepare_cached(
@@ -132,7 +139,13 @@ impl TaskWriter<'_> {
                         t.finished_at,
                         t.removed_at,
                         seen_at,
-                        t.runs
+                        t.runs,
+                        t.last_run.attempts,
+                        t.last_run.owner,
+                        t.last_run.started_at,
+                        t.last_run.exit_code,
+                        t.last_run.log_uri,
+                        t.last_run.error_tail
                     ])?;
                     if wrote > 0 {
                         n += 1;

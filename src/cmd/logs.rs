@@ -45,6 +45,16 @@ impl Cmd {
                     found.state
                 );
             }
+            if found.removed {
+                bail!(
+                    "task {}/{} was removed from the store while {}; its {} run(s) recorded no \
+                     log (its worker ran without --log-dir or --log-uri)",
+                    found.collection,
+                    self.id,
+                    found.state,
+                    found.runs
+                );
+            }
             if found.state == "waiting" {
                 bail!(
                     "task {}/{} has not run: it waits for its sample's tasks upstream (`anamo \

@@ -15,9 +15,9 @@ use crate::clock::now_ms;
 use crate::db::{self, OpenMode, Schema};
 use crate::error::{Error, Result};
 use crate::model::{
-    AddOptions, AddReport, Attrs, Claim, ClaimAttempt, Damaged, NewTask, Outcome, Page, SampleTask,
-    SampleView, Seen, Selector, Skipped, StaleReport, StateCount, Task, TaskFilter, TaskKey,
-    TaskState, Tombstone, state_after_run,
+    AddOptions, AddReport, Attrs, Claim, ClaimAttempt, Damaged, LastRun, NewTask, Outcome, Page,
+    SampleTask, SampleView, Seen, Selector, Skipped, StaleReport, StateCount, Task, TaskFilter,
+    TaskKey, TaskState, Tombstone, state_after_run,
 };
 
 /// The embedded store's schema: its own application id ("anmT"), so a catalog or a stranger's
@@ -172,8 +172,8 @@ fn view_of(conn: &Connection, sample: &str) -> Result<SampleView> {
 
 /// The tombstone of one removed task, if the store keeps one.
 /// The columns `tombstone_from_row` reads, in its order.
-const TOMBSTONE_COLUMNS: &str =
-    "collection, task_id, sample, state, created_at, finished_at, removed_at, runs, withdrawn";
+const TOMBSTONE_COLUMNS: &str = "collection, task_id, sample, state, created_at, finished_at, \
+    removed_at, runs, withdrawn, attempts, owner, started_at, exit_code, log_uri, error_tail";
 
 /// A tombstone from a row of [`TOMBSTONE_COLUMNS`]; a state that cannot be read is damage.
 fn tombstone_from_row(r: &Row<'_>) -> Result<Tombstone> {
@@ -195,6 +195,14 @@ fn tombstone_from_row(r: &Row<'_>) -> Result<Tombstone> {
         removed_at: r.get(6)?,
         runs: r.get(7)?,
         withdrawn: r.get(8)?,
+        last_run: LastRun {
+            attempts: r.get(9)?,
+            owner: r.get(10)?,
+            started_at: r.get(11)?,
+            exit_code: r.get(12)?,
+            log_uri: r.get(13)?,
+            error_tail: r.get(14)?,
+        },
     })
 }
 
@@ -658,9 +666,10 @@ impl TaskStore for SqliteStore {
                 &format!(
                     "INSERT OR REPLACE INTO tombstones \
                      (collection, task_id, sample, state, created_at, finished_at, removed_at, \
-                     runs, withdrawn) \
+                     runs, withdrawn, attempts, owner, started_at, exit_code, log_uri, error_tail) \
                      SELECT collection, task_id, sample, state, created_at, finished_at, ?{}, runs, \
-                     {} FROM tasks WHERE collection = ?1 AND {}",
+                     {}, attempts, owner, started_at, exit_code, log_uri, error_tail \
+                     FROM tasks WHERE collection = ?1 AND {}",
                     marked.len(),
                     matches!(selector, Selector::Withdrawn(_)) as i32,
                     numbered(&cond, 2)

@@ -178,8 +178,19 @@ impl Cmd {
                 report.blocked
             );
         }
-        if !notes.is_empty() {
-            line.push_str(&format!(", skipped {} seen before", notes.len()));
+        let of_dropped = report
+            .skipped
+            .iter()
+            .filter(|s| matches!(s.seen, Seen::SampleDropped { .. }))
+            .count();
+        if notes.len() > of_dropped {
+            line.push_str(&format!(
+                ", skipped {} seen before",
+                notes.len() - of_dropped
+            ));
+        }
+        if of_dropped > 0 {
+            line.push_str(&format!(", skipped {of_dropped} of dropped samples"));
         }
         if skipped_done > 0 {
             line.push_str(&format!(

@@ -9,7 +9,8 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::model::{
-    Attrs, Claim, NewTask, Outcome, SampleTask, Task, TaskFilter, TaskKey, TaskState, Tombstone,
+    Attrs, Claim, LastRun, NewTask, Outcome, SampleTask, Task, TaskFilter, TaskKey, TaskState,
+    Tombstone,
 };
 
 pub type Item = HashMap<String, AttributeValue>;
@@ -335,6 +336,23 @@ pub fn tombstone(t: &Task, now: i64, withdrawn: bool) -> Item {
     }
     item.insert(REMOVED_AT.into(), n(now));
     item.insert(RUNS.into(), n(t.runs));
+    // Its last run, for a catalog that never saw the task.
+    item.insert(ATTEMPTS.into(), n(t.attempts));
+    for (name, value) in [
+        (OWNER, &t.owner),
+        (LOG_URI, &t.log_uri),
+        (ERROR_TAIL, &t.error_tail),
+    ] {
+        if let Some(v) = value {
+            item.insert(name.into(), s(v));
+        }
+    }
+    if let Some(v) = t.started_at {
+        item.insert(STARTED_AT.into(), n(v));
+    }
+    if let Some(v) = t.exit_code {
+        item.insert(EXIT_CODE.into(), n(v));
+    }
     if withdrawn {
         item.insert(WITHDRAWN.into(), AttributeValue::Bool(true));
     }
@@ -355,6 +373,14 @@ pub fn to_tombstone(item: &Item) -> Option<Tombstone> {
         removed_at: attr_n(item, REMOVED_AT)?,
         runs: attr_n(item, RUNS).unwrap_or(0) as u32,
         withdrawn: matches!(item.get(WITHDRAWN), Some(AttributeValue::Bool(true))),
+        last_run: LastRun {
+            attempts: attr_n(item, ATTEMPTS).unwrap_or(0) as u32,
+            owner: attr_s(item, OWNER).map(str::to_string),
+            started_at: attr_n(item, STARTED_AT),
+            exit_code: attr_n(item, EXIT_CODE).map(|v| v as i32),
+            log_uri: attr_s(item, LOG_URI).map(str::to_string),
+            error_tail: attr_s(item, ERROR_TAIL).map(str::to_string),
+        },
     })
 }
 
