@@ -387,7 +387,10 @@ fn dropping_a_sample_withdraws_its_tasks_that_have_not_started(env: &Env) {
     // Back in the study: the withdrawn tasks are added again (not skipped), and run.
     env.write("active.csv", "sample_id,status\nS2,active\n");
     env.anamo(&["samples", "import", "active.csv"])
-        .stderr_contains("tasks withdrawn when it was dropped must be added again")
+        .stderr_contains(
+            "tasks withdrawn when it was dropped must be added again (`anamo tasks add`): A/S2, \
+             B/S2",
+        )
         .run();
     let out = env
         .anamo(&add_a)

@@ -41,13 +41,18 @@ impl Cmd {
             Cmd::Import(c) => {
                 let mut cat = ctx.catalog()?;
                 let r = catalog::import_samples(&mut cat, &c.file)?;
-                reinstate(ctx, &r.reactivated)?;
+                let withdrawn = reinstate(ctx, &r.reactivated)?;
                 for (sample, reason) in &r.reactivated {
+                    let which = withdrawn
+                        .get(sample)
+                        .filter(|w| !w.is_empty())
+                        .map(|w| format!(": {}", w.join(", ")))
+                        .unwrap_or_default();
                     crate::note!(
                         "warning: sample {sample} was dropped ({reason}) and is active again: \
                          the sheet says status active (`anamo samples drop` drops it again); \
                          tasks withdrawn when it was dropped must be added again (`anamo tasks \
-                         add`)"
+                         add`){which}"
                     );
                 }
                 println!(
@@ -100,18 +105,39 @@ fn withdraw(
 }
 
 /// Samples back in the study: the store takes their drop marks away, so their tasks can be
-/// added again; a store that is not there has none.
-fn reinstate(ctx: &Context, samples: &[(String, String)]) -> Result<()> {
+/// added again; a store that is not there has none. Returns, per sample, the tasks withdrawn
+/// when it was dropped (`STEP/ID`), for the note that says to add them again.
+fn reinstate(
+    ctx: &Context,
+    samples: &[(String, String)],
+) -> Result<std::collections::HashMap<String, Vec<String>>> {
+    let mut withdrawn = std::collections::HashMap::new();
     if samples.is_empty() {
-        return Ok(());
+        return Ok(withdrawn);
     }
     let store = match ctx.store(crate::store::OpenMode::MustExist) {
         Ok(store) => store,
-        Err(crate::error::Error::Missing { .. }) => return Ok(()),
+        Err(crate::error::Error::Missing { .. }) => return Ok(withdrawn),
         Err(e) => return Err(e.into()),
     };
     for (sample, _) in samples {
         store.reinstate_sample(sample)?;
+        let mut named = vec![];
+        for t in store
+            .sample_view(sample)?
+            .tasks
+            .iter()
+            .filter(|t| !t.is_live())
+        {
+            if store
+                .tombstone(&t.collection, &t.task_id)?
+                .is_some_and(|g| g.withdrawn)
+            {
+                named.push(format!("{}/{}", t.collection, t.task_id));
+            }
+        }
+        named.sort();
+        withdrawn.insert(sample.clone(), named);
     }
-    Ok(())
+    Ok(withdrawn)
 }
