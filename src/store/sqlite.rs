@@ -150,12 +150,7 @@ fn view_of(conn: &Connection, sample: &str) -> Result<SampleView> {
     while let Some(r) = rows.next()? {
         let collection: String = r.get(0)?;
         let task_id: String = r.get(1)?;
-        let state: String = r.get(2)?;
-        let state = state.parse().map_err(|reason| Error::Damaged {
-            collection: collection.clone(),
-            task_id: task_id.clone(),
-            reason,
-        })?;
+        let state = stored_state(&r.get::<_, String>(2)?, &collection, &task_id)?;
         view.tasks.push(SampleTask {
             collection,
             task_id,
@@ -170,7 +165,15 @@ fn view_of(conn: &Connection, sample: &str) -> Result<SampleView> {
     Ok(view)
 }
 
-/// The tombstone of one removed task, if the store keeps one.
+/// A state read back from the store; one that cannot be read is damage to that task.
+fn stored_state(text: &str, collection: &str, task_id: &str) -> Result<TaskState> {
+    text.parse().map_err(|reason| Error::Damaged {
+        collection: collection.to_string(),
+        task_id: task_id.to_string(),
+        reason,
+    })
+}
+
 /// The columns `tombstone_from_row` reads, in its order.
 const TOMBSTONE_COLUMNS: &str = "collection, task_id, sample, state, created_at, finished_at, \
     removed_at, runs, withdrawn, attempts, owner, started_at, exit_code, log_uri, error_tail";
@@ -179,12 +182,7 @@ const TOMBSTONE_COLUMNS: &str = "collection, task_id, sample, state, created_at,
 fn tombstone_from_row(r: &Row<'_>) -> Result<Tombstone> {
     let collection: String = r.get(0)?;
     let task_id: String = r.get(1)?;
-    let state: String = r.get(3)?;
-    let state = state.parse().map_err(|reason| Error::Damaged {
-        collection: collection.clone(),
-        task_id: task_id.clone(),
-        reason,
-    })?;
+    let state = stored_state(&r.get::<_, String>(3)?, &collection, &task_id)?;
     Ok(Tombstone {
         collection,
         task_id,
@@ -206,6 +204,7 @@ fn tombstone_from_row(r: &Row<'_>) -> Result<Tombstone> {
     })
 }
 
+/// The tombstone of one removed task, if the store keeps one.
 fn tombstone_of(conn: &Connection, collection: &str, task_id: &str) -> Result<Option<Tombstone>> {
     let sql = format!(
         "SELECT {TOMBSTONE_COLUMNS} FROM tombstones WHERE collection = ?1 AND task_id = ?2"
@@ -342,11 +341,7 @@ impl TaskStore for SqliteStore {
                         .query_row(params![t.collection, t.task_id], |r| r.get(0))
                         .optional()?;
                     let present: Option<TaskState> = match present {
-                        Some(state) => Some(state.parse().map_err(|reason| Error::Damaged {
-                            collection: t.collection.clone(),
-                            task_id: t.task_id.clone(),
-                            reason,
-                        })?),
+                        Some(state) => Some(stored_state(&state, &t.collection, &t.task_id)?),
                         None => None,
                     };
                     let gone = match present {
