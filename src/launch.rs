@@ -75,7 +75,7 @@ pub fn plan(
     if let Some(min) = opts.min_count
         && min > opts.count
     {
-        return Err(Error::Invalid(format!(
+        return Err(Error::Usage(format!(
             "--min-count {min} is above --count {}; the minimum cannot exceed the count",
             opts.count
         )));

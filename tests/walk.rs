@@ -351,3 +351,28 @@ fn adding_after_a_failed_upstream_says_the_task_cannot_run_yet() {
         "{out}"
     );
 }
+
+#[test]
+fn deleting_running_tasks_needs_force() {
+    let env = Env::new();
+    env.ok(&[
+        "tasks", "add", "-c", "A", "--id", "slow", "--script", "sleep 5",
+    ]);
+    let worker = env.anamo(&["worker", "-c", "A"]).spawn();
+    assert!(crate::harness::wait_for(
+        std::time::Duration::from_secs(20),
+        || env.task("slow")["state"] == "running"
+    ));
+    env.anamo(&["tasks", "delete", "-c", "A", "--all"])
+        .fails(1)
+        .stderr(
+            "error: 1 of the tasks named in A are running: deleted, their scripts would run to \
+             the end and the results be dropped; nothing was deleted (wait for them, or pass \
+             --force)\n",
+        )
+        .run();
+    assert_eq!(env.task("slow")["state"], "running");
+    let out = env.ok(&["tasks", "delete", "-c", "A", "--all", "--force"]);
+    assert!(out.starts_with("deleted 1 task(s) of A"), "{out}");
+    worker.kill(std::time::Duration::from_secs(10));
+}

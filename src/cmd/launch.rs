@@ -141,7 +141,19 @@ impl Cmd {
         let waits = self.wait;
         let mut waiting = 0;
         if waits {
-            waiting = store.waiting_samples(Some(&self.step))?.len() as u64;
+            // Only samples whose upstream will finish without anyone acting are work: one held
+            // by a failure would boot an instance that finds nothing and powers off.
+            let (will_run, blocked) =
+                crate::store::flow::waiting_samples_by_outlook(store.as_ref(), &self.step)?;
+            waiting = will_run;
+            if blocked > 0 {
+                crate::note!(
+                    "left out {blocked} waiting sample(s) of {} whose upstream failed or was \
+                     removed: nothing runs them until a person acts (`anamo query \
+                     blocked-samples` after a sync)",
+                    self.step
+                );
+            }
             worker_args.insert(0, "--wait".into());
         }
         // Read (and hashed) at launch: what the instances check is what is there now.

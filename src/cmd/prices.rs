@@ -36,9 +36,16 @@ pub struct Unset {
 }
 
 fn parse_usd(s: &str) -> std::result::Result<f64, String> {
-    s.trim().parse::<f64>().map_err(|_| {
-        format!("'{s}' is not a price; write US dollars an hour as a plain number, e.g. 0.384")
-    })
+    s.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .ok_or_else(|| {
+            format!(
+                "'{s}' is not a price; write US dollars an hour as a plain number above 0, \
+                 e.g. 0.384"
+            )
+        })
 }
 
 impl Cmd {

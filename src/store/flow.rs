@@ -358,6 +358,34 @@ pub fn promote<S: TaskStore + ?Sized>(store: &S, sample: &str) -> Result<u64> {
     Ok(moved)
 }
 
+/// The samples with a waiting task in `collection` that will run without anyone acting (its
+/// upstream done or under way, a failure's fix included), and those blocked: what a `--wait`
+/// launch counts as work, by the same rule its workers stay by. Reads only.
+pub fn waiting_samples_by_outlook<S: TaskStore + ?Sized>(
+    store: &S,
+    collection: &str,
+) -> Result<(u64, u64)> {
+    let samples = store.waiting_samples(Some(collection))?;
+    let (mut will_run, mut blocked) = (0, 0);
+    for chunk in samples.chunks(64) {
+        for view in store.sample_views(chunk)? {
+            let outlooks: Vec<Outlook> = view
+                .tasks
+                .iter()
+                .filter(|t| t.is_live() && t.state == TaskState::Waiting)
+                .filter(|t| t.collection == collection)
+                .map(|t| outlook(&view, &t.after))
+                .collect();
+            if outlooks.iter().any(|o| *o != Outlook::Blocked) {
+                will_run += 1;
+            } else if !outlooks.is_empty() {
+                blocked += 1;
+            }
+        }
+    }
+    Ok((will_run, blocked))
+}
+
 /// Looks at the waiting tasks of `collection` (all when `None`): promotes those whose upstream
 /// is done (a promotion a crash skipped), and counts those that will run and those blocked.
 /// With `first_alive`, stops at the first task that will run (enough to know a `--wait`

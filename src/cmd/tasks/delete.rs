@@ -23,6 +23,9 @@ pub struct Cmd {
     /// Every task in this state.
     #[arg(long, value_parser = parse_state, group = "which")]
     pub state: Option<TaskState>,
+    /// Delete running tasks too (their scripts run to the end, and their results are dropped).
+    #[arg(long)]
+    pub force: bool,
 }
 
 impl Cmd {
@@ -30,6 +33,9 @@ impl Cmd {
         let selector = self.which.selector(self.state.map(Selector::State))?;
         let store = ctx.store(OpenMode::MustExist)?;
         super::require_collection(store.as_ref(), &self.collection)?;
+        if !self.force {
+            refuse_running(store.as_ref(), &self.collection, &selector)?;
+        }
         // History first: a delete that cannot reach the catalog deletes nothing.
         let mut catalog = ctx.catalog()?;
         let deleted =
@@ -80,4 +86,35 @@ fn say_released(collection: &str, deleted: &sync::Deleted) {
             deleted.held
         );
     }
+}
+
+/// A running task deleted keeps its script running to the end, and its result is dropped:
+/// refused unless --force, naming how many.
+fn refuse_running(
+    store: &dyn crate::store::TaskStore,
+    collection: &str,
+    selector: &Selector,
+) -> Result<()> {
+    let filter = crate::model::TaskFilter {
+        collection: Some(collection.to_string()),
+        state: Some(TaskState::Running),
+        ..Default::default()
+    };
+    let mut running = 0u64;
+    crate::store::for_each_task(store, &filter, 1_000, |t| {
+        if let Ok(t) = t
+            && selector.matches(&t)
+        {
+            running += 1;
+        }
+        Ok(std::ops::ControlFlow::Continue(()))
+    })?;
+    if running > 0 {
+        anyhow::bail!(
+            "{running} of the tasks named in {collection} are running: deleted, their scripts \
+             would run to the end and the results be dropped; nothing was deleted (wait for \
+             them, or pass --force)"
+        );
+    }
+    Ok(())
 }
