@@ -47,7 +47,20 @@ pub fn elf_arch(head: &[u8]) -> Option<&'static str> {
 
 /// Reads the object once (streamed, never held whole) for its checksum and header, and
 /// presigns a URL for it.
+/// The binary's place must be an object, not a folder (`s3://bucket/` or `.../tools/`): the
+/// one line `ship` and `launch --binary` give, before any request.
+pub fn require_object_key(uri: &S3Uri) -> Result<()> {
+    if uri.key.is_empty() || uri.key.ends_with('/') {
+        return Err(Error::Invalid(format!(
+            "{uri} names a folder; give the object's full key, e.g. {}anamo",
+            uri.as_folder()
+        )));
+    }
+    Ok(())
+}
+
 pub fn prepare(s3: &S3, uri: &S3Uri) -> Result<Shipped> {
+    require_object_key(uri)?;
     let mut reader = Reader::default();
     s3.copy_to(uri, &mut reader)?;
     let arch = elf_arch(&reader.head).ok_or_else(|| {

@@ -376,3 +376,23 @@ fn deleting_running_tasks_needs_force() {
     assert!(out.starts_with("deleted 1 task(s) of A"), "{out}");
     worker.kill(std::time::Duration::from_secs(10));
 }
+
+#[test]
+fn launch_binary_naming_a_folder_gets_ships_line() {
+    let env = Env::new();
+    env.anamo(&[
+        "launch",
+        "--step",
+        "A",
+        "--count",
+        "1",
+        "--binary",
+        "s3://tools/",
+    ])
+    .fails(1)
+    .stderr(
+        "error: s3://tools/ names a folder; give the object's full key, e.g. \
+             s3://tools/anamo\n",
+    )
+    .run();
+}

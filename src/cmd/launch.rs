@@ -89,6 +89,10 @@ pub struct Cmd {
 
 impl Cmd {
     pub fn run(self, ctx: &Context) -> Result<()> {
+        // A folder for --binary is a typo to name at once, not an AWS error later.
+        if let Some(uri) = &self.binary {
+            crate::ship::require_object_key(&crate::aws::s3::S3Uri::parse(uri)?)?;
+        }
         if self.idle_timeout.is_some() && !self.wait {
             return Err(Error::Usage(
                 "--idle-timeout needs --wait: without it workers leave as soon as nothing is \

@@ -20,13 +20,7 @@ pub struct Cmd {
 impl Cmd {
     pub fn run(self, ctx: &Context) -> Result<()> {
         let to = S3Uri::parse(&self.to)?;
-        if to.key.is_empty() || to.key.ends_with('/') {
-            return Err(Error::Invalid(format!(
-                "{to} names a folder; give the object's full key, e.g. {}anamo",
-                to.as_folder()
-            ))
-            .into());
-        }
+        crate::ship::require_object_key(&to)?;
         crate::ship::check_this_build()?;
         let exe = std::env::current_exe().map_err(|e| {
             Error::Invalid(format!("cannot find this anamo's own file to ship: {e}"))
