@@ -18,6 +18,11 @@ pub fn rfc3339(ms: i64) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
+/// The UTC day of epoch milliseconds, `2026-11-25`: [`rfc3339`]'s date part.
+pub fn day(ms: i64) -> String {
+    rfc3339(ms)[..10].to_string()
+}
+
 /// Parses a duration: whole seconds (`600`), or with units (`90s`, `10m`, `1h30m`, `500ms`).
 /// The one rule for every duration anamo reads (flags, task files).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {

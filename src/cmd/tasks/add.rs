@@ -137,12 +137,23 @@ impl Cmd {
         };
         let report = store.add_tasks(&tasks, opts)?;
         let mut notes: Vec<String> = from_catalog;
+        // Each skipped task's sample, by key: one lookup each, not a search of the batch.
+        let samples: std::collections::HashMap<(&str, &str), &str> = tasks
+            .iter()
+            .filter_map(|t| {
+                Some((
+                    (t.collection.as_str(), t.task_id.as_str()),
+                    t.sample.as_deref()?,
+                ))
+            })
+            .collect();
         for skipped in &report.skipped {
-            let sample = tasks
-                .iter()
-                .find(|t| (&t.collection, &t.task_id) == (&skipped.collection, &skipped.task_id))
-                .and_then(|t| t.sample.as_deref());
-            notes.push(skip_note(store.as_ref(), skipped, sample)?);
+            let key = (skipped.collection.as_str(), skipped.task_id.as_str());
+            notes.push(skip_note(
+                store.as_ref(),
+                skipped,
+                samples.get(&key).copied(),
+            )?);
         }
         for note in notes.iter().take(10) {
             crate::note!("{note}");
@@ -275,7 +286,7 @@ fn without_removed_history(
             t.collection,
             t.task_id,
             r.state,
-            day(r.at)
+            crate::clock::day(r.at)
         );
         if let Some(by) = &r.superseded_by {
             note.push_str(&format!(", superseded by {by} (done)"));
@@ -302,7 +313,7 @@ fn skip_note(
             "skipped {collection}/{task_id}: its sample {} was dropped from the study on {}; \
              re-activate it first (a sheet with status active: `anamo samples import`)",
             sample.unwrap_or("?"),
-            day(at)
+            crate::clock::day(at)
         ),
         Seen::Present(TaskState::Done) => {
             format!("skipped {collection}/{task_id}: done (still in the store)")
@@ -313,7 +324,7 @@ fn skip_note(
         Seen::Removed { state, at } => {
             let mut note = format!(
                 "skipped {collection}/{task_id}: removed while {state} on {}",
-                day(at)
+                crate::clock::day(at)
             );
             if state == TaskState::Failed
                 && let Some(sample) = sample
@@ -325,9 +336,4 @@ fn skip_note(
             note
         }
     })
-}
-
-/// The day of an epoch-ms time, as the notes give it.
-fn day(ms: i64) -> String {
-    crate::clock::rfc3339(ms).chars().take(10).collect()
 }

@@ -55,10 +55,7 @@ fn find(ctx: &Context, store: &dyn TaskStore, id: &str, collection: Option<&str>
         (Some(t), _) => Ok(t),
         (None, Some(c)) => {
             if let Some(gone) = store.tombstone(c, id)? {
-                let day: String = crate::clock::rfc3339(gone.removed_at)
-                    .chars()
-                    .take(10)
-                    .collect();
+                let day = crate::clock::day(gone.removed_at);
                 let how = if gone.withdrawn {
                     "withdrawn with its sample"
                 } else {
