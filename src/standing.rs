@@ -82,15 +82,20 @@ pub fn standing(task: &Facts, step_tasks: &[Facts], sample_dropped: bool) -> Sta
 }
 
 /// Whether a failed task has a done task beside it that was added after it failed: a
-/// replacement. A lane added before the failure never supersedes it (the sample still misses
-/// that lane); a failure whose time is unknown is never superseded.
+/// replacement.
 fn superseded(failed: &Facts, step_tasks: &[Facts]) -> bool {
-    let Some(failed_at) = failed.finished_at else {
-        return false;
-    };
     step_tasks
         .iter()
-        .any(|r| r.state == TaskState::Done && r.created_at.is_some_and(|added| added >= failed_at))
+        .any(|r| r.state == TaskState::Done && added_after_failure(failed, r))
+}
+
+/// Whether `other` was added after `failed` failed: what makes a task of the same sample and
+/// step a replacement (or a fix under way), not a lane. A lane added before the failure never
+/// is; when either time is unknown, it is not.
+pub fn added_after_failure(failed: &Facts, other: &Facts) -> bool {
+    failed
+        .finished_at
+        .is_some_and(|at| other.created_at.is_some_and(|added| added >= at))
 }
 
 /// A sample's state in one step.

@@ -48,10 +48,11 @@ pub fn superseded_by(view: &SampleView, step: &str, task_id: &str) -> Option<Str
     if *standing != Standing::Superseded {
         return None;
     }
-    let failed_at = failed.finished_at?;
     tasks
         .iter()
-        .filter(|(t, s)| *s == Standing::Done && t.created_at.is_some_and(|c| c >= failed_at))
+        .filter(|(t, s)| {
+            *s == Standing::Done && standing::added_after_failure(&facts(failed), &facts(t))
+        })
         .map(|(t, _)| t.task_id.clone())
         .find(|id| !id.is_empty())
 }
@@ -180,12 +181,9 @@ fn replaced_soon(view: &SampleView, step: &str, depth: usize) -> bool {
         return false;
     }
     failed.all(|(f, _)| {
-        let Some(failed_at) = f.finished_at else {
-            return false;
-        };
         tasks.iter().any(|(r, standing)| {
             r.is_live()
-                && r.created_at.is_some_and(|c| c >= failed_at)
+                && standing::added_after_failure(&facts(f), &facts(r))
                 && match standing {
                     Standing::Todo | Standing::Running => true,
                     Standing::Waiting => outlook_at(view, &r.after, depth + 1) != Outlook::Blocked,
