@@ -60,8 +60,8 @@ pub fn superseded_by(view: &SampleView, step: &str, task_id: &str) -> Option<Str
 /// Retries the failed tasks `selector` names, except those a fix has replaced (superseded by a
 /// done task added after they failed): retrying one would run finished work again. Returns how
 /// many were retried, and each (task, the done task that replaced it) left alone.
-pub fn retry_unreplaced<S: TaskStore + ?Sized>(
-    store: &S,
+pub fn retry_unreplaced(
+    store: &dyn TaskStore,
     collection: &str,
     selector: &crate::model::Selector,
 ) -> Result<(u64, Vec<(String, String)>)> {
@@ -79,24 +79,22 @@ pub fn retry_unreplaced<S: TaskStore + ?Sized>(
     };
     let mut chosen = vec![];
     let mut replaced = vec![];
-    let mut page_after: Option<crate::model::TaskKey> = None;
-    loop {
-        let page = store.scan(&filter, page_after.as_ref(), 1_000)?;
-        for t in page.tasks.iter().filter(|t| selector.matches(t)) {
+    crate::store::for_each_task(store, &filter, 1_000, |t| {
+        let Ok(t) = t else {
+            return Ok(std::ops::ControlFlow::Continue(()));
+        };
+        if selector.matches(&t) {
             let by = match &t.sample {
                 Some(sample) => superseded_by(&store.sample_view(sample)?, collection, &t.task_id),
                 None => None,
             };
             match by {
-                Some(by) => replaced.push((t.task_id.clone(), by)),
-                None => chosen.push(t.task_id.clone()),
+                Some(by) => replaced.push((t.task_id, by)),
+                None => chosen.push(t.task_id),
             }
         }
-        match page.next {
-            Some(next) => page_after = Some(next),
-            None => break,
-        }
-    }
+        Ok(std::ops::ControlFlow::Continue(()))
+    })?;
     let mut retried = 0;
     for ids in chosen.chunks(500) {
         retried += store.retry(collection, &crate::model::Selector::Ids(ids.to_vec()))?;
