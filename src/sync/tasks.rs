@@ -212,9 +212,7 @@ pub fn delete_with_history(
     collection: &str,
     selector: &Selector,
 ) -> Result<Deleted> {
-    let recorded = record_before_delete(store, catalog, collection, selector)?;
-    let count = store.delete(collection, selector)?;
-    catalog.mark_tasks_removed(&recorded.keys)?;
+    let (count, recorded) = remove_with_history(store, catalog, collection, selector)?;
     let mut deleted = Deleted {
         count,
         ..Deleted::default()
@@ -230,6 +228,21 @@ pub fn delete_with_history(
             .count() as u64;
     }
     Ok(deleted)
+}
+
+/// Removes the tasks `selector` names, history first: copied into the catalog (a removal that
+/// cannot reach the catalog removes nothing), removed from the store (which keeps their
+/// tombstones), then marked removed in the catalog. How many, and what was recorded.
+fn remove_with_history(
+    store: &dyn TaskStore,
+    catalog: &mut Catalog,
+    collection: &str,
+    selector: &Selector,
+) -> Result<(u64, Recorded)> {
+    let recorded = record_before_delete(store, catalog, collection, selector)?;
+    let count = store.delete(collection, selector)?;
+    catalog.mark_tasks_removed(&recorded.keys)?;
+    Ok((count, recorded))
 }
 
 /// What dropping a sample does to the queue: the store marks it (so no machine adds its tasks
@@ -268,9 +281,7 @@ pub fn withdraw_sample(
     let selector = Selector::Withdrawn(sample.to_string());
     let mut withdrawn = vec![];
     for step in steps {
-        let recorded = record_before_delete(store, catalog, step, &selector)?;
-        let n = store.delete(step, &selector)?;
-        catalog.mark_tasks_removed(&recorded.keys)?;
+        let (n, _) = remove_with_history(store, catalog, step, &selector)?;
         if n > 0 {
             withdrawn.push((step.to_string(), n));
         }
