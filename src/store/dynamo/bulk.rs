@@ -107,12 +107,7 @@ pub(super) fn add(store: &DynamoStore, tasks: &[NewTask], opts: AddOptions) -> R
                 .map(|l| l.runs)
                 .or_else(|| removed.get(&key).map(|g| g.runs))
                 .unwrap_or(0);
-            new = item::with_runs(new, runs);
-            let put = PutRequest::builder()
-                .set_item(Some(new))
-                .build()
-                .map_err(|e| Error::Internal(format!("a DynamoDB request built wrong: {e}")))?;
-            puts.push(WriteRequest::builder().put_request(put).build());
+            puts.push(put_request(item::with_runs(new, runs))?);
         }
         store.batch_write(puts).await?;
         store.batch_write(forget).await?;
