@@ -176,8 +176,9 @@ impl DynamoStore {
                 });
             }
         }
-        // Steps the index shows empty for some sample: read each such step once, consistently.
-        let mut confirmed: HashMap<String, BTreeSet<String>> = HashMap::new();
+        // Steps the index shows empty for some sample: read each such step once, consistently:
+        // the samples it has tasks (or tombstones) of, and whether it has any item at all.
+        let mut confirmed: HashMap<String, (BTreeSet<String>, bool)> = HashMap::new();
         let mut states = vec![];
         let mut missing = vec![];
         for t in tasks {
@@ -195,20 +196,22 @@ impl DynamoStore {
                         // The step's tasks and its tombstones (a sample whose tasks there were
                         // removed has some), read consistently.
                         let mut present = BTreeSet::new();
+                        let mut any = false;
                         for partition in [item::in_collection(&step), item::tombstones_of(&step)] {
                             let items = self
                                 .query_all(None, &partition, None, Some(item::KEY_AND_SAMPLE), true)
                                 .await?;
+                            any |= !items.is_empty();
                             present.extend(
                                 items
                                     .iter()
                                     .filter_map(|it| item::sample_of(it).map(str::to_string)),
                             );
                         }
-                        confirmed.insert(step.clone(), present);
+                        confirmed.insert(step.clone(), (present, any));
                     }
                     let sample = t.sample.clone().unwrap_or_default();
-                    if !confirmed[&step].contains(&sample) {
+                    if !confirmed[&step].0.contains(&sample) {
                         missing.push((*t, step));
                     }
                     // Present after all (the index lagged): it waits, and the next look
@@ -220,15 +223,11 @@ impl DynamoStore {
         if !allow_missing && let Some((t, step)) = missing.first() {
             let refusal = Refusal::Missing(step.clone());
             let alike = missing.iter().filter(|(_, s)| s == step).count();
-            // A step with no task for any sample, no tombstone and no done-mark: most likely
-            // misspelt.
-            let exists = !confirmed[step].is_empty()
+            // A step with no task, no tombstone and no done-mark: most likely misspelt (its
+            // tasks and tombstones were read above).
+            let exists = confirmed[step].1
                 || !self
                     .query_all(None, &item::marks_of(step), None, None, true)
-                    .await?
-                    .is_empty()
-                || !self
-                    .query_all(None, &item::tombstones_of(step), None, None, true)
                     .await?
                     .is_empty();
             return Err(flow::refused(t, &refusal, alike, exists));
