@@ -334,12 +334,22 @@ fn missing_upstream(task: &NewTask, step: &str, count: usize) -> crate::error::E
 
 /// The waiting tasks of `view` that may run now, in `collection` when given.
 pub fn ready<'a>(view: &'a SampleView, collection: Option<&'a str>) -> Vec<&'a SampleTask> {
+    waiting_outlooks(view, collection)
+        .filter(|(_, o)| *o == Outlook::Ready)
+        .map(|(t, _)| t)
+        .collect()
+}
+
+/// The live waiting tasks of `view` (in `collection` when given), each with its outlook.
+fn waiting_outlooks<'a>(
+    view: &'a SampleView,
+    collection: Option<&'a str>,
+) -> impl Iterator<Item = (&'a SampleTask, Outlook)> + 'a {
     view.tasks
         .iter()
         .filter(|t| t.is_live() && t.state == TaskState::Waiting)
-        .filter(|t| collection.is_none_or(|c| t.collection == c))
-        .filter(|t| outlook(view, &t.after) == Outlook::Ready)
-        .collect()
+        .filter(move |t| collection.is_none_or(|c| t.collection == c))
+        .map(move |t| (t, outlook(view, &t.after)))
 }
 
 /// Promotes the waiting tasks of `sample` whose upstream is done; how many it moved. What a
@@ -365,12 +375,8 @@ pub fn waiting_samples_by_outlook<S: TaskStore + ?Sized>(
     let (mut will_run, mut blocked) = (0, 0);
     for chunk in samples.chunks(64) {
         for view in store.sample_views(chunk)? {
-            let outlooks: Vec<Outlook> = view
-                .tasks
-                .iter()
-                .filter(|t| t.is_live() && t.state == TaskState::Waiting)
-                .filter(|t| t.collection == collection)
-                .map(|t| outlook(&view, &t.after))
+            let outlooks: Vec<Outlook> = waiting_outlooks(&view, Some(collection))
+                .map(|(_, o)| o)
                 .collect();
             if outlooks.iter().any(|o| *o != Outlook::Blocked) {
                 will_run += 1;
@@ -421,13 +427,8 @@ fn look_at<S: TaskStore + ?Sized>(
     collection: Option<&str>,
     survey: &mut Survey,
 ) -> Result<()> {
-    let waiting = view
-        .tasks
-        .iter()
-        .filter(|t| t.is_live() && t.state == TaskState::Waiting)
-        .filter(|t| collection.is_none_or(|c| t.collection == c));
-    for t in waiting {
-        match outlook(view, &t.after) {
+    for (t, outlook) in waiting_outlooks(view, collection) {
+        match outlook {
             Outlook::Ready => {
                 if store.promote_task(&t.collection, &t.task_id, t.version)? {
                     survey.promoted += 1;
