@@ -73,27 +73,27 @@ fn find(ctx: &Context, store: &dyn TaskStore, id: &str, collection: Option<&str>
             }
             bail!("no task '{id}' in collection '{c}'; see `anamo tasks list -c {c}`")
         }
-        (None, None) if ctx.catalog_path.exists() => {
-            let conn = crate::catalog::Catalog::read_only(&ctx.catalog_path)?;
-            let known = crate::catalog::progress::log_refs(&conn, id, None)?;
-            if let Some(r) = known.first() {
-                bail!(
-                    "no task '{id}' in {}; the catalog knows it in {} (removed from the store, or \
-                     not synced since): `anamo tasks show {id} -c {}`, `anamo logs {id} -c {}`",
+        (None, None) => {
+            // The catalog may know it: removed from the store, or not synced since.
+            let known = if ctx.catalog_path.exists() {
+                let conn = crate::catalog::Catalog::read_only(&ctx.catalog_path)?;
+                crate::catalog::progress::log_refs(&conn, id, None)?
+            } else {
+                vec![]
+            };
+            match known.first() {
+                Some(r) => bail!(
+                    "no task '{id}' in {}; the catalog knows it in {c} (removed from the store, \
+                     or not synced since): `anamo tasks show {id} -c {c}`, `anamo logs {id} -c \
+                     {c}`",
                     store.describe(),
-                    r.collection,
-                    r.collection,
-                    r.collection
-                );
+                    c = r.collection
+                ),
+                None => bail!(
+                    "no task '{id}' in {}; see `anamo tasks list`",
+                    store.describe()
+                ),
             }
-            bail!(
-                "no task '{id}' in {}; see `anamo tasks list`",
-                store.describe()
-            )
         }
-        (None, None) => bail!(
-            "no task '{id}' in {}; see `anamo tasks list`",
-            store.describe()
-        ),
     }
 }
