@@ -281,18 +281,14 @@ fn without_removed_history(
             kept.push(t);
             continue;
         }
-        let mut note = format!(
-            "skipped {}/{}: removed while {} on {}",
-            t.collection,
-            t.task_id,
-            r.state,
-            crate::clock::day(r.at)
+        let note = removed_note(
+            &t.collection,
+            &t.task_id,
+            &r.state,
+            r.at,
+            r.superseded_by.as_deref(),
         );
-        if let Some(by) = &r.superseded_by {
-            note.push_str(&format!(", superseded by {by} (done)"));
-        }
-        note.push_str(" (the catalog's history)");
-        notes.push(note);
+        notes.push(format!("{note} (the catalog's history)"));
     }
     Ok((kept, notes))
 }
@@ -322,18 +318,31 @@ fn skip_note(
             format!("skipped {collection}/{task_id}: already in the store, {state}")
         }
         Seen::Removed { state, at } => {
-            let mut note = format!(
-                "skipped {collection}/{task_id}: removed while {state} on {}",
-                crate::clock::day(at)
-            );
-            if state == TaskState::Failed
-                && let Some(sample) = sample
-                && let Some(by) =
+            let by = match sample {
+                Some(sample) if state == TaskState::Failed => {
                     flow::superseded_by(&store.sample_view(sample)?, collection, task_id)
-            {
-                note.push_str(&format!(", superseded by {by} (done)"));
-            }
-            note
+                }
+                _ => None,
+            };
+            removed_note(collection, task_id, state.as_str(), at, by.as_deref())
         }
     })
+}
+
+/// The line for a task removed from the store (the store's tombstone or the catalog's
+/// history say so), with the done task that replaced it when one did.
+fn removed_note(
+    collection: &str,
+    task_id: &str,
+    state: &str,
+    at: i64,
+    superseded_by: Option<&str>,
+) -> String {
+    let by = superseded_by
+        .map(|by| format!(", superseded by {by} (done)"))
+        .unwrap_or_default();
+    format!(
+        "skipped {collection}/{task_id}: removed while {state} on {}{by}",
+        crate::clock::day(at)
+    )
 }
