@@ -42,6 +42,7 @@ fn chaos_on_the_sqlite_store_loses_nothing() {
 
 #[test]
 fn chaos_on_the_dynamodb_store_loses_nothing() {
+    let _alone = crate::harness::heavy();
     let Some(moto) = crate::harness::moto::Moto::start() else {
         return;
     };

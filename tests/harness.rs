@@ -478,6 +478,15 @@ impl Drop for Running {
     }
 }
 
+/// Held by the tests that keep both cores busy on their own (worker herds, the DynamoDB model):
+/// run side by side they starve each other and the serial emulator, and a herd that should
+/// take two minutes takes five. Lighter tests still run beside them.
+pub fn heavy() -> std::sync::MutexGuard<'static, ()> {
+    static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    // A heavy test that failed poisons the lock; the next one still runs alone.
+    HEAVY.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Polls `cond` until it holds or `timeout` passes.
 pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let until = Instant::now() + timeout;

@@ -1000,6 +1000,7 @@ fn every_surface_agrees_with_the_model_on_sqlite() {
 
 #[test]
 fn every_surface_agrees_with_the_model_on_dynamodb() {
+    let _alone = crate::harness::heavy();
     let Some(moto) = crate::harness::moto::Moto::start() else {
         return;
     };
