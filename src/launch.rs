@@ -41,6 +41,8 @@ pub struct LaunchOptions {
     pub instance_type: Option<String>,
     /// The shared store the workers use.
     pub store_url: String,
+    /// Its `anamo:store` tag value (`ec2::store_tag`).
+    pub store_tag: String,
     /// Further `anamo worker` arguments, e.g. `--log-uri s3://...`.
     pub worker_args: Vec<String>,
     /// The binary the instances fetch at boot (`--binary`); `None`: the AMI has anamo.
@@ -150,6 +152,7 @@ pub fn plan(
     let tags = vec![
         (ec2::STEP_TAG.to_string(), opts.step.clone()),
         (ec2::LAUNCH_TAG.to_string(), launch_id.clone()),
+        (ec2::STORE_TAG.to_string(), opts.store_tag.clone()),
         ("Name".to_string(), format!("anamo-{}", opts.step)),
     ];
     Ok(Plan {

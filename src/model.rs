@@ -370,6 +370,41 @@ pub struct Damaged {
     pub reason: String,
 }
 
+/// A task no claim can take as it is (see `TaskStore::unclaimable`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unclaimable {
+    pub key: TaskKey,
+    /// The attributes a claim needs that it lacks; empty for a whole task that the claim
+    /// index does not show.
+    pub missing: Vec<String>,
+}
+
+impl Unclaimable {
+    /// One line for a list of them: how many, what the first lacks, and the fix.
+    pub fn summary(found: &[Unclaimable]) -> Option<String> {
+        let lacking: Vec<&Unclaimable> = found.iter().filter(|u| !u.missing.is_empty()).collect();
+        let first = lacking.first()?;
+        Some(format!(
+            "{} task(s) not claimable: missing {} (first {}/{}; written without what anamo \
+             writes?); `anamo store check --repair` gives them what a claim needs",
+            lacking.len(),
+            first.missing.join(", "),
+            first.key.collection,
+            first.key.task_id
+        ))
+    }
+}
+
+/// What a store check found about one task no claim can take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimFinding {
+    pub key: TaskKey,
+    /// What is wrong ("todo without claim_shard, version").
+    pub problem: String,
+    /// Given what a claim needs (with `--repair`).
+    pub repaired: bool,
+}
+
 /// One page of a scan.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Page {
@@ -378,6 +413,8 @@ pub struct Page {
     /// Tombstones of removed tasks read along (a full stream gives every one, so that a sync
     /// learns of tasks removed from any machine, its catalog or not).
     pub removed: Vec<Tombstone>,
+    /// Tasks of the page (in `tasks`) that no claim can take as they are.
+    pub unclaimable: Vec<Unclaimable>,
     /// Where the next page starts; `None` when this was the last page.
     pub next: Option<TaskKey>,
 }

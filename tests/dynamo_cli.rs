@@ -257,6 +257,7 @@ fn faults_get_one_clear_line() {
 /// task ran exactly once and that no worker gave up while work was left: every worker exits
 /// within a few seconds of the last task's end.
 fn herd(workers: usize, slots: &str, tasks: usize) {
+    let _alone = crate::harness::heavy();
     let Some((_moto, env)) = dynamo_env() else {
         return;
     };
@@ -278,9 +279,11 @@ fn herd(workers: usize, slots: &str, tasks: usize) {
         })
         .collect();
     let mut exits = vec![];
-    let until = Instant::now() + Duration::from_secs(240);
+    // A hang detector, not a speed test (benches/ measure speed): the serial emulator does
+    // most of the work here, at about 15 ms a request.
+    let until = Instant::now() + Duration::from_secs(480);
     while !running.is_empty() {
-        assert!(Instant::now() < until, "workers still running after 240s");
+        assert!(Instant::now() < until, "workers still running after 480s");
         let mut i = 0;
         while i < running.len() {
             if running[i].exited() {
@@ -479,7 +482,7 @@ fn a_table_with_the_old_unsharded_index_is_upgraded_in_place_by_store_init() {
     let env = Env::new().with_vars(vars);
     env.anamo(&["worker", "-c", "Legacy"])
         .fails(1)
-        .stderr_one_line_with("has the unsharded claim index of an older anamo; upgrade it in place with `anamo store init --store dynamodb://anamo-tasks`")
+        .stderr_one_line_with("table anamo-tasks has the unsharded claim index 'claimable' of an older anamo, not 'claim_by_shard'; bring it to anamo's shape in place with `anamo store init --store dynamodb://anamo-tasks` (stop its workers first)")
         .run();
     let out = env.ok(&["store", "init"]);
     assert!(

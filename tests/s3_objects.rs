@@ -579,10 +579,39 @@ fn a_prefix_without_its_slash_is_the_same_folder_and_sample_id_changes_are_told(
         "{out}"
     );
     // The old pattern puts them back.
+    let out = b.env.ok(&[
+        "sync",
+        "--no-tasks",
+        "--objects",
+        "s3://cohort/study/",
+        "--sample-pattern",
+        "^(?P<sample>[^/]+)/",
+    ]);
+    assert!(out.contains("3 changed"), "{out}");
+    assert_eq!(ids(&b), want);
+    // A pattern of one's own, then a sync without one: the prefix keeps the pattern it was
+    // read with, and says so, instead of clearing every id.
+    let own = r"^(?P<sample>S\d+)/";
+    b.env.ok(&[
+        "sync",
+        "--no-tasks",
+        "--objects",
+        "s3://cohort/study/",
+        "--sample-pattern",
+        own,
+    ]);
     let out = b
         .env
-        .ok(&["sync", "--no-tasks", "--objects", "s3://cohort/study/"]);
-    assert!(out.contains("3 changed"), "{out}");
+        .anamo(&["sync", "--no-tasks", "--objects", "s3://cohort/study/"])
+        .stderr(format!(
+            "reading sample ids under s3://cohort/study/ with the pattern '{own}' it was synced \
+             with before (--sample-pattern gives another)\n"
+        ))
+        .run();
+    assert!(
+        out.contains("3 seen, 0 new, 0 changed, 0 removed; 3 with a sample id"),
+        "{out}"
+    );
     assert_eq!(ids(&b), want);
 }
 

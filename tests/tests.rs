@@ -22,6 +22,7 @@ mod s3_objects;
 mod stock_ami;
 mod store_suite;
 mod sync_failure;
+mod table_shape;
 mod tasks_cli;
 mod usage;
 mod walk;

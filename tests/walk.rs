@@ -396,3 +396,43 @@ fn launch_binary_naming_a_folder_gets_ships_line() {
     )
     .run();
 }
+
+/// A profile that is not there, credentials without a region, neither: each named for what
+/// it is (no request is sent, so no emulator is needed).
+#[test]
+fn a_missing_profile_region_or_credentials_is_named() {
+    let env = Env::new();
+    let home = env.path("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let run = |vars: &[(&str, &str)], line: &str| {
+        let mut r = env
+            .anamo(&["--store", "dynamodb://cohort-a", "tasks", "list"])
+            .env("HOME", &home)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .fails(1)
+            .stderr_one_line_with(line);
+        for (k, v) in vars {
+            r = r.env(k, v);
+        }
+        r.run();
+    };
+    run(
+        &[("AWS_PROFILE", "genomics"), ("AWS_REGION", "eu-west-1")],
+        &format!(
+            "AWS profile 'genomics' was not found in {}/.aws/config or {}/.aws/credentials",
+            home.display(),
+            home.display()
+        ),
+    );
+    run(
+        &[
+            ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+            ("AWS_SECRET_ACCESS_KEY", "x"),
+        ],
+        "no AWS region configured: set AWS_REGION, pass --region",
+    );
+    run(
+        &[("AWS_REGION", "eu-west-1")],
+        "no usable AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID",
+    );
+}

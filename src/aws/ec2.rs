@@ -21,6 +21,25 @@ use crate::model::{Instance, SpotPrice};
 /// The tags anamo puts on what it launches; `sync --instances` lists by them.
 pub const STEP_TAG: &str = "anamo:step";
 pub const LAUNCH_TAG: &str = "anamo:launch-id";
+/// The task store an instance works for ([`store_tag`]): two studies' tables in one account
+/// and region never count or sync each other's instances.
+pub const STORE_TAG: &str = "anamo:store";
+
+/// The `anamo:store` tag value of a store's identity: the identity itself for DynamoDB
+/// (`dynamodb://TABLE in REGION`: characters EC2 tags take), else a short hash of it (a
+/// SQLite path may hold characters tags do not take).
+pub fn store_tag(identity: &str) -> String {
+    if identity.starts_with("dynamodb://") && identity.len() <= 256 {
+        return identity.to_string();
+    }
+    // FNV-1a, 64 bits: stable across Rust versions and machines.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in identity.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("sqlite:{h:016x}")
+}
 
 pub struct Ec2 {
     rt: Runtime,
@@ -241,8 +260,9 @@ impl Ec2 {
         Ok(prices)
     }
 
-    /// Instances of `step` (by the anamo:step tag) that are pending or running.
-    pub fn active_for_step(&self, step: &str) -> Result<u64> {
+    /// Instances of `step` working for the store tagged `store` (by the anamo:step and
+    /// anamo:store tags) that are pending or running.
+    pub fn active_for_step(&self, step: &str, store: &str) -> Result<u64> {
         let mut pages = self
             .client
             .describe_instances()
@@ -250,6 +270,12 @@ impl Ec2 {
                 Filter::builder()
                     .name(format!("tag:{STEP_TAG}"))
                     .values(step)
+                    .build(),
+            )
+            .filters(
+                Filter::builder()
+                    .name(format!("tag:{STORE_TAG}"))
+                    .values(store)
                     .build(),
             )
             .filters(

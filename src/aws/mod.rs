@@ -69,6 +69,12 @@ pub async fn config(opts: &AwsOptions) -> SdkConfig {
     if let Some(p) = &opts.profile {
         loader = loader.profile_name(p);
     }
+    let _ = PROFILE.set(
+        opts.profile
+            .clone()
+            .or_else(|| std::env::var("AWS_PROFILE").ok())
+            .filter(|p| !p.is_empty()),
+    );
     if let Some(e) = &opts.endpoint_url {
         loader = loader.endpoint_url(e);
     }
@@ -86,7 +92,7 @@ pub async fn config(opts: &AwsOptions) -> SdkConfig {
 
 /// One line for a failed AWS call: what anamo was doing, and what `service` (or the network)
 /// said, with the fix when it is a credentials or reachability problem.
-pub fn sdk_error<E: ProvideErrorMetadata + std::error::Error, R>(
+pub fn sdk_error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
     service: &str,
     doing: &str,
     e: SdkError<E, R>,
@@ -113,13 +119,8 @@ pub fn sdk_error<E: ProvideErrorMetadata + std::error::Error, R>(
         SdkError::DispatchFailure(d) if d.is_timeout() || d.is_io() => {
             format!("cannot reach {service} (network unreachable or wrong --endpoint-url)")
         }
-        SdkError::DispatchFailure(_) => "the request could not be sent: no usable AWS \
-             credentials or region (set AWS_PROFILE / AWS_ACCESS_KEY_ID and AWS_REGION)"
-            .to_string(),
+        SdkError::DispatchFailure(_) | SdkError::ConstructionFailure(_) => not_sent(&e),
         SdkError::TimeoutError(_) => format!("{service} did not answer in time"),
-        SdkError::ConstructionFailure(_) => {
-            "the request could not be built: no AWS region or credentials configured".to_string()
-        }
         _ => e.to_string(),
     };
     let message = format!("{doing}: {detail}");
@@ -127,6 +128,75 @@ pub fn sdk_error<E: ProvideErrorMetadata + std::error::Error, R>(
         Error::AwsTransient(message)
     } else {
         Error::Aws(message)
+    }
+}
+
+/// The profile this process asked for (--profile, AWS_PROFILE), for error messages.
+static PROFILE: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+
+/// The shared config and credentials files, as aws-config finds them.
+fn profile_files() -> [String; 2] {
+    let home = std::env::var("HOME").unwrap_or_else(|_| "~".into());
+    [
+        std::env::var("AWS_CONFIG_FILE").unwrap_or_else(|_| format!("{home}/.aws/config")),
+        std::env::var("AWS_SHARED_CREDENTIALS_FILE")
+            .unwrap_or_else(|_| format!("{home}/.aws/credentials")),
+    ]
+}
+
+/// Whether either file names the profile: `[profile NAME]` (or `[NAME]`) in the config
+/// file, `[NAME]` in the credentials file. Only to word an error.
+fn profile_defined(name: &str) -> bool {
+    profile_files().iter().any(|f| {
+        std::fs::read_to_string(f).is_ok_and(|text| {
+            text.lines().any(|l| {
+                let l = l.trim();
+                l.strip_prefix('[')
+                    .and_then(|l| l.strip_suffix(']'))
+                    .map(|h| h.trim().trim_start_matches("profile ").trim())
+                    == Some(name)
+            })
+        })
+    })
+}
+
+/// Why a request was never sent, from its causes: a profile that is not there, no
+/// credentials, no region, or (for anything else) the SDK's own words.
+fn not_sent(e: &dyn std::error::Error) -> String {
+    let mut causes = vec![];
+    let mut next = e.source();
+    while let Some(c) = next {
+        causes.push(c.to_string());
+        next = c.source();
+    }
+    let all = causes.join(": ");
+    let lower = all.to_lowercase();
+    let profile = PROFILE.get().cloned().flatten();
+    if let Some(p) = &profile
+        && !profile_defined(p)
+    {
+        let [config, credentials] = profile_files();
+        return format!(
+            "AWS profile '{p}' was not found in {config} or {credentials}; check AWS_PROFILE \
+             (or --profile) against `aws configure list-profiles`"
+        );
+    }
+    if lower.contains("region") {
+        return "no AWS region configured: set AWS_REGION, pass --region, or give the profile \
+                a region"
+            .to_string();
+    }
+    if lower.contains("credential") {
+        let from = profile.map_or(String::new(), |p| format!(" (profile '{p}' has none)"));
+        return format!(
+            "no usable AWS credentials{from}: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and \
+             AWS_SECRET_ACCESS_KEY, or run on an instance with a role"
+        );
+    }
+    if all.is_empty() {
+        "the request could not be sent (no AWS credentials or region?)".to_string()
+    } else {
+        format!("the request could not be sent: {all}")
     }
 }
 

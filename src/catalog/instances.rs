@@ -104,6 +104,39 @@ impl Catalog {
         crate::error::in_db(result, "catalog", self.path())
     }
 
+    /// The launch ids this catalog recorded (`anamo launch` from here).
+    pub fn launch_ids(&self) -> Result<std::collections::HashSet<String>> {
+        let result = (|| -> Result<std::collections::HashSet<String>> {
+            let mut stmt = self.conn().prepare("SELECT launch_id FROM launches")?;
+            let ids = stmt
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(ids)
+        })();
+        crate::error::in_db(result, "catalog", self.path())
+    }
+
+    /// Forgets instances (and their state changes) that an earlier sync took but that work
+    /// for another store. Returns how many it held.
+    pub fn forget_instances(&mut self, ids: &[String]) -> Result<u64> {
+        let result = (|| -> Result<u64> {
+            let tx = self.conn_mut().transaction()?;
+            let mut n = 0;
+            for id in ids {
+                tx.execute("DELETE FROM instance_events WHERE instance_id = ?1", [id])?;
+                n += tx.execute("DELETE FROM instances WHERE instance_id = ?1", [id])? as u64;
+            }
+            tx.commit()?;
+            Ok(n)
+        })();
+        crate::error::in_db(result, "catalog", self.path())
+    }
+
+    /// The store whose tasks this catalog holds (its identity), once a sync has said.
+    pub fn store_identity(&self) -> Result<Option<String>> {
+        super::samples::store_of(self.conn())
+    }
+
     /// After a complete listing of `region`: instances we last knew alive that EC2 no longer
     /// lists (it forgets terminated ones after about an hour) are marked terminated.
     /// `tagged_only`: judge only instances anamo launched (the listing was filtered by tag).

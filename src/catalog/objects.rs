@@ -50,6 +50,23 @@ struct Known {
 }
 
 impl Catalog {
+    /// The sample pattern the last listing of exactly `bucket`/`prefix` read its objects with
+    /// (none when they disagree, as after a listing cut short).
+    pub fn stored_sample_pattern(&self, bucket: &str, prefix: &str) -> Result<Option<String>> {
+        let result = (|| -> Result<Option<String>> {
+            let mut stmt = self.conn().prepare(
+                "SELECT DISTINCT sample_pattern FROM objects \
+                 WHERE bucket = ?1 AND sample_prefix = ?2 AND sample_pattern IS NOT NULL \
+                   AND removed_at IS NULL LIMIT 2",
+            )?;
+            let found: Vec<String> = stmt
+                .query_map(params![bucket, prefix], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok((found.len() == 1).then(|| found[0].clone()))
+        })();
+        crate::error::in_db(result, "catalog", self.path())
+    }
+
     /// Writes one listing page in one transaction; `pattern` read the page's sample ids from
     /// keys under `prefix` (`s3://bucket/prefix/`). `changed` counts objects whose content
     /// (etag or size) or sample id changed, or that came back after being removed. An id set

@@ -121,6 +121,18 @@ impl Cmd {
         // The catalog first: a launch that cannot be recorded is not made.
         let mut catalog = ctx.catalog()?;
         let store = ctx.store(OpenMode::MustExist)?;
+        // A launch is recorded in the catalog of the store its workers serve: a store in
+        // another region (--region) or another table is another study.
+        if let Some(theirs) = catalog.store_identity()?
+            && theirs != store.identity()
+        {
+            bail!(
+                "catalog '{}' holds the tasks of {theirs}, not of {}; launch with that store \
+                 (check --region, --store), or use another --catalog for this one",
+                catalog.path().display(),
+                store.identity()
+            );
+        }
         // Neither the store nor the catalog has heard of the step: a typo, not a finished step.
         if let Some(typo) =
             crate::cmd::unknown_collection(store.as_ref(), &self.step, Some(&catalog))?
@@ -169,7 +181,10 @@ impl Cmd {
             None => None,
         };
         let ec2 = Ec2::connect(&ctx.aws)?;
-        let active = ec2.active_for_step(&self.step)?;
+        // Only this store's instances cover its work: another study's table in the same
+        // account and region has its own.
+        let store_tag = crate::aws::ec2::store_tag(&store.identity());
+        let active = ec2.active_for_step(&self.step, &store_tag)?;
         let opts = LaunchOptions {
             step: self.step,
             count: self.count,
@@ -180,7 +195,8 @@ impl Cmd {
             spot: self.spot,
             dry_run: self.dry_run,
             instance_type: self.instance_type,
-            store_url: store.describe(),
+            store_url: store.url(),
+            store_tag,
             worker_args,
             binary,
         };

@@ -1,10 +1,11 @@
-//! `anamo store init`: create the task store.
+//! `anamo store init`: create the task store (or bring a table to anamo's shape);
+//! `anamo store check`: find (and with `--repair` fix) tasks no claim can take.
 
 use anyhow::Result;
 use clap::Subcommand;
 
 use crate::config::Context;
-use crate::store::dynamo::{DynamoStore, INDEX, Init, LEGACY_INDEX, SAMPLE_INDEX};
+use crate::store::dynamo::{DynamoStore, INDEX, Init, SAMPLE_INDEX};
 use crate::store::{OpenMode, SqliteStore, StoreUrl};
 
 #[derive(Debug, Subcommand)]
@@ -12,39 +13,109 @@ pub enum Cmd {
     /// Create the store named by --store: for dynamodb://TABLE the table (on-demand billing,
     /// key collection + task_id), its sparse, sharded claim index `claim_by_shard` and the
     /// sample index `by_sample` (chained steps), waiting until all are ACTIVE. Idempotent;
-    /// upgrades a table made by an older anamo in place (stop its workers first); refuses a
-    /// table of another shape.
+    /// repairs in place a table made by an older anamo, or by hand with an index missing or
+    /// projecting too little (stop its workers first); refuses a table of another shape
+    /// (other keys, or key types), naming what differs.
     Init,
+    /// Check the store: its shape, and tasks no worker can claim (written by hand without the
+    /// claim attributes, or `todo` but missing from the claim index). One line each; exits 1
+    /// when one is left. `--repair` gives them what a claim needs (a script cannot be made
+    /// up: those are named for a person).
+    Check {
+        /// Only this collection.
+        #[arg(long, short)]
+        collection: Option<String>,
+        /// Write what each task lacks (shard, claim time, version, attempt counts), or write
+        /// a task again so the claim index shows it.
+        #[arg(long)]
+        repair: bool,
+    },
 }
 
 impl Cmd {
     pub fn run(self, ctx: &Context) -> Result<()> {
-        let Cmd::Init = self;
-        match StoreUrl::parse(&ctx.store_url)? {
-            StoreUrl::Sqlite(path) => {
-                SqliteStore::open(&path, OpenMode::Create)?;
-                println!("task store sqlite://{} is ready", path.display());
+        match self {
+            Cmd::Init => init(ctx),
+            Cmd::Check { collection, repair } => check(ctx, collection.as_deref(), repair),
+        }
+    }
+}
+
+fn check(ctx: &Context, collection: Option<&str>, repair: bool) -> Result<()> {
+    // Opening checks the shape (a table of another shape is refused with its line).
+    let store = ctx.store(OpenMode::MustExist)?;
+    if let Some(c) = collection {
+        super::tasks::require_collection(store.as_ref(), c)?;
+    }
+    let findings = store.check_claims(collection, repair)?;
+    for f in &findings {
+        let fate = if f.repaired {
+            " (repaired)"
+        } else if repair {
+            " (left)"
+        } else {
+            ""
+        };
+        println!(
+            "{}/{}: {}{fate}",
+            f.key.collection, f.key.task_id, f.problem
+        );
+    }
+    let left = findings.iter().filter(|f| !f.repaired).count();
+    let repaired = findings.len() - left;
+    println!(
+        "checked {}: its shape is anamo's; {} task(s) no claim could take{}",
+        store.describe(),
+        findings.len(),
+        if repaired > 0 {
+            format!(", {repaired} repaired")
+        } else {
+            String::new()
+        }
+    );
+    if left > 0 {
+        anyhow::bail!(
+            "{left} task(s) no worker can claim are left{}",
+            if repair {
+                ""
+            } else {
+                "; `anamo store check --repair` gives them what a claim needs"
             }
-            StoreUrl::Dynamo(table) => {
-                let store = DynamoStore::connect(&table, &ctx.aws)?;
-                match store.init()? {
-                    Init::Created => {
-                        println!(
-                            "created DynamoDB table {table} with indexes {INDEX} and {SAMPLE_INDEX}"
-                        )
+        );
+    }
+    Ok(())
+}
+
+fn init(ctx: &Context) -> Result<()> {
+    match StoreUrl::parse(&ctx.store_url)? {
+        StoreUrl::Sqlite(path) => {
+            SqliteStore::open(&path, OpenMode::Create)?;
+            println!("task store sqlite://{} is ready", path.display());
+        }
+        StoreUrl::Dynamo(table) => {
+            let store = DynamoStore::connect(&table, &ctx.aws)?;
+            match store.init()? {
+                Init::Created => {
+                    println!(
+                        "created DynamoDB table {table} with indexes {INDEX} and {SAMPLE_INDEX}"
+                    )
+                }
+                Init::Repaired(done) => {
+                    println!("upgraded DynamoDB table {table}: {}", done.join("; "))
+                }
+                Init::AlreadyThere { provisioned } => {
+                    println!("DynamoDB table {table} is already set up");
+                    if let Some((read, write)) = provisioned {
+                        crate::note!(
+                            "table {table} is provisioned at {read} read and {write} write \
+                                 units, not on-demand: a fleet's claims past that are \
+                                 throttled and retried, so workers wait; on-demand billing \
+                                 (what `anamo store init` makes) has no such ceiling"
+                        );
                     }
-                    Init::Upgraded { tasks } => println!(
-                        "upgraded DynamoDB table {table}: index {INDEX} added ({tasks} tasks \
-                         given their shard), old index {LEGACY_INDEX} removed"
-                    ),
-                    Init::AlreadyThere => println!("DynamoDB table {table} is already set up"),
-                    Init::AddedSampleIndex => println!(
-                        "upgraded DynamoDB table {table}: index {SAMPLE_INDEX} added (chained \
-                         steps, --after)"
-                    ),
                 }
             }
         }
-        Ok(())
     }
+    Ok(())
 }

@@ -173,8 +173,10 @@ fn fitted_chart(page: &mut String, svg: &str) {
 /// closes it.
 fn table_head(page: &mut String, id: &str, columns: &[&str]) {
     let _ = write!(page, "<div class=\"scroll\"><table id=\"{id}\"><tr>");
+    // A column named like `usd_per_done_task` may break after each underscore, so a wide
+    // report fits the page instead of scrolling sideways.
     for c in columns {
-        let _ = write!(page, "<th>{}</th>", esc(c));
+        let _ = write!(page, "<th>{}</th>", esc(c).replace('_', "_<wbr>"));
     }
     page.push_str("</tr>");
 }
@@ -531,6 +533,24 @@ fn failures(conn: &Connection, opts: &Options, page: &mut String) -> Result<()> 
 
 /// The span the instance timeline covers, before the report is written.
 const TIMELINE_MS: i64 = 48 * 3_600_000;
+/// The shortest span the timeline draws, so a few short runs are still bars.
+const TIMELINE_MIN_MS: i64 = 10 * 60_000;
+
+/// From the first run's start to the last run's end (within `from`..`to`), with a little room
+/// on each side, and at least [`TIMELINE_MIN_MS`].
+fn runs_span(drawn: &[report::InstanceRuns], from: i64, to: i64) -> (i64, i64) {
+    let runs = drawn.iter().flat_map(|i| &i.runs);
+    let (Some(first), Some(last)) = (
+        runs.clone().map(|r| r.start).min(),
+        runs.map(|r| r.end).max(),
+    ) else {
+        return (from, to);
+    };
+    let room = ((last - first) / 50).max(60_000);
+    let hi = (last + room).min(to);
+    let lo = (first - room).max(from).min(hi - TIMELINE_MIN_MS).max(from);
+    (lo, hi)
+}
 
 fn instances(conn: &Connection, opts: &Options, page: &mut String) -> Result<()> {
     page.push_str("<h2>Instances</h2>");
@@ -566,7 +586,10 @@ fn instances(conn: &Connection, opts: &Options, page: &mut String) -> Result<()>
         page.push_str("<p class=\"none\">No task ran on an instance in the last 48 hours.</p>");
     } else {
         legend(page, false);
-        chart(page, &charts::timeline(&drawn, from, to)?);
+        // The axis spans the runs drawn, not the whole window: a cohort that ran for an
+        // hour yesterday is not a sliver at the edge of two days.
+        let (lo, hi) = runs_span(&drawn, from, to);
+        chart(page, &charts::timeline(&drawn, lo, hi)?);
         table_head(
             page,
             "timeline",

@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::model::{
-    AddOptions, AddReport, Claim, ClaimAttempt, Damaged, NewTask, Outcome, Page, SampleView,
-    Selector, StaleReport, StateCount, Task, TaskFilter, TaskKey, TaskState, Tombstone,
+    AddOptions, AddReport, Claim, ClaimAttempt, ClaimFinding, Damaged, NewTask, Outcome, Page,
+    SampleView, Selector, StaleReport, StateCount, Task, TaskFilter, TaskKey, TaskState, Tombstone,
+    Unclaimable,
 };
 
 pub use sqlite::SqliteStore;
@@ -128,8 +129,32 @@ pub trait TaskStore: Send + Sync {
     /// that may still come back claimable (its worker lost) without anyone acting.
     fn has_running(&self, collection: &str) -> Result<bool>;
 
+    /// Tasks no claim can ever take as they are: `todo` or `waiting` but written (by hand)
+    /// without an attribute a claim needs. With `every_todo`, every `todo` task of the
+    /// collection instead (with what it lacks, often nothing): asked by a worker that found
+    /// nothing to claim, to tell a drained step from tasks the claim index does not show.
+    /// A store whose rows cannot lack them (SQLite) has none.
+    fn unclaimable(
+        &self,
+        _collection: Option<&str>,
+        _every_todo: bool,
+    ) -> Result<Vec<Unclaimable>> {
+        Ok(vec![])
+    }
+
+    /// Finds the tasks no claim can take (`unclaimable`'s first kind, and whole `todo` tasks
+    /// a claim index does not show) and, with `repair`, gives each what a claim needs.
+    fn check_claims(&self, _collection: Option<&str>, _repair: bool) -> Result<Vec<ClaimFinding>> {
+        Ok(vec![])
+    }
+
     /// Where the store lives, for messages.
     fn describe(&self) -> String;
+
+    /// The store as `--store` takes it (for the workers a launch starts).
+    fn url(&self) -> String {
+        self.describe()
+    }
 
     /// What makes this store this one, the same from any directory or machine: the catalog
     /// remembers it, so a sync from another store is not merged in silently.

@@ -4,30 +4,59 @@
 
 use indicatif::ProgressBar;
 
-use crate::aws::ec2::Ec2;
+use crate::aws::ec2::{Ec2, STORE_TAG, store_tag};
 use crate::catalog::{Catalog, RunCounts};
 use crate::error::Result;
+use crate::model::Instance;
 
-/// Copies the instances anamo launched (or, with `all`, every instance) into the catalog.
+/// What an instance sync did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InstanceCounts {
+    pub run: RunCounts,
+    /// Instances anamo launched for other stores (or from other catalogs), left out.
+    pub others: u64,
+    /// Of those, how many an earlier sync had taken, now forgotten.
+    pub forgotten: u64,
+}
+
+/// Copies the instances anamo launched for this catalog's store (or, with `all`, every
+/// instance of the region) into the catalog. An instance is this store's when its
+/// `anamo:store` tag names the store, or, launched before that tag, when its launch id is one
+/// this catalog recorded.
 pub fn sync_instances(
     ec2: &Ec2,
     catalog: &mut Catalog,
     all: bool,
     progress: &ProgressBar,
-) -> Result<RunCounts> {
+) -> Result<InstanceCounts> {
     let region = ec2.region().unwrap_or("unknown").to_string();
+    let store = catalog.store_identity()?.map(|s| store_tag(&s));
+    let launches = catalog.launch_ids()?;
+    let mine = |i: &Instance| {
+        all || match i.tags.get(STORE_TAG) {
+            Some(tag) => store.as_deref() == Some(tag.as_str()),
+            None => i.launch_id.as_ref().is_some_and(|l| launches.contains(l)),
+        }
+    };
     let run = catalog.start_run(&format!("instances:{region}"))?;
-    let mut counts = RunCounts::default();
+    let mut counts = InstanceCounts::default();
+    let mut others = vec![];
     let listed = ec2.for_each_page(all, |page| {
-        let c = catalog.write_instances(&page)?;
-        counts += c;
+        let (ours, theirs): (Vec<Instance>, Vec<Instance>) = page.into_iter().partition(mine);
+        counts.others += theirs.len() as u64;
+        others.extend(theirs.into_iter().map(|i| i.instance_id));
+        let c = catalog.write_instances(&ours)?;
+        counts.run += c;
         progress.inc(c.seen);
         Ok(())
     });
-    let result = listed.and_then(|()| catalog.mark_instances_gone(run.started_at, &region, !all));
+    let result = listed.and_then(|()| {
+        counts.forgotten = catalog.forget_instances(&others)?;
+        catalog.mark_instances_gone(run.started_at, &region, !all)
+    });
     progress.finish_and_clear();
-    let result = result.map(|removed| counts.removed = removed);
-    catalog.settle_run(&run, counts, result)?;
+    let result = result.map(|removed| counts.run.removed = removed);
+    catalog.settle_run(&run, counts.run, result)?;
     Ok(counts)
 }
 

@@ -35,6 +35,8 @@ pub struct Request {
 struct ObjectsSource {
     at: S3Uri,
     pattern: SamplePattern,
+    /// No pattern was given: the one stored for the prefix is used, else the default.
+    given: bool,
 }
 
 impl Request {
@@ -75,7 +77,7 @@ impl Request {
                 })
                 .collect()
         };
-        let objects = named
+        let mut objects = named
             .into_iter()
             .map(|(uri, pattern, origin)| ObjectsSource::parse(uri, pattern, &origin))
             .collect::<crate::error::Result<Vec<_>>>()?;
@@ -115,7 +117,21 @@ impl Request {
         }
         if !objects.is_empty() {
             let s3 = S3::connect(&ctx.aws)?;
-            for source in &objects {
+            for source in &mut objects {
+                // Listing a prefix again without a pattern keeps the one it was read with.
+                if !source.given {
+                    let folder = source.at.as_folder();
+                    if let Some(stored) =
+                        catalog.stored_sample_pattern(&folder.bucket, &folder.to_string())?
+                        && stored != source.pattern.as_str()
+                    {
+                        source.pattern = SamplePattern::parse_from(&stored, "the stored pattern")?;
+                        crate::note!(
+                            "reading sample ids under {folder} with the pattern '{stored}' it was \
+                             synced with before (--sample-pattern gives another)"
+                        );
+                    }
+                }
                 let bar = sync::progress_bar(None, "syncing objects");
                 let c = sync::sync_objects(&s3, &mut catalog, &source.at, &source.pattern, &bar)?;
                 let at = source.at.as_folder();
@@ -163,13 +179,31 @@ impl Request {
                 "synced instances from EC2 {}: {} seen, {} new, {} changed state, {} gone; \
                  {} new Spot price(s) for {} type and zone pair(s)",
                 ec2.region().unwrap_or("(no region)"),
-                c.seen,
-                c.new,
-                c.changed,
-                c.removed,
+                c.run.seen,
+                c.run.new,
+                c.run.changed,
+                c.run.removed,
                 prices.new,
                 prices.pairs
             ));
+            if c.others > 0 {
+                let forgot = if c.forgotten > 0 {
+                    format!(
+                        " ({} of them taken by an earlier sync, now forgotten)",
+                        c.forgotten
+                    )
+                } else {
+                    String::new()
+                };
+                crate::note!(
+                    "left {} instance(s) anamo launched for other task stores (or from another \
+                     catalog){forgot}; this catalog holds only {}'s",
+                    c.others,
+                    catalog
+                        .store_identity()?
+                        .unwrap_or_else(|| "its own launches".into())
+                );
+            }
         }
         Ok(())
     }
@@ -232,6 +266,9 @@ impl Request {
                 report.damaged[0].reason
             );
         }
+        if let Some(line) = crate::model::Unclaimable::summary(&report.unclaimable) {
+            crate::note!("{line}");
+        }
         Ok(())
     }
 }
@@ -255,6 +292,7 @@ impl ObjectsSource {
                 Some(p) => SamplePattern::parse_from(p, origin)?,
                 None => SamplePattern::first_segment(),
             },
+            given: pattern.is_some(),
         })
     }
 }

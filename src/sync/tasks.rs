@@ -9,7 +9,9 @@ use tracing::warn;
 
 use crate::catalog::{Catalog, RunCounts};
 use crate::error::Result;
-use crate::model::{Damaged, Selector, Task, TaskFilter, TaskKey, TaskState, Tombstone};
+use crate::model::{
+    Damaged, Selector, Task, TaskFilter, TaskKey, TaskState, Tombstone, Unclaimable,
+};
 use crate::store::{TaskStore, for_each_task};
 
 #[derive(Debug, Clone)]
@@ -37,6 +39,9 @@ pub struct TaskSyncReport {
     pub counts: RunCounts,
     /// Store records that could not be read, skipped.
     pub damaged: Vec<Damaged>,
+    /// Tasks copied that no claim can take as they are (written by hand without what a claim
+    /// needs).
+    pub unclaimable: Vec<Unclaimable>,
     pub elapsed: Duration,
 }
 
@@ -52,6 +57,7 @@ pub fn sync_tasks(
     let run = catalog.start_run(&format!("tasks:{}", store.describe()))?;
     let mut counts = RunCounts::default();
     let mut damaged = vec![];
+    let mut unclaimable = vec![];
     // The store is read on its own thread while this one writes the catalog: the two halves
     // overlap, and at most two pages wait in between, so memory stays bounded.
     let (pages, batches) = std::sync::mpsc::sync_channel::<Batch>(2);
@@ -63,13 +69,15 @@ pub fn sync_tasks(
     let result = std::thread::scope(|scope| -> Result<()> {
         let filter = &filter;
         // `move`: the reader owns the sender, so the writer's loop ends when the reader does.
-        let reader = scope.spawn(move || -> Result<Vec<Damaged>> {
+        let reader = scope.spawn(move || -> Result<(Vec<Damaged>, Vec<Unclaimable>)> {
             let mut damaged = vec![];
+            let mut unclaimable = vec![];
             store.stream(filter, batch_size, &mut |page| {
                 for d in page.damaged {
                     warn!("skipped damaged task {}: {}", d.key, d.reason);
                     damaged.push(d);
                 }
+                unclaimable.extend(page.unclaimable);
                 // The writer hung up: it failed, and says why.
                 if !page.tasks.is_empty() && pages.send(Batch::Tasks(page.tasks)).is_err() {
                     return Ok(ControlFlow::Break(()));
@@ -79,7 +87,7 @@ pub fn sync_tasks(
                 }
                 Ok(ControlFlow::Continue(()))
             })?;
-            Ok(damaged)
+            Ok((damaged, unclaimable))
         });
         let written = (|| -> Result<()> {
             let mut writer = catalog.task_writer(&run, opts.collection.as_deref())?;
@@ -107,7 +115,7 @@ pub fn sync_tasks(
             ))
         });
         written?;
-        damaged = read?;
+        (damaged, unclaimable) = read?;
         // Only a complete scan can tell what is gone.
         counts.removed += catalog.mark_removed(&run, opts.collection.as_deref())?;
         Ok(())
@@ -117,6 +125,7 @@ pub fn sync_tasks(
     Ok(TaskSyncReport {
         counts,
         damaged,
+        unclaimable,
         elapsed: started.elapsed(),
     })
 }

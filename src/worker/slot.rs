@@ -3,7 +3,7 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tracing::{debug, info, warn};
@@ -12,7 +12,7 @@ use super::process::{self, Running};
 use super::{Options, Shutdown, Tally, Wait};
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
-use crate::model::{Claim, ClaimAttempt, Outcome, Survey, TaskState};
+use crate::model::{Claim, ClaimAttempt, Outcome, Survey, TaskState, Unclaimable};
 use crate::store::{TaskStore, flow};
 
 pub(super) struct SlotContext<'a> {
@@ -34,7 +34,15 @@ pub(super) struct SlotContext<'a> {
     /// The last look at the collection's waiting tasks, shared by the slots (one look serves
     /// every slot that runs dry at about the same time).
     pub last_survey: &'a Mutex<Option<(Instant, Survey)>>,
+    /// Looks at the table's `todo` tasks made after the claim index showed none: a bounded
+    /// number, then the worker names what no claim can see and fails.
+    pub stranded_looks: &'a AtomicU32,
 }
+
+/// How many times a worker looks again when the table holds `todo` tasks the claim index did
+/// not show (the index lags a write by about a second), and the pause between looks.
+const STRANDED_LOOKS: u32 = 3;
+const STRANDED_PAUSE: Duration = Duration::from_secs(2);
 
 /// How long a look at the waiting tasks that promoted nothing stands for every slot.
 const SURVEY_STANDS: Duration = Duration::from_secs(10);
@@ -73,6 +81,8 @@ pub(super) fn run(ctx: &SlotContext<'_>) -> Result<()> {
         };
         match attempt {
             Ok(ClaimAttempt::Claimed(claim)) => {
+                // What a look found was the index catching up: later looks start over.
+                ctx.stranded_looks.store(0, Ordering::SeqCst);
                 idle = Duration::from_millis(250);
                 empty_since = None;
                 failing = Duration::from_millis(500);
@@ -93,7 +103,10 @@ pub(super) fn run(ctx: &SlotContext<'_>) -> Result<()> {
                         idle = Duration::from_millis(250);
                         empty_since = None;
                     }
-                    Idle::Exit => return Ok(()),
+                    Idle::Exit => match leave(ctx)? {
+                        Leave::Go => return Ok(()),
+                        Leave::LookAgain => {}
+                    },
                     Idle::Poll => {
                         let since = *empty_since.get_or_insert_with(Instant::now);
                         if let Some(limit) = ctx.opts.idle_timeout
@@ -106,7 +119,10 @@ pub(super) fn run(ctx: &SlotContext<'_>) -> Result<()> {
                                     humantime::format_duration(limit)
                                 );
                             }
-                            return Ok(());
+                            match leave(ctx)? {
+                                Leave::Go => return Ok(()),
+                                Leave::LookAgain => continue,
+                            }
                         }
                         ctx.shutdown
                             .sleep(idle.min(limit_left(ctx.opts.idle_timeout, since)));
@@ -221,6 +237,45 @@ fn when_empty(ctx: &SlotContext<'_>) -> Result<Idle> {
         );
     }
     Ok(Idle::Exit)
+}
+
+/// A slot found nothing to claim and is about to leave. The claim index showed nothing, so
+/// the step should hold no `todo` task: one the table holds is either just written (the index
+/// lags), or one no claim will ever see (written by hand without what a claim needs, or an
+/// index entry lost). The first kind is looked at again a few times; what is still there then
+/// is named, and the worker fails rather than report a drained step.
+fn leave(ctx: &SlotContext<'_>) -> Result<Leave> {
+    let collection = &ctx.opts.collection;
+    let found = ctx.store.unclaimable(Some(collection), true)?;
+    if found.is_empty() {
+        return Ok(Leave::Go);
+    }
+    let whole = found.iter().filter(|u| u.missing.is_empty()).count();
+    if whole > 0
+        && ctx.stranded_looks.fetch_add(1, Ordering::SeqCst) < STRANDED_LOOKS
+        && !ctx.shutdown.requested()
+    {
+        ctx.shutdown.sleep(STRANDED_PAUSE);
+        return Ok(Leave::LookAgain);
+    }
+    let mut lines = vec![];
+    if let Some(first) = found.iter().find(|u| u.missing.is_empty()) {
+        lines.push(format!(
+            "{whole} todo task(s) of {collection} are in the table but not in the claim index, \
+             so no worker can see them (first {}/{}); `anamo store check --repair` writes \
+             them again so the index shows them",
+            first.key.collection, first.key.task_id
+        ));
+    }
+    lines.extend(Unclaimable::summary(&found));
+    Err(Error::Invalid(lines.join("; ")))
+}
+
+/// What a slot about to leave does.
+enum Leave {
+    Go,
+    /// Claim again: the claim index may show what it did not a moment ago.
+    LookAgain,
 }
 
 /// What is left of the idle timeout (all the time there is without one): a slot does not

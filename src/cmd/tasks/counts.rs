@@ -48,6 +48,10 @@ impl Cmd {
             out.write_row(&row)?;
         }
         out.finish()?;
+        let unclaimable = store.unclaimable(self.collection.as_deref(), false)?;
+        if let Some(line) = crate::model::Unclaimable::summary(&unclaimable) {
+            crate::note!("{line}");
+        }
         Ok(())
     }
 }

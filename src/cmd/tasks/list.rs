@@ -56,6 +56,7 @@ impl Cmd {
         )?;
         let limit = self.limit.unwrap_or(u64::MAX);
         let mut written = 0u64;
+        let mut cut_short = false;
         for_each_task(store.as_ref(), &filter, PAGE, |task| {
             let task = match task {
                 Ok(t) => t,
@@ -65,6 +66,7 @@ impl Cmd {
                 }
             };
             if written >= limit {
+                cut_short = true;
                 return Ok(ControlFlow::Break(()));
             }
             written += 1;
@@ -72,6 +74,19 @@ impl Cmd {
             Ok(ControlFlow::Continue(()))
         })?;
         out.finish()?;
+        // A whole listing also names what no claim can take (a listing cut short by --limit
+        // does not read the rest of the store for it).
+        if !cut_short
+            && matches!(
+                filter.state,
+                None | Some(TaskState::Todo | TaskState::Waiting)
+            )
+        {
+            let unclaimable = store.unclaimable(filter.collection.as_deref(), false)?;
+            if let Some(line) = crate::model::Unclaimable::summary(&unclaimable) {
+                crate::note!("{line}");
+            }
+        }
         Ok(())
     }
 }

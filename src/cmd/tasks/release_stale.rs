@@ -24,6 +24,20 @@ impl Cmd {
             super::require_collection(store.as_ref(), c)?;
         }
         let r = store.release_stale(self.collection.as_deref())?;
+        // Todo tasks the claim index lost would wait for ever: written again so it shows them.
+        let reindexed: Vec<_> = store
+            .check_claims(self.collection.as_deref(), true)?
+            .into_iter()
+            .filter(|f| f.repaired)
+            .collect();
+        for f in &reindexed {
+            crate::note!(
+                "{}/{}: {}; written again so workers see it",
+                f.key.collection,
+                f.key.task_id,
+                f.problem
+            );
+        }
         let flow = flow::survey(store.as_ref(), self.collection.as_deref(), false)?;
         let mut line = format!(
             "{} stale task(s) back to todo, {} failed on their last attempt",

@@ -82,8 +82,15 @@ impl ClaimRequests for DynamoStore {
     }
 }
 
-/// A candidate as the index projects it (key, version, state, attempts).
-fn candidate(it: &Item) -> Option<Candidate> {
+/// A candidate as the index projects it (key, version, state, attempts), or `None` for an
+/// index entry a claim cannot take (written by hand without what the claim's write needs).
+/// `count_claimable` counts with this too, so a worker never waits for what it cannot claim.
+pub(super) fn candidate(it: &Item) -> Option<Candidate> {
+    let lacks = item::missing_for_claim(it);
+    // The index does not carry the script: a task without one is named by other reads.
+    if lacks.iter().any(|a| *a != item::SCRIPT_ATTR) {
+        return None;
+    }
     Some(Candidate {
         key: item::task_key(it)?,
         version: item::version(it)?,

@@ -32,6 +32,8 @@ const REMOVED_AT: &str = "removed_at";
 /// On a tombstone: withdrawn with its dropped sample, not deleted.
 const WITHDRAWN: &str = "withdrawn";
 const SCRIPT: &str = "script";
+/// The script attribute, for the claim path's check of what an index entry lacks.
+pub const SCRIPT_ATTR: &str = SCRIPT;
 const ATTRS: &str = "attrs";
 const STATE: &str = "state";
 const ATTEMPTS: &str = "attempts";
@@ -222,7 +224,9 @@ pub fn to_task(item: &Item) -> Result<Task, String> {
         runs: get_n(item, RUNS)?
             .unwrap_or(0)
             .max(get_n(item, ATTEMPTS)?.unwrap_or(0)) as u32,
-        max_attempts: need(get_n(item, MAX_ATTEMPTS)?, MAX_ATTEMPTS)? as u32,
+        // Missing on a task written by hand: 0, and such a task is named not claimable
+        // (`missing_for_claim`) rather than hidden as damaged.
+        max_attempts: get_n(item, MAX_ATTEMPTS)?.unwrap_or(0) as u32,
         timeout_secs: get_n(item, TIMEOUT_SECS)?.map(|v| v as u64),
         owner: get_s(item, OWNER)?,
         lease_until: get_n(item, LEASE_UNTIL)?,
@@ -233,7 +237,8 @@ pub fn to_task(item: &Item) -> Result<Task, String> {
         exit_code: get_n(item, EXIT_CODE)?.map(|v| v as i32),
         log_uri: get_s(item, LOG_URI)?,
         error_tail: get_s(item, ERROR_TAIL)?,
-        version: need(get_n(item, VERSION)?, VERSION)?,
+        // Missing on a task written by hand: 0, as for max_attempts.
+        version: get_n(item, VERSION)?.unwrap_or(0),
     })
 }
 
@@ -537,6 +542,11 @@ pub fn in_collection(collection: &str) -> Expr {
     Expr::new("#collection = :c", vec![(":c", s(collection))])
 }
 
+/// The key condition of a Query of every entry of one shard of the claim index.
+pub fn in_shard(shard_key: &str) -> Expr {
+    Expr::new("#claim_shard = :shard", vec![(":shard", s(shard_key))])
+}
+
 /// The key condition of a Query of one shard of the claim index for tasks claimable at `now`.
 pub fn claimable_now(shard_key: &str, now: i64) -> Expr {
     Expr::new(
@@ -629,6 +639,70 @@ pub const KEY_ONLY: &str = "#collection, #task_id";
 pub const KEY_AND_SAMPLE: &str = "#collection, #task_id, #sample";
 /// A filter for items without their claim shard (made before sharding).
 pub const NO_SHARD: &str = "attribute_not_exists(#claim_shard)";
+
+/// What a claim needs on a task, besides its key: the index keys that put it in the claim
+/// index, what the index projects for the claim's condition and the task it returns, and
+/// the script. A task written by hand without one of them can never be claimed.
+pub const CLAIM_NEEDS: &[&str] = &[
+    CLAIM_SHARD,
+    CLAIMABLE_AT,
+    VERSION,
+    ATTEMPTS,
+    MAX_ATTEMPTS,
+    SCRIPT,
+];
+
+/// The filter and projection of a read of tasks no claim can take: `todo` (or `waiting`,
+/// which a promotion makes `todo`) and missing one of [`CLAIM_NEEDS`]. With `every_todo`, every
+/// `todo` task instead, for a worker that found the claim index empty and must tell a task
+/// the index does not show from one it cannot take.
+pub fn unclaimable_filter(every_todo: bool) -> (Expr, String) {
+    let missing: Vec<String> = CLAIM_NEEDS
+        .iter()
+        .map(|a| format!("attribute_not_exists(#{a})"))
+        .collect();
+    let text = if every_todo {
+        "#state = :todo".to_string()
+    } else {
+        format!("#state IN (:todo, :waiting) AND ({})", missing.join(" OR "))
+    };
+    let mut values = vec![(":todo", s("todo"))];
+    if !every_todo {
+        values.push((":waiting", s("waiting")));
+    }
+    let projection = std::iter::once(format!("#{COLLECTION}, #{TASK_ID}, #{STATE}"))
+        .chain(CLAIM_NEEDS.iter().map(|a| format!("#{a}")))
+        .collect::<Vec<_>>()
+        .join(", ");
+    (Expr::new(&text, values), projection)
+}
+
+/// The projection a store check reads a task's claim attributes with.
+pub fn claim_check_projection() -> String {
+    let (_, projection) = unclaimable_filter(true);
+    format!("{projection}, #{UPDATED_AT}")
+}
+
+/// When an item was last written (0 when it does not say).
+pub fn updated_at(item: &Item) -> i64 {
+    attr_n(item, UPDATED_AT).unwrap_or(0)
+}
+
+/// Which of [`CLAIM_NEEDS`] an item lacks (or holds with the wrong type).
+pub fn missing_for_claim(item: &Item) -> Vec<&'static str> {
+    CLAIM_NEEDS
+        .iter()
+        .copied()
+        .filter(|a| match item.get(*a) {
+            Some(AttributeValue::N(v)) => {
+                ![CLAIMABLE_AT, VERSION, ATTEMPTS, MAX_ATTEMPTS].contains(a)
+                    || v.parse::<f64>().is_err()
+            }
+            Some(AttributeValue::S(_)) => ![CLAIM_SHARD, SCRIPT].contains(a),
+            _ => true,
+        })
+        .collect()
+}
 
 // Writes: each conditional update a task goes through.
 
@@ -866,6 +940,55 @@ pub fn set_shard(k: &TaskKey) -> Update {
         "SET #claim_shard = :s",
         "attribute_exists(#task_id) AND attribute_not_exists(#claim_shard)",
         vec![(":s", s(&shard_of_task(&k.collection, &k.task_id)))],
+    )
+}
+
+/// Gives a `todo` or `waiting` task written without them the claim attributes it lacks, as
+/// `tasks add` writes them (shard from its id, claimable now or never while waiting, version
+/// and attempts 0, the default attempt limit); what it has is left. Only while its state is
+/// still `state`. The script cannot be made up: [`missing_for_claim`] names it for a person.
+pub fn give_claim_attributes(k: &TaskKey, state: TaskState, now: i64) -> Update {
+    let claimable_at = if state == TaskState::Waiting {
+        NEVER
+    } else {
+        now
+    };
+    Update::new(
+        k,
+        "SET #claim_shard = if_not_exists(#claim_shard, :shard), \
+         #claimable_at = if_not_exists(#claimable_at, :at), \
+         #attempts = if_not_exists(#attempts, :zero), \
+         #max_attempts = if_not_exists(#max_attempts, :max), \
+         #version = if_not_exists(#version, :zero) + :one, #updated_at = :now",
+        "#state = :state",
+        vec![
+            (":shard", s(&shard_of_task(&k.collection, &k.task_id))),
+            (":at", n(claimable_at)),
+            (":zero", n(0)),
+            (":one", n(1)),
+            (":max", n(crate::model::DEFAULT_MAX_ATTEMPTS)),
+            (":now", n(now)),
+            (":state", s(state.as_str())),
+        ],
+    )
+}
+
+/// Writes a whole `todo` task's claim keys again (its shard, claimable now, version on), so
+/// an index that lost its entry, or holds it where no claim reads, shows it again. Only if it
+/// is still that version and `todo`.
+pub fn reindex(k: &TaskKey, version: i64, now: i64) -> Update {
+    Update::new(
+        k,
+        "SET #claim_shard = :shard, #claimable_at = :now, #updated_at = :now, \
+         #version = #version + :one",
+        "#version = :v AND #state = :todo",
+        vec![
+            (":shard", s(&shard_of_task(&k.collection, &k.task_id))),
+            (":now", n(now)),
+            (":one", n(1)),
+            (":v", n(version)),
+            (":todo", s("todo")),
+        ],
     )
 }
 

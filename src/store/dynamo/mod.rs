@@ -12,6 +12,7 @@
 //! never names an attribute: item.rs builds every expression.
 
 mod bulk;
+mod check;
 pub mod claim;
 mod flow;
 mod index;
@@ -19,6 +20,7 @@ mod item;
 mod lease;
 mod reads;
 mod retry;
+mod shape;
 mod table;
 
 use std::cell::Cell;
@@ -40,8 +42,9 @@ use super::TaskStore;
 use crate::aws::{self, AwsOptions};
 use crate::error::{Error, Result};
 use crate::model::{
-    AddOptions, AddReport, Claim, ClaimAttempt, NewTask, Outcome, Page, SampleView, Selector,
-    StaleReport, StateCount, Task, TaskFilter, TaskKey, TaskState, Tombstone,
+    AddOptions, AddReport, Claim, ClaimAttempt, ClaimFinding, NewTask, Outcome, Page, SampleView,
+    Selector, StaleReport, StateCount, Task, TaskFilter, TaskKey, TaskState, Tombstone,
+    Unclaimable,
 };
 
 pub struct DynamoStore {
@@ -53,10 +56,16 @@ pub struct DynamoStore {
     /// Claim writes whose answer never came (every try failed in transit): each may have
     /// landed, leaving the task running under our name. Settled before the next claim.
     unsettled: std::sync::Mutex<Vec<lease::Unsettled>>,
+    /// The shard where `has_running` last found a running task: asked first next time, so a
+    /// worker that waits for one long task reads one shard per look, not sixteen.
+    running_shard: std::sync::atomic::AtomicU32,
 }
 
 /// One line for a failed DynamoDB call; a missing table names the command that creates it.
-pub(crate) fn aws_error<E: ProvideErrorMetadata + std::error::Error, R>(
+pub(crate) fn aws_error<
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+>(
     doing: &str,
     e: SdkError<E, R>,
 ) -> Error {
@@ -115,6 +124,7 @@ impl DynamoStore {
             table: table.to_string(),
             claimer: Claimer::new(SHARDS, seed()),
             unsettled: Default::default(),
+            running_shard: Default::default(),
         })
     }
 
@@ -283,7 +293,26 @@ impl TaskStore for DynamoStore {
         reads::has_running(self, collection)
     }
 
+    fn unclaimable(&self, collection: Option<&str>, every_todo: bool) -> Result<Vec<Unclaimable>> {
+        reads::unclaimable(self, collection, every_todo)
+    }
+
+    fn check_claims(&self, collection: Option<&str>, repair: bool) -> Result<Vec<ClaimFinding>> {
+        check::check_claims(self, collection, repair)
+    }
+
+    /// The table, with its region when that is not us-east-1 (AWS's own default): a
+    /// message about a store in eu-west-1 says so.
     fn describe(&self) -> String {
+        match self.client.config().region().map(|r| r.as_ref()) {
+            Some(region) if region != "us-east-1" => {
+                format!("dynamodb://{} ({region})", self.table)
+            }
+            _ => self.url(),
+        }
+    }
+
+    fn url(&self) -> String {
         format!("dynamodb://{}", self.table)
     }
 

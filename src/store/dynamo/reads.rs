@@ -18,7 +18,7 @@ use super::retry::retrying;
 use super::{DynamoStore, aws_error};
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
-use crate::model::{Damaged, Page, StateCount, Task, TaskFilter, TaskKey, TaskState};
+use crate::model::{Damaged, Page, StateCount, Task, TaskFilter, TaskKey, TaskState, Unclaimable};
 
 /// Segments of a whole-table Scan read at once.
 const SEGMENTS: i32 = 4;
@@ -117,8 +117,9 @@ pub(super) fn counts(store: &DynamoStore, collection: Option<&str>) -> Result<Ve
     Ok(out)
 }
 
-/// Counted from the claim index, shard by shard (Select COUNT, every page): what the
-/// index shows claimable now, never a Scan of the table.
+/// Counted from the claim index, shard by shard (every page): what the index shows
+/// claimable now, never a Scan of the table. Counted with the claim's own reading of an
+/// entry ([`super::index::candidate`]): an entry a claim cannot take is not work.
 pub(super) fn count_claimable(store: &DynamoStore, collection: &str) -> Result<u64> {
     store.rt.block_on(async {
         let now = now_ms();
@@ -127,13 +128,16 @@ pub(super) fn count_claimable(store: &DynamoStore, collection: &str) -> Result<u
             total += retrying(|| async move {
                 let mut pages = store
                     .claimable_now(collection, shard, now)
-                    .select(aws_sdk_dynamodb::types::Select::Count)
                     .into_paginator()
                     .send();
                 let mut count = 0u64;
                 while let Some(page) = pages.next().await {
                     let page = page.map_err(|e| aws_error("counting claimable tasks", e))?;
-                    count += page.count.max(0) as u64;
+                    count += page
+                        .items()
+                        .iter()
+                        .filter(|it| super::index::candidate(it).is_some())
+                        .count() as u64;
                 }
                 Ok(count)
             })
@@ -143,12 +147,53 @@ pub(super) fn count_claimable(store: &DynamoStore, collection: &str) -> Result<u
     })
 }
 
+/// Tasks no claim can take, read from the table (not the index): see
+/// [`item::unclaimable_filter`].
+pub(super) fn unclaimable(
+    store: &DynamoStore,
+    collection: Option<&str>,
+    every_todo: bool,
+) -> Result<Vec<Unclaimable>> {
+    let (filter, projection) = item::unclaimable_filter(every_todo);
+    let items = store.rt.block_on(async {
+        match collection {
+            Some(c) => {
+                store
+                    .query_all(
+                        None,
+                        &item::in_collection(c),
+                        Some(&filter),
+                        Some(&projection),
+                        true,
+                    )
+                    .await
+            }
+            None => retrying(|| store.scan_projected(&filter, &projection)).await,
+        }
+    })?;
+    Ok(items
+        .iter()
+        .filter(|it| !item::is_mark(it))
+        .filter_map(|it| {
+            Some(Unclaimable {
+                key: item::task_key(it)?,
+                missing: item::missing_for_claim(it)
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect(),
+            })
+        })
+        .collect())
+}
+
 /// Whether any shard of the claim index holds a running task with a live lease: one item
 /// of one Query at most per shard.
 pub(super) fn has_running(store: &DynamoStore, collection: &str) -> Result<bool> {
+    use std::sync::atomic::Ordering;
+    let first = store.running_shard.load(Ordering::Relaxed) % SHARDS;
     store.rt.block_on(async {
         let now = now_ms();
-        for shard in 0..SHARDS {
+        for shard in (0..SHARDS).map(|i| (first + i) % SHARDS) {
             let cond = item::held_at(&super::claim::shard_key(collection, shard), now);
             let (names, values) = names_and_values(&[&cond]);
             let found = retrying(|| {
@@ -171,6 +216,7 @@ pub(super) fn has_running(store: &DynamoStore, collection: &str) -> Result<bool>
             })
             .await?;
             if found {
+                store.running_shard.store(shard, Ordering::Relaxed);
                 return Ok(true);
             }
         }
@@ -350,6 +396,32 @@ impl DynamoStore {
         }
     }
 
+    /// The items of the whole table that pass `filter`, with only `projection`'s attributes.
+    pub(super) async fn scan_projected(
+        &self,
+        filter: &Expr,
+        projection: &str,
+    ) -> Result<Vec<Item>> {
+        let (mut names, values) = names_and_values(&[filter]);
+        names.extend(names_in(&[projection]));
+        let mut pages = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression(&filter.text)
+            .projection_expression(projection)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .into_paginator()
+            .send();
+        let mut out = vec![];
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| aws_error("reading tasks", e))?;
+            out.extend(page.items.unwrap_or_default());
+        }
+        Ok(out)
+    }
+
     async fn scan_all(&self, filter: Option<&Expr>) -> Result<Vec<Item>> {
         let parts: Vec<&Expr> = filter.into_iter().collect();
         let (names, values) = names_and_values(&parts);
@@ -382,7 +454,19 @@ fn page_of(items: Vec<Item>) -> Page {
             continue;
         }
         match item::to_task(&it) {
-            Ok(t) => page.tasks.push(t),
+            Ok(t) => {
+                let missing = item::missing_for_claim(&it);
+                if matches!(t.state, TaskState::Todo | TaskState::Waiting) && !missing.is_empty() {
+                    page.unclaimable.push(Unclaimable {
+                        key: TaskKey {
+                            collection: t.collection.clone(),
+                            task_id: t.task_id.clone(),
+                        },
+                        missing: missing.into_iter().map(str::to_string).collect(),
+                    });
+                }
+                page.tasks.push(t)
+            }
             Err(reason) => page.damaged.push(Damaged {
                 key: item::key_text(&it),
                 reason,

@@ -1,6 +1,7 @@
 //! The DynamoDB table: `anamo store init` creates it (on-demand billing, key collection +
-//! task_id, and the sparse, sharded claim index) or upgrades a table made before the index was
-//! sharded, in place; every open checks it is the right shape. Nothing here deletes a table or
+//! task_id, and the sparse, sharded claim index) or repairs in place what shape.rs finds
+//! repairable (an index missing or projecting too little, the unsharded index of an older
+//! anamo); every open checks it is the right shape. Nothing here deletes a table or
 //! an item, or touches a task beyond giving it its claim shard; names of attributes and
 //! indexes come from item.rs.
 
@@ -11,7 +12,7 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, CreateGlobalSecondaryIndexAction,
     DeleteGlobalSecondaryIndexAction, GlobalSecondaryIndex, GlobalSecondaryIndexUpdate,
     IndexStatus, KeySchemaElement, KeyType, Projection, ProjectionType, ScalarAttributeType,
-    TableStatus,
+    TableDescription, TableStatus,
 };
 
 use super::aws_error;
@@ -19,6 +20,7 @@ use super::item::{
     self, CLAIM_SHARD, CLAIMABLE_AT, COLLECTION, INDEX, LEGACY_INDEX, PROJECTED, SAMPLE,
     SAMPLE_INDEX, SAMPLE_PROJECTED, TASK_ID, names_in, values_map,
 };
+use super::shape::{self, Repair, Shape};
 use crate::error::{Error, Result};
 
 fn key(name: &str, kind: KeyType) -> Result<KeySchemaElement> {
@@ -41,24 +43,12 @@ fn attr(name: &str, kind: ScalarAttributeType) -> Result<AttributeDefinition> {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Init {
     Created,
-    AlreadyThere,
-    /// A table with the unsharded index of an older anamo now has the sharded one; `tasks`
-    /// items were given their shard.
-    Upgraded {
-        tasks: u64,
+    AlreadyThere {
+        /// Read and write units when the table is provisioned, not on-demand.
+        provisioned: Option<(i64, i64)>,
     },
-    /// A table of an anamo before chained steps now has the sample index.
-    AddedSampleIndex,
-}
-
-/// What a table is, as far as anamo is concerned.
-enum Shape {
-    Missing,
-    Current,
-    /// Made by an anamo before the claim index was sharded.
-    Legacy,
-    /// Made by an anamo before chained steps: no sample index.
-    NoSampleIndex,
+    /// What was changed in place, one clause each ("index X added ...").
+    Repaired(Vec<String>),
 }
 
 fn projection() -> Projection {
@@ -104,24 +94,81 @@ async fn add_sample_index(client: &Client, table: &str) -> Result<()> {
     wait_active(client, table).await
 }
 
-/// Creates the table and its index and waits until both are ACTIVE; a table that is already
-/// there with the right shape is left alone, and one of an older anamo is upgraded.
+/// Creates the table and its indexes and waits until all are ACTIVE; a table of anamo's
+/// shape is left alone, one that differs in what can change in place (an index missing, or
+/// projecting too little) is repaired, and any other is refused.
 pub async fn init(client: &Client, table: &str) -> Result<Init> {
-    match shape(client, table).await? {
-        Shape::Current => return Ok(Init::AlreadyThere),
-        Shape::Legacy => {
-            let upgraded = upgrade(client, table).await?;
-            if matches!(shape(client, table).await?, Shape::NoSampleIndex) {
+    let Some(described) = describe(client, table).await? else {
+        return create(client, table).await;
+    };
+    let shape = match shape::judge(&described) {
+        Shape::Busy { .. } => {
+            wait_active(client, table).await?;
+            match describe(client, table).await? {
+                Some(t) => shape::judge(&t),
+                None => return create(client, table).await,
+            }
+        }
+        other => other,
+    };
+    match shape {
+        Shape::Current { provisioned } => Ok(Init::AlreadyThere { provisioned }),
+        Shape::Refused(line) => Err(Error::Invalid(line)),
+        Shape::Busy { index, status } => Err(busy(table, &index, &status)),
+        Shape::Repairable(repairs) => {
+            let mut done = vec![];
+            for repair in repairs {
+                done.push(apply(client, table, repair).await?);
+            }
+            Ok(Init::Repaired(done))
+        }
+    }
+}
+
+/// Makes one repair and says what it did.
+async fn apply(client: &Client, table: &str, repair: Repair) -> Result<String> {
+    Ok(match repair {
+        Repair::AddClaimIndex { drop_legacy } => {
+            let tasks = add_claim_index(client, table, drop_legacy).await?;
+            let dropped = if drop_legacy {
+                format!(", old index {LEGACY_INDEX} removed")
+            } else {
+                String::new()
+            };
+            format!("index {INDEX} added ({tasks} tasks given their shard){dropped}")
+        }
+        Repair::AddSampleIndex => {
+            add_sample_index(client, table).await?;
+            format!("index {SAMPLE_INDEX} added (chained steps, --after)")
+        }
+        Repair::Rebuild {
+            index,
+            projects,
+            lacks,
+        } => {
+            drop_index(client, table, index).await?;
+            if index == INDEX {
+                add_claim_index(client, table, false).await?;
+            } else {
                 add_sample_index(client, table).await?;
             }
-            return Ok(upgraded);
+            format!(
+                "index {index} made again with the attributes anamo reads (it projected \
+                 {projects}, without {})",
+                lacks.join(", ")
+            )
         }
-        Shape::NoSampleIndex => {
-            add_sample_index(client, table).await?;
-            return Ok(Init::AddedSampleIndex);
-        }
-        Shape::Missing => {}
-    }
+    })
+}
+
+fn busy(table: &str, index: &str, status: &str) -> Error {
+    Error::Invalid(format!(
+        "table {table} has index '{index}' {status}; wait until it is ACTIVE \
+         (`aws dynamodb describe-table --table-name {table}`) and run again"
+    ))
+}
+
+async fn create(client: &Client, table: &str) -> Result<Init> {
     let index = GlobalSecondaryIndex::builder()
         .index_name(INDEX)
         .key_schema(key(CLAIM_SHARD, KeyType::Hash)?)
@@ -149,17 +196,12 @@ pub async fn init(client: &Client, table: &str) -> Result<Init> {
     Ok(Init::Created)
 }
 
-/// Adds the sharded index to a table of an older anamo, gives every item its shard, then
-/// drops the old index. Safe to run again if interrupted: each step checks what is done.
-async fn upgrade(client: &Client, table: &str) -> Result<Init> {
+/// Adds the sharded claim index, gives every item its shard, then drops the unsharded index
+/// of an older anamo when asked. Safe to run again if interrupted: each step checks what is
+/// done. Returns how many items were given their shard.
+async fn add_claim_index(client: &Client, table: &str, drop_legacy: bool) -> Result<u64> {
     let doing = format!("upgrading table {table}");
-    let described = client
-        .describe_table()
-        .table_name(table)
-        .send()
-        .await
-        .map_err(|e| aws_error(&doing, e))?;
-    let has_new = described.table().is_some_and(|t| {
+    let has_new = describe(client, table).await?.is_some_and(|t| {
         t.global_secondary_indexes()
             .iter()
             .any(|i| i.index_name() == Some(INDEX))
@@ -186,8 +228,16 @@ async fn upgrade(client: &Client, table: &str) -> Result<Init> {
         wait_active(client, table).await?;
     }
     let tasks = backfill_shards(client, table).await?;
+    if drop_legacy {
+        drop_index(client, table, LEGACY_INDEX).await?;
+    }
+    Ok(tasks)
+}
+
+/// Removes an index and waits until it is gone.
+async fn drop_index(client: &Client, table: &str, index: &str) -> Result<()> {
     let delete = DeleteGlobalSecondaryIndexAction::builder()
-        .index_name(LEGACY_INDEX)
+        .index_name(index)
         .build()
         .map_err(|e| Error::Internal(format!("a DynamoDB request built wrong: {e}")))?;
     client
@@ -198,8 +248,22 @@ async fn upgrade(client: &Client, table: &str) -> Result<Init> {
         )
         .send()
         .await
-        .map_err(|e| aws_error(&doing, e))?;
-    Ok(Init::Upgraded { tasks })
+        .map_err(|e| aws_error(&format!("removing index {index} of table {table}"), e))?;
+    let until = Instant::now() + Duration::from_secs(300);
+    while describe(client, table).await?.is_some_and(|t| {
+        t.global_secondary_indexes()
+            .iter()
+            .any(|i| i.index_name() == Some(index))
+    }) {
+        if Instant::now() > until {
+            return Err(Error::Invalid(format!(
+                "index {index} of table {table} is still there after 5 minutes; check it in \
+                 the AWS console and run `anamo store init` again"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Ok(())
 }
 
 /// Sets `claim_shard` on every item that has none (conditional: a task deleted meanwhile is
@@ -271,75 +335,34 @@ async fn wait_active(client: &Client, table: &str) -> Result<()> {
     }
 }
 
-/// True when the table exists with our key schema and index; false when it does not exist;
-/// an error naming the difference (and the fix) when it has another shape.
+/// True when the table exists in anamo's shape; false when it does not exist; an error with
+/// the line naming the difference and the fix when it has another shape.
 pub async fn check(client: &Client, table: &str) -> Result<bool> {
-    match shape(client, table).await? {
-        Shape::Current => Ok(true),
-        Shape::Missing => Ok(false),
-        Shape::Legacy => Err(Error::Invalid(format!(
-            "table {table} has the unsharded claim index of an older anamo; upgrade it in \
-             place with `anamo store init --store dynamodb://{table}` (stop older workers first)"
-        ))),
-        Shape::NoSampleIndex => Err(Error::Invalid(format!(
-            "table {table} has no '{SAMPLE_INDEX}' index (made before chained steps); add it \
-             in place with `anamo store init --store dynamodb://{table}`"
+    let Some(described) = describe(client, table).await? else {
+        return Ok(false);
+    };
+    match shape::judge(&described) {
+        Shape::Current { .. } => Ok(true),
+        Shape::Refused(line) => Err(Error::Invalid(line)),
+        Shape::Busy { index, status } => Err(busy(table, &index, &status)),
+        Shape::Repairable(repairs) => Err(Error::Invalid(format!(
+            "table {table} {}; bring it to anamo's shape in place with `anamo store init \
+             --store dynamodb://{table}` (stop its workers first)",
+            repairs[0].problem()
         ))),
     }
 }
 
-async fn shape(client: &Client, table: &str) -> Result<Shape> {
-    let out = match client.describe_table().table_name(table).send().await {
-        Ok(out) => out,
+/// The table's description, or `None` when there is no such table.
+async fn describe(client: &Client, table: &str) -> Result<Option<TableDescription>> {
+    match client.describe_table().table_name(table).send().await {
+        Ok(out) => Ok(out.table),
         Err(e)
             if e.as_service_error()
                 .is_some_and(|s| s.is_resource_not_found_exception()) =>
         {
-            return Ok(Shape::Missing);
+            Ok(None)
         }
-        Err(e) => return Err(aws_error(&format!("describing table {table}"), e)),
-    };
-    let Some(t) = out.table() else {
-        return Ok(Shape::Missing);
-    };
-    let keys: Vec<String> = t
-        .key_schema()
-        .iter()
-        .map(|k| format!("{} ({})", k.attribute_name(), k.key_type().as_str()))
-        .collect();
-    if keys != [format!("{COLLECTION} (HASH)"), format!("{TASK_ID} (RANGE)")] {
-        return Err(Error::Invalid(format!(
-            "table {table} has key schema {}, not {COLLECTION} (HASH) + {TASK_ID} (RANGE); \
-             point --store at an anamo table or create one with `anamo store init`",
-            keys.join(" + ")
-        )));
+        Err(e) => Err(aws_error(&format!("describing table {table}"), e)),
     }
-    let index_on = |name: &str, hash: &str| {
-        t.global_secondary_indexes().iter().any(|i| {
-            i.index_name() == Some(name)
-                && i.key_schema()
-                    .iter()
-                    .map(|k| k.attribute_name())
-                    .collect::<Vec<_>>()
-                    == [hash, CLAIMABLE_AT]
-        })
-    };
-    if index_on(INDEX, CLAIM_SHARD) {
-        let by_sample = t
-            .global_secondary_indexes()
-            .iter()
-            .any(|i| i.index_name() == Some(SAMPLE_INDEX));
-        return Ok(if by_sample {
-            Shape::Current
-        } else {
-            Shape::NoSampleIndex
-        });
-    }
-    if index_on(LEGACY_INDEX, COLLECTION) {
-        return Ok(Shape::Legacy);
-    }
-    Err(Error::Invalid(format!(
-        "table {table} has no '{INDEX}' index on ({CLAIM_SHARD}, {CLAIMABLE_AT}); \
-         it was not made by `anamo store init`"
-    )))
 }

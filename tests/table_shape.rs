@@ -1,0 +1,364 @@
+//! Tables and tasks made by hand (or by an infrastructure tool) on the emulator: a shape
+//! anamo can repair is named and repaired by `store init`, one it cannot is refused with one
+//! line; tasks no claim can take are named by every surface, and a worker never waits for
+//! them, never burns requests on them and never calls their step drained.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, Projection, ProjectionType, ScalarAttributeType,
+};
+
+use crate::dynamo_cli::dynamo_env;
+use crate::harness::Env;
+use crate::harness::moto::Moto;
+
+/// A table with anamo's keys and index names, `task_id` of type `id_type`, and the claim
+/// index projecting `claim_projection` (None: KEYS_ONLY).
+fn hand_made_table(
+    moto: &Moto,
+    table: &str,
+    id_type: ScalarAttributeType,
+    claim_projection: Option<&[&str]>,
+) {
+    let def = |name: &str, t: ScalarAttributeType| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(t)
+            .build()
+            .unwrap()
+    };
+    let key = |name: &str, k: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(k)
+            .build()
+            .unwrap()
+    };
+    let projection = |attrs: Option<&[&str]>| match attrs {
+        None => Projection::builder()
+            .projection_type(ProjectionType::KeysOnly)
+            .build(),
+        Some(a) => Projection::builder()
+            .projection_type(ProjectionType::Include)
+            .set_non_key_attributes(Some(a.iter().map(|s| s.to_string()).collect()))
+            .build(),
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let client = client(&rt, moto);
+    rt.block_on(
+        client
+            .create_table()
+            .table_name(table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(def("collection", ScalarAttributeType::S))
+            .attribute_definitions(def("task_id", id_type))
+            .attribute_definitions(def("claim_shard", ScalarAttributeType::S))
+            .attribute_definitions(def("claimable_at", ScalarAttributeType::N))
+            .attribute_definitions(def("sample", ScalarAttributeType::S))
+            .key_schema(key("collection", KeyType::Hash))
+            .key_schema(key("task_id", KeyType::Range))
+            .global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name("claim_by_shard")
+                    .key_schema(key("claim_shard", KeyType::Hash))
+                    .key_schema(key("claimable_at", KeyType::Range))
+                    .projection(projection(claim_projection))
+                    .build()
+                    .unwrap(),
+            )
+            .global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name("by_sample")
+                    .key_schema(key("sample", KeyType::Hash))
+                    .projection(projection(Some(&["state", "version", "after"])))
+                    .build()
+                    .unwrap(),
+            )
+            .send(),
+    )
+    .unwrap();
+}
+
+fn client(rt: &tokio::runtime::Runtime, moto: &Moto) -> Client {
+    rt.block_on(async { Client::new(&anamo::aws::config(&moto.aws()).await) })
+}
+
+/// Writes an item by hand: string attributes, and numbers for the names given in `numbers`.
+fn put(moto: &Moto, table: &str, strings: &[(&str, &str)], numbers: &[(&str, i64)]) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut put = client(&rt, moto).put_item().table_name(table);
+    for (k, v) in strings {
+        put = put.item(*k, AttributeValue::S(v.to_string()));
+    }
+    for (k, v) in numbers {
+        put = put.item(*k, AttributeValue::N(v.to_string()));
+    }
+    rt.block_on(put.send()).unwrap();
+}
+
+fn env_on(moto: &Moto, table: &str) -> Env {
+    let mut vars = moto.env();
+    vars.push(("ANAMO_STORE", format!("dynamodb://{table}")));
+    Env::new().with_vars(vars)
+}
+
+#[test]
+fn a_keys_only_claim_index_is_refused_by_every_command_and_rebuilt_by_store_init() {
+    let Some(moto) = Moto::start() else {
+        return;
+    };
+    hand_made_table(&moto, "keysonly", ScalarAttributeType::S, None);
+    let env = env_on(&moto, "keysonly");
+    let line = "table keysonly has index 'claim_by_shard' projecting KEYS_ONLY, without state, \
+                attempts, max_attempts, version that anamo reads from it; bring it to anamo's \
+                shape in place with `anamo store init --store dynamodb://keysonly` (stop its \
+                workers first)";
+    for args in [
+        vec!["tasks", "list"],
+        vec!["worker", "-c", "Demo"],
+        vec![
+            "tasks", "add", "-c", "Demo", "--id", "a", "--script", "true",
+        ],
+    ] {
+        env.anamo(&args)
+            .fails(1)
+            .stderr(format!("error: {line}\n"))
+            .run();
+    }
+    // A projection lacking only some attributes is named by what it lacks.
+    hand_made_table(
+        &moto,
+        "partial",
+        ScalarAttributeType::S,
+        Some(&["state", "version"]),
+    );
+    env_on(&moto, "partial")
+        .anamo(&["tasks", "counts"])
+        .fails(1)
+        .stderr_one_line_with("projecting INCLUDE, without attempts, max_attempts that anamo")
+        .run();
+    let out = env.ok(&["store", "init"]);
+    assert_eq!(
+        out,
+        "upgraded DynamoDB table keysonly: index claim_by_shard made again with the \
+         attributes anamo reads (it projected KEYS_ONLY, without state, attempts, \
+         max_attempts, version)\n"
+    );
+    assert!(env.ok(&["store", "init"]).contains("already set up"));
+    env.write(
+        "t.csv",
+        "task_id,script\na,echo a >> ran.txt\nb,echo b >> ran.txt\n",
+    );
+    env.ok(&["tasks", "add", "t.csv", "-c", "Demo"]);
+    assert!(env.ok(&["worker", "-c", "Demo"]).contains("2 done"));
+    assert_eq!(env.read("ran.txt").lines().count(), 2);
+}
+
+#[test]
+fn a_numeric_task_id_is_refused_not_called_set_up() {
+    let Some(moto) = Moto::start() else {
+        return;
+    };
+    hand_made_table(&moto, "numeric", ScalarAttributeType::N, Some(&["state"]));
+    let env = env_on(&moto, "numeric");
+    let line = "error: table numeric has attribute task_id of type N, not S (a string); anamo \
+                cannot use it: create a new table with `anamo store init --store \
+                dynamodb://NEW` (and point --store at it)\n";
+    for args in [vec!["store", "init"], vec!["tasks", "list"]] {
+        env.anamo(&args).fails(1).stderr(line).run();
+    }
+}
+
+#[test]
+fn hand_written_tasks_are_named_not_claimable_everywhere_and_store_check_repairs_them() {
+    let Some((moto, env)) = dynamo_env() else {
+        return;
+    };
+    env.ok(&[
+        "tasks", "add", "-c", "Demo", "--id", "good", "--script", "true",
+    ]);
+    put(
+        &moto,
+        "anamo-tasks",
+        &[
+            ("collection", "Demo"),
+            ("task_id", "handmade"),
+            ("state", "todo"),
+            ("script", "echo hand >> hand.txt"),
+        ],
+        &[],
+    );
+    let note = "1 task(s) not claimable: missing claim_shard, claimable_at, version, attempts, \
+                max_attempts (first Demo/handmade; written without what anamo writes?); `anamo \
+                store check --repair` gives them what a claim needs\n";
+    env.anamo(&["tasks", "counts", "-c", "Demo"])
+        .stderr(note)
+        .run();
+    env.anamo(&["tasks", "list", "-c", "Demo"])
+        .stderr(note)
+        .run();
+    // The worker runs what it can, then says what it could not and fails: a step with work
+    // left is not drained.
+    let out = env
+        .anamo(&["worker", "-c", "Demo"])
+        .fails(1)
+        .stderr(format!("error: {note}"))
+        .run();
+    assert!(out.contains("1 done"), "{out}");
+    env.anamo(&["sync"]).stderr(note).run();
+    let out = env
+        .anamo(&["store", "check"])
+        .fails(1)
+        .stderr(
+            "error: 1 task(s) no worker can claim are left; `anamo store check --repair` \
+             gives them what a claim needs\n",
+        )
+        .run();
+    assert_eq!(
+        out,
+        "Demo/handmade: todo without claim_shard, claimable_at, version, attempts, \
+         max_attempts\nchecked dynamodb://anamo-tasks: its shape is anamo's; 1 task(s) no \
+         claim could take\n"
+    );
+    let out = env.ok(&["store", "check", "--repair"]);
+    assert!(out.contains("Demo/handmade: todo without claim_shard, claimable_at, version, attempts, max_attempts (repaired)"), "{out}");
+    assert!(env.ok(&["worker", "-c", "Demo"]).contains("1 done"));
+    assert_eq!(env.read("hand.txt"), "hand\n");
+    // Nothing is left to name.
+    env.ok(&["tasks", "counts"]);
+    assert!(
+        env.ok(&["store", "check"])
+            .contains("0 task(s) no claim could take")
+    );
+}
+
+/// A task whose index entry sits where no claim reads (a shard that is not its own) is, to a
+/// worker, a task the index lost: the emulator derives its indexes from the items, so this
+/// is how a test makes that state. The worker looks again a bounded number of times, then
+/// names it and fails; `tasks release-stale` (and `store check --repair`) write it again.
+#[test]
+fn a_todo_task_the_claim_index_does_not_show_is_named_and_written_again() {
+    let Some((moto, env)) = dynamo_env() else {
+        return;
+    };
+    let long_ago = anamo::clock::now_ms() - 60_000;
+    put(
+        &moto,
+        "anamo-tasks",
+        &[
+            ("collection", "Demo"),
+            ("task_id", "lost"),
+            ("state", "todo"),
+            ("script", "echo lost >> ran.txt"),
+            ("claim_shard", "Demo#99"),
+        ],
+        &[
+            ("claimable_at", long_ago),
+            ("version", 0),
+            ("attempts", 0),
+            ("max_attempts", 3),
+            ("created_at", long_ago),
+            ("updated_at", long_ago),
+        ],
+    );
+    let started = Instant::now();
+    let out = env
+        .anamo(&["worker", "-c", "Demo"])
+        .fails(1)
+        .stderr(
+            "error: 1 todo task(s) of Demo are in the table but not in the claim index, so no \
+             worker can see them (first Demo/lost); `anamo store check --repair` writes them \
+             again so the index shows them\n",
+        )
+        .run();
+    assert!(out.contains("0 done"), "{out}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    env.anamo(&["tasks", "release-stale"])
+        .stderr("Demo/lost: todo but not in the claim index; written again so workers see it\n")
+        .run();
+    assert!(env.ok(&["worker", "-c", "Demo"]).contains("1 done"));
+    assert_eq!(env.read("ran.txt"), "lost\n");
+}
+
+/// The claim index shows a task (it has the index keys) that a claim cannot take (no
+/// version): a `--wait` worker, held by a task running elsewhere, once asked the index
+/// hundreds of times a second for it. Now it counts what it can claim as a claim does, polls
+/// with its idle backoff, leaves at --idle-timeout and names the task.
+#[test]
+fn a_waiting_worker_keeps_to_a_request_budget_when_the_index_shows_what_it_cannot_claim() {
+    let Some((moto, env)) = dynamo_env() else {
+        return;
+    };
+    let now = anamo::clock::now_ms();
+    let shard = |id: &str| {
+        anamo::store::dynamo::claim::shard_key("Demo", anamo::store::dynamo::claim::shard_of(id))
+    };
+    put(
+        &moto,
+        "anamo-tasks",
+        &[
+            ("collection", "Demo"),
+            ("task_id", "noversion"),
+            ("state", "todo"),
+            ("script", "true"),
+            ("claim_shard", &shard("noversion")),
+        ],
+        &[
+            ("claimable_at", now - 1_000),
+            ("attempts", 0),
+            ("max_attempts", 3),
+        ],
+    );
+    // Running elsewhere under a live lease: a --wait worker stays for it.
+    put(
+        &moto,
+        "anamo-tasks",
+        &[
+            ("collection", "Demo"),
+            ("task_id", "elsewhere"),
+            ("state", "running"),
+            ("script", "true"),
+            ("owner", "another-host"),
+            ("claim_shard", &shard("elsewhere")),
+        ],
+        &[
+            ("claimable_at", now + 3_600_000),
+            ("lease_until", now + 3_600_000),
+            ("version", 1),
+            ("attempts", 1),
+            ("max_attempts", 3),
+        ],
+    );
+    let before = moto.requests().len();
+    let started = Instant::now();
+    let worker = env
+        .anamo(&["worker", "-c", "Demo", "--wait", "--idle-timeout", "25s"])
+        .fails(1)
+        .stderr_contains("nothing to claim in Demo for 25s; leaving (--idle-timeout)\n")
+        .stderr_contains("1 task(s) not claimable: missing version (first Demo/noversion;")
+        .spawn();
+    std::thread::sleep(Duration::from_secs(10));
+    let at_10s = moto.requests().len();
+    worker.wait(Duration::from_secs(40));
+    let took = started.elapsed();
+    let sent = moto.requests().len() - before;
+    let backed_off = moto.requests().len() - at_10s;
+    // A look reads the 16 index shards for work, the 16 for waiting tasks and the shard
+    // that held a running task (33 requests), with a pause that doubles from 250 ms up to
+    // 30 s: 7 looks in the first 16 s, then one every 30 s (about 70 requests a minute).
+    // Before, the worker sent some 450 requests a second for ever.
+    let mut ops = std::collections::BTreeMap::new();
+    for op in &moto.requests()[before..] {
+        *ops.entry(op.clone()).or_insert(0) += 1;
+    }
+    assert!(sent <= 300, "{sent} requests in {took:?}: {ops:?}");
+    assert!(
+        // Two looks at most: the one at ~16 s and the last, at the timeout.
+        backed_off <= 70,
+        "{backed_off} requests in the {:?} after the first 10 s",
+        took - Duration::from_secs(10)
+    );
+}
