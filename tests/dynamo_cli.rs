@@ -253,6 +253,36 @@ fn faults_get_one_clear_line() {
     );
 }
 
+/// An env whose store is a fresh table on a fresh dynalite, the second emulator; `None`
+/// outside CI without it.
+pub(crate) fn dynalite_env() -> Option<(crate::harness::dynalite::Dynalite, Env)> {
+    use crate::harness::Emulator;
+    let d = crate::harness::dynalite::Dynalite::start()?;
+    let mut vars = d.env();
+    vars.push(("ANAMO_STORE", format!("dynamodb://{TABLE}")));
+    let env = Env::new().with_vars(vars);
+    let out = env.ok(&["store", "init"]);
+    assert!(out.contains("created DynamoDB table anamo-tasks"), "{out}");
+    Some((d, env))
+}
+
+/// An answer the SDK cannot read (a proxy's 403 page, an emulator's denial) is shown as
+/// what came: the HTTP status and the body's first line, never only "refused the request".
+#[test]
+fn an_unreadable_answer_shows_its_status_and_body() {
+    let Some((_moto, env)) = faulty_env("Scan:1/1:html403") else {
+        return;
+    };
+    env.anamo(&["tasks", "counts"])
+        .fails(1)
+        .stderr(
+            "error: reading tasks: DynamoDB answered HTTP 403 that the SDK could not read: \
+             <html><body><h1>403 Forbidden</h1>Request blocked by proxy</body></html> (a \
+             permission refused? check the policy in the README for this command)\n",
+        )
+        .run();
+}
+
 /// Starts `workers` worker processes at once on `tasks` one-second tasks and checks that each
 /// task ran exactly once and that no worker gave up while work was left: every worker exits
 /// within a few seconds of the last task's end.
@@ -261,6 +291,10 @@ fn herd(workers: usize, slots: &str, tasks: usize) {
     let Some((_moto, env)) = dynamo_env() else {
         return;
     };
+    herd_on(&env, workers, slots, tasks);
+}
+
+fn herd_on(env: &Env, workers: usize, slots: &str, tasks: usize) {
     env.write(
         "tasks.csv",
         &numbered_tasks(
@@ -315,6 +349,17 @@ fn herd(workers: usize, slots: &str, tasks: usize) {
 fn herds_of_48_workers_and_96_with_two_slots_share_600_tasks_and_none_quits_early() {
     herd(48, "1", 600);
     herd(96, "2", 600);
+}
+
+/// The herd on the second emulator: its conditional writes, index reads and pagination are
+/// its own code, not moto's.
+#[test]
+fn a_herd_of_48_workers_on_dynalite_shares_600_tasks_and_none_quits_early() {
+    let _alone = crate::harness::heavy();
+    let Some((_dynalite, env)) = dynalite_env() else {
+        return;
+    };
+    herd_on(&env, 48, "1", 600);
 }
 
 #[test]

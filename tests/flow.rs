@@ -19,6 +19,13 @@ fn wait_stays_for_upstream_work_and_leaves_only_blocked_tasks_behind_on_dynamodb
     }
 }
 
+#[test]
+fn wait_stays_for_upstream_work_and_leaves_only_blocked_tasks_behind_on_dynalite() {
+    if let Some((_dynalite, env)) = crate::dynamo_cli::dynalite_env() {
+        wait_stays_for_upstream_work_and_leaves_only_blocked_tasks_behind(&env);
+    }
+}
+
 /// S1 fails in A (a missing file), S2 takes a moment there; B's tasks wait for A. A `--wait` worker
 /// of B, started first, stays while S2's A runs, runs S2's B once it is released, and leaves
 /// when only S1's B is left (blocked), saying so.

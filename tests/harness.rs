@@ -4,6 +4,7 @@
 //! clearly-named kin), so a test that forgets to look at the exit code or at a stray warning
 //! still fails. A run built and never run, or a spawned process never waited for, fails too.
 
+pub mod dynalite;
 pub mod imds;
 pub mod moto;
 
@@ -20,6 +21,32 @@ use tempfile::TempDir;
 
 /// The binary under test, built by cargo for this test crate.
 pub const BIN: &str = env!("CARGO_BIN_EXE_anamo");
+
+/// A DynamoDB emulator server on 127.0.0.1 (moto or dynalite): what a test needs to point
+/// the library or an `anamo` process at it.
+pub trait Emulator {
+    fn url(&self) -> &str;
+
+    fn aws(&self) -> anamo::aws::AwsOptions {
+        anamo::aws::AwsOptions {
+            region: Some("us-east-1".into()),
+            profile: None,
+            endpoint_url: Some(self.url().to_string()),
+            static_keys: Some(("testing".into(), "testing".into())),
+        }
+    }
+
+    /// Environment for an `anamo` process talking to it.
+    fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.url().to_string()),
+            ("AWS_ACCESS_KEY_ID", "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ]
+    }
+}
 
 /// The note `status` prints on stderr when the catalog's last sync finished (a regex).
 pub const FRESH: &str =

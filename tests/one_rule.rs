@@ -7,7 +7,8 @@
 use crate::dynamo_cli::dynamo_env;
 use crate::harness::Env;
 
-/// Runs a case on the SQLite store and, where the emulator is there, on DynamoDB.
+/// Runs a case on the SQLite store and, where the emulators are there, on DynamoDB (moto)
+/// and on the second DynamoDB (dynalite).
 macro_rules! on_both_stores {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -16,6 +17,13 @@ macro_rules! on_both_stores {
         mod dynamodb {
             $(#[test] fn $case() {
                 if let Some((_moto, env)) = super::dynamo_env() {
+                    super::$case(&env);
+                }
+            })*
+        }
+        mod dynalite {
+            $(#[test] fn $case() {
+                if let Some((_dynalite, env)) = crate::dynamo_cli::dynalite_env() {
                     super::$case(&env);
                 }
             })*

@@ -634,35 +634,49 @@ impl Fixture for SqliteFixture {
 
 store_suite!(sqlite, SqliteFixture::new());
 
-use crate::harness::moto;
+use crate::harness::Emulator;
 
 /// A fresh table on a fresh emulator per test.
 struct DynamoFixture {
-    moto: Option<moto::Moto>,
+    emulator: Option<Box<dyn Emulator>>,
     table: String,
 }
 
 impl DynamoFixture {
-    fn new() -> Self {
-        let moto = moto::Moto::start();
+    fn new(emulator: Option<Box<dyn Emulator>>) -> Self {
         let table = "anamo-suite".to_string();
-        if let Some(m) = &moto {
-            let store = DynamoStore::connect(&table, &m.aws()).unwrap();
+        if let Some(e) = &emulator {
+            let store = DynamoStore::connect(&table, &e.aws()).unwrap();
             store.init().unwrap();
         }
-        Self { moto, table }
+        Self { emulator, table }
     }
 }
 
 impl Fixture for DynamoFixture {
     fn open(&self) -> Box<dyn TaskStore> {
-        let moto = self.moto.as_ref().expect("emulator");
-        Box::new(DynamoStore::open(&self.table, &moto.aws()).unwrap())
+        let e = self.emulator.as_ref().expect("emulator");
+        Box::new(DynamoStore::open(&self.table, &e.aws()).unwrap())
     }
 
     fn available(&self) -> bool {
-        self.moto.is_some()
+        self.emulator.is_some()
     }
 }
 
-store_suite!(dynamodb, DynamoFixture::new());
+fn on_moto() -> DynamoFixture {
+    DynamoFixture::new(
+        crate::harness::moto::Moto::start().map(|m| Box::new(m) as Box<dyn Emulator>),
+    )
+}
+
+/// The same suite on a second, independent DynamoDB: where two emulators differ, the test
+/// that shows it says what DynamoDB itself does.
+fn on_dynalite() -> DynamoFixture {
+    DynamoFixture::new(
+        crate::harness::dynalite::Dynalite::start().map(|d| Box::new(d) as Box<dyn Emulator>),
+    )
+}
+
+store_suite!(dynamodb, on_moto());
+store_suite!(dynalite, on_dynalite());

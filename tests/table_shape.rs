@@ -11,14 +11,15 @@ use aws_sdk_dynamodb::types::{
     KeyType, Projection, ProjectionType, ScalarAttributeType,
 };
 
-use crate::dynamo_cli::dynamo_env;
-use crate::harness::Env;
+use crate::dynamo_cli::{dynalite_env, dynamo_env};
+use crate::harness::dynalite::Dynalite;
 use crate::harness::moto::Moto;
+use crate::harness::{Emulator, Env};
 
 /// A table with anamo's keys and index names, `task_id` of type `id_type`, and the claim
 /// index projecting `claim_projection` (None: KEYS_ONLY).
 fn hand_made_table(
-    moto: &Moto,
+    moto: &dyn Emulator,
     table: &str,
     id_type: ScalarAttributeType,
     claim_projection: Option<&[&str]>,
@@ -82,12 +83,12 @@ fn hand_made_table(
     .unwrap();
 }
 
-fn client(rt: &tokio::runtime::Runtime, moto: &Moto) -> Client {
+fn client(rt: &tokio::runtime::Runtime, moto: &dyn Emulator) -> Client {
     rt.block_on(async { Client::new(&anamo::aws::config(&moto.aws()).await) })
 }
 
 /// Writes an item by hand: string attributes, and numbers for the names given in `numbers`.
-fn put(moto: &Moto, table: &str, strings: &[(&str, &str)], numbers: &[(&str, i64)]) {
+fn put(moto: &dyn Emulator, table: &str, strings: &[(&str, &str)], numbers: &[(&str, i64)]) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let mut put = client(&rt, moto).put_item().table_name(table);
     for (k, v) in strings {
@@ -99,7 +100,7 @@ fn put(moto: &Moto, table: &str, strings: &[(&str, &str)], numbers: &[(&str, i64
     rt.block_on(put.send()).unwrap();
 }
 
-fn env_on(moto: &Moto, table: &str) -> Env {
+fn env_on(moto: &dyn Emulator, table: &str) -> Env {
     let mut vars = moto.env();
     vars.push(("ANAMO_STORE", format!("dynamodb://{table}")));
     Env::new().with_vars(vars)
@@ -107,11 +108,25 @@ fn env_on(moto: &Moto, table: &str) -> Env {
 
 #[test]
 fn a_keys_only_claim_index_is_refused_by_every_command_and_rebuilt_by_store_init() {
-    let Some(moto) = Moto::start() else {
-        return;
-    };
-    hand_made_table(&moto, "keysonly", ScalarAttributeType::S, None);
-    let env = env_on(&moto, "keysonly");
+    if let Some(moto) = Moto::start() {
+        keys_only_claim_index_is_refused(&moto);
+        keys_only_claim_index_is_rebuilt(&moto);
+    }
+}
+
+/// dynalite's UpdateTable changes throughput and billing only: it accepts an index's removal
+/// or creation and does neither (DynamoDB does both, in minutes). The repair is tested on moto;
+/// the refusal, which reads DescribeTable's projections, on both.
+#[test]
+fn a_keys_only_claim_index_is_refused_on_dynalite_too() {
+    if let Some(d) = Dynalite::start() {
+        keys_only_claim_index_is_refused(&d);
+    }
+}
+
+fn keys_only_claim_index_is_refused(moto: &dyn Emulator) {
+    hand_made_table(moto, "keysonly", ScalarAttributeType::S, None);
+    let env = env_on(moto, "keysonly");
     let line = "table keysonly has index 'claim_by_shard' projecting KEYS_ONLY, without state, \
                 attempts, max_attempts, version that anamo reads from it; bring it to anamo's \
                 shape in place with `anamo store init --store dynamodb://keysonly` (stop its \
@@ -130,16 +145,20 @@ fn a_keys_only_claim_index_is_refused_by_every_command_and_rebuilt_by_store_init
     }
     // A projection lacking only some attributes is named by what it lacks.
     hand_made_table(
-        &moto,
+        moto,
         "partial",
         ScalarAttributeType::S,
         Some(&["state", "version"]),
     );
-    env_on(&moto, "partial")
+    env_on(moto, "partial")
         .anamo(&["tasks", "counts"])
         .fails(1)
         .stderr_one_line_with("projecting INCLUDE, without attempts, max_attempts that anamo")
         .run();
+}
+
+fn keys_only_claim_index_is_rebuilt(moto: &dyn Emulator) {
+    let env = env_on(moto, "keysonly");
     let out = env.ok(&["store", "init"]);
     assert_eq!(
         out,
@@ -241,12 +260,22 @@ fn hand_written_tasks_are_named_not_claimable_everywhere_and_store_check_repairs
 /// names it and fails; `tasks release-stale` (and `store check --repair`) write it again.
 #[test]
 fn a_todo_task_the_claim_index_does_not_show_is_named_and_written_again() {
-    let Some((moto, env)) = dynamo_env() else {
-        return;
-    };
+    if let Some((moto, env)) = dynamo_env() {
+        lost_index_entry(&moto, &env);
+    }
+}
+
+#[test]
+fn a_todo_task_the_claim_index_does_not_show_is_found_on_dynalite_too() {
+    if let Some((d, env)) = dynalite_env() {
+        lost_index_entry(&d, &env);
+    }
+}
+
+fn lost_index_entry(moto: &dyn Emulator, env: &Env) {
     let long_ago = anamo::clock::now_ms() - 60_000;
     put(
-        &moto,
+        moto,
         "anamo-tasks",
         &[
             ("collection", "Demo"),

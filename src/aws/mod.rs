@@ -16,6 +16,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 
+use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
 use crate::error::{Error, Result};
@@ -92,28 +93,32 @@ pub async fn config(opts: &AwsOptions) -> SdkConfig {
 
 /// One line for a failed AWS call: what anamo was doing, and what `service` (or the network)
 /// said, with the fix when it is a credentials or reachability problem.
-pub fn sdk_error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+pub fn sdk_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
     service: &str,
     doing: &str,
-    e: SdkError<E, R>,
+    e: SdkError<E, HttpResponse>,
 ) -> Error {
     let detail = match &e {
         SdkError::ServiceError(s) => {
             let err = s.err();
             match (err.code(), err.message()) {
+                (Some(code), msg)
+                    if code.contains("AccessDenied") || code.contains("UnauthorizedOperation") =>
+                {
+                    denied(service, code, msg.unwrap_or(""))
+                }
                 (Some(code), Some(msg))
                     if code.contains("Token")
                         || code.contains("Signature")
                         || code.contains("Credential")
-                        || code.contains("AccessDenied")
-                        || code.contains("UnauthorizedOperation")
                         || code.contains("Unrecognized") =>
                 {
                     format!("{code}: {msg} (check your AWS credentials and permissions)")
                 }
                 (Some(code), Some(msg)) => format!("{code}: {msg}"),
                 (Some(code), None) => code.to_string(),
-                _ => format!("{service} refused the request"),
+                // An answer the SDK could not read (an emulator's, a proxy's page): what came.
+                _ => unreadable(service, s.raw()),
             }
         }
         SdkError::DispatchFailure(d) if d.is_timeout() || d.is_io() => {
@@ -129,6 +134,49 @@ pub fn sdk_error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::
     } else {
         Error::Aws(message)
     }
+}
+
+/// An answer without an error code the SDK could read: its HTTP status and first line.
+fn unreadable(service: &str, raw: &HttpResponse) -> String {
+    let status = raw.status().as_u16();
+    let body = raw
+        .body()
+        .bytes()
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .unwrap_or_default();
+    let first = body
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("(empty body)");
+    let first: String = first.chars().take(200).collect();
+    let hint = if status == 403 {
+        " (a permission refused? check the policy in the README for this command)"
+    } else {
+        ""
+    };
+    format!("{service} answered HTTP {status} that the SDK could not read: {first}{hint}")
+}
+
+/// An access denial: the action AWS names (`... not authorized to perform: ACTION ...`), and
+/// the README section whose policy grants the service's actions.
+fn denied(service: &str, code: &str, msg: &str) -> String {
+    let action = msg
+        .split("perform: ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .map(|a| format!(" {a}"))
+        .unwrap_or_default();
+    let section = match service {
+        "DynamoDB" => "AWS: the DynamoDB task store (Minimal IAM policy)",
+        "EC2" => "AWS: launching a step's cluster on EC2 (IAM for launching and syncing instances)",
+        _ => "AWS: sample files in S3, and worker logs (IAM)",
+    };
+    let msg = if msg.is_empty() { code } else { msg };
+    format!(
+        "access denied{action}: {msg}; the policy in the README's '{section}' grants what \
+         anamo needs"
+    )
 }
 
 /// The profile this process asked for (--profile, AWS_PROFILE), for error messages.

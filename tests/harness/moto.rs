@@ -113,6 +113,12 @@ impl Moto {
     }
 }
 
+impl super::Emulator for Moto {
+    fn url(&self) -> &str {
+        &self.url
+    }
+}
+
 impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -15,6 +15,8 @@ than the SDK's own retries absorb, so anamo's retry layer must ride them out.
 With `:landed` after the ratio (`UpdateItem:1/4:landed`), those requests do reach moto and
 take effect, but their answer is replaced by an HTTP 500: a write that landed while its caller
 saw a failure, as after a timeout or a dropped connection.
+With `:html403` (`Query:1/1:html403`), they are answered with HTTP 403 and an HTML page, as a
+proxy or a denial in a form the SDK cannot parse: anamo must show what came.
 Usage: python moto_serial.py HOST PORT [REQUEST_LOG [FAULTS]]
 """
 
@@ -37,6 +39,7 @@ def logged(app, path):
 def throttled(app, spec):
     ops, ratio, *mode = spec.split(":")
     landed = mode == ["landed"]
+    html403 = mode == ["html403"]
     fail, every = (int(x) for x in ratio.split("/"))
     ops = set(ops.split(","))
     seen = {}
@@ -50,6 +53,13 @@ def throttled(app, spec):
         if op in ops:
             n = seen.get(op, 0)
             seen[op] = n + 1
+            if n % every < fail and html403:
+                page = b"<html><body><h1>403 Forbidden</h1>Request blocked by proxy</body></html>"
+                start_response(
+                    "403 Forbidden",
+                    [("Content-Type", "text/html"), ("Content-Length", str(len(page)))],
+                )
+                return [page]
             if n % every < fail and landed:
                 lost = []
                 for chunk in app(environ, lambda *a, **k: None):

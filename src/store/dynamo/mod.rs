@@ -62,12 +62,9 @@ pub struct DynamoStore {
 }
 
 /// One line for a failed DynamoDB call; a missing table names the command that creates it.
-pub(crate) fn aws_error<
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
->(
+pub(crate) fn aws_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
     doing: &str,
-    e: SdkError<E, R>,
+    e: SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
 ) -> Error {
     let missing_table = e
         .as_service_error()
