@@ -313,6 +313,7 @@ fn herd_on(env: &Env, workers: usize, slots: &str, tasks: usize) {
         })
         .collect();
     let mut exits = vec![];
+    let mut logs: Vec<String> = vec![];
     // A hang detector, not a speed test (benches/ measure speed): the serial emulator does
     // most of the work here, at about 15 ms a request.
     let until = Instant::now() + Duration::from_secs(480);
@@ -321,13 +322,34 @@ fn herd_on(env: &Env, workers: usize, slots: &str, tasks: usize) {
         let mut i = 0;
         while i < running.len() {
             if running[i].exited() {
-                running.swap_remove(i).wait(Duration::from_secs(1));
+                let out = running.swap_remove(i).wait(Duration::from_secs(1));
+                let said = out.stderr.trim().to_string();
+                if !said.is_empty() {
+                    logs.push(said);
+                }
                 exits.push(anamo::clock::now_ms());
             } else {
                 i += 1;
             }
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+    // A task that did not run is shown whole, with what the workers said about it.
+    let ran: std::collections::HashSet<String> =
+        file_lines(&env.path("ran.txt")).into_iter().collect();
+    for i in 0..tasks {
+        let id = format!("t{i:04}");
+        if !ran.contains(&id) {
+            let shown = env
+                .anamo(&["tasks", "show", &id])
+                .stderr_matches("(?s).*")
+                .output();
+            panic!(
+                "{id} never ran: {}\nworker logs: {}",
+                shown.stdout,
+                logs.join("\n")
+            );
+        }
     }
     assert_each_ran_once(&env.path("ran.txt"), tasks);
     assert_eq!(env.states().get("done"), Some(&tasks), "all done");
