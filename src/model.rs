@@ -385,8 +385,8 @@ impl Unclaimable {
         let lacking: Vec<&Unclaimable> = found.iter().filter(|u| !u.missing.is_empty()).collect();
         let first = lacking.first()?;
         Some(format!(
-            "{} task(s) not claimable: missing {} (first {}/{}; written without what anamo \
-             writes?); `anamo store check --repair` gives them what a claim needs",
+            "{} task(s) not claimable: missing or malformed {} (first {}/{}; written without \
+             what anamo writes?); `anamo store check` names each and its fix",
             lacking.len(),
             first.missing.join(", "),
             first.key.collection,

@@ -1034,7 +1034,8 @@ fn two_studies_in_one_account_count_and_sync_only_their_own_instances() {
         .anamo(&["sync", "--instances"])
         .stderr(
             "left 3 instance(s) anamo launched for other task stores (or from another \
-             catalog); this catalog holds only dynamodb://anamo-tasks in us-east-1's\n",
+             catalog); this catalog holds only the instances of dynamodb://anamo-tasks in \
+             us-east-1\n",
         )
         .run();
     // The launch wrote its own three; the sync adds the one launched before the tag.
@@ -1043,7 +1044,8 @@ fn two_studies_in_one_account_count_and_sync_only_their_own_instances() {
         .anamo(&["sync", "--instances"])
         .stderr(
             "left 4 instance(s) anamo launched for other task stores (or from another \
-             catalog); this catalog holds only dynamodb://study-b in us-east-1's\n",
+             catalog); this catalog holds only the instances of dynamodb://study-b in \
+             us-east-1\n",
         )
         .run();
     assert!(out.contains("3 seen, 0 new"), "{out}");

@@ -458,16 +458,7 @@ document.body.setAttribute('data-probe',
   [document.documentElement.clientWidth, Math.round(t.getBoundingClientRect().right),
    t.parentElement.scrollWidth, t.parentElement.clientWidth].join(','));
 </script></body>"#;
-        let measured = env.write("measured.html", &page.replace("</body>", probe));
-        let (_, dom) = browse(&measured, "1280,900", "--dump-dom");
-        let at = dom.find("data-probe=\"").expect("the probe ran") + "data-probe=\"".len();
-        let f: Vec<i64> = dom[at..]
-            .split('"')
-            .next()
-            .unwrap()
-            .split(',')
-            .map(|v| v.parse().unwrap())
-            .collect();
+        let f = measure(&env, &page, probe, "1280,900");
         assert!(
             f[1] <= f[0] && f[2] <= f[3],
             "the cost table (right edge, scroll width) overflows: {f:?}"
@@ -525,6 +516,21 @@ fn chromium() -> Option<&'static str> {
 
 /// Runs headless Chromium on `page` at `size` with the network cut off; returns its stderr
 /// (console messages included) and stdout.
+/// Lays out a copy of `page` with `probe` (a script that leaves comma-separated numbers in
+/// the body's `data-probe`) in a window of `size`, and returns the numbers.
+fn measure(env: &Env, page: &str, probe: &str, size: &str) -> Vec<i64> {
+    let measured = env.write("measured.html", &page.replace("</body>", probe));
+    let (_, dom) = browse(&measured, size, "--dump-dom");
+    let at = dom.find("data-probe=\"").expect("the probe ran") + "data-probe=\"".len();
+    dom[at..]
+        .split('"')
+        .next()
+        .unwrap()
+        .split(',')
+        .map(|v| v.parse().unwrap())
+        .collect()
+}
+
 fn browse(page: &std::path::Path, size: &str, action: &str) -> (String, String) {
     let out = std::process::Command::new("chromium")
         .args([
@@ -611,16 +617,7 @@ const right = name => heads.find(h => h.textContent === name).getBoundingClientR
 document.body.setAttribute('data-probe',
   [w, Math.round(chart.right), Math.round(right('% done')), Math.round(right('failed'))].join(','));
 </script></body>"#;
-    let measured = env.write("measured.html", &page.replace("</body>", probe));
-    let (_, dom) = browse(&measured, "390,844", "--dump-dom");
-    let at = dom.find("data-probe=\"").expect("the probe ran") + "data-probe=\"".len();
-    let figures: Vec<i64> = dom[at..]
-        .split('"')
-        .next()
-        .unwrap()
-        .split(',')
-        .map(|v| v.parse().unwrap())
-        .collect();
+    let figures = measure(&env, &page, probe, "390,844");
     let (width, chart, pct, failed) = (figures[0], figures[1], figures[2], figures[3]);
     assert!(width <= 390, "{figures:?}");
     assert!(chart <= width, "the steps chart is cut: {figures:?}");

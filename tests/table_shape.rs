@@ -210,9 +210,9 @@ fn hand_written_tasks_are_named_not_claimable_everywhere_and_store_check_repairs
         ],
         &[],
     );
-    let note = "1 task(s) not claimable: missing claim_shard, claimable_at, version, attempts, \
+    let note = "1 task(s) not claimable: missing or malformed claim_shard, claimable_at, version, attempts, \
                 max_attempts (first Demo/handmade; written without what anamo writes?); `anamo \
-                store check --repair` gives them what a claim needs\n";
+                store check` names each and its fix\n";
     env.anamo(&["tasks", "counts", "-c", "Demo"])
         .stderr(note)
         .run();
@@ -252,6 +252,45 @@ fn hand_written_tasks_are_named_not_claimable_everywhere_and_store_check_repairs
         env.ok(&["store", "check"])
             .contains("0 task(s) no claim could take")
     );
+    // A version written as a string: not "missing", and no repair can fill it in; the line
+    // gives the add that writes the task again over it, and that add runs it.
+    put(
+        &moto,
+        "anamo-tasks",
+        &[
+            ("collection", "Demo"),
+            ("task_id", "badv"),
+            ("state", "todo"),
+            ("script", "true"),
+            ("claim_shard", "Demo#00"),
+            ("version", "zero"),
+        ],
+        &[("claimable_at", 1), ("attempts", 0), ("max_attempts", 3)],
+    );
+    let out = env
+        .anamo(&["store", "check", "--repair"])
+        .fails(1)
+        .stderr("error: 1 task(s) no worker can claim are left\n")
+        .run();
+    assert!(
+        out.contains(
+            "Demo/badv: todo with version of the wrong type; add it again with `anamo tasks \
+             add -c Demo --id badv --script ...` (written over this item) (left)"
+        ),
+        "{out}"
+    );
+    env.ok(&[
+        "tasks",
+        "add",
+        "-c",
+        "Demo",
+        "--id",
+        "badv",
+        "--script",
+        "echo badv >> hand.txt",
+    ]);
+    assert!(env.ok(&["worker", "-c", "Demo"]).contains("1 done"));
+    assert_eq!(env.read("hand.txt"), "hand\nbadv\n");
 }
 
 /// A task whose index entry sits where no claim reads (a shard that is not its own) is, to a
@@ -367,7 +406,9 @@ fn a_waiting_worker_keeps_to_a_request_budget_when_the_index_shows_what_it_canno
         .anamo(&["worker", "-c", "Demo", "--wait", "--idle-timeout", "25s"])
         .fails(1)
         .stderr_contains("nothing to claim in Demo for 25s; leaving (--idle-timeout)\n")
-        .stderr_contains("1 task(s) not claimable: missing version (first Demo/noversion;")
+        .stderr_contains(
+            "1 task(s) not claimable: missing or malformed version (first Demo/noversion;",
+        )
         .spawn();
     std::thread::sleep(Duration::from_secs(10));
     let at_10s = moto.requests().len();

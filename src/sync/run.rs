@@ -197,7 +197,7 @@ impl Request {
                 };
                 crate::note!(
                     "left {} instance(s) anamo launched for other task stores (or from another \
-                     catalog){forgot}; this catalog holds only {}'s",
+                     catalog){forgot}; this catalog holds only the instances of {}",
                     c.others,
                     catalog
                         .store_identity()?

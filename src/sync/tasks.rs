@@ -5,7 +5,7 @@ use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
-use tracing::warn;
+use tracing::debug;
 
 use crate::catalog::{Catalog, RunCounts};
 use crate::error::Result;
@@ -74,7 +74,8 @@ pub fn sync_tasks(
             let mut unclaimable = vec![];
             store.stream(filter, batch_size, &mut |page| {
                 for d in page.damaged {
-                    warn!("skipped damaged task {}: {}", d.key, d.reason);
+                    // Summed up once at the end (sync/run.rs); each one at -v.
+                    debug!("skipped damaged task {}: {}", d.key, d.reason);
                     damaged.push(d);
                 }
                 unclaimable.extend(page.unclaimable);

@@ -10,7 +10,6 @@ use std::collections::HashSet;
 use super::DynamoStore;
 use super::claim::{SHARDS, shard_key};
 use super::item::{self, Expr, INDEX, Item};
-use super::retry::retrying;
 use crate::clock::now_ms;
 use crate::error::Result;
 use crate::model::{ClaimFinding, TaskKey};
@@ -32,14 +31,32 @@ pub(super) fn check_claims(
             continue;
         };
         let missing = item::missing_for_claim(&it);
-        let problem = format!("{state} without {}", missing.join(", "));
-        if missing.contains(&item::SCRIPT_ATTR) {
+        let malformed = item::malformed_for_claim(&it);
+        if !malformed.is_empty() {
+            let problem = format!(
+                "{state} with {} of the wrong type; add it again with `anamo tasks add -c {} \
+                 --id {} --script ...` (written over this item)",
+                malformed.join(", "),
+                key.collection,
+                key.task_id
+            );
             findings.push(ClaimFinding {
                 key,
-                problem: format!(
-                    "{problem}: no script can be made up; delete it (`anamo tasks delete`) and \
-                     add it again"
-                ),
+                problem,
+                repaired: false,
+            });
+            continue;
+        }
+        let problem = format!("{state} without {}", missing.join(", "));
+        if missing.contains(&item::SCRIPT_ATTR) {
+            let problem = format!(
+                "{problem}: no script can be made up; add it again with `anamo tasks add -c {} \
+                 --id {} --script ...` (written over this item)",
+                key.collection, key.task_id
+            );
+            findings.push(ClaimFinding {
+                key,
+                problem,
                 repaired: false,
             });
             continue;
@@ -98,22 +115,9 @@ pub(super) fn check_claims(
 /// attributes only; bookkeeping items are left out.
 fn read_table(store: &DynamoStore, collection: Option<&str>, filter: &Expr) -> Result<Vec<Item>> {
     let projection = item::claim_check_projection();
-    let items = store.rt.block_on(async {
-        match collection {
-            Some(c) => {
-                store
-                    .query_all(
-                        None,
-                        &item::in_collection(c),
-                        Some(filter),
-                        Some(&projection),
-                        true,
-                    )
-                    .await
-            }
-            None => retrying(|| store.scan_projected(filter, &projection)).await,
-        }
-    })?;
+    let items = store
+        .rt
+        .block_on(store.filtered(collection, Some(filter), Some(&projection)))?;
     Ok(items.into_iter().filter(|it| !item::is_mark(it)).collect())
 }
 

@@ -657,24 +657,48 @@ pub const CLAIM_NEEDS: &[&str] = &[
 /// `todo` task instead, for a worker that found the claim index empty and must tell a task
 /// the index does not show from one it cannot take.
 pub fn unclaimable_filter(every_todo: bool) -> (Expr, String) {
-    let missing: Vec<String> = CLAIM_NEEDS
+    // `attribute_type` is false for an attribute that is not there: NOT of it finds both the
+    // missing and the malformed (a version written as a string).
+    let unusable: Vec<String> = CLAIM_NEEDS
         .iter()
-        .map(|a| format!("attribute_not_exists(#{a})"))
+        .map(|a| {
+            let kind = if NUMERIC_CLAIM_NEEDS.contains(a) {
+                ":N"
+            } else {
+                ":S"
+            };
+            format!("NOT attribute_type(#{a}, {kind})")
+        })
         .collect();
+    let mut values = vec![(":todo", s("todo"))];
     let text = if every_todo {
         "#state = :todo".to_string()
     } else {
-        format!("#state IN (:todo, :waiting) AND ({})", missing.join(" OR "))
+        values.extend([(":waiting", s("waiting")), (":N", s("N")), (":S", s("S"))]);
+        format!(
+            "#state IN (:todo, :waiting) AND ({})",
+            unusable.join(" OR ")
+        )
     };
-    let mut values = vec![(":todo", s("todo"))];
-    if !every_todo {
-        values.push((":waiting", s("waiting")));
-    }
     let projection = std::iter::once(format!("#{COLLECTION}, #{TASK_ID}, #{STATE}"))
         .chain(CLAIM_NEEDS.iter().map(|a| format!("#{a}")))
         .collect::<Vec<_>>()
         .join(", ");
     (Expr::new(&text, values), projection)
+}
+
+/// The claim attributes that are numbers (the rest are strings).
+const NUMERIC_CLAIM_NEEDS: &[&str] = &[CLAIMABLE_AT, VERSION, ATTEMPTS, MAX_ATTEMPTS];
+
+/// Which of [`CLAIM_NEEDS`] an item holds with the wrong type (a version written as a
+/// string): those no repair can fill in, only writing the task again.
+pub fn malformed_for_claim(item: &Item) -> Vec<&'static str> {
+    CLAIM_NEEDS
+        .iter()
+        .copied()
+        .filter(|a| item.contains_key(*a))
+        .filter(|a| missing_for_claim(item).contains(a))
+        .collect()
 }
 
 /// The projection a store check reads a task's claim attributes with.
@@ -695,8 +719,7 @@ pub fn missing_for_claim(item: &Item) -> Vec<&'static str> {
         .copied()
         .filter(|a| match item.get(*a) {
             Some(AttributeValue::N(v)) => {
-                ![CLAIMABLE_AT, VERSION, ATTEMPTS, MAX_ATTEMPTS].contains(a)
-                    || v.parse::<f64>().is_err()
+                !NUMERIC_CLAIM_NEEDS.contains(a) || v.parse::<f64>().is_err()
             }
             Some(AttributeValue::S(_)) => ![CLAIM_SHARD, SCRIPT].contains(a),
             _ => true,

@@ -155,22 +155,9 @@ pub(super) fn unclaimable(
     every_todo: bool,
 ) -> Result<Vec<Unclaimable>> {
     let (filter, projection) = item::unclaimable_filter(every_todo);
-    let items = store.rt.block_on(async {
-        match collection {
-            Some(c) => {
-                store
-                    .query_all(
-                        None,
-                        &item::in_collection(c),
-                        Some(&filter),
-                        Some(&projection),
-                        true,
-                    )
-                    .await
-            }
-            None => retrying(|| store.scan_projected(&filter, &projection)).await,
-        }
-    })?;
+    let items = store
+        .rt
+        .block_on(store.filtered(collection, Some(&filter), Some(&projection)))?;
     Ok(items
         .iter()
         .filter(|it| !item::is_mark(it))
@@ -387,49 +374,36 @@ impl DynamoStore {
         collection: Option<&str>,
         filter: Option<Expr>,
     ) -> Result<Vec<Item>> {
+        self.filtered(collection, filter.as_ref(), None).await
+    }
+
+    /// The items of a collection (a consistent Query) or of the table (a consistent Scan)
+    /// that pass `filter`, with only `projection`'s attributes when it is given.
+    pub(super) async fn filtered(
+        &self,
+        collection: Option<&str>,
+        filter: Option<&Expr>,
+        projection: Option<&str>,
+    ) -> Result<Vec<Item>> {
         match collection {
             Some(c) => {
-                self.query_all(None, &item::in_collection(c), filter.as_ref(), None, true)
+                self.query_all(None, &item::in_collection(c), filter, projection, true)
                     .await
             }
-            None => retrying(|| self.scan_all(filter.as_ref())).await,
+            None => retrying(|| self.scan_all(filter, projection)).await,
         }
     }
 
-    /// The items of the whole table that pass `filter`, with only `projection`'s attributes.
-    pub(super) async fn scan_projected(
-        &self,
-        filter: &Expr,
-        projection: &str,
-    ) -> Result<Vec<Item>> {
-        let (mut names, values) = names_and_values(&[filter]);
-        names.extend(names_in(&[projection]));
-        let mut pages = self
-            .client
-            .scan()
-            .table_name(&self.table)
-            .filter_expression(&filter.text)
-            .projection_expression(projection)
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values))
-            .into_paginator()
-            .send();
-        let mut out = vec![];
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| aws_error("reading tasks", e))?;
-            out.extend(page.items.unwrap_or_default());
-        }
-        Ok(out)
-    }
-
-    async fn scan_all(&self, filter: Option<&Expr>) -> Result<Vec<Item>> {
+    async fn scan_all(&self, filter: Option<&Expr>, projection: Option<&str>) -> Result<Vec<Item>> {
         let parts: Vec<&Expr> = filter.into_iter().collect();
-        let (names, values) = names_and_values(&parts);
+        let (mut names, values) = names_and_values(&parts);
+        names.extend(projection.map(|p| names_in(&[p])).unwrap_or_default());
         let mut pages = self
             .client
             .scan()
             .table_name(&self.table)
             .set_filter_expression(filter.map(|f| f.text.clone()))
+            .set_projection_expression(projection.map(str::to_string))
             .set_expression_attribute_names((!names.is_empty()).then_some(names))
             .set_expression_attribute_values((!values.is_empty()).then_some(values))
             .consistent_read(true)
