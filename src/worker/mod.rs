@@ -125,6 +125,7 @@ pub fn run(store: &dyn TaskStore, opts: &Options, shutdown: &Shutdown) -> (Summa
     let told_idle = AtomicBool::new(false);
     let last_survey = std::sync::Mutex::new(None);
     let stranded_looks = std::sync::atomic::AtomicU32::new(0);
+    let last_leave = std::sync::Mutex::new(None);
     let ctx = slot::SlotContext {
         store,
         opts,
@@ -138,6 +139,7 @@ pub fn run(store: &dyn TaskStore, opts: &Options, shutdown: &Shutdown) -> (Summa
         told_idle: &told_idle,
         last_survey: &last_survey,
         stranded_looks: &stranded_looks,
+        last_leave: &last_leave,
     };
     let results: Vec<Result<()>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..opts.slots.max(1))

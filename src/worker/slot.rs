@@ -37,6 +37,9 @@ pub(super) struct SlotContext<'a> {
     /// Looks at the table's `todo` tasks made after the claim index showed none: a bounded
     /// number, then the worker names what no claim can see and fails.
     pub stranded_looks: &'a AtomicU32,
+    /// When a slot last found the table's step drained on its way out: it stands for the
+    /// slots that leave about together, so a worker reads the step once, not once a slot.
+    pub last_leave: &'a Mutex<Option<Instant>>,
 }
 
 /// How many times a worker looks again when the table holds `todo` tasks the claim index did
@@ -246,10 +249,19 @@ fn when_empty(ctx: &SlotContext<'_>) -> Result<Idle> {
 /// is named, and the worker fails rather than report a drained step.
 fn leave(ctx: &SlotContext<'_>) -> Result<Leave> {
     let collection = &ctx.opts.collection;
-    let found = ctx.store.unclaimable(Some(collection), true)?;
-    if found.is_empty() {
-        return Ok(Leave::Go);
-    }
+    let found = {
+        // Held while it reads, so the slots that come meanwhile wait for it and use it.
+        let mut last = ctx.last_leave.lock().unwrap_or_else(|e| e.into_inner());
+        if last.is_some_and(|at| at.elapsed() < SURVEY_STANDS) {
+            return Ok(Leave::Go);
+        }
+        let found = ctx.store.unclaimable(Some(collection), true)?;
+        if found.is_empty() {
+            *last = Some(Instant::now());
+            return Ok(Leave::Go);
+        }
+        found
+    };
     let whole = found.iter().filter(|u| u.missing.is_empty()).count();
     if whole > 0
         && ctx.stranded_looks.fetch_add(1, Ordering::SeqCst) < STRANDED_LOOKS

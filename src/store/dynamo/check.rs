@@ -5,14 +5,14 @@
 //! index lags a write, but must never hide a task for good). Both leave a worker reporting
 //! "0 done" while work is left. Nothing here deletes or runs a task.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 
 use super::DynamoStore;
 use super::claim::{SHARDS, shard_key};
-use super::item::{self, Expr, INDEX, Item};
+use super::item::{self, INDEX};
 use crate::clock::now_ms;
 use crate::error::Result;
-use crate::model::{ClaimFinding, TaskKey};
+use crate::model::{ClaimFinding, TaskKey, TaskState};
 
 /// A task written this recently may not be in the index yet: not called missing from it.
 const INDEX_LAG_MS: i64 = 10_000;
@@ -24,36 +24,41 @@ pub(super) fn check_claims(
 ) -> Result<Vec<ClaimFinding>> {
     let now = now_ms();
     let mut findings = vec![];
-    // Hand-written tasks lacking what a claim needs.
-    let (filter, _) = item::unclaimable_filter(false);
-    for it in read_table(store, collection, &filter)? {
+    // One read of the step's (or table's) todo and waiting tasks serves both kinds.
+    let (filter, projection) = item::claim_check_read();
+    let items = store
+        .rt
+        .block_on(store.filtered(collection, Some(&filter), Some(&projection)))?;
+    let mut whole_todo = vec![];
+    for it in items.into_iter().filter(|it| !item::is_mark(it)) {
         let (Some(key), Some(state)) = (item::task_key(&it), item::state_of(&it)) else {
             continue;
         };
         let missing = item::missing_for_claim(&it);
-        let malformed = item::malformed_for_claim(&it);
-        if !malformed.is_empty() {
-            let problem = format!(
-                "{state} with {} of the wrong type; add it again with `anamo tasks add -c {} \
-                 --id {} --script ...` (written over this item)",
-                malformed.join(", "),
-                key.collection,
-                key.task_id
-            );
-            findings.push(ClaimFinding {
-                key,
-                problem,
-                repaired: false,
-            });
+        if missing.is_empty() {
+            // Written long enough ago that the index should show it.
+            if state == TaskState::Todo && item::updated_at(&it) < now - INDEX_LAG_MS {
+                whole_todo.push((key, item::version(&it)));
+            }
             continue;
         }
-        let problem = format!("{state} without {}", missing.join(", "));
-        if missing.contains(&item::SCRIPT_ATTR) {
-            let problem = format!(
-                "{problem}: no script can be made up; add it again with `anamo tasks add -c {} \
-                 --id {} --script ...` (written over this item)",
-                key.collection, key.task_id
-            );
+        let malformed = item::malformed_for_claim(&it);
+        let problem = if !malformed.is_empty() {
+            Some(format!(
+                "{state} with {} of the wrong type; {}",
+                malformed.join(", "),
+                write_again(&key)
+            ))
+        } else if missing.contains(&item::SCRIPT_ATTR) {
+            Some(format!(
+                "{state} without {}: no script can be made up; {}",
+                missing.join(", "),
+                write_again(&key)
+            ))
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
             findings.push(ClaimFinding {
                 key,
                 problem,
@@ -68,34 +73,25 @@ pub(super) fn check_claims(
                 .is_some();
         findings.push(ClaimFinding {
             key,
-            problem,
+            problem: format!("{state} without {}", missing.join(", ")),
             repaired,
         });
     }
     // Whole todo tasks the claim index does not show.
-    let (every_todo, _) = item::unclaimable_filter(true);
-    let todo: Vec<Item> = read_table(store, collection, &every_todo)?
-        .into_iter()
-        .filter(|it| item::missing_for_claim(it).is_empty())
-        .filter(|it| item::updated_at(it) < now - INDEX_LAG_MS)
-        .collect();
-    if todo.is_empty() {
+    if whole_todo.is_empty() {
         return Ok(findings);
     }
-    let collections: std::collections::BTreeSet<&str> = todo
+    let collections: BTreeSet<&str> = whole_todo
         .iter()
-        .filter_map(|it| item::collection_and_state(it).map(|(c, _)| c))
+        .map(|(k, _)| k.collection.as_str())
         .collect();
-    let indexed = index_keys(store, collections.iter().copied())?;
-    for it in todo {
-        let Some(key) = item::task_key(&it) else {
-            continue;
-        };
+    let indexed = index_keys(store, collections)?;
+    for (key, version) in whole_todo {
         if indexed.contains(&key) {
             continue;
         }
         let repaired = repair
-            && match item::version(&it) {
+            && match version {
                 Some(v) => store
                     .rt
                     .block_on(store.update(item::reindex(&key, v, now)))?
@@ -111,14 +107,13 @@ pub(super) fn check_claims(
     Ok(findings)
 }
 
-/// The tasks of the table (or of one collection) that pass `filter`, with their claim
-/// attributes only; bookkeeping items are left out.
-fn read_table(store: &DynamoStore, collection: Option<&str>, filter: &Expr) -> Result<Vec<Item>> {
-    let projection = item::claim_check_projection();
-    let items = store
-        .rt
-        .block_on(store.filtered(collection, Some(filter), Some(&projection)))?;
-    Ok(items.into_iter().filter(|it| !item::is_mark(it)).collect())
+/// The fix of a task no repair can complete: write it again (`tasks add` writes over an item
+/// it cannot read as a task).
+fn write_again(key: &TaskKey) -> String {
+    format!(
+        "add it again with `anamo tasks add -c {} --id {} --script ...` (written over this item)",
+        key.collection, key.task_id
+    )
 }
 
 /// The keys of the claim index's entries in the shards of `collections`: where claims read.

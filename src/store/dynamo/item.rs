@@ -693,18 +693,23 @@ const NUMERIC_CLAIM_NEEDS: &[&str] = &[CLAIMABLE_AT, VERSION, ATTEMPTS, MAX_ATTE
 /// Which of [`CLAIM_NEEDS`] an item holds with the wrong type (a version written as a
 /// string): those no repair can fill in, only writing the task again.
 pub fn malformed_for_claim(item: &Item) -> Vec<&'static str> {
-    CLAIM_NEEDS
-        .iter()
-        .copied()
+    missing_for_claim(item)
+        .into_iter()
         .filter(|a| item.contains_key(*a))
-        .filter(|a| missing_for_claim(item).contains(a))
         .collect()
 }
 
-/// The projection a store check reads a task's claim attributes with.
-pub fn claim_check_projection() -> String {
+/// The filter and projection of a store check's one read: every `todo` and `waiting` task,
+/// with its claim attributes and when it was last written.
+pub fn claim_check_read() -> (Expr, String) {
     let (_, projection) = unclaimable_filter(true);
-    format!("{projection}, #{UPDATED_AT}")
+    (
+        Expr::new(
+            "#state IN (:todo, :waiting)",
+            vec![(":todo", s("todo")), (":waiting", s("waiting"))],
+        ),
+        format!("{projection}, #{UPDATED_AT}"),
+    )
 }
 
 /// When an item was last written (0 when it does not say).

@@ -201,12 +201,7 @@ async fn create(client: &Client, table: &str) -> Result<Init> {
 /// done. Returns how many items were given their shard.
 async fn add_claim_index(client: &Client, table: &str, drop_legacy: bool) -> Result<u64> {
     let doing = format!("upgrading table {table}");
-    let has_new = describe(client, table).await?.is_some_and(|t| {
-        t.global_secondary_indexes()
-            .iter()
-            .any(|i| i.index_name() == Some(INDEX))
-    });
-    if !has_new {
+    if !has_index(client, table, INDEX).await? {
         let create = CreateGlobalSecondaryIndexAction::builder()
             .index_name(INDEX)
             .key_schema(key(CLAIM_SHARD, KeyType::Hash)?)
@@ -234,6 +229,15 @@ async fn add_claim_index(client: &Client, table: &str, drop_legacy: bool) -> Res
     Ok(tasks)
 }
 
+/// Whether the table has an index of this name (in any state).
+async fn has_index(client: &Client, table: &str, index: &str) -> Result<bool> {
+    Ok(describe(client, table).await?.is_some_and(|t| {
+        t.global_secondary_indexes()
+            .iter()
+            .any(|i| i.index_name() == Some(index))
+    }))
+}
+
 /// Removes an index and waits until it is gone.
 async fn drop_index(client: &Client, table: &str, index: &str) -> Result<()> {
     let delete = DeleteGlobalSecondaryIndexAction::builder()
@@ -250,11 +254,7 @@ async fn drop_index(client: &Client, table: &str, index: &str) -> Result<()> {
         .await
         .map_err(|e| aws_error(&format!("removing index {index} of table {table}"), e))?;
     let until = Instant::now() + Duration::from_secs(300);
-    while describe(client, table).await?.is_some_and(|t| {
-        t.global_secondary_indexes()
-            .iter()
-            .any(|i| i.index_name() == Some(index))
-    }) {
+    while has_index(client, table, index).await? {
         if Instant::now() > until {
             return Err(Error::Invalid(format!(
                 "index {index} of table {table} is still there after 5 minutes; check it in \
