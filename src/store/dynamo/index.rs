@@ -60,7 +60,7 @@ impl ClaimRequests for DynamoStore {
             .block_on(self.update(item::claim(&c.key, c.version, owner, now, until)))
             .inspect_err(|e| {
                 if e.is_transient() {
-                    super::lease::remember_unsettled(self, c, owner);
+                    super::lease::remember_unsettled(self, c, owner, now);
                 }
             })?;
         match won {

@@ -20,6 +20,9 @@ pub(super) struct Unsettled {
     key: TaskKey,
     version: i64,
     owner: String,
+    /// The claim's `:now` (its `started_at`): tells the lost claim from a later claim of the
+    /// same task by this worker, which also leaves it running under our name.
+    at: i64,
 }
 
 /// The claims of this process still unsettled; a poisoned lock still holds a valid list.
@@ -28,53 +31,86 @@ fn unsettled(store: &DynamoStore) -> std::sync::MutexGuard<'_, Vec<Unsettled>> {
 }
 
 /// Notes a claim whose every try failed in transit (throttled, timed out): it may have landed.
-pub(super) fn remember_unsettled(store: &DynamoStore, c: &super::claim::Candidate, owner: &str) {
+pub(super) fn remember_unsettled(
+    store: &DynamoStore,
+    c: &super::claim::Candidate,
+    owner: &str,
+    at: i64,
+) {
     unsettled(store).push(Unsettled {
         key: c.key.clone(),
         version: c.version,
         owner: owner.to_string(),
+        at,
     });
 }
 
 /// A claim of ours that landed although its answer was lost: the task is running under our
 /// name with the version that claim wrote. Without this it would sit `running` until its
 /// lease ran out, and a worker that then found the queue empty would leave it behind. Reads
-/// our unsettled claims one at a time until one proves ours; the rest wait for later claims.
+/// our unsettled claims one at a time until one proves ours. One whose task still has the
+/// version the claim expected is kept: a try that timed out may still be on its way and land
+/// later (a busy endpoint serves it after the client gave up), so it is not settled until the
+/// task moves on; the rest wait for later claims.
 fn settle_unsettled(store: &DynamoStore, collection: &str, owner: &str) -> Result<Option<Claim>> {
-    loop {
-        let next = {
-            let mut list = unsettled(store);
-            let Some(i) = list
-                .iter()
-                .position(|u| u.owner == owner && u.key.collection == collection)
-            else {
-                return Ok(None);
-            };
-            list.swap_remove(i)
-        };
+    let mut pending: Vec<Unsettled> = {
+        let mut list = unsettled(store);
+        let (ours, rest): (Vec<_>, Vec<_>) = list
+            .drain(..)
+            .partition(|u| u.owner == owner && u.key.collection == collection);
+        *list = rest;
+        ours
+    };
+    let mut kept = vec![];
+    let mut found = None;
+    while let Some(next) = pending.pop() {
+        if found.is_some() {
+            kept.push(next);
+            continue;
+        }
         let task = match super::reads::get(store, &next.key.collection, &next.key.task_id) {
             Ok(task) => task,
             Err(e) => {
-                // Still unreachable: settle it at a later claim.
-                unsettled(store).push(next);
+                // Still unreachable: settle them at a later claim.
+                kept.push(next);
+                kept.append(&mut pending);
+                unsettled(store).append(&mut kept);
                 return Err(e);
             }
         };
-        let landed = task.filter(|t| {
-            t.state == TaskState::Running
-                && t.owner.as_deref() == Some(owner)
-                && t.version == next.version + 1
-        });
-        if let Some(task) = landed {
-            tracing::info!(
-                "claim of {}/{} had landed although its answer was lost; running it",
-                task.collection,
-                task.task_id
-            );
-            return Ok(Some(Claim { task }));
+        match task {
+            Some(t)
+                if t.state == TaskState::Running
+                    && t.owner.as_deref() == Some(owner)
+                    && t.version == next.version + 1
+                    && t.started_at == Some(next.at) =>
+            {
+                tracing::info!(
+                    "claim of {}/{} had landed although its answer was lost; running it",
+                    t.collection,
+                    t.task_id
+                );
+                found = Some(Claim { task: t });
+            }
+            // Unchanged since: the lost try may still land.
+            Some(t) if t.version == next.version => kept.push(next),
+            _ => {}
         }
     }
+    unsettled(store).append(&mut kept);
+    Ok(found)
 }
+
+/// Whether a claim of ours on `collection` is still unsettled: until it is, an empty index
+/// does not mean an empty queue (the task may be ours, running, with nobody running it).
+fn has_unsettled(store: &DynamoStore, collection: &str, owner: &str) -> bool {
+    unsettled(store)
+        .iter()
+        .any(|u| u.owner == owner && u.key.collection == collection)
+}
+
+/// How long a worker whose only work may be an unsettled claim waits before looking again.
+const UNSETTLED_PAUSE: Duration = Duration::from_secs(1);
 
 /// Steps the claimer (claim.rs) until it wins, finds every shard empty, or loses a race
 /// (then the caller pauses and tries again: lost races never end a worker). A claim of ours
@@ -96,7 +132,17 @@ pub(super) fn try_claim(
             .claimer
             .step(store, collection, owner, lease_ms, now_ms(), since)?
         {
-            Step::Claimed(task) => return Ok(ClaimAttempt::Claimed(Claim { task })),
+            Step::Claimed(task) => {
+                // Taken again by this claim: a lost try of ours on it can no longer land.
+                unsettled(store).retain(|u| {
+                    u.key.task_id != task.task_id || u.key.collection != task.collection
+                });
+                return Ok(ClaimAttempt::Claimed(Claim { task }));
+            }
+            // A claim of ours still unsettled is a race not yet decided, never an empty queue.
+            Step::Drained if has_unsettled(store, collection, owner) => {
+                return Ok(ClaimAttempt::Contended(UNSETTLED_PAUSE));
+            }
             Step::Drained => return Ok(ClaimAttempt::Empty),
             Step::Pause(pause) => return Ok(ClaimAttempt::Contended(pause)),
             Step::Again => {}
