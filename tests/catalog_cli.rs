@@ -996,11 +996,18 @@ fn the_catalog_knows_its_store_and_refuses_another() {
     std::fs::create_dir_all(env.path("sub")).unwrap();
     let same = env.ok(&["--store", "sub/../tasks.db", "sync"]);
     assert!(same.contains("1 seen, 0 new"), "{same}");
-    // Another cohort's store: refused, nothing marked removed.
-    env.ok(&[
-        "--store", "other.db", "tasks", "add", "-c", "B", "--id", "b1", "--script", "true",
-    ]);
+    // Another cohort's store: the add says this catalog is not its; the sync is refused,
+    // nothing marked removed.
     let here = std::fs::canonicalize(env.store()).unwrap();
+    env.anamo(&[
+        "--store", "other.db", "tasks", "add", "-c", "B", "--id", "b1", "--script", "true",
+    ])
+    .stderr_one_line_with(format!(
+        "catalog 'anamo.db' holds the tasks of sqlite://{}, not of sqlite://",
+        here.display()
+    ))
+    .stderr_contains("its history is not used here; sync this store into another --catalog")
+    .run();
     env.anamo(&["--store", "other.db", "sync"])
         .fails(1)
         .stderr_starts_with(format!(

@@ -1088,16 +1088,48 @@ fn two_studies_in_one_account_count_and_sync_only_their_own_instances() {
             assert!(own.contains(id), "{id} is another study's: {rows:?}");
         }
     }
-    // The same table name in another region is another store: this catalog is not its.
+    // The same table name in another region is another store: this catalog is not its. From
+    // here, a slip of --region makes no second table and fills none.
     let eu = ["--region", "eu-west-1"];
-    cloud.env.ok(&[eu[0], eu[1], "store", "init"]);
+    let slip = "catalog 'anamo.db' holds the tasks of dynamodb://anamo-tasks in us-east-1, not \
+                dynamodb://anamo-tasks in eu-west-1: the same table in another region is another \
+                store; check --region and AWS_REGION";
+    cloud
+        .env
+        .anamo(&[eu[0], eu[1], "store", "init"])
+        .fails(1)
+        .stderr_one_line_with(slip)
+        .run();
+    cloud
+        .env
+        .anamo(&[eu[0], eu[1], "sync", "--instances", "--no-tasks"])
+        .fails(1)
+        .stderr_one_line_with(
+            "holds the tasks of dynamodb://anamo-tasks in us-east-1, whose instances run in \
+             us-east-1, not eu-west-1; check --region and AWS_REGION",
+        )
+        .run();
+    // A second study there, meant, keeps its own catalog.
+    let other = ["--catalog", "eu.db"];
+    cloud
+        .env
+        .ok(&[other[0], other[1], eu[0], eu[1], "store", "init"]);
     let out = cloud.env.ok(&[
-        eu[0], eu[1], "tasks", "add", "-c", STEP, "--id", "x", "--script", "true",
+        other[0], other[1], eu[0], eu[1], "tasks", "add", "-c", STEP, "--id", "x", "--script",
+        "true",
     ]);
     assert!(
         out.contains("added 1 task(s) to dynamodb://anamo-tasks (eu-west-1)"),
         "{out}"
     );
+    cloud
+        .env
+        .anamo(&[
+            eu[0], eu[1], "tasks", "add", "-c", STEP, "--id", "y", "--script", "true",
+        ])
+        .fails(1)
+        .stderr_one_line_with(slip)
+        .run();
     cloud
         .env
         .anamo(&[eu[0], eu[1], "launch", "--step", STEP, "--count", "1"])

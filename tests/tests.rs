@@ -13,6 +13,7 @@ mod flow;
 mod fuzz;
 mod house;
 mod html_report;
+mod iam;
 mod model;
 mod one_rule;
 mod progress;

@@ -435,4 +435,23 @@ fn a_missing_profile_region_or_credentials_is_named() {
         &[("AWS_REGION", "eu-west-1")],
         "no usable AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID",
     );
+    // --profile wins over keys in the environment, as with the aws CLI: a profile that is
+    // not there is said, not passed over for the environment's keys.
+    env.anamo(&[
+        "--store",
+        "dynamodb://cohort-a",
+        "--profile",
+        "nosuch",
+        "tasks",
+        "list",
+    ])
+    .env("HOME", &home)
+    .env("AWS_EC2_METADATA_DISABLED", "true")
+    .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    .env("AWS_SECRET_ACCESS_KEY", "x")
+    .env("AWS_REGION", "eu-west-1")
+    .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    .fails(1)
+    .stderr_one_line_with("AWS profile 'nosuch' was not found in")
+    .run();
 }

@@ -49,7 +49,7 @@ pub async fn config(opts: &AwsOptions) -> SdkConfig {
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
         .build_https();
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .http_client(https)
+        .http_client(https.clone())
         // The SDK's own quick retries; stores add a slower layer for throttling on top
         // (store/dynamo/retry.rs), so a short first backoff is enough here.
         .retry_config(
@@ -68,7 +68,29 @@ pub async fn config(opts: &AwsOptions) -> SdkConfig {
         loader = loader.region(aws_config::Region::new(r.clone()));
     }
     if let Some(p) = &opts.profile {
-        loader = loader.profile_name(p);
+        // --profile wins over AWS_ACCESS_KEY_ID, as with the aws CLI: aws-config's default
+        // chain reads the environment's keys first and would leave the profile unused.
+        use aws_config::meta::region::ProvideRegion as _;
+        // The profile's own region serves its role assumptions (STS) unless --region is given.
+        let region = match &opts.region {
+            Some(r) => Some(aws_config::Region::new(r.clone())),
+            None => {
+                aws_config::profile::region::ProfileFileRegionProvider::builder()
+                    .profile_name(p)
+                    .build()
+                    .region()
+                    .await
+            }
+        };
+        let provider_config = aws_config::provider_config::ProviderConfig::without_region()
+            .with_region(region)
+            .with_http_client(https.clone());
+        loader = loader.profile_name(p).credentials_provider(
+            aws_config::profile::ProfileFileCredentialsProvider::builder()
+                .configure(&provider_config)
+                .profile_name(p)
+                .build(),
+        );
     }
     let _ = PROFILE.set(
         opts.profile
@@ -98,6 +120,17 @@ pub fn sdk_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
     doing: &str,
     e: SdkError<E, HttpResponse>,
 ) -> Error {
+    sdk_error_as(service, None, doing, e)
+}
+
+/// [`sdk_error`] for a call whose IAM action is known (`s3:GetObject`): named in a denial
+/// whose message does not say it (S3's plain "Access Denied").
+pub fn sdk_error_as<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    service: &str,
+    action: Option<&str>,
+    doing: &str,
+    e: SdkError<E, HttpResponse>,
+) -> Error {
     let detail = match &e {
         SdkError::ServiceError(s) => {
             let err = s.err();
@@ -105,7 +138,7 @@ pub fn sdk_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
                 (Some(code), msg)
                     if code.contains("AccessDenied") || code.contains("UnauthorizedOperation") =>
                 {
-                    denied(service, code, msg.unwrap_or(""))
+                    denied(service, code, msg.unwrap_or(""), action)
                 }
                 (Some(code), Some(msg))
                     if code.contains("Token")
@@ -118,7 +151,7 @@ pub fn sdk_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
                 (Some(code), Some(msg)) => format!("{code}: {msg}"),
                 (Some(code), None) => code.to_string(),
                 // An answer the SDK could not read (an emulator's, a proxy's page): what came.
-                _ => unreadable(service, s.raw()),
+                _ => unreadable(service, s.raw(), action),
             }
         }
         SdkError::DispatchFailure(d) if d.is_timeout() || d.is_io() => {
@@ -136,14 +169,22 @@ pub fn sdk_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
     }
 }
 
-/// An answer without an error code the SDK could read: its HTTP status and first line.
-fn unreadable(service: &str, raw: &HttpResponse) -> String {
+/// An answer without an error code the SDK could read: its HTTP status and first line, or
+/// the code and message of an XML error (what moto answers for a JSON service's denial).
+fn unreadable(service: &str, raw: &HttpResponse, action: Option<&str>) -> String {
     let status = raw.status().as_u16();
     let body = raw
         .body()
         .bytes()
         .map(|b| String::from_utf8_lossy(b).into_owned())
         .unwrap_or_default();
+    if let Some(code) = xml_tag(&body, "Code") {
+        let msg = xml_tag(&body, "Message").unwrap_or_default();
+        if code.contains("AccessDenied") || code.contains("UnauthorizedOperation") {
+            return denied(service, code, msg, action);
+        }
+        return format!("{service} answered HTTP {status}: {code}: {msg}");
+    }
     let first = body
         .lines()
         .map(str::trim)
@@ -160,11 +201,12 @@ fn unreadable(service: &str, raw: &HttpResponse) -> String {
 
 /// An access denial: the action AWS names (`... not authorized to perform: ACTION ...`), and
 /// the README section whose policy grants the service's actions.
-fn denied(service: &str, code: &str, msg: &str) -> String {
+fn denied(service: &str, code: &str, msg: &str, known: Option<&str>) -> String {
     let action = msg
         .split("perform: ")
         .nth(1)
         .and_then(|rest| rest.split_whitespace().next())
+        .or(known)
         .map(|a| format!(" {a}"))
         .unwrap_or_default();
     let section = match service {
@@ -177,6 +219,14 @@ fn denied(service: &str, code: &str, msg: &str) -> String {
         "access denied{action}: {msg}; the policy in the README's '{section}' grants what \
          anamo needs"
     )
+}
+
+/// The text of the first `<NAME>...</NAME>` in an XML body.
+fn xml_tag<'a>(body: &'a str, name: &str) -> Option<&'a str> {
+    let open = format!("<{name}>");
+    let start = body.find(&open)? + open.len();
+    let len = body[start..].find(&format!("</{name}>"))?;
+    Some(body[start..start + len].trim())
 }
 
 /// The profile this process asked for (--profile, AWS_PROFILE), for error messages.

@@ -136,7 +136,7 @@ impl S3 {
                         continue 'listing;
                     }
                     Err(e) => {
-                        return Err(aws::sdk_error("S3", &format!("cannot list {at}"), e));
+                        return Err(s3_error("s3:ListBucket", &format!("cannot list {at}"), e));
                     }
                 };
                 let listed = page
@@ -176,7 +176,11 @@ impl S3 {
                 .send()
                 .await
                 .map_err(|e| {
-                    aws::sdk_error("S3", &format!("cannot write {probe} (s3:PutObject)"), e)
+                    s3_error(
+                        "s3:PutObject",
+                        &format!("cannot write {probe} (s3:PutObject)"),
+                        e,
+                    )
                 })?;
             self.client
                 .delete_object()
@@ -185,7 +189,11 @@ impl S3 {
                 .send()
                 .await
                 .map_err(|e| {
-                    aws::sdk_error("S3", &format!("cannot delete {probe} (s3:DeleteObject)"), e)
+                    s3_error(
+                        "s3:DeleteObject",
+                        &format!("cannot delete {probe} (s3:DeleteObject)"),
+                        e,
+                    )
                 })?;
             Ok(())
         })
@@ -234,7 +242,7 @@ impl S3 {
                     .body(ByteStream::from(bytes))
                     .send()
                     .await
-                    .map_err(|e| aws::sdk_error("S3", &doing, e))?;
+                    .map_err(|e| s3_error("s3:PutObject", &doing, e))?;
                 return Ok(());
             }
             self.put_multipart(path, size, to, content_type, &doing)
@@ -259,7 +267,7 @@ impl S3 {
             .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Sha256)
             .send()
             .await
-            .map_err(|e| aws::sdk_error("S3", doing, e))?;
+            .map_err(|e| s3_error("s3:PutObject", doing, e))?;
         let upload_id = started.upload_id().unwrap_or_default().to_string();
         let uploaded = self.put_parts(path, size, to, &upload_id, doing).await;
         match uploaded {
@@ -276,7 +284,7 @@ impl S3 {
                     )
                     .send()
                     .await
-                    .map_err(|e| aws::sdk_error("S3", doing, e))?;
+                    .map_err(|e| s3_error("s3:PutObject", doing, e))?;
                 Ok(())
             }
             Err(e) => {
@@ -321,7 +329,7 @@ impl S3 {
                 .body(ByteStream::from(bytes))
                 .send()
                 .await
-                .map_err(|e| aws::sdk_error("S3", doing, e))?;
+                .map_err(|e| s3_error("s3:PutObject", doing, e))?;
             parts.push(
                 CompletedPart::builder()
                     .part_number(number)
@@ -350,7 +358,7 @@ impl S3 {
                     if e.as_service_error().is_some_and(|s| s.is_no_such_key()) {
                         Error::Invalid(format!("{doing}: no such object"))
                     } else {
-                        aws::sdk_error("S3", &doing, e)
+                        s3_error("s3:GetObject", &doing, e)
                     }
                 })?;
             let mut body = got.body;
@@ -365,6 +373,18 @@ impl S3 {
 }
 
 /// `length` bytes of a file from `offset`.
+/// An S3 call's error, naming its IAM action: S3 says only "Access Denied".
+fn s3_error<E>(
+    action: &str,
+    doing: &str,
+    e: aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> Error
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    aws::sdk_error_as("S3", Some(action), doing, e)
+}
+
 fn read_part(path: &Path, offset: u64, length: u64) -> Result<Vec<u8>> {
     use std::io::{Read, Seek, SeekFrom};
     let failed = |source| Error::Read {

@@ -21,7 +21,43 @@ pub mod worker;
 
 use crate::model::{Attrs, TaskState};
 
-/// Parses `NAME=VALUE` attribute flags.
+/// The catalog here holds another store's tasks. The same DynamoDB table in another region is
+/// a slip of --region or AWS_REGION: refused before anything is written there. Another store
+/// is said (`Some(note)`): its history does not apply, and `sync` will refuse this catalog.
+pub fn catalog_of_another_store(
+    ctx: &crate::config::Context,
+    identity: &str,
+) -> crate::error::Result<Option<String>> {
+    if !ctx.catalog_path.exists() {
+        return Ok(None);
+    }
+    let conn = crate::catalog::Catalog::read_only(&ctx.catalog_path)?;
+    let Some(theirs) = crate::catalog::store_of(&conn)? else {
+        return Ok(None);
+    };
+    if theirs == identity {
+        return Ok(None);
+    }
+    let catalog = ctx.catalog_path.display();
+    let table = |id: &str| {
+        id.strip_prefix("dynamodb://")
+            .and_then(|i| i.split_once(" in "))
+            .map(|(t, _)| t.to_string())
+    };
+    if table(&theirs).is_some() && table(&theirs) == table(identity) {
+        return Err(crate::error::Error::Invalid(format!(
+            "catalog '{catalog}' holds the tasks of {theirs}, not {identity}: the same table in \
+             another region is another store; check --region and AWS_REGION (or use another \
+             --catalog if a second table there is meant)"
+        )));
+    }
+    Ok(Some(format!(
+        "catalog '{catalog}' holds the tasks of {theirs}, not of {identity}: its history is not \
+         used here; sync this store into another --catalog (or `sync --store-changed` if it \
+         is that store moved)"
+    )))
+}
+
 /// When `collection` has no task in the store (and, given the catalog, none there either): the
 /// message that says so and where to look. A typo must not read as a finished or empty step.
 pub fn unknown_collection(
@@ -50,6 +86,7 @@ pub fn unknown_collection(
     )))
 }
 
+/// Parses `NAME=VALUE` attribute flags.
 pub fn parse_attr(s: &str) -> Result<(String, String), String> {
     name_value(s, "an attribute")
 }

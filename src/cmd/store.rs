@@ -6,7 +6,7 @@ use clap::Subcommand;
 
 use crate::config::Context;
 use crate::store::dynamo::{DynamoStore, INDEX, Init, SAMPLE_INDEX};
-use crate::store::{OpenMode, SqliteStore, StoreUrl};
+use crate::store::{OpenMode, SqliteStore, StoreUrl, TaskStore as _};
 
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
@@ -94,28 +94,36 @@ fn init(ctx: &Context) -> Result<()> {
         }
         StoreUrl::Dynamo(table) => {
             let store = DynamoStore::connect(&table, &ctx.aws)?;
+            if let Some(note) = super::catalog_of_another_store(ctx, &store.identity())? {
+                crate::note!("{note}");
+            }
             match store.init()? {
                 Init::Created => {
                     println!(
                         "created DynamoDB table {table} with indexes {INDEX} and {SAMPLE_INDEX}"
                     )
                 }
-                Init::Repaired(done) => {
-                    println!("upgraded DynamoDB table {table}: {}", done.join("; "))
+                Init::Repaired { done, provisioned } => {
+                    println!("upgraded DynamoDB table {table}: {}", done.join("; "));
+                    note_provisioned(&table, provisioned);
                 }
                 Init::AlreadyThere { provisioned } => {
                     println!("DynamoDB table {table} is already set up");
-                    if let Some((read, write)) = provisioned {
-                        crate::note!(
-                            "table {table} is provisioned at {read} read and {write} write \
-                                 units, not on-demand: a fleet's claims past that are \
-                                 throttled and retried, so workers wait; on-demand billing \
-                                 (what `anamo store init` makes) has no such ceiling"
-                        );
-                    }
+                    note_provisioned(&table, provisioned);
                 }
             }
         }
     }
     Ok(())
+}
+
+/// A provisioned table caps a fleet's claims: said on every `store init` that finds one.
+fn note_provisioned(table: &str, provisioned: Option<(i64, i64)>) {
+    if let Some((read, write)) = provisioned {
+        crate::note!(
+            "table {table} is provisioned at {read} read and {write} write units, not \
+             on-demand: a fleet's claims past that are throttled and retried, so workers \
+             wait; on-demand billing (what `anamo store init` makes) has no such ceiling"
+        );
+    }
 }

@@ -30,7 +30,24 @@ pub fn sync_instances(
     progress: &ProgressBar,
 ) -> Result<InstanceCounts> {
     let region = ec2.region().unwrap_or("unknown").to_string();
-    let store = catalog.store_identity()?.map(|s| store_tag(&s));
+    let identity = catalog.store_identity()?;
+    // `launch` starts a DynamoDB store's workers in the table's region: its instances are
+    // there, and a listing of another region is a slip of --region or AWS_REGION.
+    if let Some((_, theirs)) = identity
+        .as_deref()
+        .filter(|i| i.starts_with("dynamodb://"))
+        .and_then(|i| i.split_once(" in "))
+        && theirs != region
+        && !all
+    {
+        return Err(crate::error::Error::Invalid(format!(
+            "catalog '{}' holds the tasks of {}, whose instances run in {theirs}, not {region}; \
+             check --region and AWS_REGION (--all-instances takes every instance of {region})",
+            catalog.path().display(),
+            identity.as_deref().unwrap_or_default()
+        )));
+    }
+    let store = identity.map(|s| store_tag(&s));
     let launches = catalog.launch_ids()?;
     let mine = |i: &Instance| {
         all || match i.tags.get(STORE_TAG) {

@@ -11,6 +11,8 @@ use anamo::aws::AwsOptions;
 
 pub struct Moto {
     child: Child,
+    /// The Python that runs it (with boto3, which moto brings): for setup a test scripts.
+    python: String,
     pub url: String,
     /// Every request's operation name, one per line.
     pub log: std::path::PathBuf,
@@ -68,6 +70,7 @@ impl Moto {
             .unwrap_or_else(|e| panic!("cannot start moto with {python}: {e}"));
         let moto = Moto {
             child,
+            python: python.clone(),
             url: format!("http://127.0.0.1:{port}"),
             log,
             _dir: dir,
@@ -83,6 +86,34 @@ impl Moto {
         Some(moto)
     }
 
+    /// Runs a Python script with `boto3` against this emulator (ENDPOINT in its environment,
+    /// with the emulator's dummy keys), `input` on its stdin; returns its stdout.
+    pub fn python(&self, script: &str, input: &str) -> String {
+        use std::io::Write as _;
+        let mut child = Command::new(&self.python)
+            .args(["-c", script])
+            .envs(self.env())
+            .env("ENDPOINT", &self.url)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("python");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
+        let out = child.wait_with_output().expect("python ran");
+        assert!(
+            out.status.success(),
+            "python failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     pub fn aws(&self) -> AwsOptions {
         AwsOptions {
             region: Some("us-east-1".into()),
@@ -94,10 +125,21 @@ impl Moto {
 
     /// The operations received so far.
     pub fn requests(&self) -> Vec<String> {
+        self.timed_requests()
+            .into_iter()
+            .map(|(op, _)| op)
+            .collect()
+    }
+
+    /// The operations received so far, each with when it came (Unix seconds).
+    pub fn timed_requests(&self) -> Vec<(String, f64)> {
         std::fs::read_to_string(&self.log)
             .unwrap_or_default()
             .lines()
-            .map(str::to_string)
+            .filter_map(|l| {
+                let (op, at) = l.split_once(' ')?;
+                Some((op.to_string(), at.parse().ok()?))
+            })
             .collect()
     }
 

@@ -5,8 +5,9 @@ condition and writes in separate steps, so two concurrent claims of one task cou
 there. Serving requests one by one gives back DynamoDB's guarantee, which is what the tests
 are about. Usage: python moto_serial.py HOST PORT [REQUEST_LOG]
 
-With REQUEST_LOG, each request's DynamoDB operation (the X-Amz-Target header) is appended to
-that file, one per line, so tests can count what a command sent.
+With REQUEST_LOG, each request's DynamoDB operation (the X-Amz-Target header) and the time it
+came (Unix seconds) are appended to that file, one per line, so tests can count what a command
+sent, and when.
 
 With FAULTS (`OP[,OP...]:FAIL/EVERY`, e.g. `UpdateItem,Query:5/40`), of every EVERY requests
 of the named operations the first FAIL are answered with DynamoDB's throttling error
@@ -18,9 +19,19 @@ saw a failure, as after a timeout or a dropped connection.
 With `:html403` (`Query:1/1:html403`), they are answered with HTTP 403 and an HTML page, as a
 proxy or a denial in a form the SDK cannot parse: anamo must show what came.
 Usage: python moto_serial.py HOST PORT [REQUEST_LOG [FAULTS]]
+
+With IAM checks on (POST /moto-api/reset-auth, as tests/iam.rs does), moto verifies each
+request's signature by signing it again. For a form body (EC2's query protocol) it signs the
+form as Python encodes it again (a space as `+`), not the bytes that came (the SDK's `%20`), so
+a correctly signed DescribeInstances with a space in a tag filter fails. AWS signs the bytes
+that came; so does this server: each request's raw body is kept and moto's re-signing uses it.
 """
 
+import io
 import sys
+import time
+
+from moto.iam import access_control
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import run_simple
@@ -30,7 +41,7 @@ def logged(app, path):
     def wrapper(environ, start_response):
         target = environ.get("HTTP_X_AMZ_TARGET", environ.get("REQUEST_METHOD", "?"))
         with open(path, "a") as log:
-            log.write(target.split(".")[-1] + "\n")
+            log.write(f"{target.split('.')[-1]} {time.time():.3f}\n")
         return app(environ, start_response)
 
     return wrapper
@@ -86,6 +97,35 @@ def throttled(app, spec):
     return wrapper
 
 
+RAW_BODY = [b""]
+
+
+def raw_body_kept(app):
+    """Keeps the request's bytes for moto's signature check (one request at a time here)."""
+
+    def wrapper(environ, start_response):
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        RAW_BODY[0] = body
+        return app(environ, start_response)
+
+    return wrapper
+
+
+_create_aws_request = access_control.IAMRequestBase._create_aws_request
+
+
+def _signed_as_sent(self):
+    request = _create_aws_request(self)
+    if not self._body and RAW_BODY[0]:
+        request.data = RAW_BODY[0]
+    return request
+
+
+access_control.IAMRequestBase._create_aws_request = _signed_as_sent
+
+
 if __name__ == "__main__":
     host, port = sys.argv[1], int(sys.argv[2])
     app = DomainDispatcherApplication(create_backend_app)
@@ -93,4 +133,5 @@ if __name__ == "__main__":
         app = throttled(app, sys.argv[4])
     if len(sys.argv) > 3:
         app = logged(app, sys.argv[3])
+    app = raw_body_kept(app)
     run_simple(host, port, app, threaded=False)

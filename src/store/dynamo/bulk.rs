@@ -206,8 +206,14 @@ pub(super) fn delete(store: &DynamoStore, collection: &str, selector: &Selector)
                     }
                     chosen
                 }
-                // A damaged item can still go when everything goes.
-                Err(_) => matches!(selector, Selector::All),
+                // An item anamo cannot read as a task (written by hand without a state,
+                // say) goes when everything goes or when it is named: it has no history to
+                // keep, and naming it is how a person clears it.
+                Err(_) => match (selector, item::task_key(&it)) {
+                    (Selector::All, _) => true,
+                    (Selector::Ids(ids), Some(k)) => ids.contains(&k.task_id),
+                    _ => false,
+                },
             };
             let Some(k) = item::task_key(&it) else {
                 continue;

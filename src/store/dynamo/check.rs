@@ -31,7 +31,16 @@ pub(super) fn check_claims(
         .block_on(store.filtered(collection, Some(&filter), Some(&projection)))?;
     let mut whole_todo = vec![];
     for it in items.into_iter().filter(|it| !item::is_mark(it)) {
-        let (Some(key), Some(state)) = (item::task_key(&it), item::state_of(&it)) else {
+        let Some(key) = item::task_key(&it) else {
+            continue;
+        };
+        let Some(state) = item::state_of(&it) else {
+            // Nothing claims, counts or promotes it; only writing it again makes it a task.
+            findings.push(ClaimFinding {
+                problem: format!("without a state anamo knows; {}", write_again(&key)),
+                key,
+                repaired: false,
+            });
             continue;
         };
         let missing = item::missing_for_claim(&it);

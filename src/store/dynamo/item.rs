@@ -675,8 +675,9 @@ pub fn unclaimable_filter(every_todo: bool) -> (Expr, String) {
         "#state = :todo".to_string()
     } else {
         values.extend([(":waiting", s("waiting")), (":N", s("N")), (":S", s("S"))]);
+        values.extend(stateless_values());
         format!(
-            "#state IN (:todo, :waiting) AND ({})",
+            "(#state IN (:todo, :waiting) AND ({})) OR {STATELESS}",
             unusable.join(" OR ")
         )
     };
@@ -703,13 +704,40 @@ pub fn malformed_for_claim(item: &Item) -> Vec<&'static str> {
 /// with its claim attributes and when it was last written.
 pub fn claim_check_read() -> (Expr, String) {
     let (_, projection) = unclaimable_filter(true);
+    let mut values = vec![(":todo", s("todo")), (":waiting", s("waiting"))];
+    values.extend(stateless_values());
     (
         Expr::new(
-            "#state IN (:todo, :waiting)",
-            vec![(":todo", s("todo")), (":waiting", s("waiting"))],
+            &format!("#state IN (:todo, :waiting) OR {STATELESS}"),
+            values,
         ),
         format!("{projection}, #{UPDATED_AT}"),
     )
+}
+
+/// A task item (not a mark) whose state is missing or not one anamo writes: nothing claims,
+/// counts or promotes it, so the reads of tasks no claim can take name it too.
+const STATELESS: &str = "(NOT (#state IN (:todo, :waiting, :running, :done, :failed)) \
+                         AND NOT begins_with(#collection, :mark))";
+
+/// The values [`STATELESS`] names beside `:todo` and `:waiting`, which its callers give.
+fn stateless_values() -> [(&'static str, AttributeValue); 4] {
+    [
+        (":running", s("running")),
+        (":done", s("done")),
+        (":failed", s("failed")),
+        (":mark", s("/")),
+    ]
+}
+
+/// What keeps an item from being claimed: a state anamo does not know (named `state`), then
+/// each of [`CLAIM_NEEDS`] it lacks or holds with the wrong type.
+pub fn unclaimable_because(item: &Item) -> Vec<&'static str> {
+    let stateless = state_of(item).is_none().then_some(STATE);
+    stateless
+        .into_iter()
+        .chain(missing_for_claim(item))
+        .collect()
 }
 
 /// When an item was last written (0 when it does not say).

@@ -164,7 +164,7 @@ pub(super) fn unclaimable(
         .filter_map(|it| {
             Some(Unclaimable {
                 key: item::task_key(it)?,
-                missing: item::missing_for_claim(it)
+                missing: item::unclaimable_because(it)
                     .into_iter()
                     .map(str::to_string)
                     .collect(),

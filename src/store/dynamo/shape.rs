@@ -159,18 +159,23 @@ pub fn judge(t: &TableDescription) -> Shape {
     if !repairs.is_empty() {
         return Shape::Repairable(repairs);
     }
-    let provisioned = (t.billing_mode_summary().and_then(|b| b.billing_mode())
-        != Some(&BillingMode::PayPerRequest))
-    .then(|| t.provisioned_throughput())
-    .flatten()
-    .map(|p| {
-        (
-            p.read_capacity_units().unwrap_or(0),
-            p.write_capacity_units().unwrap_or(0),
-        )
-    })
-    .filter(|(r, w)| *r > 0 || *w > 0);
-    Shape::Current { provisioned }
+    Shape::Current {
+        provisioned: provisioned(t),
+    }
+}
+
+/// Read and write units when the table is provisioned, not on-demand.
+pub fn provisioned(t: &TableDescription) -> Option<(i64, i64)> {
+    (t.billing_mode_summary().and_then(|b| b.billing_mode()) != Some(&BillingMode::PayPerRequest))
+        .then(|| t.provisioned_throughput())
+        .flatten()
+        .map(|p| {
+            (
+                p.read_capacity_units().unwrap_or(0),
+                p.write_capacity_units().unwrap_or(0),
+            )
+        })
+        .filter(|(r, w)| *r > 0 || *w > 0)
 }
 
 /// The refusal of an index of anamo's name keyed on other attributes than `keys`.

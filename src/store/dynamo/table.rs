@@ -48,7 +48,10 @@ pub enum Init {
         provisioned: Option<(i64, i64)>,
     },
     /// What was changed in place, one clause each ("index X added ...").
-    Repaired(Vec<String>),
+    Repaired {
+        done: Vec<String>,
+        provisioned: Option<(i64, i64)>,
+    },
 }
 
 fn projection() -> Projection {
@@ -120,7 +123,10 @@ pub async fn init(client: &Client, table: &str) -> Result<Init> {
             for repair in repairs {
                 done.push(apply(client, table, repair).await?);
             }
-            Ok(Init::Repaired(done))
+            Ok(Init::Repaired {
+                done,
+                provisioned: shape::provisioned(&described),
+            })
         }
     }
 }
