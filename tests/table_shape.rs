@@ -159,14 +159,61 @@ fn keys_only_claim_index_is_refused(moto: &dyn Emulator) {
 
 fn keys_only_claim_index_is_rebuilt(moto: &dyn Emulator) {
     let env = env_on(moto, "keysonly");
-    let out = env.ok(&["store", "init"]);
+    // Provisioned, as infrastructure tools often make tables: DynamoDB refuses a new index
+    // without units there, so the rebuilt one gets the table's, and the ceiling is said.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let units = aws_sdk_dynamodb::types::ProvisionedThroughput::builder()
+        .read_capacity_units(5)
+        .write_capacity_units(7)
+        .build()
+        .unwrap();
+    rt.block_on(
+        client(&rt, moto)
+            .update_table()
+            .table_name("keysonly")
+            .billing_mode(BillingMode::Provisioned)
+            .provisioned_throughput(units)
+            .send(),
+    )
+    .unwrap();
+    let ceiling = "table keysonly is provisioned at 5 read and 7 write units, not on-demand";
+    let out = env
+        .anamo(&["store", "init"])
+        .stderr_one_line_with(ceiling)
+        .run();
     assert_eq!(
         out,
         "upgraded DynamoDB table keysonly: index claim_by_shard made again with the \
          attributes anamo reads (it projected KEYS_ONLY, without state, attempts, \
-         max_attempts, version)\n"
+         max_attempts, version), with the table's 5 read and 7 write units\n"
     );
-    assert!(env.ok(&["store", "init"]).contains("already set up"));
+    let described = rt
+        .block_on(
+            client(&rt, moto)
+                .describe_table()
+                .table_name("keysonly")
+                .send(),
+        )
+        .unwrap();
+    let index = described
+        .table()
+        .and_then(|t| {
+            t.global_secondary_indexes()
+                .iter()
+                .find(|i| i.index_name() == Some("claim_by_shard"))
+        })
+        .and_then(|i| i.provisioned_throughput())
+        .map(|p| (p.read_capacity_units(), p.write_capacity_units()));
+    assert_eq!(
+        index,
+        Some((Some(5), Some(7))),
+        "the index has the table's units"
+    );
+    let out = env
+        .anamo(&["store", "init"])
+        .stderr_one_line_with(ceiling)
+        .run();
+    assert!(out.contains("already set up"), "{out}");
     env.write(
         "t.csv",
         "task_id,script\na,echo a >> ran.txt\nb,echo b >> ran.txt\n",

@@ -11,8 +11,8 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, CreateGlobalSecondaryIndexAction,
     DeleteGlobalSecondaryIndexAction, GlobalSecondaryIndex, GlobalSecondaryIndexUpdate,
-    IndexStatus, KeySchemaElement, KeyType, Projection, ProjectionType, ScalarAttributeType,
-    TableDescription, TableStatus,
+    IndexStatus, KeySchemaElement, KeyType, Projection, ProjectionType, ProvisionedThroughput,
+    ScalarAttributeType, TableDescription, TableStatus,
 };
 
 use super::aws_error;
@@ -76,12 +76,13 @@ fn sample_index() -> Result<GlobalSecondaryIndex> {
 }
 
 /// Adds the sample index to a table made before chained steps, and waits for it.
-async fn add_sample_index(client: &Client, table: &str) -> Result<()> {
+async fn add_sample_index(client: &Client, table: &str, units: Option<(i64, i64)>) -> Result<()> {
     let index = sample_index()?;
     let create = CreateGlobalSecondaryIndexAction::builder()
         .index_name(SAMPLE_INDEX)
         .set_key_schema(Some(index.key_schema().to_vec()))
         .set_projection(index.projection().cloned())
+        .set_provisioned_throughput(throughput(units)?)
         .build()
         .map_err(|e| Error::Internal(format!("a DynamoDB request built wrong: {e}")))?;
     client
@@ -119,23 +120,35 @@ pub async fn init(client: &Client, table: &str) -> Result<Init> {
         Shape::Refused(line) => Err(Error::Invalid(line)),
         Shape::Busy { index, status } => Err(busy(table, &index, &status)),
         Shape::Repairable(repairs) => {
+            // DynamoDB refuses an index without units on a provisioned table: a new one gets
+            // the table's own.
+            let units = shape::provisioned(&described);
             let mut done = vec![];
             for repair in repairs {
-                done.push(apply(client, table, repair).await?);
+                let did = apply(client, table, repair, units).await?;
+                done.push(match units {
+                    Some((r, w)) => format!("{did}, with the table's {r} read and {w} write units"),
+                    None => did,
+                });
             }
             Ok(Init::Repaired {
                 done,
-                provisioned: shape::provisioned(&described),
+                provisioned: units,
             })
         }
     }
 }
 
 /// Makes one repair and says what it did.
-async fn apply(client: &Client, table: &str, repair: Repair) -> Result<String> {
+async fn apply(
+    client: &Client,
+    table: &str,
+    repair: Repair,
+    units: Option<(i64, i64)>,
+) -> Result<String> {
     Ok(match repair {
         Repair::AddClaimIndex { drop_legacy } => {
-            let tasks = add_claim_index(client, table, drop_legacy).await?;
+            let tasks = add_claim_index(client, table, drop_legacy, units).await?;
             let dropped = if drop_legacy {
                 format!(", old index {LEGACY_INDEX} removed")
             } else {
@@ -144,7 +157,7 @@ async fn apply(client: &Client, table: &str, repair: Repair) -> Result<String> {
             format!("index {INDEX} added ({tasks} tasks given their shard){dropped}")
         }
         Repair::AddSampleIndex => {
-            add_sample_index(client, table).await?;
+            add_sample_index(client, table, units).await?;
             format!("index {SAMPLE_INDEX} added (chained steps, --after)")
         }
         Repair::Rebuild {
@@ -154,9 +167,9 @@ async fn apply(client: &Client, table: &str, repair: Repair) -> Result<String> {
         } => {
             drop_index(client, table, index).await?;
             if index == INDEX {
-                add_claim_index(client, table, false).await?;
+                add_claim_index(client, table, false, units).await?;
             } else {
-                add_sample_index(client, table).await?;
+                add_sample_index(client, table, units).await?;
             }
             format!(
                 "index {index} made again with the attributes anamo reads (it projected \
@@ -205,7 +218,12 @@ async fn create(client: &Client, table: &str) -> Result<Init> {
 /// Adds the sharded claim index, gives every item its shard, then drops the unsharded index
 /// of an older anamo when asked. Safe to run again if interrupted: each step checks what is
 /// done. Returns how many items were given their shard.
-async fn add_claim_index(client: &Client, table: &str, drop_legacy: bool) -> Result<u64> {
+async fn add_claim_index(
+    client: &Client,
+    table: &str,
+    drop_legacy: bool,
+    units: Option<(i64, i64)>,
+) -> Result<u64> {
     let doing = format!("upgrading table {table}");
     if !has_index(client, table, INDEX).await? {
         let create = CreateGlobalSecondaryIndexAction::builder()
@@ -213,6 +231,7 @@ async fn add_claim_index(client: &Client, table: &str, drop_legacy: bool) -> Res
             .key_schema(key(CLAIM_SHARD, KeyType::Hash)?)
             .key_schema(key(CLAIMABLE_AT, KeyType::Range)?)
             .projection(projection())
+            .set_provisioned_throughput(throughput(units)?)
             .build()
             .map_err(|e| Error::Internal(format!("a DynamoDB request built wrong: {e}")))?;
         client
@@ -233,6 +252,19 @@ async fn add_claim_index(client: &Client, table: &str, drop_legacy: bool) -> Res
         drop_index(client, table, LEGACY_INDEX).await?;
     }
     Ok(tasks)
+}
+
+/// An index's read and write units on a provisioned table (`None` on demand).
+fn throughput(units: Option<(i64, i64)>) -> Result<Option<ProvisionedThroughput>> {
+    units
+        .map(|(read, write)| {
+            ProvisionedThroughput::builder()
+                .read_capacity_units(read)
+                .write_capacity_units(write)
+                .build()
+                .map_err(|e| Error::Internal(format!("a DynamoDB request built wrong: {e}")))
+        })
+        .transpose()
 }
 
 /// Whether the table has an index of this name (in any state).
