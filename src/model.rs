@@ -403,6 +403,8 @@ pub struct ClaimFinding {
     pub problem: String,
     /// Given what a claim needs (with `--repair`).
     pub repaired: bool,
+    /// Whether `--repair` can: not for an item only writing it again makes a task.
+    pub repairable: bool,
 }
 
 /// One page of a scan.

@@ -1100,6 +1100,15 @@ fn two_studies_in_one_account_count_and_sync_only_their_own_instances() {
         .fails(1)
         .stderr_one_line_with(slip)
         .run();
+    // No table there yet: the slip, not "create it with store init".
+    cloud
+        .env
+        .anamo(&[
+            eu[0], eu[1], "tasks", "add", "-c", STEP, "--id", "y", "--script", "true",
+        ])
+        .fails(1)
+        .stderr_one_line_with(slip)
+        .run();
     cloud
         .env
         .anamo(&[eu[0], eu[1], "sync", "--instances", "--no-tasks"])

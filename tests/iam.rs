@@ -103,52 +103,60 @@ print(json.dumps(keys))
     keys
 }
 
-/// `anamo ARGS` as `role`.
-fn as_role(
-    env: &Env,
-    keys: &BTreeMap<String, (String, String)>,
-    role: &str,
-    args: &[&str],
-) -> crate::harness::Run {
-    let (id, secret) = &keys[role];
-    env.anamo(args)
-        .env("AWS_ACCESS_KEY_ID", id)
-        .env("AWS_SECRET_ACCESS_KEY", secret)
+/// The emulator's IAM users, by role, and where their commands run.
+struct Roles {
+    env: Env,
+    keys: BTreeMap<String, (String, String)>,
 }
 
-/// A command the role may run: exit 0, and no denial in what it said.
-#[track_caller]
-fn allowed(
-    env: &Env,
-    keys: &BTreeMap<String, (String, String)>,
-    role: &str,
-    args: &[&str],
-) -> String {
-    let out = as_role(env, keys, role, args)
-        .stderr_matches("(?s).*")
-        .output();
-    assert!(
-        !out.stderr.contains("denied"),
-        "{role}: anamo {args:?} was denied: {}",
-        out.stderr
-    );
-    out.stdout
-}
+impl Roles {
+    /// `anamo ARGS` with `role`'s keys.
+    fn run(&self, role: &str, args: &[&str]) -> crate::harness::Run {
+        let (id, secret) = &self.keys[role];
+        self.env
+            .anamo(args)
+            .env("AWS_ACCESS_KEY_ID", id)
+            .env("AWS_SECRET_ACCESS_KEY", secret)
+    }
 
-/// A command outside the role: exit 1 with one line naming `action` and the README's policy.
-#[track_caller]
-fn refused(
-    env: &Env,
-    keys: &BTreeMap<String, (String, String)>,
-    role: &str,
-    args: &[&str],
-    action: &str,
-) {
-    as_role(env, keys, role, args)
-        .fails(1)
-        .stderr_one_line_with(format!("access denied {action}:"))
-        .stderr_contains("the policy in the README's")
-        .run();
+    /// A command the role may run: exit 0, and no denial in what it said.
+    #[track_caller]
+    fn ok(&self, role: &str, args: &[&str]) -> String {
+        let out = self.run(role, args).stderr_matches("(?s).*").output();
+        assert!(
+            !out.stderr.contains("denied"),
+            "{role}: anamo {args:?} was denied: {}",
+            out.stderr
+        );
+        out.stdout
+    }
+
+    /// The operator adds a task per sample of `file` to `step`, with `more` flags.
+    #[track_caller]
+    fn add(&self, step: &str, file: &str, script: &str, more: &[&str]) {
+        let args = [
+            "tasks",
+            "add",
+            "-c",
+            step,
+            "--samples",
+            file,
+            "--script",
+            script,
+        ];
+        self.ok("operator", &[&args[..], more].concat());
+    }
+
+    /// A command outside the role: exit 1, one line naming `action` and the README section
+    /// (`section`) whose policy grants it.
+    #[track_caller]
+    fn refused(&self, role: &str, args: &[&str], action: &str, section: &str) {
+        self.run(role, args)
+            .fails(1)
+            .stderr_one_line_with(format!("access denied {action}:"))
+            .stderr_contains(format!("the policy in the README's '{section}"))
+            .run();
+    }
 }
 
 #[test]
@@ -184,257 +192,131 @@ fn each_role_runs_its_commands_with_exactly_the_readme_policy_and_is_told_what_i
     let keys = setup(&moto, roles);
     let mut vars = moto.env();
     vars.push(("ANAMO_STORE", format!("dynamodb://{TABLE}")));
-    let env = Env::new().with_vars(vars);
+    let r = Roles {
+        env: Env::new().with_vars(vars),
+        keys,
+    };
 
     // The operator makes the table, adds two chained steps and looks after them.
-    allowed(&env, &keys, "operator", &["store", "init"]);
-    env.write("S.txt", "S1\nS2\n");
-    allowed(
-        &env,
-        &keys,
-        "operator",
-        &[
-            "tasks",
-            "add",
-            "-c",
-            "Align",
-            "--samples",
-            "S.txt",
-            "--script",
-            "echo aligned {sample}",
-        ],
+    r.ok("operator", &["store", "init"]);
+    r.env.write("S.txt", "S1\nS2\n");
+    r.env.write("S3.txt", "S3\n");
+    r.add("Align", "S.txt", "echo aligned {sample}", &[]);
+    r.add(
+        "Call",
+        "S.txt",
+        "echo called {sample}",
+        &["--after", "Align"],
     );
-    allowed(
-        &env,
-        &keys,
-        "operator",
-        &[
-            "tasks",
-            "add",
-            "-c",
-            "Call",
-            "--after",
-            "Align",
-            "--samples",
-            "S.txt",
-            "--script",
-            "echo called {sample}",
-        ],
+    r.add(
+        "Align",
+        "S3.txt",
+        "exit 3",
+        &["--id", "broken", "--max-attempts", "1"],
     );
-    allowed(
-        &env,
-        &keys,
-        "operator",
-        &[
-            "tasks",
-            "add",
-            "-c",
-            "Align",
-            "--id",
-            "broken",
-            "--sample",
-            "S3",
-            "--script",
-            "exit 3",
-            "--max-attempts",
-            "1",
-        ],
-    );
-    let counts = allowed(&env, &keys, "operator", &["tasks", "counts"]);
-    assert!(counts.contains("Align"), "{counts}");
-    allowed(&env, &keys, "operator", &["tasks", "list", "-c", "Call"]);
-    allowed(
-        &env,
-        &keys,
-        "operator",
-        &["tasks", "show", "S1", "-c", "Align"],
-    );
-    allowed(&env, &keys, "operator", &["store", "check"]);
-    allowed(
-        &env,
-        &keys,
-        "operator",
-        &["tasks", "release-stale", "-c", "Align"],
-    );
+    assert!(r.ok("operator", &["tasks", "counts"]).contains("Align"));
+    r.ok("operator", &["tasks", "list", "-c", "Call"]);
+    r.ok("operator", &["tasks", "show", "S1", "-c", "Align"]);
+    r.ok("operator", &["store", "check"]);
+    r.ok("operator", &["tasks", "release-stale", "-c", "Align"]);
 
     // The worker runs both steps end to end: claims, heartbeats, results, logs in S3 and the
     // promotion of Call's tasks.
     for step in ["Align", "Call"] {
-        allowed(
-            &env,
-            &keys,
-            "worker",
-            &[
-                "worker",
-                "-c",
-                step,
-                "--results",
-                "s3://results/align/",
-                "--log-uri",
-                "s3://logs/anamo/",
-            ],
-        );
+        let s3 = [
+            "--results",
+            "s3://results/align/",
+            "--log-uri",
+            "s3://logs/anamo/",
+        ];
+        r.ok("worker", &[&["worker", "-c", step][..], &s3].concat());
     }
-    let listed = allowed(
-        &env,
-        &keys,
-        "operator",
-        &["tasks", "list", "--format", "jsonl"],
-    );
-    let done = listed
-        .lines()
-        .filter(|l| l.contains("\"state\":\"done\""))
-        .count();
+    let listed = r.ok("operator", &["tasks", "list", "--format", "jsonl"]);
+    let done = listed.matches("\"state\":\"done\"").count();
     assert_eq!(done, 4, "both steps ran on the worker's policy:\n{listed}");
-    allowed(
-        &env,
-        &keys,
+    r.ok(
         "operator",
         &["tasks", "retry", "-c", "Align", "--id", "broken"],
     );
-    allowed(
-        &env,
-        &keys,
+    r.ok(
         "operator",
         &["tasks", "delete", "-c", "Align", "--id", "broken"],
     );
-    allowed(&env, &keys, "operator", &["sync"]);
-    let log = allowed(&env, &keys, "logreader", &["logs", "S1", "-c", "Align"]);
+    r.ok("operator", &["sync"]);
+    let log = r.ok("logreader", &["logs", "S1", "-c", "Align"]);
     assert!(log.contains("aligned S1"), "{log}");
 
     // The launcher starts the step's cluster and syncs its instances and their prices.
-    env.write("more.txt", "S4\n");
-    allowed(
-        &env,
-        &keys,
-        "operator",
-        &[
-            "tasks",
-            "add",
-            "-c",
-            "Align",
-            "--samples",
-            "more.txt",
-            "--script",
-            "echo {sample}",
-        ],
-    );
-    allowed(
-        &env,
-        &keys,
-        "launcher",
-        &["launch", "--step", "Align", "--count", "1"],
-    );
-    allowed(&env, &keys, "launcher", &["sync", "--instances"]);
+    r.env.write("more.txt", "S4\n");
+    r.add("Align", "more.txt", "echo {sample}", &[]);
+    r.ok("launcher", &["launch", "--step", "Align", "--count", "1"]);
+    r.ok("launcher", &["sync", "--instances"]);
 
     // Shipping a binary and launching from it (its checksum read back at launch).
-    allowed(&env, &keys, "shipper", &["ship", "s3://tools/bin/anamo"]);
-    allowed(
-        &env,
-        &keys,
-        "shipper",
-        &[
-            "launch",
-            "--step",
-            "Align",
-            "--count",
-            "1",
-            "--binary",
-            "s3://tools/bin/anamo",
-            "--dry-run",
-        ],
-    );
+    let binary = "s3://tools/bin/anamo";
+    r.ok("shipper", &["ship", binary]);
+    let launch = ["launch", "--step", "Align", "--count", "1", "--dry-run"];
+    r.ok("shipper", &[&launch[..], &["--binary", binary]].concat());
 
     // Objects of a cohort.
-    allowed(
-        &env,
-        &keys,
-        "objects",
-        &["sync", "--objects", "s3://data/cohort/", "--no-tasks"],
-    );
+    let objects = ["sync", "--objects", "s3://data/cohort/", "--no-tasks"];
+    r.ok("objects", &objects);
 
     // Outside each role: one line naming the action, and where the policy is.
-    refused(
-        &env,
-        &keys,
+    let (tasks, ec2, s3) = (
+        "AWS: the DynamoDB task store",
+        "AWS: launching a step's cluster on EC2 (IAM for launching",
+        "AWS: sample files in S3, and worker logs",
+    );
+    let add = [
+        "tasks", "add", "-c", "Align", "--id", "x", "--script", "true",
+    ];
+    r.refused("worker", &add, "dynamodb:BatchWriteItem", tasks);
+    let init = [
+        "store",
+        "init",
+        "--store",
+        "dynamodb://another",
+        "--catalog",
+        "another.db",
+    ];
+    r.refused("worker", &init, "dynamodb:CreateTable", tasks);
+    r.refused("operator", &launch[..5], "ec2:DescribeInstances", ec2);
+    let instances = ["sync", "--instances", "--no-tasks"];
+    r.refused("objects", &instances, "ec2:DescribeInstances", ec2);
+    r.refused("logreader", &objects, "s3:ListBucket", s3);
+    // S3 says only "Access Denied": the action and the section come from what anamo was
+    // doing (shipping the binary; a worker's results prefix).
+    let stock = "AWS: from a stock AMI to a costed cohort";
+    r.refused("launcher", &["ship", binary], "s3:PutObject", stock);
+    let results = [
         "worker",
-        &[
-            "tasks", "add", "-c", "Align", "--id", "x", "--script", "true",
-        ],
-        "dynamodb:BatchWriteItem",
-    );
-    refused(
-        &env,
-        &keys,
+        "-c",
+        "Align",
+        "--results",
+        "s3://results/elsewhere/",
+    ];
+    r.refused(
         "worker",
-        &[
-            "store",
-            "init",
-            "--store",
-            "dynamodb://another",
-            "--catalog",
-            "another.db",
-        ],
-        "dynamodb:CreateTable",
-    );
-    refused(
-        &env,
-        &keys,
-        "operator",
-        &["launch", "--step", "Align", "--count", "1"],
-        "ec2:DescribeInstances",
-    );
-    refused(
-        &env,
-        &keys,
-        "launcher",
-        &["ship", "s3://tools/bin/anamo"],
+        &results,
         "s3:PutObject",
-    );
-    refused(
-        &env,
-        &keys,
-        "objects",
-        &["sync", "--instances", "--no-tasks"],
-        "ec2:DescribeInstances",
-    );
-    refused(
-        &env,
-        &keys,
-        "logreader",
-        &["sync", "--objects", "s3://data/cohort/", "--no-tasks"],
-        "s3:ListBucket",
+        "AWS: launching a step's cluster on EC2 (IAM for the workers)",
     );
 
     // --profile wins over keys in the environment, as with the aws CLI: the worker's keys
     // there would be refused this add; the operator's profile makes it.
-    let home = env.path("home");
+    let home = r.env.path("home");
     std::fs::create_dir_all(home.join(".aws")).unwrap();
-    let (id, secret) = &keys["operator"];
+    let (id, secret) = &r.keys["operator"];
     std::fs::write(
         home.join(".aws/credentials"),
         format!("[ops]\naws_access_key_id = {id}\naws_secret_access_key = {secret}\n"),
     )
     .unwrap();
-    let out = as_role(
-        &env,
-        &keys,
-        "worker",
-        &[
-            "--profile",
-            "ops",
-            "tasks",
-            "add",
-            "-c",
-            "Align",
-            "--id",
-            "p1",
-            "--script",
-            "true",
-        ],
-    )
-    .env("HOME", &home)
-    .stderr_matches("(?s).*")
-    .run();
+    let out = r
+        .run("worker", &[&["--profile", "ops"][..], &add].concat())
+        .env("HOME", &home)
+        .stderr_matches("(?s).*")
+        .run();
     assert!(out.contains("added 1 task(s)"), "{out}");
 }

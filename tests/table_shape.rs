@@ -238,14 +238,20 @@ fn a_numeric_task_id_is_refused_not_called_set_up() {
     }
 }
 
-#[test]
-fn hand_written_tasks_are_named_not_claimable_everywhere_and_store_check_repairs_them() {
-    let Some((moto, env)) = dynamo_env() else {
-        return;
-    };
+/// The emulator with one well-formed task in step Demo, beside which a test writes by hand.
+fn demo_with_a_good_task() -> Option<(Moto, Env)> {
+    let (moto, env) = dynamo_env()?;
     env.ok(&[
         "tasks", "add", "-c", "Demo", "--id", "good", "--script", "true",
     ]);
+    Some((moto, env))
+}
+
+#[test]
+fn hand_written_tasks_are_named_not_claimable_everywhere_and_store_check_repairs_them() {
+    let Some((moto, env)) = demo_with_a_good_task() else {
+        return;
+    };
     put(
         &moto,
         "anamo-tasks",
@@ -317,7 +323,7 @@ fn hand_written_tasks_are_named_not_claimable_everywhere_and_store_check_repairs
     let out = env
         .anamo(&["store", "check", "--repair"])
         .fails(1)
-        .stderr("error: 1 task(s) no worker can claim are left\n")
+        .stderr("error: 1 task(s) no worker can claim are left; write them again (above)\n")
         .run();
     assert!(
         out.contains(
@@ -345,12 +351,9 @@ fn hand_written_tasks_are_named_not_claimable_everywhere_and_store_check_repairs
 /// --id` removes it (there is no history to keep).
 #[test]
 fn an_item_without_a_state_is_named_by_counts_and_store_check_and_deleted_by_id() {
-    let Some((moto, env)) = dynamo_env() else {
+    let Some((moto, env)) = demo_with_a_good_task() else {
         return;
     };
-    env.ok(&[
-        "tasks", "add", "-c", "Demo", "--id", "good", "--script", "true",
-    ]);
     put(
         &moto,
         "anamo-tasks",

@@ -123,11 +123,12 @@ pub fn sdk_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
     sdk_error_as(service, None, doing, e)
 }
 
-/// [`sdk_error`] for a call whose IAM action is known (`s3:GetObject`): named in a denial
-/// whose message does not say it (S3's plain "Access Denied").
+/// [`sdk_error`] for a call whose IAM action is known (`s3:GetObject`), and the README
+/// section whose policy grants it: named in a denial whose message does not say them (S3's
+/// plain "Access Denied").
 pub fn sdk_error_as<E: ProvideErrorMetadata + std::error::Error + 'static>(
     service: &str,
-    action: Option<&str>,
+    action: Option<(&str, &str)>,
     doing: &str,
     e: SdkError<E, HttpResponse>,
 ) -> Error {
@@ -171,7 +172,7 @@ pub fn sdk_error_as<E: ProvideErrorMetadata + std::error::Error + 'static>(
 
 /// An answer without an error code the SDK could read: its HTTP status and first line, or
 /// the code and message of an XML error (what moto answers for a JSON service's denial).
-fn unreadable(service: &str, raw: &HttpResponse, action: Option<&str>) -> String {
+fn unreadable(service: &str, raw: &HttpResponse, action: Option<(&str, &str)>) -> String {
     let status = raw.status().as_u16();
     let body = raw
         .body()
@@ -201,17 +202,20 @@ fn unreadable(service: &str, raw: &HttpResponse, action: Option<&str>) -> String
 
 /// An access denial: the action AWS names (`... not authorized to perform: ACTION ...`), and
 /// the README section whose policy grants the service's actions.
-fn denied(service: &str, code: &str, msg: &str, known: Option<&str>) -> String {
+fn denied(service: &str, code: &str, msg: &str, known: Option<(&str, &str)>) -> String {
     let action = msg
         .split("perform: ")
         .nth(1)
         .and_then(|rest| rest.split_whitespace().next())
-        .or(known)
+        .or(known.map(|(action, _)| action))
         .map(|a| format!(" {a}"))
         .unwrap_or_default();
-    let section = match service {
-        "DynamoDB" => "AWS: the DynamoDB task store (Minimal IAM policy)",
-        "EC2" => "AWS: launching a step's cluster on EC2 (IAM for launching and syncing instances)",
+    let section = match (service, known) {
+        (_, Some((_, section))) => section,
+        ("DynamoDB", _) => "AWS: the DynamoDB task store (Minimal IAM policy)",
+        ("EC2", _) => {
+            "AWS: launching a step's cluster on EC2 (IAM for launching and syncing instances)"
+        }
         _ => "AWS: sample files in S3, and worker logs (IAM)",
     };
     let msg = if msg.is_empty() { code } else { msg };
@@ -285,11 +289,16 @@ fn not_sent(e: &dyn std::error::Error) -> String {
             .to_string();
     }
     if lower.contains("credential") {
-        let from = profile.map_or(String::new(), |p| format!(" (profile '{p}' has none)"));
-        return format!(
-            "no usable AWS credentials{from}: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and \
-             AWS_SECRET_ACCESS_KEY, or run on an instance with a role"
-        );
+        return match profile {
+            // The profile wins over keys in the environment: its own credentials are the fix.
+            Some(p) => format!(
+                "no usable AWS credentials in profile '{p}': give it some (`aws configure \
+                 --profile {p}`, or `aws sso login --profile {p}`), or name another profile"
+            ),
+            None => "no usable AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and \
+                     AWS_SECRET_ACCESS_KEY, or run on an instance with a role"
+                .to_string(),
+        };
     }
     if all.is_empty() {
         "the request could not be sent (no AWS credentials or region?)".to_string()

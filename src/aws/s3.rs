@@ -93,7 +93,15 @@ pub struct Listed {
 pub struct S3 {
     rt: Runtime,
     client: Client,
+    /// The README section whose policy grants what this client is for, named in a denial.
+    policy: &'static str,
 }
+
+/// The README sections with S3 policies: objects and logs (the default), the workers'
+/// results prefix, and the shipped binary.
+pub const OBJECTS_AND_LOGS_POLICY: &str = "AWS: sample files in S3, and worker logs (IAM)";
+pub const RESULTS_POLICY: &str = "AWS: launching a step's cluster on EC2 (IAM for the workers)";
+pub const BINARY_POLICY: &str = "AWS: from a stock AMI to a costed cohort (IAM additions)";
 
 impl S3 {
     pub fn connect(opts: &AwsOptions) -> Result<Self> {
@@ -106,7 +114,42 @@ impl S3 {
         Ok(Self {
             client: Client::from_conf(s3_config),
             rt,
+            policy: OBJECTS_AND_LOGS_POLICY,
         })
+    }
+
+    /// This client serves what the README's `policy` section grants (see the constants).
+    pub fn for_policy(mut self, policy: &'static str) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// An S3 call's error, naming its IAM action (S3 says only "Access Denied") and the README
+    /// section whose policy grants it.
+    fn error<E>(
+        &self,
+        action: &str,
+        doing: &str,
+        e: aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+    ) -> Error
+    where
+        E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        self.error_in(self.policy, action, doing, e)
+    }
+
+    /// [`Self::error`] for a call made under another section's policy.
+    fn error_in<E>(
+        &self,
+        policy: &str,
+        action: &str,
+        doing: &str,
+        e: aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+    ) -> Error
+    where
+        E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        aws::sdk_error_as("S3", Some((action, policy)), doing, e)
     }
 
     /// Lists `at` (a prefix) page by page. A page that fails is tried again from where the
@@ -136,7 +179,7 @@ impl S3 {
                         continue 'listing;
                     }
                     Err(e) => {
-                        return Err(s3_error("s3:ListBucket", &format!("cannot list {at}"), e));
+                        return Err(self.error("s3:ListBucket", &format!("cannot list {at}"), e));
                     }
                 };
                 let listed = page
@@ -162,7 +205,7 @@ impl S3 {
     /// Proves that `owner` (a worker) can write and delete objects under `prefix`: puts a
     /// small probe object there (named after the owner, so two workers' checks never collide)
     /// and deletes it. The error names the permission that failed.
-    pub fn probe_write(&self, prefix: &S3Uri, owner: &str) -> Result<()> {
+    pub fn probe_write(&self, prefix: &S3Uri, owner: &str, policy: &'static str) -> Result<()> {
         let probe = prefix.join(&format!(
             ".anamo-write-check-{}",
             owner.replace(['/', ':'], "-")
@@ -176,7 +219,8 @@ impl S3 {
                 .send()
                 .await
                 .map_err(|e| {
-                    s3_error(
+                    self.error_in(
+                        policy,
                         "s3:PutObject",
                         &format!("cannot write {probe} (s3:PutObject)"),
                         e,
@@ -189,7 +233,8 @@ impl S3 {
                 .send()
                 .await
                 .map_err(|e| {
-                    s3_error(
+                    self.error_in(
+                        policy,
                         "s3:DeleteObject",
                         &format!("cannot delete {probe} (s3:DeleteObject)"),
                         e,
@@ -242,7 +287,7 @@ impl S3 {
                     .body(ByteStream::from(bytes))
                     .send()
                     .await
-                    .map_err(|e| s3_error("s3:PutObject", &doing, e))?;
+                    .map_err(|e| self.error("s3:PutObject", &doing, e))?;
                 return Ok(());
             }
             self.put_multipart(path, size, to, content_type, &doing)
@@ -267,7 +312,7 @@ impl S3 {
             .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Sha256)
             .send()
             .await
-            .map_err(|e| s3_error("s3:PutObject", doing, e))?;
+            .map_err(|e| self.error("s3:PutObject", doing, e))?;
         let upload_id = started.upload_id().unwrap_or_default().to_string();
         let uploaded = self.put_parts(path, size, to, &upload_id, doing).await;
         match uploaded {
@@ -284,7 +329,7 @@ impl S3 {
                     )
                     .send()
                     .await
-                    .map_err(|e| s3_error("s3:PutObject", doing, e))?;
+                    .map_err(|e| self.error("s3:PutObject", doing, e))?;
                 Ok(())
             }
             Err(e) => {
@@ -329,7 +374,7 @@ impl S3 {
                 .body(ByteStream::from(bytes))
                 .send()
                 .await
-                .map_err(|e| s3_error("s3:PutObject", doing, e))?;
+                .map_err(|e| self.error("s3:PutObject", doing, e))?;
             parts.push(
                 CompletedPart::builder()
                     .part_number(number)
@@ -358,7 +403,7 @@ impl S3 {
                     if e.as_service_error().is_some_and(|s| s.is_no_such_key()) {
                         Error::Invalid(format!("{doing}: no such object"))
                     } else {
-                        s3_error("s3:GetObject", &doing, e)
+                        self.error("s3:GetObject", &doing, e)
                     }
                 })?;
             let mut body = got.body;
@@ -373,18 +418,6 @@ impl S3 {
 }
 
 /// `length` bytes of a file from `offset`.
-/// An S3 call's error, naming its IAM action: S3 says only "Access Denied".
-fn s3_error<E>(
-    action: &str,
-    doing: &str,
-    e: aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
-) -> Error
-where
-    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
-{
-    aws::sdk_error_as("S3", Some(action), doing, e)
-}
-
 fn read_part(path: &Path, offset: u64, length: u64) -> Result<Vec<u8>> {
     use std::io::{Read, Seek, SeekFrom};
     let failed = |source| Error::Read {

@@ -100,8 +100,8 @@ impl Catalog {
                 Some(k) if !changed => {
                     return Err(crate::error::Error::Invalid(format!(
                         "catalog '{}' holds the tasks of {k}, not of {identity}; use another \
-                         --catalog for that store, or pass --store-changed if this is the same \
-                         store moved",
+                         --catalog for that store, or run `anamo sync --store-changed` if this \
+                         is the same store moved",
                         self.path.display()
                     )));
                 }

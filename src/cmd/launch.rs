@@ -120,7 +120,9 @@ impl Cmd {
         };
         // The catalog first: a launch that cannot be recorded is not made.
         let mut catalog = ctx.catalog()?;
-        let store = ctx.store(OpenMode::MustExist)?;
+        let store = ctx
+            .store(OpenMode::MustExist)
+            .map_err(|e| crate::cmd::slip_or(ctx, e))?;
         // A launch is recorded in the catalog of the store its workers serve: a store in
         // another region (--region) or another table is another study.
         if let Some(theirs) = catalog.store_identity()?
@@ -175,7 +177,7 @@ impl Cmd {
         // Read (and hashed) at launch: what the instances check is what is there now.
         let binary = match &self.binary {
             Some(uri) => Some(crate::ship::prepare(
-                &crate::aws::s3::S3::connect(&ctx.aws)?,
+                &crate::aws::s3::S3::connect(&ctx.aws)?.for_policy(crate::aws::s3::BINARY_POLICY),
                 &crate::aws::s3::S3Uri::parse(uri)?,
             )?),
             None => None,

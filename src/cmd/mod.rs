@@ -21,6 +21,37 @@ pub mod worker;
 
 use crate::model::{Attrs, TaskState};
 
+/// Opens the store named by --store, as `ctx.store` does, and holds it to the catalog here
+/// ([`catalog_of_another_store`]): a slip of region is refused even when that region has no
+/// such table yet (rather than "does not exist; create it", which would make one).
+pub fn open_store_for_catalog(
+    ctx: &crate::config::Context,
+    mode: crate::store::OpenMode,
+) -> crate::error::Result<Box<dyn crate::store::TaskStore>> {
+    match ctx.store(mode) {
+        Ok(store) => {
+            if let Some(note) = catalog_of_another_store(ctx, &store.identity())? {
+                crate::note!("{note}");
+            }
+            Ok(store)
+        }
+        Err(e) => Err(slip_or(ctx, e)),
+    }
+}
+
+/// A store that would not open (a table not there): when the catalog here holds the same
+/// table in another region, the region slip is the error to show.
+pub fn slip_or(ctx: &crate::config::Context, e: crate::error::Error) -> crate::error::Error {
+    use crate::store::TaskStore as _;
+    if let Ok(crate::store::StoreUrl::Dynamo(table)) = crate::store::StoreUrl::parse(&ctx.store_url)
+        && let Ok(store) = crate::store::dynamo::DynamoStore::connect(&table, &ctx.aws)
+        && let Err(slip) = catalog_of_another_store(ctx, &store.identity())
+    {
+        return slip;
+    }
+    e
+}
+
 /// The catalog here holds another store's tasks. The same DynamoDB table in another region is
 /// a slip of --region or AWS_REGION: refused before anything is written there. Another store
 /// is said (`Some(note)`): its history does not apply, and `sync` will refuse this catalog.

@@ -32,7 +32,9 @@ impl Cmd {
                 source,
             })?
             .len();
-        S3::connect(&ctx.aws)?.put_file(&exe, &to, "application/octet-stream")?;
+        S3::connect(&ctx.aws)?
+            .for_policy(crate::aws::s3::BINARY_POLICY)
+            .put_file(&exe, &to, "application/octet-stream")?;
         println!(
             "shipped anamo {} (linux {}, {size} bytes, sha256 {sha}) to {to}; launch with \
              --binary {to}",

@@ -74,14 +74,24 @@ fn check(ctx: &Context, collection: Option<&str>, repair: bool) -> Result<()> {
         }
     );
     if left > 0 {
-        anyhow::bail!(
-            "{left} task(s) no worker can claim are left{}",
-            if repair {
-                ""
-            } else {
-                "; `anamo store check --repair` gives them what a claim needs"
+        let fixable = findings
+            .iter()
+            .filter(|f| !f.repaired && f.repairable)
+            .count();
+        let fix = match (repair, fixable, left - fixable) {
+            (false, f, 0) if f > 0 => {
+                "; `anamo store check --repair` gives them what a claim needs".to_string()
             }
-        );
+            (false, f, w) if f > 0 => format!(
+                "; `anamo store check --repair` gives {f} of them what a claim needs, {w} must \
+                 be written again (above)"
+            ),
+            (true, f, _) if f > 0 => {
+                "; they changed while it ran: run `anamo store check --repair` again".to_string()
+            }
+            _ => "; write them again (above)".to_string(),
+        };
+        anyhow::bail!("{left} task(s) no worker can claim are left{fix}");
     }
     Ok(())
 }

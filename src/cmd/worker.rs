@@ -146,13 +146,14 @@ impl Cmd {
         let mut script_env = vec![];
         if let (Some(results), Some(s3)) = (&self.results, &s3) {
             let prefix = results_prefix(results, &collection)?;
-            s3.probe_write(&prefix, &owner).map_err(|e| {
-                anyhow::anyhow!(
-                    "worker cannot write the step's results under {prefix}: {e}; the \
+            s3.probe_write(&prefix, &owner, crate::aws::s3::RESULTS_POLICY)
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "worker cannot write the step's results under {prefix}: {e}; the \
                          bucket must exist and the instance role needs s3:PutObject and \
                          s3:DeleteObject there. Nothing was claimed"
-                )
-            })?;
+                    )
+                })?;
             script_env.push(("ANAMO_RESULTS".to_string(), prefix.to_string()));
         }
         let store = ctx.store(OpenMode::MustExist)?;

@@ -205,6 +205,8 @@ pub fn record_before_delete(
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Deleted {
     pub count: u64,
+    /// Of those, how many were read as tasks and recorded in the catalog first.
+    pub recorded: u64,
     /// Tasks downstream that may run now: the deleted tasks were not required (a lane deleted
     /// on purpose made its sample's state in the step done).
     pub released: u64,
@@ -225,6 +227,7 @@ pub fn delete_with_history(
     let (count, recorded) = remove_with_history(store, catalog, collection, selector)?;
     let mut deleted = Deleted {
         count,
+        recorded: recorded.keys.len() as u64,
         ..Deleted::default()
     };
     for sample in &recorded.unfinished_samples {

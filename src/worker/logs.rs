@@ -39,7 +39,8 @@ impl LogShipper {
     /// Before the first claim: a log destination that cannot be written would leave every
     /// log on an instance that is about to be terminated.
     pub fn preflight(&self, owner: &str) -> Result<()> {
-        self.s3.probe_write(&self.base, owner)
+        self.s3
+            .probe_write(&self.base, owner, crate::aws::s3::OBJECTS_AND_LOGS_POLICY)
     }
 
     /// Uploads that failed so far.

@@ -122,10 +122,7 @@ impl Cmd {
         } else {
             vec![self.single(defaults, attrs)?]
         };
-        let store = ctx.store(OpenMode::Create)?;
-        if let Some(note) = crate::cmd::catalog_of_another_store(ctx, &store.identity())? {
-            crate::note!("{note}");
-        }
+        let store = crate::cmd::open_store_for_catalog(ctx, OpenMode::Create)?;
         // Tasks removed from the store live on in the catalog (and in the store's tombstones,
         // which add_tasks reads): adding one again would run it again and overwrite its
         // history at the next sync. Left out, unless --replace.

@@ -1,11 +1,12 @@
 //! `anamo tasks delete`: remove tasks from the store.
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use clap::Args;
 
 use super::Which;
 use crate::cmd::parse_state;
 use crate::config::Context;
+use crate::error::Error;
 use crate::model::{Selector, TaskState};
 use crate::store::OpenMode;
 use crate::sync;
@@ -38,14 +39,23 @@ impl Cmd {
         }
         // History first: a delete that cannot reach the catalog deletes nothing.
         let mut catalog = ctx.catalog()?;
-        let deleted =
-            sync::delete_with_history(store.as_ref(), &mut catalog, &self.collection, &selector)
-                .with_context(|| {
-                    format!(
-                        "nothing deleted: could not record the tasks in catalog '{}' first",
-                        catalog.path().display()
-                    )
-                })?;
+        let deleted = match sync::delete_with_history(
+            store.as_ref(),
+            &mut catalog,
+            &self.collection,
+            &selector,
+        ) {
+            Ok(d) => d,
+            // The store's own refusal (a permission, a throttle) speaks for itself; only a
+            // catalog that could not take the history stops the delete before it starts.
+            Err(e @ (Error::Aws(_) | Error::AwsTransient(_))) => return Err(e.into()),
+            Err(e) => {
+                return Err(anyhow::Error::from(e).context(format!(
+                    "nothing deleted: could not record the tasks in catalog '{}' first",
+                    catalog.path().display()
+                )));
+            }
+        };
         let n = deleted.count;
         // As retry: naming tasks that are not there is a mistake worth an exit code.
         if n == 0 && !matches!(selector, Selector::All) {
@@ -57,8 +67,15 @@ impl Cmd {
             );
         }
         say_released(&self.collection, &deleted);
+        // An item anamo could not read as a task (named by `store check`) had no history.
+        let unread = n.saturating_sub(deleted.recorded);
+        let unread = if unread > 0 {
+            format!("; {unread} of them unreadable as tasks, with none")
+        } else {
+            String::new()
+        };
         println!(
-            "deleted {n} task(s) of {} (their history is in catalog '{}')",
+            "deleted {n} task(s) of {} (their history is in catalog '{}'{unread})",
             self.collection,
             catalog.path().display()
         );

@@ -40,6 +40,7 @@ pub(super) fn check_claims(
                 problem: format!("without a state anamo knows; {}", write_again(&key)),
                 key,
                 repaired: false,
+                repairable: false,
             });
             continue;
         };
@@ -72,6 +73,7 @@ pub(super) fn check_claims(
                 key,
                 problem,
                 repaired: false,
+                repairable: false,
             });
             continue;
         }
@@ -84,6 +86,7 @@ pub(super) fn check_claims(
             key,
             problem: format!("{state} without {}", missing.join(", ")),
             repaired,
+            repairable: true,
         });
     }
     // Whole todo tasks the claim index does not show.
@@ -111,6 +114,7 @@ pub(super) fn check_claims(
             key,
             problem: "todo but not in the claim index".into(),
             repaired,
+            repairable: true,
         });
     }
     Ok(findings)
