@@ -1094,21 +1094,18 @@ fn two_studies_in_one_account_count_and_sync_only_their_own_instances() {
     let slip = "catalog 'anamo.db' holds the tasks of dynamodb://anamo-tasks in us-east-1, not \
                 dynamodb://anamo-tasks in eu-west-1: the same table in another region is another \
                 store; check --region and AWS_REGION";
-    cloud
-        .env
-        .anamo(&[eu[0], eu[1], "store", "init"])
-        .fails(1)
-        .stderr_one_line_with(slip)
-        .run();
+    let slipped = |args: &[&str]| {
+        cloud
+            .env
+            .anamo(&[&eu[..], args].concat())
+            .fails(1)
+            .stderr_one_line_with(slip)
+            .run();
+    };
+    let add_y = ["tasks", "add", "-c", STEP, "--id", "y", "--script", "true"];
+    slipped(&["store", "init"]);
     // No table there yet: the slip, not "create it with store init".
-    cloud
-        .env
-        .anamo(&[
-            eu[0], eu[1], "tasks", "add", "-c", STEP, "--id", "y", "--script", "true",
-        ])
-        .fails(1)
-        .stderr_one_line_with(slip)
-        .run();
+    slipped(&add_y);
     cloud
         .env
         .anamo(&[eu[0], eu[1], "sync", "--instances", "--no-tasks"])
@@ -1131,14 +1128,7 @@ fn two_studies_in_one_account_count_and_sync_only_their_own_instances() {
         out.contains("added 1 task(s) to dynamodb://anamo-tasks (eu-west-1)"),
         "{out}"
     );
-    cloud
-        .env
-        .anamo(&[
-            eu[0], eu[1], "tasks", "add", "-c", STEP, "--id", "y", "--script", "true",
-        ])
-        .fails(1)
-        .stderr_one_line_with(slip)
-        .run();
+    slipped(&add_y);
     cloud
         .env
         .anamo(&[eu[0], eu[1], "launch", "--step", STEP, "--count", "1"])
