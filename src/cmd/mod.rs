@@ -70,11 +70,7 @@ pub fn catalog_of_another_store(
         return Ok(None);
     }
     let catalog = ctx.catalog_path.display();
-    let table = |id: &str| {
-        id.strip_prefix("dynamodb://")
-            .and_then(|i| i.split_once(" in "))
-            .map(|(t, _)| t.to_string())
-    };
+    let table = |id| crate::store::dynamo::table_and_region(id).map(|(t, _)| t);
     if table(&theirs).is_some() && table(&theirs) == table(identity) {
         return Err(crate::error::Error::Invalid(format!(
             "catalog '{catalog}' holds the tasks of {theirs}, not {identity}: the same table in \

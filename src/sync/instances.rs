@@ -35,8 +35,7 @@ pub fn sync_instances(
     // there, and a listing of another region is a slip of --region or AWS_REGION.
     if let Some((_, theirs)) = identity
         .as_deref()
-        .filter(|i| i.starts_with("dynamodb://"))
-        .and_then(|i| i.split_once(" in "))
+        .and_then(crate::store::dynamo::table_and_region)
         && theirs != region
         && !all
     {

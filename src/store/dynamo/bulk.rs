@@ -128,7 +128,7 @@ fn delete_request(key: Item) -> Result<WriteRequest> {
     let del = DeleteRequest::builder()
         .set_key(Some(key))
         .build()
-        .map_err(|e| Error::Internal(format!("a DynamoDB request built wrong: {e}")))?;
+        .map_err(super::built_wrong)?;
     Ok(WriteRequest::builder().delete_request(del).build())
 }
 
@@ -136,7 +136,7 @@ fn put_request(item: Item) -> Result<WriteRequest> {
     let put = PutRequest::builder()
         .set_item(Some(item))
         .build()
-        .map_err(|e| Error::Internal(format!("a DynamoDB request built wrong: {e}")))?;
+        .map_err(super::built_wrong)?;
     Ok(WriteRequest::builder().put_request(put).build())
 }
 

@@ -61,6 +61,17 @@ pub struct DynamoStore {
     running_shard: std::sync::atomic::AtomicU32,
 }
 
+/// The table and region of a DynamoDB store's identity (`dynamodb://TABLE in REGION`, as
+/// `identity` writes it); `None` for another store's.
+pub fn table_and_region(identity: &str) -> Option<(&str, &str)> {
+    identity.strip_prefix("dynamodb://")?.split_once(" in ")
+}
+
+/// A request a builder refused: our code built it wrong, not the user's input.
+pub(crate) fn built_wrong(e: aws_sdk_dynamodb::error::BuildError) -> Error {
+    Error::Internal(format!("a DynamoDB request built wrong: {e}"))
+}
+
 /// One line for a failed DynamoDB call; a missing table names the command that creates it.
 pub(crate) fn aws_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
     doing: &str,
@@ -313,7 +324,8 @@ impl TaskStore for DynamoStore {
         format!("dynamodb://{}", self.table)
     }
 
-    /// The table and its region: one name in two regions is two stores.
+    /// The table and its region: one name in two regions is two stores
+    /// ([`table_and_region`] reads it back).
     fn identity(&self) -> String {
         let config = self.client.config();
         let region = config.region().map_or("(no region)", |r| r.as_ref());

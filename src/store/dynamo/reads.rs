@@ -297,7 +297,7 @@ impl DynamoStore {
                     .set_expression_attribute_names(projection.map(|p| names_in(&[p])))
                     .consistent_read(true)
                     .build()
-                    .map_err(|e| Error::Internal(format!("a DynamoDB request built wrong: {e}")))?,
+                    .map_err(super::built_wrong)?,
             );
             while let Some(req) = pending.take() {
                 let out = retrying(|| {

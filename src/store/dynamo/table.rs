@@ -28,7 +28,7 @@ fn key(name: &str, kind: KeyType) -> Result<KeySchemaElement> {
         .attribute_name(name)
         .key_type(kind)
         .build()
-        .map_err(|e| Error::Internal(format!("a DynamoDB request built wrong: {e}")))
+        .map_err(super::built_wrong)
 }
 
 fn attr(name: &str, kind: ScalarAttributeType) -> Result<AttributeDefinition> {
@@ -36,7 +36,7 @@ fn attr(name: &str, kind: ScalarAttributeType) -> Result<AttributeDefinition> {
         .attribute_name(name)
         .attribute_type(kind)
         .build()
-        .map_err(|e| Error::Internal(format!("a DynamoDB request built wrong: {e}")))
+        .map_err(super::built_wrong)
 }
 
 /// What `init` did.
@@ -72,7 +72,7 @@ fn sample_index() -> Result<GlobalSecondaryIndex> {
         .key_schema(key(SAMPLE, KeyType::Hash)?)
         .projection(include(SAMPLE_PROJECTED))
         .build()
-        .map_err(|e| Error::Internal(format!("a DynamoDB request built wrong: {e}")))
+        .map_err(super::built_wrong)
 }
 
 /// Adds the sample index to a table made before chained steps, and waits for it.
@@ -84,7 +84,7 @@ async fn add_sample_index(client: &Client, table: &str, units: Option<(i64, i64)
         .set_projection(index.projection().cloned())
         .set_provisioned_throughput(throughput(units)?)
         .build()
-        .map_err(|e| Error::Internal(format!("a DynamoDB request built wrong: {e}")))?;
+        .map_err(super::built_wrong)?;
     client
         .update_table()
         .table_name(table)
@@ -194,7 +194,7 @@ async fn create(client: &Client, table: &str) -> Result<Init> {
         .key_schema(key(CLAIMABLE_AT, KeyType::Range)?)
         .projection(projection())
         .build()
-        .map_err(|e| Error::Internal(format!("a DynamoDB request built wrong: {e}")))?;
+        .map_err(super::built_wrong)?;
     client
         .create_table()
         .table_name(table)
@@ -233,7 +233,7 @@ async fn add_claim_index(
             .projection(projection())
             .set_provisioned_throughput(throughput(units)?)
             .build()
-            .map_err(|e| Error::Internal(format!("a DynamoDB request built wrong: {e}")))?;
+            .map_err(super::built_wrong)?;
         client
             .update_table()
             .table_name(table)
@@ -262,7 +262,7 @@ fn throughput(units: Option<(i64, i64)>) -> Result<Option<ProvisionedThroughput>
                 .read_capacity_units(read)
                 .write_capacity_units(write)
                 .build()
-                .map_err(|e| Error::Internal(format!("a DynamoDB request built wrong: {e}")))
+                .map_err(super::built_wrong)
         })
         .transpose()
 }
@@ -281,7 +281,7 @@ async fn drop_index(client: &Client, table: &str, index: &str) -> Result<()> {
     let delete = DeleteGlobalSecondaryIndexAction::builder()
         .index_name(index)
         .build()
-        .map_err(|e| Error::Internal(format!("a DynamoDB request built wrong: {e}")))?;
+        .map_err(super::built_wrong)?;
     client
         .update_table()
         .table_name(table)
