@@ -2,15 +2,15 @@
 //! marked removed, and `sync_runs` says `failed` with the reason.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::ops::ControlFlow;
 
 use anamo::catalog::Catalog;
 use anamo::error::{Error, Result};
 use anamo::model::*;
-use anamo::store::{OpenMode, SqliteStore, TaskStore};
+use anamo::store::{OpenMode, SqliteStore, TaskSource, TaskStore};
 use anamo::sync::{TaskSyncOptions, progress_bar, sync_tasks};
 
-/// A real SQLite store whose scans start failing after `ok_pages` pages, as a store does when
+/// A real SQLite store whose reads start failing after `ok_pages` pages, as a store does when
 /// its connection drops mid-way.
 struct FailingScans {
     inner: SqliteStore,
@@ -18,69 +18,25 @@ struct FailingScans {
     pages: AtomicUsize,
 }
 
-impl TaskStore for FailingScans {
-    fn add_tasks(&self, t: &[NewTask], o: AddOptions) -> Result<AddReport> {
-        self.inner.add_tasks(t, o)
-    }
-    fn sample_view(&self, s: &str) -> Result<SampleView> {
-        self.inner.sample_view(s)
-    }
-    fn waiting_samples(&self, c: Option<&str>) -> Result<Vec<String>> {
-        self.inner.waiting_samples(c)
-    }
-    fn promote_task(&self, c: &str, t: &str, v: i64) -> Result<bool> {
-        self.inner.promote_task(c, t, v)
-    }
-    fn has_running(&self, c: &str) -> Result<bool> {
-        self.inner.has_running(c)
-    }
-    fn try_claim(&self, c: &str, o: &str, l: Duration) -> Result<ClaimAttempt> {
-        self.inner.try_claim(c, o, l)
-    }
-    fn count_claimable(&self, c: &str) -> Result<u64> {
-        self.inner.count_claimable(c)
-    }
-    fn heartbeat(&self, c: &mut Claim, l: Duration) -> Result<bool> {
-        self.inner.heartbeat(c, l)
-    }
-    fn finish(&self, c: &Claim, o: &Outcome) -> Result<Option<TaskState>> {
-        self.inner.finish(c, o)
-    }
-    fn release(&self, c: &Claim) -> Result<bool> {
-        self.inner.release(c)
-    }
-    fn release_stale(&self, c: Option<&str>) -> Result<StaleReport> {
-        self.inner.release_stale(c)
-    }
-    fn retry(&self, c: &str, s: &Selector) -> Result<u64> {
-        self.inner.retry(c, s)
-    }
-    fn delete(&self, c: &str, s: &Selector) -> Result<u64> {
-        self.inner.delete(c, s)
-    }
-    fn get(&self, c: &str, id: &str) -> Result<Option<Task>> {
-        self.inner.get(c, id)
-    }
-    fn tombstone(&self, c: &str, id: &str) -> Result<Option<Tombstone>> {
-        self.inner.tombstone(c, id)
-    }
-    fn drop_sample(&self, s: &str, why: &str) -> Result<()> {
-        self.inner.drop_sample(s, why)
-    }
-    fn reinstate_sample(&self, s: &str) -> Result<bool> {
-        self.inner.reinstate_sample(s)
-    }
-    fn scan(&self, f: &TaskFilter, a: Option<&TaskKey>, l: usize) -> Result<Page> {
-        if self.pages.fetch_add(1, Ordering::SeqCst) >= self.ok_pages {
-            return Err(Error::Invalid("connection reset by peer".into()));
-        }
-        self.inner.scan(f, a, l)
-    }
-    fn counts(&self, c: Option<&str>) -> Result<Vec<StateCount>> {
-        self.inner.counts(c)
+impl TaskSource for FailingScans {
+    fn stream(
+        &self,
+        filter: &TaskFilter,
+        page_size: usize,
+        f: &mut dyn FnMut(Page) -> Result<ControlFlow<()>>,
+    ) -> Result<()> {
+        TaskStore::stream(&self.inner, filter, page_size, &mut |page| {
+            if self.pages.fetch_add(1, Ordering::SeqCst) >= self.ok_pages {
+                return Err(Error::Invalid("connection reset by peer".into()));
+            }
+            f(page)
+        })
     }
     fn describe(&self) -> String {
-        self.inner.describe()
+        TaskStore::describe(&self.inner)
+    }
+    fn identity(&self) -> String {
+        TaskStore::identity(&self.inner)
     }
 }
 

@@ -175,6 +175,43 @@ pub trait TaskStore: Send + Sync {
     }
 }
 
+/// What a sync reads of a store: its tasks and tombstones, streamed, and its names. Every
+/// store is one; a test stands in for a store with these three methods alone.
+pub trait TaskSource: Sync {
+    /// As [`TaskStore::stream`].
+    fn stream(
+        &self,
+        filter: &TaskFilter,
+        page_size: usize,
+        f: &mut dyn FnMut(Page) -> Result<ControlFlow<()>>,
+    ) -> Result<()>;
+
+    /// As [`TaskStore::describe`].
+    fn describe(&self) -> String;
+
+    /// As [`TaskStore::identity`].
+    fn identity(&self) -> String;
+}
+
+impl<S: TaskStore + ?Sized> TaskSource for S {
+    fn stream(
+        &self,
+        filter: &TaskFilter,
+        page_size: usize,
+        f: &mut dyn FnMut(Page) -> Result<ControlFlow<()>>,
+    ) -> Result<()> {
+        TaskStore::stream(self, filter, page_size, f)
+    }
+
+    fn describe(&self) -> String {
+        TaskStore::describe(self)
+    }
+
+    fn identity(&self) -> String {
+        TaskStore::identity(self)
+    }
+}
+
 pub use crate::db::OpenMode;
 
 /// A parsed store URL.

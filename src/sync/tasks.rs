@@ -12,7 +12,7 @@ use crate::error::Result;
 use crate::model::{
     Damaged, Selector, Task, TaskFilter, TaskKey, TaskState, Tombstone, Unclaimable,
 };
-use crate::store::{TaskStore, for_each_task};
+use crate::store::{TaskSource, TaskStore, for_each_task};
 
 #[derive(Debug, Clone)]
 pub struct TaskSyncOptions {
@@ -46,8 +46,8 @@ pub struct TaskSyncReport {
 }
 
 /// Copies every task of the store into the catalog.
-pub fn sync_tasks(
-    store: &dyn TaskStore,
+pub fn sync_tasks<S: TaskSource + ?Sized>(
+    store: &S,
     catalog: &mut Catalog,
     opts: &TaskSyncOptions,
     progress: &ProgressBar,

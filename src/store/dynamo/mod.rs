@@ -164,7 +164,7 @@ impl DynamoStore {
                 .table_name(&self.table)
                 .set_key(Some(key.clone()))
                 .update_expression(&expression)
-                .condition_expression(condition)
+                .condition_expression(&condition)
                 .set_expression_attribute_names(Some(names.clone()))
                 .set_expression_attribute_values((!values.is_empty()).then(|| values.clone()))
                 .return_values(ReturnValue::AllNew)

@@ -327,9 +327,9 @@ async fn backfill_shards(client: &Client, table: &str) -> Result<u64> {
             let out = client
                 .update_item()
                 .table_name(table)
+                .set_expression_attribute_names(Some(update.names()))
                 .update_expression(&update.expression)
                 .condition_expression(update.condition)
-                .set_expression_attribute_names(Some(update.names()))
                 .set_key(Some(update.key))
                 .set_expression_attribute_values(Some(values_map(update.values)))
                 .send()

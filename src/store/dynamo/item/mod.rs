@@ -1,0 +1,169 @@
+//! The item format of the DynamoDB store: the only place that knows attribute names. This
+//! file holds the names, the key, and the small readers the others share; task.rs turns a Task
+//! into an item and back (tombstones, marks, a sample's tasks), expr.rs builds every read's
+//! key condition, filter and projection, update.rs every conditional write. Nothing here sends
+//! a request or decides when a write happens (lease.rs, bulk.rs, reads.rs and index.rs do),
+//! and nothing reads the clock: times come in.
+
+mod expr;
+mod task;
+#[cfg(test)]
+mod tests;
+mod update;
+
+pub use expr::*;
+pub use task::*;
+pub use update::*;
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use crate::model::TaskState;
+
+pub type Item = HashMap<String, AttributeValue>;
+/// The values of an expression, by placeholder (`:now`).
+pub type Values = Vec<(&'static str, AttributeValue)>;
+
+/// The table's partition key.
+pub const COLLECTION: &str = "collection";
+/// The table's sort key.
+pub const TASK_ID: &str = "task_id";
+/// The partition key of the sample index.
+pub const SAMPLE: &str = "sample";
+/// The upstream steps of a task added `--after` them (a list of strings).
+const AFTER: &str = "after";
+/// When a done-mark was written.
+const MARKED_AT: &str = "marked_at";
+/// When a task was removed (on its tombstone).
+const REMOVED_AT: &str = "removed_at";
+/// On a tombstone: withdrawn with its dropped sample, not deleted.
+const WITHDRAWN: &str = "withdrawn";
+const SCRIPT: &str = "script";
+/// The script attribute, for the claim path's check of what an index entry lacks.
+pub const SCRIPT_ATTR: &str = SCRIPT;
+const ATTRS: &str = "attrs";
+const STATE: &str = "state";
+const ATTEMPTS: &str = "attempts";
+/// Runs ever made (never reset; missing on items of an older anamo: read as `attempts`).
+const RUNS: &str = "runs";
+const MAX_ATTEMPTS: &str = "max_attempts";
+const TIMEOUT_SECS: &str = "timeout_secs";
+const OWNER: &str = "owner";
+const LEASE_UNTIL: &str = "lease_until";
+const CREATED_AT: &str = "created_at";
+const UPDATED_AT: &str = "updated_at";
+const STARTED_AT: &str = "started_at";
+const FINISHED_AT: &str = "finished_at";
+const EXIT_CODE: &str = "exit_code";
+const LOG_URI: &str = "log_uri";
+const ERROR_TAIL: &str = "error_tail";
+const VERSION: &str = "version";
+/// The sort key of the sparse claim index: when the task may be claimed (creation time
+/// while `todo`, lease expiry while `running`). Finished tasks do not have it, so the index
+/// holds only tasks that are or will become claimable.
+pub const CLAIMABLE_AT: &str = "claimable_at";
+/// The partition key of the claim index: `collection#NN`, one of the collection's shards
+/// (claim.rs). Set when the task is written and never changed.
+pub const CLAIM_SHARD: &str = "claim_shard";
+/// The sharded claim index on (claim_shard, claimable_at).
+pub const INDEX: &str = "claim_by_shard";
+/// The unsharded index of tables made before sharding, on (collection, claimable_at);
+/// `anamo store init` replaces it.
+pub const LEGACY_INDEX: &str = "claimable";
+/// Attributes the claim index carries, so a claim needs no extra read.
+pub const PROJECTED: &[&str] = &[STATE, ATTEMPTS, MAX_ATTEMPTS, VERSION];
+/// The index of every task with a sample (and every done-mark) on (sample): one small Query
+/// gives a sample's tasks in all steps, which is what the flow decides promotions on.
+pub const SAMPLE_INDEX: &str = "by_sample";
+/// Attributes the sample index carries.
+pub const SAMPLE_PROJECTED: &[&str] = &[STATE, VERSION, AFTER];
+/// `claimable_at` of a waiting task: later than any lease, so the claim index lists the
+/// task (a worker finds its collection's waiting tasks there) but no claim ever takes it.
+pub const NEVER: i64 = 9_007_199_254_740_991;
+/// The partition of done-marks: a done task deleted from the store leaves one per step and
+/// sample (task id `STEP/SAMPLE`), so what waits on it is still released. '/' cannot start
+/// a collection name, so no task ever lands here.
+pub const MARKS: &str = "/done";
+/// The partition prefix of tombstones: a removed task leaves one in `/removed/STEP` under its
+/// own id, with its sample (so the sample index shows it), final state and times. One
+/// partition per step, as for the tasks themselves.
+const REMOVED: &str = "/removed/";
+/// The partition of dropped samples' marks (task id: the sample): `add` skips their tasks.
+const DROPPED: &str = "/dropped";
+/// When a sample was dropped, and why (on its mark).
+const DROPPED_AT: &str = "dropped_at";
+const REASON: &str = "reason";
+
+pub fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.to_string())
+}
+
+pub fn n(v: impl std::fmt::Display) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+/// The claim shard a task belongs to.
+pub fn shard_of_task(collection: &str, task_id: &str) -> String {
+    super::claim::shard_key(collection, super::claim::shard_of(task_id))
+}
+
+pub fn key(collection: &str, task_id: &str) -> Item {
+    HashMap::from([
+        (COLLECTION.to_string(), s(collection)),
+        (TASK_ID.to_string(), s(task_id)),
+    ])
+}
+// Single attributes of items that need not be whole tasks (index projections, stale leases).
+
+fn attr_n(item: &Item, name: &str) -> Option<i64> {
+    match item.get(name) {
+        Some(AttributeValue::N(v)) => v.parse::<f64>().ok().map(|f| f as i64),
+        _ => None,
+    }
+}
+
+fn attr_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => Some(v),
+        _ => None,
+    }
+}
+
+/// Attribute names used in an expression: every `#name` token stands for `name`, so reserved
+/// words (state, owner, ...) never clash.
+pub fn names_in(expressions: &[&str]) -> HashMap<String, String> {
+    let mut names = HashMap::new();
+    for e in expressions {
+        let mut rest = *e;
+        while let Some(i) = rest.find('#') {
+            let tail = &rest[i + 1..];
+            let len = tail
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(tail.len());
+            names.insert(format!("#{}", &tail[..len]), tail[..len].to_string());
+            rest = &tail[len..];
+        }
+    }
+    names
+}
+
+/// Values by placeholder, as a request takes them.
+pub fn values_map(values: Values) -> HashMap<String, AttributeValue> {
+    values
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+}
+
+/// The placeholder and value of a state in an expression (`:running` = "running").
+pub(crate) fn state_value(state: TaskState) -> (&'static str, AttributeValue) {
+    let placeholder = match state {
+        TaskState::Waiting => ":waiting",
+        TaskState::Todo => ":todo",
+        TaskState::Running => ":running",
+        TaskState::Done => ":done",
+        TaskState::Failed => ":failed",
+    };
+    (placeholder, s(state.as_str()))
+}
