@@ -6,6 +6,7 @@ use crate::cmd;
 use std::path::PathBuf;
 
 use crate::catalog::DEFAULT_CATALOG;
+use crate::model::{Attrs, TaskState};
 use crate::store::DEFAULT_STORE;
 
 /// anamo: a work queue and catalog for population-scale genome workflows on AWS.
@@ -101,4 +102,29 @@ pub enum Command {
     Completions(cmd::completions::Cmd),
     /// Print the man page, generated from the same definitions as --help.
     Man(cmd::completions::Man),
+}
+
+/// Parses `NAME=VALUE` attribute flags.
+pub fn parse_attr(s: &str) -> Result<(String, String), String> {
+    name_value(s, "an attribute")
+}
+
+/// A report or query parameter, `NAME=VALUE`.
+pub fn parse_param(s: &str) -> Result<(String, String), String> {
+    name_value(s, "a parameter")
+}
+
+fn name_value(s: &str, what: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("'{s}' is not {what}: write NAME=VALUE (e.g. sample={s})"))?;
+    Ok((k.trim().to_string(), v.to_string()))
+}
+
+pub fn attrs_from(pairs: &[(String, String)]) -> Attrs {
+    pairs.iter().cloned().collect()
+}
+
+pub fn parse_state(s: &str) -> Result<TaskState, String> {
+    s.parse()
 }

@@ -21,6 +21,7 @@ pub mod ship;
 pub mod standing;
 pub mod status;
 pub mod store;
+pub mod study;
 pub mod sync;
 pub mod taskfile;
 pub mod worker;

@@ -235,9 +235,8 @@ fn results_and_idle_timeout_reach_the_workers_and_a_bad_prefix_stops_the_launch(
             "1h",
         ])
         .fails(2)
-        .stderr(
-            "error: --idle-timeout needs --wait: without it workers leave as soon as nothing is \
-             claimable\n",
+        .stderr_starts_with(
+            "error: the following required arguments were not provided:\n  --wait\n",
         )
         .run();
     assert_eq!(cloud.instances().len(), 1, "nothing more started");

@@ -308,7 +308,7 @@ fn durations_parse_as_written() {
 #[test]
 fn parameters_split_at_the_first_equals_sign() {
     fuzz("parameters", 512, any::<String>(), |text| {
-        match anamo::cmd::parse_attr(&text) {
+        match anamo::cli::parse_attr(&text) {
             Ok((k, v)) => {
                 let (raw_k, raw_v) = text.split_once('=').expect("an = was found");
                 prop_assert_eq!(k, raw_k.trim());

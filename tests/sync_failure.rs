@@ -1,8 +1,8 @@
 //! A sync whose source fails part-way: the batches before the failure stay whole, nothing is
 //! marked removed, and `sync_runs` says `failed` with the reason.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anamo::catalog::Catalog;
 use anamo::error::{Error, Result};

@@ -35,57 +35,8 @@ impl Cmd {
                 self.id
             );
         };
-        let Some(last) = found.log_uri else {
-            if found.removed && found.runs == 0 {
-                bail!(
-                    "task {}/{} was removed from the store while {} and never ran: it has no log \
-                     (`anamo status --sample` shows its sample's history)",
-                    found.collection,
-                    self.id,
-                    found.state
-                );
-            }
-            if found.removed {
-                bail!(
-                    "task {}/{} was removed from the store while {}; its {} run(s) recorded no \
-                     log (its worker ran without --log-dir or --log-uri)",
-                    found.collection,
-                    self.id,
-                    found.state,
-                    found.runs
-                );
-            }
-            if found.state == "waiting" {
-                bail!(
-                    "task {}/{} has not run: it waits for its sample's tasks upstream (`anamo \
-                     tasks show {} -c {}` names the steps; `anamo query blocked-samples` after a \
-                     sync says what holds it)",
-                    found.collection,
-                    self.id,
-                    self.id,
-                    found.collection
-                );
-            }
-            if found.state == "running" || found.state == "todo" {
-                let now = if found.state == "running" {
-                    format!("is running its run {}", found.runs)
-                } else {
-                    format!("is waiting to run (todo, {} run(s) so far)", found.runs)
-                };
-                bail!(
-                    "task {}/{} {now}; a log is recorded on the task when a run ends",
-                    found.collection,
-                    self.id
-                );
-            }
-            bail!(
-                "task {}/{} has no log: its worker ran without --log-dir or --log-uri \
-                 (the tail of its error is in `anamo tasks show {} -c {}`)",
-                found.collection,
-                self.id,
-                self.id,
-                found.collection
-            );
+        let Some(last) = found.log_uri.clone() else {
+            return Err(self.why_no_log(&found));
         };
         let uri = match self.run {
             None => last,
@@ -113,6 +64,61 @@ impl Cmd {
             out.flush()?;
         }
         Ok(())
+    }
+
+    /// Why a task has no log to show: removed, never run, still running, or run without
+    /// --log-dir or --log-uri.
+    fn why_no_log(&self, found: &LogRef) -> anyhow::Error {
+        if found.removed && found.runs == 0 {
+            return anyhow::anyhow!(
+                "task {}/{} was removed from the store while {} and never ran: it has no log \
+                 (`anamo status --sample` shows its sample's history)",
+                found.collection,
+                self.id,
+                found.state
+            );
+        }
+        if found.removed {
+            return anyhow::anyhow!(
+                "task {}/{} was removed from the store while {}; its {} run(s) recorded no \
+                 log (its worker ran without --log-dir or --log-uri)",
+                found.collection,
+                self.id,
+                found.state,
+                found.runs
+            );
+        }
+        if found.state == "waiting" {
+            return anyhow::anyhow!(
+                "task {}/{} has not run: it waits for its sample's tasks upstream (`anamo \
+                 tasks show {} -c {}` names the steps; `anamo query blocked-samples` after a \
+                 sync says what holds it)",
+                found.collection,
+                self.id,
+                self.id,
+                found.collection
+            );
+        }
+        if found.state == "running" || found.state == "todo" {
+            let now = if found.state == "running" {
+                format!("is running its run {}", found.runs)
+            } else {
+                format!("is waiting to run (todo, {} run(s) so far)", found.runs)
+            };
+            return anyhow::anyhow!(
+                "task {}/{} {now}; a log is recorded on the task when a run ends",
+                found.collection,
+                self.id
+            );
+        }
+        anyhow::anyhow!(
+            "task {}/{} has no log: its worker ran without --log-dir or --log-uri \
+             (the tail of its error is in `anamo tasks show {} -c {}`)",
+            found.collection,
+            self.id,
+            self.id,
+            found.collection
+        )
     }
 
     fn find(&self, ctx: &Context) -> Result<Option<LogRef>> {

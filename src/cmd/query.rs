@@ -6,7 +6,7 @@ use anyhow::{Result, bail};
 use clap::Args;
 
 use crate::catalog::Catalog;
-use crate::cmd::parse_param;
+use crate::cli::parse_param;
 use crate::config::Context;
 use crate::output::Format;
 use crate::query::{self, saved};

@@ -33,7 +33,8 @@ pub struct Cmd {
 impl Cmd {
     pub fn run(self, ctx: &Context) -> Result<()> {
         if self.sync {
-            crate::sync::Request::before_reading().run(ctx)?;
+            crate::sync::Request::before_reading()
+                .run(ctx, &mut |synced| crate::note!("{synced}"))?;
         }
         let conn = Catalog::read_only(&ctx.catalog_path)?;
         let format = Format::resolve(self.format);

@@ -104,7 +104,7 @@ fn init(ctx: &Context) -> Result<()> {
         }
         StoreUrl::Dynamo(table) => {
             let store = DynamoStore::connect(&table, &ctx.aws)?;
-            if let Some(note) = super::catalog_of_another_store(ctx, &store.identity())? {
+            if let Some(note) = crate::study::catalog_of_another_store(ctx, &store.identity())? {
                 crate::note!("{note}");
             }
             match store.init()? {

@@ -55,9 +55,8 @@ impl Cmd {
             sample_pattern: self.sample_pattern,
             no_tasks: self.no_tasks,
             store_changed: self.store_changed,
-            summary_to_stderr: false,
             wait_for_running: None,
         }
-        .run(ctx)
+        .run(ctx, &mut |synced| println!("{synced}"))
     }
 }

@@ -1,17 +1,15 @@
 //! `anamo worker`: run tasks of one collection on this machine.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use clap::Args;
 
-use crate::aws::s3::{S3, S3Uri};
 use crate::clock::parse_duration;
 use crate::config::Context;
 use crate::store::OpenMode;
-use crate::worker::{self, LogShipper, Options, Shutdown, Wait};
+use crate::worker::{self, Setup, Wait};
 
 /// Claim tasks of a collection and run them until none is left.
 ///
@@ -25,6 +23,7 @@ use crate::worker::{self, LogShipper, Options, Shutdown, Wait};
 /// promotion a crashed worker skipped). With --wait it stays while anything can still become
 /// claimable without a person acting; --watch stays until stopped.
 #[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("stays").args(["wait", "watch"]))]
 pub struct Cmd {
     /// The collection (workflow step) to work on, e.g. Alignment [default on EC2: the
     /// instance's `anamo:step` tag, which `anamo launch` sets].
@@ -56,8 +55,8 @@ pub struct Cmd {
 
     /// With --wait or --watch: leave once nothing was claimable for this long (each slot
     /// in turn; with --shutdown-on-exit the machine then powers off), so a waiting cluster
-    /// does not idle for ever.
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    /// does not idle for ever. Without them a worker leaves as soon as nothing is claimable.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION", requires = "stays")]
     pub idle_timeout: Option<Duration>,
 
     /// Where the step's scripts write their results, s3://BUCKET/PREFIX/ ({collection} is
@@ -118,100 +117,7 @@ impl Cmd {
     }
 
     fn work(self, ctx: &Context) -> Result<()> {
-        if self.idle_timeout.is_some() && !self.wait && !self.watch {
-            return Err(crate::error::Error::Usage(
-                "--idle-timeout needs --wait or --watch: without them a worker leaves as soon \
-                 as nothing is claimable"
-                    .into(),
-            )
-            .into());
-        }
-        let (owner, metadata) = match &self.owner {
-            Some(o) => (o.clone(), None),
-            None => worker::detect_owner(),
-        };
-        let collection = match self.collection {
-            Some(c) => c,
-            None => worker::step_from_tag(metadata.as_ref(), &owner, &ctx.aws)?,
-        };
-        // One S3 client for the results probe and the log uploads (AWS configuration is
-        // loaded once, and only when S3 is used).
-        let mut s3 = if self.results.is_some() || self.log_uri.is_some() {
-            Some(S3::connect(&ctx.aws)?)
-        } else {
-            None
-        };
-        // The results prefix first: nothing else is worth doing on a machine that cannot
-        // deliver the step's results.
-        let mut script_env = vec![];
-        if let (Some(results), Some(s3)) = (&self.results, &s3) {
-            let prefix = results_prefix(results, &collection)?;
-            s3.probe_write(&prefix, &owner, crate::aws::s3::RESULTS_POLICY)
-                .map_err(|e| {
-                    anyhow::anyhow!(
-                        "worker cannot write the step's results under {prefix}: {e}; the \
-                         bucket must exist and the instance role needs s3:PutObject and \
-                         s3:DeleteObject there. Nothing was claimed"
-                    )
-                })?;
-            script_env.push(("ANAMO_RESULTS".to_string(), prefix.to_string()));
-        }
-        let store = ctx.store(OpenMode::MustExist)?;
-        // A collection with no task at all is most often a typo: say so rather than report
-        // "0 done" as if the step were finished (one key read, on any store).
-        if let Some(hint) = crate::cmd::unknown_collection(store.as_ref(), &collection, None)? {
-            if !self.watch {
-                anyhow::bail!("{hint}, or pass --watch to wait for tasks to be added");
-            }
-            crate::note!("warning: {hint}; waiting for tasks to be added (--watch)");
-        }
-        let (log_dir, log_shipper) = match (&self.log_uri, s3.take()) {
-            (Some(uri), Some(s3)) => {
-                let base = S3Uri::parse(uri)?;
-                let keep_local = self.log_dir.is_some();
-                let dir = self.log_dir.unwrap_or_else(|| {
-                    std::env::temp_dir().join(format!("anamo-logs-{}", std::process::id()))
-                });
-                let shipper = LogShipper::new(s3, base, keep_local);
-                (Some(dir), Some(Arc::new(shipper)))
-            }
-            _ => (self.log_dir, None),
-        };
-        let shutdown = Arc::new(Shutdown::new(self.grace));
-        shutdown
-            .watch_signals()
-            .context("cannot install signal handlers")?;
-        if let Some(session) = metadata {
-            worker::watch_spot_notice(session, Arc::clone(&shutdown));
-        }
-        if let Some(dir) = &log_dir {
-            // A folder the worker cannot write would fail every task it claims, attempt after
-            // attempt, as if the scripts were broken: refuse before claiming any.
-            check_log_dir(dir).map_err(|e| {
-                anyhow::anyhow!(
-                    "worker cannot write its logs in '{}': {e}; fix --log-dir (or \
-                     ANAMO_LOG_DIR). Nothing was claimed",
-                    dir.display()
-                )
-            })?;
-        }
-        if let Some(shipper) = &log_shipper {
-            // What S3 said first (NoSuchBucket, AccessDenied), then what to do about it.
-            shipper.preflight(&owner).map_err(|e| {
-                anyhow::anyhow!(
-                    "worker cannot write its logs under {}: {e}; fix --log-uri (the bucket must \
-                     exist) or give the instance role s3:PutObject and s3:DeleteObject there. \
-                     Nothing was claimed",
-                    self.log_uri.as_deref().unwrap_or_default()
-                )
-            })?;
-        }
-        let opts = Options {
-            owner,
-            collection,
-            slots: self.slots as usize,
-            max_tasks: self.max_tasks,
-            lease: self.lease,
+        let setup = Setup {
             wait: if self.watch {
                 Wait::Forever
             } else if self.wait {
@@ -219,37 +125,28 @@ impl Cmd {
             } else {
                 Wait::Exit
             },
-            max_idle: worker::MAX_IDLE,
+            collection: self.collection,
+            owner: self.owner,
+            slots: self.slots,
+            max_tasks: self.max_tasks,
+            lease: self.lease,
             idle_timeout: self.idle_timeout,
-            script_env,
+            results: self.results,
             stop_claiming_after: self.stop_claiming_after,
-            log_dir,
-            log_shipper,
+            grace: self.grace,
+            log_dir: self.log_dir,
+            log_uri: self.log_uri,
         };
-        let (summary, result) = worker::run(store.as_ref(), &opts, &shutdown);
+        let ready = setup.prepare(|| ctx.store(OpenMode::MustExist), &ctx.aws)?;
+        if let Some(warning) = &ready.warning {
+            crate::note!("{warning}");
+        }
+        let opts = &ready.options;
+        let (summary, result) = worker::run(ready.store.as_ref(), opts, &ready.shutdown);
         println!("worker {} on {}: {summary}", opts.owner, opts.collection);
         result?;
         Ok(())
     }
-}
-
-/// `--results` for this step: `{collection}` filled, and a folder (a trailing `/`).
-pub(crate) fn results_prefix(pattern: &str, collection: &str) -> crate::error::Result<S3Uri> {
-    let filled = crate::placeholders::fill(
-        "--results",
-        pattern,
-        &[("collection", collection)],
-        crate::placeholders::Quoting::Plain,
-    )?;
-    Ok(S3Uri::parse(&filled)?.as_folder())
-}
-
-/// Makes the log folder and writes and removes a probe file in it.
-fn check_log_dir(dir: &std::path::Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let probe = dir.join(format!(".anamo-probe-{}", std::process::id()));
-    std::fs::write(&probe, b"")?;
-    std::fs::remove_file(&probe)
 }
 
 /// Runs the power-off command; a failure is reported, not hidden.

@@ -6,6 +6,7 @@ mod identity;
 mod imds;
 mod logs;
 mod process;
+mod setup;
 mod shutdown;
 mod slot;
 mod spot;
@@ -16,6 +17,7 @@ use std::time::{Duration, Instant};
 
 pub use identity::{default_owner, detect as detect_owner, step_from_tag};
 pub use logs::LogShipper;
+pub use setup::{Prepared, Setup, results_prefix};
 pub use shutdown::Shutdown;
 pub use spot::watch_spot_notice;
 

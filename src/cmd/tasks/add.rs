@@ -5,11 +5,13 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use clap::Args;
 
-use crate::cmd::{attrs_from, parse_attr};
+use crate::cli::{attrs_from, parse_attr};
 use crate::config::Context;
-use crate::model::{AddOptions, DEFAULT_MAX_ATTEMPTS, NewTask, Seen, Skipped, TaskState};
+use crate::model::{
+    AddOptions, AddReport, DEFAULT_MAX_ATTEMPTS, NewTask, Seen, Skipped, TaskState,
+};
 use crate::placeholders::Quoting;
-use crate::store::{OpenMode, flow};
+use crate::store::{OpenMode, TaskStore, flow};
 use crate::taskfile::{self, Defaults, FileFormat};
 
 /// Add tasks (idempotent: ids already in the store are skipped unless --replace).
@@ -95,34 +97,8 @@ impl Cmd {
             timeout_secs: self.timeout,
             after: taskfile::parse_after(&self.after.join(",")),
         };
-        let attrs = attrs_from(&self.attrs);
-        let mut skipped_done = 0;
-        let tasks = if let Some(path) = &self.file {
-            let parsed = taskfile::read(path, self.format, &defaults)?;
-            skipped_done = parsed.skipped_done;
-            parsed
-                .tasks
-                .into_iter()
-                .map(|mut t| {
-                    for (k, v) in &attrs {
-                        t.attrs.entry(k.clone()).or_insert_with(|| v.clone());
-                    }
-                    t
-                })
-                .collect()
-        } else if let Some(samples) = &self.samples {
-            let Some(script) = &self.script else {
-                // clap: --samples requires --script.
-                return Err(
-                    crate::error::Error::Internal("--samples without --script".into()).into(),
-                );
-            };
-            let id = self.id.as_deref().unwrap_or("{sample}");
-            taskfile::from_samples(samples, id, script, &attrs, &defaults)?
-        } else {
-            vec![self.single(defaults, attrs)?]
-        };
-        let store = crate::cmd::open_store_for_catalog(ctx, OpenMode::Create)?;
+        let (tasks, skipped_done) = self.tasks(defaults)?;
+        let store = crate::study::open_store_for_catalog(ctx, OpenMode::Create)?;
         // Tasks removed from the store live on in the catalog (and in the store's tombstones,
         // which add_tasks reads): adding one again would run it again and overwrite its
         // history at the next sync. Left out, unless --replace.
@@ -137,79 +113,47 @@ impl Cmd {
         };
         let report = store.add_tasks(&tasks, opts)?;
         let mut notes: Vec<String> = from_catalog;
-        // Each skipped task's sample, by key: one lookup each, not a search of the batch.
-        let samples: std::collections::HashMap<(&str, &str), &str> = tasks
-            .iter()
-            .filter_map(|t| {
-                Some((
-                    (t.collection.as_str(), t.task_id.as_str()),
-                    t.sample.as_deref()?,
-                ))
-            })
-            .collect();
-        for skipped in &report.skipped {
-            let key = (skipped.collection.as_str(), skipped.task_id.as_str());
-            notes.push(skip_note(
-                store.as_ref(),
-                skipped,
-                samples.get(&key).copied(),
-            )?);
-        }
-        for note in notes.iter().take(10) {
-            crate::note!("{note}");
-        }
-        if notes.len() > 10 {
-            crate::note!("... and {} more seen before", notes.len() - 10);
-        }
-        let replaceable = report
-            .skipped
-            .iter()
-            .any(|s| !matches!(s.seen, Seen::SampleDropped { .. }));
-        if replaceable || notes.len() > report.skipped.len() {
-            crate::note!(
-                "tasks seen before are left as they are: --replace runs them again (and changes \
-                 what they wait for)"
-            );
-        }
-        let mut line = format!("added {} task(s) to {}", report.added, store.describe());
-        if report.replaced > 0 {
-            line.push_str(&format!(", replaced {}", report.replaced));
-        }
-        if report.waiting > 0 {
-            line.push_str(&format!(
-                "; {} wait for their sample's upstream tasks",
-                report.waiting
-            ));
-        }
-        if report.blocked > 0 {
-            crate::note!(
-                "{} of the added task(s) cannot run until a person acts: upstream, their \
-                 sample's task failed or was removed (`anamo query blocked-samples` after a sync \
-                 says which; retry it, or add a fixed one)",
-                report.blocked
-            );
-        }
-        let of_dropped = report
-            .skipped
-            .iter()
-            .filter(|s| matches!(s.seen, Seen::SampleDropped { .. }))
-            .count();
-        if notes.len() > of_dropped {
-            line.push_str(&format!(
-                ", skipped {} seen before",
-                notes.len() - of_dropped
-            ));
-        }
-        if of_dropped > 0 {
-            line.push_str(&format!(", skipped {of_dropped} of dropped samples"));
-        }
-        if skipped_done > 0 {
-            line.push_str(&format!(
-                ", left out {skipped_done} PiCaS token(s) already done"
-            ));
-        }
-        println!("{line}");
+        notes.extend(skip_notes(store.as_ref(), &tasks, &report)?);
+        say_notes(&notes, &report);
+        println!(
+            "{}",
+            added_line(&report, &store.describe(), notes.len(), skipped_done)
+        );
         Ok(())
+    }
+
+    /// The tasks asked for (a task file, a sample sheet with a script, or one task), and the
+    /// PiCaS tokens a file held that were done already.
+    fn tasks(&self, defaults: Defaults) -> Result<(Vec<NewTask>, u64)> {
+        let attrs = attrs_from(&self.attrs);
+        if let Some(path) = &self.file {
+            let parsed = taskfile::read(path, self.format, &defaults)?;
+            let tasks = parsed
+                .tasks
+                .into_iter()
+                .map(|mut t| {
+                    for (k, v) in &attrs {
+                        t.attrs.entry(k.clone()).or_insert_with(|| v.clone());
+                    }
+                    t
+                })
+                .collect();
+            return Ok((tasks, parsed.skipped_done));
+        }
+        if let Some(samples) = &self.samples {
+            let Some(script) = &self.script else {
+                // clap: --samples requires --script.
+                return Err(
+                    crate::error::Error::Internal("--samples without --script".into()).into(),
+                );
+            };
+            let id = self.id.as_deref().unwrap_or("{sample}");
+            return Ok((
+                taskfile::from_samples(samples, id, script, &attrs, &defaults)?,
+                0,
+            ));
+        }
+        Ok((vec![self.single(defaults, attrs)?], 0))
     }
 
     fn single(&self, defaults: Defaults, attrs: crate::model::Attrs) -> Result<NewTask> {
@@ -345,4 +289,88 @@ fn removed_note(
         "skipped {collection}/{task_id}: removed while {state} on {}{by}",
         crate::clock::day(at)
     )
+}
+
+/// Why each task the store skipped was skipped, with its sample: one lookup each, not a search
+/// of the batch.
+fn skip_notes(store: &dyn TaskStore, tasks: &[NewTask], report: &AddReport) -> Result<Vec<String>> {
+    let samples: std::collections::HashMap<(&str, &str), &str> = tasks
+        .iter()
+        .filter_map(|t| {
+            Some((
+                (t.collection.as_str(), t.task_id.as_str()),
+                t.sample.as_deref()?,
+            ))
+        })
+        .collect();
+    report
+        .skipped
+        .iter()
+        .map(|skipped| {
+            let key = (skipped.collection.as_str(), skipped.task_id.as_str());
+            skip_note(store, skipped, samples.get(&key).copied())
+        })
+        .collect()
+}
+
+/// What was skipped and why (the first ten), what --replace would do, and what cannot run.
+fn say_notes(notes: &[String], report: &AddReport) {
+    for note in notes.iter().take(10) {
+        crate::note!("{note}");
+    }
+    if notes.len() > 10 {
+        crate::note!("... and {} more seen before", notes.len() - 10);
+    }
+    let replaceable = report
+        .skipped
+        .iter()
+        .any(|s| !matches!(s.seen, Seen::SampleDropped { .. }));
+    if replaceable || notes.len() > report.skipped.len() {
+        crate::note!(
+            "tasks seen before are left as they are: --replace runs them again (and changes \
+             what they wait for)"
+        );
+    }
+    if report.blocked > 0 {
+        crate::note!(
+            "{} of the added task(s) cannot run until a person acts: upstream, their \
+             sample's task failed or was removed (`anamo query blocked-samples` after a sync \
+             says which; retry it, or add a fixed one)",
+            report.blocked
+        );
+    }
+}
+
+/// The add's one line: added, replaced, waiting, and what was left out.
+fn added_line(report: &AddReport, store: &str, seen_before: usize, skipped_done: u64) -> String {
+    let mut line = format!("added {} task(s) to {store}", report.added);
+    if report.replaced > 0 {
+        line.push_str(&format!(", replaced {}", report.replaced));
+    }
+    if report.waiting > 0 {
+        line.push_str(&format!(
+            "; {} wait for their sample's upstream tasks",
+            report.waiting
+        ));
+    }
+    let of_dropped = report
+        .skipped
+        .iter()
+        .filter(|s| matches!(s.seen, Seen::SampleDropped { .. }))
+        .count();
+    if seen_before > of_dropped {
+        line.push_str(&format!(
+            ", skipped {} seen before",
+            seen_before - of_dropped
+        ));
+    }
+    if of_dropped > 0 {
+        line.push_str(&format!(", skipped {of_dropped} of dropped samples"));
+    }
+    if skipped_done > 0 {
+        line.push_str(&format!(
+            ", left out {skipped_done} PiCaS token(s) already done"
+        ));
+    }
+    line
 }

@@ -4,7 +4,7 @@ use anyhow::Result;
 use clap::Args;
 
 use super::Which;
-use crate::cmd::parse_state;
+use crate::cli::parse_state;
 use crate::config::Context;
 use crate::error::Error;
 use crate::model::{Selector, TaskState};

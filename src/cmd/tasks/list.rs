@@ -6,7 +6,7 @@ use anyhow::Result;
 use clap::Args;
 
 use super::{LIST_COLUMNS, list_row};
-use crate::cmd::parse_state;
+use crate::cli::parse_state;
 use crate::config::Context;
 use crate::model::{TaskFilter, TaskState};
 use crate::output::{Format, RowWriter};

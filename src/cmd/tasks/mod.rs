@@ -137,7 +137,7 @@ pub(crate) fn require_collection(
     store: &dyn crate::store::TaskStore,
     collection: &str,
 ) -> Result<()> {
-    match crate::cmd::unknown_collection(store, collection, None)? {
+    match crate::study::unknown_collection(store, collection, None)? {
         Some(typo) => anyhow::bail!("{typo}"),
         None => Ok(()),
     }
