@@ -23,4 +23,5 @@ pub mod status;
 pub mod store;
 pub mod sync;
 pub mod taskfile;
+pub mod wording;
 pub mod worker;
