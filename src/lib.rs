@@ -24,4 +24,5 @@ pub mod store;
 pub mod study;
 pub mod sync;
 pub mod taskfile;
+pub mod wording;
 pub mod worker;

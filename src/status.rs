@@ -1,7 +1,7 @@
 //! The overview a person looks at first, rendered: per step, in workflow order, counts by
 //! state, percent done, throughput over the last 24 hours and an ETA at the recent pace. The
-//! numbers come from `catalog::progress`; this module only words and lays them out (`status`
-//! and `demo` share it).
+//! numbers come from `catalog::progress`; this module only lays them out (`status` and `demo`
+//! share it), in the words of `wording.rs`, which the HTML report uses too.
 
 use std::io::Write;
 
@@ -11,6 +11,7 @@ use crate::catalog::progress::{Freshness, StepRow};
 use crate::clock::{now_ms, rfc3339};
 use crate::error::Result;
 use crate::output::{Format, RowWriter};
+use crate::wording::StepWords;
 
 /// A line saying how fresh the catalog is, and whether a sync is running (`sync_running`) or
 /// the last one did not finish (the numbers below it are then older, or partial).
@@ -36,28 +37,15 @@ pub fn freshness_line(f: &Freshness, sync_running: bool) -> String {
     }
 }
 
-fn bar(pct: f64) -> String {
+/// The progress bar beside the percentage (`StepWords::percent`).
+fn bar(pct: f64, percent: &str) -> String {
     // Ten cells: the percentage beside it says the rest, and the table fits 80 columns.
     let filled = ((pct / 100.0) * 10.0).round().clamp(0.0, 10.0) as usize;
     format!(
-        "{}{} {pct:>5.1}%",
+        "{}{} {percent:>6}",
         "█".repeat(filled),
         "░".repeat(10 - filled)
     )
-}
-
-/// What a step sets apart, in words ("" when nothing).
-fn apart_text(r: &StepRow) -> String {
-    [
-        (r.abandoned, "abandoned"),
-        (r.superseded, "superseded"),
-        (r.dropped, "dropped"),
-    ]
-    .iter()
-    .filter(|(n, _)| *n > 0)
-    .map(|(n, what)| format!("{n} {what}"))
-    .collect::<Vec<_>>()
-    .join(", ")
 }
 
 /// Samples with tasks but not in the imported sheet are counted in the steps, yet absent from
@@ -80,27 +68,6 @@ fn cost_text(r: &StepRow) -> String {
         (Some(c), None) => format!("${c:.2}"),
         (None, Some(u)) => u,
         (None, None) => "-".into(),
-    }
-}
-
-/// The ETA as people read it, with the work it leaves out: `3.2h (10 blocked)`, or `10
-/// blocked` when nothing else is left to forecast; `done` only when nothing is left, blocked
-/// or failed.
-pub fn eta_cell(r: &StepRow, now: i64) -> String {
-    match (r.eta_hours(now), r.blocked) {
-        (h, 0) => eta_text(h),
-        (None, n) => format!("{n} blocked"),
-        (h, n) => format!("{} ({n} blocked)", eta_text(h)),
-    }
-}
-
-pub fn eta_text(h: Option<f64>) -> String {
-    match h {
-        Some(0.0) => "done".into(),
-        Some(h) if h < 1.0 => format!("{}m", (h * 60.0).ceil().max(1.0)),
-        Some(h) if h < 48.0 => format!("{h:.1}h"),
-        Some(h) => format!("{:.1}d", h / 24.0),
-        None => "-".into(),
     }
 }
 
@@ -143,13 +110,14 @@ pub fn render(rows: &[StepRow], format: Format, out: impl Write) -> Result<()> {
             json!(r.total),
         ];
         if people {
+            let words = StepWords::of(r, now);
             row.extend([
-                json!(bar(r.pct_done())),
+                json!(bar(r.pct_done(), &words.percent)),
                 json!(r.done_24h),
-                json!(eta_cell(r, now)),
+                json!(words.eta),
                 json!(r.instances),
                 json!(cost_text(r)),
-                json!(apart_text(r)),
+                json!(words.set_apart),
             ]);
         } else {
             // Rounded up: work left never reads as 0.0 (done).

@@ -1,5 +1,6 @@
 //! The report's charts, drawn by plotters into inline SVG (text stays text: the browser sets
-//! it, so no font is needed here). Each function takes plain numbers and returns one `<svg>`.
+//! it, so no font is needed here). Each function takes plain numbers and returns one `<svg>`
+//! as an [`Svg`], the only way markup leaves this module.
 
 use plotters::coord::ranged1d::{AsRangedCoord, SegmentedCoord, ValueFormatter};
 use plotters::coord::types::RangedCoordu32;
@@ -7,6 +8,17 @@ use plotters::prelude::*;
 
 use crate::catalog::progress::StepRow;
 use crate::error::{Error, Result};
+
+/// One chart as drawn by plotters, which escapes the text it sets (step names, sample ids), so
+/// the page may carry it as markup (`page::Html` takes it). Only this module makes one.
+#[derive(Debug)]
+pub struct Svg(String);
+
+impl Svg {
+    pub fn into_markup(self) -> String {
+        self.0
+    }
+}
 
 /// The colours of the states, shared with the page's legend and grid.
 pub const STATE_COLOURS: [(&str, RGBColor); 5] = [
@@ -84,7 +96,7 @@ fn rows_chart<R: AsRangedCoord>(
     x: R,
     x_desc: &str,
     draw: impl FnOnce(&mut Rows<'_, R::CoordDescType>) -> Result<()>,
-) -> Result<String>
+) -> Result<Svg>
 where
     R::CoordDescType: ValueFormatter<R::Value>,
 {
@@ -113,11 +125,11 @@ where
         draw(&mut chart)?;
         root.present().map_err(drawing)?;
     }
-    Ok(svg)
+    Ok(Svg(svg))
 }
 
 /// One stacked bar per step: done, running, todo, waiting, failed.
-pub fn step_bars(steps: &[StepRow]) -> Result<String> {
+pub fn step_bars(steps: &[StepRow]) -> Result<Svg> {
     let most = steps.iter().map(|s| s.total).max().unwrap_or(0).max(1);
     let names: Vec<&str> = steps.iter().map(|s| s.step.as_str()).collect();
     let height = (56 + 28 * steps.len() as u32).max(126);
@@ -154,18 +166,13 @@ pub fn step_bars(steps: &[StepRow]) -> Result<String> {
 }
 
 /// One line per step through `per_step`'s values, the n-th point at `labels[n]`.
-pub fn lines(labels: &[String], per_step: &[(String, Vec<u64>)], y_desc: &str) -> Result<String> {
+pub fn lines(labels: &[String], per_step: &[(String, Vec<u64>)], y_desc: &str) -> Result<Svg> {
     let days = labels;
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (720, 300)).into_drawing_area();
         root.fill(&WHITE).map_err(drawing)?;
-        let most = per_step
-            .iter()
-            .filter_map(|(_, v)| v.iter().max().copied())
-            .max()
-            .unwrap_or(0)
-            .max(1);
+        let most = highest(per_step);
         let last_day = days.len().saturating_sub(1).max(1) as u32;
         let mut chart = ChartBuilder::on(&root)
             .margin(8)
@@ -215,13 +222,13 @@ pub fn lines(labels: &[String], per_step: &[(String, Vec<u64>)], y_desc: &str) -
             .map_err(drawing)?;
         root.present().map_err(drawing)?;
     }
-    Ok(svg)
+    Ok(Svg(svg))
 }
 
 /// Run times per step as boxes: whiskers from the shortest to the longest run, the box from
 /// the lower to the upper quartile, a bar at the median; in seconds, minutes or hours, as the
 /// longest run needs.
-pub fn run_time_boxes(steps: &[crate::catalog::report::RunTimes]) -> Result<String> {
+pub fn run_time_boxes(steps: &[crate::catalog::report::RunTimes]) -> Result<Svg> {
     let longest = steps.iter().map(|s| s.quartiles[4]).fold(0.0f64, f64::max);
     let (unit, per) = match longest {
         x if x < 120.0 => ("seconds", 1.0),
@@ -285,7 +292,7 @@ pub fn timeline(
     instances: &[crate::catalog::report::InstanceRuns],
     from: i64,
     to: i64,
-) -> Result<String> {
+) -> Result<Svg> {
     let hours = |at: i64| (at - to) as f64 / 3_600_000.0;
     let names: Vec<&str> = instances.iter().map(|i| i.instance_id.as_str()).collect();
     let height = (64 + 22 * instances.len() as u32).max(134);
@@ -319,19 +326,37 @@ pub fn timeline(
     )
 }
 
+/// The highest of the values, at least 1 (an axis of zero height draws nothing).
+fn highest(per_step: &[(String, Vec<u64>)]) -> u64 {
+    per_step
+        .iter()
+        .filter_map(|(_, v)| v.iter().max().copied())
+        .max()
+        .unwrap_or(0)
+        .max(1)
+}
+
+/// Step `k`'s bar of `n` on day `d`: its slice of the day's width (`day` pixels, in
+/// slices of `slice` pixels, one per step), in the step's line colour.
+fn day_bar(d: usize, n: u64, k: usize, slice: f64, day: f64) -> Rectangle<(u32, u64)> {
+    let mut bar = Rectangle::new(
+        [(d as u32, 0u64), (d as u32 + 1, n)],
+        line_colour(k).filled(),
+    );
+    let left = 2.0 + k as f64 * slice;
+    let right = (day - left - slice).max(0.0);
+    bar.set_margin(0, 0, left as u32, right as u32);
+    bar
+}
+
 /// Tasks done per day: for each day a group of bars, one per step (in the steps' line
 /// colours), so one day or equal counts still show.
-pub fn day_bars(days: &[String], per_step: &[(String, Vec<u64>)]) -> Result<String> {
+pub fn day_bars(days: &[String], per_step: &[(String, Vec<u64>)]) -> Result<Svg> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (720, 300)).into_drawing_area();
         root.fill(&WHITE).map_err(drawing)?;
-        let most = per_step
-            .iter()
-            .filter_map(|(_, v)| v.iter().max().copied())
-            .max()
-            .unwrap_or(0)
-            .max(1);
+        let most = highest(per_step);
         let n_days = days.len().max(1) as u32;
         let mut chart = ChartBuilder::on(&root)
             .margin(8)
@@ -363,16 +388,7 @@ pub fn day_bars(days: &[String], per_step: &[(String, Vec<u64>)]) -> Result<Stri
                         .iter()
                         .enumerate()
                         .filter(|(_, n)| **n > 0)
-                        .map(|(d, n)| {
-                            let mut bar = Rectangle::new(
-                                [(d as u32, 0u64), (d as u32 + 1, *n)],
-                                colour.filled(),
-                            );
-                            let left = 2.0 + k as f64 * slice;
-                            let right = (day - left - slice).max(0.0);
-                            bar.set_margin(0, 0, left as u32, right as u32);
-                            bar
-                        }),
+                        .map(|(d, n)| day_bar(d, *n, k, slice, day)),
                 )
                 .map_err(drawing)?
                 .label(step.clone())
@@ -390,5 +406,5 @@ pub fn day_bars(days: &[String], per_step: &[(String, Vec<u64>)]) -> Result<Stri
             .map_err(drawing)?;
         root.present().map_err(drawing)?;
     }
-    Ok(svg)
+    Ok(Svg(svg))
 }
