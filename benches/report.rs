@@ -7,7 +7,7 @@
 
 use std::time::Instant;
 
-use anamo::catalog::{Catalog, progress, report};
+use anamo::catalog::{Catalog, history, progress};
 
 const STEPS: [&str; 5] = [
     "Alignment",
@@ -64,30 +64,32 @@ fn main() {
             drop(progress::overview(&conn).expect("overview"))
         });
         time("per day", &|| {
-            drop(report::finished_per_day(&conn).expect("per day"))
+            drop(history::finished_per_day(&conn).expect("per day"))
         });
         time("over time", &|| {
-            drop(report::finished_over_time(&conn, 120).expect("over time"))
+            drop(history::finished_over_time(&conn, 120).expect("over time"))
         });
         time("run times", &|| {
-            drop(report::run_times(&conn).expect("run times"))
+            drop(history::run_times(&conn).expect("run times"))
         });
         time("slowest", &|| {
-            drop(report::slowest(&conn, 10).expect("slowest"))
+            drop(history::slowest(&conn, 10).expect("slowest"))
         });
         time("samples", &|| {
-            drop(report::sample_standing(&conn, 200).expect("samples"))
+            drop(history::sample_standing(&conn, 200).expect("samples"))
         });
         time("failures", &|| {
-            drop(report::failures(&conn, 50).expect("failures"))
+            drop(history::failures(&conn, 50).expect("failures"))
         });
         time("instances", &|| {
             let now = anamo::clock::now_ms();
-            drop(report::instance_timeline(&conn, now - 48 * 3_600_000, now, 40).expect("timeline"))
+            drop(
+                history::instance_timeline(&conn, now - 48 * 3_600_000, now, 40).expect("timeline"),
+            )
         });
         time("files", &|| {
-            drop(report::objects_by_kind(&conn).expect("kinds"));
-            drop(report::samples_missing(&conn, "crai", 20).expect("missing"));
+            drop(history::objects_by_kind(&conn).expect("kinds"));
+            drop(history::samples_missing(&conn, "crai", 20).expect("missing"));
         });
         floor = floor.min(t.elapsed().as_secs_f64());
         eprintln!("reads: {each:.2?}");

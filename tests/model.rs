@@ -535,10 +535,7 @@ fn rows(
 }
 
 fn saved(name: &str) -> String {
-    anamo::query::saved::find(name, None)
-        .expect("built-in reports")
-        .expect(name)
-        .sql
+    anamo::query::saved::built_in(name).expect(name).sql
 }
 
 fn compare_catalog(sys: &System, model: &Model) -> Result<(), TestCaseError> {
@@ -587,7 +584,7 @@ fn compare_catalog(sys: &System, model: &Model) -> Result<(), TestCaseError> {
     // The report's sample grid: every sample, its state per step in workflow order.
     let conn = Catalog::read_only(path).map_err(|e| fail(format!("{e}")))?;
     let grid =
-        anamo::catalog::report::sample_standing(&conn, 1_000).map_err(|e| fail(format!("{e}")))?;
+        anamo::catalog::history::sample_standing(&conn, 1_000).map_err(|e| fail(format!("{e}")))?;
     let cells: BTreeSet<Vec<String>> = grid
         .listed
         .iter()
@@ -684,7 +681,7 @@ fn compare_catalog(sys: &System, model: &Model) -> Result<(), TestCaseError> {
         compared();
         prop_assert_eq!(got, want, "status row of {}", step);
         // The report's tasks-done-per-day table, summed over the days.
-        let per_day: u64 = anamo::catalog::report::finished_per_day(&conn)
+        let per_day: u64 = anamo::catalog::history::finished_per_day(&conn)
             .map_err(|e| fail(format!("{e}")))?
             .iter()
             .filter(|d| d.step == *step)

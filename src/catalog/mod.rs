@@ -2,11 +2,11 @@
 //! EC2 instances, launches and sync runs. Opened in WAL mode and migrated on open. Never
 //! imports the task store: `sync` is the only bridge.
 
+pub mod history;
 mod instances;
 mod objects;
 pub mod prices;
 pub mod progress;
-pub mod report;
 pub use objects::ObjectCounts;
 mod runs;
 mod samples;

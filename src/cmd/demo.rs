@@ -1,6 +1,5 @@
 //! `anamo demo`: the first command to run.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -48,18 +47,12 @@ impl Cmd {
             ("samples-left", vec![("step", "VariantCalling")]),
             ("failed-tasks", vec![]),
         ] {
-            let report = saved::find(name, None)?
-                .ok_or_else(|| anyhow::anyhow!("built-in report {name} is missing"))?;
-            let mut p: BTreeMap<String, String> = report
-                .params
-                .iter()
-                .filter_map(|p| p.default.clone().map(|d| (p.name.clone(), d)))
+            let report = saved::built_in(name)?;
+            let given = params
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect();
-            p.extend(
-                params
-                    .into_iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string())),
-            );
+            let p = report.bind(given, &conn)?;
             let shown: Vec<String> = p
                 .iter()
                 .map(|(k, v)| format!(" -p {k}={v}"))

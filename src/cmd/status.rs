@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Result, bail};
 use clap::Args;
 
 use crate::catalog::{self, Catalog, progress};
@@ -68,10 +68,9 @@ impl Cmd {
                 }
                 // The journey is the built-in `sample-timeline` report: one definition, so
                 // status and `anamo query sample-timeline` cannot tell different stories.
-                let report = saved::find(JOURNEY_REPORT, None)?.with_context(|| {
-                    format!("the built-in report {JOURNEY_REPORT} is missing (a bug in anamo)")
-                })?;
-                let params = BTreeMap::from([("sample".to_string(), sample)]);
+                let report = saved::built_in(JOURNEY_REPORT)?;
+                let params =
+                    report.bind(BTreeMap::from([("sample".to_string(), sample)]), &conn)?;
                 crate::query::run(&conn, &report.sql, &params, format, out)?;
             }
         }

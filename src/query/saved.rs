@@ -1,4 +1,4 @@
-//! Saved reports: `.sql` files with a header, built into the binary from `queries/`, plus a user
+//! Saved queries (what `anamo reports` lists and `anamo query NAME` runs): `.sql` files with a header, built into the binary from `queries/`, plus a user
 //! folder whose files add to or override them by name.
 //!
 //! ```sql
@@ -14,8 +14,12 @@
 //! `integer`: a value the catalog does not know is refused with what it does know, so a typo
 //! never reads as "nothing left".
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use rusqlite::Connection;
+
+use crate::catalog;
 use crate::error::{Error, Result};
 
 /// The reports shipped in `queries/`, built in.
@@ -153,7 +157,7 @@ pub enum Origin {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Report {
+pub struct SavedQuery {
     pub name: String,
     pub description: String,
     pub params: Vec<Param>,
@@ -165,7 +169,11 @@ pub struct Report {
 const HEADER_KEYS: &[&str] = &["name", "description", "params", "kinds", "choices"];
 
 /// Reads a report's header; the name defaults to the file stem.
-pub fn parse(file_name: &str, text: &str, origin: Origin) -> std::result::Result<Report, String> {
+pub fn parse(
+    file_name: &str,
+    text: &str,
+    origin: Origin,
+) -> std::result::Result<SavedQuery, String> {
     parse_at(file_name, text, origin).map_err(|(_, message)| message)
 }
 
@@ -174,7 +182,7 @@ pub fn parse_at(
     file_name: &str,
     text: &str,
     origin: Origin,
-) -> std::result::Result<Report, (u64, String)> {
+) -> std::result::Result<SavedQuery, (u64, String)> {
     let stem = file_name.strip_suffix(".sql").unwrap_or(file_name);
     let mut name = stem.to_string();
     let mut name_line = 1;
@@ -281,7 +289,7 @@ pub fn parse_at(
             format!("report name '{name}' must be letters, digits, '-' and '_'"),
         ));
     }
-    Ok(Report {
+    Ok(SavedQuery {
         name,
         description,
         params,
@@ -295,8 +303,8 @@ fn valid_name(n: &str) -> bool {
 }
 
 /// Every report: the built-in ones, then the user folder's, which override by name.
-pub fn all(user_dir: Option<&Path>) -> Result<Vec<Report>> {
-    let mut reports: Vec<Report> = BUILT_IN
+pub fn all(user_dir: Option<&Path>) -> Result<Vec<SavedQuery>> {
+    let mut reports: Vec<SavedQuery> = BUILT_IN
         .iter()
         .map(|(file, text)| {
             parse(file, text, Origin::BuiltIn)
@@ -335,9 +343,83 @@ pub fn all(user_dir: Option<&Path>) -> Result<Vec<Report>> {
     Ok(reports)
 }
 
-/// One report by name.
-pub fn find(name: &str, user_dir: Option<&Path>) -> Result<Option<Report>> {
+/// One saved query by name, built-in or from the user's folder.
+pub fn find(name: &str, user_dir: Option<&Path>) -> Result<Option<SavedQuery>> {
     Ok(all(user_dir)?.into_iter().find(|r| r.name == name))
+}
+
+/// A built-in saved query that anamo's own commands run (the page, `status`, the demo): its
+/// absence is a bug in anamo, not something the user did.
+pub fn built_in(name: &str) -> Result<SavedQuery> {
+    let file = format!("{name}.sql");
+    let (file, text) = BUILT_IN
+        .iter()
+        .find(|(f, _)| *f == file)
+        .ok_or_else(|| Error::Internal(format!("the built-in report {name} is missing")))?;
+    parse(file, text, Origin::BuiltIn)
+        .map_err(|e| Error::Internal(format!("built-in report {file}: {e}")))
+}
+
+/// A saved query's parameters, bound: every default filled in and every value checked.
+pub type Params = BTreeMap<String, String>;
+
+impl SavedQuery {
+    /// Binds `given` (NAME=VALUE) to the parameters, for every caller alike: defaults fill
+    /// what is not given, and each value is checked against its choices and its kind (a
+    /// number, or a step, metric or sample the catalog knows), naming what it knows.
+    pub fn bind(&self, given: Params, conn: &Connection) -> Result<Params> {
+        let mut params = given;
+        for p in &self.params {
+            if let Some(d) = &p.default {
+                params.entry(p.name.clone()).or_insert_with(|| d.clone());
+            }
+            let Some(value) = params.get(&p.name) else {
+                continue;
+            };
+            p.check(&self.name, value).map_err(Error::Invalid)?;
+            // An empty value is the "all" default (step=, sample=).
+            if let Some(kind) = p.kind
+                && !value.is_empty()
+            {
+                self.check_kind(p, kind, value, conn)?;
+            }
+        }
+        Ok(params)
+    }
+
+    fn check_kind(&self, p: &Param, kind: Kind, value: &str, conn: &Connection) -> Result<()> {
+        let refuse = |what: String| Err(Error::Invalid(format!("report {}: {what}", self.name)));
+        let known = |list: Vec<String>, what: &str| -> Result<()> {
+            if list.iter().any(|v| v == value) {
+                return Ok(());
+            }
+            let shown: Vec<&str> = list.iter().take(20).map(String::as_str).collect();
+            let more = if list.len() > 20 { ", ..." } else { "" };
+            let knows = if shown.is_empty() {
+                "none yet".to_string()
+            } else {
+                shown.join(", ")
+            };
+            refuse(format!(
+                "no {what} '{value}' in the catalog; it knows {knows}{more}"
+            ))
+        };
+        match kind {
+            Kind::Integer if value.trim().parse::<i64>().is_err() => {
+                refuse(format!("{}='{value}' is not a whole number", p.name))
+            }
+            Kind::Number if value.trim().parse::<f64>().is_err() => {
+                refuse(format!("{}='{value}' is not a number", p.name))
+            }
+            Kind::Integer | Kind::Number => Ok(()),
+            Kind::Step => known(catalog::steps_in(conn)?, "step"),
+            Kind::Metric => known(catalog::metrics_in(conn)?, "metric"),
+            Kind::Sample if !catalog::sample_known(conn, value)? => {
+                refuse(format!("no sample '{value}' in the catalog"))
+            }
+            Kind::Sample => Ok(()),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -228,7 +228,7 @@ pub fn lines(labels: &[String], per_step: &[(String, Vec<u64>)], y_desc: &str) -
 /// Run times per step as boxes: whiskers from the shortest to the longest run, the box from
 /// the lower to the upper quartile, a bar at the median; in seconds, minutes or hours, as the
 /// longest run needs.
-pub fn run_time_boxes(steps: &[crate::catalog::report::RunTimes]) -> Result<Svg> {
+pub fn run_time_boxes(steps: &[crate::catalog::history::RunTimes]) -> Result<Svg> {
     let longest = steps.iter().map(|s| s.quartiles[4]).fold(0.0f64, f64::max);
     let (unit, per) = match longest {
         x if x < 120.0 => ("seconds", 1.0),
@@ -289,7 +289,7 @@ pub fn run_time_boxes(steps: &[crate::catalog::report::RunTimes]) -> Result<Svg>
 /// Tasks per instance over a window: a row per instance, a bar per run in its state's colour;
 /// time in hours before the window's end.
 pub fn timeline(
-    instances: &[crate::catalog::report::InstanceRuns],
+    instances: &[crate::catalog::history::InstanceRuns],
     from: i64,
     to: i64,
 ) -> Result<Svg> {

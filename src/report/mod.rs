@@ -2,7 +2,7 @@
 //! are not at the terminal. Everything is inline (CSS, charts as SVG drawn by plotters, no
 //! script, nothing fetched), it reads the catalog only, and every section says plainly when it
 //! has no data and what to run to get some. Numbers come from the same typed reads as `status`
-//! (`catalog::progress`) and `catalog::report`, so the page and the terminal agree.
+//! (`catalog::progress`) and `catalog::history`, so the page and the terminal agree.
 //!
 //! The page is built from typed markup (`page.rs`): data reaches it as escaped text unless it
 //! is `Html`, which only literals, escaped text and the charts make. `sections.rs` has one
@@ -14,7 +14,7 @@ mod sections;
 
 use rusqlite::Connection;
 
-use crate::catalog::{self, progress, report};
+use crate::catalog::{self, history, progress};
 use crate::clock::rfc3339;
 use crate::error::{Error, Result};
 
@@ -78,7 +78,7 @@ pub fn render(conn: &Connection, opts: &Options) -> Result<String> {
 
 /// The labels of the done-over-time chart's parts: times of day for a span within a day,
 /// seconds from the first finish for one of under a minute, else dates.
-fn time_labels(over: &report::OverTime) -> Vec<String> {
+fn time_labels(over: &history::OverTime) -> Vec<String> {
     let parts = over.steps.first().map_or(1, |(_, v)| v.len().max(1));
     let span = over.to - over.from;
     (0..parts)
@@ -97,7 +97,7 @@ fn time_labels(over: &report::OverTime) -> Vec<String> {
 }
 
 /// Each step's running total of tasks done, part by part.
-fn running_totals(over: &report::OverTime) -> Vec<(String, Vec<u64>)> {
+fn running_totals(over: &history::OverTime) -> Vec<(String, Vec<u64>)> {
     over.steps
         .iter()
         .map(|(step, counts)| {
@@ -143,7 +143,7 @@ const TIMELINE_MIN_MS: i64 = 10 * 60_000;
 
 /// From the first run's start to the last run's end (within `from`..`to`), with a little room
 /// on each side, and at least [`TIMELINE_MIN_MS`].
-fn runs_span(drawn: &[report::InstanceRuns], from: i64, to: i64) -> (i64, i64) {
+fn runs_span(drawn: &[history::InstanceRuns], from: i64, to: i64) -> (i64, i64) {
     let runs = drawn.iter().flat_map(|i| &i.runs);
     let (Some(first), Some(last)) = (
         runs.clone().map(|r| r.start).min(),

@@ -1,5 +1,5 @@
 //! The page's sections, one function each, in the order the page shows them. Each reads what
-//! it shows from the catalog (`catalog::report`, `catalog::progress`, the built-in saved
+//! it shows from the catalog (`catalog::history`, `catalog::progress`, the built-in saved
 //! reports) and says plainly when there is nothing yet and what to run. Markup comes from
 //! `page` only: data goes in as text or cells, never spliced into a string of markup.
 
@@ -8,9 +8,9 @@ use rusqlite::Connection;
 use super::charts;
 use super::page::{Cell, Html, Row, chart, element, fitted_chart, p, scrolled, table};
 use super::{Options, TIMELINE_MS, duration, running_totals, runs_span, size, time_labels};
-use crate::catalog::{self, progress, report};
+use crate::catalog::{self, history, progress};
 use crate::clock::{now_ms, rfc3339};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::query;
 use crate::wording::StepWords;
 
@@ -26,7 +26,7 @@ pub fn header(conn: &Connection, opts: &Options, steps: &[progress::StepRow]) ->
         Row::new(["task store".into(), Cell::from(store)]),
         Row::new(["tasks".into(), Cell::from(totals).attr("id", "total-tasks")]),
     ];
-    let syncs = report::last_syncs(conn)?;
+    let syncs = history::last_syncs(conn)?;
     if syncs.is_empty() {
         let never = Html::lit(
             "never: run <code>anamo sync</code> (with <code>--instances</code> and \
@@ -116,7 +116,7 @@ fn step_row(s: &progress::StepRow, now: i64) -> Row {
 
 pub fn over_time(conn: &Connection) -> Result<Html> {
     let mut out = Html::lit("<h2>Tasks done over time</h2>");
-    let per_day = report::finished_per_day(conn)?;
+    let per_day = history::finished_per_day(conn)?;
     if per_day.is_empty() {
         return Ok(out
             + Html::lit(
@@ -125,7 +125,7 @@ pub fn over_time(conn: &Connection) -> Result<Html> {
             ));
     }
     // Running totals over the span of finish times, cut in equal parts.
-    let over = report::finished_over_time(conn, 120)?;
+    let over = history::finished_over_time(conn, 120)?;
     let totals = running_totals(&over);
     out += chart(charts::lines(&time_labels(&over), &totals, "tasks done")?);
     out += Html::lit("<h3>Tasks done per day</h3>");
@@ -134,7 +134,7 @@ pub fn over_time(conn: &Connection) -> Result<Html> {
 }
 
 /// Tasks done per day: a group of bars per day, and the newest days' counts.
-fn per_day_section(over: &report::OverTime, per_day: &[report::DayCount]) -> Result<Html> {
+fn per_day_section(over: &history::OverTime, per_day: &[history::DayCount]) -> Result<Html> {
     let mut days: Vec<String> = per_day.iter().map(|c| c.day.clone()).collect();
     days.dedup();
     let mut daily: Vec<(String, Vec<u64>)> = over
@@ -153,7 +153,7 @@ fn per_day_section(over: &report::OverTime, per_day: &[report::DayCount]) -> Res
     }
     // The newest days first; within a day, steps in workflow order.
     let order = |step: &str| over.steps.iter().position(|(s, _)| s == step);
-    let mut newest: Vec<&report::DayCount> = per_day.iter().collect();
+    let mut newest: Vec<&history::DayCount> = per_day.iter().collect();
     newest.sort_by(|a, b| b.day.cmp(&a.day).then(order(&a.step).cmp(&order(&b.step))));
     let rows = newest
         .into_iter()
@@ -164,7 +164,7 @@ fn per_day_section(over: &report::OverTime, per_day: &[report::DayCount]) -> Res
 
 pub fn run_times(conn: &Connection) -> Result<Html> {
     let mut out = Html::lit("<h2>Run times</h2>");
-    let steps = report::run_times(conn)?;
+    let steps = history::run_times(conn)?;
     if steps.is_empty() {
         return Ok(out
             + Html::lit(
@@ -191,7 +191,7 @@ pub fn run_times(conn: &Connection) -> Result<Html> {
     });
     out += table("run-times", &columns, rows);
     out += Html::lit("<h3>Slowest tasks</h3>");
-    let rows = report::slowest(conn, 10)?.into_iter().map(|t| {
+    let rows = history::slowest(conn, 10)?.into_iter().map(|t| {
         Row::new([
             Cell::from(t.step),
             Cell::from(t.task_id),
@@ -207,7 +207,7 @@ pub fn run_times(conn: &Connection) -> Result<Html> {
 pub fn samples(conn: &Connection, opts: &Options) -> Result<Html> {
     let mut out = Html::lit("<h2>Samples</h2>");
     let steps = progress::step_order(conn)?;
-    let standing = report::sample_standing(conn, opts.samples_listed)?;
+    let standing = history::sample_standing(conn, opts.samples_listed)?;
     let (rows, total) = (&standing.listed, standing.total);
     if total == 0 {
         return Ok(out
@@ -249,7 +249,7 @@ pub fn samples(conn: &Connection, opts: &Options) -> Result<Html> {
 }
 
 /// A sample's row of the grid: its state in each step, in the state's colour.
-fn grid_row(r: &report::SampleRow) -> Row {
+fn grid_row(r: &history::SampleRow) -> Row {
     let dark = |text: &str| Cell::from(text).attr("style", "color:#222");
     let states = r.states.iter().map(|st| {
         // Pale cells (dropped, abandoned, not added) take dark text.
@@ -268,7 +268,7 @@ fn grid_row(r: &report::SampleRow) -> Row {
 
 pub fn failures(conn: &Connection, opts: &Options) -> Result<Html> {
     let mut out = Html::lit("<h2>Failures</h2>");
-    let (rows, total) = report::failures(conn, opts.failures_listed)?;
+    let (rows, total) = history::failures(conn, opts.failures_listed)?;
     if total == 0 {
         return Ok(out + Html::lit("<p class=\"none\">No task failed for good.</p>"));
     }
@@ -301,7 +301,7 @@ pub fn failures(conn: &Connection, opts: &Options) -> Result<Html> {
 
 pub fn instances(conn: &Connection, opts: &Options) -> Result<Html> {
     let mut out = Html::lit("<h2>Instances</h2>");
-    if report::instance_count(conn)? == 0 {
+    if history::instance_count(conn)? == 0 {
         return Ok(out
             + Html::lit(
                 "<p class=\"none\">No EC2 instance in the catalog: run <code>anamo sync \
@@ -339,7 +339,7 @@ pub fn instances(conn: &Connection, opts: &Options) -> Result<Html> {
 fn timeline(conn: &Connection, opts: &Options) -> Result<Html> {
     let to = now_ms();
     let from = to - TIMELINE_MS;
-    let (drawn, more) = report::instance_timeline(conn, from, to, opts.instances_drawn)?;
+    let (drawn, more) = history::instance_timeline(conn, from, to, opts.instances_drawn)?;
     if drawn.is_empty() {
         return Ok(Html::lit(
             "<p class=\"none\">No task ran on an instance in the last 48 hours.</p>",
@@ -380,7 +380,7 @@ fn timeline(conn: &Connection, opts: &Options) -> Result<Html> {
 
 pub fn objects(conn: &Connection, opts: &Options) -> Result<Html> {
     let mut out = Html::lit("<h2>Files in S3</h2>");
-    let kinds = report::objects_by_kind(conn)?;
+    let kinds = history::objects_by_kind(conn)?;
     if kinds.is_empty() {
         return Ok(out
             + Html::lit(
@@ -406,7 +406,7 @@ pub fn objects(conn: &Connection, opts: &Options) -> Result<Html> {
 
 /// Active samples with no file of a required kind (each kind listed, without
 /// `required_kinds`), the first 20 named.
-fn missing(conn: &Connection, opts: &Options, kinds: &[report::KindTotal]) -> Result<Html> {
+fn missing(conn: &Connection, opts: &Options, kinds: &[history::KindTotal]) -> Result<Html> {
     let (required, mut out): (Vec<String>, Html) = if opts.required_kinds.is_empty() {
         let listed = kinds.iter().map(|k| k.kind.clone());
         (
@@ -428,7 +428,7 @@ fn missing(conn: &Connection, opts: &Options, kinds: &[report::KindTotal]) -> Re
     };
     let mut rows = vec![];
     for kind in &required {
-        let (ids, total) = report::samples_missing(conn, kind, 20)?;
+        let (ids, total) = history::samples_missing(conn, kind, 20)?;
         let mut first = Html::text(&ids.join(", "));
         if total as usize > ids.len() {
             let all = format!("anamo query samples-missing-files -p kind={kind}");
@@ -457,12 +457,12 @@ fn saved_table(
     limit: usize,
     id: &str,
 ) -> Result<Html> {
-    let report = query::saved::find(name, None)?
-        .ok_or_else(|| Error::Internal(format!("no built-in report {name}")))?;
-    let params = params
+    let report = query::saved::built_in(name)?;
+    let given = params
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
+    let params = report.bind(given, conn)?;
     let found = query::table(conn, &report.sql, &params, limit)?;
     if found.total == 0 {
         return Ok(Html::lit("<p class=\"none\">None.</p>"));

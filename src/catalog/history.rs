@@ -1,4 +1,4 @@
-//! Typed reads behind `anamo report`, beside `progress.rs`'s per-step overview: tasks finished
+//! The catalog's history for `anamo report`, beside `progress.rs`'s per-step overview: tasks finished
 //! per day and step, failures, and where each sample stands in each step (the least advanced
 //! first, and counts per cohort for a cohort too large to list). Plain queries on a read-only
 //! connection; the HTML belongs to `report/`.
