@@ -38,7 +38,12 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Opens read-write, creating and migrating as needed.
 pub fn open(path: &Path, schema: &Schema, mode: OpenMode) -> Result<Connection> {
-    crate::error::in_db(open_unnamed(path, schema, mode), schema.what, path)
+    named(open_unnamed(path, schema, mode), schema, path)
+}
+
+/// A SQLite failure while opening, with the file named.
+fn named<T>(result: Result<T>, schema: &Schema, path: &Path) -> Result<T> {
+    crate::error::in_db(result, schema.what, path)
 }
 
 fn open_unnamed(path: &Path, schema: &Schema, mode: OpenMode) -> Result<Connection> {
@@ -78,7 +83,7 @@ fn open_unnamed(path: &Path, schema: &Schema, mode: OpenMode) -> Result<Connecti
 
 /// Opens read-only (the file cannot change through this connection), without migrating.
 pub fn open_read_only(path: &Path, schema: &Schema) -> Result<Connection> {
-    crate::error::in_db(open_read_only_unnamed(path, schema), schema.what, path)
+    named(open_read_only_unnamed(path, schema), schema, path)
 }
 
 fn open_read_only_unnamed(path: &Path, schema: &Schema) -> Result<Connection> {

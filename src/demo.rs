@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::catalog::{self, Catalog};
+use crate::catalog::Catalog;
 use crate::error::{Error, Result};
 use crate::model::{Attrs, NewTask};
 use crate::store::{OpenMode, SqliteStore, TaskStore};
@@ -91,13 +91,13 @@ impl Demo {
         let mut cat = Catalog::open(&self.catalog)?;
         let samples_csv = self.dir.join("samples.csv");
         write(&samples_csv, &samples_table(&ids))?;
-        catalog::import_samples(&mut cat, &samples_csv)?;
+        cat.import_samples(&samples_csv)?;
         let qc_csv = self.dir.join("qc.csv");
         write(&qc_csv, &qc_table(&ids))?;
-        catalog::import_qc(&mut cat, &qc_csv, "qc.csv")?;
-        catalog::set_steps(&mut cat, &STEPS.map(String::from))?;
+        cat.import_qc(&qc_csv, "qc.csv")?;
+        cat.set_steps(&STEPS.map(String::from))?;
         if let Some(last) = ids.last() {
-            catalog::drop_sample(&cat, last, "withdrew consent")?;
+            cat.drop_sample(last, "withdrew consent")?;
         }
         progress(&format!(
             "imported {} samples with QC metrics into {}{}",
@@ -151,7 +151,7 @@ impl Demo {
             report.counts.seen
         ));
         let page = self.dir.join(REPORT);
-        let conn = Catalog::read_only(&self.catalog)?;
+        let conn = crate::catalog::CatalogRead::open(&self.catalog)?;
         let html = crate::report::render(
             &conn,
             &crate::report::Options::new("anamo demo study", self.catalog.display().to_string()),

@@ -40,8 +40,8 @@ pub fn catalog_of_another_store(ctx: &Context, identity: &str) -> Result<Option<
     if !ctx.catalog_path.exists() {
         return Ok(None);
     }
-    let conn = crate::catalog::Catalog::read_only(&ctx.catalog_path)?;
-    let Some(theirs) = crate::catalog::store_of(&conn)? else {
+    let conn = crate::catalog::CatalogRead::open(&ctx.catalog_path)?;
+    let Some(theirs) = conn.store_identity()? else {
         return Ok(None);
     };
     if theirs == identity {
@@ -74,11 +74,7 @@ pub fn unknown_collection(
         return Ok(None);
     }
     let also = match catalog {
-        Some(cat)
-            if crate::catalog::known_steps(cat)?
-                .iter()
-                .any(|s| s == collection) =>
-        {
+        Some(cat) if cat.steps()?.iter().any(|s| s == collection) => {
             return Ok(None);
         }
         Some(_) => " and none in the catalog",

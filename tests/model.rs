@@ -446,7 +446,8 @@ fn apply(sys: &mut System, model: &mut Model, op: &Op) -> Result<(), TestCaseErr
             }
         }
         Op::Drop { sample } => {
-            anamo::catalog::drop_sample(&sys.catalog, SAMPLES[sample], "model")
+            sys.catalog
+                .drop_sample(SAMPLES[sample], "model")
                 .map_err(|e| fail(format!("drop: {e}")))?;
             anamo::sync::drop_from_queue(s, &mut sys.catalog, SAMPLES[sample], "model", false)
                 .map_err(|e| fail(format!("withdraw: {e}")))?;
@@ -469,7 +470,9 @@ fn apply(sys: &mut System, model: &mut Model, op: &Op) -> Result<(), TestCaseErr
                 format!("sample_id,status\n{},active\n", SAMPLES[sample]),
             )
             .map_err(|e| fail(format!("{e}")))?;
-            let imported = anamo::catalog::import_samples(&mut sys.catalog, &sheet)
+            let imported = sys
+                .catalog
+                .import_samples(&sheet)
                 .map_err(|e| fail(format!("reactivate: {e}")))?;
             for (back, _) in &imported.reactivated {
                 s.reinstate_sample(back)
@@ -513,7 +516,7 @@ fn rows(
     sql: &str,
     params: &[(&str, &str)],
 ) -> Result<Vec<Vec<String>>, TestCaseError> {
-    let conn = Catalog::read_only(path).map_err(|e| fail(format!("{e}")))?;
+    let conn = anamo::catalog::CatalogRead::open(path).map_err(|e| fail(format!("{e}")))?;
     let params: BTreeMap<String, String> = params
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -582,9 +585,10 @@ fn compare_catalog(sys: &System, model: &Model) -> Result<(), TestCaseError> {
     compared();
     prop_assert_eq!(got.clone(), want, "sample_progress");
     // The report's sample grid: every sample, its state per step in workflow order.
-    let conn = Catalog::read_only(path).map_err(|e| fail(format!("{e}")))?;
-    let grid =
-        anamo::catalog::history::sample_standing(&conn, 1_000).map_err(|e| fail(format!("{e}")))?;
+    let conn = anamo::catalog::CatalogRead::open(path).map_err(|e| fail(format!("{e}")))?;
+    let grid = conn
+        .sample_standing(1_000)
+        .map_err(|e| fail(format!("{e}")))?;
     let cells: BTreeSet<Vec<String>> = grid
         .listed
         .iter()
@@ -637,8 +641,8 @@ fn compare_catalog(sys: &System, model: &Model) -> Result<(), TestCaseError> {
     compared();
     prop_assert_eq!(got, want, "progress (status)");
     // `status` itself: its rows, blocked work included.
-    let conn = Catalog::read_only(path).map_err(|e| fail(format!("{e}")))?;
-    let overview = anamo::catalog::progress::overview(&conn).map_err(|e| fail(format!("{e}")))?;
+    let conn = anamo::catalog::CatalogRead::open(path).map_err(|e| fail(format!("{e}")))?;
+    let overview = conn.overview().map_err(|e| fail(format!("{e}")))?;
     let blocked = model_blocked(model);
     for (st, step) in STEPS.iter().enumerate() {
         let row = overview.iter().find(|r| r.step == *step);
@@ -681,7 +685,8 @@ fn compare_catalog(sys: &System, model: &Model) -> Result<(), TestCaseError> {
         compared();
         prop_assert_eq!(got, want, "status row of {}", step);
         // The report's tasks-done-per-day table, summed over the days.
-        let per_day: u64 = anamo::catalog::history::finished_per_day(&conn)
+        let per_day: u64 = conn
+            .finished_per_day()
             .map_err(|e| fail(format!("{e}")))?
             .iter()
             .filter(|d| d.step == *step)
@@ -925,8 +930,11 @@ fn play(open: &dyn Fn(&Path) -> Box<dyn TaskStore>, ops: &[Op]) -> Result<(), Te
     let mut catalog = Catalog::open(&catalog_path).map_err(|e| fail(format!("{e}")))?;
     let sheet = dir.path().join("samples.csv");
     std::fs::write(&sheet, "sample_id\nS1\nS2\nS3\n").map_err(|e| fail(format!("{e}")))?;
-    anamo::catalog::import_samples(&mut catalog, &sheet).map_err(|e| fail(format!("{e}")))?;
-    anamo::catalog::set_steps(&mut catalog, &STEPS.map(String::from))
+    catalog
+        .import_samples(&sheet)
+        .map_err(|e| fail(format!("{e}")))?;
+    catalog
+        .set_steps(&STEPS.map(String::from))
         .map_err(|e| fail(format!("{e}")))?;
     let mut sys = System {
         store: open(dir.path()),

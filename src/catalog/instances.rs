@@ -29,9 +29,9 @@ pub struct LaunchRecord {
 }
 
 impl Catalog {
-    pub fn record_launch(&self, l: &LaunchRecord) -> Result<()> {
-        let result = (|| -> Result<()> {
-            self.conn().execute(
+    pub fn record_launch(&mut self, l: &LaunchRecord) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
                 "INSERT INTO launches (launch_id, requested_at, requested_by, step, template, asked, \
                  requested, spot, dry_run, instance_type, region, user_data) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
@@ -51,8 +51,7 @@ impl Catalog {
                 ],
             )?;
             Ok(())
-        })();
-        crate::error::in_db(result, "catalog", self.path())
+        })
     }
 
     /// What came of a launch: the instances started (recorded as instances too) or the error.
@@ -62,9 +61,8 @@ impl Catalog {
         started: &[Instance],
         error: Option<&str>,
     ) -> Result<()> {
-        let result = (|| -> Result<()> {
+        self.write(|tx| {
             let ids: Vec<&str> = started.iter().map(|i| i.instance_id.as_str()).collect();
-            let tx = self.conn_mut().transaction()?;
             tx.execute(
                 "UPDATE launches SET started = ?2, instance_ids = ?3, error = ?4 WHERE launch_id = ?1",
                 params![
@@ -76,65 +74,51 @@ impl Catalog {
             )?;
             let now = now_ms();
             for instance in started {
-                upsert(&tx, instance, now)?;
+                upsert(tx, instance, now)?;
             }
-            tx.commit()?;
             Ok(())
-        })();
-        crate::error::in_db(result, "catalog", self.path())
+        })
     }
 
     /// Writes one page of instances in one transaction; a changed state becomes an event.
     pub fn write_instances(&mut self, page: &[Instance]) -> Result<RunCounts> {
-        let result = (|| -> Result<RunCounts> {
+        self.write(|tx| {
             let now = now_ms();
-            let tx = self.conn_mut().transaction()?;
             let mut counts = RunCounts::default();
             for instance in page {
-                match upsert(&tx, instance, now)? {
+                match upsert(tx, instance, now)? {
                     Change::New => counts.new += 1,
                     Change::State => counts.changed += 1,
                     Change::None => {}
                 }
                 counts.seen += 1;
             }
-            tx.commit()?;
             Ok(counts)
-        })();
-        crate::error::in_db(result, "catalog", self.path())
+        })
     }
 
     /// The launch ids this catalog recorded (`anamo launch` from here).
     pub fn launch_ids(&self) -> Result<std::collections::HashSet<String>> {
-        let result = (|| -> Result<std::collections::HashSet<String>> {
-            let mut stmt = self.conn().prepare("SELECT launch_id FROM launches")?;
+        self.read(|conn| {
+            let mut stmt = conn.prepare("SELECT launch_id FROM launches")?;
             let ids = stmt
                 .query_map([], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
             Ok(ids)
-        })();
-        crate::error::in_db(result, "catalog", self.path())
+        })
     }
 
     /// Forgets instances (and their state changes) that an earlier sync took but that work
     /// for another store. Returns how many it held.
     pub fn forget_instances(&mut self, ids: &[String]) -> Result<u64> {
-        let result = (|| -> Result<u64> {
-            let tx = self.conn_mut().transaction()?;
+        self.write(|tx| {
             let mut n = 0;
             for id in ids {
                 tx.execute("DELETE FROM instance_events WHERE instance_id = ?1", [id])?;
                 n += tx.execute("DELETE FROM instances WHERE instance_id = ?1", [id])? as u64;
             }
-            tx.commit()?;
             Ok(n)
-        })();
-        crate::error::in_db(result, "catalog", self.path())
-    }
-
-    /// The store whose tasks this catalog holds (its identity), once a sync has said.
-    pub fn store_identity(&self) -> Result<Option<String>> {
-        super::samples::store_of(self.conn())
+        })
     }
 
     /// After a complete listing of `region`: instances we last knew alive that EC2 no longer
@@ -146,9 +130,8 @@ impl Catalog {
         region: &str,
         tagged_only: bool,
     ) -> Result<u64> {
-        let result = (|| -> Result<u64> {
+        self.write(|tx| {
             let now = now_ms();
-            let tx = self.conn_mut().transaction()?;
             let gone: Vec<(String, String)> = {
                 let mut stmt = tx.prepare(
                     "SELECT instance_id, state FROM instances \
@@ -166,12 +149,10 @@ impl Catalog {
                      terminated_at = coalesce(terminated_at, ?3) WHERE instance_id = ?1",
                     params![id, GONE, now],
                 )?;
-                event(&tx, id, now, Some(from), "terminated", Some(GONE))?;
+                event(tx, id, now, Some(from), "terminated", Some(GONE))?;
             }
-            tx.commit()?;
             Ok(gone.len() as u64)
-        })();
-        crate::error::in_db(result, "catalog", self.path())
+        })
     }
 }
 

@@ -10,23 +10,20 @@ pub mod progress;
 pub use objects::ObjectCounts;
 mod runs;
 mod samples;
+mod steps;
 mod tasks;
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::Connection;
+use rusqlite::{Connection, Transaction};
 
 use crate::db::{self, OpenMode, Schema};
-use crate::error::Result;
+use crate::error::{Result, in_db};
 
 pub use instances::LaunchRecord;
 pub use runs::{RunCounts, SyncLock, SyncRun, sync_in_progress};
-pub use samples::{
-    DropOutcome, ImportReport, Removed, drop_sample, has_samples, import_qc, import_samples,
-    known_steps, metrics_in, removed_in_history, sample_known, set_step_output, set_steps,
-    steps_in, store_of,
-};
-pub use tasks::{BatchCounts, TaskWriter};
+pub use samples::{DropOutcome, ImportReport};
+pub use tasks::{BatchCounts, Removed, TaskWriter};
 
 /// The catalog used when neither --catalog nor ANAMO_CATALOG names one.
 pub const DEFAULT_CATALOG: &str = "anamo.db";
@@ -54,74 +51,126 @@ pub const SCHEMA: Schema = Schema {
     cache_kib: 32 * 1024,
 };
 
-/// The file behind a catalog connection, for naming it in errors.
-pub(crate) fn path_of(conn: &Connection) -> &Path {
-    Path::new(conn.path().unwrap_or(DEFAULT_CATALOG))
-}
-
-pub struct Catalog {
+/// A catalog opened for reading: a connection that cannot write (read-only open flags and
+/// `PRAGMA query_only`) and the file it reads. Callers never hold the connection: every read
+/// goes through [`CatalogRead::read`], the one place a SQLite failure is given the file's name.
+pub struct CatalogRead {
     conn: Connection,
     path: PathBuf,
 }
 
-impl Catalog {
-    /// Opens for writing, creating and migrating as needed.
+impl CatalogRead {
+    /// Opens a catalog that must exist, for reading only.
     pub fn open(path: &Path) -> Result<Self> {
         Ok(Self {
-            conn: db::open(path, &SCHEMA, OpenMode::Create)?,
+            conn: db::open_read_only(path, &SCHEMA)?,
             path: path.to_path_buf(),
         })
-    }
-
-    /// Opens for writing a catalog that must already exist.
-    pub fn open_existing(path: &Path) -> Result<Self> {
-        Ok(Self {
-            conn: db::open(path, &SCHEMA, OpenMode::MustExist)?,
-            path: path.to_path_buf(),
-        })
-    }
-
-    /// A connection that cannot write: read-only open flags and `PRAGMA query_only`.
-    pub fn read_only(path: &Path) -> Result<Connection> {
-        db::open_read_only(path, &SCHEMA)
-    }
-
-    fn conn(&self) -> &Connection {
-        &self.conn
-    }
-
-    /// Checks that tasks from the store `identity` belong here: the first store a catalog is
-    /// filled from is remembered; another one is refused unless `changed` (the user says the
-    /// store moved), which makes it the one remembered.
-    pub fn claim_store(&self, identity: &str, changed: bool) -> Result<()> {
-        let result = (|| -> Result<()> {
-            match samples::store_of(&self.conn)? {
-                Some(k) if k == identity => return Ok(()),
-                Some(k) if !changed => {
-                    return Err(crate::error::Error::Invalid(format!(
-                        "catalog '{}' holds the tasks of {k}, not of {identity}; use another \
-                         --catalog for that store, or run `anamo sync --store-changed` if this \
-                         is the same store moved",
-                        self.path.display()
-                    )));
-                }
-                _ => {}
-            }
-            self.conn.execute(
-                "INSERT INTO catalog_meta (key, value) VALUES ('store', ?1) \
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                [identity],
-            )?;
-            Ok(())
-        })();
-        crate::error::in_db(result, "catalog", self.path())
-    }
-
-    fn conn_mut(&mut self) -> &mut Connection {
-        &mut self.conn
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Runs `f` on the connection; a SQLite failure names this file.
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        self.named(f(&self.conn))
+    }
+
+    /// The store identity a catalog was filled from (`catalog_meta`), if any.
+    pub fn store_identity(&self) -> Result<Option<String>> {
+        self.read(|conn| {
+            use rusqlite::OptionalExtension;
+            Ok(conn
+                .query_row(
+                    "SELECT value FROM catalog_meta WHERE key = 'store'",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()?)
+        })
+    }
+
+    /// A SQLite failure, with this file named.
+    fn named<T>(&self, result: Result<T>) -> Result<T> {
+        in_db(result, "catalog", &self.path)
+    }
+}
+
+/// A catalog opened for writing. It reads as a [`CatalogRead`] does, and writes only through
+/// [`Catalog::write`]: one transaction, committed when the closure succeeds, rolled back when
+/// it fails, the file named in any SQLite failure.
+pub struct Catalog {
+    inner: CatalogRead,
+}
+
+impl std::ops::Deref for Catalog {
+    type Target = CatalogRead;
+
+    fn deref(&self) -> &CatalogRead {
+        &self.inner
+    }
+}
+
+impl Catalog {
+    /// Opens for writing, creating and migrating as needed.
+    pub fn open(path: &Path) -> Result<Self> {
+        Self::opened(path, OpenMode::Create)
+    }
+
+    /// Opens for writing a catalog that must already exist.
+    pub fn open_existing(path: &Path) -> Result<Self> {
+        Self::opened(path, OpenMode::MustExist)
+    }
+
+    fn opened(path: &Path, mode: OpenMode) -> Result<Self> {
+        Ok(Self {
+            inner: CatalogRead {
+                conn: db::open(path, &SCHEMA, mode)?,
+                path: path.to_path_buf(),
+            },
+        })
+    }
+
+    /// Runs `f` in one transaction: committed when it succeeds, rolled back when it fails.
+    pub(crate) fn write<T>(&mut self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let result = in_transaction(&mut self.inner.conn, f);
+        self.named(result)
+    }
+
+    /// Checks that tasks from the store `identity` belong here: the first store a catalog is
+    /// filled from is remembered; another one is refused unless `changed` (the user says the
+    /// store moved), which makes it the one remembered.
+    pub fn claim_store(&mut self, identity: &str, changed: bool) -> Result<()> {
+        match self.store_identity()? {
+            Some(k) if k == identity => return Ok(()),
+            Some(k) if !changed => {
+                return Err(crate::error::Error::Invalid(format!(
+                    "catalog '{}' holds the tasks of {k}, not of {identity}; use another \
+                     --catalog for that store, or run `anamo sync --store-changed` if this \
+                     is the same store moved",
+                    self.path().display()
+                )));
+            }
+            _ => {}
+        }
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO catalog_meta (key, value) VALUES ('store', ?1) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [identity],
+            )?;
+            Ok(())
+        })
+    }
+}
+
+fn in_transaction<T>(
+    conn: &mut Connection,
+    f: impl FnOnce(&Transaction<'_>) -> Result<T>,
+) -> Result<T> {
+    let tx = conn.transaction()?;
+    let value = f(&tx)?;
+    tx.commit()?;
+    Ok(value)
 }

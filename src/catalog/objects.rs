@@ -53,8 +53,8 @@ impl Catalog {
     /// The sample pattern the last listing of exactly `bucket`/`prefix` read its objects with
     /// (none when they disagree, as after a listing cut short).
     pub fn stored_sample_pattern(&self, bucket: &str, prefix: &str) -> Result<Option<String>> {
-        let result = (|| -> Result<Option<String>> {
-            let mut stmt = self.conn().prepare(
+        self.read(|conn| {
+            let mut stmt = conn.prepare(
                 "SELECT DISTINCT sample_pattern FROM objects \
                  WHERE bucket = ?1 AND sample_prefix = ?2 AND sample_pattern IS NOT NULL \
                    AND removed_at IS NULL LIMIT 2",
@@ -63,8 +63,7 @@ impl Catalog {
                 .query_map(params![bucket, prefix], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
             Ok((found.len() == 1).then(|| found[0].clone()))
-        })();
-        crate::error::in_db(result, "catalog", self.path())
+        })
     }
 
     /// Writes one listing page in one transaction; `pattern` read the page's sample ids from
@@ -78,9 +77,8 @@ impl Catalog {
         pattern: &str,
         prefix: &str,
     ) -> Result<ObjectCounts> {
-        let result = (|| -> Result<ObjectCounts> {
+        self.write(|tx| {
             let now = now_ms();
-            let tx = self.conn_mut().transaction()?;
             let mut counts = ObjectCounts::default();
             {
                 let mut before = tx.prepare_cached(
@@ -171,29 +169,26 @@ impl Catalog {
                     counts.run.seen += 1;
                 }
             }
-            tx.commit()?;
             Ok(counts)
-        })();
-        crate::error::in_db(result, "catalog", self.path())
+        })
     }
 
     /// After a complete listing of `bucket`/`prefix` that began at `listed_since`: objects
     /// under it that the listing did not show get `removed_at`.
     pub fn mark_objects_removed(
-        &self,
+        &mut self,
         bucket: &str,
         prefix: &str,
         listed_since: i64,
     ) -> Result<u64> {
-        let result = (|| -> Result<u64> {
-            let n = self.conn().execute(
+        self.write(|tx| {
+            let n = tx.execute(
                 "UPDATE objects SET removed_at = ?4 \
                  WHERE bucket = ?1 AND substr(key, 1, length(?2)) = ?2 \
                    AND last_seen_at < ?3 AND removed_at IS NULL",
                 params![bucket, prefix, listed_since, now_ms()],
             )?;
             Ok(n as u64)
-        })();
-        crate::error::in_db(result, "catalog", self.path())
+        })
     }
 }

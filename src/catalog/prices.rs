@@ -2,9 +2,9 @@
 //! The arithmetic is the `instance_costs` view's (migration 0009); this file only fills its
 //! inputs and lists the table.
 
-use rusqlite::{Connection, params};
+use rusqlite::params;
 
-use super::Catalog;
+use super::{Catalog, CatalogRead};
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::model::SpotPrice;
@@ -51,8 +51,8 @@ pub fn check_price(instance_type: &str, usd_per_hour: f64) -> Result<()> {
 impl Catalog {
     /// The Spot price windows the catalog's Spot instances in `region` need.
     pub fn spot_windows(&self, region: &str) -> Result<Vec<SpotWindow>> {
-        let result = (|| -> Result<Vec<SpotWindow>> {
-            let mut stmt = self.conn().prepare(
+        self.read(|conn| {
+            let mut stmt = conn.prepare(
                 "SELECT i.instance_type, i.zone, min(i.launch_time),
                         max(coalesce(i.terminated_at, i.last_seen_at)),
                         (SELECT max(p.at) FROM spot_prices p
@@ -74,14 +74,12 @@ impl Catalog {
                 })
             })?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
-        })();
-        crate::error::in_db(result, "catalog", self.path())
+        })
     }
 
     /// Records Spot prices (a price seen again is kept once); returns how many were new.
     pub fn write_spot_prices(&mut self, prices: &[SpotPrice]) -> Result<u64> {
-        let result = (|| -> Result<u64> {
-            let tx = self.conn_mut().transaction()?;
+        self.write(|tx| {
             let mut new = 0;
             {
                 let mut stmt = tx.prepare(
@@ -93,27 +91,24 @@ impl Catalog {
                         as u64;
                 }
             }
-            tx.commit()?;
             Ok(new)
-        })();
-        crate::error::in_db(result, "catalog", self.path())
+        })
     }
 
     /// Removes a type from the price table; whether it was there.
     pub fn unset_price(&mut self, instance_type: &str) -> Result<bool> {
-        let result = (|| -> Result<bool> {
-            Ok(self.conn().execute(
+        self.write(|tx| {
+            Ok(tx.execute(
                 "DELETE FROM prices WHERE instance_type = ?1",
                 [instance_type],
             )? > 0)
-        })();
-        crate::error::in_db(result, "catalog", self.path())
+        })
     }
 
     /// The instance types of the catalog's instances.
     pub fn instance_types(&self) -> Result<Vec<String>> {
-        let result = (|| -> Result<Vec<String>> {
-            let mut stmt = self.conn().prepare(
+        self.read(|conn| {
+            let mut stmt = conn.prepare(
                 "SELECT DISTINCT instance_type FROM instances WHERE instance_type IS NOT NULL \
                  ORDER BY 1",
             )?;
@@ -121,8 +116,7 @@ impl Catalog {
                 .query_map([], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
             Ok(types)
-        })();
-        crate::error::in_db(result, "catalog", self.path())
+        })
     }
 
     /// Sets on-demand prices (one transaction; each checked first).
@@ -130,9 +124,8 @@ impl Catalog {
         for (t, usd) in prices {
             check_price(t, *usd)?;
         }
-        let result = (|| -> Result<()> {
+        self.write(|tx| {
             let now = now_ms();
-            let tx = self.conn_mut().transaction()?;
             for (t, usd) in prices {
                 tx.execute(
                     "INSERT INTO prices (instance_type, usd_per_hour, source, set_at) \
@@ -142,28 +135,27 @@ impl Catalog {
                     params![t, usd, source, now],
                 )?;
             }
-            tx.commit()?;
             Ok(())
-        })();
-        crate::error::in_db(result, "catalog", self.path())
+        })
     }
 }
 
-/// The on-demand price table, by type.
-pub fn prices(conn: &Connection) -> Result<Vec<Price>> {
-    let result = (|| -> Result<Vec<Price>> {
-        let mut stmt = conn.prepare(
+impl CatalogRead {
+    /// The on-demand price table, by type.
+    pub fn prices(&self) -> Result<Vec<Price>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare(
             "SELECT instance_type, usd_per_hour, source, set_at FROM prices ORDER BY instance_type",
         )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(Price {
-                instance_type: r.get(0)?,
-                usd_per_hour: r.get(1)?,
-                source: r.get(2)?,
-                set_at: r.get(3)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    })();
-    crate::error::in_db(result, "catalog", super::path_of(conn))
+            let rows = stmt.query_map([], |r| {
+                Ok(Price {
+                    instance_type: r.get(0)?,
+                    usd_per_hour: r.get(1)?,
+                    source: r.get(2)?,
+                    set_at: r.get(3)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
 }

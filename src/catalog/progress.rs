@@ -4,6 +4,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::CatalogRead;
 use crate::clock::now_ms;
 use crate::error::Result;
 
@@ -75,13 +76,14 @@ impl StepRow {
     }
 }
 
-/// One row per step: those in `steps` first (in order, even with no task yet), then any other
-/// collection the catalog has seen.
-pub fn overview(conn: &Connection) -> Result<Vec<StepRow>> {
-    let result = (|| -> Result<Vec<StepRow>> {
-        let since = now_ms() - DAY_MS;
-        let mut stmt = conn.prepare(
-            "WITH names AS (
+impl CatalogRead {
+    /// One row per step: those in `steps` first (in order, even with no task yet), then any other
+    /// collection the catalog has seen.
+    pub fn overview(&self) -> Result<Vec<StepRow>> {
+        self.read(|conn| {
+            let since = now_ms() - DAY_MS;
+            let mut stmt = conn.prepare(
+                "WITH names AS (
                  SELECT collection, ordinal FROM steps
                  UNION SELECT DISTINCT collection, NULL FROM tasks
                        WHERE collection NOT IN (SELECT collection FROM steps)),
@@ -104,82 +106,55 @@ pub fn overview(conn: &Connection) -> Result<Vec<StepRow>> {
              FROM names n LEFT JOIN progress p ON p.collection = n.collection
              LEFT JOIN costs c ON c.step = n.collection
              ORDER BY n.ordinal IS NULL, n.ordinal, n.collection",
-        )?;
-        let rows = stmt.query_map(params![since], |r| {
-            let n = |i| r.get::<_, i64>(i).map(|v| v.max(0) as u64);
-            Ok(StepRow {
-                step: r.get(0)?,
-                waiting: n(1)?,
-                todo: n(2)?,
-                running: n(3)?,
-                done: n(4)?,
-                failed: n(5)?,
-                total: n(6)?,
-                done_24h: n(7)?,
-                instances: n(8)?,
-                first_done_24h: r.get(9)?,
-                abandoned: n(10)?,
-                superseded: n(11)?,
-                dropped: n(12)?,
-                cost_usd: r.get(13)?,
-                unpriced_instances: n(14)?,
-                blocked: 0,
-            })
-        })?;
-        let mut rows: Vec<StepRow> = rows.collect::<rusqlite::Result<_>>()?;
-        let blocked = blocked_per_step(conn)?;
-        for r in &mut rows {
-            r.blocked = blocked.get(&r.step).copied().unwrap_or(0);
-        }
-        Ok(rows)
-    })();
-    crate::error::in_db(result, "catalog", super::path_of(conn))
-}
+            )?;
+            let rows = stmt.query_map(params![since], |r| {
+                let n = |i| r.get::<_, i64>(i).map(|v| v.max(0) as u64);
+                Ok(StepRow {
+                    step: r.get(0)?,
+                    waiting: n(1)?,
+                    todo: n(2)?,
+                    running: n(3)?,
+                    done: n(4)?,
+                    failed: n(5)?,
+                    total: n(6)?,
+                    done_24h: n(7)?,
+                    instances: n(8)?,
+                    first_done_24h: r.get(9)?,
+                    abandoned: n(10)?,
+                    superseded: n(11)?,
+                    dropped: n(12)?,
+                    cost_usd: r.get(13)?,
+                    unpriced_instances: n(14)?,
+                    blocked: 0,
+                })
+            })?;
+            let mut rows: Vec<StepRow> = rows.collect::<rusqlite::Result<_>>()?;
+            let blocked = blocked_per_step(conn)?;
+            for r in &mut rows {
+                r.blocked = blocked.get(&r.step).copied().unwrap_or(0);
+            }
+            Ok(rows)
+        })
+    }
 
-/// The saved report that says which waiting tasks are held, and by what: the one place the
-/// catalog words the flow's "blocked".
-const BLOCKED_SAMPLES: &str = include_str!("../../queries/blocked-samples.sql");
-
-/// Waiting tasks held for good per step, counted from `blocked-samples`' own rows.
-fn blocked_per_step(conn: &Connection) -> Result<std::collections::HashMap<String, u64>> {
-    let report = BLOCKED_SAMPLES.trim().trim_end_matches(';');
-    let sql = format!("SELECT step, count(DISTINCT task_id) FROM ({report}) GROUP BY step");
-    let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map(rusqlite::named_params! {":step": ""}, |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64))
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
-}
-
-/// Samples with tasks that are not among the imported samples, when any sample is imported
-/// (without a sheet every sample is such, and nothing is worth saying).
-pub fn samples_not_imported(conn: &Connection) -> Result<u64> {
-    let result = (|| -> Result<u64> {
-        let n: i64 = conn.query_row(
-            "SELECT CASE WHEN EXISTS (SELECT 1 FROM samples) THEN
+    /// Samples with tasks that are not among the imported samples, when any sample is imported
+    /// (without a sheet every sample is such, and nothing is worth saying).
+    pub fn samples_not_imported(&self) -> Result<u64> {
+        self.read(|conn| {
+            let n: i64 = conn.query_row(
+                "SELECT CASE WHEN EXISTS (SELECT 1 FROM samples) THEN
                  (SELECT count(DISTINCT t.sample) FROM tasks t WHERE t.sample IS NOT NULL
                   AND NOT EXISTS (SELECT 1 FROM samples s WHERE s.sample_id = t.sample))
              ELSE 0 END",
-            [],
-            |r| r.get(0),
-        )?;
-        Ok(n.max(0) as u64)
-    })();
-    crate::error::in_db(result, "catalog", super::path_of(conn))
-}
+                [],
+                |r| r.get(0),
+            )?;
+            Ok(n.max(0) as u64)
+        })
+    }
 
-/// How fresh the catalog's tasks are.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Freshness {
-    /// When the last complete task sync finished (epoch ms).
-    pub last_ok: Option<i64>,
-    /// The newest task sync after that one, which did not finish (running now, or ended
-    /// early): when it started and the error it recorded.
-    pub unfinished: Option<(i64, Option<String>)>,
-}
-
-pub fn freshness(conn: &Connection) -> Result<Freshness> {
-    let result = (|| -> Result<Freshness> {
+    pub fn freshness(&self) -> Result<Freshness> {
+        self.read(|conn| {
         let last_ok = conn
             .query_row(
                 "SELECT max(finished_at) FROM sync_runs WHERE status = 'ok' AND source LIKE 'tasks:%' \
@@ -205,9 +180,89 @@ pub fn freshness(conn: &Connection) -> Result<Freshness> {
             last_ok,
             unfinished,
         })
-    })();
+    })
+    }
 
-    crate::error::in_db(result, "catalog", super::path_of(conn))
+    pub fn sample_presence(&self, sample: &str) -> Result<SamplePresence> {
+        self.read(|conn| {
+            let imported = conn
+                .query_row(
+                    "SELECT cohort, status FROM samples WHERE sample_id = ?1",
+                    [sample],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let tasks: i64 = conn.query_row(
+                "SELECT count(*) FROM tasks WHERE sample = ?1",
+                [sample],
+                |r| r.get(0),
+            )?;
+            Ok(SamplePresence {
+                imported,
+                tasks: tasks.max(0) as u64,
+            })
+        })
+    }
+
+    /// The catalog's tasks with this id (in `collection` when given); at most two, enough to tell
+    /// an ambiguous id.
+    pub fn log_refs(&self, task_id: &str, collection: Option<&str>) -> Result<Vec<LogRef>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT collection, max(coalesce(runs, 0), attempts), log_uri, state, \
+                    removed_at IS NOT NULL FROM tasks \
+             WHERE task_id = ?1 AND (?2 IS NULL OR collection = ?2) LIMIT 2",
+            )?;
+            let rows = stmt
+                .query_map(params![task_id, collection], |r| {
+                    Ok(LogRef {
+                        collection: r.get(0)?,
+                        runs: r.get(1)?,
+                        log_uri: r.get(2)?,
+                        state: r.get(3)?,
+                        removed: r.get(4)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(rows)
+        })
+    }
+
+    /// The workflow order as `steps set` recorded it (only the steps named there).
+    pub fn step_order(&self) -> Result<Vec<String>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare("SELECT collection FROM steps ORDER BY ordinal")?;
+            let steps = stmt
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(steps)
+        })
+    }
+}
+
+/// The saved report that says which waiting tasks are held, and by what: the one place the
+/// catalog words the flow's "blocked".
+const BLOCKED_SAMPLES: &str = include_str!("../../queries/blocked-samples.sql");
+
+/// Waiting tasks held for good per step, counted from `blocked-samples`' own rows.
+fn blocked_per_step(conn: &Connection) -> Result<std::collections::HashMap<String, u64>> {
+    let report = BLOCKED_SAMPLES.trim().trim_end_matches(';');
+    let sql = format!("SELECT step, count(DISTINCT task_id) FROM ({report}) GROUP BY step");
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(rusqlite::named_params! {":step": ""}, |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// How fresh the catalog's tasks are.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Freshness {
+    /// When the last complete task sync finished (epoch ms).
+    pub last_ok: Option<i64>,
+    /// The newest task sync after that one, which did not finish (running now, or ended
+    /// early): when it started and the error it recorded.
+    pub unfinished: Option<(i64, Option<String>)>,
 }
 
 /// What the catalog knows of one sample: its imported row (if any) and how many tasks name it.
@@ -216,29 +271,6 @@ pub struct SamplePresence {
     /// (cohort, status) from the sample sheet.
     pub imported: Option<(Option<String>, String)>,
     pub tasks: u64,
-}
-
-pub fn sample_presence(conn: &Connection, sample: &str) -> Result<SamplePresence> {
-    let result = (|| -> Result<SamplePresence> {
-        let imported = conn
-            .query_row(
-                "SELECT cohort, status FROM samples WHERE sample_id = ?1",
-                [sample],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        let tasks: i64 = conn.query_row(
-            "SELECT count(*) FROM tasks WHERE sample = ?1",
-            [sample],
-            |r| r.get(0),
-        )?;
-        Ok(SamplePresence {
-            imported,
-            tasks: tasks.max(0) as u64,
-        })
-    })();
-
-    crate::error::in_db(result, "catalog", super::path_of(conn))
 }
 
 /// Where a task's last log is, as the catalog last saw it.
@@ -251,41 +283,4 @@ pub struct LogRef {
     pub log_uri: Option<String>,
     /// Removed from the store (the catalog's history).
     pub removed: bool,
-}
-
-/// The catalog's tasks with this id (in `collection` when given); at most two, enough to tell
-/// an ambiguous id.
-pub fn log_refs(conn: &Connection, task_id: &str, collection: Option<&str>) -> Result<Vec<LogRef>> {
-    let result = (|| -> Result<Vec<LogRef>> {
-        let mut stmt = conn.prepare(
-            "SELECT collection, max(coalesce(runs, 0), attempts), log_uri, state, \
-                    removed_at IS NOT NULL FROM tasks \
-             WHERE task_id = ?1 AND (?2 IS NULL OR collection = ?2) LIMIT 2",
-        )?;
-        let rows = stmt
-            .query_map(params![task_id, collection], |r| {
-                Ok(LogRef {
-                    collection: r.get(0)?,
-                    runs: r.get(1)?,
-                    log_uri: r.get(2)?,
-                    state: r.get(3)?,
-                    removed: r.get(4)?,
-                })
-            })?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok(rows)
-    })();
-    crate::error::in_db(result, "catalog", super::path_of(conn))
-}
-
-/// The workflow order as `steps set` recorded it (only the steps named there).
-pub fn step_order(conn: &Connection) -> Result<Vec<String>> {
-    let result = (|| -> Result<Vec<String>> {
-        let mut stmt = conn.prepare("SELECT collection FROM steps ORDER BY ordinal")?;
-        let steps = stmt
-            .query_map([], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok(steps)
-    })();
-    crate::error::in_db(result, "catalog", super::path_of(conn))
 }

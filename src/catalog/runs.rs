@@ -94,14 +94,16 @@ impl Catalog {
         // SAFETY: flock on a descriptor we own.
         let taken = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
         if !taken {
+            // Best effort: the line is the same without who holds it.
             let who: Option<(String, i64, i64)> = self
-                .conn()
-                .query_row(
-                    "SELECT coalesce(host, '?'), coalesce(pid, 0), started_at FROM sync_runs \
-                     WHERE status = 'running' ORDER BY id DESC LIMIT 1",
-                    [],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                )
+                .read(|conn| {
+                    Ok(conn.query_row(
+                        "SELECT coalesce(host, '?'), coalesce(pid, 0), started_at FROM sync_runs \
+                         WHERE status = 'running' ORDER BY id DESC LIMIT 1",
+                        [],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    )?)
+                })
                 .ok();
             let by = who.map_or(String::new(), |(host, pid, at)| {
                 format!(
@@ -119,37 +121,37 @@ impl Catalog {
 
     /// Records the start of a sync of `source`. Runs left `running` by a process that no longer
     /// exists (killed mid-sync) are marked failed first.
-    pub fn start_run(&self, source: &str) -> Result<SyncRun> {
-        let result = (|| -> Result<SyncRun> {
-            self.fail_abandoned_runs()?;
+    pub fn start_run(&mut self, source: &str) -> Result<SyncRun> {
+        self.fail_abandoned_runs()?;
+        self.write(|tx| {
             let started_at = now_ms();
-            self.conn().execute(
+            tx.execute(
                 "INSERT INTO sync_runs (source, started_at, status, host, pid) VALUES (?1, ?2, 'running', ?3, ?4)",
                 params![source, started_at, crate::host::hostname(), std::process::id()],
             )?;
             Ok(SyncRun {
-                id: self.conn().last_insert_rowid(),
+                id: tx.last_insert_rowid(),
                 started_at,
             })
-        })();
-        crate::error::in_db(result, "catalog", self.path())
+        })
     }
 
-    pub fn finish_run(&self, run: &SyncRun, counts: RunCounts) -> Result<()> {
-        let result = self.end_run(run, "ok", counts, None);
-
-        crate::error::in_db(result, "catalog", self.path())
+    pub fn finish_run(&mut self, run: &SyncRun, counts: RunCounts) -> Result<()> {
+        self.end_run(run, "ok", counts, None)
     }
 
-    pub fn fail_run(&self, run: &SyncRun, counts: RunCounts, error: &str) -> Result<()> {
-        let result = self.end_run(run, "failed", counts, Some(error));
-
-        crate::error::in_db(result, "catalog", self.path())
+    pub fn fail_run(&mut self, run: &SyncRun, counts: RunCounts, error: &str) -> Result<()> {
+        self.end_run(run, "failed", counts, Some(error))
     }
 
     /// Ends `run` as ok, or as failed with the error of `result`, which is then returned: the
     /// failure itself is what the user must see, so recording it is best effort.
-    pub fn settle_run(&self, run: &SyncRun, counts: RunCounts, result: Result<()>) -> Result<()> {
+    pub fn settle_run(
+        &mut self,
+        run: &SyncRun,
+        counts: RunCounts,
+        result: Result<()>,
+    ) -> Result<()> {
         match result {
             Ok(()) => self.finish_run(run, counts),
             Err(e) => {
@@ -160,14 +162,14 @@ impl Catalog {
     }
 
     fn end_run(
-        &self,
+        &mut self,
         run: &SyncRun,
         status: &str,
         c: RunCounts,
         error: Option<&str>,
     ) -> Result<()> {
-        let result = (|| -> Result<()> {
-            self.conn().execute(
+        self.write(|tx| {
+            tx.execute(
                 "UPDATE sync_runs SET status = ?2, finished_at = ?3, seen = ?4, new = ?5, \
                  changed = ?6, removed = ?7, error = ?8 WHERE id = ?1",
                 params![
@@ -182,17 +184,14 @@ impl Catalog {
                 ],
             )?;
             Ok(())
-        })();
-
-        crate::error::in_db(result, "catalog", self.path())
+        })
     }
 
-    fn fail_abandoned_runs(&self) -> Result<()> {
-        let result = (|| -> Result<()> {
+    fn fail_abandoned_runs(&mut self) -> Result<()> {
+        self.write(|tx| {
             let host = crate::host::hostname();
-            let mut stmt = self
-                .conn()
-                .prepare("SELECT id, host, pid FROM sync_runs WHERE status = 'running'")?;
+            let mut stmt =
+                tx.prepare("SELECT id, host, pid FROM sync_runs WHERE status = 'running'")?;
             let running: Vec<(i64, Option<String>, Option<i64>)> = stmt
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
                 .collect::<rusqlite::Result<_>>()?;
@@ -200,7 +199,7 @@ impl Catalog {
                 let alive = run_host.as_deref() == Some(host.as_str())
                     && pid.is_some_and(|p| process_alive(p as i32));
                 if !alive && run_host.as_deref() == Some(host.as_str()) {
-                    self.conn().execute(
+                    tx.execute(
                         "UPDATE sync_runs SET status = 'failed', finished_at = ?2, \
                          error = 'interrupted: the sync process ended before finishing' WHERE id = ?1",
                         params![id, now_ms()],
@@ -208,9 +207,7 @@ impl Catalog {
                 }
             }
             Ok(())
-        })();
-
-        crate::error::in_db(result, "catalog", self.path())
+        })
     }
 }
 

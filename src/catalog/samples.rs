@@ -7,7 +7,7 @@ use std::path::Path;
 use rusqlite::{OptionalExtension, params};
 use serde_json::{Map, Value};
 
-use super::Catalog;
+use super::{Catalog, CatalogRead};
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::taskfile::records::{self, text};
@@ -44,18 +44,18 @@ fn has_sample_column(file: &str, headers: &[String]) -> Result<()> {
     }
 }
 
-/// Imports samples: `sample_id`, `cohort`, `status` (`active` or `dropped`); every other column
-/// goes into `metadata` (merged into what the sample had). Re-importing updates, and
-/// re-importing a dropped sample as `active` clears its drop.
-pub fn import_samples(catalog: &mut Catalog, path: &Path) -> Result<ImportReport> {
-    let result = (|| -> Result<ImportReport> {
+impl Catalog {
+    /// Imports samples: `sample_id`, `cohort`, `status` (`active` or `dropped`); every other column
+    /// goes into `metadata` (merged into what the sample had). Re-importing updates, and
+    /// re-importing a dropped sample as `active` clears its drop.
+    pub fn import_samples(&mut self, path: &Path) -> Result<ImportReport> {
+        self.write(|tx| {
         let file = path.display().to_string();
         let (headers, rows) = records::read(path)?;
         has_sample_column(&file, &headers)?;
         let now = now_ms();
         let mut seen: HashMap<String, u64> = HashMap::new();
         let mut reactivated = vec![];
-        let tx = catalog.conn_mut().transaction()?;
         {
             let mut upsert = tx.prepare_cached(
                 "INSERT INTO samples (sample_id, cohort, status, metadata, imported_at) \
@@ -125,28 +125,18 @@ pub fn import_samples(catalog: &mut Catalog, path: &Path) -> Result<ImportReport
                 ])?;
             }
         }
-        tx.commit()?;
         Ok(ImportReport {
             rows: rows.len() as u64,
             unknown_samples: 0,
             reactivated,
         })
-    })();
-    crate::error::in_db(result, "catalog", catalog.path())
-}
+    })
+    }
 
-/// What `drop_sample` found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DropOutcome {
-    Dropped,
-    AlreadyDropped,
-}
-
-/// Marks a sample as having left the study; its history stays.
-pub fn drop_sample(catalog: &Catalog, sample: &str, reason: &str) -> Result<DropOutcome> {
-    let result = (|| -> Result<DropOutcome> {
-        let status: Option<String> = catalog
-            .conn()
+    /// Marks a sample as having left the study; its history stays.
+    pub fn drop_sample(&mut self, sample: &str, reason: &str) -> Result<DropOutcome> {
+        self.write(|tx| {
+        let status: Option<String> = tx
             .query_row(
                 "SELECT status FROM samples WHERE sample_id = ?1",
                 params![sample],
@@ -159,7 +149,7 @@ pub fn drop_sample(catalog: &Catalog, sample: &str, reason: &str) -> Result<Drop
             ))),
             Some("dropped") => Ok(DropOutcome::AlreadyDropped),
             Some(_) => {
-                catalog.conn().execute(
+                tx.execute(
                     "UPDATE samples SET status = 'dropped', dropped_at = ?2, drop_reason = ?3 \
                      WHERE sample_id = ?1",
                     params![sample, now_ms(), reason],
@@ -167,219 +157,105 @@ pub fn drop_sample(catalog: &Catalog, sample: &str, reason: &str) -> Result<Drop
                 Ok(DropOutcome::Dropped)
             }
         }
-    })();
-    crate::error::in_db(result, "catalog", catalog.path())
-}
+    })
+    }
 
-/// Imports QC metrics, long form (`sample_id,metric,value`) or wide form (`sample_id` and one
-/// column per metric). `source` tells imports apart; re-importing a source replaces its values.
-pub fn import_qc(catalog: &mut Catalog, path: &Path, source: &str) -> Result<ImportReport> {
-    let result = (|| -> Result<ImportReport> {
-        let file = path.display().to_string();
-        let (headers, rows) = records::read(path)?;
-        has_sample_column(&file, &headers)?;
-        let long = headers.iter().any(|h| h == "metric") && headers.iter().any(|h| h == "value");
-        let now = now_ms();
-        let tx = catalog.conn_mut().transaction()?;
-        let mut report = ImportReport::default();
-        {
-            let mut upsert = tx.prepare_cached(
-                "INSERT INTO qc_metrics (sample_id, metric, value, source, recorded_at) \
+    /// Imports QC metrics, long form (`sample_id,metric,value`) or wide form (`sample_id` and one
+    /// column per metric). `source` tells imports apart; re-importing a source replaces its values.
+    pub fn import_qc(&mut self, path: &Path, source: &str) -> Result<ImportReport> {
+        self.write(|tx| {
+            let file = path.display().to_string();
+            let (headers, rows) = records::read(path)?;
+            has_sample_column(&file, &headers)?;
+            let long =
+                headers.iter().any(|h| h == "metric") && headers.iter().any(|h| h == "value");
+            let now = now_ms();
+            let mut report = ImportReport::default();
+            {
+                let mut upsert = tx.prepare_cached(
+                    "INSERT INTO qc_metrics (sample_id, metric, value, source, recorded_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (sample_id, metric, source) \
                  DO UPDATE SET value = excluded.value, recorded_at = excluded.recorded_at",
-            )?;
-            let mut known = tx.prepare_cached("SELECT 1 FROM samples WHERE sample_id = ?1")?;
-            for row in &rows {
-                let sample = sample_of(&file, row.line, &row.fields)?;
-                let get = |name: &str| {
-                    row.fields
-                        .iter()
-                        .find(|(k, _)| k == name)
-                        .and_then(|(_, v)| text(v))
-                };
-                let metrics: Vec<(String, String)> = if long {
-                    let metric = get("metric")
-                        .ok_or_else(|| Error::input(&file, row.line, "no metric on this row"))?;
-                    get("value").map(|v| (metric, v)).into_iter().collect()
-                } else {
-                    row.fields
-                        .iter()
-                        .filter(|(k, _)| !SAMPLE_COLUMNS.contains(&k.as_str()) && k != "cohort")
-                        .filter_map(|(k, v)| text(v).map(|v| (k.clone(), v)))
-                        .collect()
-                };
-                if !known.exists(params![sample])? {
-                    report.unknown_samples += 1;
-                }
-                for (metric, value) in metrics {
-                    let number: f64 = value.trim().parse().map_err(|_| {
-                        Error::input(
-                            &file,
-                            row.line,
-                            format!("value '{value}' of metric '{metric}' is not a number"),
-                        )
-                    })?;
-                    upsert.execute(params![sample, metric, number, source, now])?;
-                    report.rows += 1;
+                )?;
+                let mut known = tx.prepare_cached("SELECT 1 FROM samples WHERE sample_id = ?1")?;
+                for row in &rows {
+                    let sample = sample_of(&file, row.line, &row.fields)?;
+                    let get = |name: &str| {
+                        row.fields
+                            .iter()
+                            .find(|(k, _)| k == name)
+                            .and_then(|(_, v)| text(v))
+                    };
+                    let metrics: Vec<(String, String)> = if long {
+                        let metric = get("metric").ok_or_else(|| {
+                            Error::input(&file, row.line, "no metric on this row")
+                        })?;
+                        get("value").map(|v| (metric, v)).into_iter().collect()
+                    } else {
+                        row.fields
+                            .iter()
+                            .filter(|(k, _)| !SAMPLE_COLUMNS.contains(&k.as_str()) && k != "cohort")
+                            .filter_map(|(k, v)| text(v).map(|v| (k.clone(), v)))
+                            .collect()
+                    };
+                    if !known.exists(params![sample])? {
+                        report.unknown_samples += 1;
+                    }
+                    for (metric, value) in metrics {
+                        let number: f64 = value.trim().parse().map_err(|_| {
+                            Error::input(
+                                &file,
+                                row.line,
+                                format!("value '{value}' of metric '{metric}' is not a number"),
+                            )
+                        })?;
+                        upsert.execute(params![sample, metric, number, source, now])?;
+                        report.rows += 1;
+                    }
                 }
             }
-        }
-        tx.commit()?;
-        Ok(report)
-    })();
-    crate::error::in_db(result, "catalog", catalog.path())
+            Ok(report)
+        })
+    }
 }
 
-/// Sets the workflow order of the steps, replacing the old one.
-pub fn set_steps(catalog: &mut Catalog, steps: &[String]) -> Result<()> {
-    let result = (|| -> Result<()> {
-        let mut seen = std::collections::HashSet::new();
-        for s in steps {
-            if !seen.insert(s) {
-                return Err(Error::Invalid(format!("step '{s}' is named twice")));
-            }
-        }
-        let tx = catalog.conn_mut().transaction()?;
-        tx.execute("DELETE FROM steps", [])?;
-        for (i, s) in steps.iter().enumerate() {
-            tx.execute(
-                "INSERT INTO steps (collection, ordinal) VALUES (?1, ?2)",
-                params![s, i as i64 + 1],
-            )?;
-        }
-        tx.commit()?;
-        Ok(())
-    })();
-    crate::error::in_db(result, "catalog", catalog.path())
+/// What `drop_sample` found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropOutcome {
+    Dropped,
+    AlreadyDropped,
 }
 
-/// Every step the catalog knows: the workflow order first, then collections tasks were seen in.
-pub fn known_steps(catalog: &Catalog) -> Result<Vec<String>> {
-    steps_in(catalog.conn())
-}
+impl CatalogRead {
+    /// The QC metrics the catalog holds.
+    pub fn metrics(&self) -> Result<Vec<String>> {
+        self.read(|conn| {
+            let mut stmt =
+                conn.prepare("SELECT DISTINCT metric FROM qc_metrics ORDER BY metric")?;
+            let metrics = stmt
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()?;
+            Ok(metrics)
+        })
+    }
 
-/// [`known_steps`] on any connection to a catalog (the read-only one of `query` too).
-pub fn steps_in(conn: &rusqlite::Connection) -> Result<Vec<String>> {
-    let result = (|| -> Result<Vec<String>> {
-        let mut stmt = conn.prepare(
-            "SELECT collection FROM (SELECT collection, ordinal FROM steps \
-             UNION SELECT DISTINCT collection, NULL FROM tasks WHERE collection NOT IN \
-             (SELECT collection FROM steps)) ORDER BY ordinal IS NULL, ordinal, collection",
-        )?;
-        let steps = stmt
-            .query_map([], |r| r.get(0))?
-            .collect::<rusqlite::Result<Vec<String>>>()?;
-        Ok(steps)
-    })();
-    crate::error::in_db(result, "catalog", super::path_of(conn))
-}
-
-/// Where `step`'s finished tasks leave their output (a `{sample}` pattern), replacing any.
-pub fn set_step_output(catalog: &Catalog, step: &str, pattern: &str) -> Result<()> {
-    let result = (|| -> Result<()> {
-        catalog.conn().execute(
-            "INSERT INTO step_outputs (collection, pattern) VALUES (?1, ?2) \
-             ON CONFLICT (collection) DO UPDATE SET pattern = excluded.pattern",
-            params![step, pattern],
-        )?;
-        Ok(())
-    })();
-    crate::error::in_db(result, "catalog", catalog.path())
-}
-
-/// The QC metrics the catalog holds.
-pub fn metrics_in(conn: &rusqlite::Connection) -> Result<Vec<String>> {
-    let result = (|| -> Result<Vec<String>> {
-        let mut stmt = conn.prepare("SELECT DISTINCT metric FROM qc_metrics ORDER BY metric")?;
-        let metrics = stmt
-            .query_map([], |r| r.get(0))?
-            .collect::<rusqlite::Result<Vec<String>>>()?;
-        Ok(metrics)
-    })();
-    crate::error::in_db(result, "catalog", super::path_of(conn))
-}
-
-/// Whether the catalog knows a sample: imported, named by a task, or read from a file's key.
-pub fn sample_known(conn: &rusqlite::Connection, sample: &str) -> Result<bool> {
-    let result = (|| -> Result<bool> {
-        Ok(conn.query_row(
-            "SELECT EXISTS (SELECT 1 FROM samples WHERE sample_id = ?1) \
+    /// Whether the catalog knows a sample: imported, named by a task, or read from a file's key.
+    pub fn sample_known(&self, sample: &str) -> Result<bool> {
+        self.read(|conn| {
+            Ok(conn.query_row(
+                "SELECT EXISTS (SELECT 1 FROM samples WHERE sample_id = ?1) \
                  OR EXISTS (SELECT 1 FROM tasks WHERE sample = ?1) \
                  OR EXISTS (SELECT 1 FROM objects WHERE sample_id = ?1)",
-            [sample],
-            |r| r.get(0),
-        )?)
-    })();
-    crate::error::in_db(result, "catalog", super::path_of(conn))
-}
-
-/// The tasks among `keys` that the catalog saw removed from the store, in any state: adding
-/// one again would run it again and overwrite its history at the next sync.
-pub fn removed_in_history(
-    conn: &rusqlite::Connection,
-    keys: &[(String, String)],
-) -> Result<std::collections::HashMap<(String, String), Removed>> {
-    let result = (|| -> Result<std::collections::HashMap<(String, String), Removed>> {
-        let mut stmt = conn.prepare_cached(
-            "SELECT state, removed_at, progress, \
-                    (SELECT r.task_id FROM tasks r INDEXED BY tasks_by_sample \
-                     WHERE p.progress = 'superseded' AND r.sample = p.sample \
-                       AND r.collection = p.collection AND r.state = 'done' \
-                       AND r.task_id <> p.task_id \
-                       AND r.created_at >= coalesce(p.finished_at, p.updated_at) \
-                     ORDER BY r.created_at LIMIT 1) \
-             FROM task_progress p \
-             WHERE collection = ?1 AND task_id = ?2 AND removed_at IS NOT NULL",
-        )?;
-        let mut found = std::collections::HashMap::new();
-        for (c, t) in keys {
-            let row = stmt
-                .query_row(params![c, t], |r| {
-                    Ok(Removed {
-                        state: r.get(0)?,
-                        at: r.get(1)?,
-                        superseded_by: r.get(3)?,
-                    })
-                })
-                .optional()?;
-            if let Some(removed) = row {
-                found.insert((c.clone(), t.clone()), removed);
-            }
-        }
-        Ok(found)
-    })();
-    crate::error::in_db(result, "catalog", super::path_of(conn))
-}
-
-/// A task the catalog saw removed from the store.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Removed {
-    /// Its state when last seen.
-    pub state: String,
-    pub at: i64,
-    /// The done task that replaced it, when it failed and was replaced.
-    pub superseded_by: Option<String>,
-}
-
-/// The store identity a catalog was filled from (`catalog_meta`), if any.
-pub fn store_of(conn: &rusqlite::Connection) -> Result<Option<String>> {
-    let result = (|| -> Result<Option<String>> {
-        use rusqlite::OptionalExtension;
-        Ok(conn
-            .query_row(
-                "SELECT value FROM catalog_meta WHERE key = 'store'",
-                [],
+                [sample],
                 |r| r.get(0),
-            )
-            .optional()?)
-    })();
-    crate::error::in_db(result, "catalog", super::path_of(conn))
-}
+            )?)
+        })
+    }
 
-/// Whether any sample was imported.
-pub fn has_samples(conn: &rusqlite::Connection) -> Result<bool> {
-    let result = (|| -> Result<bool> {
-        Ok(conn.query_row("SELECT EXISTS (SELECT 1 FROM samples)", [], |r| r.get(0))?)
-    })();
-    crate::error::in_db(result, "catalog", super::path_of(conn))
+    /// Whether any sample was imported.
+    pub fn has_samples(&self) -> Result<bool> {
+        self.read(|conn| {
+            Ok(conn.query_row("SELECT EXISTS (SELECT 1 FROM samples)", [], |r| r.get(0))?)
+        })
+    }
 }

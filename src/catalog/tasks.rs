@@ -5,8 +5,8 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::Catalog;
 use super::runs::SyncRun;
+use super::{Catalog, CatalogRead};
 use crate::error::Result;
 use crate::model::{Task, TaskKey, Tombstone};
 
@@ -39,23 +39,21 @@ const FIELDS: &str = "sample = ?3, script = ?4, attrs = ?5, state = ?6, attempts
 
 impl Catalog {
     /// After a complete scan by `run`: tasks it did not see are gone from the store.
-    pub fn mark_removed(&self, run: &SyncRun, collection: Option<&str>) -> Result<u64> {
-        let result = (|| -> Result<u64> {
-            let n = self.conn().execute(
+    pub fn mark_removed(&mut self, run: &SyncRun, collection: Option<&str>) -> Result<u64> {
+        self.write(|tx| {
+            let n = tx.execute(
                 "UPDATE tasks SET removed_at = ?1 WHERE removed_at IS NULL AND last_seen_at < ?1 \
                  AND (?2 IS NULL OR collection = ?2)",
                 params![run.started_at, collection],
             )?;
             Ok(n as u64)
-        })();
-        crate::error::in_db(result, "catalog", self.path())
+        })
     }
 
     /// Marks these tasks removed from the store now (they were deleted on purpose); a later
     /// sync that sees one of them again clears the mark.
     pub fn mark_tasks_removed(&mut self, keys: &[TaskKey]) -> Result<u64> {
-        let result = (|| -> Result<u64> {
-            let tx = self.conn_mut().transaction()?;
+        self.write(|tx| {
             let mut n = 0;
             {
                 let mut mark = tx.prepare_cached(
@@ -67,10 +65,8 @@ impl Catalog {
                     n += mark.execute(params![k.collection, k.task_id, now])? as u64;
                 }
             }
-            tx.commit()?;
             Ok(n)
-        })();
-        crate::error::in_db(result, "catalog", self.path())
+        })
     }
 
     /// A writer for `run`; `collection` is the scope of the scan (all when `None`).
@@ -79,12 +75,13 @@ impl Catalog {
         run: &SyncRun,
         collection: Option<&str>,
     ) -> Result<TaskWriter<'_>> {
-        let any = self.conn().query_row(
-            "SELECT EXISTS (SELECT 1 FROM tasks WHERE ?1 IS NULL OR collection = ?1)",
-            params![collection],
-            |r| r.get::<_, bool>(0),
-        );
-        let any = crate::error::in_db(any.map_err(Into::into), "catalog", self.path())?;
+        let any = self.read(|conn| {
+            Ok(conn.query_row(
+                "SELECT EXISTS (SELECT 1 FROM tasks WHERE ?1 IS NULL OR collection = ?1)",
+                params![collection],
+                |r| r.get::<_, bool>(0),
+            )?)
+        })?;
         Ok(TaskWriter {
             catalog: self,
             run: run.clone(),
@@ -100,10 +97,9 @@ impl TaskWriter<'_> {
     /// removal. A removal the catalog recorded itself (`tasks delete`) is left as it is.
     /// Returns how many rows it wrote.
     pub fn write_tombstones(&mut self, removed: &[Tombstone]) -> Result<u64> {
-        let result = (|| -> Result<u64> {
+        self.catalog.write(|tx| {
             let seen_at = self.run.started_at;
             let run_id = self.run.id;
-            let tx = self.catalog.conn_mut().transaction()?;
             let mut n = 0;
             {
                 let mut upsert = tx.prepare_cached(
@@ -161,19 +157,16 @@ impl TaskWriter<'_> {
                     }
                 }
             }
-            tx.commit()?;
             Ok(n)
-        })();
-        crate::error::in_db(result, "catalog", self.catalog.path())
+        })
     }
 
     /// Writes a batch in one transaction: all of it lands, or none.
     pub fn write_batch(&mut self, tasks: &[Task]) -> Result<BatchCounts> {
-        let result = (|| -> Result<BatchCounts> {
+        self.catalog.write(|tx| {
             let seen_at = self.run.started_at;
             let run_id = self.run.id;
             let mut counts = BatchCounts::default();
-            let tx = self.catalog.conn_mut().transaction()?;
             {
                 let mut lookup = tx.prepare_cached(
                     "SELECT state, version, removed_at IS NOT NULL FROM tasks \
@@ -275,9 +268,56 @@ impl TaskWriter<'_> {
                     }
                 }
             }
-            tx.commit()?;
             Ok(counts)
-        })();
-        crate::error::in_db(result, "catalog", self.catalog.path())
+        })
     }
+}
+
+impl CatalogRead {
+    /// The tasks among `keys` that the catalog saw removed from the store, in any state: adding
+    /// one again would run it again and overwrite its history at the next sync.
+    pub fn removed_in_history(
+        &self,
+        keys: &[(String, String)],
+    ) -> Result<std::collections::HashMap<(String, String), Removed>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT state, removed_at, progress, \
+                    (SELECT r.task_id FROM tasks r INDEXED BY tasks_by_sample \
+                     WHERE p.progress = 'superseded' AND r.sample = p.sample \
+                       AND r.collection = p.collection AND r.state = 'done' \
+                       AND r.task_id <> p.task_id \
+                       AND r.created_at >= coalesce(p.finished_at, p.updated_at) \
+                     ORDER BY r.created_at LIMIT 1) \
+             FROM task_progress p \
+             WHERE collection = ?1 AND task_id = ?2 AND removed_at IS NOT NULL",
+            )?;
+            let mut found = std::collections::HashMap::new();
+            for (c, t) in keys {
+                let row = stmt
+                    .query_row(params![c, t], |r| {
+                        Ok(Removed {
+                            state: r.get(0)?,
+                            at: r.get(1)?,
+                            superseded_by: r.get(3)?,
+                        })
+                    })
+                    .optional()?;
+                if let Some(removed) = row {
+                    found.insert((c.clone(), t.clone()), removed);
+                }
+            }
+            Ok(found)
+        })
+    }
+}
+
+/// A task the catalog saw removed from the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Removed {
+    /// Its state when last seen.
+    pub state: String,
+    pub at: i64,
+    /// The done task that replaced it, when it failed and was replaced.
+    pub superseded_by: Option<String>,
 }

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
-use crate::catalog::Catalog;
 use crate::config::Context;
 use crate::demo::Demo;
 use crate::output::Format;
@@ -33,16 +32,12 @@ impl Cmd {
     pub fn run(self, _ctx: &Context) -> Result<()> {
         let demo = Demo::new(&self.dir, self.samples as usize);
         demo.run(|line| crate::note!("demo: {line}"))?;
-        let conn = Catalog::read_only(&demo.catalog)?;
+        let conn = crate::catalog::CatalogRead::open(&demo.catalog)?;
         let format = Format::resolve(self.format);
         let mut out = std::io::stdout().lock();
         use std::io::Write;
         writeln!(out, "\n== anamo status")?;
-        status::render(
-            &crate::catalog::progress::overview(&conn)?,
-            format,
-            &mut out,
-        )?;
+        status::render(&conn.overview()?, format, &mut out)?;
         for (name, params) in [
             ("samples-left", vec![("step", "VariantCalling")]),
             ("failed-tasks", vec![]),

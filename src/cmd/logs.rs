@@ -6,8 +6,7 @@ use anyhow::{Context as _, Result, bail};
 use clap::Args;
 
 use crate::aws::s3::{S3, S3Uri};
-use crate::catalog::Catalog;
-use crate::catalog::progress::{self, LogRef};
+use crate::catalog::progress::LogRef;
 use crate::config::Context;
 use crate::store::OpenMode;
 
@@ -138,8 +137,8 @@ impl Cmd {
         if !ctx.catalog_path.exists() {
             return Ok(None);
         }
-        let conn = Catalog::read_only(&ctx.catalog_path)?;
-        let mut rows = progress::log_refs(&conn, &self.id, self.collection.as_deref())?;
+        let conn = crate::catalog::CatalogRead::open(&ctx.catalog_path)?;
+        let mut rows = conn.log_refs(&self.id, self.collection.as_deref())?;
         if rows.len() > 1 {
             bail!(
                 "task id '{}' is in several collections; pass --collection",

@@ -3,7 +3,7 @@
 use anyhow::Result;
 use clap::{Args, Subcommand};
 
-use crate::catalog::{Catalog, prices};
+use crate::catalog::Catalog;
 use crate::config::{Context, FileConfig};
 
 /// On-demand prices by instance type (US dollars an hour), for `cost-by-step`,
@@ -78,8 +78,8 @@ impl Cmd {
                 }
             }
             Cmd::List => {
-                let conn = Catalog::read_only(&ctx.catalog_path)?;
-                let table = prices::prices(&conn)?;
+                let conn = crate::catalog::CatalogRead::open(&ctx.catalog_path)?;
+                let table = conn.prices()?;
                 if table.is_empty() {
                     crate::note!(
                         "no on-demand prices: `anamo prices set TYPE USD_PER_HOUR`, or [prices] \

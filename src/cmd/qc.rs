@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Args, Subcommand};
 
-use crate::catalog;
 use crate::config::Context;
 
 #[derive(Debug, Subcommand)]
@@ -33,7 +32,7 @@ impl Cmd {
                 .unwrap_or_default()
         });
         let mut cat = ctx.catalog()?;
-        let r = catalog::import_qc(&mut cat, &c.file, &source)?;
+        let r = cat.import_qc(&c.file, &source)?;
         println!("imported {} QC value(s) from {source}", r.rows);
         if r.unknown_samples > 0 {
             crate::note!(

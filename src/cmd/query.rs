@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use anyhow::{Result, bail};
 use clap::Args;
 
-use crate::catalog::Catalog;
 use crate::cli::parse_param;
 use crate::config::Context;
 use crate::output::Format;
@@ -37,7 +36,7 @@ impl Cmd {
         } else {
             saved::find(&self.query, user.as_deref())?
         };
-        let conn = Catalog::read_only(&ctx.catalog_path)?;
+        let conn = crate::catalog::CatalogRead::open(&ctx.catalog_path)?;
         let (sql, params) = match &saved {
             Some(saved) => (saved.sql.clone(), saved.bind(given, &conn)?),
             // A lone word that is SQL (VACUUM, ANALYZE) goes to the guard, which says why not.
@@ -57,7 +56,7 @@ impl Cmd {
         if let Some(report) = &checked
             && rows == 0
             && report.sql.contains("FROM samples")
-            && !crate::catalog::has_samples(&conn)?
+            && !conn.has_samples()?
         {
             crate::note!(
                 "the catalog has no samples yet: import the sample sheet with `anamo samples \
@@ -69,9 +68,7 @@ impl Cmd {
         if let Some(report) = &checked
             && report.sql.contains("FROM samples")
             && report.name != "samples-not-imported"
-            && let Some(note) = crate::status::not_imported_note(
-                crate::catalog::progress::samples_not_imported(&conn)?,
-            )
+            && let Some(note) = crate::status::not_imported_note(conn.samples_not_imported()?)
         {
             crate::note!("{note}");
         }

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
-use crate::catalog::Catalog;
 use crate::config::{Context, FileConfig};
 use crate::error::Error;
 use crate::report::{self, Options};
@@ -36,7 +35,7 @@ impl Cmd {
                 .run(ctx, &mut |synced| crate::note!("{synced}"))?;
         }
         let study = FileConfig::load()?.study;
-        let conn = Catalog::read_only(&ctx.catalog_path)?;
+        let conn = crate::catalog::CatalogRead::open(&ctx.catalog_path)?;
         let catalog = ctx.catalog_path.display().to_string();
         let title = self
             .title

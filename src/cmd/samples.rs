@@ -40,7 +40,7 @@ impl Cmd {
         match self {
             Cmd::Import(c) => {
                 let mut cat = ctx.catalog()?;
-                let r = catalog::import_samples(&mut cat, &c.file)?;
+                let r = cat.import_samples(&c.file)?;
                 let withdrawn = reinstate(ctx, &r.reactivated)?;
                 for (sample, reason) in &r.reactivated {
                     let which = withdrawn
@@ -63,7 +63,7 @@ impl Cmd {
             }
             Cmd::Drop(c) => {
                 let mut cat = ctx.existing_catalog()?;
-                match catalog::drop_sample(&cat, &c.sample, &c.reason)? {
+                match cat.drop_sample(&c.sample, &c.reason)? {
                     DropOutcome::Dropped => println!("dropped sample {}", c.sample),
                     DropOutcome::AlreadyDropped => {
                         println!("sample {} was already dropped", c.sample)

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use anyhow::{Result, bail};
 use clap::Args;
 
-use crate::catalog::{self, Catalog, progress};
+use crate::catalog::{self};
 use crate::config::Context;
 use crate::output::Format;
 use crate::query::saved;
@@ -36,25 +36,20 @@ impl Cmd {
             crate::sync::Request::before_reading()
                 .run(ctx, &mut |synced| crate::note!("{synced}"))?;
         }
-        let conn = Catalog::read_only(&ctx.catalog_path)?;
+        let conn = crate::catalog::CatalogRead::open(&ctx.catalog_path)?;
         let format = Format::resolve(self.format);
         let out = std::io::stdout().lock();
         let running = catalog::sync_in_progress(&ctx.catalog_path);
-        crate::note!(
-            "{}",
-            status::freshness_line(&progress::freshness(&conn)?, running)
-        );
+        crate::note!("{}", status::freshness_line(&conn.freshness()?, running));
         match self.sample {
             None => {
-                status::render(&progress::overview(&conn)?, format, out)?;
-                if let Some(note) =
-                    status::not_imported_note(progress::samples_not_imported(&conn)?)
-                {
+                status::render(&conn.overview()?, format, out)?;
+                if let Some(note) = status::not_imported_note(conn.samples_not_imported()?) {
                     crate::note!("{note}");
                 }
             }
             Some(sample) => {
-                let presence = progress::sample_presence(&conn, &sample)?;
+                let presence = conn.sample_presence(&sample)?;
                 if presence.imported.is_none() && presence.tasks == 0 {
                     bail!(
                         "no sample '{sample}' in the catalog (neither imported nor in any synced task)"

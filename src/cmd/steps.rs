@@ -3,7 +3,6 @@
 use anyhow::Result;
 use clap::{Args, Subcommand};
 
-use crate::catalog;
 use crate::config::Context;
 
 #[derive(Debug, Subcommand)]
@@ -37,7 +36,7 @@ impl Cmd {
         match self {
             Cmd::Set(c) => {
                 let mut cat = ctx.catalog()?;
-                let known = catalog::known_steps(&cat)?;
+                let known = cat.steps()?;
                 let unknown: Vec<&str> = c
                     .steps
                     .iter()
@@ -54,7 +53,7 @@ impl Cmd {
                         known.join(", ")
                     );
                 }
-                catalog::set_steps(&mut cat, &c.steps)?;
+                cat.set_steps(&c.steps)?;
                 println!("steps: {}", c.steps.join(" -> "));
             }
             Cmd::Output(c) => {
@@ -64,8 +63,8 @@ impl Cmd {
                     &c.pattern,
                     &["sample", "task_id", "collection"],
                 )?;
-                let cat = ctx.catalog()?;
-                let known = catalog::known_steps(&cat)?;
+                let mut cat = ctx.catalog()?;
+                let known = cat.steps()?;
                 if !known.is_empty() && !known.contains(&c.step) {
                     crate::note!(
                         "warning: the catalog knows no step '{}' (it knows {}); recorded anyway",
@@ -73,12 +72,12 @@ impl Cmd {
                         known.join(", ")
                     );
                 }
-                catalog::set_step_output(&cat, &c.step, &c.pattern)?;
+                cat.set_step_output(&c.step, &c.pattern)?;
                 println!("{}: output expected at {}", c.step, c.pattern);
             }
             Cmd::List => {
-                let conn = catalog::Catalog::read_only(&ctx.catalog_path)?;
-                let steps = catalog::progress::step_order(&conn)?;
+                let conn = crate::catalog::CatalogRead::open(&ctx.catalog_path)?;
+                let steps = conn.step_order()?;
                 for s in steps {
                     println!("{s}");
                 }

@@ -11,22 +11,22 @@ use rusqlite::Connection;
 use rusqlite::types::ValueRef;
 use serde_json::{Value, json};
 
+use crate::catalog::CatalogRead;
 use crate::error::{Error, Result};
 use crate::output::{Format, RowWriter};
 
 /// Runs one read-only query and writes its rows. Returns the number of rows.
 pub fn run(
-    conn: &Connection,
+    catalog: &CatalogRead,
     sql: &str,
     params: &BTreeMap<String, String>,
     format: Format,
     out: impl Write,
 ) -> Result<u64> {
-    let result = run_unnamed(conn, sql, params, format, out);
-    crate::error::in_db(result, "catalog", crate::catalog::path_of(conn))
+    catalog.read(|conn| write_rows(conn, sql, params, format, out))
 }
 
-fn run_unnamed(
+fn write_rows(
     conn: &Connection,
     sql: &str,
     params: &BTreeMap<String, String>,
@@ -66,12 +66,12 @@ pub struct Table {
 /// Runs one read-only query as [`run`] does and keeps its first `limit` rows (the rest are
 /// counted, not kept).
 pub fn table(
-    conn: &Connection,
+    catalog: &CatalogRead,
     sql: &str,
     params: &BTreeMap<String, String>,
     limit: usize,
 ) -> Result<Table> {
-    let result = (|| -> Result<Table> {
+    catalog.read(|conn| {
         let mut stmt = bound(conn, sql, params)?;
         let columns: Vec<String> = stmt.column_names().map(str::to_string).collect();
         let mut table = Table {
@@ -90,8 +90,7 @@ pub fn table(
             table.total += 1;
         }
         Ok(table)
-    })();
-    crate::error::in_db(result, "catalog", crate::catalog::path_of(conn))
+    })
 }
 
 /// The statement, checked by the guard, with every named parameter bound from `params`; one

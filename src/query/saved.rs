@@ -17,9 +17,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use rusqlite::Connection;
-
-use crate::catalog;
+use crate::catalog::CatalogRead;
 use crate::error::{Error, Result};
 
 /// The reports shipped in `queries/`, built in.
@@ -367,7 +365,7 @@ impl SavedQuery {
     /// Binds `given` (NAME=VALUE) to the parameters, for every caller alike: defaults fill
     /// what is not given, and each value is checked against its choices and its kind (a
     /// number, or a step, metric or sample the catalog knows), naming what it knows.
-    pub fn bind(&self, given: Params, conn: &Connection) -> Result<Params> {
+    pub fn bind(&self, given: Params, catalog: &CatalogRead) -> Result<Params> {
         let mut params = given;
         for p in &self.params {
             if let Some(d) = &p.default {
@@ -381,13 +379,13 @@ impl SavedQuery {
             if let Some(kind) = p.kind
                 && !value.is_empty()
             {
-                self.check_kind(p, kind, value, conn)?;
+                self.check_kind(p, kind, value, catalog)?;
             }
         }
         Ok(params)
     }
 
-    fn check_kind(&self, p: &Param, kind: Kind, value: &str, conn: &Connection) -> Result<()> {
+    fn check_kind(&self, p: &Param, kind: Kind, value: &str, catalog: &CatalogRead) -> Result<()> {
         let refuse = |what: String| Err(Error::Invalid(format!("report {}: {what}", self.name)));
         let known = |list: Vec<String>, what: &str| -> Result<()> {
             if list.iter().any(|v| v == value) {
@@ -412,9 +410,9 @@ impl SavedQuery {
                 refuse(format!("{}='{value}' is not a number", p.name))
             }
             Kind::Integer | Kind::Number => Ok(()),
-            Kind::Step => known(catalog::steps_in(conn)?, "step"),
-            Kind::Metric => known(catalog::metrics_in(conn)?, "metric"),
-            Kind::Sample if !catalog::sample_known(conn, value)? => {
+            Kind::Step => known(catalog.steps()?, "step"),
+            Kind::Metric => known(catalog.metrics()?, "metric"),
+            Kind::Sample if !catalog.sample_known(value)? => {
                 refuse(format!("no sample '{value}' in the catalog"))
             }
             Kind::Sample => Ok(()),

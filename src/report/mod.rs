@@ -12,9 +12,7 @@ mod charts;
 mod page;
 mod sections;
 
-use rusqlite::Connection;
-
-use crate::catalog::{self, history, progress};
+use crate::catalog::{CatalogRead, history};
 use crate::clock::rfc3339;
 use crate::error::{Error, Result};
 
@@ -51,21 +49,21 @@ impl Options {
 /// The whole page. At cohort scale the catalog reads are its whole cost, so the samples, fleet
 /// and files sections are read on a second read-only connection at the same time (SQLite
 /// readers do not wait for each other).
-pub fn render(conn: &Connection, opts: &Options) -> Result<String> {
-    let path = catalog::path_of(conn).to_path_buf();
+pub fn render(catalog: &CatalogRead, opts: &Options) -> Result<String> {
+    let path = catalog.path().to_path_buf();
     std::thread::scope(|scope| {
         let second = scope.spawn(|| -> Result<(page::Html, page::Html)> {
-            let conn = catalog::Catalog::read_only(&path)?;
-            let standing = sections::samples(&conn, opts)?;
-            let fleet = sections::instances(&conn, opts)? + sections::objects(&conn, opts)?;
+            let other = CatalogRead::open(&path)?;
+            let standing = sections::samples(&other, opts)?;
+            let fleet = sections::instances(&other, opts)? + sections::objects(&other, opts)?;
             Ok((standing, fleet))
         });
-        let steps = progress::overview(conn)?;
-        let mut body = sections::header(conn, opts, &steps)?;
+        let steps = catalog.overview()?;
+        let mut body = sections::header(catalog, opts, &steps)?;
         body += sections::steps(&steps)?;
-        body += sections::over_time(conn)?;
-        body += sections::run_times(conn)?;
-        let failed = sections::failures(conn, opts)?;
+        body += sections::over_time(catalog)?;
+        body += sections::run_times(catalog)?;
+        let failed = sections::failures(catalog, opts)?;
         let (standing, fleet) = second
             .join()
             .map_err(|_| Error::Internal("the report's second reader panicked".into()))??;

@@ -3,20 +3,20 @@
 //! reports) and says plainly when there is nothing yet and what to run. Markup comes from
 //! `page` only: data goes in as text or cells, never spliced into a string of markup.
 
-use rusqlite::Connection;
-
 use super::charts;
 use super::page::{Cell, Html, Row, chart, element, fitted_chart, p, scrolled, table};
 use super::{Options, TIMELINE_MS, duration, running_totals, runs_span, size, time_labels};
-use crate::catalog::{self, history, progress};
+use crate::catalog::{CatalogRead, history, progress};
 use crate::clock::{now_ms, rfc3339};
 use crate::error::Result;
 use crate::query;
 use crate::wording::StepWords;
 
 /// The title, then when the page was written, from which catalog and store, and the syncs.
-pub fn header(conn: &Connection, opts: &Options, steps: &[progress::StepRow]) -> Result<Html> {
-    let store = catalog::store_of(conn)?.unwrap_or_else(|| "(none synced yet)".into());
+pub fn header(catalog: &CatalogRead, opts: &Options, steps: &[progress::StepRow]) -> Result<Html> {
+    let store = catalog
+        .store_identity()?
+        .unwrap_or_else(|| "(none synced yet)".into());
     let tasks: u64 = steps.iter().map(|s| s.total).sum();
     let done: u64 = steps.iter().map(|s| s.done).sum();
     let totals = format!("{tasks} in {} step(s), {done} done", steps.len());
@@ -26,7 +26,7 @@ pub fn header(conn: &Connection, opts: &Options, steps: &[progress::StepRow]) ->
         Row::new(["task store".into(), Cell::from(store)]),
         Row::new(["tasks".into(), Cell::from(totals).attr("id", "total-tasks")]),
     ];
-    let syncs = history::last_syncs(conn)?;
+    let syncs = catalog.last_syncs()?;
     if syncs.is_empty() {
         let never = Html::lit(
             "never: run <code>anamo sync</code> (with <code>--instances</code> and \
@@ -114,9 +114,9 @@ fn step_row(s: &progress::StepRow, now: i64) -> Row {
     .attr("data-step", &s.step)
 }
 
-pub fn over_time(conn: &Connection) -> Result<Html> {
+pub fn over_time(catalog: &CatalogRead) -> Result<Html> {
     let mut out = Html::lit("<h2>Tasks done over time</h2>");
-    let per_day = history::finished_per_day(conn)?;
+    let per_day = catalog.finished_per_day()?;
     if per_day.is_empty() {
         return Ok(out
             + Html::lit(
@@ -125,7 +125,7 @@ pub fn over_time(conn: &Connection) -> Result<Html> {
             ));
     }
     // Running totals over the span of finish times, cut in equal parts.
-    let over = history::finished_over_time(conn, 120)?;
+    let over = catalog.finished_over_time(120)?;
     let totals = running_totals(&over);
     out += chart(charts::lines(&time_labels(&over), &totals, "tasks done")?);
     out += Html::lit("<h3>Tasks done per day</h3>");
@@ -162,9 +162,9 @@ fn per_day_section(over: &history::OverTime, per_day: &[history::DayCount]) -> R
     Ok(chart(charts::day_bars(&days, &daily)?) + table("per-day", &["day", "step", "done"], rows))
 }
 
-pub fn run_times(conn: &Connection) -> Result<Html> {
+pub fn run_times(catalog: &CatalogRead) -> Result<Html> {
     let mut out = Html::lit("<h2>Run times</h2>");
-    let steps = history::run_times(conn)?;
+    let steps = catalog.run_times()?;
     if steps.is_empty() {
         return Ok(out
             + Html::lit(
@@ -191,7 +191,7 @@ pub fn run_times(conn: &Connection) -> Result<Html> {
     });
     out += table("run-times", &columns, rows);
     out += Html::lit("<h3>Slowest tasks</h3>");
-    let rows = history::slowest(conn, 10)?.into_iter().map(|t| {
+    let rows = catalog.slowest(10)?.into_iter().map(|t| {
         Row::new([
             Cell::from(t.step),
             Cell::from(t.task_id),
@@ -204,10 +204,10 @@ pub fn run_times(conn: &Connection) -> Result<Html> {
     Ok(out)
 }
 
-pub fn samples(conn: &Connection, opts: &Options) -> Result<Html> {
+pub fn samples(catalog: &CatalogRead, opts: &Options) -> Result<Html> {
     let mut out = Html::lit("<h2>Samples</h2>");
-    let steps = progress::step_order(conn)?;
-    let standing = history::sample_standing(conn, opts.samples_listed)?;
+    let steps = catalog.step_order()?;
+    let standing = catalog.sample_standing(opts.samples_listed)?;
     let (rows, total) = (&standing.listed, standing.total);
     if total == 0 {
         return Ok(out
@@ -266,9 +266,9 @@ fn grid_row(r: &history::SampleRow) -> Row {
         .attr("data-sample", &r.sample)
 }
 
-pub fn failures(conn: &Connection, opts: &Options) -> Result<Html> {
+pub fn failures(catalog: &CatalogRead, opts: &Options) -> Result<Html> {
     let mut out = Html::lit("<h2>Failures</h2>");
-    let (rows, total) = history::failures(conn, opts.failures_listed)?;
+    let (rows, total) = catalog.failures(opts.failures_listed)?;
     if total == 0 {
         return Ok(out + Html::lit("<p class=\"none\">No task failed for good.</p>"));
     }
@@ -299,9 +299,9 @@ pub fn failures(conn: &Connection, opts: &Options) -> Result<Html> {
     Ok(out)
 }
 
-pub fn instances(conn: &Connection, opts: &Options) -> Result<Html> {
+pub fn instances(catalog: &CatalogRead, opts: &Options) -> Result<Html> {
     let mut out = Html::lit("<h2>Instances</h2>");
-    if history::instance_count(conn)? == 0 {
+    if catalog.instance_count()? == 0 {
         return Ok(out
             + Html::lit(
                 "<p class=\"none\">No EC2 instance in the catalog: run <code>anamo sync \
@@ -310,23 +310,29 @@ pub fn instances(conn: &Connection, opts: &Options) -> Result<Html> {
             ));
     }
     out += Html::lit("<h3>Instance-hours per step and market</h3>");
-    out += saved_table(conn, "instance-hours-by-step", &[], 100, "instance-hours")?;
+    out += saved_table(
+        catalog,
+        "instance-hours-by-step",
+        &[],
+        100,
+        "instance-hours",
+    )?;
     out += Html::lit(
         "<h3>Cost per step and market</h3><p>US dollars as of the last instance sync: Spot \
          prices from EC2, on-demand ones from <code>anamo prices set</code> or \
          <code>[prices]</code> in anamo.toml. Instances without a known price are counted \
          apart (unpriced), never as free.</p>",
     );
-    out += saved_table(conn, "cost-by-step", &[], 100, "cost")?;
+    out += saved_table(catalog, "cost-by-step", &[], 100, "cost")?;
     out += Html::lit("<h3>Tasks per instance, last 48 hours</h3>");
-    out += timeline(conn, opts)?;
+    out += timeline(catalog, opts)?;
     out += Html::lit(
         "<h3>Instances that finished no work</h3><p>Ended, or up 6 hours or more, without \
          finishing a task and holding none (check the AMI, the instance role and the \
          store).</p>",
     );
     out += saved_table(
-        conn,
+        catalog,
         "instances-without-work",
         &[("hours", "6")],
         50,
@@ -336,10 +342,10 @@ pub fn instances(conn: &Connection, opts: &Options) -> Result<Html> {
 }
 
 /// The instances that ran tasks in the last 48 hours: a bar per run, and their counts.
-fn timeline(conn: &Connection, opts: &Options) -> Result<Html> {
+fn timeline(catalog: &CatalogRead, opts: &Options) -> Result<Html> {
     let to = now_ms();
     let from = to - TIMELINE_MS;
-    let (drawn, more) = history::instance_timeline(conn, from, to, opts.instances_drawn)?;
+    let (drawn, more) = catalog.instance_timeline(from, to, opts.instances_drawn)?;
     if drawn.is_empty() {
         return Ok(Html::lit(
             "<p class=\"none\">No task ran on an instance in the last 48 hours.</p>",
@@ -378,9 +384,9 @@ fn timeline(conn: &Connection, opts: &Options) -> Result<Html> {
     Ok(out)
 }
 
-pub fn objects(conn: &Connection, opts: &Options) -> Result<Html> {
+pub fn objects(catalog: &CatalogRead, opts: &Options) -> Result<Html> {
     let mut out = Html::lit("<h2>Files in S3</h2>");
-    let kinds = history::objects_by_kind(conn)?;
+    let kinds = catalog.objects_by_kind()?;
     if kinds.is_empty() {
         return Ok(out
             + Html::lit(
@@ -400,13 +406,13 @@ pub fn objects(conn: &Connection, opts: &Options) -> Result<Html> {
     });
     out += table("kinds", &["kind", "files", "size", "samples"], rows);
     out += Html::lit("<h3>Samples missing a kind of file</h3>");
-    out += missing(conn, opts, &kinds)?;
+    out += missing(catalog, opts, &kinds)?;
     Ok(out)
 }
 
 /// Active samples with no file of a required kind (each kind listed, without
 /// `required_kinds`), the first 20 named.
-fn missing(conn: &Connection, opts: &Options, kinds: &[history::KindTotal]) -> Result<Html> {
+fn missing(catalog: &CatalogRead, opts: &Options, kinds: &[history::KindTotal]) -> Result<Html> {
     let (required, mut out): (Vec<String>, Html) = if opts.required_kinds.is_empty() {
         let listed = kinds.iter().map(|k| k.kind.clone());
         (
@@ -428,7 +434,7 @@ fn missing(conn: &Connection, opts: &Options, kinds: &[history::KindTotal]) -> R
     };
     let mut rows = vec![];
     for kind in &required {
-        let (ids, total) = history::samples_missing(conn, kind, 20)?;
+        let (ids, total) = catalog.samples_missing(kind, 20)?;
         let mut first = Html::text(&ids.join(", "));
         if total as usize > ids.len() {
             let all = format!("anamo query samples-missing-files -p kind={kind}");
@@ -451,7 +457,7 @@ fn missing(conn: &Connection, opts: &Options, kinds: &[history::KindTotal]) -> R
 
 /// A built-in saved report's rows as a table, so the page and `anamo query NAME` agree.
 fn saved_table(
-    conn: &Connection,
+    catalog: &CatalogRead,
     name: &str,
     params: &[(&str, &str)],
     limit: usize,
@@ -462,8 +468,8 @@ fn saved_table(
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    let params = report.bind(given, conn)?;
-    let found = query::table(conn, &report.sql, &params, limit)?;
+    let params = report.bind(given, catalog)?;
+    let found = query::table(catalog, &report.sql, &params, limit)?;
     if found.total == 0 {
         return Ok(Html::lit("<p class=\"none\">None.</p>"));
     }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use indicatif::ProgressBar;
 use tracing::debug;
 
-use crate::catalog::{Catalog, RunCounts};
+use crate::catalog::{Catalog, RunCounts, TaskWriter};
 use crate::error::Result;
 use crate::model::{
     Damaged, Selector, Task, TaskFilter, TaskKey, TaskState, Tombstone, Unclaimable,
@@ -90,25 +90,12 @@ pub fn sync_tasks<S: TaskSource + ?Sized>(
             })?;
             Ok((damaged, unclaimable))
         });
-        let written = (|| -> Result<()> {
-            let mut writer = catalog.task_writer(&run, opts.collection.as_deref())?;
-            for batch in &batches {
-                match batch {
-                    Batch::Tasks(batch) => {
-                        let c = writer.write_batch(&batch)?;
-                        counts.new += c.new;
-                        counts.changed += c.changed;
-                        counts.seen += batch.len() as u64;
-                        progress.inc(batch.len() as u64);
-                    }
-                    // Tasks removed from any machine, that this catalog had not seen removed.
-                    Batch::Removed(removed) => {
-                        counts.removed += writer.write_tombstones(&removed)?
-                    }
-                }
-            }
-            Ok(())
-        })();
+        let written = write_pages(
+            catalog.task_writer(&run, opts.collection.as_deref()),
+            &batches,
+            &mut counts,
+            progress,
+        );
         drop(batches);
         let read = reader.join().unwrap_or_else(|_| {
             Err(crate::error::Error::Internal(
@@ -129,6 +116,30 @@ pub fn sync_tasks<S: TaskSource + ?Sized>(
         unclaimable,
         elapsed: started.elapsed(),
     })
+}
+
+/// Writes what the store reader hands over, a page a transaction, until it hangs up.
+fn write_pages(
+    writer: Result<TaskWriter<'_>>,
+    batches: &std::sync::mpsc::Receiver<Batch>,
+    counts: &mut RunCounts,
+    progress: &ProgressBar,
+) -> Result<()> {
+    let mut writer = writer?;
+    for batch in batches {
+        match batch {
+            Batch::Tasks(batch) => {
+                let c = writer.write_batch(&batch)?;
+                counts.new += c.new;
+                counts.changed += c.changed;
+                counts.seen += batch.len() as u64;
+                progress.inc(batch.len() as u64);
+            }
+            // Tasks removed from any machine, that this catalog had not seen removed.
+            Batch::Removed(removed) => counts.removed += writer.write_tombstones(&removed)?,
+        }
+    }
+    Ok(())
 }
 
 /// What the store reader hands the catalog writer.
@@ -156,49 +167,69 @@ pub fn record_before_delete(
 ) -> Result<Recorded> {
     catalog.claim_store(&store.identity(), false)?;
     let run = catalog.start_run(&format!("tasks:{} (before delete)", store.describe()))?;
-    let mut keys = vec![];
-    let mut unfinished_samples = std::collections::BTreeSet::new();
+    let mut recorded = Recorded {
+        keys: vec![],
+        unfinished_samples: std::collections::BTreeSet::new(),
+    };
     let mut counts = RunCounts::default();
-    let result = (|| -> Result<()> {
-        let mut writer = catalog.task_writer(&run, Some(collection))?;
-        let mut batch = vec![];
-        let filter = TaskFilter {
-            collection: Some(collection.to_string()),
-            ..TaskFilter::default()
-        };
-        let mut write = |batch: &mut Vec<Task>| -> Result<()> {
-            let c = writer.write_batch(batch)?;
-            counts.new += c.new;
-            counts.changed += c.changed;
-            counts.seen += batch.len() as u64;
-            batch.clear();
-            Ok(())
-        };
-        for_each_task(store, &filter, 1_000, |t| {
-            if let Ok(t) = t
-                && selector.matches(&t)
-            {
-                keys.push(TaskKey {
-                    collection: t.collection.clone(),
-                    task_id: t.task_id.clone(),
-                });
-                if let (false, Some(sample)) = (t.state == TaskState::Done, &t.sample) {
-                    unfinished_samples.insert(sample.clone());
-                }
-                batch.push(t);
-                if batch.len() >= 1_000 {
-                    write(&mut batch)?;
-                }
-            }
-            Ok(ControlFlow::Continue(()))
-        })?;
-        write(&mut batch)
-    })();
+    let result = catalog
+        .task_writer(&run, Some(collection))
+        .and_then(|writer| {
+            record_selected(
+                store,
+                writer,
+                collection,
+                selector,
+                &mut recorded,
+                &mut counts,
+            )
+        });
     catalog.settle_run(&run, counts, result)?;
-    Ok(Recorded {
-        keys,
-        unfinished_samples,
-    })
+    Ok(recorded)
+}
+
+/// Streams the tasks of `collection` that `selector` picks into the catalog, a thousand a
+/// transaction, noting their keys and the samples of those not done.
+fn record_selected(
+    store: &dyn TaskStore,
+    mut writer: TaskWriter<'_>,
+    collection: &str,
+    selector: &Selector,
+    recorded: &mut Recorded,
+    counts: &mut RunCounts,
+) -> Result<()> {
+    let mut batch = vec![];
+    let filter = TaskFilter {
+        collection: Some(collection.to_string()),
+        ..TaskFilter::default()
+    };
+    let mut write = |batch: &mut Vec<Task>| -> Result<()> {
+        let c = writer.write_batch(batch)?;
+        counts.new += c.new;
+        counts.changed += c.changed;
+        counts.seen += batch.len() as u64;
+        batch.clear();
+        Ok(())
+    };
+    for_each_task(store, &filter, 1_000, |t| {
+        if let Ok(t) = t
+            && selector.matches(&t)
+        {
+            recorded.keys.push(TaskKey {
+                collection: t.collection.clone(),
+                task_id: t.task_id.clone(),
+            });
+            if let (false, Some(sample)) = (t.state == TaskState::Done, &t.sample) {
+                recorded.unfinished_samples.insert(sample.clone());
+            }
+            batch.push(t);
+            if batch.len() >= 1_000 {
+                write(&mut batch)?;
+            }
+        }
+        Ok(ControlFlow::Continue(()))
+    })?;
+    write(&mut batch)
 }
 
 /// What a delete with its history did.

@@ -197,15 +197,18 @@ fn without_removed_history(
     if !ctx.catalog_path.exists() {
         return Ok((tasks, vec![]));
     }
-    let conn = crate::catalog::Catalog::read_only(&ctx.catalog_path)?;
-    if crate::catalog::store_of(&conn)?.is_some_and(|s| s != store.identity()) {
+    let conn = crate::catalog::CatalogRead::open(&ctx.catalog_path)?;
+    if conn
+        .store_identity()?
+        .is_some_and(|s| s != store.identity())
+    {
         return Ok((tasks, vec![]));
     }
     let keys: Vec<(String, String)> = tasks
         .iter()
         .map(|t| (t.collection.clone(), t.task_id.clone()))
         .collect();
-    let removed = crate::catalog::removed_in_history(&conn, &keys)?;
+    let removed = conn.removed_in_history(&keys)?;
     if removed.is_empty() {
         return Ok((tasks, vec![]));
     }

@@ -76,8 +76,8 @@ fn find(ctx: &Context, store: &dyn TaskStore, id: &str, collection: Option<&str>
         (None, None) => {
             // The catalog may know it: removed from the store, or not synced since.
             let known = if ctx.catalog_path.exists() {
-                let conn = crate::catalog::Catalog::read_only(&ctx.catalog_path)?;
-                crate::catalog::progress::log_refs(&conn, id, None)?
+                let conn = crate::catalog::CatalogRead::open(&ctx.catalog_path)?;
+                conn.log_refs(id, None)?
             } else {
                 vec![]
             };
