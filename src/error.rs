@@ -140,7 +140,15 @@ pub fn line_at(text: &str, offset: usize) -> u64 {
 impl Error {
     /// True for failures that may pass if the same request is sent again later.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::AwsTransient(_))
+        match self {
+            Self::AwsTransient(_) => true,
+            // Another process held the SQLite file's lock past the busy timeout: it passes.
+            Self::Sqlite(e) | Self::Db { source: e, .. } => matches!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            ),
+            _ => false,
+        }
     }
 
     pub fn input(file: impl Into<String>, line: u64, message: impl Into<String>) -> Self {

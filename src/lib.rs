@@ -2,6 +2,7 @@
 //! workflows. The binary in `main.rs` only parses the command line and dispatches here.
 
 pub mod aws;
+pub mod backoff;
 pub mod catalog;
 pub mod cli;
 pub mod clock;

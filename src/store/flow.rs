@@ -400,7 +400,7 @@ pub fn survey<S: TaskStore + ?Sized>(
 ) -> Result<Survey> {
     let mut samples = store.waiting_samples(collection)?;
     if !samples.is_empty() {
-        let start = (crate::clock::now_ms() as usize) % samples.len();
+        let start = crate::backoff::below(samples.len() as u64) as usize;
         samples.rotate_left(start);
     }
     let mut survey = Survey::default();

@@ -10,6 +10,7 @@ use tracing::{debug, info, warn};
 
 use super::process::{self, Running};
 use super::{Options, Shutdown, Tally, Wait};
+use crate::backoff::Backoff;
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::model::{Claim, ClaimAttempt, Outcome, Survey, TaskState, Unclaimable};
@@ -60,8 +61,8 @@ const MAX_STORE_PAUSE: Duration = Duration::from_secs(30);
 const TIMEOUT_EXIT: i32 = 124;
 
 pub(super) fn run(ctx: &SlotContext<'_>) -> Result<()> {
-    let mut idle = Duration::from_millis(250);
-    let mut failing = Duration::from_millis(500);
+    let mut idle = Backoff::steady(Duration::from_millis(250), ctx.opts.max_idle);
+    let mut failing = Backoff::new(Duration::from_millis(500), MAX_STORE_PAUSE);
     // Since when this slot has found nothing to claim (for --idle-timeout).
     let mut empty_since: Option<Instant> = None;
     loop {
@@ -86,9 +87,9 @@ pub(super) fn run(ctx: &SlotContext<'_>) -> Result<()> {
             Ok(ClaimAttempt::Claimed(claim)) => {
                 // What a look found was the index catching up: later looks start over.
                 ctx.stranded_looks.store(0, Ordering::SeqCst);
-                idle = Duration::from_millis(250);
+                idle.reset();
                 empty_since = None;
-                failing = Duration::from_millis(500);
+                failing.reset();
                 run_guarded(ctx, claim)?;
             }
             // Others were faster: work exists, so look again after the pause, never exit.
@@ -103,7 +104,7 @@ pub(super) fn run(ctx: &SlotContext<'_>) -> Result<()> {
                 unreserve();
                 match when_empty(ctx)? {
                     Idle::Claim => {
-                        idle = Duration::from_millis(250);
+                        idle.reset();
                         empty_since = None;
                     }
                     Idle::Exit => match leave(ctx)? {
@@ -127,9 +128,9 @@ pub(super) fn run(ctx: &SlotContext<'_>) -> Result<()> {
                                 Leave::LookAgain => continue,
                             }
                         }
+                        let pause = idle.next_pause();
                         ctx.shutdown
-                            .sleep(idle.min(limit_left(ctx.opts.idle_timeout, since)));
-                        idle = (idle * 2).min(ctx.opts.max_idle);
+                            .sleep(pause.min(limit_left(ctx.opts.idle_timeout, since)));
                     }
                 }
             }
@@ -137,9 +138,9 @@ pub(super) fn run(ctx: &SlotContext<'_>) -> Result<()> {
             // does not die of it; it waits and asks again.
             Err(e) if e.is_transient() => {
                 unreserve();
-                warn!("claim failed: {e}; trying again in {failing:?}");
-                ctx.shutdown.sleep(failing);
-                failing = (failing * 2).min(MAX_STORE_PAUSE);
+                let pause = failing.next_pause();
+                warn!("claim failed: {e}; trying again in {pause:?}");
+                ctx.shutdown.sleep(pause);
             }
             Err(e) => return Err(e),
         }
@@ -305,18 +306,18 @@ fn budget_spent(ctx: &SlotContext<'_>) -> bool {
         .is_some_and(|d| ctx.started.elapsed() >= d)
 }
 
-/// A release gets a few tries with backoff; its lease covers the rest.
+/// A release gets a few tries with backoff when the failure may pass; its lease covers the
+/// rest. A failure that will not pass (a damaged task) is not tried again.
 fn with_retries<T>(what: &str, mut f: impl FnMut() -> Result<T>) -> Result<T> {
-    let mut pause = Duration::from_millis(500);
+    let mut backoff = Backoff::new(Duration::from_millis(500), MAX_STORE_PAUSE);
     let mut tries = 1;
     loop {
         match f() {
             Ok(v) => return Ok(v),
-            Err(e) if tries < WRITE_TRIES => {
+            Err(e) if e.is_transient() && tries < WRITE_TRIES => {
                 warn!("{what} failed (try {tries} of {WRITE_TRIES}): {e}");
                 tries += 1;
-                std::thread::sleep(pause);
-                pause *= 2;
+                std::thread::sleep(backoff.next_pause());
             }
             Err(e) => return Err(e),
         }
@@ -556,16 +557,17 @@ fn finish_while_held(
     outcome: &Outcome,
 ) -> Result<Option<TaskState>> {
     let held_until = claim.task.lease_until.unwrap_or(0);
-    let mut pause = Duration::from_millis(500);
+    let mut backoff = Backoff::new(Duration::from_millis(500), MAX_STORE_PAUSE);
     let mut tries = 1;
     loop {
         match ctx.store.finish(claim, outcome) {
             Ok(v) => return Ok(v),
             Err(e) => {
                 let left = Duration::from_millis((held_until - now_ms()).max(0) as u64);
-                if left <= pause {
+                if left <= backoff.peek() {
                     return Err(e);
                 }
+                let pause = backoff.next_pause();
                 warn!(
                     "recording {}/{} failed (try {tries}): {e}; trying again in {pause:?}, \
                      {:.0}s of lease left",
@@ -574,7 +576,6 @@ fn finish_while_held(
                     left.as_secs_f64()
                 );
                 std::thread::sleep(pause);
-                pause = (pause * 2).min(MAX_STORE_PAUSE);
                 tries += 1;
             }
         }

@@ -14,6 +14,7 @@ use aws_sdk_dynamodb::types::{DeleteRequest, PutRequest, WriteRequest};
 use super::item::{self, Item, key};
 use super::retry::retrying;
 use super::{DynamoStore, aws_error};
+use crate::backoff::Backoff;
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::model::{
@@ -236,7 +237,7 @@ impl DynamoStore {
     async fn batch_write(&self, requests: Vec<WriteRequest>) -> Result<()> {
         for chunk in requests.chunks(25) {
             let mut pending = HashMap::from([(self.table.clone(), chunk.to_vec())]);
-            let mut pause = Duration::from_millis(50);
+            let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(5));
             for attempt in 0.. {
                 let out = retrying(|| {
                     let sent = self
@@ -257,8 +258,7 @@ impl DynamoStore {
                         "writing tasks: DynamoDB kept items unprocessed after 10 tries (throttled); try again".into(),
                     ));
                 }
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(5));
+                tokio::time::sleep(backoff.next_pause()).await;
             }
         }
         Ok(())

@@ -120,7 +120,7 @@ struct State {
     losses: u32,
     /// Tasks seen taken, until when to skip them.
     lost: HashMap<TaskKey, i64>,
-    rng: u64,
+    rng: fastrand::Rng,
 }
 
 impl Claimer {
@@ -136,8 +136,7 @@ impl Claimer {
             drained_at: None,
             losses: 0,
             lost: HashMap::new(),
-            // xorshift must not start at zero.
-            rng: seed | 1,
+            rng: fastrand::Rng::with_seed(seed),
         };
         let shards = shards.clamp(1, 64);
         state.shard = state.random(shards);
@@ -281,17 +280,11 @@ impl State {
     }
 
     fn random(&mut self, below: u32) -> u32 {
-        (self.next() % below.max(1) as u64) as u32
+        self.rng.u32(..below.max(1))
     }
 
-    /// xorshift64*: plenty for spreading workers, no dependency.
     fn next(&mut self) -> u64 {
-        let mut x = self.rng;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.rng = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        self.rng.u64(..)
     }
 }
 

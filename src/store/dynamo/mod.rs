@@ -130,7 +130,8 @@ impl DynamoStore {
             client: Client::new(&config),
             rt,
             table: table.to_string(),
-            claimer: Claimer::new(SHARDS, seed()),
+            // Workers started in the same millisecond on different machines choose differently.
+            claimer: Claimer::new(SHARDS, crate::backoff::seed()),
             unsettled: Default::default(),
             running_shard: Default::default(),
         })
@@ -198,21 +199,6 @@ impl DynamoStore {
         }
         Ok(out)
     }
-}
-
-/// A seed for this process's claimer: workers started in the same millisecond on different
-/// machines must still choose differently.
-fn seed() -> u64 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
-    let host = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
-    let mut h = nanos ^ (std::process::id() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    for b in host.bytes() {
-        h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
-    }
-    h
 }
 
 impl TaskStore for DynamoStore {

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use tracing::warn;
 
+use crate::backoff::Backoff;
 use crate::error::Result;
 
 /// Tries of one store operation; with pauses of 0.25 s doubling, about 8 s in all.
@@ -22,32 +23,21 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T>>,
 {
-    let mut pause = FIRST_PAUSE;
+    // Jittered, so throttled workers do not retry in step.
+    let mut backoff = Backoff::new(FIRST_PAUSE, FIRST_PAUSE * 2u32.pow(TRIES));
     let mut tries = 1;
     loop {
         match op().await {
             Err(e) if e.is_transient() && tries < TRIES => {
-                let wait = jitter(pause);
+                let wait = backoff.next_pause();
                 warn!(
                     "{e}; retrying in {:.2}s (try {tries} of {TRIES})",
                     wait.as_secs_f64()
                 );
                 tokio::time::sleep(wait).await;
                 tries += 1;
-                pause *= 2;
             }
             other => return other,
         }
     }
-}
-
-/// A random pause between half of `d` and `d`, so throttled workers do not retry in step.
-pub fn jitter(d: Duration) -> Duration {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|t| t.subsec_nanos() as u64)
-        .unwrap_or(0);
-    let seed = nanos ^ (std::process::id() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    let half = d.as_millis() as u64 / 2;
-    Duration::from_millis(half + seed % (half + 1))
 }
