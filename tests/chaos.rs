@@ -64,6 +64,13 @@ const STEPS: [&str; 3] = ["A", "B", "C"];
 fn chaos(env: &Env, tasks: u64, secs: u64) {
     let samples = tasks / STEPS.len() as u64;
     let tasks = samples * STEPS.len() as u64;
+    add_chained_steps(env, samples);
+    let (kills, terms) = run_in_chaos(env, tasks, secs);
+    each_ran_in_order_and_repeated_only_after_a_kill(env, samples, tasks, (kills, terms));
+}
+
+/// Every step at once, the later ones --after the one before, `samples` tasks each.
+fn add_chained_steps(env: &Env, samples: u64) {
     // Every step at once, the later ones --after the one before. Each run notes its start and
     // end with a timestamp (ns), so the order can be checked afterwards.
     for (n, step) in STEPS.iter().enumerate() {
@@ -89,6 +96,11 @@ fn chaos(env: &Env, tasks: u64, secs: u64) {
         }
         env.ok(&args);
     }
+}
+
+/// Six workers, killed and stopped at random for `secs`, then left to drain the `tasks`:
+/// returns how many were SIGKILLed and SIGTERMed.
+fn run_in_chaos(env: &Env, tasks: u64, secs: u64) -> (u32, u32) {
     // A worker's log: the note of its SIGTERM, and warnings of leases lost to the chaos.
     let log = format!(
         r"(?:{WARN}|stopping \(SIGTERM\): claiming nothing more; \d+ running task\(s\) get 0s, then they are killed and handed back \(again to stop now\)\n)*"
@@ -134,7 +146,15 @@ fn chaos(env: &Env, tasks: u64, secs: u64) {
         1,
         "nothing left waiting, todo, running or failed"
     );
+    (kills, terms)
+}
 
+fn each_ran_in_order_and_repeated_only_after_a_kill(
+    env: &Env,
+    samples: u64,
+    tasks: u64,
+    (kills, terms): (u32, u32),
+) {
     // (step, sample) -> the times its runs started / wrote their side effect.
     let times = |file: &str| {
         let mut m: HashMap<(String, String), Vec<u128>> = HashMap::new();

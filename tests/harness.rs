@@ -4,6 +4,7 @@
 //! clearly-named kin), so a test that forgets to look at the exit code or at a stray warning
 //! still fails. A run built and never run, or a spawned process never waited for, fails too.
 
+pub mod cloud;
 pub mod dynalite;
 pub mod imds;
 pub mod moto;
@@ -16,6 +17,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use regex::Regex;
+use rusqlite::{Connection, OpenFlags};
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -147,6 +149,49 @@ impl Env {
                 .or_insert(0) += 1;
         }
         m
+    }
+
+    /// The one task `tasks show ID --format json` prints, every field of it.
+    #[track_caller]
+    pub fn show(&self, id: &str) -> Value {
+        let out = self.ok(&["tasks", "show", id, "--format", "json"]);
+        let rows: Vec<Value> = serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("tasks show {id}: not a JSON array ({e}): {out}"));
+        let [task] = <[Value; 1]>::try_from(rows)
+            .unwrap_or_else(|rows| panic!("tasks show {id}: {} rows, expected one", rows.len()));
+        task
+    }
+
+    /// The catalog (`anamo.db` here), opened read-only as a user's SQL would read it: what a
+    /// test reads cannot change what it checks.
+    #[track_caller]
+    pub fn catalog(&self) -> Connection {
+        self.catalog_in("anamo.db")
+    }
+
+    /// A catalog elsewhere in the temp dir (the demo's `d/anamo.db`), read-only.
+    #[track_caller]
+    pub fn catalog_in(&self, name: &str) -> Connection {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        Connection::open_with_flags(self.path(name), flags)
+            .unwrap_or_else(|e| panic!("catalog {name}: {e}"))
+    }
+
+    /// The catalog (`anamo.db`) opened for writing, made if missing: for a test that stages
+    /// rows no command writes (times, instances), or spoils the file on purpose.
+    #[track_caller]
+    pub fn catalog_rw(&self) -> Connection {
+        Connection::open(self.path("anamo.db")).unwrap_or_else(|e| panic!("catalog anamo.db: {e}"))
+    }
+
+    /// One number the catalog gives (`SELECT count(*) ...`).
+    #[track_caller]
+    pub fn count(&self, sql: &str) -> i64 {
+        self.catalog()
+            .query_row(sql, [], |r| r.get(0))
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 }
 

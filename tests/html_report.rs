@@ -325,7 +325,7 @@ fn fleet_catalog(env: &Env) {
     }
     env.ok(&["worker", "-c", "Align"]);
     env.ok(&["sync"]);
-    let conn = rusqlite::Connection::open(env.path("anamo.db")).unwrap();
+    let conn = env.catalog_rw();
     let now = anamo::clock::now_ms();
     let h = 3_600_000i64;
     for (id, step, market, launched, ended) in [

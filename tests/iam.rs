@@ -162,41 +162,61 @@ impl Roles {
 #[test]
 fn each_role_runs_its_commands_with_exactly_the_readme_policy_and_is_told_what_it_lacks() {
     let Some(moto) = Moto::start() else { return };
-    let roles: &[(&str, &[&str])] = &[
-        ("operator", &["AnamoTaskStore", "AnamoStoreInit"]),
-        (
-            "worker",
-            &[
-                "AnamoWorkerTasks",
-                "AnamoResults",
-                "AnamoStepFromTag",
-                "AnamoWorkerLogs",
-            ],
-        ),
-        (
-            "launcher",
-            &["AnamoTaskStore", "AnamoLaunch", "AnamoPassWorkerRole"],
-        ),
-        (
-            "shipper",
-            &[
-                "AnamoTaskStore",
-                "AnamoLaunch",
-                "AnamoPassWorkerRole",
-                "AnamoShipBinary",
-            ],
-        ),
-        ("objects", &["AnamoObjects"]),
-        ("logreader", &["AnamoTaskStore", "AnamoReadLogs"]),
-    ];
-    let keys = setup(&moto, roles);
+    let keys = setup(&moto, ROLES);
     let mut vars = moto.env();
     vars.push(("ANAMO_STORE", format!("dynamodb://{TABLE}")));
     let r = Roles {
         env: Env::new().with_vars(vars),
         keys,
     };
+    the_operator_looks_after_two_chained_steps(&r);
+    the_worker_runs_both_steps(&r);
+    the_launcher_shipper_and_objects_roles_run_theirs(&r);
+    outside_its_policy_each_role_is_told_the_action(&r);
+    a_profile_wins_over_keys_in_the_environment(&r);
+}
 
+/// Each role and the README statements (by Sid) its IAM user holds.
+const ROLES: &[(&str, &[&str])] = &[
+    ("operator", &["AnamoTaskStore", "AnamoStoreInit"]),
+    (
+        "worker",
+        &[
+            "AnamoWorkerTasks",
+            "AnamoResults",
+            "AnamoStepFromTag",
+            "AnamoWorkerLogs",
+        ],
+    ),
+    (
+        "launcher",
+        &["AnamoTaskStore", "AnamoLaunch", "AnamoPassWorkerRole"],
+    ),
+    (
+        "shipper",
+        &[
+            "AnamoTaskStore",
+            "AnamoLaunch",
+            "AnamoPassWorkerRole",
+            "AnamoShipBinary",
+        ],
+    ),
+    ("objects", &["AnamoObjects"]),
+    ("logreader", &["AnamoTaskStore", "AnamoReadLogs"]),
+];
+
+/// A task `add` the worker's policy refuses and the operator's allows.
+const ADD: [&str; 8] = [
+    "tasks", "add", "-c", "Align", "--id", "x", "--script", "true",
+];
+/// The shipped binary's place.
+const BINARY: &str = "s3://tools/bin/anamo";
+/// A dry-run launch (the first five words: a launch).
+const DRY_LAUNCH: [&str; 6] = ["launch", "--step", "Align", "--count", "1", "--dry-run"];
+/// A sync of a cohort's objects only.
+const OBJECTS: [&str; 4] = ["sync", "--objects", "s3://data/cohort/", "--no-tasks"];
+
+fn the_operator_looks_after_two_chained_steps(r: &Roles) {
     // The operator makes the table, adds two chained steps and looks after them.
     r.ok("operator", &["store", "init"]);
     r.env.write("S.txt", "S1\nS2\n");
@@ -219,7 +239,9 @@ fn each_role_runs_its_commands_with_exactly_the_readme_policy_and_is_told_what_i
     r.ok("operator", &["tasks", "show", "S1", "-c", "Align"]);
     r.ok("operator", &["store", "check"]);
     r.ok("operator", &["tasks", "release-stale", "-c", "Align"]);
+}
 
+fn the_worker_runs_both_steps(r: &Roles) {
     // The worker runs both steps end to end: claims, heartbeats, results, logs in S3 and the
     // promotion of Call's tasks.
     for step in ["Align", "Call"] {
@@ -245,7 +267,9 @@ fn each_role_runs_its_commands_with_exactly_the_readme_policy_and_is_told_what_i
     r.ok("operator", &["sync"]);
     let log = r.ok("logreader", &["logs", "S1", "-c", "Align"]);
     assert!(log.contains("aligned S1"), "{log}");
+}
 
+fn the_launcher_shipper_and_objects_roles_run_theirs(r: &Roles) {
     // The launcher starts the step's cluster and syncs its instances and their prices.
     r.env.write("more.txt", "S4\n");
     r.add("Align", "more.txt", "echo {sample}", &[]);
@@ -253,25 +277,24 @@ fn each_role_runs_its_commands_with_exactly_the_readme_policy_and_is_told_what_i
     r.ok("launcher", &["sync", "--instances"]);
 
     // Shipping a binary and launching from it (its checksum read back at launch).
-    let binary = "s3://tools/bin/anamo";
-    r.ok("shipper", &["ship", binary]);
-    let launch = ["launch", "--step", "Align", "--count", "1", "--dry-run"];
-    r.ok("shipper", &[&launch[..], &["--binary", binary]].concat());
+    r.ok("shipper", &["ship", BINARY]);
+    r.ok(
+        "shipper",
+        &[&DRY_LAUNCH[..], &["--binary", BINARY]].concat(),
+    );
 
     // Objects of a cohort.
-    let objects = ["sync", "--objects", "s3://data/cohort/", "--no-tasks"];
-    r.ok("objects", &objects);
+    r.ok("objects", &OBJECTS);
+}
 
+fn outside_its_policy_each_role_is_told_the_action(r: &Roles) {
     // Outside each role: one line naming the action, and where the policy is.
     let (tasks, ec2, s3) = (
         "AWS: the DynamoDB task store",
         "AWS: launching a step's cluster on EC2 (IAM for launching",
         "AWS: sample files in S3, and worker logs",
     );
-    let add = [
-        "tasks", "add", "-c", "Align", "--id", "x", "--script", "true",
-    ];
-    r.refused("worker", &add, "dynamodb:BatchWriteItem", tasks);
+    r.refused("worker", &ADD, "dynamodb:BatchWriteItem", tasks);
     let init = [
         "store",
         "init",
@@ -281,14 +304,14 @@ fn each_role_runs_its_commands_with_exactly_the_readme_policy_and_is_told_what_i
         "another.db",
     ];
     r.refused("worker", &init, "dynamodb:CreateTable", tasks);
-    r.refused("operator", &launch[..5], "ec2:DescribeInstances", ec2);
+    r.refused("operator", &DRY_LAUNCH[..5], "ec2:DescribeInstances", ec2);
     let instances = ["sync", "--instances", "--no-tasks"];
     r.refused("objects", &instances, "ec2:DescribeInstances", ec2);
-    r.refused("logreader", &objects, "s3:ListBucket", s3);
+    r.refused("logreader", &OBJECTS, "s3:ListBucket", s3);
     // S3 says only "Access Denied": the action and the section come from what anamo was
     // doing (shipping the binary; a worker's results prefix).
     let stock = "AWS: from a stock AMI to a costed cohort";
-    r.refused("launcher", &["ship", binary], "s3:PutObject", stock);
+    r.refused("launcher", &["ship", BINARY], "s3:PutObject", stock);
     let results = [
         "worker",
         "-c",
@@ -302,7 +325,9 @@ fn each_role_runs_its_commands_with_exactly_the_readme_policy_and_is_told_what_i
         "s3:PutObject",
         "AWS: launching a step's cluster on EC2 (IAM for the workers)",
     );
+}
 
+fn a_profile_wins_over_keys_in_the_environment(r: &Roles) {
     // --profile wins over keys in the environment, as with the aws CLI: the worker's keys
     // there would be refused this add; the operator's profile makes it.
     let home = r.env.path("home");
@@ -314,7 +339,7 @@ fn each_role_runs_its_commands_with_exactly_the_readme_policy_and_is_told_what_i
     )
     .unwrap();
     let out = r
-        .run("worker", &[&["--profile", "ops"][..], &add].concat())
+        .run("worker", &[&["--profile", "ops"][..], &ADD].concat())
         .env("HOME", &home)
         .stderr_matches("(?s).*")
         .run();

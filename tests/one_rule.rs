@@ -336,9 +336,7 @@ fn retries_and_replaces_number_their_runs_on_and_keep_every_log(env: &Env) {
     assert_eq!(env.ok(&["logs", "t1", "--run", "1"]), "run 1\n");
     assert_eq!(env.ok(&["logs", "t1", "--attempt", "2"]), "run 2\n");
     assert_eq!(env.ok(&["logs", "t1"]), "run 3\nreplaced\n");
-    let shown: serde_json::Value =
-        serde_json::from_str(&env.ok(&["tasks", "show", "t1", "--format", "json"])).unwrap();
-    let task = &shown[0];
+    let task = env.show("t1");
     assert_eq!(
         (task["runs"].as_u64(), task["attempts"].as_u64()),
         (Some(3), Some(1))

@@ -8,6 +8,12 @@ use crate::harness::{Env, FRESH};
 /// S1, S2 done; S3's task abandoned (deleted while todo); S4 dropped; S5 failed then replaced by
 /// a done task; S6 never added; S7 failed; S8 waiting (--after a step with no task for it).
 pub fn progress_matrix(env: &Env) {
+    one_sample_of_each_case(env);
+    every_surface_gives_the_same_answer(env);
+}
+
+/// The cases above, in step VC, synced.
+fn one_sample_of_each_case(env: &Env) {
     let rows: String = (1..=8).map(|i| format!("S{i}\n")).collect();
     env.write("samples.csv", &format!("sample_id\n{rows}"));
     env.ok(&["samples", "import", "samples.csv"]);
@@ -57,6 +63,9 @@ pub fn progress_matrix(env: &Env) {
     ]);
     env.ok(&["sync"]);
     env.ok(&["steps", "set", "VC"]);
+}
+
+fn every_surface_gives_the_same_answer(env: &Env) {
     let csv = |args: &[&str]| {
         let mut all = args.to_vec();
         all.extend(["--format", "csv"]);

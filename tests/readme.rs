@@ -1,6 +1,7 @@
 //! The README's first command must work as written: run its walk-through (with the freshly
 //! built binary instead of the release build) and check what it promises.
 
+use std::path::PathBuf;
 use std::process::Command;
 
 use aws_sdk_ec2::types::{InstanceType, RequestLaunchTemplateData};
@@ -78,99 +79,184 @@ fn the_readme_aws_sections_run_as_written_on_the_emulator() {
     let blocks = blocks(&readme, "AWS: ");
     assert_eq!(blocks.len(), 4, "store, launch, stock AMI, S3");
     let Some(moto) = Moto::start() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let home = dir.path().join("home");
-    std::fs::create_dir_all(home.join(".aws")).unwrap();
-    // The profile the README's first line names.
-    std::fs::write(
-        home.join(".aws/config"),
-        "[profile genomics]\nregion = eu-west-1\n",
-    )
-    .unwrap();
-    std::fs::write(
-        home.join(".aws/credentials"),
-        "[genomics]\naws_access_key_id = testing\naws_secret_access_key = testing\n",
-    )
-    .unwrap();
-    let work = dir.path().join("work");
-    std::fs::create_dir_all(&work).unwrap();
-    let tokens: Vec<String> = ["NA12878", "NA12891", "NA12892", "NA19240"]
-        .iter()
-        .map(|s| {
-            format!(r#"{{"_id": "{s}-aln", "type": "Alignment", "Task_ID": "{s}", "Task_Script": "echo aligned {s}", "lock": 0, "done": 0}}"#)
-        })
-        .collect();
-    std::fs::write(
-        work.join("tokens.json"),
-        format!("[{}]", tokens.join(",\n")),
-    )
-    .unwrap();
     let exports = blocks[0].lines().next().unwrap().to_string();
     assert!(exports.starts_with("export ANAMO_STORE="), "{exports}");
-    // One block in a shell (-e: a failing command fails the block), as a person would.
-    let run = |block: &str| -> Run {
+    let reader = Reader::new(&moto, exports);
+    the_dynamodb_store(&reader, &blocks[0]);
+    let account = Account::new(&moto);
+    a_step_s_cluster(&reader, &account, &blocks[1]);
+    from_a_stock_ami(&reader, &account, &blocks[2]);
+    sample_files_in_s3(&reader, &account, &blocks[3]);
+}
+
+/// A person following the README's AWS sections: a shell in a work folder holding the
+/// README's tokens.json, with the profile its first line names in ~/.aws, against the emulator.
+struct Reader {
+    _dir: tempfile::TempDir,
+    home: PathBuf,
+    work: PathBuf,
+    /// The first line of the first block (`export ANAMO_STORE=...`).
+    exports: String,
+    url: String,
+}
+
+impl Reader {
+    fn new(moto: &Moto, exports: String) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(home.join(".aws")).unwrap();
+        // The profile the README's first line names.
+        std::fs::write(
+            home.join(".aws/config"),
+            "[profile genomics]\nregion = eu-west-1\n",
+        )
+        .unwrap();
+        std::fs::write(
+            home.join(".aws/credentials"),
+            "[genomics]\naws_access_key_id = testing\naws_secret_access_key = testing\n",
+        )
+        .unwrap();
+        let work = dir.path().join("work");
+        std::fs::create_dir_all(&work).unwrap();
+        let tokens: Vec<String> = ["NA12878", "NA12891", "NA12892", "NA19240"]
+            .iter()
+            .map(|s| {
+                format!(r#"{{"_id": "{s}-aln", "type": "Alignment", "Task_ID": "{s}", "Task_Script": "echo aligned {s}", "lock": 0, "done": 0}}"#)
+            })
+            .collect();
+        std::fs::write(
+            work.join("tokens.json"),
+            format!("[{}]", tokens.join(",\n")),
+        )
+        .unwrap();
+        Self {
+            _dir: dir,
+            home,
+            work,
+            exports,
+            url: moto.url.clone(),
+        }
+    }
+
+    /// One block in a shell (-e: a failing command fails the block), as a person would.
+    fn run(&self, block: &str) -> Run {
         let script = if block.starts_with("export ") {
             block.to_string()
         } else {
-            format!("{exports}\n{block}")
+            format!("{}\n{block}", self.exports)
         };
         let mut bash = Command::new("bash");
-        bash.args(["-e", "-c", &script]).current_dir(&work);
+        bash.args(["-e", "-c", &script]).current_dir(&self.work);
         Run::new(bash, format!("README block:\n{block}"))
             .env(
                 "PATH",
                 format!("{}:{}", bin_dir(), std::env::var("PATH").unwrap()),
             )
-            .env("HOME", &home)
+            .env("HOME", &self.home)
             .env_remove("AWS_ACCESS_KEY_ID")
             .env_remove("AWS_SECRET_ACCESS_KEY")
             .env_remove("AWS_REGION")
             .env_remove("ANAMO_STORE")
             .env_remove("ANAMO_CATALOG")
-            .env("AWS_ENDPOINT_URL", &moto.url)
+            .env("AWS_ENDPOINT_URL", &self.url)
             .env("AWS_EC2_METADATA_DISABLED", "true")
-    };
+    }
 
-    // The DynamoDB task store.
-    // The worker passes its scripts' output (no --log-dir) to stderr; `status` says how fresh
-    // the catalog is.
-    let out = run(&blocks[0])
+    /// `anamo tasks add FILE` with the README's store, after writing FILE: `count` PiCaS tokens
+    /// of Alignment named `{prefix}-N`.
+    fn add_tokens(&self, file: &str, prefix: &str, count: usize) {
+        let tokens: Vec<String> = (0..count)
+            .map(|i| {
+                format!(
+                    "{{\"_id\": \"{prefix}-{i}\", \"type\": \"Alignment\", \"Task_Script\": \"true\"}}"
+                )
+            })
+            .collect();
+        std::fs::write(self.work.join(file), format!("[{}]", tokens.join(","))).unwrap();
+        self.run(&format!("{}\nanamo tasks add {file}", self.exports))
+            .run();
+    }
+}
+
+/// The emulator's EC2 and S3 in eu-west-1 (the profile's region), to make what the README
+/// assumes is there.
+struct Account {
+    rt: tokio::runtime::Runtime,
+    ec2: aws_sdk_ec2::Client,
+    s3: aws_sdk_s3::Client,
+}
+
+impl Account {
+    fn new(moto: &Moto) -> Self {
+        let mut aws = moto.aws();
+        aws.region = Some("eu-west-1".into());
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let config = rt.block_on(anamo::aws::config(&aws));
+        let ec2 = aws_sdk_ec2::Client::new(&config);
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&config)
+                .force_path_style(true)
+                .build(),
+        );
+        Self { rt, ec2, s3 }
+    }
+
+    fn bucket(&self, name: &str) {
+        self.rt
+            .block_on(
+                self.s3
+                    .create_bucket()
+                    .bucket(name)
+                    .create_bucket_configuration(
+                        aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                            .location_constraint(
+                                aws_sdk_s3::types::BucketLocationConstraint::EuWest1,
+                            )
+                            .build(),
+                    )
+                    .send(),
+            )
+            .unwrap();
+    }
+}
+
+/// The DynamoDB task store. The worker passes its scripts' output (no --log-dir) to stderr;
+/// `status` says how fresh the catalog is.
+fn the_dynamodb_store(reader: &Reader, block: &str) {
+    let out = reader
+        .run(block)
         .stderr_matches(&format!("(?:aligned NA\\d+\n){{4}}{FRESH}"))
         .run();
     assert!(out.contains("created DynamoDB table anamo-tasks"), "{out}");
     assert!(out.contains("4 done, 0 failed"), "{out}");
     assert!(out.contains("4 seen, 4 new"), "{out}");
     assert!(out.contains("Alignment"), "{out}");
+}
 
-    // A step's cluster: a launch template named after the step, and work left for it.
-    let mut aws = moto.aws();
-    aws.region = Some("eu-west-1".into());
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let config = rt.block_on(anamo::aws::config(&aws));
-    let ec2 = aws_sdk_ec2::Client::new(&config);
-    rt.block_on(
-        ec2.create_launch_template()
-            .launch_template_name("Alignment")
-            .launch_template_data(
-                RequestLaunchTemplateData::builder()
-                    .image_id("ami-12c6146b")
-                    .instance_type(InstanceType::T3Micro)
-                    .build(),
-            )
-            .send(),
-    )
-    .unwrap();
-    let more: Vec<String> = (0..6)
-        .map(|i| {
-            format!("{{\"_id\": \"more-{i}\", \"type\": \"Alignment\", \"Task_Script\": \"true\"}}")
-        })
-        .collect();
-    std::fs::write(work.join("more.json"), format!("[{}]", more.join(","))).unwrap();
-    run(&format!("{exports}\nanamo tasks add more.json")).run();
+/// A step's cluster: a launch template named after the step, and work left for it.
+fn a_step_s_cluster(reader: &Reader, account: &Account, block: &str) {
+    account
+        .rt
+        .block_on(
+            account
+                .ec2
+                .create_launch_template()
+                .launch_template_name("Alignment")
+                .launch_template_data(
+                    RequestLaunchTemplateData::builder()
+                        .image_id("ami-12c6146b")
+                        .instance_type(InstanceType::T3Micro)
+                        .build(),
+                )
+                .send(),
+        )
+        .unwrap();
+    reader.add_tokens("more.json", "more", 6);
     // Both launches are capped by the work left, the second lowering its minimum too.
     let capped =
         "capped at 3 instance(s): 6 claimable task(s) in Alignment at 2 slot(s) per instance";
-    let out = run(&blocks[1])
+    let out = reader
+        .run(block)
         .stderr_matches(&format!(
             "{}{FRESH}",
             regex::escape(&format!(
@@ -187,42 +273,18 @@ fn the_readme_aws_sections_run_as_written_on_the_emulator() {
         "{out}"
     );
     assert!(out.contains("3 seen"), "{out}");
+}
 
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&config)
-            .force_path_style(true)
-            .build(),
-    );
-    let bucket = |name: &str| {
-        rt.block_on(
-            s3.create_bucket()
-                .bucket(name)
-                .create_bucket_configuration(
-                    aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                        .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
-                        .build(),
-                )
-                .send(),
-        )
-        .unwrap();
-    };
-
-    // From a stock AMI: the tools bucket, and more work for the step.
-    bucket("cohort-tools");
-    let later: Vec<String> = (0..8)
-        .map(|i| {
-            format!(
-                "{{\"_id\": \"later-{i}\", \"type\": \"Alignment\", \"Task_Script\": \"true\"}}"
-            )
-        })
-        .collect();
-    std::fs::write(work.join("later.json"), format!("[{}]", later.join(","))).unwrap();
-    run(&format!("{exports}\nanamo tasks add later.json")).run();
+/// From a stock AMI: the tools bucket, and more work for the step.
+fn from_a_stock_ami(reader: &Reader, account: &Account, block: &str) {
+    account.bucket("cohort-tools");
+    reader.add_tokens("later.json", "later", 8);
     let capped = "capped at 11 instance(s): 14 claimable task(s) in Alignment at 1 slot(s) per \
                   instance, less 3 instance(s) of the step already pending or running";
     // (The emulator's template is a t3.micro, not the README's m5.2xlarge: `prices set` says
     // no instance has that type.)
-    let out = run(&blocks[2])
+    let out = reader
+        .run(block)
         .stderr_matches(&format!(
             "{}{FRESH}{}",
             regex::escape(&format!("{capped}\n{capped}\n")),
@@ -243,12 +305,14 @@ fn the_readme_aws_sections_run_as_written_on_the_emulator() {
     ] {
         assert!(out.contains(says), "{says}: {out}");
     }
-    assert!(work.join("cost-per-sample.csv").exists());
+    assert!(reader.work.join("cost-per-sample.csv").exists());
+}
 
-    // Sample files in S3: the buckets and files, and the sample sheet.
-    bucket("cohort-data");
-    bucket("cohort-crams");
-    rt.block_on(async {
+/// Sample files in S3: the buckets and files, and the sample sheet.
+fn sample_files_in_s3(reader: &Reader, account: &Account, block: &str) {
+    account.bucket("cohort-data");
+    account.bucket("cohort-crams");
+    account.rt.block_on(async {
         for (bucket, key) in [
             ("cohort-data", "study/NA12878/NA12878_R1.fastq.gz"),
             ("cohort-data", "study/NA12878/NA12878_R2.fastq.gz"),
@@ -256,7 +320,9 @@ fn the_readme_aws_sections_run_as_written_on_the_emulator() {
             ("cohort-crams", "NA12878.final.cram"),
             ("cohort-crams", "NA12878.final.cram.crai"),
         ] {
-            s3.put_object()
+            account
+                .s3
+                .put_object()
                 .bucket(bucket)
                 .key(key)
                 .body(ByteStream::from_static(b"xyz"))
@@ -266,12 +332,17 @@ fn the_readme_aws_sections_run_as_written_on_the_emulator() {
         }
     });
     std::fs::write(
-        work.join("samples.csv"),
+        reader.work.join("samples.csv"),
         "sample_id,cohort\nNA12878,ceu\nNA12891,ceu\nNA12892,ceu\nNA19240,yri\n",
     )
     .unwrap();
-    run(&format!("{exports}\nanamo samples import samples.csv")).run();
-    let out = run(&blocks[3]).run();
+    reader
+        .run(&format!(
+            "{}\nanamo samples import samples.csv",
+            reader.exports
+        ))
+        .run();
+    let out = reader.run(block).run();
     assert!(
         out.contains("synced objects from s3://cohort-data/study/: 3 seen, 3 new"),
         "{out}"

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rusqlite::{Connection, params};
+use rusqlite::params;
 use serde_json::{Value, json};
 
 use crate::harness::Env;
@@ -15,15 +15,15 @@ use crate::harness::Env;
 const COVERED: &[(&str, &str)] = &[
     (
         "cost-by-sample",
-        "ec2_launch::cost_by_step_and_by_sample_price_spot_from_ec2_and_on_demand_from_the_table",
+        "cost::cost_by_step_and_by_sample_price_spot_from_ec2_and_on_demand_from_the_table",
     ),
     (
         "cost-by-step",
-        "ec2_launch::cost_by_step_and_by_sample_price_spot_from_ec2_and_on_demand_from_the_table",
+        "cost::cost_by_step_and_by_sample_price_spot_from_ec2_and_on_demand_from_the_table",
     ),
     (
         "died-holding-tasks",
-        "ec2_launch::sync_records_instance_transitions_and_the_audits_answer",
+        "instances_sync::sync_records_instance_transitions_and_the_audits_answer",
     ),
     (
         "dropped-samples",
@@ -36,17 +36,17 @@ const COVERED: &[(&str, &str)] = &[
     ),
     (
         "instance-hours-by-step",
-        "ec2_launch::sync_records_instance_transitions_and_the_audits_answer",
+        "instances_sync::sync_records_instance_transitions_and_the_audits_answer",
     ),
     (
         "instances-without-work",
-        "ec2_launch::sync_records_instance_transitions_and_the_audits_answer",
+        "instances_sync::sync_records_instance_transitions_and_the_audits_answer",
     ),
     (
         "launch-history",
-        "ec2_launch::dry_run_sends_nothing_and_a_refused_launch_is_recorded",
+        "launch::dry_run_sends_nothing_and_a_refused_launch_is_recorded",
     ),
-    ("qc-outliers", "catalog_cli::samples_qc_and_steps"),
+    ("qc-outliers", "samples_cli::samples_qc_and_steps"),
     (
         "sample-timeline",
         "reports::task_reports_give_their_rows_on_known_tasks",
@@ -81,7 +81,7 @@ const COVERED: &[(&str, &str)] = &[
     ),
     (
         "tasks-per-instance",
-        "ec2_launch::sync_records_instance_transitions_and_the_audits_answer",
+        "instances_sync::sync_records_instance_transitions_and_the_audits_answer",
     ),
     (
         "throughput-by-day",
@@ -236,7 +236,7 @@ fn known_catalog(env: &Env, live_lease: i64) {
             removed: true,
         },
     ];
-    let conn = Connection::open(env.path("anamo.db")).unwrap();
+    let conn = env.catalog_rw();
     for r in rows {
         conn.execute(
             "INSERT INTO tasks (collection, task_id, sample, script, state, attempts, max_attempts, \
@@ -383,7 +383,7 @@ fn instance_costs_follow_spot_prices_over_a_life_and_never_price_the_unknown() {
     env.ok(&["store", "init"]);
     env.ok(&["sync"]);
     let h = 3_600_000i64;
-    let conn = Connection::open(env.path("anamo.db")).unwrap();
+    let conn = env.catalog_rw();
     for (id, market, itype, launched, ended) in [
         ("i-spot", "spot", "m5.large", 0, 10 * h),
         ("i-early", "spot", "m5.large", -3 * h, 2 * h),

@@ -329,8 +329,28 @@ fn a_stock_ami_fetches_the_shipped_binary_and_refuses_a_tampered_one_or_another_
     let Some(stock) = Stock::start() else {
         return;
     };
-    let env = &stock.env;
     let ours = std::fs::read(crate::harness::BIN).expect("the binary under test");
+    let sha = ship_round_trips_the_binary(&stock, &ours);
+    let script = the_launch_sends_the_url_and_never_shows_or_records_it(&stock, &ours, &sha);
+    a_stock_machine_installs_it_and_drains_the_step(&stock, &script, &ours);
+    another_cpu_or_a_tampered_binary_powers_the_machine_off(&stock, &script, &sha);
+    what_cannot_boot_is_refused_at_launch(&stock, &ours);
+}
+
+/// A launch of one instance of Alignment from the shipped binary.
+const LAUNCH: [&str; 7] = [
+    "launch",
+    "--step",
+    "Alignment",
+    "--count",
+    "1",
+    "--binary",
+    "s3://tools/bin/anamo",
+];
+
+/// Ships the binary under test; returns its checksum.
+fn ship_round_trips_the_binary(stock: &Stock, ours: &[u8]) -> String {
+    let env = &stock.env;
     // ship: the running binary, round-tripped.
     let out = env.ok(&["ship", "s3://tools/bin/anamo"]);
     let sha = out
@@ -353,18 +373,18 @@ fn a_stock_ami_fetches_the_shipped_binary_and_refuses_a_tampered_one_or_another_
         .fails(1)
         .stderr_one_line_with("names a folder; give the object's full key")
         .run();
+    sha
+}
 
+/// Launches from the binary; returns the user data EC2 was sent.
+fn the_launch_sends_the_url_and_never_shows_or_records_it(
+    stock: &Stock,
+    ours: &[u8],
+    sha: &str,
+) -> String {
+    let env = &stock.env;
     // The dry run shows the binary, its checksum and the user data, and withholds the URL.
-    let launch = [
-        "launch",
-        "--step",
-        "Alignment",
-        "--count",
-        "1",
-        "--binary",
-        "s3://tools/bin/anamo",
-    ];
-    let dry = env.ok(&[&launch[..], &["--dry-run"]].concat());
+    let dry = env.ok(&[&LAUNCH[..], &["--dry-run"]].concat());
     assert!(
         dry.contains(&format!(
             "binary: s3://tools/bin/anamo ({}, {} bytes, sha256 {sha})",
@@ -376,7 +396,7 @@ fn a_stock_ami_fetches_the_shipped_binary_and_refuses_a_tampered_one_or_another_
     assert!(dry.contains("; withheld)'"), "{dry}");
     assert!(!dry.contains("X-Amz-Signature"), "{dry}");
 
-    env.ok(&launch);
+    env.ok(&LAUNCH);
     let script = stock.user_data();
     assert!(script.contains("X-Amz-Signature"), "the URL is sent");
     let recorded = env.ok(&[
@@ -389,10 +409,14 @@ fn a_stock_ami_fetches_the_shipped_binary_and_refuses_a_tampered_one_or_another_
         !recorded.contains("X-Amz-Signature") && recorded.contains("withheld"),
         "the URL is never recorded: {recorded}"
     );
+    script
+}
 
+fn a_stock_machine_installs_it_and_drains_the_step(stock: &Stock, script: &str, ours: &[u8]) {
+    let env = &stock.env;
     // A stock machine: anamo installed from the URL, then the worker drains the step and
     // powers the machine off.
-    let (ok, root) = stock.boot(&script, None);
+    let (ok, root) = stock.boot(script, None);
     let log = read(&root.path().join("var/log/anamo-worker.log"));
     assert!(ok, "{log}");
     assert!(
@@ -404,9 +428,11 @@ fn a_stock_ami_fetches_the_shipped_binary_and_refuses_a_tampered_one_or_another_
     for t in env.tasks() {
         assert_eq!(t["state"], "done", "{t}");
     }
+}
 
+fn another_cpu_or_a_tampered_binary_powers_the_machine_off(stock: &Stock, script: &str, sha: &str) {
     // Another CPU: refused before anything is fetched.
-    let (ok, root) = stock.boot(&script, Some("aarch64"));
+    let (ok, root) = stock.boot(script, Some("aarch64"));
     assert!(!ok);
     assert_eq!(
         read(&root.path().join("var/log/anamo-worker.log")),
@@ -420,7 +446,7 @@ fn a_stock_ami_fetches_the_shipped_binary_and_refuses_a_tampered_one_or_another_
 
     // Replaced after the launch: the checksum read at launch refuses it.
     stock.put("bin/anamo", b"\x7fELF tampered".to_vec());
-    let (ok, root) = stock.boot(&script, None);
+    let (ok, root) = stock.boot(script, None);
     assert!(!ok);
     let log = read(&root.path().join("var/log/anamo-worker.log"));
     assert!(
@@ -430,7 +456,10 @@ fn a_stock_ami_fetches_the_shipped_binary_and_refuses_a_tampered_one_or_another_
     );
     assert!(!root.path().join("usr/local/bin/anamo").exists());
     assert_eq!(read(&root.path().join("powered-off")), "-h now\n");
+}
 
+fn what_cannot_boot_is_refused_at_launch(stock: &Stock, ours: &[u8]) {
+    let env = &stock.env;
     // What is not a Linux executable is refused at launch.
     stock.put("bin/setup.sh", b"#!/bin/sh\necho hi\n".to_vec());
     env.anamo(&[
@@ -450,8 +479,8 @@ fn a_stock_ami_fetches_the_shipped_binary_and_refuses_a_tampered_one_or_another_
     .run();
     // A user-data template with nowhere to install it is refused.
     env.write("ud.sh", "#!/bin/bash\nexec anamo worker -c {{step}}\n");
-    stock.put("bin/anamo", ours.clone());
-    env.anamo(&[&launch[..], &["--user-data", "ud.sh"]].concat())
+    stock.put("bin/anamo", ours.to_vec());
+    env.anamo(&[&LAUNCH[..], &["--user-data", "ud.sh"]].concat())
         .fails(1)
         .stderr_one_line_with("ud.sh has no {{install}} placeholder")
         .run();

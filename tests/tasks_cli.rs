@@ -27,11 +27,10 @@ fn add_one_task_from_flags() {
     let t = env.task("S1");
     assert_eq!(t["state"], "todo");
     assert_eq!(t["max_attempts"], 5);
-    let show = env.ok(&["tasks", "show", "S1", "--format", "json"]);
-    let v: serde_json::Value = serde_json::from_str(&show).unwrap();
-    assert_eq!(v[0]["attrs"]["ref"], "hg38");
-    assert_eq!(v[0]["timeout_secs"], 21600);
-    assert_eq!(v[0]["script"], "align.sh S1");
+    let v = env.show("S1");
+    assert_eq!(v["attrs"]["ref"], "hg38");
+    assert_eq!(v["timeout_secs"], 21600);
+    assert_eq!(v["script"], "align.sh S1");
 }
 
 #[test]
@@ -54,14 +53,12 @@ fn add_csv_tsv_jsonl_with_attrs_and_collection_column() {
     env.ok(&["tasks", "add", "c.jsonl"]);
     let tasks = env.tasks();
     assert_eq!(tasks.len(), 4);
-    let show = env.ok(&["tasks", "show", "t2", "--format", "json"]);
-    let v: serde_json::Value = serde_json::from_str(&show).unwrap();
-    assert_eq!(v[0]["script"], "echo 2, with comma");
-    assert_eq!(v[0]["attrs"]["bam"], "s2.bam");
-    let q: serde_json::Value =
-        serde_json::from_str(&env.ok(&["tasks", "show", "q1", "--format", "json"])).unwrap();
-    assert_eq!(q[0]["attrs"]["depth"], "30");
-    assert_eq!(q[0]["attrs"]["lane"], "2");
+    let v = env.show("t2");
+    assert_eq!(v["script"], "echo 2, with comma");
+    assert_eq!(v["attrs"]["bam"], "s2.bam");
+    let q = env.show("q1");
+    assert_eq!(q["attrs"]["depth"], "30");
+    assert_eq!(q["attrs"]["lane"], "2");
     assert_eq!(env.task("v1")["collection"], "VariantCalling");
 }
 
@@ -101,11 +98,10 @@ fn add_pyanamo_lines() {
         "S1|align_S1|/opt/align.sh|S1,hg38\nS2|align_S2|/opt/align.sh|\n",
     );
     env.ok(&["tasks", "add", "items.txt", "-c", "Alignment"]);
-    let v: serde_json::Value =
-        serde_json::from_str(&env.ok(&["tasks", "show", "align_S1", "--format", "json"])).unwrap();
-    assert_eq!(v[0]["script"], "/opt/align.sh S1,hg38");
-    assert_eq!(v[0]["sample"], "S1");
-    assert_eq!(v[0]["attrs"]["task_args"], "S1,hg38");
+    let v = env.show("align_S1");
+    assert_eq!(v["script"], "/opt/align.sh S1,hg38");
+    assert_eq!(v["sample"], "S1");
+    assert_eq!(v["attrs"]["task_args"], "S1,hg38");
     env.anamo(&["tasks", "add", "items.txt", "--format", "pyanamo"])
         .fails(1)
         .stderr_one_line_with("pass --collection")
@@ -130,10 +126,9 @@ fn add_one_task_per_sample_from_a_template() {
     ]);
     let tasks = env.tasks();
     assert_eq!(tasks.len(), 3);
-    let v: serde_json::Value =
-        serde_json::from_str(&env.ok(&["tasks", "show", "aln-S2", "--format", "json"])).unwrap();
-    assert_eq!(v[0]["script"], "align.sh S2 > Alignment.S2.log");
-    assert_eq!(v[0]["sample"], "S2");
+    let v = env.show("aln-S2");
+    assert_eq!(v["script"], "align.sh S2 > Alignment.S2.log");
+    assert_eq!(v["sample"], "S2");
 }
 
 #[test]
@@ -157,9 +152,7 @@ fn adding_is_idempotent_and_replace_overwrites() {
     env.write("b.csv", "task_id,script\nt1,echo ONE\n");
     let out = env.ok(&["tasks", "add", "b.csv", "-c", "X", "--replace"]);
     assert!(out.contains("replaced 1"), "{out}");
-    let v: serde_json::Value =
-        serde_json::from_str(&env.ok(&["tasks", "show", "t1", "--format", "json"])).unwrap();
-    assert_eq!(v[0]["script"], "echo ONE");
+    assert_eq!(env.show("t1")["script"], "echo ONE");
 }
 
 /// Each bad input: one clear line naming file and line, non-zero exit, nothing written.
@@ -532,15 +525,15 @@ fn inputs_are_checked_at_the_door() {
     env.ok(&["tasks", "add", "tokens.json", "-c", "Alignment"]);
     let t = env.task("p1");
     assert_eq!(t["collection"], "Alignment");
-    let shown = env.ok(&["tasks", "show", "p1", "--format", "json"]);
-    for attr in [
-        r#""type":"token""#,
-        r#""hostname":"node7""#,
-        r#""scrub_count":"2""#,
-        r#""_rev":"3-abc""#,
-        r#""lock":"0""#,
+    let shown = env.show("p1");
+    for (attr, value) in [
+        ("type", "token"),
+        ("hostname", "node7"),
+        ("scrub_count", "2"),
+        ("_rev", "3-abc"),
+        ("lock", "0"),
     ] {
-        assert!(shown.contains(attr), "{attr}: {shown}");
+        assert_eq!(shown["attrs"][attr], value, "{attr}: {shown}");
     }
     // One duration rule: whole seconds or with units, for every flag.
     env.ok(&[
@@ -669,4 +662,34 @@ fn one_task_from_flags_fills_its_placeholders_the_same_way() {
     .fails(1)
     .stderr("error: --script: unknown placeholder {sample}; known: {collection}\n")
     .run();
+}
+
+#[test]
+fn picas_tokens_saved_one_per_line_as_jsonl_are_read_as_tokens() {
+    let env = Env::new();
+    env.write(
+        "tokens.jsonl",
+        concat!(
+            r#"{"_id": "align_S1", "lock": 0, "done": 0, "type": "Alignment", "Task_ID": "S1", "Task_Script": "align.sh S1"}"#,
+            "\n",
+            r#"{"_id": "align_S2", "lock": 0, "done": 0, "type": "Alignment", "Task_ID": "S2", "Task_Script": "align.sh S2"}"#,
+            "\n",
+        ),
+    );
+    env.ok(&["tasks", "add", "tokens.jsonl"]);
+    for (id, sample) in [("align_S1", "S1"), ("align_S2", "S2")] {
+        let task = env.task(id);
+        assert_eq!(task["collection"], "Alignment");
+        assert_eq!(task["sample"], sample);
+    }
+    // A file that mixes the two kinds is refused whole, naming the line.
+    env.write(
+        "mixed.jsonl",
+        "{\"task_id\": \"t1\", \"script\": \"true\", \"collection\": \"A\"}\n{\"_id\": \"x\", \"type\": \"A\", \"Task_Script\": \"true\"}\n",
+    );
+    env.anamo(&["tasks", "add", "mixed.jsonl"])
+        .fails(1)
+        .stderr("error: mixed.jsonl:2: this record is a PiCaS token ('_id') but line 1 holds a plain task ('task_id'); keep one kind per file, or pass --format picas or --format jsonl\n")
+        .run();
+    assert_eq!(env.tasks().len(), 2, "nothing of the mixed file was added");
 }

@@ -4,24 +4,34 @@
 
 mod harness;
 
-mod catalog_cli;
 mod chaos;
+mod completions;
+mod cost;
+mod demo_cli;
 mod dynamo_cli;
-mod ec2_launch;
 mod ec2_worker;
+mod file_errors;
 mod flow;
 mod fuzz;
-mod house;
 mod html_report;
 mod iam;
+mod instances_sync;
+mod launch;
+mod launch_cap;
 mod model;
 mod one_rule;
 mod progress;
+mod query_cli;
 mod readme;
 mod reports;
 mod s3_objects;
+mod samples_cli;
+mod slips;
+mod status_cli;
 mod stock_ami;
 mod store_suite;
+mod studies;
+mod sync_cli;
 mod sync_failure;
 mod table_shape;
 mod tasks_cli;

@@ -95,3 +95,39 @@ fn bad_inputs_name_the_file_and_line_or_the_unknown_thing_on_one_line() {
         .run();
     assert_eq!(env.tasks().len(), 1, "nothing changed");
 }
+
+#[test]
+fn flags_that_cannot_go_together_are_usage_errors() {
+    let env = Env::new();
+    env.write("samples.txt", "S1\n");
+    for (args, first) in [
+        (
+            vec!["tasks", "delete", "-c", "A", "--id", "x", "--all"],
+            "error: the argument '--id <IDS>' cannot be used with '--all'",
+        ),
+        (
+            vec!["tasks", "retry", "-c", "A"],
+            "error: the following required arguments were not provided:",
+        ),
+        (
+            vec!["tasks", "add", "-c", "A", "--samples", "samples.txt"],
+            "error: the following required arguments were not provided:",
+        ),
+        (
+            vec!["tasks", "add", "samples.txt", "-c", "A", "--script", "true"],
+            "error: the argument '[FILE]' cannot be used with '--script <SCRIPT>'",
+        ),
+        (
+            vec!["worker", "-c", "A", "--lease", "500ms"],
+            "error: invalid value '500ms' for '--lease <LEASE>': a lease of 500ms is too short; give at least 1s (heartbeats come every lease/3)",
+        ),
+        (
+            vec!["sync", "--no-tasks"],
+            "error: --no-tasks leaves nothing to sync; add --instances or --objects (or name them in anamo.toml)",
+        ),
+    ] {
+        env.anamo(&args).fails(2).stderr_first_line(first).run();
+    }
+    assert!(!env.store().exists(), "no store made");
+    assert!(!env.path("anamo.db").exists(), "no catalog made");
+}

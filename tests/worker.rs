@@ -71,9 +71,8 @@ fn failures_retry_then_fail_keeping_the_stderr_tail() {
     assert_eq!(t["state"], "failed");
     assert_eq!(t["attempts"], 3);
     assert_eq!(t["exit_code"], 3);
-    let show: serde_json::Value =
-        serde_json::from_str(&env.ok(&["tasks", "show", "boom", "--format", "json"])).unwrap();
-    let tail = show[0]["error_tail"].as_str().unwrap();
+    let show = env.show("boom");
+    let tail = show["error_tail"].as_str().unwrap();
     assert!(tail.contains("real error here\n"), "{tail}");
     assert!(
         tail.ends_with("anamo: the script exited with code 3"),
@@ -239,8 +238,13 @@ fn release_stale_hands_back_expired_leases() {
     assert_eq!(env.task("again")["state"], "todo");
     let last = env.task("last");
     assert_eq!(last["state"], "failed");
-    let show = env.ok(&["tasks", "show", "last", "--format", "json"]);
-    assert!(show.contains("expired on the last attempt"), "{show}");
+    let show = env.show("last");
+    assert!(
+        show["error_tail"]
+            .as_str()
+            .is_some_and(|t| t.contains("expired on the last attempt")),
+        "{show}"
+    );
 }
 
 #[test]
@@ -478,4 +482,19 @@ fn a_killed_worker_takes_everything_its_script_started_with_it() {
         !env.path("orphan-ran").exists(),
         "the script's background job ran on after its worker was killed"
     );
+}
+
+#[test]
+fn a_log_dir_the_worker_cannot_write_is_refused_before_any_claim() {
+    let env = Env::new();
+    env.ok(&["tasks", "add", "-c", "A", "--id", "t", "--script", "true"]);
+    env.write("not-a-folder", "a file where the folder should be\n");
+    env.anamo(&["worker", "-c", "A", "--log-dir", "not-a-folder/logs"])
+        .fails(1)
+        .stderr_starts_with("error: worker cannot write its logs in 'not-a-folder/logs': ")
+        .stderr_ends_with("; fix --log-dir (or ANAMO_LOG_DIR). Nothing was claimed\n")
+        .run();
+    let task = env.task("t");
+    assert_eq!(task["state"], "todo", "nothing claimed: {task}");
+    assert_eq!(task["attempts"], 0);
 }

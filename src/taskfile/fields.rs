@@ -1,5 +1,9 @@
 //! Turns named fields (a CSV row, a JSON object) into a task: known names fill task fields,
-//! every other name becomes an attribute.
+//! every other name becomes an attribute. It also reads a JSON value as a field's text
+//! (`scalar`, `type_name`) for every reader (plain JSON, PiCaS tokens, tables), so the readers
+//! share it from here and not from one another: `json` hands tokens to `picas`, never back.
+
+use serde_json::Value;
 
 use crate::clock::parse_duration;
 use crate::model::{Attrs, NewTask};
@@ -205,6 +209,32 @@ pub(crate) fn parse_timeout(value: &str) -> Result<u64, String> {
         };
     }
     Ok(parse_duration(v)?.as_secs().max(1))
+}
+
+/// Strings, numbers and booleans become text; null is absent; nested values are refused.
+pub(crate) fn scalar(name: &str, value: Value) -> Result<String, String> {
+    match value {
+        Value::String(s) => Ok(s),
+        Value::Number(n) => Ok(n.to_string()),
+        Value::Bool(b) => Ok(b.to_string()),
+        Value::Null => Ok(String::new()),
+        Value::Array(_) | Value::Object(_) => Err(format!(
+            "field '{name}' is {}; expected a string or a number",
+            type_name(&value)
+        )),
+    }
+}
+
+/// How a message names a JSON value's type.
+pub(crate) fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 
-use super::fields::TaskFields;
+use super::fields::{TaskFields, scalar, type_name};
 use super::records::{self, Record};
 use super::{Defaults, Located, picas};
 
@@ -149,31 +149,6 @@ fn from_fields(
     task.finish()
 }
 
-/// Strings, numbers and booleans become text; null is absent; nested values are refused.
-pub(crate) fn scalar(name: &str, value: Value) -> Result<String, String> {
-    match value {
-        Value::String(s) => Ok(s),
-        Value::Number(n) => Ok(n.to_string()),
-        Value::Bool(b) => Ok(b.to_string()),
-        Value::Null => Ok(String::new()),
-        Value::Array(_) | Value::Object(_) => Err(format!(
-            "field '{name}' is {}; expected a string or a number",
-            type_name(&value)
-        )),
-    }
-}
-
-pub(crate) fn type_name(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,5 +237,29 @@ mod tests {
         let (tasks, _) = read("t.json", text, Some(Kind::Plain), &defaults(Some("C"))).unwrap();
         assert_eq!(tasks[0].1.task_id, "t");
         assert_eq!(tasks[0].1.attrs["_id"], "x");
+    }
+
+    // PiCaS tokens read through the JSON reader, where their lines are known.
+
+    #[test]
+    fn array_items_report_their_line() {
+        let text = "[\n {\"_id\":\"a\",\"type\":\"X\",\"Task_Script\":\"true\",\"lock\":0,\"done\":0},\n {\"_id\":\"b\",\"type\":\"X\",\"Task_Script\":\"true\",\"lock\":\"no\"}\n]";
+        let err = read("t.json", text, Some(Kind::Picas), &defaults(None))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("t.json:3: PiCaS field 'lock' is a string"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn done_tokens_are_skipped() {
+        let text = "{\"_id\":\"a\",\"type\":\"X\",\"Task_Script\":\"true\",\"done\":1700000000}\n{\"_id\":\"b\",\"type\":\"X\",\"Task_Script\":\"true\",\"done\":0,\"files\":[\"a.fq\",\"b.fq\"],\"Task_ID\":7}";
+        let (tasks, done) = read("t.json", text, Some(Kind::Picas), &defaults(None)).unwrap();
+        assert_eq!(done, 1);
+        assert_eq!(tasks.len(), 1);
+        assert_eq!(tasks[0].1.attrs["files"], "a.fq b.fq");
+        assert_eq!(tasks[0].1.sample.as_deref(), Some("7"));
     }
 }

@@ -7,8 +7,7 @@
 use serde_json::Value;
 
 use super::Defaults;
-use super::fields::{Names, TaskFields};
-use super::json::{scalar, type_name};
+use super::fields::{Names, TaskFields, scalar, type_name};
 
 /// PiCaS bookkeeping that describes a past run, not the task: left out.
 const IGNORED: &[&str] = &["exit_code"];
@@ -89,41 +88,4 @@ fn wrong_type(name: &str, value: &Value, expected: &str) -> String {
         "PiCaS field '{name}' is {}; expected {expected}",
         type_name(value)
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::taskfile::json::{Kind, read};
-
-    fn defaults() -> Defaults {
-        Defaults {
-            collection: None,
-            max_attempts: 3,
-            timeout_secs: None,
-            after: vec![],
-        }
-    }
-
-    #[test]
-    fn array_items_report_their_line() {
-        let text = "[\n {\"_id\":\"a\",\"type\":\"X\",\"Task_Script\":\"true\",\"lock\":0,\"done\":0},\n {\"_id\":\"b\",\"type\":\"X\",\"Task_Script\":\"true\",\"lock\":\"no\"}\n]";
-        let err = read("t.json", text, Some(Kind::Picas), &defaults())
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.starts_with("t.json:3: PiCaS field 'lock' is a string"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn done_tokens_are_skipped() {
-        let text = "{\"_id\":\"a\",\"type\":\"X\",\"Task_Script\":\"true\",\"done\":1700000000}\n{\"_id\":\"b\",\"type\":\"X\",\"Task_Script\":\"true\",\"done\":0,\"files\":[\"a.fq\",\"b.fq\"],\"Task_ID\":7}";
-        let (tasks, done) = read("t.json", text, Some(Kind::Picas), &defaults()).unwrap();
-        assert_eq!(done, 1);
-        assert_eq!(tasks.len(), 1);
-        assert_eq!(tasks[0].1.attrs["files"], "a.fq b.fq");
-        assert_eq!(tasks[0].1.sample.as_deref(), Some("7"));
-    }
 }

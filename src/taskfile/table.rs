@@ -3,8 +3,7 @@
 
 use crate::error::{Error, Result};
 
-use super::fields::TaskFields;
-use super::json::scalar;
+use super::fields::{TaskFields, scalar};
 use super::records::{self, Record, Spaces};
 use super::{Defaults, Located};
 
