@@ -59,6 +59,11 @@ pub enum Error {
     #[error("{0}")]
     Invalid(String),
 
+    /// A DynamoDB table that is not in anamo's shape (or not ready): the line names the
+    /// difference and the fix.
+    #[error("{0}")]
+    TableShape(String),
+
     #[error("{0}")]
     Io(#[from] std::io::Error),
 

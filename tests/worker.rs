@@ -385,7 +385,9 @@ fn a_panicking_slot_fails_the_worker_naming_its_task_and_hands_it_back() {
         .fails(1)
         .stderr_contains("panicked")
         .stderr_ends_with(
-            "\nerror: a worker slot panicked while running Demo/p1 (ANAMO_DEBUG_PANIC_ON=p1); the task was handed back\n",
+            "\nerror: internal error: a worker slot panicked while running Demo/p1 \
+             (ANAMO_DEBUG_PANIC_ON=p1); the task was handed back (a bug in anamo; please report \
+             it)\n",
         )
         .run();
     let t = env.task("p1");

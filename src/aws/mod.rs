@@ -37,7 +37,7 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|e| Error::Invalid(format!("cannot start the AWS runtime: {e}")))
+        .map_err(|e| Error::Internal(format!("cannot start the AWS runtime: {e}")))
 }
 
 /// Loads the SDK configuration: bounded retries and timeouts, so an unreachable endpoint

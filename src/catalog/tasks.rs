@@ -278,8 +278,8 @@ impl CatalogRead {
     /// one again would run it again and overwrite its history at the next sync.
     pub fn removed_in_history(
         &self,
-        keys: &[(String, String)],
-    ) -> Result<std::collections::HashMap<(String, String), Removed>> {
+        keys: &[TaskKey],
+    ) -> Result<std::collections::HashMap<TaskKey, Removed>> {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT state, removed_at, progress, \
@@ -293,9 +293,9 @@ impl CatalogRead {
              WHERE collection = ?1 AND task_id = ?2 AND removed_at IS NOT NULL",
             )?;
             let mut found = std::collections::HashMap::new();
-            for (c, t) in keys {
+            for k in keys {
                 let row = stmt
-                    .query_row(params![c, t], |r| {
+                    .query_row(params![k.collection, k.task_id], |r| {
                         Ok(Removed {
                             state: r.get(0)?,
                             at: r.get(1)?,
@@ -304,7 +304,7 @@ impl CatalogRead {
                     })
                     .optional()?;
                 if let Some(removed) = row {
-                    found.insert((c.clone(), t.clone()), removed);
+                    found.insert(k.clone(), removed);
                 }
             }
             Ok(found)

@@ -84,6 +84,15 @@ pub struct TaskKey {
     pub task_id: String,
 }
 
+impl TaskKey {
+    pub fn new(collection: &str, task_id: &str) -> Self {
+        Self {
+            collection: collection.to_string(),
+            task_id: task_id.to_string(),
+        }
+    }
+}
+
 /// A stored task that cannot be read (hand-edited, truncated): skipped and reported, never a
 /// crash.
 #[derive(Debug, Clone, PartialEq, Eq)]

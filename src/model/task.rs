@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
+use super::TaskKey;
+
 /// Default number of runs a task gets before it ends `failed`.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 /// The largest script a task may carry (and the most its attributes may hold together).
@@ -103,6 +105,13 @@ pub struct Task {
     pub version: i64,
 }
 
+impl Task {
+    /// The task's key in the store and the catalog.
+    pub fn key(&self) -> TaskKey {
+        TaskKey::new(&self.collection, &self.task_id)
+    }
+}
+
 /// A task to be added.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewTask {
@@ -119,6 +128,11 @@ pub struct NewTask {
 }
 
 impl NewTask {
+    /// The task's key in the store and the catalog.
+    pub fn key(&self) -> TaskKey {
+        TaskKey::new(&self.collection, &self.task_id)
+    }
+
     /// Checks what a store cannot repair later. Returns a message naming the problem and the fix.
     pub fn validate(&self) -> Result<(), String> {
         check_name("collection", &self.collection)?;

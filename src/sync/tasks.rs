@@ -215,10 +215,7 @@ fn record_selected(
         if let Ok(t) = t
             && selector.matches(&t)
         {
-            recorded.keys.push(TaskKey {
-                collection: t.collection.clone(),
-                task_id: t.task_id.clone(),
-            });
+            recorded.keys.push(t.key());
             if let (false, Some(sample)) = (t.state == TaskState::Done, &t.sample) {
                 recorded.unfinished_samples.insert(sample.clone());
             }

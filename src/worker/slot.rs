@@ -164,7 +164,7 @@ fn run_guarded(ctx: &SlotContext<'_>, mut claim: Claim) -> Result<()> {
         Ok(true) => "the task was handed back",
         _ => "its lease will expire and it will run again",
     };
-    Err(Error::Invalid(format!(
+    Err(Error::Internal(format!(
         "a worker slot panicked while running {}/{} ({message}); {fate}",
         claim.task.collection, claim.task.task_id
     )))

@@ -8,7 +8,7 @@ use clap::Args;
 use crate::cli::{attrs_from, parse_attr};
 use crate::config::Context;
 use crate::model::{
-    AddOptions, AddReport, DEFAULT_MAX_ATTEMPTS, NewTask, Seen, Skipped, TaskState,
+    AddOptions, AddReport, DEFAULT_MAX_ATTEMPTS, NewTask, Seen, Skipped, TaskKey, TaskState,
 };
 use crate::placeholders::Quoting;
 use crate::store::{OpenMode, TaskStore, flow};
@@ -204,10 +204,7 @@ fn without_removed_history(
     {
         return Ok((tasks, vec![]));
     }
-    let keys: Vec<(String, String)> = tasks
-        .iter()
-        .map(|t| (t.collection.clone(), t.task_id.clone()))
-        .collect();
+    let keys: Vec<TaskKey> = tasks.iter().map(NewTask::key).collect();
     let removed = conn.removed_in_history(&keys)?;
     if removed.is_empty() {
         return Ok((tasks, vec![]));
@@ -215,8 +212,7 @@ fn without_removed_history(
     let mut notes = vec![];
     let mut kept = vec![];
     for t in tasks {
-        let key = (t.collection.clone(), t.task_id.clone());
-        let Some(r) = removed.get(&key) else {
+        let Some(r) = removed.get(&t.key()) else {
             kept.push(t);
             continue;
         };

@@ -18,15 +18,13 @@ use crate::backoff::Backoff;
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::model::{
-    AddOptions, AddReport, NewTask, Seen, Selector, Skipped, StaleReport, TaskState, Tombstone,
+    AddOptions, AddReport, NewTask, Seen, Selector, Skipped, StaleReport, TaskKey, TaskState,
+    Tombstone,
 };
 
 pub(super) fn add(store: &DynamoStore, tasks: &[NewTask], opts: AddOptions) -> Result<AddReport> {
     store.rt.block_on(async {
-        let keys: Vec<(String, String)> = tasks
-            .iter()
-            .map(|t| (t.collection.clone(), t.task_id.clone()))
-            .collect();
+        let keys: Vec<TaskKey> = tasks.iter().map(NewTask::key).collect();
         let existing = store.existing(&keys).await?;
         let removed = store.tombstones(&keys).await?;
         let dropped = store.dropped_samples(tasks).await?;
@@ -35,12 +33,12 @@ pub(super) fn add(store: &DynamoStore, tasks: &[NewTask], opts: AddOptions) -> R
         let mut written = vec![];
         let mut forget = vec![];
         for t in tasks {
-            let k = (t.collection.clone(), t.task_id.clone());
+            let k = t.key();
             // A dropped sample's tasks are not added, whatever --replace says.
             if let Some(at) = t.sample.as_ref().and_then(|s| dropped.get(s)) {
                 report.skipped.push(Skipped {
-                    collection: k.0,
-                    task_id: k.1,
+                    collection: k.collection,
+                    task_id: k.task_id,
                     seen: Seen::SampleDropped { at: *at },
                 });
                 continue;
@@ -49,7 +47,10 @@ pub(super) fn add(store: &DynamoStore, tasks: &[NewTask], opts: AddOptions) -> R
                 (Some(live), _) => Some((Some(*live), Seen::Present(live.state))),
                 // Withdrawn with its sample: adding it again is allowed (its runs number on).
                 (None, Some(gone)) if gone.withdrawn => {
-                    forget.push(delete_request(item::tombstone_key(&k.0, &k.1))?);
+                    forget.push(delete_request(item::tombstone_key(
+                        &k.collection,
+                        &k.task_id,
+                    ))?);
                     None
                 }
                 (None, Some(gone)) => Some((
@@ -71,7 +72,10 @@ pub(super) fn add(store: &DynamoStore, tasks: &[NewTask], opts: AddOptions) -> R
                 Some((version, seen)) if opts.replace => {
                     if matches!(seen, Seen::Removed { .. }) {
                         report.added += 1;
-                        forget.push(delete_request(item::tombstone_key(&k.0, &k.1))?);
+                        forget.push(delete_request(item::tombstone_key(
+                            &k.collection,
+                            &k.task_id,
+                        ))?);
                     } else {
                         report.replaced += 1;
                     }
@@ -79,8 +83,8 @@ pub(super) fn add(store: &DynamoStore, tasks: &[NewTask], opts: AddOptions) -> R
                 }
                 Some((_, seen)) => {
                     report.skipped.push(Skipped {
-                        collection: k.0,
-                        task_id: k.1,
+                        collection: k.collection,
+                        task_id: k.task_id,
                         seen,
                     });
                     continue;
@@ -103,10 +107,9 @@ pub(super) fn add(store: &DynamoStore, tasks: &[NewTask], opts: AddOptions) -> R
                 new = item::with_created_at(new, created);
             }
             // Runs number on: from the task replaced, or from the tombstone of a re-add.
-            let key = (t.collection.clone(), t.task_id.clone());
             let runs = live
                 .map(|l| l.runs)
-                .or_else(|| removed.get(&key).map(|g| g.runs))
+                .or_else(|| removed.get(&t.key()).map(|g| g.runs))
                 .unwrap_or(0);
             puts.push(put_request(item::with_runs(new, runs))?);
         }
@@ -265,8 +268,11 @@ impl DynamoStore {
     }
 
     /// The keys that exist, read consistently with BatchGetItem.
-    async fn existing(&self, keys: &[(String, String)]) -> Result<HashMap<(String, String), Live>> {
-        let wanted: Vec<Item> = keys.iter().map(|(c, t)| key(c, t)).collect();
+    async fn existing(&self, keys: &[TaskKey]) -> Result<HashMap<TaskKey, Live>> {
+        let wanted: Vec<Item> = keys
+            .iter()
+            .map(|k| key(&k.collection, &k.task_id))
+            .collect();
         let found = self.get_many(wanted, Some(item::KEY_VERSION_STATE)).await?;
         Ok(found
             .iter()
@@ -278,25 +284,22 @@ impl DynamoStore {
                     created_at: item::created_at(it),
                     runs: item::runs(it),
                 };
-                Some(((k.collection, k.task_id), live))
+                Some((k, live))
             })
             .collect())
     }
 
     /// The tombstones of the keys that have one, read consistently.
-    async fn tombstones(
-        &self,
-        keys: &[(String, String)],
-    ) -> Result<HashMap<(String, String), Tombstone>> {
+    async fn tombstones(&self, keys: &[TaskKey]) -> Result<HashMap<TaskKey, Tombstone>> {
         let wanted: Vec<Item> = keys
             .iter()
-            .map(|(c, t)| item::tombstone_key(c, t))
+            .map(|k| item::tombstone_key(&k.collection, &k.task_id))
             .collect();
         let found = self.get_many(wanted, None).await?;
         Ok(found
             .iter()
             .filter_map(item::to_tombstone)
-            .map(|t| ((t.collection.clone(), t.task_id.clone()), t))
+            .map(|t| (TaskKey::new(&t.collection, &t.task_id), t))
             .collect())
     }
 

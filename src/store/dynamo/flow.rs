@@ -263,9 +263,6 @@ pub(super) fn promote_task(
     task_id: &str,
     version: i64,
 ) -> Result<bool> {
-    let k = TaskKey {
-        collection: collection.to_string(),
-        task_id: task_id.to_string(),
-    };
+    let k = TaskKey::new(collection, task_id);
     store.rt.block_on(store.promote_one(&k, version))
 }

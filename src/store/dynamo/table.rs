@@ -117,7 +117,7 @@ pub async fn init(client: &Client, table: &str) -> Result<Init> {
     };
     match shape {
         Shape::Current { provisioned } => Ok(Init::AlreadyThere { provisioned }),
-        Shape::Refused(line) => Err(Error::Invalid(line)),
+        Shape::Refused(line) => Err(Error::TableShape(line)),
         Shape::Busy { index, status } => Err(busy(table, &index, &status)),
         Shape::Repairable(repairs) => {
             // DynamoDB refuses an index without units on a provisioned table: a new one gets
@@ -181,7 +181,7 @@ async fn apply(
 }
 
 fn busy(table: &str, index: &str, status: &str) -> Error {
-    Error::Invalid(format!(
+    Error::TableShape(format!(
         "table {table} has index '{index}' {status}; wait until it is ACTIVE \
          (`aws dynamodb describe-table --table-name {table}`) and run again"
     ))
@@ -294,7 +294,7 @@ async fn drop_index(client: &Client, table: &str, index: &str) -> Result<()> {
     let until = Instant::now() + Duration::from_secs(300);
     while has_index(client, table, index).await? {
         if Instant::now() > until {
-            return Err(Error::Invalid(format!(
+            return Err(Error::TableShape(format!(
                 "index {index} of table {table} is still there after 5 minutes; check it in \
                  the AWS console and run `anamo store init` again"
             )));
@@ -365,7 +365,7 @@ async fn wait_active(client: &Client, table: &str) -> Result<()> {
             return Ok(());
         }
         if Instant::now() > until {
-            return Err(Error::Invalid(format!(
+            return Err(Error::TableShape(format!(
                 "table {table} is not ACTIVE after 5 minutes; check it in the AWS console"
             )));
         }
@@ -381,9 +381,9 @@ pub async fn check(client: &Client, table: &str) -> Result<bool> {
     };
     match shape::judge(&described) {
         Shape::Current { .. } => Ok(true),
-        Shape::Refused(line) => Err(Error::Invalid(line)),
+        Shape::Refused(line) => Err(Error::TableShape(line)),
         Shape::Busy { index, status } => Err(busy(table, &index, &status)),
-        Shape::Repairable(repairs) => Err(Error::Invalid(format!(
+        Shape::Repairable(repairs) => Err(Error::TableShape(format!(
             "table {table} {}; bring it to anamo's shape in place with `anamo store init \
              --store dynamodb://{table}` (stop its workers first)",
             repairs[0].problem()

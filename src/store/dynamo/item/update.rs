@@ -115,13 +115,6 @@ impl TaskWrite {
     }
 }
 
-fn key_of(t: &Task) -> TaskKey {
-    TaskKey {
-        collection: t.collection.clone(),
-        task_id: t.task_id.clone(),
-    }
-}
-
 /// Takes a task for `owner` until `until`: running, one more attempt, and claimable again
 /// when the lease runs out. Only if it is still the version the index showed and claimable.
 pub fn claim(k: &TaskKey, version: i64, owner: &str, now: i64, until: i64) -> Update {
@@ -145,7 +138,7 @@ pub fn claim(k: &TaskKey, version: i64, owner: &str, now: i64, until: i64) -> Up
 /// A write by the worker holding `claim`'s task.
 fn by_holder(claim: &Claim, now: i64) -> TaskWrite {
     let t = &claim.task;
-    task_write(&key_of(t), t.version, now).held(claim)
+    task_write(&t.key(), t.version, now).held(claim)
 }
 
 /// Extends the lease of a held task to `until`.
@@ -240,7 +233,7 @@ pub fn promote(k: &TaskKey, version: i64, now: i64) -> Update {
 
 /// Puts a failed task back to `todo` with its attempts reset.
 pub fn retry_failed(t: &Task, now: i64) -> Update {
-    task_write(&key_of(t), t.version, now)
+    task_write(&t.key(), t.version, now)
         .only_if(TaskState::Failed)
         .to(TaskState::Todo)
         .set("#attempts = :zero")
