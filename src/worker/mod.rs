@@ -10,6 +10,7 @@ mod setup;
 mod shutdown;
 mod slot;
 mod spot;
+mod warden;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -119,6 +120,17 @@ impl std::fmt::Display for Summary {
 /// Returns the summary, and the first store error that ended a slot, if any.
 pub fn run(store: &dyn TaskStore, opts: &Options, shutdown: &Shutdown) -> (Summary, Result<()>) {
     let started = Instant::now();
+    // Nothing runs unwatched: without its warden a worker claims nothing.
+    let warden = match warden::Warden::start() {
+        Ok(w) => w,
+        Err(e) => {
+            let e = crate::error::Error::Invalid(format!(
+                "cannot start the worker's warden (bash): {e}; scripts run under bash, so it \
+                 must be on PATH. Nothing was claimed"
+            ));
+            return (Summary::default(), Err(e));
+        }
+    };
     let tally = Tally::default();
     let claimed = AtomicU64::new(0);
     let halted = AtomicBool::new(false);
@@ -130,6 +142,7 @@ pub fn run(store: &dyn TaskStore, opts: &Options, shutdown: &Shutdown) -> (Summa
     let last_leave = std::sync::Mutex::new(None);
     let ctx = slot::SlotContext {
         store,
+        warden: &warden,
         opts,
         shutdown,
         tally: &tally,

@@ -1,6 +1,6 @@
-//! One run of a task's script: `bash -eo pipefail -c SCRIPT` under a guard shell (GUARD), in
-//! its own process group, with stdout and stderr copied to the attempt's log (or the worker's
-//! stderr) and the last bytes of stderr kept for the task's error tail.
+//! One run of a task's script: `bash -eo pipefail -c SCRIPT` in its own process group, watched
+//! by the worker's warden (warden.rs), with stdout and stderr copied to the attempt's log (or
+//! the worker's stderr) and the last bytes of stderr kept for the task's error tail.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -13,11 +13,13 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::warden::Warden;
 use crate::model::{ERROR_TAIL_BYTES, Task};
 
 /// A script that is running.
 pub struct Running {
     pid: i32,
+    warden: Warden,
     /// Set once its exit was seen; until then, dropping it kills the script.
     reaped: std::cell::Cell<bool>,
     exited: Receiver<io::Result<ExitStatus>>,
@@ -29,18 +31,15 @@ pub struct Running {
 /// hold the pipes open forever, and must not hold the worker too.
 const OUTPUT_DRAIN: Duration = Duration::from_secs(2);
 
-/// The shell a script runs under. A worker that dies (SIGKILL, OOM) must take everything its
-/// script started with it, or a tool would run on, unowned, while another worker runs the
-/// task again. The kernel's parent-death signal reaches only the worker's direct child, so
-/// that child is this guard: it runs the script (`$0`) in a child shell and waits, and on the
-/// death signal (SIGTERM) kills its whole process group. The worker itself only ever sends
-/// SIGKILL to the group, which takes the guard too.
-const GUARD: &str = r#"trap 'kill -KILL 0' TERM; bash -eo pipefail -c "$0" & wait $!"#;
-
 /// Starts the script of `task`, with `env` set besides the task's own variables.
-pub fn spawn(task: &Task, log: Option<&Path>, env: &[(String, String)]) -> io::Result<Running> {
+pub fn spawn(
+    task: &Task,
+    log: Option<&Path>,
+    env: &[(String, String)],
+    warden: &Warden,
+) -> io::Result<Running> {
     let mut cmd = Command::new("bash");
-    cmd.args(["-c", GUARD, &task.script])
+    cmd.args(["-eo", "pipefail", "-c", &task.script])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -59,10 +58,11 @@ pub fn spawn(task: &Task, log: Option<&Path>, env: &[(String, String)]) -> io::R
     #[cfg(target_os = "linux")]
     // SAFETY: prctl is async-signal-safe and touches only the child's own attributes.
     unsafe {
-        // If the worker is SIGKILLed, the guard hears it and kills the script's whole group
-        // (see GUARD).
+        // The warden kills the script's group when the worker dies; this covers the moment
+        // between the start and the warden hearing of it: the script itself dies with the
+        // worker.
         cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
             Ok(())
         });
     }
@@ -81,6 +81,15 @@ pub fn spawn(task: &Task, log: Option<&Path>, env: &[(String, String)]) -> io::R
     };
     let mut child = cmd.spawn()?;
     let pid = child.id() as i32;
+    if let Err(e) = warden.watch(pid) {
+        // Unwatched, it could outlive a killed worker: not run at all.
+        // SAFETY: kill(2) with a negative pid signals the process group the script leads.
+        unsafe {
+            libc::kill(-pid, libc::SIGKILL);
+        }
+        let _ = child.wait();
+        return Err(io::Error::other(format!("the worker's warden is gone ({e})")));
+    }
     let tail = Arc::new(Mutex::new(VecDeque::with_capacity(ERROR_TAIL_BYTES)));
     let (done_tx, pumps_done) = mpsc::channel();
     let stdout = child.stdout.take();
@@ -106,6 +115,7 @@ pub fn spawn(task: &Task, log: Option<&Path>, env: &[(String, String)]) -> io::R
     });
     Ok(Running {
         pid,
+        warden: warden.clone(),
         reaped: std::cell::Cell::new(false),
         exited,
         pumps_done,
@@ -181,11 +191,13 @@ impl Running {
 }
 
 impl Drop for Running {
-    /// A script nobody waits for any more (its slot panicked) must not run on unowned.
+    /// A script nobody waits for any more (its slot panicked) must not run on unowned; and
+    /// once it is reaped, the warden lets its group go.
     fn drop(&mut self) {
         if !self.reaped.get() {
             self.kill();
         }
+        self.warden.release(self.pid);
     }
 }
 

@@ -18,6 +18,8 @@ use crate::store::{TaskStore, flow};
 
 pub(super) struct SlotContext<'a> {
     pub store: &'a dyn TaskStore,
+    /// Kills what the scripts started if the worker dies.
+    pub warden: &'a super::warden::Warden,
     pub opts: &'a Options,
     pub shutdown: &'a Shutdown,
     pub tally: &'a Tally,
@@ -348,7 +350,8 @@ fn run_task(ctx: &SlotContext<'_>, claim: &mut Claim) {
             .join(format!("{}.log", task.runs));
         std::path::absolute(&p).unwrap_or(p)
     });
-    let mut ending = match process::spawn(task, log.as_deref(), &ctx.opts.script_env) {
+    let mut ending = match process::spawn(task, log.as_deref(), &ctx.opts.script_env, ctx.warden)
+    {
         Ok(running) => {
             ctx.shutdown.task_started();
             let ending = supervise(ctx, claim, &running, log.as_deref());
