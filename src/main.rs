@@ -2,7 +2,11 @@ use std::io::ErrorKind;
 use std::process::ExitCode;
 
 use clap::Parser;
+use tracing::Level;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 use anamo::cli::{Cli, Command};
 use anamo::config::Context;
@@ -10,22 +14,34 @@ use anamo::config::Context;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let level = match (cli.global.quiet, cli.global.verbose) {
-        (true, _) => "error",
-        (false, 0) => "warn",
-        (false, 1) => "info",
-        _ => "debug",
+        (true, _) => Level::ERROR,
+        (false, 0) => Level::WARN,
+        (false, 1) => Level::INFO,
+        _ => Level::DEBUG,
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            // Our own log at the chosen level; libraries (the AWS SDK) only when they fail.
-            EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new(format!("error,anamo={level}"))),
-        )
+    // Colour only for a person: the worker's log is often a file (user data appends to
+    // /var/log/anamo-worker.log), where escape codes are noise.
+    let log = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        // Colour only for a person: the worker's log is often a file (user data appends to
-        // /var/log/anamo-worker.log), where escape codes are noise.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    match std::env::var_os("RUST_LOG") {
+        Some(_) => log
+            .with_env_filter(EnvFilter::from_default_env())
+            .finish()
+            .init(),
+        // Our own log at the chosen level; libraries (the AWS SDK) only when they fail. A plain
+        // target filter: EnvFilter's directive parsing is a measurable part of a query's cold
+        // start.
+        None => log
+            .with_max_level(level)
+            .finish()
+            .with(
+                Targets::new()
+                    .with_default(Level::ERROR)
+                    .with_target("anamo", level),
+            )
+            .init(),
+    }
     anamo::output::set_quiet(cli.global.quiet);
     let ctx = Context {
         store_url: cli.global.store,

@@ -88,7 +88,9 @@ pub fn spawn(
             libc::kill(-pid, libc::SIGKILL);
         }
         let _ = child.wait();
-        return Err(io::Error::other(format!("the worker's warden is gone ({e})")));
+        return Err(io::Error::other(format!(
+            "the worker's warden is gone ({e})"
+        )));
     }
     let tail = Arc::new(Mutex::new(VecDeque::with_capacity(ERROR_TAIL_BYTES)));
     let (done_tx, pumps_done) = mpsc::channel();

@@ -350,8 +350,7 @@ fn run_task(ctx: &SlotContext<'_>, claim: &mut Claim) {
             .join(format!("{}.log", task.runs));
         std::path::absolute(&p).unwrap_or(p)
     });
-    let mut ending = match process::spawn(task, log.as_deref(), &ctx.opts.script_env, ctx.warden)
-    {
+    let mut ending = match process::spawn(task, log.as_deref(), &ctx.opts.script_env, ctx.warden) {
         Ok(running) => {
             ctx.shutdown.task_started();
             let ending = supervise(ctx, claim, &running, log.as_deref());
