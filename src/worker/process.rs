@@ -40,7 +40,8 @@ pub fn spawn(
 ) -> io::Result<Running> {
     let mut cmd = Command::new("bash");
     cmd.args(["-eo", "pipefail", "-c", &task.script])
-        .stdin(Stdio::null())
+        // The gate (warden.rs): the script waits on stdin for the worker's go.
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         // Its own process group: a terminal's Ctrl-C reaches the worker only, which decides,
@@ -55,17 +56,7 @@ pub fn spawn(
         cmd.env(format!("ANAMO_ATTR_{}", name.to_ascii_uppercase()), value);
     }
     cmd.envs(env.iter().map(|(k, v)| (k, v)));
-    #[cfg(target_os = "linux")]
-    // SAFETY: prctl is async-signal-safe and touches only the child's own attributes.
-    unsafe {
-        // The warden kills the script's group when the worker dies; this covers the moment
-        // between the start and the warden hearing of it: the script itself dies with the
-        // worker.
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
+    warden.gate(&mut cmd);
     let sink = match log {
         Some(path) => {
             // io::Result here: name the file, as Error::Write would.
@@ -81,7 +72,8 @@ pub fn spawn(
     };
     let mut child = cmd.spawn()?;
     let pid = child.id() as i32;
-    if let Err(e) = warden.watch(pid) {
+    let go = child.stdin.take();
+    if let Err(e) = warden.watch(pid).and_then(|()| open_gate(go)) {
         // Unwatched, it could outlive a killed worker: not run at all.
         // SAFETY: kill(2) with a negative pid signals the process group the script leads.
         unsafe {
@@ -123,6 +115,14 @@ pub fn spawn(
         pumps_done,
         tail,
     })
+}
+
+/// Lets a watched script run: its gate reads this line, then stdin is /dev/null again.
+fn open_gate(go: Option<std::process::ChildStdin>) -> io::Result<()> {
+    match go {
+        Some(mut go) => go.write_all(b"go\n"),
+        None => Err(io::Error::other("the script's stdin was not piped")),
+    }
 }
 
 /// Copies a pipe to the log file (or our stderr), keeping the last bytes in `tail`.
