@@ -41,6 +41,19 @@ impl Catalog {
 }
 
 impl CatalogRead {
+    /// Whether the catalog knows `step`: in the workflow order or seen in a task (two key
+    /// lookups, where [`CatalogRead::steps`] reads every task).
+    pub fn step_known(&self, step: &str) -> Result<bool> {
+        self.read(|conn| {
+            Ok(conn.query_row(
+                "SELECT EXISTS (SELECT 1 FROM steps WHERE collection = ?1) \
+                 OR EXISTS (SELECT 1 FROM tasks WHERE collection = ?1)",
+                [step],
+                |r| r.get(0),
+            )?)
+        })
+    }
+
     /// Every step the catalog knows: the workflow order first, then collections tasks were seen
     /// in.
     pub fn steps(&self) -> Result<Vec<String>> {

@@ -410,6 +410,8 @@ impl SavedQuery {
                 refuse(format!("{}='{value}' is not a number", p.name))
             }
             Kind::Integer | Kind::Number => Ok(()),
+            // One key lookup; the list is read only to name what the catalog knows instead.
+            Kind::Step if catalog.step_known(value)? => Ok(()),
             Kind::Step => known(catalog.steps()?, "step"),
             Kind::Metric => known(catalog.metrics()?, "metric"),
             Kind::Sample if !catalog.sample_known(value)? => {
