@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use rusqlite::types::ToSql;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::rows::get_task;
@@ -81,31 +82,46 @@ pub(super) fn try_claim(
     }))
 }
 
+/// The condition of every write by the worker holding a task: its owner, at the version it
+/// holds, still running. `?1`..`?4` are the task's collection, id, owner and version.
+macro_rules! held {
+    ($set:literal) => {
+        concat!(
+            "UPDATE tasks SET ",
+            $set,
+            ", version = version + 1 WHERE collection = ?1 AND task_id = ?2 AND owner = ?3 \
+             AND version = ?4 AND state = 'running'"
+        )
+    };
+}
+
+/// Runs one of the [`held!`] writes for the holder of `claim`, `more` bound from `?5`; true
+/// when it still held the task.
+fn update_held(
+    conn: &Connection,
+    sql: &'static str,
+    claim: &Claim,
+    more: &[&dyn ToSql],
+) -> Result<bool> {
+    let t = &claim.task;
+    let owner = claim.owner();
+    let mut values: Vec<&dyn ToSql> = vec![&t.collection, &t.task_id, &owner, &t.version];
+    values.extend_from_slice(more);
+    Ok(conn.prepare_cached(sql)?.execute(values.as_slice())? == 1)
+}
+
 /// Moves the lease on; false when the claim was lost.
 pub(super) fn heartbeat(conn: &Connection, claim: &mut Claim, lease: Duration) -> Result<bool> {
     let now = now_ms();
     let until = now + lease.as_millis() as i64;
-    let t = &claim.task;
-    let n = conn
-        .prepare_cached(
-            "UPDATE tasks SET lease_until = ?5, updated_at = ?6, version = version + 1 \
-             WHERE collection = ?1 AND task_id = ?2 AND owner = ?3 AND version = ?4 \
-             AND state = 'running'",
-        )?
-        .execute(params![
-            t.collection,
-            t.task_id,
-            claim.owner(),
-            t.version,
-            until,
-            now
-        ])?;
-    if n == 1 {
+    let sql = held!("lease_until = ?5, updated_at = ?6");
+    let held = update_held(conn, sql, claim, &[&until, &now])?;
+    if held {
         claim.task.version += 1;
         claim.task.lease_until = Some(until);
         claim.task.updated_at = now;
     }
-    Ok(n == 1)
+    Ok(held)
 }
 
 /// Records a run's outcome; the state it left, or `None` when the claim was lost.
@@ -116,46 +132,26 @@ pub(super) fn finish(
 ) -> Result<Option<TaskState>> {
     let t = &claim.task;
     let state = state_after_run(outcome.succeeded, t.attempts, t.max_attempts);
-    let n = conn
-        .prepare_cached(
-            "UPDATE tasks SET state = ?5, lease_until = NULL, finished_at = ?6, \
-             exit_code = ?7, error_tail = ?8, log_uri = ?9, updated_at = ?6, \
-             version = version + 1 \
-             WHERE collection = ?1 AND task_id = ?2 AND owner = ?3 AND version = ?4 \
-             AND state = 'running'",
-        )?
-        .execute(params![
-            t.collection,
-            t.task_id,
-            claim.owner(),
-            t.version,
-            state.as_str(),
-            outcome.finished_at,
-            outcome.exit_code,
-            outcome.error_tail,
-            outcome.log_uri
-        ])?;
-    Ok((n == 1).then_some(state))
+    let sql = held!(
+        "state = ?5, lease_until = NULL, finished_at = ?6, exit_code = ?7, error_tail = ?8, \
+         log_uri = ?9, updated_at = ?6"
+    );
+    let more: [&dyn ToSql; 5] = [
+        &state.as_str(),
+        &outcome.finished_at,
+        &outcome.exit_code,
+        &outcome.error_tail,
+        &outcome.log_uri,
+    ];
+    Ok(update_held(conn, sql, claim, &more)?.then_some(state))
 }
 
 /// Gives a claimed task back unrun (its attempt does not count); false when it was lost.
 pub(super) fn release(conn: &Connection, claim: &Claim) -> Result<bool> {
-    let t = &claim.task;
-    let n = conn
-        .prepare_cached(
-            "UPDATE tasks SET state = 'todo', lease_until = NULL, \
-             attempts = max(attempts - 1, 0), updated_at = ?5, version = version + 1 \
-             WHERE collection = ?1 AND task_id = ?2 AND owner = ?3 AND version = ?4 \
-             AND state = 'running'",
-        )?
-        .execute(params![
-            t.collection,
-            t.task_id,
-            claim.owner(),
-            t.version,
-            now_ms()
-        ])?;
-    Ok(n == 1)
+    let sql = held!(
+        "state = 'todo', lease_until = NULL, attempts = max(attempts - 1, 0), updated_at = ?5"
+    );
+    update_held(conn, sql, claim, &[&now_ms()])
 }
 
 /// Puts back every task whose lease ran out (failing those on their last attempt).
