@@ -17,6 +17,7 @@
 //! exits without running. The gate needs nothing in the child between fork and exec, so the
 //! script starts with posix_spawn, not a fork of the whole worker.
 
+use std::ffi::OsString;
 use std::io::{self, Write};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -49,6 +50,9 @@ fi
 #[derive(Clone)]
 pub struct Warden {
     inner: Arc<Mutex<Inner>>,
+    /// What each script's bash needs to pass the gate: BASH_ENV naming it, and the user's own
+    /// BASH_ENV kept aside; worked out once, not at every spawn.
+    gate_env: Arc<[(&'static str, OsString)]>,
 }
 
 struct Inner {
@@ -75,19 +79,20 @@ impl Warden {
                 let _ = std::fs::remove_file(&gate);
             })?;
         let to = child.stdin.take();
+        let mut gate_env = vec![("BASH_ENV", gate.clone().into_os_string())];
+        if let Some(theirs) = std::env::var_os("BASH_ENV") {
+            gate_env.push(("ANAMO_USER_BASH_ENV", theirs));
+        }
         Ok(Self {
             inner: Arc::new(Mutex::new(Inner { to, child, gate })),
+            gate_env: gate_env.into(),
         })
     }
 
     /// Makes `bash` pass the gate before its script: BASH_ENV names it (the user's own
     /// BASH_ENV is kept for the gate to source after), and stdin must be piped, for the go.
     pub fn gate(&self, bash: &mut Command) {
-        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(theirs) = std::env::var_os("BASH_ENV") {
-            bash.env("ANAMO_USER_BASH_ENV", theirs);
-        }
-        bash.env("BASH_ENV", &inner.gate);
+        bash.envs(self.gate_env.iter().map(|(k, v)| (k, v)));
     }
 
     /// The script leading process group `group` has started.
