@@ -72,24 +72,42 @@ fn bench_sync(dir: &Path, n: usize) {
     };
     let first = run("(first: all new)");
     let again = run("(again: no change)");
-    if let Some(reference) = sync_reference(dir, &store_path, n) {
+    if let Some(reference) = sync_reference(dir, &store_path, n, Events::Without) {
         println!(
             "  ratio anamo / sqlite3 shell: first sync {:.2}, re-sync {:.2}",
             first / reference,
             again / reference
         );
     }
+    if let Some(same_work) = sync_reference(dir, &store_path, n, Events::With) {
+        println!(
+            "  ratio anamo / sqlite3 shell writing the same rows (tasks and their first-sighting \
+             events): first sync {:.2}",
+            first / same_work
+        );
+    }
+}
+
+/// Whether the reference also writes the first-sighting event of each task, as sync does.
+#[derive(Clone, Copy, PartialEq)]
+enum Events {
+    Without,
+    With,
 }
 
 /// The reference for sync: the sqlite3 shell copying the same rows into an empty catalog of
 /// the same schema (indexes included) with one INSERT ... SELECT, which is as fast as SQLite
-/// itself writes these rows, with no reading of a store, no decoding and no bookkeeping.
-fn sync_reference(dir: &Path, store_path: &Path, n: usize) -> Option<f64> {
+/// itself writes these rows, with no reading of a store, no decoding and no bookkeeping. With
+/// `Events::With` it writes what a first sync writes: each task and its first-sighting event.
+fn sync_reference(dir: &Path, store_path: &Path, n: usize, events: Events) -> Option<f64> {
     if Command::new("sqlite3").arg("-version").output().is_err() {
         println!("  sqlite3 shell not found (apt-get install sqlite3): no reference figure");
         return None;
     }
-    let catalog = dir.join("reference-catalog.db");
+    let catalog = dir.join(match events {
+        Events::Without => "reference-catalog.db",
+        Events::With => "reference-events-catalog.db",
+    });
     // An empty catalog, created and migrated by anamo itself.
     Catalog::open(&catalog).expect("catalog");
     let sql = format!(
@@ -100,12 +118,25 @@ fn sync_reference(dir: &Path, store_path: &Path, n: usize) -> Option<f64> {
              finished_at, exit_code, log_uri, error_tail, version, first_seen_at, last_seen_at) \
          SELECT collection, task_id, sample, script, attrs, state, attempts, max_attempts, \
              timeout_secs, owner, lease_until, created_at, updated_at, started_at, finished_at, \
-             exit_code, log_uri, error_tail, version, 0, 0 FROM store.tasks;",
-        store_path.display()
+             exit_code, log_uri, error_tail, version, 0, 0 FROM store.tasks; {}",
+        store_path.display(),
+        if events == Events::With {
+            "INSERT INTO task_events (collection, task_id, at, from_state, to_state, attempts, \
+                 owner, exit_code, source, sync_run, run) \
+             SELECT collection, task_id, updated_at, 'unseen', state, attempts, owner, exit_code, \
+                 'sync', 1, attempts FROM store.tasks;"
+        } else {
+            ""
+        }
     );
     let (t, _) = measure(Command::new("sqlite3").arg(&catalog).arg(&sql));
     println!(
-        "  sqlite3 shell INSERT ... SELECT of the same {n} rows: {:>6.2} s {:>10.0} rows/s",
+        "  sqlite3 shell INSERT ... SELECT of the same {n} rows{}: {:>6.2} s {:>10.0} rows/s",
+        if events == Events::With {
+            " and their events"
+        } else {
+            ""
+        },
         t.as_secs_f64(),
         n as f64 / t.as_secs_f64()
     );

@@ -3,7 +3,8 @@
 //! be written in under 3 s. Prints the page's size and time beside two floors: the same catalog
 //! reads with no page made, and what bare SQLite takes to work out every task's progress once
 //! (one GROUP BY over the `task_progress` view; the page needs at least that). Asserts nothing about time.
-//! Run: `cargo bench --bench report`. ANAMO_BENCH_SAMPLES sets the cohort (default 100000).
+//! Run: `cargo bench --bench report`. ANAMO_BENCH_SAMPLES sets the cohort (default 100000);
+//! ANAMO_BENCH_CATALOG=PATH keeps the filled catalog there (and reuses it on the next run).
 
 use std::time::Instant;
 
@@ -23,10 +24,16 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
     let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("anamo.db");
+    // ANAMO_BENCH_CATALOG keeps the filled catalog at that path (and reuses it when it exists),
+    // to look at the reads with sqlite3 afterwards.
+    let kept = std::env::var_os("ANAMO_BENCH_CATALOG").map(std::path::PathBuf::from);
+    let reuse = kept.as_ref().is_some_and(|p| p.exists());
+    let path = kept.unwrap_or_else(|| dir.path().join("anamo.db"));
     drop(Catalog::open(&path).expect("catalog"));
     let started = Instant::now();
-    fill(&path, samples);
+    if !reuse {
+        fill(&path, samples);
+    }
     println!(
         "catalog: {samples} samples x {} steps = {} tasks, {} task events (filled in {:.1} s)",
         STEPS.len(),

@@ -44,6 +44,7 @@ pub const SCHEMA: Schema = Schema {
         include_str!("../../migrations/catalog/0009_cost.sql"),
         include_str!("../../migrations/catalog/0010_one_rule.sql"),
         include_str!("../../migrations/catalog/0011_runs.sql"),
+        include_str!("../../migrations/catalog/0012_covering_reads.sql"),
     ],
     flag: "--catalog/ANAMO_CATALOG",
     creator: "`anamo sync` or `anamo samples import`",
