@@ -225,6 +225,7 @@ fn task(id: &str, version: i64) -> Task {
         exit_code: None,
         log_uri: None,
         error_tail: None,
+        reported: Default::default(),
         version,
     }
 }

@@ -251,6 +251,7 @@ fn outcome(ok: bool) -> Outcome {
         error_tail: (!ok).then(|| "boom".into()),
         log_uri: None,
         finished_at: anamo::clock::now_ms(),
+        reported: Default::default(),
     }
 }
 

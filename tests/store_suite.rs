@@ -6,7 +6,10 @@ use std::collections::HashSet;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use anamo::model::{AddOptions, Attrs, NewTask, Outcome, Selector, TaskFilter, TaskState};
+use anamo::model::{
+    AddOptions, Attrs, MetricValue, NewTask, Outcome, Output, Reported, Selector, TaskFilter,
+    TaskState,
+};
 use anamo::store::dynamo::DynamoStore;
 use anamo::store::flow;
 use anamo::store::{OpenMode, SqliteStore, TaskStore};
@@ -46,6 +49,22 @@ fn outcome(succeeded: bool) -> Outcome {
         error_tail: (!succeeded).then(|| "boom".to_string()),
         log_uri: Some("/logs/x.log".into()),
         finished_at: anamo::clock::now_ms(),
+        reported: Reported::default(),
+    }
+}
+
+/// A report as a script would make it: coverage and a sex call, one CRAM.
+fn report(coverage: f64) -> Reported {
+    Reported {
+        metrics: [
+            ("mean_coverage".to_string(), MetricValue::Number(coverage)),
+            ("sex".to_string(), MetricValue::Text("F".into())),
+        ]
+        .into(),
+        outputs: vec![Output {
+            kind: "cram".into(),
+            uri: "s3://cohort/S1.cram".into(),
+        }],
     }
 }
 
@@ -270,6 +289,41 @@ pub fn retry_and_delete_by_selector(f: &dyn Fixture) {
     assert_eq!(s.delete("A", &Selector::State(TaskState::Todo)).unwrap(), 1);
     assert_eq!(s.delete("A", &Selector::All).unwrap(), 0);
     assert!(s.get("A", "t0000").unwrap().is_none());
+}
+
+pub fn a_runs_report_travels_with_its_finish_and_outlives_the_task(f: &dyn Fixture) {
+    let s = f.open();
+    let mut one = task("A", "t1");
+    one.max_attempts = 2;
+    s.add(&[one], false).unwrap();
+    // A failed run's report is kept for the record.
+    let c = s.claim("A", "w", LEASE).unwrap().unwrap();
+    let mut failed = outcome(false);
+    failed.reported = report(12.0);
+    assert_eq!(s.finish(&c, &failed).unwrap(), Some(TaskState::Todo));
+    assert_eq!(s.get("A", "t1").unwrap().unwrap().reported, report(12.0));
+    // The next finish writes its own, in the same conditional write.
+    let c = s.claim("A", "w", LEASE).unwrap().unwrap();
+    let mut done = outcome(true);
+    done.reported = report(31.5);
+    assert_eq!(s.finish(&c, &done).unwrap(), Some(TaskState::Done));
+    let t = s.get("A", "t1").unwrap().unwrap();
+    assert_eq!(t.reported, report(31.5));
+    // A lost claim writes nothing, report included.
+    let stale = c;
+    let mut other = outcome(true);
+    other.reported = report(1.0);
+    assert_eq!(s.finish(&stale, &other).unwrap(), None);
+    assert_eq!(s.get("A", "t1").unwrap().unwrap().reported, report(31.5));
+    // Deleted, its tombstone keeps it (a gate downstream still reads it).
+    assert_eq!(s.delete("A", &Selector::All).unwrap(), 1);
+    let gone = s.tombstone("A", "t1").unwrap().unwrap();
+    assert_eq!(gone.last_run.reported, report(31.5));
+    // A task that reported nothing reads as an empty report.
+    s.add(&[task("A", "t2")], false).unwrap();
+    let c = s.claim("A", "w", LEASE).unwrap().unwrap();
+    s.finish(&c, &outcome(true)).unwrap();
+    assert!(s.get("A", "t2").unwrap().unwrap().reported.is_empty());
 }
 
 pub fn scan_pages_through_everything_in_key_order(f: &dyn Fixture) {
@@ -590,6 +644,7 @@ macro_rules! store_suite {
                 release_gives_the_task_back_without_an_attempt,
                 release_stale_hands_back_or_fails_expired_leases,
                 retry_and_delete_by_selector,
+                a_runs_report_travels_with_its_finish_and_outlives_the_task,
                 scan_pages_through_everything_in_key_order,
                 concurrent_claims_never_share_a_task,
                 a_waiting_task_runs_exactly_when_its_sample_upstream_is_done,

@@ -23,6 +23,7 @@ mod one_rule;
 mod progress;
 mod query_cli;
 mod readme;
+mod reported;
 mod reports;
 mod s3_objects;
 mod samples_cli;

@@ -1,4 +1,5 @@
-//! What launch and sync record of AWS: EC2 instances, Spot prices and S3 objects. Plain data:
+//! What launch and sync record of AWS: EC2 instances, Spot prices and S3 objects (and the kind
+//! of a genomics file, from its name). Plain data:
 //! no I/O (the AWS adapters convert SDK types to these at their edge).
 
 use std::collections::BTreeMap;
@@ -57,3 +58,36 @@ pub struct Object {
 pub const FILE_KINDS: [&str; 9] = [
     "fastq", "bam", "cram", "bai", "crai", "vcf", "gvcf", "tbi", "other",
 ];
+
+/// The kind of a genomics file, from its name.
+pub fn kind_of(key: &str) -> &'static str {
+    let k = key.to_ascii_lowercase();
+    let ends = |suffixes: &[&str]| suffixes.iter().any(|s| k.ends_with(s));
+    if ends(&[".tbi", ".csi"]) {
+        "tbi"
+    } else if ends(&[".bai"]) {
+        "bai"
+    } else if ends(&[".crai"]) {
+        "crai"
+    } else if ends(&[".g.vcf.gz", ".g.vcf", ".gvcf", ".gvcf.gz"]) {
+        "gvcf"
+    } else if ends(&[".vcf.gz", ".vcf", ".bcf", ".vcf.bgz"]) {
+        "vcf"
+    } else if ends(&[".bam"]) {
+        "bam"
+    } else if ends(&[".cram"]) {
+        "cram"
+    } else if ends(&[
+        ".fastq",
+        ".fq",
+        ".fastq.gz",
+        ".fq.gz",
+        ".fastq.bz2",
+        ".fq.bz2",
+        ".fastq.ora",
+    ]) {
+        "fastq"
+    } else {
+        "other"
+    }
+}

@@ -2,6 +2,7 @@
 //! with the damaged and unclaimable tasks found on them, a sample's tasks and tombstones for the
 //! flow between steps, and counts. Plain data: no I/O.
 
+use super::Reported;
 use super::task::{Task, TaskState};
 
 /// What `add` did with a batch.
@@ -206,7 +207,7 @@ pub struct SampleView {
 }
 
 /// What the store remembers of a task it removed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Tombstone {
     pub collection: String,
     pub task_id: String,
@@ -225,7 +226,7 @@ pub struct Tombstone {
 }
 
 /// What a removed task's tombstone keeps of its last run.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct LastRun {
     pub attempts: u32,
     pub owner: Option<String>,
@@ -233,6 +234,8 @@ pub struct LastRun {
     pub exit_code: Option<i32>,
     pub log_uri: Option<String>,
     pub error_tail: Option<String>,
+    /// What it reported: a gate downstream reads it after the task is deleted.
+    pub reported: Reported,
 }
 
 /// What a look at a collection's waiting tasks found.

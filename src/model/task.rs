@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
-use super::TaskKey;
+use super::{Reported, TaskKey};
 
 /// Default number of runs a task gets before it ends `failed`.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
@@ -101,6 +101,8 @@ pub struct Task {
     pub exit_code: Option<i32>,
     pub log_uri: Option<String>,
     pub error_tail: Option<String>,
+    /// What its last finished run's script reported (metrics, outputs); empty before one.
+    pub reported: Reported,
     /// Incremented on every write; every write is conditional on it.
     pub version: i64,
 }
@@ -257,6 +259,8 @@ pub struct Outcome {
     pub error_tail: Option<String>,
     pub log_uri: Option<String>,
     pub finished_at: i64,
+    /// What the script reported (kept on a failed run too, for the record).
+    pub reported: Reported,
 }
 
 impl Outcome {
@@ -269,6 +273,20 @@ impl Outcome {
             error_tail: None,
             log_uri: None,
             finished_at,
+            reported: Reported::default(),
+        }
+    }
+
+    /// A run that never started (bash could not be spawned, ...): failed at `finished_at`,
+    /// with `why` as its error tail.
+    pub fn not_started(why: String, finished_at: i64) -> Self {
+        Self {
+            exit_code: None,
+            succeeded: false,
+            error_tail: Some(why),
+            log_uri: None,
+            finished_at,
+            reported: Reported::default(),
         }
     }
 }

@@ -7,8 +7,9 @@ mod objects;
 mod run;
 mod tasks;
 
+pub use crate::model::kind_of;
 pub use instances::{InstanceCounts, SpotPriceCounts, sync_instances, sync_spot_prices};
-pub use objects::{SamplePattern, kind_of, sync_objects};
+pub use objects::{SamplePattern, sync_objects};
 pub use run::{Request, Synced};
 pub use tasks::{
     Deleted, TaskSyncOptions, TaskSyncReport, delete_with_history, drop_from_queue,

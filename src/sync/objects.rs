@@ -8,7 +8,7 @@ use regex::Regex;
 use crate::aws::s3::{S3, S3Uri};
 use crate::catalog::{Catalog, ObjectCounts};
 use crate::error::{Error, Result};
-use crate::model::Object;
+use crate::model::{Object, kind_of};
 
 /// How a sample id is read from a key (relative to the synced prefix).
 #[derive(Debug, Clone)]
@@ -53,39 +53,6 @@ impl SamplePattern {
             .name("sample")
             .map(|m| m.as_str())
             .filter(|s| !s.is_empty())
-    }
-}
-
-/// The kind of a genomics file, from its name.
-pub fn kind_of(key: &str) -> &'static str {
-    let k = key.to_ascii_lowercase();
-    let ends = |suffixes: &[&str]| suffixes.iter().any(|s| k.ends_with(s));
-    if ends(&[".tbi", ".csi"]) {
-        "tbi"
-    } else if ends(&[".bai"]) {
-        "bai"
-    } else if ends(&[".crai"]) {
-        "crai"
-    } else if ends(&[".g.vcf.gz", ".g.vcf", ".gvcf", ".gvcf.gz"]) {
-        "gvcf"
-    } else if ends(&[".vcf.gz", ".vcf", ".bcf", ".vcf.bgz"]) {
-        "vcf"
-    } else if ends(&[".bam"]) {
-        "bam"
-    } else if ends(&[".cram"]) {
-        "cram"
-    } else if ends(&[
-        ".fastq",
-        ".fq",
-        ".fastq.gz",
-        ".fq.gz",
-        ".fastq.bz2",
-        ".fq.bz2",
-        ".fastq.ora",
-    ]) {
-        "fastq"
-    } else {
-        "other"
     }
 }
 

@@ -6,6 +6,7 @@ mod identity;
 mod imds;
 mod logs;
 mod process;
+mod reported;
 mod setup;
 mod shutdown;
 mod slot;

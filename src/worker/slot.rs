@@ -9,11 +9,12 @@ use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 
 use super::process::{self, Running};
+use super::reported::{METRICS_VAR, OUTPUTS_VAR, ReportFiles};
 use super::{Options, Shutdown, Tally, Wait};
 use crate::backoff::Backoff;
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
-use crate::model::{Claim, ClaimAttempt, Outcome, Survey, TaskState, Unclaimable};
+use crate::model::{Claim, ClaimAttempt, Outcome, Survey, Task, TaskState, Unclaimable};
 use crate::store::{TaskStore, flow};
 
 pub(super) struct SlotContext<'a> {
@@ -350,21 +351,41 @@ fn run_task(ctx: &SlotContext<'_>, claim: &mut Claim) {
             .join(format!("{}.log", task.runs));
         std::path::absolute(&p).unwrap_or(p)
     });
-    let mut ending = match process::spawn(task, log.as_deref(), &ctx.opts.script_env, ctx.warden) {
+    let reports = match ReportFiles::create(task) {
+        Ok(files) => files,
+        Err(e) => {
+            let line =
+                format!("anamo: could not make the run's {METRICS_VAR}/{OUTPUTS_VAR} files: {e}");
+            record(
+                ctx,
+                claim,
+                Ending::Exited(Outcome::not_started(line, now_ms())),
+            );
+            return;
+        }
+    };
+    let env: Vec<(String, String)> = ctx
+        .opts
+        .script_env
+        .iter()
+        .cloned()
+        .chain(reports.env())
+        .collect();
+    let mut ending = match process::spawn(task, log.as_deref(), &env, ctx.warden) {
         Ok(running) => {
             ctx.shutdown.task_started();
             let ending = supervise(ctx, claim, &running, log.as_deref());
             ctx.shutdown.task_ended();
             ending
         }
-        Err(e) => Ending::Exited(Outcome {
-            exit_code: None,
-            succeeded: false,
-            error_tail: Some(format!("anamo: could not start bash: {e}")),
-            log_uri: None,
-            finished_at: now_ms(),
-        }),
+        Err(e) => Ending::Exited(Outcome::not_started(
+            format!("anamo: could not start bash: {e}"),
+            now_ms(),
+        )),
     };
+    if let Ending::Exited(outcome) = &mut ending {
+        take_reports(&claim.task, outcome, &reports, log.as_deref());
+    }
     if let (Ending::Exited(outcome), Some(shipper), Some(local)) =
         (&mut ending, &ctx.opts.log_shipper, &log)
     {
@@ -447,17 +468,7 @@ fn supervise(
         let secs = claim.task.timeout_secs.unwrap_or(0);
         let line = format!("anamo: timed out after {secs}s and was killed");
         // The log says why it ends where it does, as the task's error tail does.
-        if let Some(path) = log {
-            let appended = std::fs::OpenOptions::new()
-                .append(true)
-                .open(path)
-                .and_then(|mut f| {
-                    std::io::Write::write_all(&mut f, format!("{line}\n").as_bytes())
-                });
-            if let Err(e) = appended {
-                warn!("could not add the timeout line to {}: {e}", path.display());
-            }
-        }
+        append_to_log(log, &line);
         note(&mut tail, &line);
         (false, Some(TIMEOUT_EXIT))
     } else {
@@ -475,7 +486,40 @@ fn supervise(
         error_tail: (!succeeded).then_some(tail),
         log_uri: log.map(|p| p.display().to_string()),
         finished_at: now_ms(),
+        reported: Default::default(),
     })
+}
+
+/// Puts what the script reported on its outcome; a report that cannot be read fails the run
+/// (kept for the record on a run that failed anyway), with its line in the tail and the log.
+fn take_reports(
+    task: &Task,
+    outcome: &mut Outcome,
+    reports: &ReportFiles,
+    log: Option<&std::path::Path>,
+) {
+    match reports.read() {
+        Ok(reported) => outcome.reported = reported,
+        Err(line) => {
+            warn!("{}/{}: {line}", task.collection, task.task_id);
+            append_to_log(log, &line);
+            let tail = outcome.error_tail.get_or_insert_with(String::new);
+            note(tail, &line);
+            outcome.succeeded = false;
+        }
+    }
+}
+
+/// Adds anamo's own line to a run's log, so the log says why the run ends as it does.
+fn append_to_log(log: Option<&std::path::Path>, line: &str) {
+    let Some(path) = log else { return };
+    let appended = std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, format!("{line}\n").as_bytes()));
+    if let Err(e) = appended {
+        warn!("could not add a line to {}: {e}", path.display());
+    }
 }
 
 /// Adds anamo's own line to a stderr tail.

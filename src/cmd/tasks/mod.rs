@@ -101,6 +101,9 @@ pub fn all_fields(t: &Task) -> Vec<(&'static str, Value)> {
         ("attrs", json!(t.attrs)),
         ("script", json!(t.script)),
         ("error_tail", json!(t.error_tail)),
+        // What its last finished run's script reported ($ANAMO_METRICS, $ANAMO_OUTPUTS).
+        ("metrics", json!(t.reported.metrics)),
+        ("outputs", json!(t.reported.outputs)),
     ]
 }
 

@@ -59,7 +59,8 @@ impl<'c> Adder<'c> {
                 "UPDATE tasks SET sample = ?3, script = ?4, attrs = ?5, state = ?9, \
                  max_attempts = ?6, timeout_secs = ?7, attempts = 0, owner = NULL, \
                  lease_until = NULL, started_at = NULL, finished_at = NULL, exit_code = NULL, \
-                 log_uri = NULL, error_tail = NULL, updated_at = ?8, version = version + 1, \
+                 log_uri = NULL, error_tail = NULL, reported = NULL, updated_at = ?8, \
+                 version = version + 1, \
                  after_steps = ?10 \
                  WHERE collection = ?1 AND task_id = ?2",
             )?,
@@ -275,9 +276,10 @@ pub(super) fn delete(tx: &Connection, collection: &str, selector: &Selector) -> 
         &format!(
             "INSERT OR REPLACE INTO tombstones \
              (collection, task_id, sample, state, created_at, finished_at, removed_at, \
-             runs, withdrawn, attempts, owner, started_at, exit_code, log_uri, error_tail) \
+             runs, withdrawn, attempts, owner, started_at, exit_code, log_uri, error_tail, \
+             reported) \
              SELECT collection, task_id, sample, state, created_at, finished_at, ?{}, runs, \
-             {}, attempts, owner, started_at, exit_code, log_uri, error_tail \
+             {}, attempts, owner, started_at, exit_code, log_uri, error_tail, reported \
              FROM tasks WHERE collection = ?1 AND {}",
             marked.len(),
             matches!(selector, Selector::Withdrawn(_)) as i32,

@@ -134,14 +134,16 @@ pub(super) fn finish(
     let state = state_after_run(outcome.succeeded, t.attempts, t.max_attempts);
     let sql = held!(
         "state = ?5, lease_until = NULL, finished_at = ?6, exit_code = ?7, error_tail = ?8, \
-         log_uri = ?9, updated_at = ?6"
+         log_uri = ?9, updated_at = ?6, reported = ?10"
     );
-    let more: [&dyn ToSql; 5] = [
+    let reported = outcome.reported.to_json();
+    let more: [&dyn ToSql; 6] = [
         &state.as_str(),
         &outcome.finished_at,
         &outcome.exit_code,
         &outcome.error_tail,
         &outcome.log_uri,
+        &reported,
     ];
     Ok(update_held(conn, sql, claim, &more)?.then_some(state))
 }

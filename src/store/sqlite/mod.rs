@@ -41,6 +41,7 @@ const SCHEMA: Schema = Schema {
         include_str!("../../../migrations/store/0004_runs.sql"),
         include_str!("../../../migrations/store/0005_withdrawn.sql"),
         include_str!("../../../migrations/store/0006_dropped_samples.sql"),
+        include_str!("../../../migrations/store/0007_reported.sql"),
     ],
     flag: "--store/ANAMO_STORE",
     creator: "`anamo tasks add`",

@@ -5,17 +5,17 @@ use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::error::{Error, Result};
-use crate::model::{Attrs, LastRun, Task, TaskState, Tombstone};
+use crate::model::{Attrs, LastRun, Reported, Task, TaskState, Tombstone};
 
 /// The columns `task_from_row` reads, in its order.
 pub(super) const COLUMNS: &str = "collection, task_id, sample, script, attrs, state, attempts, \
     max_attempts, timeout_secs, owner, lease_until, created_at, updated_at, started_at, \
-    finished_at, exit_code, log_uri, error_tail, version, after_steps, runs";
+    finished_at, exit_code, log_uri, error_tail, version, after_steps, runs, reported";
 
 /// The columns `tombstone_from_row` reads, in its order.
 pub(super) const TOMBSTONE_COLUMNS: &str = "collection, task_id, sample, state, created_at, \
     finished_at, removed_at, runs, withdrawn, attempts, owner, started_at, exit_code, log_uri, \
-    error_tail";
+    error_tail, reported";
 
 pub(super) fn conversion(idx: usize, message: String) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, message.into())
@@ -50,6 +50,7 @@ pub(super) fn task_from_row(row: &Row<'_>) -> rusqlite::Result<Task> {
         version: row.get(18)?,
         after: after_from(row.get(19)?).map_err(|e| conversion(19, e))?,
         runs: row.get(20)?,
+        reported: reported_from(row.get(21)?).map_err(|e| conversion(21, e))?,
     })
 }
 
@@ -59,6 +60,11 @@ pub(super) fn after_from(column: Option<String>) -> std::result::Result<Vec<Stri
         None => Ok(vec![]),
         Some(text) => serde_json::from_str(&text).map_err(|e| format!("after_steps: {e}")),
     }
+}
+
+/// What a run reported, from its column (JSON; NULL when nothing).
+pub(super) fn reported_from(column: Option<String>) -> std::result::Result<Reported, String> {
+    column.map_or(Ok(Reported::default()), |text| Reported::from_json(&text))
 }
 
 /// The column value of a task's upstream steps.
@@ -97,6 +103,7 @@ pub(super) fn tombstone_from_row(r: &Row<'_>) -> Result<Tombstone> {
             exit_code: r.get(12)?,
             log_uri: r.get(13)?,
             error_tail: r.get(14)?,
+            reported: reported_from(r.get(15)?).map_err(|e| conversion(15, e))?,
         },
     })
 }

@@ -58,6 +58,9 @@ const FINISHED_AT: &str = "finished_at";
 const EXIT_CODE: &str = "exit_code";
 const LOG_URI: &str = "log_uri";
 const ERROR_TAIL: &str = "error_tail";
+/// What the last finished run reported (metrics, outputs), as JSON: one string keeps the
+/// item's size plain to count against DynamoDB's 400 KB.
+const REPORTED: &str = "reported";
 const VERSION: &str = "version";
 /// The sort key of the sparse claim index: when the task may be claimed (creation time
 /// while `todo`, lease expiry while `running`). Finished tasks do not have it, so the index

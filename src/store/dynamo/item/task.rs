@@ -5,7 +5,9 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::*;
-use crate::model::{Attrs, LastRun, NewTask, SampleTask, Task, TaskKey, TaskState, Tombstone};
+use crate::model::{
+    Attrs, LastRun, NewTask, Reported, SampleTask, Task, TaskKey, TaskState, Tombstone,
+};
 
 /// A new task's item in `state`: `todo` and claimable from `now`, or `waiting`.
 pub fn from_new(t: &NewTask, now: i64, version: i64, state: TaskState) -> Item {
@@ -137,9 +139,15 @@ pub fn to_task(item: &Item) -> Result<Task, String> {
         exit_code: get_n(item, EXIT_CODE)?.map(|v| v as i32),
         log_uri: get_s(item, LOG_URI)?,
         error_tail: get_s(item, ERROR_TAIL)?,
+        reported: reported(item)?,
         // Missing on a task written by hand: 0, as for max_attempts.
         version: get_n(item, VERSION)?.unwrap_or(0),
     })
+}
+
+/// What an item's last run reported (nothing when the attribute is missing).
+fn reported(item: &Item) -> Result<Reported, String> {
+    get_s(item, REPORTED)?.map_or(Ok(Reported::default()), |text| Reported::from_json(&text))
 }
 
 /// The version of an item as the claim index or a scan shows it.
@@ -239,6 +247,9 @@ pub fn tombstone(t: &Task, now: i64, withdrawn: bool) -> Item {
     if let Some(v) = t.started_at {
         item.insert(STARTED_AT.into(), n(v));
     }
+    if let Some(v) = t.reported.to_json() {
+        item.insert(REPORTED.into(), s(&v));
+    }
     if let Some(v) = t.exit_code {
         item.insert(EXIT_CODE.into(), n(v));
     }
@@ -269,6 +280,8 @@ pub fn to_tombstone(item: &Item) -> Option<Tombstone> {
             exit_code: attr_n(item, EXIT_CODE).map(|v| v as i32),
             log_uri: attr_s(item, LOG_URI).map(str::to_string),
             error_tail: attr_s(item, ERROR_TAIL).map(str::to_string),
+            // An unreadable report is kept as none: the tombstone's state still counts.
+            reported: reported(item).unwrap_or_default(),
         },
     })
 }

@@ -176,6 +176,10 @@ pub fn finish(claim: &Claim, state: TaskState, outcome: &Outcome, now: i64) -> U
             ("#log_uri = :log_uri", "#log_uri", ":log_uri"),
             outcome.log_uri.as_deref().map(s),
         ),
+        (
+            ("#reported = :reported", "#reported", ":reported"),
+            outcome.reported.to_json().as_deref().map(s),
+        ),
     ] {
         w = match value {
             Some(v) => w.set(assignment).value(placeholder, v),
