@@ -1,5 +1,6 @@
 //! One worker slot: claim -> run -> heartbeat -> finish, in a loop. A worker has `--slots` of
-//! them, sharing one store connection and one stop signal.
+//! them, sharing one store connection and one stop signal. Here the loop and what a slot does
+//! when nothing is claimable; `run.rs` runs a claimed task and `record.rs` writes its ending.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Mutex;
@@ -8,13 +9,10 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, info, warn};
 
-use super::process::{self, Running};
-use super::reported::{METRICS_VAR, OUTPUTS_VAR, ReportFiles};
 use super::{Options, Shutdown, Tally, Wait};
 use crate::backoff::Backoff;
-use crate::clock::now_ms;
 use crate::error::{Error, Result};
-use crate::model::{Claim, ClaimAttempt, Outcome, Survey, Task, TaskState, Unclaimable};
+use crate::model::{Claim, ClaimAttempt, Survey, Unclaimable};
 use crate::store::{TaskStore, flow};
 
 pub(super) struct SlotContext<'a> {
@@ -54,14 +52,8 @@ const STRANDED_PAUSE: Duration = Duration::from_secs(2);
 /// How long a look at the waiting tasks that promoted nothing stands for every slot.
 const SURVEY_STANDS: Duration = Duration::from_secs(10);
 
-/// How often a running script is checked against stop requests and timeouts.
-const TICK: Duration = Duration::from_millis(100);
-/// A release is tried this many times; if it still fails, the lease expires on its own.
-const WRITE_TRIES: u32 = 4;
 /// Longest pause between tries of a claim or a result while the store keeps failing.
-const MAX_STORE_PAUSE: Duration = Duration::from_secs(30);
-/// Exit code recorded for a script killed at its timeout, as coreutils `timeout` does.
-const TIMEOUT_EXIT: i32 = 124;
+pub(super) const MAX_STORE_PAUSE: Duration = Duration::from_secs(30);
 
 pub(super) fn run(ctx: &SlotContext<'_>) -> Result<()> {
     let mut idle = Backoff::steady(Duration::from_millis(250), ctx.opts.max_idle);
@@ -153,7 +145,7 @@ pub(super) fn run(ctx: &SlotContext<'_>) -> Result<()> {
 /// Runs a claimed task; a panic in its slot hands the task back, halts the worker's other
 /// slots and becomes an error naming the task, never a silent success.
 fn run_guarded(ctx: &SlotContext<'_>, mut claim: Claim) -> Result<()> {
-    let ran = std::panic::catch_unwind(AssertUnwindSafe(|| run_task(ctx, &mut claim)));
+    let ran = std::panic::catch_unwind(AssertUnwindSafe(|| super::run::run_task(ctx, &mut claim)));
     let Err(panic) = ran else {
         return Ok(());
     };
@@ -307,323 +299,4 @@ fn budget_spent(ctx: &SlotContext<'_>) -> bool {
     ctx.opts
         .stop_claiming_after
         .is_some_and(|d| ctx.started.elapsed() >= d)
-}
-
-/// A release gets a few tries with backoff when the failure may pass; its lease covers the
-/// rest. A failure that will not pass (a damaged task) is not tried again.
-fn with_retries<T>(what: &str, mut f: impl FnMut() -> Result<T>) -> Result<T> {
-    let mut backoff = Backoff::new(Duration::from_millis(500), MAX_STORE_PAUSE);
-    let mut tries = 1;
-    loop {
-        match f() {
-            Ok(v) => return Ok(v),
-            Err(e) if e.is_transient() && tries < WRITE_TRIES => {
-                warn!("{what} failed (try {tries} of {WRITE_TRIES}): {e}");
-                tries += 1;
-                std::thread::sleep(backoff.next_pause());
-            }
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-/// How a run ended, before it is written.
-enum Ending {
-    Exited(Outcome),
-    /// Stopped by the worker: hand the task back.
-    Released,
-    /// The lease was lost: write nothing.
-    Lost,
-}
-
-fn run_task(ctx: &SlotContext<'_>, claim: &mut Claim) {
-    let task = &claim.task;
-    info!(
-        "running {}/{} (run {}, attempt {} of {})",
-        task.collection, task.task_id, task.runs, task.attempts, task.max_attempts
-    );
-    // Named by the run's number, which never repeats: a retried or replaced task never writes
-    // over an earlier run's log.
-    let log = ctx.opts.log_dir.as_ref().map(|dir| {
-        let p = dir
-            .join(&task.collection)
-            .join(&task.task_id)
-            .join(format!("{}.log", task.runs));
-        std::path::absolute(&p).unwrap_or(p)
-    });
-    let reports = match ReportFiles::create(task) {
-        Ok(files) => files,
-        Err(e) => {
-            let line =
-                format!("anamo: could not make the run's {METRICS_VAR}/{OUTPUTS_VAR} files: {e}");
-            record(
-                ctx,
-                claim,
-                Ending::Exited(Outcome::not_started(line, now_ms())),
-            );
-            return;
-        }
-    };
-    let env: Vec<(String, String)> = ctx
-        .opts
-        .script_env
-        .iter()
-        .cloned()
-        .chain(reports.env())
-        .collect();
-    let mut ending = match process::spawn(task, log.as_deref(), &env, ctx.warden) {
-        Ok(running) => {
-            ctx.shutdown.task_started();
-            let ending = supervise(ctx, claim, &running, log.as_deref());
-            ctx.shutdown.task_ended();
-            ending
-        }
-        Err(e) => Ending::Exited(Outcome::not_started(
-            format!("anamo: could not start bash: {e}"),
-            now_ms(),
-        )),
-    };
-    if let Ending::Exited(outcome) = &mut ending {
-        take_reports(&claim.task, outcome, &reports, log.as_deref());
-    }
-    if let (Ending::Exited(outcome), Some(shipper), Some(local)) =
-        (&mut ending, &ctx.opts.log_shipper, &log)
-    {
-        outcome.log_uri = Some(shipper.ship(local, &claim.task));
-    }
-    record(ctx, claim, ending);
-}
-
-/// Waits for the script while heartbeating, watching the timeout and stop requests.
-fn supervise(
-    ctx: &SlotContext<'_>,
-    claim: &mut Claim,
-    running: &Running,
-    log: Option<&std::path::Path>,
-) -> Ending {
-    let lease = ctx.opts.lease;
-    let beat_every = lease / 3;
-    let mut next_beat = Instant::now() + beat_every;
-    let deadline = claim
-        .task
-        .timeout_secs
-        .map(|s| Instant::now() + Duration::from_secs(s));
-    let mut timed_out = false;
-    // A fault hook for the test of a panicking slot; not in release builds.
-    #[cfg(debug_assertions)]
-    if std::env::var("ANAMO_DEBUG_PANIC_ON").as_deref() == Ok(claim.task.task_id.as_str()) {
-        panic!("ANAMO_DEBUG_PANIC_ON={}", claim.task.task_id);
-    }
-    let status = loop {
-        if let Some(status) = running.wait_timeout(TICK) {
-            break status;
-        }
-        let now = Instant::now();
-        if ctx.shutdown.grace_over() {
-            running.kill();
-            running.finish_output();
-            return Ending::Released;
-        }
-        if deadline.is_some_and(|d| now >= d) {
-            timed_out = true;
-            if let Some(status) = running.kill() {
-                break status;
-            }
-        }
-        if now >= next_beat {
-            match ctx.store.heartbeat(claim, lease) {
-                Ok(true) => {
-                    debug!(
-                        "heartbeat {}/{}: held for another {:?}",
-                        claim.task.collection, claim.task.task_id, lease
-                    );
-                    next_beat = now + beat_every;
-                }
-                Ok(false) => {
-                    warn!(
-                        "lost the lease on {}/{}; killing its script",
-                        claim.task.collection, claim.task.task_id
-                    );
-                    running.kill();
-                    running.finish_output();
-                    return Ending::Lost;
-                }
-                // Keep going: the lease has time left, and a later beat may get through.
-                Err(e) => {
-                    warn!("heartbeat failed: {e}");
-                    next_beat = now + beat_every.min(Duration::from_secs(5));
-                }
-            }
-        }
-    };
-    let mut tail = running.finish_output();
-    let code = match &status {
-        Ok(s) => Some(process::exit_code(s)),
-        Err(e) => {
-            note(&mut tail, &format!("anamo: lost the script: {e}"));
-            None
-        }
-    };
-    let (succeeded, code) = if timed_out {
-        let secs = claim.task.timeout_secs.unwrap_or(0);
-        let line = format!("anamo: timed out after {secs}s and was killed");
-        // The log says why it ends where it does, as the task's error tail does.
-        append_to_log(log, &line);
-        note(&mut tail, &line);
-        (false, Some(TIMEOUT_EXIT))
-    } else {
-        if let Some(c) = code.filter(|c| *c != 0) {
-            note(
-                &mut tail,
-                &format!("anamo: the script exited with code {c}"),
-            );
-        }
-        (code == Some(0), code)
-    };
-    Ending::Exited(Outcome {
-        exit_code: code,
-        succeeded,
-        error_tail: (!succeeded).then_some(tail),
-        log_uri: log.map(|p| p.display().to_string()),
-        finished_at: now_ms(),
-        reported: Default::default(),
-    })
-}
-
-/// Puts what the script reported on its outcome; a report that cannot be read fails the run
-/// (kept for the record on a run that failed anyway), with its line in the tail and the log.
-fn take_reports(
-    task: &Task,
-    outcome: &mut Outcome,
-    reports: &ReportFiles,
-    log: Option<&std::path::Path>,
-) {
-    match reports.read() {
-        Ok(reported) => outcome.reported = reported,
-        Err(line) => {
-            warn!("{}/{}: {line}", task.collection, task.task_id);
-            append_to_log(log, &line);
-            let tail = outcome.error_tail.get_or_insert_with(String::new);
-            note(tail, &line);
-            outcome.succeeded = false;
-        }
-    }
-}
-
-/// Adds anamo's own line to a run's log, so the log says why the run ends as it does.
-fn append_to_log(log: Option<&std::path::Path>, line: &str) {
-    let Some(path) = log else { return };
-    let appended = std::fs::OpenOptions::new()
-        .append(true)
-        .open(path)
-        .and_then(|mut f| std::io::Write::write_all(&mut f, format!("{line}\n").as_bytes()));
-    if let Err(e) = appended {
-        warn!("could not add a line to {}: {e}", path.display());
-    }
-}
-
-/// Adds anamo's own line to a stderr tail.
-fn note(tail: &mut String, line: &str) {
-    if !tail.is_empty() && !tail.ends_with('\n') {
-        tail.push('\n');
-    }
-    tail.push_str(line);
-}
-
-/// Writes the ending to the store and counts it.
-fn record(ctx: &SlotContext<'_>, claim: &Claim, ending: Ending) {
-    let t = &claim.task;
-    let tally = ctx.tally;
-    let count = |c: &AtomicU64| {
-        c.fetch_add(1, Ordering::SeqCst);
-    };
-    match ending {
-        Ending::Lost => count(&tally.lost),
-        Ending::Released => match with_retries("release", || ctx.store.release(claim)) {
-            Ok(true) => count(&tally.released),
-            Ok(false) => count(&tally.lost),
-            Err(e) => {
-                warn!(
-                    "could not release {}/{}: {e}; its lease will expire",
-                    t.collection, t.task_id
-                );
-                count(&tally.lost);
-            }
-        },
-        Ending::Exited(outcome) => match finish_while_held(ctx, claim, &outcome) {
-            Ok(Some(TaskState::Done)) => {
-                count(&tally.done);
-                promote_downstream(ctx, claim);
-            }
-            Ok(Some(TaskState::Todo)) => count(&tally.retried),
-            Ok(Some(_)) => count(&tally.failed),
-            Ok(None) => {
-                warn!(
-                    "{}/{} was taken away before it finished; its result is dropped",
-                    t.collection, t.task_id
-                );
-                count(&tally.lost);
-            }
-            Err(e) => {
-                warn!(
-                    "could not record {}/{}: {e}; its lease will expire and it will run again",
-                    t.collection, t.task_id
-                );
-                count(&tally.lost);
-            }
-        },
-    }
-}
-
-/// Releases the tasks that waited for this one (same sample, a later step). A failure here
-/// loses nothing: the task is done, and whatever it should have released is promoted by the
-/// next idle worker of that step or `anamo tasks release-stale`.
-fn promote_downstream(ctx: &SlotContext<'_>, claim: &Claim) {
-    let t = &claim.task;
-    let Some(sample) = &t.sample else { return };
-    match with_retries("promotion", || ctx.store.promote(sample)) {
-        Ok(0) => {}
-        Ok(n) => info!(
-            "{}/{} done: {n} waiting task(s) of {sample} may run now",
-            t.collection, t.task_id
-        ),
-        Err(e) => warn!(
-            "could not release the tasks waiting for {}/{}: {e}; an idle worker or \
-             `anamo tasks release-stale` will",
-            t.collection, t.task_id
-        ),
-    }
-}
-
-/// Writes a run's outcome, trying again for as long as the lease holds: a result is worth
-/// more than the few requests it takes to get it through throttling or a network fault.
-fn finish_while_held(
-    ctx: &SlotContext<'_>,
-    claim: &Claim,
-    outcome: &Outcome,
-) -> Result<Option<TaskState>> {
-    let held_until = claim.task.lease_until.unwrap_or(0);
-    let mut backoff = Backoff::new(Duration::from_millis(500), MAX_STORE_PAUSE);
-    let mut tries = 1;
-    loop {
-        match ctx.store.finish(claim, outcome) {
-            Ok(v) => return Ok(v),
-            Err(e) => {
-                let left = Duration::from_millis((held_until - now_ms()).max(0) as u64);
-                if left <= backoff.peek() {
-                    return Err(e);
-                }
-                let pause = backoff.next_pause();
-                warn!(
-                    "recording {}/{} failed (try {tries}): {e}; trying again in {pause:?}, \
-                     {:.0}s of lease left",
-                    claim.task.collection,
-                    claim.task.task_id,
-                    left.as_secs_f64()
-                );
-                std::thread::sleep(pause);
-                tries += 1;
-            }
-        }
-    }
 }

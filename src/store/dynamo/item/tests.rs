@@ -61,6 +61,7 @@ fn expressions_name_known_attributes_and_their_values() {
         EXIT_CODE,
         LOG_URI,
         ERROR_TAIL,
+        REPORTED,
         VERSION,
         CLAIMABLE_AT,
         CLAIM_SHARD,
