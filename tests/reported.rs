@@ -163,3 +163,142 @@ fn a_failed_runs_report_is_kept_for_the_record() {
     );
     assert_eq!(t["metrics"], json!({"mean_coverage": 4.1}));
 }
+
+/// sample, metric, value, text, source, run
+type QcRow = (String, String, Option<f64>, Option<String>, String, i64);
+
+#[test]
+fn sync_files_done_runs_metrics_as_qc_and_their_files_as_outputs() {
+    let env = Env::new();
+    let report = |cov: &str| {
+        format!(
+            "echo 'mean_coverage={cov}' >> \"$ANAMO_METRICS\"; echo 'sex=F' >> \"$ANAMO_METRICS\"
+             echo \"s3://cohort/$ANAMO_SAMPLE.cram\" >> \"$ANAMO_OUTPUTS\""
+        )
+    };
+    add(&env, "S1", &report("31.5"));
+    add(&env, "S2", &report("12.0"));
+    // A failed run's report is the task's record, not the sample's QC.
+    add(&env, "S3", &format!("{}; exit 1", report("2.0")));
+    env.anamo(&["worker", "-c", "Alignment"]).run();
+    env.ok(&["sync"]);
+    let db = env.catalog();
+    let rows: Vec<QcRow> = db
+        .prepare(
+            "SELECT sample_id, metric, value, text, source, run FROM qc_metrics \
+             ORDER BY sample_id, metric",
+        )
+        .unwrap()
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let s1 = |m: &str, v: Option<f64>, t: Option<&str>| {
+        (
+            "S1".to_string(),
+            m.to_string(),
+            v,
+            t.map(str::to_string),
+            "Alignment/S1 run 1".to_string(),
+            1,
+        )
+    };
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    assert_eq!(rows[0], s1("mean_coverage", Some(31.5), None));
+    assert_eq!(rows[1], s1("sex", None, Some("F")));
+    assert_eq!(
+        env.count("SELECT count(*) FROM outputs WHERE kind = 'cram' AND bucket = 'cohort'"),
+        2
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM tasks WHERE task_id = 'S3' AND reported LIKE '%2.0%'"),
+        1
+    );
+    // The report is one more source for the QC reports, beside imports.
+    let out = env.ok(&["query", "qc-by-step", "--format", "jsonl"]);
+    let cov: serde_json::Value = out
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|r| r["metric"] == "mean_coverage")
+        .unwrap();
+    assert_eq!(
+        (
+            &cov["step"],
+            &cov["samples"],
+            &cov["lowest"],
+            &cov["highest"],
+            &cov["words"]
+        ),
+        (
+            &json!("Alignment"),
+            &json!(2),
+            &json!(12.0),
+            &json!(31.5),
+            &json!(0)
+        )
+    );
+    let low = env.ok(&[
+        "query",
+        "qc-outliers",
+        "-p",
+        "metric=mean_coverage",
+        "-p",
+        "min=15",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(
+        low.lines().skip(1).collect::<Vec<_>>(),
+        ["S2,,mean_coverage,12.0,Alignment/S2 run 1"]
+    );
+    // An import newer than the run wins, and both stay in the table.
+    env.write("samples.csv", "sample_id\nS1\nS2\nS3\n");
+    env.ok(&["samples", "import", "samples.csv"]);
+    env.write("qc.csv", "sample_id,mean_coverage\nS2,30.1\n");
+    env.ok(&["qc", "import", "qc.csv", "--source", "resequenced"]);
+    let low = env.ok(&[
+        "query",
+        "qc-outliers",
+        "-p",
+        "metric=mean_coverage",
+        "-p",
+        "min=15",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(low.lines().count(), 1, "{low}");
+    assert_eq!(
+        env.count(
+            "SELECT count(*) FROM qc_metrics WHERE sample_id = 'S2' AND metric = 'mean_coverage'"
+        ),
+        2
+    );
+}
+
+#[test]
+fn a_deleted_done_tasks_report_reaches_a_catalog_that_never_saw_it() {
+    let env = Env::new();
+    add(&env, "S1", "echo 'mean_coverage=33' > \"$ANAMO_METRICS\"");
+    env.ok(&["worker", "-c", "Alignment"]);
+    env.ok(&["tasks", "delete", "-c", "Alignment", "--state", "done"]);
+    // Another machine's catalog, first synced after the delete: the tombstone carries it.
+    env.ok(&["--catalog", "other.db", "sync"]);
+    let db = env.catalog_in("other.db");
+    let value: f64 = db
+        .query_row(
+            "SELECT value FROM qc_metrics WHERE sample_id = 'S1' AND metric = 'mean_coverage'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(value, 33.0);
+}

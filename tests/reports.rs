@@ -46,6 +46,14 @@ const COVERED: &[(&str, &str)] = &[
         "launch-history",
         "launch::dry_run_sends_nothing_and_a_refused_launch_is_recorded",
     ),
+    (
+        "outputs-missing",
+        "s3_objects::outputs_missing_names_reported_files_a_later_listing_did_not_find",
+    ),
+    (
+        "qc-by-step",
+        "reported::sync_files_done_runs_metrics_as_qc_and_their_files_as_outputs",
+    ),
     ("qc-outliers", "samples_cli::samples_qc_and_steps"),
     (
         "sample-timeline",

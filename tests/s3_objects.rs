@@ -679,3 +679,45 @@ fn a_wider_prefix_leaves_alone_the_sample_ids_a_narrower_one_set() {
         )
         .run();
 }
+
+#[test]
+fn outputs_missing_names_reported_files_a_later_listing_did_not_find() {
+    let Some(b) = Bucket::start(&["out"]) else {
+        return;
+    };
+    b.put("out", &[("study/S1/S1.cram".to_string(), 4)]);
+    b.env.write(
+        "t.csv",
+        "task_id,sample,script\n\
+         S1,S1,echo s3://out/study/S1/S1.cram >> \"$ANAMO_OUTPUTS\"\n\
+         S2,S2,echo s3://out/study/S2/S2.cram >> \"$ANAMO_OUTPUTS\"\n\
+         S3,S3,echo s3://elsewhere/S3.cram >> \"$ANAMO_OUTPUTS\"\n",
+    );
+    b.env.ok(&["tasks", "add", "t.csv", "-c", "Alignment"]);
+    b.env.ok(&["worker", "-c", "Alignment"]);
+    b.env.ok(&["sync"]);
+    // No listing since the runs: nothing is called missing yet.
+    assert!(b.query(&["outputs-missing"]).is_empty());
+    b.env
+        .ok(&["sync", "--no-tasks", "--objects", "s3://out/study/"]);
+    let rows = b.query(&["outputs-missing"]);
+    // S1's file is there; S3's is under a prefix no listing covered.
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(
+        (&rows[0]["sample_id"], &rows[0]["uri"], &rows[0]["kind"]),
+        (
+            &Value::from("S2"),
+            &Value::from("s3://out/study/S2/S2.cram"),
+            &Value::from("cram")
+        )
+    );
+    // A reported file counts as present for samples-missing-files (outputs-missing checks it).
+    b.env.write("samples.csv", "sample_id\nS1\nS2\nS3\nS4\n");
+    b.env.ok(&["samples", "import", "samples.csv"]);
+    let rows = b.query(&["samples-missing-files", "-p", "kind=cram"]);
+    let ids: Vec<&str> = rows
+        .iter()
+        .filter_map(|r| r["sample_id"].as_str())
+        .collect();
+    assert_eq!(ids, ["S4"]);
+}

@@ -7,6 +7,7 @@ mod instances;
 mod objects;
 pub mod prices;
 pub mod progress;
+pub mod reported;
 pub use objects::ObjectCounts;
 mod runs;
 mod samples;
@@ -45,6 +46,7 @@ pub const SCHEMA: Schema = Schema {
         include_str!("../../migrations/catalog/0010_one_rule.sql"),
         include_str!("../../migrations/catalog/0011_runs.sql"),
         include_str!("../../migrations/catalog/0012_covering_reads.sql"),
+        include_str!("../../migrations/catalog/0013_reported.sql"),
     ],
     flag: "--catalog/ANAMO_CATALOG",
     creator: "`anamo sync` or `anamo samples import`",

@@ -5,6 +5,7 @@
 
 use rusqlite::{OptionalExtension, params};
 
+use super::reported::{self, RunReport};
 use super::runs::SyncRun;
 use super::{Catalog, CatalogRead};
 use crate::error::Result;
@@ -35,7 +36,7 @@ const FIELDS: &str = "sample = ?3, script = ?4, attrs = ?5, state = ?6, attempts
     max_attempts = ?8, timeout_secs = ?9, owner = ?10, lease_until = ?11, created_at = ?12, \
     updated_at = ?13, started_at = ?14, finished_at = ?15, exit_code = ?16, log_uri = ?17, \
     error_tail = ?18, version = ?19, last_seen_at = ?20, removed_at = NULL, after_steps = ?21, \
-    runs = ?22";
+    runs = ?22, reported = ?23";
 
 impl Catalog {
     /// After a complete scan by `run`: tasks it did not see are gone from the store.
@@ -105,9 +106,9 @@ impl TaskWriter<'_> {
                 let mut upsert = tx.prepare_cached(
                     "INSERT INTO tasks (collection, task_id, sample, state, attempts, created_at, \
                      updated_at, finished_at, first_seen_at, last_seen_at, removed_at, runs, \
-                     owner, started_at, exit_code, log_uri, error_tail) \
+                     owner, started_at, exit_code, log_uri, error_tail, reported) \
                      VALUES (?1, ?2, ?3, ?4, ?10, ?5, ?7, ?6, ?8, ?8, ?7, ?9, ?11, ?12, ?13, ?14, \
-                     ?15) \
+                     ?15, ?16) \
                      ON CONFLICT (collection, task_id) DO UPDATE SET state = excluded.state, \
                      finished_at = coalesce(excluded.finished_at, finished_at), \
                      runs = max(coalesce(runs, 0), excluded.runs), removed_at = excluded.removed_at, \
@@ -115,7 +116,8 @@ impl TaskWriter<'_> {
                      started_at = coalesce(excluded.started_at, started_at), \
                      exit_code = coalesce(excluded.exit_code, exit_code), \
                      log_uri = coalesce(excluded.log_uri, log_uri), \
-                     error_tail = coalesce(excluded.error_tail, error_tail) \
+                     error_tail = coalesce(excluded.error_tail, error_tail), \
+                     reported = coalesce(excluded.reported, reported) \
                      WHERE removed_at IS NULL",
                 )?;
                 let mut event = tx.prepare_cached(
@@ -141,10 +143,23 @@ impl TaskWriter<'_> {
                         t.last_run.started_at,
                         t.last_run.exit_code,
                         t.last_run.log_uri,
-                        t.last_run.error_tail
+                        t.last_run.error_tail,
+                        t.last_run.reported.to_json()
                     ])?;
                     if wrote > 0 {
                         n += 1;
+                        reported::write(
+                            tx,
+                            &RunReport {
+                                step: &t.collection,
+                                task_id: &t.task_id,
+                                sample: t.sample.as_deref(),
+                                state: t.state,
+                                run: t.runs,
+                                at: t.finished_at.unwrap_or(t.removed_at),
+                                reported: &t.last_run.reported,
+                            },
+                        )?;
                         event.execute(params![
                             t.collection,
                             t.task_id,
@@ -176,9 +191,10 @@ impl TaskWriter<'_> {
                     "INSERT INTO tasks (collection, task_id, sample, script, attrs, state, attempts, \
                      max_attempts, timeout_secs, owner, lease_until, created_at, updated_at, \
                      started_at, finished_at, exit_code, log_uri, error_tail, version, \
-                     first_seen_at, last_seen_at, after_steps, runs) VALUES (?1, ?2, ?3, ?4, ?5, \
+                     first_seen_at, last_seen_at, after_steps, runs, reported) VALUES (?1, ?2, ?3, \
+                     ?4, ?5, \
                      ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?20, \
-                     ?21, ?22)",
+                     ?21, ?22, ?23)",
                 )?;
                 let mut update = tx.prepare_cached(&format!(
                     "UPDATE tasks SET {FIELDS} WHERE collection = ?1 AND task_id = ?2"
@@ -233,7 +249,8 @@ impl TaskWriter<'_> {
                         t.version,
                         seen_at,
                         after,
-                        t.runs
+                        t.runs,
+                        t.reported.to_json()
                     ];
                     // The event to record: a first sighting, or a change of state.
                     let from_state = match known {
@@ -252,6 +269,18 @@ impl TaskWriter<'_> {
                             })
                         }
                     };
+                    reported::write(
+                        tx,
+                        &RunReport {
+                            step: &t.collection,
+                            task_id: &t.task_id,
+                            sample: t.sample.as_deref(),
+                            state: t.state,
+                            run: t.runs,
+                            at: t.finished_at.unwrap_or(t.updated_at),
+                            reported: &t.reported,
+                        },
+                    )?;
                     if let Some(from_state) = from_state {
                         event.execute(params![
                             t.collection,

@@ -63,6 +63,14 @@ const BUILT_IN: &[(&str, &str)] = &[
         include_str!("../../queries/launch-history.sql"),
     ),
     (
+        "outputs-missing.sql",
+        include_str!("../../queries/outputs-missing.sql"),
+    ),
+    (
+        "qc-by-step.sql",
+        include_str!("../../queries/qc-by-step.sql"),
+    ),
+    (
         "qc-outliers.sql",
         include_str!("../../queries/qc-outliers.sql"),
     ),
