@@ -52,7 +52,8 @@ fn metrics_and_outputs_travel_with_the_finish_and_show_on_the_task() {
     add(
         &env,
         "S3",
-        "ls \"$ANAMO_METRICS\" \"$ANAMO_OUTPUTS\" > /dev/null",
+        // Named for every run; made by the script if it writes them.
+        "test -n \"$ANAMO_METRICS\" && test -n \"$ANAMO_OUTPUTS\" && test ! -e \"$ANAMO_METRICS\"",
     );
     let tmp = env.path("tmp");
     std::fs::create_dir_all(&tmp).unwrap();
@@ -95,6 +96,11 @@ fn metrics_and_outputs_travel_with_the_finish_and_show_on_the_task() {
         out
     };
     assert!(leftovers(&tmp).is_empty(), "{:?}", leftovers(&tmp));
+    let folders = std::fs::read_dir(&tmp).unwrap().count();
+    assert_eq!(
+        folders, 0,
+        "the worker's report folder is removed when it ends"
+    );
 }
 
 #[test]

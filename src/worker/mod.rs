@@ -134,6 +134,19 @@ pub fn run(store: &dyn TaskStore, opts: &Options, shutdown: &Shutdown) -> (Summa
             return (Summary::default(), Err(e));
         }
     };
+    let reports = match reported::ReportDir::create() {
+        Ok(r) => r,
+        Err(e) => {
+            let e = crate::error::Error::Invalid(format!(
+                "cannot make a folder for the scripts' {} and {} files under {}: {e}; set \
+                 TMPDIR to a writable folder. Nothing was claimed",
+                reported::METRICS_VAR,
+                reported::OUTPUTS_VAR,
+                std::env::temp_dir().display()
+            ));
+            return (Summary::default(), Err(e));
+        }
+    };
     let tally = Tally::default();
     let claimed = AtomicU64::new(0);
     let halted = AtomicBool::new(false);
@@ -146,6 +159,7 @@ pub fn run(store: &dyn TaskStore, opts: &Options, shutdown: &Shutdown) -> (Summa
     let ctx = slot::SlotContext {
         store,
         warden: &warden,
+        reports: &reports,
         opts,
         shutdown,
         tally: &tally,

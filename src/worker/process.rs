@@ -38,7 +38,7 @@ pub fn spawn(
     env: &[(String, String)],
     warden: &Warden,
 ) -> io::Result<Running> {
-    let mut cmd = Command::new("bash");
+    let mut cmd = Command::new(warden.bash());
     cmd.args(["-eo", "pipefail", "-c", &task.script])
         // The gate (warden.rs): the script waits on stdin for the worker's go.
         .stdin(Stdio::piped())

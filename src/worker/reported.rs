@@ -1,7 +1,8 @@
 //! The two files a run may write besides its log: `ANAMO_METRICS` (QC metrics) and
-//! `ANAMO_OUTPUTS` (the files it wrote). Made empty before the script starts (so `>>` works),
-//! read once it ends, then removed. Anything wrong with them fails the run with one line that
-//! names the file and the line: a metric silently lost would be a gate silently passed.
+//! `ANAMO_OUTPUTS` (the files it wrote). Named in one folder per worker, made once; a script
+//! creates them by writing (`>>`), the worker reads them once the run ends, then removes them.
+//! Anything wrong with them fails the run with one line that names the file and the line: a
+//! metric silently lost would be a gate silently passed.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -12,33 +13,42 @@ use crate::model::{MAX_REPORTED_BYTES, Reported, Task, kind_of, parse_metrics, p
 pub const METRICS_VAR: &str = "ANAMO_METRICS";
 pub const OUTPUTS_VAR: &str = "ANAMO_OUTPUTS";
 
+/// The worker's folder for its runs' report files, under the system's temporary folder;
+/// removed when the worker ends.
+pub struct ReportDir {
+    dir: PathBuf,
+}
+
+impl ReportDir {
+    pub fn create() -> std::io::Result<Self> {
+        let dir = std::env::temp_dir().join(format!("anamo-{}-reports", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        Ok(Self { dir })
+    }
+
+    /// The two files of `task`'s current run (task ids and steps hold no `/`).
+    pub fn files_for(&self, task: &Task) -> ReportFiles {
+        let stem = format!("{}.{}.{}", task.collection, task.task_id, task.runs);
+        ReportFiles {
+            metrics: self.dir.join(format!("{stem}.metrics")),
+            outputs: self.dir.join(format!("{stem}.outputs")),
+        }
+    }
+}
+
+impl Drop for ReportDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
 /// One run's two report files.
 pub struct ReportFiles {
-    dir: PathBuf,
     metrics: PathBuf,
     outputs: PathBuf,
 }
 
 impl ReportFiles {
-    /// Makes the two empty files of `task`'s current run, in a folder of this worker's own
-    /// under the system's temporary folder.
-    pub fn create(task: &Task) -> std::io::Result<Self> {
-        let dir = std::env::temp_dir()
-            .join(format!("anamo-{}", std::process::id()))
-            .join(&task.collection)
-            .join(&task.task_id);
-        std::fs::create_dir_all(&dir)?;
-        let metrics = dir.join(format!("{}.metrics", task.runs));
-        let outputs = dir.join(format!("{}.outputs", task.runs));
-        std::fs::File::create(&metrics)?;
-        std::fs::File::create(&outputs)?;
-        Ok(Self {
-            dir,
-            metrics,
-            outputs,
-        })
-    }
-
     /// The variables a script finds them by.
     pub fn env(&self) -> [(String, String); 2] {
         [
@@ -68,11 +78,6 @@ impl Drop for ReportFiles {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.metrics);
         let _ = std::fs::remove_file(&self.outputs);
-        // Empty folders only: another slot may be running a task of the same step.
-        let _ = std::fs::remove_dir(&self.dir);
-        if let Some(step) = self.dir.parent() {
-            let _ = std::fs::remove_dir(step);
-        }
     }
 }
 
@@ -80,7 +85,7 @@ impl Drop for ReportFiles {
 fn read_capped(var: &str, path: &Path, budget: &mut usize) -> Result<String, String> {
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
-        // The script removed it: nothing reported.
+        // Never written: nothing reported.
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(String::new()),
         Err(e) => {
             return Err(format!(

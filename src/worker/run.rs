@@ -8,7 +8,7 @@ use tracing::{debug, info, warn};
 
 use super::process::{self, Running};
 use super::record::{Ending, record};
-use super::reported::{METRICS_VAR, OUTPUTS_VAR, ReportFiles};
+use super::reported::ReportFiles;
 use super::slot::SlotContext;
 use crate::clock::now_ms;
 use crate::model::{Claim, Outcome, Task};
@@ -33,19 +33,7 @@ pub(super) fn run_task(ctx: &SlotContext<'_>, claim: &mut Claim) {
             .join(format!("{}.log", task.runs));
         std::path::absolute(&p).unwrap_or(p)
     });
-    let reports = match ReportFiles::create(task) {
-        Ok(files) => files,
-        Err(e) => {
-            let line =
-                format!("anamo: could not make the run's {METRICS_VAR}/{OUTPUTS_VAR} files: {e}");
-            record(
-                ctx,
-                claim,
-                Ending::Exited(Outcome::not_started(line, now_ms())),
-            );
-            return;
-        }
-    };
+    let reports = ctx.reports.files_for(task);
     let env: Vec<(String, String)> = ctx
         .opts
         .script_env

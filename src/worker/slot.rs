@@ -19,6 +19,8 @@ pub(super) struct SlotContext<'a> {
     pub store: &'a dyn TaskStore,
     /// Kills what the scripts started if the worker dies.
     pub warden: &'a super::warden::Warden,
+    /// Where runs write what they report.
+    pub reports: &'a super::reported::ReportDir,
     pub opts: &'a Options,
     pub shutdown: &'a Shutdown,
     pub tally: &'a Tally,

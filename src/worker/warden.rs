@@ -20,7 +20,7 @@
 use std::ffi::OsString;
 use std::io::{self, Write};
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
@@ -53,6 +53,9 @@ pub struct Warden {
     /// What each script's bash needs to pass the gate: BASH_ENV naming it, and the user's own
     /// BASH_ENV kept aside; worked out once, not at every spawn.
     gate_env: Arc<[(&'static str, OsString)]>,
+    /// bash, found on PATH once: a script started as plain `bash` would try each PATH folder
+    /// in turn at every start (eight failed execs per task on a stock PATH).
+    bash: Arc<Path>,
 }
 
 struct Inner {
@@ -67,7 +70,8 @@ impl Warden {
     /// Starts the warden, and writes the gate its scripts pass.
     pub fn start() -> io::Result<Self> {
         let gate = write_gate()?;
-        let mut child = Command::new("bash")
+        let bash: Arc<Path> = find_bash().into();
+        let mut child = Command::new(&*bash)
             .args(["-c", WARDEN])
             .env_remove("BASH_ENV")
             .stdin(Stdio::piped())
@@ -86,7 +90,13 @@ impl Warden {
         Ok(Self {
             inner: Arc::new(Mutex::new(Inner { to, child, gate })),
             gate_env: gate_env.into(),
+            bash,
         })
+    }
+
+    /// The bash scripts run under (a path when PATH has one).
+    pub fn bash(&self) -> &Path {
+        &self.bash
     }
 
     /// Makes `bash` pass the gate before its script: BASH_ENV names it (the user's own
@@ -157,6 +167,20 @@ fn write_gate() -> io::Result<PathBuf> {
         "cannot find a free name for the script gate in '{}'",
         dir.display()
     )))
+}
+
+/// The first executable `bash` on PATH; plain `bash` (left to the spawn to find, or to fail
+/// on) when there is none.
+fn find_bash() -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join("bash"))
+        .find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+        .unwrap_or_else(|| PathBuf::from("bash"))
 }
 
 #[cfg(test)]
