@@ -211,23 +211,46 @@ fn samples_table(ids: &[String]) -> String {
     s
 }
 
+/// The lab's QC sheet, imported; the coverage comes from the alignment step's own report.
 fn qc_table(ids: &[String]) -> String {
-    let mut s = String::from("sample_id,mean_coverage,duplication_rate,contamination\n");
+    let mut s = String::from("sample_id,duplication_rate,contamination\n");
     for (i, id) in ids.iter().enumerate() {
-        // Every seventh sample is under-sequenced, so qc-outliers has something to say.
-        let coverage = if i % 7 == 3 {
-            9.0 + 6.0 * noise(i, 1)
-        } else {
-            28.0 + 8.0 * noise(i, 1)
-        };
         let _ = writeln!(
             s,
-            "{id},{coverage:.1},{:.3},{:.4}",
+            "{id},{:.3},{:.4}",
             0.05 + 0.15 * noise(i, 2),
             0.02 * noise(i, 3)
         );
     }
     s
+}
+
+/// The mean coverage sample `i`'s alignment reports: every seventh sample is under-sequenced,
+/// so qc-outliers has something to say.
+fn coverage(i: usize) -> f64 {
+    if i % 7 == 3 {
+        9.0 + 6.0 * noise(i, 1)
+    } else {
+        28.0 + 8.0 * noise(i, 1)
+    }
+}
+
+/// What a step's script reports (README: *What a script reports*): alignment its coverage
+/// and CRAM, variant calling its Ti/Tv and gVCF; read processing nothing.
+fn report(step: &str, i: usize) -> String {
+    match step {
+        "Alignment" => format!(
+            "echo 'mean_coverage={:.1}' >> \"$ANAMO_METRICS\"; \
+             echo \"s3://demo-bucket/crams/$ANAMO_SAMPLE.cram\" >> \"$ANAMO_OUTPUTS\"",
+            coverage(i)
+        ),
+        "VariantCalling" => format!(
+            "echo 'titv={:.2}' >> \"$ANAMO_METRICS\"; \
+             echo \"s3://demo-bucket/gvcf/$ANAMO_SAMPLE.g.vcf.gz\" >> \"$ANAMO_OUTPUTS\"",
+            2.0 + 0.15 * noise(i, 4)
+        ),
+        _ => String::new(),
+    }
 }
 
 /// One task per sample and step, each step `--after` the one before. Sample 5's variant
@@ -241,14 +264,16 @@ fn tasks(ids: &[String]) -> Vec<NewTask> {
                 "sleep 0.{:02}",
                 5 + (noise(i, step.len() as u64) * 20.0) as u32
             );
+            let reported = report(step, i);
             let script = match (*step, i + 1) {
                 ("VariantCalling", 5) => format!(
-                    "[ \"$ANAMO_ATTEMPT\" -gt 1 ] || {{ echo 'calling variants'; echo 'bcftools: [E::bgzf_read] truncated BAM file' >&2; exit 1; }}; {pause}; echo called $ANAMO_SAMPLE"
+                    "[ \"$ANAMO_ATTEMPT\" -gt 1 ] || {{ echo 'calling variants'; echo 'bcftools: [E::bgzf_read] truncated BAM file' >&2; exit 1; }}; {pause}; echo called $ANAMO_SAMPLE; {reported}"
                 ),
                 ("Alignment", 9) => format!(
-                    "[ \"$ANAMO_ATTEMPT\" -gt 1 ] || {{ echo 'S3: SlowDown, please reduce your request rate' >&2; exit 2; }}; {pause}; echo aligned $ANAMO_SAMPLE"
+                    "[ \"$ANAMO_ATTEMPT\" -gt 1 ] || {{ echo 'S3: SlowDown, please reduce your request rate' >&2; exit 2; }}; {pause}; echo aligned $ANAMO_SAMPLE; {reported}"
                 ),
-                _ => format!("{pause}; echo {step} $ANAMO_SAMPLE ok"),
+                _ if reported.is_empty() => format!("{pause}; echo {step} $ANAMO_SAMPLE ok"),
+                _ => format!("{pause}; echo {step} $ANAMO_SAMPLE ok; {reported}"),
             };
             out.push(NewTask {
                 collection: step.to_string(),

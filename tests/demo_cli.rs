@@ -117,8 +117,18 @@ fn demo_runs_and_every_shipped_report_runs_on_its_catalog() {
             "throughput-by-day" => assert!(rows >= 3, "{name}: {out}"),
             "slowest-tasks" => assert_eq!(rows, 20, "{name}: {out}"),
             "stuck" => assert_eq!(rows, 0, "{name}: {out}"),
-            // The demo lists no S3 objects: every active sample lacks its CRAM.
-            "samples-missing-files" => assert_eq!(rows, 11, "{name}: {out}"),
+            // The demo lists no S3 objects, but its alignment reports each sample's CRAM.
+            "samples-missing-files" => assert_eq!(rows, 0, "{name}: {out}"),
+            // What the steps reported: coverage from alignment, Ti/Tv from variant calling.
+            "qc-by-step" => {
+                assert_eq!(rows, 2, "{name}: {out}");
+                assert!(
+                    out.contains("mean_coverage") && out.contains("titv"),
+                    "{out}"
+                );
+            }
+            // No listing of S3 has looked for the reported files yet.
+            "outputs-missing" => assert_eq!(rows, 0, "{name}: {out}"),
             _ => {}
         }
     }

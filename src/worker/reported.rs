@@ -20,9 +20,16 @@ pub struct ReportDir {
 }
 
 impl ReportDir {
+    /// A new folder of this worker's own (one process may run several workers: the demo).
     pub fn create() -> std::io::Result<Self> {
-        let dir = std::env::temp_dir().join(format!("anamo-{}-reports", std::process::id()));
-        std::fs::create_dir_all(&dir)?;
+        static MADE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!(
+            "anamo-{}-{n}-{:08x}-reports",
+            std::process::id(),
+            crate::backoff::seed() as u32
+        ));
+        std::fs::create_dir(&dir)?;
         Ok(Self { dir })
     }
 
