@@ -5,6 +5,7 @@
 mod identity;
 mod imds;
 mod logs;
+mod polled;
 mod process;
 mod record;
 mod reported;

@@ -1,7 +1,10 @@
 //! One run of a task's script: `bash -eo pipefail -c SCRIPT` in its own process group, watched
 //! by the worker's warden (warden.rs), with stdout and stderr copied to the attempt's log (or
 //! the worker's stderr) and the last bytes of stderr kept for the task's error tail.
+//! Its exit and output are followed from the slot's own thread (polled.rs) where the kernel
+//! gives a pidfd, else by three threads.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -13,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::polled::Polled;
 use super::warden::Warden;
 use crate::model::{ERROR_TAIL_BYTES, Task};
 
@@ -22,9 +26,19 @@ pub struct Running {
     warden: Warden,
     /// Set once its exit was seen; until then, dropping it kills the script.
     reaped: std::cell::Cell<bool>,
-    exited: Receiver<io::Result<ExitStatus>>,
-    pumps_done: Receiver<()>,
+    watch: Watch,
     tail: Arc<Mutex<VecDeque<u8>>>,
+}
+
+/// How its exit and output are followed.
+enum Watch {
+    /// By the slot's own thread, polling the script's pidfd and pipes (polled.rs).
+    Polled(RefCell<Polled>),
+    /// By three threads (a kernel without pidfd_open): two copy the pipes, one waits.
+    Threads {
+        exited: Receiver<io::Result<ExitStatus>>,
+        pumps_done: Receiver<()>,
+    },
 }
 
 /// How long to wait for output after the script exits: a background job it left behind may
@@ -85,6 +99,18 @@ pub fn spawn(
         )));
     }
     let tail = Arc::new(Mutex::new(VecDeque::with_capacity(ERROR_TAIL_BYTES)));
+    let (mut child, sink) = match Polled::start(child, sink, Arc::clone(&tail)) {
+        Ok(polled) => {
+            return Ok(Running {
+                pid,
+                warden: warden.clone(),
+                reaped: std::cell::Cell::new(false),
+                watch: Watch::Polled(RefCell::new(polled)),
+                tail,
+            });
+        }
+        Err(given_back) => given_back,
+    };
     let (done_tx, pumps_done) = mpsc::channel();
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
@@ -111,8 +137,7 @@ pub fn spawn(
         pid,
         warden: warden.clone(),
         reaped: std::cell::Cell::new(false),
-        exited,
-        pumps_done,
+        watch: Watch::Threads { exited, pumps_done },
         tail,
     })
 }
@@ -140,18 +165,32 @@ fn pump(mut from: impl Read, mut to: Option<File>, tail: Option<&Mutex<VecDeque<
             None => io::stderr().lock().write_all(chunk),
         };
         if let Some(tail) = tail {
-            let mut t = tail.lock().unwrap_or_else(|e| e.into_inner());
-            t.extend(chunk);
-            let excess = t.len().saturating_sub(ERROR_TAIL_BYTES);
-            t.drain(..excess);
+            keep_tail(tail, chunk);
         }
     }
+}
+
+/// Adds `chunk` to a stderr tail, keeping its last [`ERROR_TAIL_BYTES`].
+pub(super) fn keep_tail(tail: &Mutex<VecDeque<u8>>, chunk: &[u8]) {
+    let mut t = tail.lock().unwrap_or_else(|e| e.into_inner());
+    t.extend(chunk);
+    let excess = t.len().saturating_sub(ERROR_TAIL_BYTES);
+    t.drain(..excess);
 }
 
 impl Running {
     /// Waits up to `d` for the script to exit.
     pub fn wait_timeout(&self, d: Duration) -> Option<io::Result<ExitStatus>> {
-        match self.exited.recv_timeout(d) {
+        let got = match &self.watch {
+            Watch::Polled(p) => {
+                let mut p = p.borrow_mut();
+                let got = p.wait_until(Instant::now() + d);
+                self.reaped.set(p.reaped());
+                return got;
+            }
+            Watch::Threads { exited, .. } => exited.recv_timeout(d),
+        };
+        match got {
             Ok(r) => {
                 self.reaped.set(true);
                 Some(r)
@@ -175,10 +214,15 @@ impl Running {
     /// Waits (briefly) for the output to be copied, then returns the last bytes of stderr.
     pub fn finish_output(&self) -> String {
         let until = Instant::now() + OUTPUT_DRAIN;
-        for _ in 0..2 {
-            let left = until.saturating_duration_since(Instant::now());
-            if self.pumps_done.recv_timeout(left).is_err() {
-                break;
+        match &self.watch {
+            Watch::Polled(p) => p.borrow_mut().drain_until(until),
+            Watch::Threads { pumps_done, .. } => {
+                for _ in 0..2 {
+                    let left = until.saturating_duration_since(Instant::now());
+                    if pumps_done.recv_timeout(left).is_err() {
+                        break;
+                    }
+                }
             }
         }
         let t = self.tail.lock().unwrap_or_else(|e| e.into_inner());
