@@ -500,3 +500,41 @@ fn a_log_dir_the_worker_cannot_write_is_refused_before_any_claim() {
     assert_eq!(task["state"], "todo", "nothing claimed: {task}");
     assert_eq!(task["attempts"], 0);
 }
+
+/// Kernels before Linux 5.3 have no pidfd_open: there the worker follows a script with
+/// threads. The same runs, forced onto that path: output to the log and the stderr tail, a
+/// timeout's kill, a background job that keeps the pipes open.
+#[test]
+fn without_pidfd_the_thread_watch_does_the_same() {
+    let env = Env::new().with_vars(vec![("ANAMO_DEBUG_NO_PIDFD", "1".into())]);
+    add(
+        &env,
+        "X",
+        "logs",
+        "echo out; echo err >&2; (sleep 30 &); exit 3",
+        &["--max-attempts", "1"],
+    );
+    add(
+        &env,
+        "X",
+        "slow",
+        "sleep 30",
+        &["--timeout", "1", "--max-attempts", "1"],
+    );
+    let out = env.ok(&["worker", "-c", "X", "--log-dir", "logs"]);
+    assert!(out.contains("0 done, 2 failed"), "{out}");
+    let mut log: Vec<String> = env
+        .read("logs/X/logs/1.log")
+        .lines()
+        .map(str::to_string)
+        .collect();
+    log.sort();
+    assert_eq!(log, ["err", "out"]);
+    let t = env.show("logs");
+    assert_eq!(t["exit_code"], 3);
+    assert!(
+        t["error_tail"].as_str().unwrap().starts_with("err\n"),
+        "{t}"
+    );
+    assert_eq!(env.task("slow")["exit_code"], 124);
+}
