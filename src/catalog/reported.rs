@@ -6,7 +6,7 @@
 use rusqlite::{Transaction, params};
 
 use crate::error::Result;
-use crate::model::{MetricValue, Reported, TaskState};
+use crate::model::{MetricValue, Reported, Task, TaskState, Tombstone};
 
 /// One task's report as sync sees it.
 pub struct RunReport<'a> {
@@ -18,6 +18,34 @@ pub struct RunReport<'a> {
     /// When the run ended (epoch ms): when its metrics were recorded.
     pub at: i64,
     pub reported: &'a Reported,
+}
+
+impl<'a> RunReport<'a> {
+    /// A live task's last run, as the store holds it.
+    pub fn of_task(t: &'a Task) -> Self {
+        Self {
+            step: &t.collection,
+            task_id: &t.task_id,
+            sample: t.sample.as_deref(),
+            state: t.state,
+            run: t.runs,
+            at: t.finished_at.unwrap_or(t.updated_at),
+            reported: &t.reported,
+        }
+    }
+
+    /// A removed task's last run, as its tombstone keeps it.
+    pub fn of_tombstone(t: &'a Tombstone) -> Self {
+        Self {
+            step: &t.collection,
+            task_id: &t.task_id,
+            sample: t.sample.as_deref(),
+            state: t.state,
+            run: t.runs,
+            at: t.finished_at.unwrap_or(t.removed_at),
+            reported: &t.last_run.reported,
+        }
+    }
 }
 
 /// The source a reported metric is filed under, as messages name it.

@@ -148,18 +148,7 @@ impl TaskWriter<'_> {
                     ])?;
                     if wrote > 0 {
                         n += 1;
-                        reported::write(
-                            tx,
-                            &RunReport {
-                                step: &t.collection,
-                                task_id: &t.task_id,
-                                sample: t.sample.as_deref(),
-                                state: t.state,
-                                run: t.runs,
-                                at: t.finished_at.unwrap_or(t.removed_at),
-                                reported: &t.last_run.reported,
-                            },
-                        )?;
+                        reported::write(tx, &RunReport::of_tombstone(t))?;
                         event.execute(params![
                             t.collection,
                             t.task_id,
@@ -269,18 +258,7 @@ impl TaskWriter<'_> {
                             })
                         }
                     };
-                    reported::write(
-                        tx,
-                        &RunReport {
-                            step: &t.collection,
-                            task_id: &t.task_id,
-                            sample: t.sample.as_deref(),
-                            state: t.state,
-                            run: t.runs,
-                            at: t.finished_at.unwrap_or(t.updated_at),
-                            reported: &t.reported,
-                        },
-                    )?;
+                    reported::write(tx, &RunReport::of_task(t))?;
                     if let Some(from_state) = from_state {
                         event.execute(params![
                             t.collection,

@@ -4,13 +4,13 @@
 //! the kernel has pidfd_open (Linux 5.3); process.rs keeps threads as the fallback.
 
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::process::{Child, ChildStderr, ChildStdout, ExitStatus};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use super::process::keep_tail;
+use super::process::copy_once;
 
 /// A running script's exit and output, watched by poll.
 pub struct Polled {
@@ -152,28 +152,11 @@ impl Polled {
     }
 }
 
-/// Copies one read's worth from a ready pipe to its sink (or the worker's stderr), keeping
-/// stderr's tail; false once the pipe is closed.
+/// Copies one read's worth from a ready pipe; false once it is closed (or already gone).
 fn copy_some<P: Read>(
     pipe: &mut Option<(P, Option<File>)>,
     tail: Option<&Mutex<std::collections::VecDeque<u8>>>,
 ) -> bool {
-    let Some((from, to)) = pipe.as_mut() else {
-        return false;
-    };
-    let mut buf = [0u8; 16 * 1024];
-    let n = match from.read(&mut buf) {
-        Ok(0) | Err(_) => return false,
-        Ok(n) => n,
-    };
-    let chunk = &buf[..n];
-    // A full disk must not stop the script: its output is dropped, the run goes on.
-    let _ = match to.as_mut() {
-        Some(f) => f.write_all(chunk),
-        None => io::stderr().lock().write_all(chunk),
-    };
-    if let Some(tail) = tail {
-        keep_tail(tail, chunk);
-    }
-    true
+    pipe.as_mut()
+        .is_some_and(|(from, to)| copy_once(from, to, tail))
 }

@@ -152,26 +152,35 @@ fn open_gate(go: Option<std::process::ChildStdin>) -> io::Result<()> {
 
 /// Copies a pipe to the log file (or our stderr), keeping the last bytes in `tail`.
 fn pump(mut from: impl Read, mut to: Option<File>, tail: Option<&Mutex<VecDeque<u8>>>) {
+    while copy_once(&mut from, &mut to, tail) {}
+}
+
+/// Copies one read's worth of a pipe to the log file (or our stderr), keeping the last bytes
+/// in `tail`; false once the pipe is closed. The one copy both watches use.
+pub(super) fn copy_once(
+    from: &mut impl Read,
+    to: &mut Option<File>,
+    tail: Option<&Mutex<VecDeque<u8>>>,
+) -> bool {
     let mut buf = [0u8; 16 * 1024];
-    loop {
-        let n = match from.read(&mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        let chunk = &buf[..n];
-        // A full disk must not stop the script: its output is dropped, the run goes on.
-        let _ = match to.as_mut() {
-            Some(f) => f.write_all(chunk),
-            None => io::stderr().lock().write_all(chunk),
-        };
-        if let Some(tail) = tail {
-            keep_tail(tail, chunk);
-        }
+    let n = match from.read(&mut buf) {
+        Ok(0) | Err(_) => return false,
+        Ok(n) => n,
+    };
+    let chunk = &buf[..n];
+    // A full disk must not stop the script: its output is dropped, the run goes on.
+    let _ = match to.as_mut() {
+        Some(f) => f.write_all(chunk),
+        None => io::stderr().lock().write_all(chunk),
+    };
+    if let Some(tail) = tail {
+        keep_tail(tail, chunk);
     }
+    true
 }
 
 /// Adds `chunk` to a stderr tail, keeping its last [`ERROR_TAIL_BYTES`].
-pub(super) fn keep_tail(tail: &Mutex<VecDeque<u8>>, chunk: &[u8]) {
+fn keep_tail(tail: &Mutex<VecDeque<u8>>, chunk: &[u8]) {
     let mut t = tail.lock().unwrap_or_else(|e| e.into_inner());
     t.extend(chunk);
     let excess = t.len().saturating_sub(ERROR_TAIL_BYTES);
