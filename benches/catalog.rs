@@ -50,6 +50,7 @@ fn bench_sync(dir: &Path, n: usize) {
                 max_attempts: 3,
                 timeout_secs: None,
                 after: vec![],
+                require: vec![],
             })
             .collect();
         store.add(&batch, false).expect("add");

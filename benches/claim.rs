@@ -52,6 +52,7 @@ fn run(size: u64, workers: usize, claims: u64) -> (f64, f64) {
             max_attempts: 3,
             timeout_secs: None,
             after: vec![],
+            require: vec![],
         })
         .collect();
     store.add(&batch, false).expect("add");

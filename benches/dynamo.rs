@@ -52,6 +52,7 @@ fn main() {
                 max_attempts: 3,
                 timeout_secs: None,
                 after: vec![],
+                require: vec![],
             })
             .collect();
         store.add(&batch, false).unwrap();

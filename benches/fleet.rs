@@ -226,6 +226,8 @@ fn task(id: &str, version: i64) -> Task {
         log_uri: None,
         error_tail: None,
         reported: Default::default(),
+        require: vec![],
+        gate_note: None,
         version,
     }
 }

@@ -96,6 +96,7 @@ fn run(samples: usize, chained: bool) -> Run {
                 } else {
                     vec![]
                 },
+                require: vec![],
             })
         })
         .collect();

@@ -64,6 +64,7 @@ fn fill(dir: &Path, n: usize) -> (std::path::PathBuf, std::path::PathBuf) {
                 max_attempts: 3,
                 timeout_secs: None,
                 after: vec![],
+                require: vec![],
             })
             .collect();
         store.add(&batch, false).expect("add");

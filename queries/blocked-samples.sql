@@ -1,11 +1,12 @@
 -- name: blocked-samples
--- description: Samples whose tasks wait (--after) on something only a person can fix: an upstream task that failed (and was not replaced), a step whose tasks of the sample were all removed undone (abandoned) or that has none (not added), or (state blocked) an upstream task that is itself blocked further up. One row per waiting task and what holds it, with the failed task's error tail (all steps, or one)
+-- description: Samples whose tasks wait (--after) on something only a person can fix: an upstream task that failed (and was not replaced) or that a QC gate holds, a step whose tasks of the sample were all removed undone (abandoned) or that has none (not added), or (state blocked) an upstream task that is itself blocked further up; and the held tasks themselves (upstream_task '(gate)', with the value and the threshold that hold them). One row per task and what holds it, with the failed task's error tail or the hold's reason (all steps, or one)
 -- params: step=
 -- kinds: step=step
 -- The one rule (README "Progress, defined once"), on the last synced states: a waiting task is
 -- held by a failed task of its sample in a step it waits for (a failed lane holds it even when
 -- another lane is done; a replaced one does not), by that step being abandoned or not added
--- for the sample, or by an upstream task that is held itself.
+-- for the sample, by an upstream task a QC gate holds, or by an upstream task that is held
+-- itself. A task a QC gate holds is listed too, with the reason.
 WITH RECURSIVE
 waits AS (
     SELECT t.collection, t.task_id, t.sample, s.value AS upstream
@@ -29,6 +30,15 @@ roots AS (
                         AND r.state IN ('todo', 'running', 'waiting') AND r.removed_at IS NULL
                         AND r.created_at >= coalesce(u.finished_at, u.updated_at))
     UNION ALL
+    -- An upstream task a QC gate holds: a person releases it (or a re-run passes the gate).
+    SELECT w.collection, w.task_id, w.sample, w.upstream,
+           u.task_id, 'held', NULL, u.gate_note
+    FROM waits w
+    JOIN tasks u INDEXED BY tasks_by_sample ON u.sample = w.sample AND u.collection = w.upstream
+    WHERE u.state = 'held' AND u.removed_at IS NULL
+      AND (SELECT p.progress FROM task_progress p
+           WHERE p.collection = u.collection AND p.task_id = u.task_id) = 'held'
+    UNION ALL
     -- The sample's state upstream is 'not added' or 'abandoned' exactly when none of its
     -- tasks there stands otherwise.
     SELECT w.collection, w.task_id, w.sample, w.upstream, '(none)',
@@ -47,9 +57,18 @@ held (collection, task_id, sample, upstream, upstream_task, upstream_state, exit
       error_tail) AS (
     SELECT * FROM roots
     UNION
+    -- The held tasks themselves, with why (`held: mean_coverage 12.4 < 15 (...)`).
+    SELECT t.collection, t.task_id, t.sample,
+           (SELECT group_concat(s.value, ',') FROM json_each(t.after_steps) s),
+           '(gate)', 'held', NULL, t.gate_note
+    FROM task_progress t
+    WHERE t.progress = 'held'
+    UNION
     SELECT w.collection, w.task_id, w.sample, w.upstream, h.task_id, 'blocked', NULL, NULL
     FROM waits w
     JOIN held h ON h.collection = w.upstream AND h.sample = w.sample
+    -- (what waits on a held task has its own row from roots, with the hold's reason)
+    WHERE h.upstream_task <> '(gate)'
 )
 SELECT sample,
        collection AS step,

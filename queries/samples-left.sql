@@ -1,5 +1,5 @@
 -- name: samples-left
--- description: Active samples not yet done in a step, with their state there (running, todo, waiting, failed, abandoned, or not added)
+-- description: Active samples not yet done in a step, with their state there (failed, held by a QC gate, running, todo, waiting, abandoned, or not added)
 -- params: step
 -- kinds: step=step
 -- A sample's state in the step by the one rule (sample_step_state; README "Progress, defined

@@ -65,6 +65,11 @@ pub struct FileConfig {
     /// copied into the catalog by each sync.
     #[serde(default)]
     pub prices: std::collections::BTreeMap<String, f64>,
+    /// `[gates]`: the QC gates every task of a step requires, by step
+    /// (`VariantCalling = ["mean_coverage >= 15", "freemix < 0.03"]`), added to each task
+    /// `tasks add` adds to that step.
+    #[serde(default)]
+    pub gates: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// `[study]`: what `anamo report` says of the study.
@@ -146,6 +151,18 @@ impl FileConfig {
                 ));
             }
         }
+        for (step, gates) in &config.gates {
+            if let Err(e) = crate::model::parse_gates(gates) {
+                let line = text
+                    .find(step.as_str())
+                    .map_or(0, |o| crate::error::line_at(text, o));
+                return Err(crate::error::Error::input(
+                    name,
+                    line,
+                    format!("[gates] {step}: {e}"),
+                ));
+            }
+        }
         if let Some(bad) = config
             .study
             .required_kinds
@@ -190,6 +207,26 @@ mod tests {
             .to_string();
         assert!(
             e.starts_with("anamo.toml:2: unknown field `instance`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn gates_are_read_per_step_and_malformed_ones_refused_with_their_line() {
+        let c = FileConfig::parse(
+            "anamo.toml",
+            "[gates]\nVariantCalling = [\"mean_coverage >= 15\", \"freemix < 0.03\"]\n",
+        )
+        .unwrap();
+        assert_eq!(c.gates["VariantCalling"].len(), 2);
+        let e = FileConfig::parse(
+            "anamo.toml",
+            "[gates]\n\nVariantCalling = [\"cov >> 15\"]\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("anamo.toml:3: [gates] VariantCalling: gate 'cov >> 15': at column 6"),
             "{e}"
         );
     }

@@ -284,6 +284,7 @@ fn tasks(ids: &[String]) -> Vec<NewTask> {
                 max_attempts: 2,
                 timeout_secs: Some(60),
                 after: upstream.iter().map(|s| s.to_string()).collect(),
+                require: vec![],
             });
         }
     }

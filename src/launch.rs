@@ -262,7 +262,7 @@ fn new_launch_id() -> String {
 
 /// `user@host`: who asked, for the audit trail. Without USER/LOGNAME (cron, containers,
 /// user data) the name of the uid, from the password database.
-fn requested_by() -> String {
+pub(crate) fn requested_by() -> String {
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
         .ok()

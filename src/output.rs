@@ -50,6 +50,7 @@ const SPARE_COLUMNS: &[&str] = &[
     "running",
     "done",
     "waiting",
+    "held",
 ];
 
 /// Free text wider than this wraps in a narrow table; narrower cells (names, numbers, times)

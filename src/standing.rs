@@ -23,6 +23,8 @@ pub struct Facts {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Standing {
     Waiting,
+    /// Held by a QC gate: a person releases it, or a re-run upstream passes the gate.
+    Held,
     Todo,
     Running,
     Failed,
@@ -40,6 +42,7 @@ impl Standing {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Waiting => "waiting",
+            Self::Held => "held",
             Self::Todo => "todo",
             Self::Running => "running",
             Self::Failed => "failed",
@@ -78,6 +81,7 @@ pub fn standing(task: &Facts, step_tasks: &[Facts], sample_dropped: bool) -> Sta
         TaskState::Running => Standing::Running,
         TaskState::Todo => Standing::Todo,
         TaskState::Waiting => Standing::Waiting,
+        TaskState::Held => Standing::Held,
     }
 }
 
@@ -106,6 +110,8 @@ pub enum StepState {
     Dropped,
     /// A task failed and nothing replaced it.
     Failed,
+    /// A task is held by a QC gate (and none failed).
+    Held,
     Running,
     Todo,
     Waiting,
@@ -121,6 +127,7 @@ impl StepState {
             Self::NotAdded => "not added",
             Self::Dropped => "dropped",
             Self::Failed => "failed",
+            Self::Held => "held",
             Self::Running => "running",
             Self::Todo => "todo",
             Self::Waiting => "waiting",
@@ -137,7 +144,7 @@ impl fmt::Display for StepState {
 }
 
 /// A sample's state in a step from the standings of its tasks there. The first that holds:
-/// dropped, not added, failed, running, todo, waiting, done, abandoned.
+/// dropped, not added, failed, held, running, todo, waiting, done, abandoned.
 pub fn step_state(standings: &[Standing], sample_dropped: bool) -> StepState {
     if sample_dropped {
         return StepState::Dropped;
@@ -148,6 +155,8 @@ pub fn step_state(standings: &[Standing], sample_dropped: bool) -> StepState {
     let any = |s: Standing| standings.contains(&s);
     if any(Standing::Failed) {
         StepState::Failed
+    } else if any(Standing::Held) {
+        StepState::Held
     } else if any(Standing::Running) {
         StepState::Running
     } else if any(Standing::Todo) {

@@ -76,7 +76,7 @@ pub fn render(rows: &[StepRow], format: Format, out: impl Write) -> Result<()> {
     let people = format == Format::Table;
     let now = now_ms();
     let mut columns = vec![
-        "step", "waiting", "todo", "running", "done", "failed", "total",
+        "step", "waiting", "held", "todo", "running", "done", "failed", "total",
     ];
     columns.extend(if people {
         ["progress", "done_24h", "eta", "instances", "cost"].as_slice()
@@ -103,6 +103,7 @@ pub fn render(rows: &[StepRow], format: Format, out: impl Write) -> Result<()> {
         let mut row: Vec<Value> = vec![
             json!(r.step),
             json!(r.waiting),
+            json!(r.held),
             json!(r.todo),
             json!(r.running),
             json!(r.done),

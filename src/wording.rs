@@ -76,6 +76,7 @@ mod tests {
         StepRow {
             step: "A".into(),
             waiting: 0,
+            held: 0,
             todo: 0,
             running: 0,
             done: 7,

@@ -52,7 +52,7 @@ fn demo_runs_and_every_shipped_report_runs_on_its_catalog() {
     // (the dropped one's tasks are shown apart, not outstanding).
     for step in ["Alignment", "ReadProcessing", "VariantCalling"] {
         assert!(
-            out.contains(&format!("{step}\t0\t0\t0\t11\t0\t11\t100.0\t")),
+            out.contains(&format!("{step}\t0\t0\t0\t0\t11\t0\t11\t100.0\t")),
             "{out}"
         );
     }

@@ -142,6 +142,7 @@ fn a_claim_reads_one_index_page_and_writes_once_at_any_size() {
                 max_attempts: 3,
                 timeout_secs: None,
                 after: vec![],
+                require: vec![],
             })
             .collect();
         store.add(&batch, false).unwrap();

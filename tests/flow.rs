@@ -74,7 +74,7 @@ fn wait_stays_for_upstream_work_and_leaves_only_blocked_tasks_behind(env: &Env) 
     let counts = env.ok(&["tasks", "counts", "--format", "csv"]);
     assert_eq!(
         counts,
-        "collection,waiting,todo,running,done,failed,total\nA,0,0,0,2,0,2\nB,0,0,0,2,0,2\n"
+        "collection,waiting,held,todo,running,done,failed,total\nA,0,0,0,0,2,0,2\nB,0,0,0,0,2,0,2\n"
     );
 }
 

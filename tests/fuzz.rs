@@ -126,6 +126,7 @@ fn task_file_readers_never_panic_and_yield_only_valid_tasks() {
         max_attempts: 3,
         timeout_secs: None,
         after: vec![],
+        require: vec![],
     };
     fuzz(
         "task files",

@@ -83,7 +83,7 @@ fn the_demo_s_report_tells_what_status_and_the_catalog_tell() {
             let col = header.iter().position(|h| h == state).unwrap();
             assert_eq!(row[col], n.to_string(), "{} {state}", row[0]);
         }
-        assert_eq!(counts.len(), 6);
+        assert_eq!(counts.len(), 7);
         // What status sets apart (the demo's dropped sample) is on the page too.
         let dropped = row[header.iter().position(|h| *h == "dropped").unwrap()];
         assert_eq!(dropped, "1", "the demo drops one sample");

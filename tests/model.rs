@@ -1,12 +1,13 @@
 //! The judge of the one rule (README "Progress, defined once"): random histories of adds (lanes,
 //! replacements, `--after`, `--replace`, from a machine without the catalog), runs that end done,
-//! failed or killed mid-run, retries, deletes in every state, re-adds, drops and re-activations,
-//! and syncs, played on a real store and catalog beside a reference model written here from
-//! the definition alone (it shares no code with what it judges). After every operation the
-//! store's live tasks must equal the model's (what the flow promoted included); after every
-//! sync every catalog surface must: each task's progress, each sample's state per step, the
-//! step counts `status` prints, samples-left, samples-done, failed-tasks, blocked-samples and
-//! throughput-by-day. A failure is shrunk and printed as a shell script of anamo commands.
+//! failed or killed mid-run (each reporting a random metric `q`, which step B's tasks gate on:
+//! `--require 'q >= 50'`), retries, deletes in every state, re-adds, drops and re-activations,
+//! releases of held tasks, and syncs, played on a real store and catalog beside a reference
+//! model written here from the definition alone (it shares no code with what it judges). After
+//! every operation the store's live tasks must equal the model's (what the flow promoted or
+//! held included); after every sync every catalog surface must: each task's progress, each
+//! sample's state per step, the step counts `status` prints (held among them), samples-left,
+//! samples-done, failed-tasks, blocked-samples (held tasks among them) and throughput-by-day. A failure is shrunk and printed as a shell script of anamo commands.
 //!
 //! `ANAMO_MODEL_CASES` sets how many histories (default 200 on SQLite, 50 on DynamoDB) and
 //! `ANAMO_MODEL_SEED` a seed to replay; scripts/model-soak.sh runs thousands.
@@ -24,12 +25,17 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
 
 const STEPS: [&str; 3] = ["A", "B", "C"];
+/// The step whose tasks carry a QC gate, `q >= THRESHOLD`, on what step A's tasks reported.
+const GATED: usize = 1;
+const THRESHOLD: u8 = 50;
 
 thread_local! {
     /// Operations played and surfaces compared on this thread (one test's), for the figures a
     /// run prints.
     static OPS: Cell<u64> = const { Cell::new(0) };
     static COMPARED: Cell<u64> = const { Cell::new(0) };
+    /// Held tasks seen in the store after an operation: that the gates were exercised.
+    static HELD: Cell<u64> = const { Cell::new(0) };
 }
 
 /// Counts one surface compared with the model.
@@ -52,6 +58,8 @@ enum Op {
     Run {
         step: usize,
         ok: bool,
+        /// The metric `q` the run reports (step B's tasks require `q >= 50` of step A's).
+        q: u8,
     },
     Kill {
         step: usize,
@@ -72,6 +80,10 @@ enum Op {
     Reactivate {
         sample: usize,
     },
+    /// A person releases the sample's held B tasks.
+    Release {
+        sample: usize,
+    },
     Sync,
 }
 
@@ -87,12 +99,13 @@ fn op() -> impl Strategy<Value = Op> {
         6 => (step.clone(), sample.clone(), id.clone(), 1u32..=2, prop::bool::weighted(0.2)).prop_map(
             |(step, sample, id, max_attempts, replace)| Op::Add { step, sample, id, max_attempts, replace }
         ),
-        8 => (step.clone(), prop::bool::weighted(0.7)).prop_map(|(step, ok)| Op::Run { step, ok }),
+        8 => (step.clone(), prop::bool::weighted(0.7), 0u8..100).prop_map(|(step, ok, q)| Op::Run { step, ok, q }),
         1 => step.clone().prop_map(|step| Op::Kill { step }),
         2 => (step.clone(), sample.clone(), id.clone()).prop_map(|(step, sample, id)| Op::Retry { step, sample, id }),
         2 => (step.clone(), sample.clone(), id.clone()).prop_map(|(step, sample, id)| Op::Delete { step, sample, id }),
         1 => sample.clone().prop_map(|sample| Op::Drop { sample }),
         1 => sample.clone().prop_map(|sample| Op::Reactivate { sample }),
+        1 => sample.clone().prop_map(|sample| Op::Release { sample }),
         2 => Just(Op::Sync),
     ]
 }
@@ -123,6 +136,8 @@ struct MTask {
     /// Runs ever made: never reset.
     runs: u32,
     max_attempts: u32,
+    /// The `q` its last finished run reported (kept on its tombstone).
+    q: Option<u8>,
 }
 
 #[derive(Debug, Default)]
@@ -177,7 +192,7 @@ impl Model {
         if standings.is_empty() {
             return "not added";
         }
-        for s in ["failed", "running", "todo", "waiting", "done"] {
+        for s in ["failed", "held", "running", "todo", "waiting", "done"] {
             if standings.contains(&s) {
                 return s;
             }
@@ -185,20 +200,38 @@ impl Model {
         "abandoned"
     }
 
-    /// Waiting tasks of the sample whose upstream step is done become todo (one pass, as the
-    /// worker that finished a task of the sample, or a delete, promotes).
+    /// Waiting (and held) tasks of the sample whose upstream step is done become todo, or
+    /// held by B's gate (one pass, as the worker that finished a task of the sample, or a
+    /// delete, promotes).
     fn promote(&mut self, sample: usize) {
         let ready: Vec<usize> = (0..self.tasks.len())
             .filter(|&i| {
                 let t = &self.tasks[i];
                 t.sample == sample
                     && !t.removed
-                    && t.state == TaskState::Waiting
+                    && matches!(t.state, TaskState::Waiting | TaskState::Held)
                     && self.step_state(sample, t.step - 1, false) == "done"
             })
             .collect();
         for i in ready {
-            self.tasks[i].state = TaskState::Todo;
+            let (step, sample) = (self.tasks[i].step, self.tasks[i].sample);
+            self.tasks[i].state = self.judged(step, sample);
+        }
+    }
+
+    /// The state a task of `step` whose upstream is done settles in: B requires `q >= 50`
+    /// of the A task that finished done last (live or removed); the others run.
+    fn judged(&self, step: usize, sample: usize) -> TaskState {
+        if step != GATED {
+            return TaskState::Todo;
+        }
+        let latest = self
+            .of(sample, step - 1)
+            .filter(|u| self.standing(u, false) == "done" && u.q.is_some())
+            .max_by_key(|u| u.finished);
+        match latest.and_then(|u| u.q) {
+            Some(q) if q >= THRESHOLD => TaskState::Todo,
+            _ => TaskState::Held,
         }
     }
 
@@ -241,17 +274,25 @@ fn new_task(step: usize, sample: usize, id: usize, max_attempts: u32) -> NewTask
         } else {
             vec![STEPS[step - 1].into()]
         },
+        require: if step == GATED {
+            vec![format!("q >= {THRESHOLD}")]
+        } else {
+            vec![]
+        },
     }
 }
 
-fn outcome(ok: bool) -> Outcome {
+fn outcome(ok: bool, q: u8) -> Outcome {
     Outcome {
         exit_code: Some(if ok { 0 } else { 1 }),
         succeeded: ok,
         error_tail: (!ok).then(|| "boom".into()),
         log_uri: None,
         finished_at: anamo::clock::now_ms(),
-        reported: Default::default(),
+        reported: anamo::model::Reported {
+            metrics: [("q".to_string(), anamo::model::MetricValue::Number(q as f64))].into(),
+            outputs: vec![],
+        },
     }
 }
 
@@ -285,8 +326,10 @@ fn apply(sys: &mut System, model: &mut Model, op: &Op) -> Result<(), TestCaseErr
             let report = s
                 .add_tasks(std::slice::from_ref(&t), opts)
                 .map_err(|e| fail(format!("add: {e}")))?;
-            let start = if step == 0 || model.step_state(sample, step - 1, false) == "done" {
+            let start = if step == 0 {
                 TaskState::Todo
+            } else if model.step_state(sample, step - 1, false) == "done" {
+                model.judged(step, sample)
             } else {
                 TaskState::Waiting
             };
@@ -309,6 +352,7 @@ fn apply(sys: &mut System, model: &mut Model, op: &Op) -> Result<(), TestCaseErr
                     m.attempts = 0;
                     m.finished = None;
                     m.max_attempts = max_attempts;
+                    m.q = None;
                 }
                 Some(_) if !replace => {
                     prop_assert_eq!(report.skipped.len(), 1, "a task seen before is skipped");
@@ -326,6 +370,7 @@ fn apply(sys: &mut System, model: &mut Model, op: &Op) -> Result<(), TestCaseErr
                     m.attempts = 0;
                     m.finished = None;
                     m.max_attempts = max_attempts;
+                    m.q = None;
                 }
                 None => {
                     prop_assert_eq!(report.added, 1);
@@ -341,11 +386,12 @@ fn apply(sys: &mut System, model: &mut Model, op: &Op) -> Result<(), TestCaseErr
                         attempts: 0,
                         runs: 0,
                         max_attempts,
+                        q: None,
                     });
                 }
             }
         }
-        Op::Run { step, ok } => {
+        Op::Run { step, ok, q } => {
             let claim = s
                 .claim(STEPS[step], "model", Duration::from_secs(60))
                 .map_err(|e| fail(format!("claim: {e}")))?;
@@ -368,9 +414,10 @@ fn apply(sys: &mut System, model: &mut Model, op: &Op) -> Result<(), TestCaseErr
             m.attempts += 1;
             m.runs += 1;
             let state = s
-                .finish(&claim, &outcome(ok))
+                .finish(&claim, &outcome(ok, q))
                 .map_err(|e| fail(format!("finish: {e}")))?;
             m.finished = Some(now);
+            m.q = Some(q);
             m.state = if ok {
                 TaskState::Done
             } else if m.attempts < m.max_attempts {
@@ -458,7 +505,10 @@ fn apply(sys: &mut System, model: &mut Model, op: &Op) -> Result<(), TestCaseErr
                 .iter_mut()
                 .filter(|t| t.sample == sample && !t.removed)
             {
-                if matches!(t.state, TaskState::Waiting | TaskState::Todo) {
+                if matches!(
+                    t.state,
+                    TaskState::Waiting | TaskState::Held | TaskState::Todo
+                ) {
                     t.removed = true;
                     t.withdrawn = true;
                 }
@@ -480,6 +530,35 @@ fn apply(sys: &mut System, model: &mut Model, op: &Op) -> Result<(), TestCaseErr
                     .map_err(|e| fail(format!("reinstate: {e}")))?;
             }
             model.dropped.remove(&sample);
+        }
+        Op::Release { sample } => {
+            let held: Vec<anamo::model::Task> = s
+                .scan(
+                    &TaskFilter {
+                        collection: Some(STEPS[GATED].into()),
+                        state: Some(TaskState::Held),
+                        sample: Some(SAMPLES[sample].into()),
+                        task_id: None,
+                    },
+                    None,
+                    1_000,
+                )
+                .map_err(|e| fail(format!("scan: {e}")))?
+                .tasks;
+            for t in held {
+                let why = anamo::model::Settle::Release("model".into());
+                s.settle_task(&t.collection, &t.task_id, t.version, &why)
+                    .map_err(|e| fail(format!("release: {e}")))?;
+            }
+            for t in model
+                .tasks
+                .iter_mut()
+                .filter(|t| t.sample == sample && t.step == GATED && !t.removed)
+            {
+                if t.state == TaskState::Held {
+                    t.state = TaskState::Todo;
+                }
+            }
         }
         Op::Sync => {
             let bar = indicatif::ProgressBar::hidden();
@@ -507,6 +586,8 @@ fn compare_store(s: &dyn TaskStore, model: &Model) -> Result<(), TestCaseError> 
         })
         .collect();
     compared();
+    let held = live.values().filter(|(state, _)| state == "held").count() as u64;
+    HELD.with(|c| c.set(c.get() + held));
     prop_assert_eq!(live, model.live(), "the store's live tasks");
     Ok(())
 }
@@ -605,6 +686,7 @@ fn compare_catalog(sys: &System, model: &Model) -> Result<(), TestCaseError> {
     // The step counts `status` prints.
     let columns = [
         "waiting",
+        "held",
         "todo",
         "running",
         "done",
@@ -656,11 +738,12 @@ fn compare_catalog(sys: &System, model: &Model) -> Result<(), TestCaseError> {
         };
         let held: BTreeSet<&String> = blocked
             .iter()
-            .filter(|b| b[0] == *step)
+            .filter(|b| b[0] == *step && b[2] != "(gate)")
             .map(|b| &b[1])
             .collect();
         let want = (
             count("waiting"),
+            count("held"),
             count("todo"),
             count("running"),
             count("done"),
@@ -670,9 +753,10 @@ fn compare_catalog(sys: &System, model: &Model) -> Result<(), TestCaseError> {
             count("dropped"),
             held.len() as u64,
         );
-        let got = row.map_or((0, 0, 0, 0, 0, 0, 0, 0, 0), |r| {
+        let got = row.map_or((0, 0, 0, 0, 0, 0, 0, 0, 0, 0), |r| {
             (
                 r.waiting,
+                r.held,
                 r.todo,
                 r.running,
                 r.done,
@@ -694,12 +778,13 @@ fn compare_catalog(sys: &System, model: &Model) -> Result<(), TestCaseError> {
             .map(|d| d.done)
             .sum();
         compared();
-        prop_assert_eq!(per_day, want.3, "the report's per-day table for {}", step);
+        prop_assert_eq!(per_day, want.4, "the report's per-day table for {}", step);
         if let Some(r) = row {
-            let left = want.0 - want.8 + want.1 + want.2;
+            let left = want.0 - want.9 + want.2 + want.3;
             let eta = r.eta_hours(anamo::clock::now_ms());
             prop_assert!(
-                (eta == Some(0.0)) == (left == 0 && want.8 == 0 && want.4 == 0 && r.total > 0),
+                (eta == Some(0.0))
+                    == (left == 0 && want.9 == 0 && want.5 == 0 && want.1 == 0 && r.total > 0),
                 "status says done for {} only when nothing is left or blocked",
                 step
             );
@@ -807,7 +892,7 @@ fn compare_catalog(sys: &System, model: &Model) -> Result<(), TestCaseError> {
 }
 
 /// (step, task, upstream task, upstream state) of every waiting task held by what only a
-/// person can fix, following chains.
+/// person can fix, following chains, and of every task a QC gate holds (`(gate)`).
 fn model_blocked(model: &Model) -> BTreeSet<Vec<String>> {
     let waiting: Vec<&MTask> = model
         .tasks
@@ -828,6 +913,15 @@ fn model_blocked(model: &Model) -> BTreeSet<Vec<String>> {
                     )
                     && u.finished.is_some_and(|f| r.created > f)
             });
+            if model.standing(u, true) == "held" {
+                held.insert(vec![
+                    STEPS[w.step].into(),
+                    w.id.clone(),
+                    u.id.clone(),
+                    "held".into(),
+                ]);
+                held_ids.insert((w.step, w.id.clone()));
+            }
             if model.standing(u, true) == "failed" && !fixing {
                 held.insert(vec![
                     STEPS[w.step].into(),
@@ -848,6 +942,19 @@ fn model_blocked(model: &Model) -> BTreeSet<Vec<String>> {
             ]);
             held_ids.insert((w.step, w.id.clone()));
         }
+    }
+    // The tasks a gate holds, themselves.
+    for t in model
+        .tasks
+        .iter()
+        .filter(|t| model.standing(t, true) == "held")
+    {
+        held.insert(vec![
+            STEPS[t.step].into(),
+            t.id.clone(),
+            "(gate)".into(),
+            "held".into(),
+        ]);
     }
     // Held through a held task upstream, step by step (A -> B -> C).
     for (st, step) in STEPS.iter().enumerate().skip(1) {
@@ -881,7 +988,7 @@ fn as_script(ops: &[Op]) -> String {
                 max_attempts,
                 replace,
             } => format!(
-                "anamo tasks add -c {} --id {} --sample {} --script 'exit $(cat outcome)' --max-attempts {max_attempts}{}{}",
+                "anamo tasks add -c {} --id {} --sample {} --script 'echo q=$(cat q) >> \"$ANAMO_METRICS\"; exit $(cat outcome)' --max-attempts {max_attempts}{}{}{}",
                 STEPS[step],
                 task_id(sample, id),
                 SAMPLES[sample],
@@ -890,12 +997,21 @@ fn as_script(ops: &[Op]) -> String {
                 } else {
                     String::new()
                 },
-                if replace { " --replace" } else { "" }
+                if replace { " --replace" } else { "" },
+                if step == GATED {
+                    format!(" --require 'q >= {THRESHOLD}'")
+                } else {
+                    String::new()
+                }
             ),
-            Op::Run { step, ok } => format!(
-                "echo {} > outcome && anamo worker -c {} --max-tasks 1",
+            Op::Run { step, ok, q } => format!(
+                "echo {} > outcome && echo {q} > q && anamo worker -c {} --max-tasks 1",
                 if ok { 0 } else { 1 },
                 STEPS[step]
+            ),
+            Op::Release { sample } => format!(
+                "anamo tasks release -c {} --sample {} --reason model",
+                STEPS[GATED], SAMPLES[sample]
             ),
             Op::Kill { step } => format!(
                 "echo 0 > outcome && (anamo worker -c {0} --max-tasks 1 --lease 1s & sleep 0.2; kill -9 $!); sleep 1.1; anamo tasks release-stale -c {0}",
@@ -975,13 +1091,18 @@ fn judge(store: &str, cases: u32, open: &dyn Fn(&Path) -> Box<dyn TaskStore>) {
         };
         let mut runner =
             TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &bytes));
-        let (ops, seen) = (OPS.with(Cell::get), COMPARED.with(Cell::get));
+        let (ops, seen, held) = (
+            OPS.with(Cell::get),
+            COMPARED.with(Cell::get),
+            HELD.with(Cell::get),
+        );
         let result = runner.run(&history(), |ops| play(open, &ops));
         eprintln!(
             "model test on {store}: {n} histories from the {label} seed {seed}: {} operations, \
-             {} surfaces compared, {} disagreement(s)",
+             {} surfaces compared, {} held task(s) seen, {} disagreement(s)",
             OPS.with(Cell::get) - ops,
             COMPARED.with(Cell::get) - seen,
+            HELD.with(Cell::get) - held,
             result.is_err() as u32
         );
         if let Err(e) = result {

@@ -76,8 +76,8 @@ fn every_surface_gives_the_same_answer(env: &Env) {
         .stderr_matches(FRESH)
         .run();
     assert!(
-        status.contains("\nVC,1,0,0,3,1,5,60.0,"),
-        "waiting 1, todo 0, running 0, done 3, failed 1 of 5: {status}"
+        status.contains("\nVC,1,0,0,0,3,1,5,60.0,"),
+        "waiting 1, held 0, todo 0, running 0, done 3, failed 1 of 5: {status}"
     );
     assert!(
         status.trim_end().ends_with(",1,1,1"),
@@ -95,7 +95,7 @@ fn every_surface_gives_the_same_answer(env: &Env) {
     let steps = csv(&["query", "step-progress"]);
     assert_eq!(
         steps.lines().nth(1),
-        Some("VC,1,0,0,3,1,5,60.0,1,1,1"),
+        Some("VC,1,0,0,0,3,1,5,60.0,1,1,1"),
         "{steps}"
     );
     assert_eq!(

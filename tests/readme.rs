@@ -45,7 +45,7 @@ fn the_readme_walkthrough_runs_as_written() {
     let stdout = Run::new(bash, "the README's walk-through".into())
         .env_remove("ANAMO_STORE")
         .run();
-    assert!(stdout.contains("Demo\t0\t0\t0\t20\t1\t21"), "{stdout}");
+    assert!(stdout.contains("Demo\t0\t0\t0\t0\t20\t1\t21"), "{stdout}");
     assert!(stdout.contains("samples run: 20, run twice: 0"), "{stdout}");
     assert!(
         stdout.contains("state\tfailed") && stdout.contains("attempts\t3"),

@@ -64,23 +64,23 @@ fn status_shows_steps_in_order_with_throughput() {
         .collect();
     assert_eq!(
         lines[0],
-        "step\twaiting\ttodo\trunning\tdone\tfailed\ttotal\tpct_done\tdone_24h\teta_hours\tinstances\tcost_usd\tunpriced_instances\tabandoned\tsuperseded\tdropped\tblocked"
+        "step\twaiting\theld\ttodo\trunning\tdone\tfailed\ttotal\tpct_done\tdone_24h\teta_hours\tinstances\tcost_usd\tunpriced_instances\tabandoned\tsuperseded\tdropped\tblocked"
     );
     assert_eq!(
         lines[1],
-        "B\t0\t1\t0\t0\t0\t1\t0.0\t0\t\t0\t\t0\t0\t0\t0\t0"
+        "B\t0\t0\t1\t0\t0\t0\t1\t0.0\t0\t\t0\t\t0\t0\t0\t0\t0"
     );
     assert_eq!(
         lines[2],
-        "A\t0\t0\t0\t1\t1\t2\t50.0\t1\t\t0\t\t0\t0\t0\t0\t0"
+        "A\t0\t0\t0\t0\t1\t1\t2\t50.0\t1\t\t0\t\t0\t0\t0\t0\t0"
     );
     assert_eq!(
         lines[3],
-        "Z\t0\t0\t0\t0\t0\t0\t0.0\t0\t\t0\t\t0\t0\t0\t0\t0"
+        "Z\t0\t0\t0\t0\t0\t0\t0\t0.0\t0\t\t0\t\t0\t0\t0\t0\t0"
     );
     assert_eq!(
         lines[4],
-        "C\t0\t1\t0\t0\t0\t1\t0.0\t0\t\t0\t\t0\t0\t0\t0\t0"
+        "C\t0\t0\t1\t0\t0\t0\t1\t0.0\t0\t\t0\t\t0\t0\t0\t0\t0"
     );
     let journey = env
         .anamo(&["status", "--sample", "S2"])
@@ -241,7 +241,7 @@ fn status_sync_keeps_its_sync_lines_off_stdout() {
         .run();
     let first = out.lines().next().unwrap();
     assert!(
-        first.starts_with("step\twaiting\ttodo\trunning\tdone\tfailed\ttotal"),
+        first.starts_with("step\twaiting\theld\ttodo\trunning\tdone\tfailed\ttotal"),
         "{out}"
     );
     assert_eq!(out.lines().count(), 4, "a header and three steps: {out}");

@@ -33,6 +33,7 @@ fn task(collection: &str, id: &str) -> NewTask {
         max_attempts: 2,
         timeout_secs: None,
         after: vec![],
+        require: vec![],
     }
 }
 
@@ -490,7 +491,8 @@ pub fn a_waiting_task_runs_exactly_when_its_sample_upstream_is_done(f: &dyn Fixt
     );
     // Applied twice, or at the old version, a promotion changes nothing.
     assert_eq!(s.promote("S1").unwrap(), 0);
-    assert!(!s.promote_task("B", "S1-B", waiting.version).unwrap());
+    let run = anamo::model::Settle::Run(None);
+    assert!(!s.settle_task("B", "S1-B", waiting.version, &run).unwrap());
     let c = s.claim("B", "w", LEASE).unwrap().unwrap();
     assert_eq!(c.task.task_id, "S1-B");
     assert!(s.claim("B", "w", LEASE).unwrap().is_none());
@@ -629,6 +631,114 @@ pub fn a_promotion_a_crash_skipped_is_repaired_by_a_survey(f: &dyn Fixture) {
     assert_eq!(s.waiting_samples(None).unwrap(), Vec::<String>::new());
 }
 
+/// Runs `collection/id` to the end with a report of this coverage (none when `None`).
+fn run_reporting(s: &dyn TaskStore, collection: &str, coverage: Option<f64>, ok: bool) {
+    let c = s.claim(collection, "w", LEASE).unwrap().unwrap();
+    let mut o = outcome(ok);
+    if let Some(cov) = coverage {
+        o.reported = report(cov);
+    }
+    s.finish(&c, &o).unwrap();
+    if ok && let Some(sample) = &c.task.sample {
+        s.promote(sample).unwrap();
+    }
+}
+
+fn gated(collection: &str, id: &str, after: &str, gates: &[&str]) -> NewTask {
+    let mut t = task(collection, id);
+    t.after = vec![after.into()];
+    t.require = gates.iter().map(|g| g.to_string()).collect();
+    t
+}
+
+pub fn gates_hold_release_and_judge_a_rerun_again(f: &dyn Fixture) {
+    let s = f.open();
+    let state = |c: &str, id: &str| s.get(c, id).unwrap().unwrap().state;
+    let note = |c: &str, id: &str| s.get(c, id).unwrap().unwrap().gate_note.unwrap_or_default();
+    // Upstream done under the threshold, then the gated task added: held at once.
+    s.add(&[task("A", "t1")], false).unwrap();
+    run_reporting(&*s, "A", Some(12.0), true);
+    let r = s
+        .add(&[gated("B", "t1", "A", &["mean_coverage >= 15"])], false)
+        .unwrap();
+    assert_eq!((r.added, r.waiting, r.held), (1, 0, 1));
+    assert_eq!(state("B", "t1"), TaskState::Held);
+    assert_eq!(note("B", "t1"), "held: mean_coverage 12 < 15 (A/t1 run 1)");
+    assert_eq!(s.count_claimable("B").unwrap(), 0);
+    // What waits on a held task is blocked: a person decides.
+    let r = s.add(&[gated("C", "t1", "B", &[])], false).unwrap();
+    assert_eq!((r.waiting, r.blocked), (1, 1));
+    // A re-run upstream with better data is judged again, and passes.
+    s.add(&[task("A", "t1")], true).unwrap();
+    run_reporting(&*s, "A", Some(31.5), true);
+    assert_eq!(state("B", "t1"), TaskState::Todo);
+    assert!(
+        note("B", "t1").starts_with("passed on a later upstream run; was held: mean_coverage 12"),
+        "{}",
+        note("B", "t1")
+    );
+    // Added before its upstream finished: held by the promotion, then released by a person.
+    s.add(&[task("A", "t2")], false).unwrap();
+    s.add(
+        &[gated(
+            "B",
+            "t2",
+            "A",
+            &["mean_coverage >= 15", "sex == 'F'"],
+        )],
+        false,
+    )
+    .unwrap();
+    assert_eq!(state("B", "t2"), TaskState::Waiting);
+    run_reporting(&*s, "A", Some(9.5), true);
+    assert_eq!(state("B", "t2"), TaskState::Held);
+    assert_eq!(note("B", "t2"), "held: mean_coverage 9.5 < 15 (A/t2 run 1)");
+    let t = s.get("B", "t2").unwrap().unwrap();
+    let why = anamo::model::Settle::Release("released by me: fine".into());
+    assert!(s.settle_task("B", "t2", t.version, &why).unwrap());
+    assert!(!s.settle_task("B", "t2", t.version, &why).unwrap());
+    assert_eq!(state("B", "t2"), TaskState::Todo);
+    assert_eq!(note("B", "t2"), "released by me: fine");
+    // A released task is not judged again.
+    s.promote("sample-t2").unwrap();
+    assert_eq!(state("B", "t2"), TaskState::Todo);
+    // Nothing reported: held, saying so.
+    s.add(&[task("A", "t3")], false).unwrap();
+    run_reporting(&*s, "A", None, true);
+    s.add(&[gated("B", "t3", "A", &["mean_coverage >= 15"])], false)
+        .unwrap();
+    assert_eq!(note("B", "t3"), "held: no mean_coverage reported");
+    // A failed run's metrics gate nothing: the task waits on the failure.
+    let mut once = task("A", "t4");
+    once.max_attempts = 1;
+    s.add(&[once], false).unwrap();
+    run_reporting(&*s, "A", Some(40.0), false);
+    s.add(&[gated("B", "t4", "A", &["mean_coverage >= 15"])], false)
+        .unwrap();
+    assert_eq!(state("B", "t4"), TaskState::Waiting);
+    // The upstream task deleted after it was done: its tombstone's report still passes it.
+    s.add(&[task("A", "t5")], false).unwrap();
+    run_reporting(&*s, "A", Some(40.0), true);
+    s.delete("A", &Selector::Ids(vec!["t5".into()])).unwrap();
+    let r = s
+        .add(&[gated("B", "t5", "A", &["mean_coverage >= 15"])], false)
+        .unwrap();
+    assert_eq!((r.waiting, r.held), (0, 0));
+    assert_eq!(state("B", "t5"), TaskState::Todo);
+    // Dropping the sample withdraws its held task.
+    s.add(&[task("A", "t6")], false).unwrap();
+    run_reporting(&*s, "A", Some(1.0), true);
+    s.add(&[gated("B", "t6", "A", &["mean_coverage >= 15"])], false)
+        .unwrap();
+    assert_eq!(state("B", "t6"), TaskState::Held);
+    s.drop_sample("sample-t6", "failed QC").unwrap();
+    assert_eq!(
+        s.delete("B", &Selector::Withdrawn("sample-t6".into()))
+            .unwrap(),
+        1
+    );
+}
+
 /// Runs every suite function against one backend.
 #[macro_export]
 macro_rules! store_suite {
@@ -651,7 +761,8 @@ macro_rules! store_suite {
                 a_failed_upstream_keeps_it_waiting_until_a_retry_lets_the_flow_resume,
                 a_task_after_two_steps_waits_for_both,
                 adding_after_a_step_checks_what_is_upstream,
-                a_promotion_a_crash_skipped_is_repaired_by_a_survey
+                a_promotion_a_crash_skipped_is_repaired_by_a_survey,
+                gates_hold_release_and_judge_a_rerun_again
             );
         }
     };

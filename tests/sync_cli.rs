@@ -72,7 +72,7 @@ fn sync_is_idempotent_records_changes_and_marks_removed_tasks() {
     );
     let progress = env.ok(&["query", "step-progress"]);
     assert!(
-        progress.contains("A\t0\t0\t0\t2\t1\t3\t66.7"),
+        progress.contains("A\t0\t0\t0\t0\t2\t1\t3\t66.7"),
         "removed done tasks still count: {progress}"
     );
     // Done and deleted: adding it again is skipped, unless asked to run it again.

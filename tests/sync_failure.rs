@@ -54,6 +54,7 @@ fn a_failed_sync_keeps_whole_batches_and_records_the_failure() {
             max_attempts: 3,
             timeout_secs: None,
             after: vec![],
+            require: vec![],
         })
         .collect();
     inner.add(&tasks, false).unwrap();

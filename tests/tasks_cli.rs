@@ -288,13 +288,13 @@ fn list_filters_and_formats() {
     env.anamo(&["tasks", "list", "--state", "lost"])
         .fails(2)
         .stderr_first_line(
-            "error: invalid value 'lost' for '--state <STATE>': unknown task state 'lost'; use waiting, todo, running, done or failed",
+            "error: invalid value 'lost' for '--state <STATE>': unknown task state 'lost'; use waiting, held, todo, running, done or failed",
         )
         .run();
     let counts = env.ok(&["tasks", "counts", "--format", "csv"]);
     assert_eq!(
         counts,
-        "collection,waiting,todo,running,done,failed,total\nA,0,2,0,0,0,2\nB,0,1,0,0,0,1\n"
+        "collection,waiting,held,todo,running,done,failed,total\nA,0,0,2,0,0,0,2\nB,0,0,1,0,0,0,1\n"
     );
 }
 

@@ -342,8 +342,8 @@ fn adding_after_a_failed_upstream_says_the_task_cannot_run_yet() {
         ])
         .stderr(
             "1 of the added task(s) cannot run until a person acts: upstream, their sample's \
-             task failed or was removed (`anamo query blocked-samples` after a sync says which; \
-             retry it, or add a fixed one)\n",
+             task failed, was removed or is held by a QC gate (`anamo query blocked-samples` \
+             after a sync says which; retry it, add a fixed one, or release the held one)\n",
         )
         .run();
     assert!(

@@ -47,6 +47,7 @@ pub const SCHEMA: Schema = Schema {
         include_str!("../../migrations/catalog/0011_runs.sql"),
         include_str!("../../migrations/catalog/0012_covering_reads.sql"),
         include_str!("../../migrations/catalog/0013_reported.sql"),
+        include_str!("../../migrations/catalog/0014_gates.sql"),
     ],
     flag: "--catalog/ANAMO_CATALOG",
     creator: "`anamo sync` or `anamo samples import`",

@@ -18,6 +18,9 @@ pub struct StepRow {
     pub step: String,
     /// Waiting for their sample's upstream tasks (`--after`).
     pub waiting: u64,
+    /// Held by a QC gate (`--require`): a person releases them, or a re-run upstream passes
+    /// the gate. Left out of the ETA, as blocked work is.
+    pub held: u64,
     pub todo: u64,
     pub running: u64,
     pub done: u64,
@@ -65,7 +68,7 @@ impl StepRow {
         // Done only with nothing left, nothing blocked and nothing failed: a failure waits for
         // a person as blocked work does.
         if left == 0 {
-            return (self.blocked == 0 && self.failed == 0).then_some(0.0);
+            return (self.blocked == 0 && self.failed == 0 && self.held == 0).then_some(0.0);
         }
         if self.done_24h < ETA_MIN_FINISHES {
             return None;
@@ -102,7 +105,7 @@ impl CatalogRead {
                     (SELECT min(d.finished_at) FROM done_tasks d
                         WHERE d.collection = n.collection AND d.finished_at >= ?1),
                     coalesce(p.abandoned, 0), coalesce(p.superseded, 0), coalesce(p.dropped, 0),
-                    c.usd, coalesce(c.unpriced, 0)
+                    c.usd, coalesce(c.unpriced, 0), coalesce(p.held, 0)
              FROM names n LEFT JOIN progress p ON p.collection = n.collection
              LEFT JOIN costs c ON c.step = n.collection
              ORDER BY n.ordinal IS NULL, n.ordinal, n.collection",
@@ -125,6 +128,7 @@ impl CatalogRead {
                     dropped: n(12)?,
                     cost_usd: r.get(13)?,
                     unpriced_instances: n(14)?,
+                    held: n(15)?,
                     blocked: 0,
                 })
             })?;
@@ -250,7 +254,11 @@ const BLOCKED_SAMPLES: &str = include_str!("../../queries/blocked-samples.sql");
 /// Waiting tasks held for good per step, counted from `blocked-samples`' own rows.
 fn blocked_per_step(conn: &Connection) -> Result<std::collections::HashMap<String, u64>> {
     let report = BLOCKED_SAMPLES.trim().trim_end_matches(';');
-    let sql = format!("SELECT step, count(DISTINCT task_id) FROM ({report}) GROUP BY step");
+    // Waiting tasks only: a held task's own row (upstream '(gate)') is counted as held.
+    let sql = format!(
+        "SELECT step, count(DISTINCT task_id) FROM ({report}) \
+         WHERE upstream_task <> '(gate)' GROUP BY step"
+    );
     let mut stmt = conn.prepare(&sql)?;
     let rows = stmt.query_map(rusqlite::named_params! {":step": ""}, |r| {
         Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64))

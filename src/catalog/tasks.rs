@@ -36,7 +36,7 @@ const FIELDS: &str = "sample = ?3, script = ?4, attrs = ?5, state = ?6, attempts
     max_attempts = ?8, timeout_secs = ?9, owner = ?10, lease_until = ?11, created_at = ?12, \
     updated_at = ?13, started_at = ?14, finished_at = ?15, exit_code = ?16, log_uri = ?17, \
     error_tail = ?18, version = ?19, last_seen_at = ?20, removed_at = NULL, after_steps = ?21, \
-    runs = ?22, reported = ?23";
+    runs = ?22, reported = ?23, require = ?24, gate_note = ?25";
 
 impl Catalog {
     /// After a complete scan by `run`: tasks it did not see are gone from the store.
@@ -180,10 +180,10 @@ impl TaskWriter<'_> {
                     "INSERT INTO tasks (collection, task_id, sample, script, attrs, state, attempts, \
                      max_attempts, timeout_secs, owner, lease_until, created_at, updated_at, \
                      started_at, finished_at, exit_code, log_uri, error_tail, version, \
-                     first_seen_at, last_seen_at, after_steps, runs, reported) VALUES (?1, ?2, ?3, \
-                     ?4, ?5, \
+                     first_seen_at, last_seen_at, after_steps, runs, reported, require, \
+                     gate_note) VALUES (?1, ?2, ?3, ?4, ?5, \
                      ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?20, \
-                     ?21, ?22, ?23)",
+                     ?21, ?22, ?23, ?24, ?25)",
                 )?;
                 let mut update = tx.prepare_cached(&format!(
                     "UPDATE tasks SET {FIELDS} WHERE collection = ?1 AND task_id = ?2"
@@ -216,6 +216,8 @@ impl TaskWriter<'_> {
                     let attrs = serde_json::to_string(&t.attrs).unwrap_or_else(|_| "{}".into());
                     let after = (!t.after.is_empty())
                         .then(|| serde_json::Value::from(t.after.clone()).to_string());
+                    let require = (!t.require.is_empty())
+                        .then(|| serde_json::Value::from(t.require.clone()).to_string());
                     let values = params![
                         t.collection,
                         t.task_id,
@@ -239,7 +241,9 @@ impl TaskWriter<'_> {
                         seen_at,
                         after,
                         t.runs,
-                        t.reported.to_json()
+                        t.reported.to_json(),
+                        require,
+                        t.gate_note
                     ];
                     // The event to record: a first sighting, or a change of state.
                     let from_state = match known {

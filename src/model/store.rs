@@ -15,6 +15,9 @@ pub struct AddReport {
     /// Of those waiting, how many nothing will run until a person acts (an upstream task
     /// failed, or the sample's tasks there were all removed).
     pub blocked: u64,
+    /// Of those added, how many a QC gate holds (their upstream was done already and what it
+    /// reported fails a `--require`).
+    pub held: u64,
     /// Tasks the store has seen before (live or removed), left untouched.
     pub skipped: Vec<Skipped>,
 }
@@ -63,7 +66,10 @@ impl Selector {
             Self::State(st) => task.state == *st,
             Self::Withdrawn(s) => {
                 task.sample.as_deref() == Some(s)
-                    && matches!(task.state, TaskState::Waiting | TaskState::Todo)
+                    && matches!(
+                        task.state,
+                        TaskState::Waiting | TaskState::Held | TaskState::Todo
+                    )
             }
         }
     }
@@ -189,6 +195,34 @@ pub struct SampleTask {
     pub finished_at: Option<i64>,
     /// When the store removed it; `None` for a live task.
     pub removed_at: Option<i64>,
+    /// Its QC gates (`--require`): read for the live waiting and held tasks, which the flow
+    /// judges; empty otherwise.
+    pub require: Vec<String>,
+    /// Why it is held, as the store holds it (for a held task).
+    pub gate_note: Option<String>,
+}
+
+/// What one run of an upstream task reported, as a gate reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpstreamReport {
+    pub collection: String,
+    pub task_id: String,
+    /// Its run's number (`ReadProcessing/S17 run 2`).
+    pub run: u32,
+    pub finished_at: Option<i64>,
+    pub metrics: super::Metrics,
+}
+
+/// How the flow settles a waiting or held task whose upstream is done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settle {
+    /// Its gates pass (or it has none): `todo`, claimable. The note says so when it was held
+    /// before (a re-run upstream passed its gates), so the hold stays on record.
+    Run(Option<String>),
+    /// A gate fails: `held`, with the reason.
+    Hold(String),
+    /// A person lets a held task run anyway: `todo`, the note (who, why, what held it) kept.
+    Release(String),
 }
 
 impl SampleTask {

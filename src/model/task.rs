@@ -15,11 +15,15 @@ pub const MAX_SCRIPT_BYTES: usize = 64 * 1024;
 /// How much of a failed run's stderr is kept on the task.
 pub const ERROR_TAIL_BYTES: usize = 2048;
 
-/// Where a task is in its life: (`waiting` ->) `todo` -> `running` -> `done` / `failed`.
+/// Where a task is in its life: (`waiting` -> [`held` ->]) `todo` -> `running` -> `done` /
+/// `failed`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TaskState {
     /// Added `--after` a step: waits for its sample's tasks there to be done; not claimable.
     Waiting,
+    /// Its upstream is done but a QC gate (`--require`) failed on what it reported: not
+    /// claimable until a person releases it or a re-run upstream passes the gate.
+    Held,
     Todo,
     Running,
     Done,
@@ -27,8 +31,9 @@ pub enum TaskState {
 }
 
 impl TaskState {
-    pub const ALL: [TaskState; 5] = [
+    pub const ALL: [TaskState; 6] = [
         Self::Waiting,
+        Self::Held,
         Self::Todo,
         Self::Running,
         Self::Done,
@@ -38,6 +43,7 @@ impl TaskState {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Waiting => "waiting",
+            Self::Held => "held",
             Self::Todo => "todo",
             Self::Running => "running",
             Self::Done => "done",
@@ -57,12 +63,13 @@ impl FromStr for TaskState {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "waiting" => Ok(Self::Waiting),
+            "held" => Ok(Self::Held),
             "todo" => Ok(Self::Todo),
             "running" => Ok(Self::Running),
             "done" => Ok(Self::Done),
             "failed" => Ok(Self::Failed),
             other => Err(format!(
-                "unknown task state '{other}'; use waiting, todo, running, done or failed"
+                "unknown task state '{other}'; use waiting, held, todo, running, done or failed"
             )),
         }
     }
@@ -103,6 +110,10 @@ pub struct Task {
     pub error_tail: Option<String>,
     /// What its last finished run's script reported (metrics, outputs); empty before one.
     pub reported: Reported,
+    /// QC gates on its upstream's metrics (`mean_coverage >= 15`), as added.
+    pub require: Vec<String>,
+    /// Why it is held (`held: mean_coverage 12.4 < 15 (...)`), or who released it and why.
+    pub gate_note: Option<String>,
     /// Incremented on every write; every write is conditional on it.
     pub version: i64,
 }
@@ -127,6 +138,8 @@ pub struct NewTask {
     /// Steps whose tasks of the same sample must be done first (`--after`): the task starts
     /// `waiting` until they are.
     pub after: Vec<String>,
+    /// QC gates (`--require`) its upstream's reported metrics must pass before it may run.
+    pub require: Vec<String>,
 }
 
 impl NewTask {
@@ -173,6 +186,14 @@ impl NewTask {
                 ));
             }
         }
+        if !self.require.is_empty() && self.after.is_empty() {
+            return Err(format!(
+                "task '{}' has --require gates but waits for no step; a gate reads the metrics \
+                 its sample's upstream tasks reported, so name them with --after",
+                self.task_id
+            ));
+        }
+        super::parse_gates(&self.require)?;
         // DynamoDB items stop at 400 KB, and every write of an item costs a unit per KB of
         // it: a script this size belongs in a file the task calls. Refused here, for every
         // store, before anything is written.
@@ -344,6 +365,7 @@ mod tests {
             max_attempts: 3,
             timeout_secs: None,
             after: vec![],
+            require: vec![],
         };
         assert!(t.validate().is_err());
         t.task_id = "S1".into();

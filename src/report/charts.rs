@@ -21,11 +21,13 @@ impl Svg {
 }
 
 /// The colours of the states, shared with the page's legend and grid.
-pub const STATE_COLOURS: [(&str, RGBColor); 5] = [
+pub const STATE_COLOURS: [(&str, RGBColor); 6] = [
     ("done", RGBColor(46, 139, 87)),
     ("running", RGBColor(52, 101, 164)),
     ("todo", RGBColor(140, 140, 140)),
     ("waiting", RGBColor(200, 130, 0)),
+    // Held by a QC gate: a person decides, so near the failures' red, but not one.
+    ("held", RGBColor(148, 80, 170)),
     ("failed", RGBColor(204, 51, 51)),
 ];
 
@@ -128,7 +130,7 @@ where
     Ok(Svg(svg))
 }
 
-/// One stacked bar per step: done, running, todo, waiting, failed.
+/// One stacked bar per step: done, running, todo, waiting, held, failed.
 pub fn step_bars(steps: &[StepRow]) -> Result<Svg> {
     let most = steps.iter().map(|s| s.total).max().unwrap_or(0).max(1);
     let names: Vec<&str> = steps.iter().map(|s| s.step.as_str()).collect();
@@ -143,6 +145,7 @@ pub fn step_bars(steps: &[StepRow]) -> Result<Svg> {
                 ("running", s.running),
                 ("todo", s.todo),
                 ("waiting", s.waiting),
+                ("held", s.held),
                 ("failed", s.failed),
             ] {
                 if count == 0 {

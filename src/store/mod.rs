@@ -12,8 +12,8 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::model::{
     AddOptions, AddReport, Claim, ClaimAttempt, ClaimFinding, Damaged, NewTask, Outcome, Page,
-    SampleView, Selector, StaleReport, StateCount, Task, TaskFilter, TaskKey, TaskState, Tombstone,
-    Unclaimable,
+    SampleTask, SampleView, Selector, Settle, StaleReport, StateCount, Task, TaskFilter, TaskKey,
+    TaskState, Tombstone, Unclaimable, UpstreamReport,
 };
 
 pub use sqlite::SqliteStore;
@@ -54,12 +54,24 @@ pub trait TaskStore: Send + Sync {
     /// The samples with a waiting task in `collection` (in every collection when `None`).
     fn waiting_samples(&self, collection: Option<&str>) -> Result<Vec<String>>;
 
-    /// Moves a waiting task to `todo`, claimable at once, if it is still waiting at
-    /// `version`; `false` when it was not (already promoted, replaced or deleted).
-    fn promote_task(&self, collection: &str, task_id: &str, version: i64) -> Result<bool>;
+    /// Settles a waiting or held task whose upstream is done, if it is still at `version`:
+    /// `todo` and claimable at once, or `held` with the reason (a release: `todo`, from held
+    /// only). `false` when it was not (already settled, replaced or deleted).
+    fn settle_task(
+        &self,
+        collection: &str,
+        task_id: &str,
+        version: i64,
+        settle: &Settle,
+    ) -> Result<bool>;
 
-    /// Promotes the waiting tasks of `sample` whose upstream is done; how many. Called by the
-    /// worker that finished a task of the sample; harmless to repeat.
+    /// What each of `tasks` (a sample's tasks, live or removed) reported on its last run, for
+    /// those that reported metrics: what gates downstream judge.
+    fn upstream_reports(&self, tasks: &[SampleTask]) -> Result<Vec<UpstreamReport>>;
+
+    /// Settles the waiting (and held) tasks of `sample` whose upstream is done: `todo`, or
+    /// `held` by a gate; how many it moved. Called by the worker that finished a task of the
+    /// sample; harmless to repeat.
     fn promote(&self, sample: &str) -> Result<u64> {
         flow::promote(self, sample)
     }

@@ -303,8 +303,8 @@ pub fn drop_from_queue(
     withdraw_sample(store, catalog, sample)
 }
 
-/// Withdraws a dropped sample's tasks that have not started (waiting or todo) from the store,
-/// with their history (as a delete), step by step: how many per step. Their tombstones say
+/// Withdraws a dropped sample's tasks that have not started (waiting, held or todo) from the
+/// store, with their history (as a delete), step by step: how many per step. Their tombstones say
 /// withdrawn, so adding them again is allowed. Running tasks finish; the catalog sets them
 /// apart with the sample. Nothing is promoted: what waits on them is the sample's too.
 pub fn withdraw_sample(
@@ -316,7 +316,13 @@ pub fn withdraw_sample(
     let steps: std::collections::BTreeSet<&str> = view
         .tasks
         .iter()
-        .filter(|t| t.is_live() && matches!(t.state, TaskState::Waiting | TaskState::Todo))
+        .filter(|t| {
+            t.is_live()
+                && matches!(
+                    t.state,
+                    TaskState::Waiting | TaskState::Held | TaskState::Todo
+                )
+        })
         .map(|t| t.collection.as_str())
         .collect();
     let selector = Selector::Withdrawn(sample.to_string());

@@ -47,6 +47,7 @@ pub(crate) struct TaskFields<'a> {
     max_attempts: Option<u32>,
     timeout_secs: Option<u64>,
     after: Option<Vec<String>>,
+    require: Option<Vec<String>>,
     attrs: Attrs,
 }
 
@@ -84,6 +85,7 @@ impl<'a> TaskFields<'a> {
             max_attempts: None,
             timeout_secs: None,
             after: None,
+            require: None,
             attrs: Attrs::new(),
         }
     }
@@ -115,6 +117,7 @@ impl<'a> TaskFields<'a> {
             }
             "timeout" | "timeout_secs" => self.timeout_secs = Some(parse_timeout(&value)?),
             "after" => self.after = Some(super::parse_after(&value)),
+            "require" => self.require = Some(super::parse_require(&value)),
             _ => {
                 self.attrs.insert(name.to_string(), value);
             }
@@ -155,6 +158,9 @@ impl<'a> TaskFields<'a> {
             max_attempts: self.max_attempts.unwrap_or(self.defaults.max_attempts),
             timeout_secs: self.timeout_secs.or(self.defaults.timeout_secs),
             after: self.after.unwrap_or_else(|| self.defaults.after.clone()),
+            require: self
+                .require
+                .unwrap_or_else(|| self.defaults.require.clone()),
         })
     }
 }
@@ -171,6 +177,7 @@ const FIELDS: &[&str] = &[
     "timeout",
     "timeout_secs",
     "after",
+    "require",
 ];
 
 /// `samples`, `sample2`: a field's name plus `s` or digits is a name of its own.

@@ -142,6 +142,18 @@ fn from_fields(
                 })
                 .collect::<Result<Vec<_>, _>>()?
                 .join(","),
+            // Gates likewise: ["mean_coverage >= 15", "freemix < 0.03"].
+            Value::Array(gates) if name.eq_ignore_ascii_case("require") => gates
+                .into_iter()
+                .map(|g| match g {
+                    Value::String(g) => Ok(g),
+                    other => Err(format!(
+                        "field 'require' holds {}; expected gates such as \"mean_coverage >= 15\"",
+                        type_name(&other)
+                    )),
+                })
+                .collect::<Result<Vec<_>, _>>()?
+                .join(";"),
             value => scalar(&name, value)?,
         };
         task.set(&name, v)?;
@@ -159,6 +171,7 @@ mod tests {
             max_attempts: 3,
             timeout_secs: None,
             after: vec![],
+            require: vec![],
         }
     }
 

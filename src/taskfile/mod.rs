@@ -37,12 +37,25 @@ pub struct Defaults {
     pub timeout_secs: Option<u64>,
     /// Upstream steps (`--after`), for tasks whose file does not name theirs.
     pub after: Vec<String>,
+    /// QC gates (`--require`), for tasks whose file does not name theirs.
+    pub require: Vec<String>,
 }
 
 /// Upstream steps as `--after` and an `after` column give them: comma-separated names.
 pub fn parse_after(value: &str) -> Vec<String> {
     value
         .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// QC gates as a `require` column gives them: `;`-separated (`mean_coverage >= 15; freemix
+/// < 0.03`).
+pub fn parse_require(value: &str) -> Vec<String> {
+    value
+        .split(';')
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(str::to_string)
@@ -227,6 +240,7 @@ pub fn from_samples(
                 max_attempts: defaults.max_attempts,
                 timeout_secs: defaults.timeout_secs,
                 after: defaults.after.clone(),
+                require: defaults.require.clone(),
             },
         ));
     }
@@ -253,6 +267,7 @@ mod tests {
             max_attempts: 3,
             timeout_secs: None,
             after: vec![],
+            require: vec![],
         }
     }
 

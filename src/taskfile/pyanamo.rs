@@ -47,6 +47,7 @@ pub(crate) fn read(file: &str, text: &str, defaults: &Defaults) -> Result<Vec<Lo
                 max_attempts: defaults.max_attempts,
                 timeout_secs: defaults.timeout_secs,
                 after: defaults.after.clone(),
+                require: defaults.require.clone(),
             },
         ));
     }

@@ -14,6 +14,8 @@ use crate::placeholders::Quoting;
 use crate::store::{OpenMode, TaskStore, flow};
 use crate::taskfile::{self, Defaults, FileFormat};
 
+use super::gates;
+
 /// Add tasks (idempotent: ids already in the store are skipped unless --replace).
 ///
 /// From flags:  anamo tasks add -c Alignment --id S1 --sample S1 --script 'align.sh S1'
@@ -80,6 +82,13 @@ pub struct Cmd {
     /// added and done) instead of refusing the batch.
     #[arg(long)]
     pub allow_missing_upstream: bool,
+
+    /// A QC gate on what the --after steps' tasks of the sample reported, e.g.
+    /// 'mean_coverage >= 15' (repeatable): when they are done and a gate fails, the task is
+    /// held, not run. A task file's `require` column (gates separated by ';'), where filled,
+    /// replaces it for that row; anamo.toml's [gates] adds a step's own.
+    #[arg(long = "require", value_name = "GATE")]
+    pub require: Vec<String>,
 }
 
 impl Cmd {
@@ -96,8 +105,16 @@ impl Cmd {
             max_attempts: self.max_attempts,
             timeout_secs: self.timeout,
             after: taskfile::parse_after(&self.after.join(",")),
+            require: self.require.clone(),
         };
-        let (tasks, skipped_done) = self.tasks(defaults)?;
+        let (mut tasks, skipped_done) = self.tasks(defaults)?;
+        gates::with_step_gates(&mut tasks, &crate::config::FileConfig::load()?);
+        for t in &tasks {
+            t.validate().map_err(|e| {
+                crate::error::Error::Invalid(format!("{e} (with anamo.toml's [gates])"))
+            })?;
+        }
+        gates::warn_unknown_metrics(ctx, &tasks)?;
         let store = crate::study::open_store_for_catalog(ctx, OpenMode::Create)?;
         // Tasks removed from the store live on in the catalog (and in the store's tombstones,
         // which add_tasks reads): adding one again would run it again and overwrite its
@@ -178,6 +195,7 @@ impl Cmd {
             max_attempts: defaults.max_attempts,
             timeout_secs: defaults.timeout_secs,
             after: defaults.after,
+            require: defaults.require,
         };
         task.validate().map_err(anyhow::Error::msg)?;
         Ok(task)
@@ -330,11 +348,20 @@ fn say_notes(notes: &[String], report: &AddReport) {
              what they wait for)"
         );
     }
+    if report.held > 0 {
+        crate::note!(
+            "{} of the added task(s) are held by their QC gates: their upstream is done and what \
+             it reported fails a --require (`anamo tasks list --state held` shows why; \
+             `anamo tasks release` lets one run)",
+            report.held
+        );
+    }
     if report.blocked > 0 {
         crate::note!(
             "{} of the added task(s) cannot run until a person acts: upstream, their \
-             sample's task failed or was removed (`anamo query blocked-samples` after a sync \
-             says which; retry it, or add a fixed one)",
+             sample's task failed, was removed or is held by a QC gate (`anamo query \
+             blocked-samples` after a sync says which; retry it, add a fixed one, or release \
+             the held one)",
             report.blocked
         );
     }
@@ -351,6 +378,9 @@ fn added_line(report: &AddReport, store: &str, seen_before: usize, skipped_done:
             "; {} wait for their sample's upstream tasks",
             report.waiting
         ));
+    }
+    if report.held > 0 {
+        line.push_str(&format!("; {} held by their QC gates", report.held));
     }
     let of_dropped = report
         .skipped

@@ -3,6 +3,7 @@
 mod add;
 mod counts;
 mod delete;
+mod gates;
 mod list;
 mod release_stale;
 mod retry;
@@ -25,6 +26,7 @@ pub enum Cmd {
     Retry(retry::Cmd),
     ReleaseStale(release_stale::Cmd),
     Delete(delete::Cmd),
+    Release(gates::ReleaseCmd),
 }
 
 impl Cmd {
@@ -37,6 +39,7 @@ impl Cmd {
             Cmd::Retry(c) => c.run(ctx),
             Cmd::ReleaseStale(c) => c.run(ctx),
             Cmd::Delete(c) => c.run(ctx),
+            Cmd::Release(c) => c.run(ctx),
         }
     }
 }
@@ -84,6 +87,8 @@ pub fn all_fields(t: &Task) -> Vec<(&'static str, Value)> {
         ("sample", json!(t.sample)),
         ("state", json!(t.state.as_str())),
         ("after", json!(t.after.join(","))),
+        ("require", json!(t.require.join("; "))),
+        ("gate_note", json!(t.gate_note)),
         ("attempts", json!(t.attempts)),
         ("max_attempts", json!(t.max_attempts)),
         ("runs", json!(t.runs)),

@@ -20,7 +20,7 @@ use super::claim::{SHARDS, shard_key};
 use super::item::{self, Item};
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
-use crate::model::{NewTask, SampleTask, SampleView, TaskKey, TaskState};
+use crate::model::{NewTask, SampleTask, SampleView, Settle, TaskKey, TaskState, UpstreamReport};
 use crate::store::flow::{self, Refusal};
 
 /// Samples whose tasks `add` reads at once.
@@ -115,24 +115,44 @@ impl DynamoStore {
         Ok(samples.into_iter().collect())
     }
 
-    /// `waiting -> todo` at `version`; when the version read from an index was stale, once
-    /// more at the version a consistent read shows, if the task is still waiting.
-    async fn promote_one(&self, k: &TaskKey, version: i64) -> Result<bool> {
+    /// Settles a waiting or held task at `version`; when the version read from an index was
+    /// stale, once more at the version a consistent read shows, if the task still waits (a
+    /// hold or a release is judged on the task as read, so it is not repeated at another).
+    async fn settle_one(&self, k: &TaskKey, version: i64, settle: &Settle) -> Result<bool> {
         let now = now_ms();
-        if self.update(item::promote(k, version, now)).await?.is_some() {
+        if self
+            .update(item::settle(k, version, now, settle))
+            .await?
+            .is_some()
+        {
             return Ok(true);
+        }
+        if *settle != Settle::Run(None) {
+            return Ok(false);
         }
         let current = self.get_item(&item::key(&k.collection, &k.task_id)).await?;
         let Some(task) = current.and_then(|it| item::to_task(&it).ok()) else {
             return Ok(false);
         };
-        if task.state != TaskState::Waiting || task.version == version {
+        // A gated task is judged on its gates, never promoted at a version it was not read at.
+        if task.state != TaskState::Waiting || task.version == version || !task.require.is_empty() {
             return Ok(false);
         }
         Ok(self
-            .update(item::promote(k, task.version, now))
+            .update(item::settle(k, task.version, now, settle))
             .await?
             .is_some())
+    }
+
+    /// What each of `tasks` reported on its last run (live tasks and tombstones), where it
+    /// reported metrics: one consistent batch read.
+    async fn reports_of(&self, tasks: &[SampleTask]) -> Result<Vec<UpstreamReport>> {
+        let keys: Vec<Item> = tasks.iter().map(item::key_of_sample_task).collect();
+        if keys.is_empty() {
+            return Ok(vec![]);
+        }
+        let items = self.get_many(keys, None).await?;
+        Ok(items.iter().filter_map(item::upstream_report).collect())
     }
 
     /// The state each task of a batch starts in (in batch order): its sample's view with the
@@ -173,6 +193,8 @@ impl DynamoStore {
                     created_at: Some(now_ms()),
                     finished_at: None,
                     removed_at: None,
+                    require: t.require.clone(),
+                    gate_note: None,
                 });
             }
         }
@@ -257,12 +279,20 @@ pub(super) fn waiting_samples(
     store.rt.block_on(store.samples_waiting(collection))
 }
 
-pub(super) fn promote_task(
+pub(super) fn settle_task(
     store: &DynamoStore,
     collection: &str,
     task_id: &str,
     version: i64,
+    settle: &Settle,
 ) -> Result<bool> {
     let k = TaskKey::new(collection, task_id);
-    store.rt.block_on(store.promote_one(&k, version))
+    store.rt.block_on(store.settle_one(&k, version, settle))
+}
+
+pub(super) fn upstream_reports(
+    store: &DynamoStore,
+    tasks: &[SampleTask],
+) -> Result<Vec<UpstreamReport>> {
+    store.rt.block_on(store.reports_of(tasks))
 }

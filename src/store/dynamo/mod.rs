@@ -42,9 +42,9 @@ use super::TaskStore;
 use crate::aws::{self, AwsOptions};
 use crate::error::{Error, Result};
 use crate::model::{
-    AddOptions, AddReport, Claim, ClaimAttempt, ClaimFinding, NewTask, Outcome, Page, SampleView,
-    Selector, StaleReport, StateCount, Task, TaskFilter, TaskKey, TaskState, Tombstone,
-    Unclaimable,
+    AddOptions, AddReport, Claim, ClaimAttempt, ClaimFinding, NewTask, Outcome, Page, SampleTask,
+    SampleView, Selector, Settle, StaleReport, StateCount, Task, TaskFilter, TaskKey, TaskState,
+    Tombstone, Unclaimable, UpstreamReport,
 };
 
 pub struct DynamoStore {
@@ -203,7 +203,9 @@ impl DynamoStore {
 
 impl TaskStore for DynamoStore {
     fn add_tasks(&self, tasks: &[NewTask], opts: AddOptions) -> Result<AddReport> {
-        bulk::add(self, tasks, opts)
+        let mut report = bulk::add(self, tasks, opts)?;
+        crate::store::flow::settle_gated(self, tasks, &mut report)?;
+        Ok(report)
     }
 
     fn sample_view(&self, sample: &str) -> Result<SampleView> {
@@ -218,8 +220,18 @@ impl TaskStore for DynamoStore {
         flow::waiting_samples(self, collection)
     }
 
-    fn promote_task(&self, collection: &str, task_id: &str, version: i64) -> Result<bool> {
-        flow::promote_task(self, collection, task_id, version)
+    fn settle_task(
+        &self,
+        collection: &str,
+        task_id: &str,
+        version: i64,
+        settle: &Settle,
+    ) -> Result<bool> {
+        flow::settle_task(self, collection, task_id, version, settle)
+    }
+
+    fn upstream_reports(&self, tasks: &[SampleTask]) -> Result<Vec<UpstreamReport>> {
+        flow::upstream_reports(self, tasks)
     }
 
     fn try_claim(&self, collection: &str, owner: &str, lease: Duration) -> Result<ClaimAttempt> {

@@ -31,7 +31,9 @@ pub fn initial_state(view: &SampleView, task: &NewTask) -> std::result::Result<T
         return Err(Refusal::Missing(missing.clone()));
     }
     Ok(match outlook(view, &task.after) {
-        Outlook::Ready => TaskState::Todo,
+        // A gated task is judged on its upstream's reports by the settling that follows the
+        // add (flow::settle_gated), the same judgement a promotion makes.
+        Outlook::Ready if task.require.is_empty() => TaskState::Todo,
         _ => TaskState::Waiting,
     })
 }

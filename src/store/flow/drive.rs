@@ -1,22 +1,103 @@
-//! The flow against a store: promoting a sample's ready tasks, and the looks at a step's waiting
-//! tasks that idle workers, `--wait` launches and `release-stale` make, and a retry that leaves
-//! replaced failures alone.
+//! The flow against a store: settling a sample's ready tasks (promoted, or held by a gate, after
+//! a finish or an add), the looks at a step's waiting tasks that idle workers, `--wait`
+//! launches and `release-stale` make, and a retry that leaves replaced failures alone.
 
+use super::gates::{readings, upstream_done, verdict};
 use super::{Outlook, ready, superseded_by, waiting_outlooks};
 use crate::error::Result;
-use crate::model::{SampleView, Survey, TaskState};
+use crate::model::{AddReport, NewTask, SampleTask, SampleView, Settle, Survey, TaskState};
 use crate::store::TaskStore;
 
-/// Promotes the waiting tasks of `sample` whose upstream is done; how many it moved. What a
-/// worker calls after a task of the sample ends done. Safe to repeat: each write is
-/// conditional on the task still waiting at the version read.
+/// Settles the waiting and held tasks of `sample` whose upstream is done (`todo`, or `held`
+/// by a gate); how many it moved. What a worker calls after a task of the sample ends done.
+/// Safe to repeat: each write is conditional on the version read.
 pub fn promote<S: TaskStore + ?Sized>(store: &S, sample: &str) -> Result<u64> {
     let view = store.sample_view(sample)?;
-    let mut moved = 0;
-    for t in ready(&view, None) {
-        moved += store.promote_task(&t.collection, &t.task_id, t.version)? as u64;
+    let settled = settle_ready(store, &view, None, |_| true)?;
+    Ok(settled.iter().filter(|(_, _, moved)| *moved).count() as u64)
+}
+
+/// Settles the ready tasks of one sample's view (in `collection` when given, those `pick`
+/// chooses): each with what it
+/// was settled to (`None`: it stands as it should) and whether the write took. The upstream
+/// reports are read only when a ready task has gates.
+fn settle_ready<'v, S: TaskStore + ?Sized>(
+    store: &S,
+    view: &'v SampleView,
+    collection: Option<&'v str>,
+    pick: impl Fn(&SampleTask) -> bool,
+) -> Result<Vec<(&'v SampleTask, Option<Settle>, bool)>> {
+    let ready: Vec<&SampleTask> = ready(view, collection)
+        .into_iter()
+        .filter(|t| pick(t))
+        .collect();
+    let gated: Vec<&SampleTask> = ready
+        .iter()
+        .filter(|t| !t.require.is_empty())
+        .copied()
+        .collect();
+    let reports = if gated.is_empty() {
+        vec![]
+    } else {
+        let mut upstream: Vec<SampleTask> = vec![];
+        for t in &gated {
+            for u in upstream_done(view, &t.after) {
+                if !upstream.contains(u) {
+                    upstream.push(u.clone());
+                }
+            }
+        }
+        store.upstream_reports(&upstream)?
+    };
+    let mut out = vec![];
+    for t in ready {
+        let settle = verdict(t, &readings(view, &t.after, &reports));
+        let moved = match &settle {
+            Some(s) => store.settle_task(&t.collection, &t.task_id, t.version, s)?,
+            None => false,
+        };
+        out.push((t, settle, moved));
     }
-    Ok(moved)
+    Ok(out)
+}
+
+/// After an add: settles the gated tasks just added whose upstream was done already (they start
+/// `waiting` and are judged here as a promotion would), and counts in `report` those it held
+/// and those that may run at once.
+pub fn settle_gated<S: TaskStore + ?Sized>(
+    store: &S,
+    tasks: &[NewTask],
+    report: &mut AddReport,
+) -> Result<()> {
+    let mut samples: Vec<&str> = tasks
+        .iter()
+        .filter(|t| !t.require.is_empty())
+        .filter_map(|t| t.sample.as_deref())
+        .collect();
+    samples.sort_unstable();
+    samples.dedup();
+    for chunk in samples.chunks(64) {
+        let names: Vec<String> = chunk.iter().map(|s| s.to_string()).collect();
+        for view in store.sample_views(&names)? {
+            // Only the tasks just added: the others of the sample stand as their own
+            // promotions left them.
+            let added = |t: &SampleTask| {
+                tasks
+                    .iter()
+                    .any(|n| n.collection == t.collection && n.task_id == t.task_id)
+            };
+            for (t, settle, moved) in settle_ready(store, &view, None, added)? {
+                if !(moved && t.state == TaskState::Waiting) {
+                    continue;
+                }
+                report.waiting = report.waiting.saturating_sub(1);
+                if matches!(settle, Some(Settle::Hold(_))) {
+                    report.held += 1;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The samples with a waiting task in `collection` that will run without anyone acting (its
@@ -82,16 +163,20 @@ fn look_at<S: TaskStore + ?Sized>(
     collection: Option<&str>,
     survey: &mut Survey,
 ) -> Result<()> {
-    for (t, outlook) in waiting_outlooks(view, collection) {
+    for (t, settle, moved) in settle_ready(store, view, collection, |_| true)? {
+        if t.state != TaskState::Waiting {
+            continue;
+        }
+        match (settle, moved) {
+            (Some(Settle::Hold(_)), true) => survey.blocked += 1,
+            (_, true) => survey.promoted += 1,
+            // Moved by someone else meanwhile: it is not waiting any more.
+            (_, false) => survey.will_run += 1,
+        }
+    }
+    for (_, outlook) in waiting_outlooks(view, collection) {
         match outlook {
-            Outlook::Ready => {
-                if store.promote_task(&t.collection, &t.task_id, t.version)? {
-                    survey.promoted += 1;
-                } else {
-                    // Moved by someone else meanwhile: it is not waiting any more.
-                    survey.will_run += 1;
-                }
-            }
+            Outlook::Ready => {}
             Outlook::WillRun => survey.will_run += 1,
             Outlook::Blocked => survey.blocked += 1,
         }

@@ -5,14 +5,19 @@
 //! so both stores decide alike; the store only reads a sample's tasks and makes the
 //! conditional write `waiting -> todo` (at the version read, so applying a promotion twice
 //! changes nothing). A failed (not superseded) or abandoned upstream holds its downstream
-//! tasks: a person retries, replaces or deletes. Here the rules; `admit.rs` the state a new task
-//! starts in; `drive.rs` the promotions and looks made against a store.
+//! tasks: a person retries, replaces or deletes. A task with QC gates (`--require`) whose
+//! upstream is done is judged on what its upstream reported: `todo`, or `held` with the reason,
+//! which holds what waits on it as a failure does. Here the rules; `admit.rs` the state a new
+//! task starts in; `gates.rs` the verdict of a task's gates; `drive.rs` the promotions and
+//! looks made against a store.
 
 mod admit;
 mod drive;
+mod gates;
 
 pub use admit::{Refusal, initial_state, refused};
-pub use drive::{promote, retry_unreplaced, survey, waiting_samples_by_outlook};
+pub use drive::{promote, retry_unreplaced, settle_gated, survey, waiting_samples_by_outlook};
+pub use gates::{readings, verdict};
 
 use crate::model::{NewTask, SampleTask, SampleView, TaskState};
 use crate::standing::{self, Facts, Standing, StepState};
@@ -79,7 +84,10 @@ fn upstream(view: &SampleView, step: &str) -> Upstream {
     match step_state(view, step) {
         StepState::Done => Upstream::Done,
         StepState::Running | StepState::Todo | StepState::Waiting => Upstream::Pending,
-        StepState::Failed | StepState::Abandoned | StepState::Dropped => Upstream::Failed,
+        // Held by a gate: a person decides, as for a failure.
+        StepState::Failed | StepState::Held | StepState::Abandoned | StepState::Dropped => {
+            Upstream::Failed
+        }
         StepState::NotAdded => Upstream::Missing,
     }
 }
@@ -159,7 +167,7 @@ fn pending_will_finish(view: &SampleView, step: &str, depth: usize) -> bool {
             Standing::Todo | Standing::Running => true,
             Standing::Waiting => outlook_at(view, &t.after, depth + 1) != Outlook::Blocked,
             Standing::Done | Standing::Superseded | Standing::Abandoned => continue,
-            Standing::Failed | Standing::Dropped => false,
+            Standing::Failed | Standing::Held | Standing::Dropped => false,
         };
         if !moving {
             return false;
@@ -190,11 +198,15 @@ fn held_by_a_person(view: &SampleView, after: &[String], depth: usize) -> bool {
     })
 }
 
-/// The waiting tasks of `view` that may run now, in `collection` when given.
+/// The live waiting and held tasks of `view` whose upstream is done: the flow settles each
+/// (`todo`, or `held` by its gates), in `collection` when given. A held task is judged again
+/// here, so a re-run upstream that passes its gates lets it run.
 pub fn ready<'a>(view: &'a SampleView, collection: Option<&'a str>) -> Vec<&'a SampleTask> {
-    waiting_outlooks(view, collection)
-        .filter(|(_, o)| *o == Outlook::Ready)
-        .map(|(t, _)| t)
+    view.tasks
+        .iter()
+        .filter(|t| t.is_live() && matches!(t.state, TaskState::Waiting | TaskState::Held))
+        .filter(|t| collection.is_none_or(|c| t.collection == c))
+        .filter(|t| outlook(view, &t.after) == Outlook::Ready)
         .collect()
 }
 

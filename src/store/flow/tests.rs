@@ -12,6 +12,8 @@ fn t(collection: &str, id: &str, state: TaskState, after: &[&str]) -> SampleTask
         created_at: Some(1),
         finished_at: matches!(state, Done | Failed).then_some(2),
         removed_at: None,
+        require: vec![],
+        gate_note: None,
     }
 }
 
@@ -135,6 +137,7 @@ fn a_new_task_starts_by_its_upstream() {
         max_attempts: 3,
         timeout_secs: None,
         after: after.iter().map(|s| s.to_string()).collect(),
+        require: vec![],
     };
     let v = view(vec![t("A", "a", Done, &[]), t("B", "b", Todo, &[])], &[]);
     assert_eq!(initial_state(&v, &new(&[])), Ok(Todo));

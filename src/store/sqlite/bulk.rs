@@ -49,8 +49,8 @@ impl<'c> Adder<'c> {
                 .prepare_cached("SELECT state FROM tasks WHERE collection = ?1 AND task_id = ?2")?,
             insert: tx.prepare_cached(
                 "INSERT INTO tasks (collection, task_id, sample, script, attrs, state, \
-                 max_attempts, timeout_secs, created_at, updated_at, after_steps) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?9, ?6, ?7, ?8, ?8, ?10) \
+                 max_attempts, timeout_secs, created_at, updated_at, after_steps, require) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?9, ?6, ?7, ?8, ?8, ?10, ?11) \
                  ON CONFLICT (collection, task_id) DO NOTHING",
             )?,
             // Replacing resets the task; a worker still holding it loses its claim, because
@@ -61,7 +61,7 @@ impl<'c> Adder<'c> {
                  lease_until = NULL, started_at = NULL, finished_at = NULL, exit_code = NULL, \
                  log_uri = NULL, error_tail = NULL, reported = NULL, updated_at = ?8, \
                  version = version + 1, \
-                 after_steps = ?10 \
+                 after_steps = ?10, require = ?11, gate_note = NULL \
                  WHERE collection = ?1 AND task_id = ?2",
             )?,
             forget: tx
@@ -100,6 +100,7 @@ impl<'c> Adder<'c> {
             now,
             state.as_str(),
             after_column(&t.after),
+            after_column(&t.require),
         ];
         let skip = |seen| Skipped {
             collection: t.collection.clone(),
@@ -230,7 +231,7 @@ fn selector_sql(selector: &Selector) -> (String, Vec<Box<dyn ToSql>>) {
         Selector::Sample(s) => ("sample = ?".into(), vec![Box::new(s.clone())]),
         Selector::State(s) => ("state = ?".into(), vec![Box::new(s.as_str())]),
         Selector::Withdrawn(s) => (
-            "sample = ? AND state IN ('waiting', 'todo')".into(),
+            "sample = ? AND state IN ('waiting', 'held', 'todo')".into(),
             vec![Box::new(s.clone())],
         ),
         Selector::Ids(ids) => (

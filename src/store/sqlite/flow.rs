@@ -1,19 +1,20 @@
 //! What chained steps read and write: a sample's tasks (live and removed), the samples with
-//! waiting tasks, a waiting task's promotion, and a sample dropped from the study.
+//! waiting tasks, what upstream tasks reported (for gates), a waiting or held task settled,
+//! and a sample dropped from the study.
 
 use rusqlite::{Connection, params};
 
-use super::rows::{after_from, stored_state};
+use super::rows::{after_from, list_from, reported_from, stored_state};
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
-use crate::model::{SampleTask, SampleView};
+use crate::model::{SampleTask, SampleView, Settle, UpstreamReport};
 
 /// Every task of `sample`, live and removed (store/flow.rs decides on them).
 pub(super) fn view_of(conn: &Connection, sample: &str) -> Result<SampleView> {
     let mut view = SampleView::default();
     let mut stmt = conn.prepare_cached(
-        "SELECT collection, task_id, state, version, after_steps, created_at, finished_at \
-         FROM tasks WHERE sample = ?1",
+        "SELECT collection, task_id, state, version, after_steps, created_at, finished_at, \
+         require, gate_note FROM tasks WHERE sample = ?1",
     )?;
     let mut rows = stmt.query(params![sample])?;
     while let Some(r) = rows.next()? {
@@ -32,6 +33,8 @@ pub(super) fn view_of(conn: &Connection, sample: &str) -> Result<SampleView> {
             created_at: r.get(5)?,
             finished_at: r.get(6)?,
             removed_at: None,
+            require: list_from(r.get(7)?, "require").map_err(damaged)?,
+            gate_note: r.get(8)?,
             collection,
             task_id,
         });
@@ -57,6 +60,8 @@ pub(super) fn view_of(conn: &Connection, sample: &str) -> Result<SampleView> {
             created_at: r.get(3)?,
             finished_at: r.get(4)?,
             removed_at: Some(r.get(5)?),
+            require: vec![],
+            gate_note: None,
         });
     }
     Ok(view)
@@ -74,20 +79,70 @@ pub(super) fn waiting_samples(conn: &Connection, collection: Option<&str>) -> Re
     Ok(samples)
 }
 
-/// A waiting task made claimable, if it is still the version the caller judged.
-pub(super) fn promote_task(
+/// Settles a waiting or held task at `version`: `todo` (its gates pass, or released) or
+/// `held` with the reason; false when it is no longer that version (or, for a release, not
+/// held).
+pub(super) fn settle_task(
     conn: &Connection,
     collection: &str,
     task_id: &str,
     version: i64,
+    settle: &Settle,
 ) -> Result<bool> {
-    let n = conn
-        .prepare_cached(
-            "UPDATE tasks SET state = 'todo', updated_at = ?4, version = version + 1 \
-             WHERE collection = ?1 AND task_id = ?2 AND version = ?3 AND state = 'waiting'",
-        )?
-        .execute(params![collection, task_id, version, now_ms()])?;
+    let (state, note, from) = match settle {
+        Settle::Run(note) => ("todo", note.as_deref(), "'waiting', 'held'"),
+        Settle::Hold(why) => ("held", Some(why.as_str()), "'waiting', 'held'"),
+        Settle::Release(why) => ("todo", Some(why.as_str()), "'held'"),
+    };
+    let sql = format!(
+        "UPDATE tasks SET state = ?4, gate_note = ?5, updated_at = ?6, \
+         version = version + 1 \
+         WHERE collection = ?1 AND task_id = ?2 AND version = ?3 AND state IN ({from})"
+    );
+    let n = conn.prepare_cached(&sql)?.execute(params![
+        collection,
+        task_id,
+        version,
+        state,
+        note,
+        now_ms()
+    ])?;
     Ok(n == 1)
+}
+
+/// What each of `tasks` (live or removed) reported on its last run, where it reported metrics.
+pub(super) fn upstream_reports(
+    conn: &Connection,
+    tasks: &[SampleTask],
+) -> Result<Vec<UpstreamReport>> {
+    let mut live = conn.prepare_cached(
+        "SELECT runs, finished_at, reported FROM tasks WHERE collection = ?1 AND task_id = ?2",
+    )?;
+    let mut gone = conn.prepare_cached(
+        "SELECT runs, finished_at, reported FROM tombstones \
+         WHERE collection = ?1 AND task_id = ?2",
+    )?;
+    let mut out = vec![];
+    for t in tasks {
+        let stmt = if t.is_live() { &mut live } else { &mut gone };
+        let mut rows = stmt.query(params![t.collection, t.task_id])?;
+        let Some(r) = rows.next()? else { continue };
+        let reported = reported_from(r.get(2)?).map_err(|reason| Error::Damaged {
+            collection: t.collection.clone(),
+            task_id: t.task_id.clone(),
+            reason,
+        })?;
+        if !reported.metrics.is_empty() {
+            out.push(UpstreamReport {
+                collection: t.collection.clone(),
+                task_id: t.task_id.clone(),
+                run: r.get(0)?,
+                finished_at: r.get(1)?,
+                metrics: reported.metrics,
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// Marks a sample dropped (the first reason stays).

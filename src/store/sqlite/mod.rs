@@ -25,8 +25,9 @@ use super::TaskStore;
 use crate::db::{self, OpenMode, Schema};
 use crate::error::{Result, in_db};
 use crate::model::{
-    AddOptions, AddReport, Claim, ClaimAttempt, NewTask, Outcome, Page, SampleView, Selector,
-    StaleReport, StateCount, Task, TaskFilter, TaskKey, TaskState, Tombstone,
+    AddOptions, AddReport, Claim, ClaimAttempt, NewTask, Outcome, Page, SampleTask, SampleView,
+    Selector, Settle, StaleReport, StateCount, Task, TaskFilter, TaskKey, TaskState, Tombstone,
+    UpstreamReport,
 };
 
 /// The embedded store's schema: its own application id ("anmT"), so a catalog or a stranger's
@@ -42,6 +43,7 @@ const SCHEMA: Schema = Schema {
         include_str!("../../../migrations/store/0005_withdrawn.sql"),
         include_str!("../../../migrations/store/0006_dropped_samples.sql"),
         include_str!("../../../migrations/store/0007_reported.sql"),
+        include_str!("../../../migrations/store/0008_gates.sql"),
     ],
     flag: "--store/ANAMO_STORE",
     creator: "`anamo tasks add`",
@@ -84,7 +86,9 @@ impl SqliteStore {
 
 impl TaskStore for SqliteStore {
     fn add_tasks(&self, tasks: &[NewTask], opts: AddOptions) -> Result<AddReport> {
-        self.write(|tx| bulk::add_tasks(tx, tasks, opts))
+        let mut report = self.write(|tx| bulk::add_tasks(tx, tasks, opts))?;
+        crate::store::flow::settle_gated(self, tasks, &mut report)?;
+        Ok(report)
     }
 
     fn try_claim(&self, collection: &str, owner: &str, lease: Duration) -> Result<ClaimAttempt> {
@@ -123,8 +127,18 @@ impl TaskStore for SqliteStore {
         self.with(|conn| flow::waiting_samples(conn, collection))
     }
 
-    fn promote_task(&self, collection: &str, task_id: &str, version: i64) -> Result<bool> {
-        self.with(|conn| flow::promote_task(conn, collection, task_id, version))
+    fn settle_task(
+        &self,
+        collection: &str,
+        task_id: &str,
+        version: i64,
+        settle: &Settle,
+    ) -> Result<bool> {
+        self.with(|conn| flow::settle_task(conn, collection, task_id, version, settle))
+    }
+
+    fn upstream_reports(&self, tasks: &[SampleTask]) -> Result<Vec<UpstreamReport>> {
+        self.with(|conn| flow::upstream_reports(conn, tasks))
     }
 
     fn get(&self, collection: &str, task_id: &str) -> Result<Option<Task>> {

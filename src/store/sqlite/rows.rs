@@ -10,7 +10,8 @@ use crate::model::{Attrs, LastRun, Reported, Task, TaskState, Tombstone};
 /// The columns `task_from_row` reads, in its order.
 pub(super) const COLUMNS: &str = "collection, task_id, sample, script, attrs, state, attempts, \
     max_attempts, timeout_secs, owner, lease_until, created_at, updated_at, started_at, \
-    finished_at, exit_code, log_uri, error_tail, version, after_steps, runs, reported";
+    finished_at, exit_code, log_uri, error_tail, version, after_steps, runs, reported, require, \
+    gate_note";
 
 /// The columns `tombstone_from_row` reads, in its order.
 pub(super) const TOMBSTONE_COLUMNS: &str = "collection, task_id, sample, state, created_at, \
@@ -51,14 +52,24 @@ pub(super) fn task_from_row(row: &Row<'_>) -> rusqlite::Result<Task> {
         after: after_from(row.get(19)?).map_err(|e| conversion(19, e))?,
         runs: row.get(20)?,
         reported: reported_from(row.get(21)?).map_err(|e| conversion(21, e))?,
+        require: list_from(row.get(22)?, "require").map_err(|e| conversion(22, e))?,
+        gate_note: row.get(23)?,
     })
 }
 
 /// The upstream steps of a task, from their column (a JSON array; NULL when none).
 pub(super) fn after_from(column: Option<String>) -> std::result::Result<Vec<String>, String> {
+    list_from(column, "after_steps")
+}
+
+/// A list of strings from its column (a JSON array; NULL when none).
+pub(super) fn list_from(
+    column: Option<String>,
+    name: &str,
+) -> std::result::Result<Vec<String>, String> {
     match column {
         None => Ok(vec![]),
-        Some(text) => serde_json::from_str(&text).map_err(|e| format!("after_steps: {e}")),
+        Some(text) => serde_json::from_str(&text).map_err(|e| format!("{name}: {e}")),
     }
 }
 
@@ -67,7 +78,7 @@ pub(super) fn reported_from(column: Option<String>) -> std::result::Result<Repor
     column.map_or(Ok(Reported::default()), |text| Reported::from_json(&text))
 }
 
-/// The column value of a task's upstream steps.
+/// The column value of a task's upstream steps, or of its gates.
 pub(super) fn after_column(after: &[String]) -> Option<String> {
     (!after.is_empty()).then(|| serde_json::Value::from(after.to_vec()).to_string())
 }

@@ -220,12 +220,13 @@ pub fn claim_check_read() -> (Expr, String) {
 
 /// A task item (not a mark) whose state is missing or not one anamo writes: nothing claims,
 /// counts or promotes it, so the reads of tasks no claim can take name it too.
-const STATELESS: &str = "(NOT (#state IN (:todo, :waiting, :running, :done, :failed)) \
+const STATELESS: &str = "(NOT (#state IN (:todo, :waiting, :held, :running, :done, :failed)) \
                          AND NOT begins_with(#collection, :mark))";
 
 /// The values [`STATELESS`] names beside `:todo` and `:waiting`, which its callers give.
-fn stateless_values() -> [(&'static str, AttributeValue); 4] {
+fn stateless_values() -> [(&'static str, AttributeValue); 5] {
     [
+        state_value(TaskState::Held),
         state_value(TaskState::Running),
         state_value(TaskState::Done),
         state_value(TaskState::Failed),

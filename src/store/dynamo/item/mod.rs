@@ -61,6 +61,10 @@ const ERROR_TAIL: &str = "error_tail";
 /// What the last finished run reported (metrics, outputs), as JSON: one string keeps the
 /// item's size plain to count against DynamoDB's 400 KB.
 const REPORTED: &str = "reported";
+/// A task's QC gates (`mean_coverage >= 15`), a list of strings.
+const REQUIRE: &str = "require";
+/// Why a held task is held, or who released it and why.
+const GATE_NOTE: &str = "gate_note";
 const VERSION: &str = "version";
 /// The sort key of the sparse claim index: when the task may be claimed (creation time
 /// while `todo`, lease expiry while `running`). Finished tasks do not have it, so the index
@@ -163,6 +167,7 @@ pub fn values_map(values: Values) -> HashMap<String, AttributeValue> {
 pub(crate) fn state_value(state: TaskState) -> (&'static str, AttributeValue) {
     let placeholder = match state {
         TaskState::Waiting => ":waiting",
+        TaskState::Held => ":held",
         TaskState::Todo => ":todo",
         TaskState::Running => ":running",
         TaskState::Done => ":done",

@@ -7,6 +7,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use super::*;
 use crate::model::{
     Attrs, LastRun, NewTask, Reported, SampleTask, Task, TaskKey, TaskState, Tombstone,
+    UpstreamReport,
 };
 
 /// A new task's item in `state`: `todo` and claimable from `now`, or `waiting`.
@@ -18,6 +19,12 @@ pub fn from_new(t: &NewTask, now: i64, version: i64, state: TaskState) -> Item {
         item.insert(
             AFTER.into(),
             AttributeValue::L(t.after.iter().map(|a| s(a)).collect()),
+        );
+    }
+    if !t.require.is_empty() {
+        item.insert(
+            REQUIRE.into(),
+            AttributeValue::L(t.require.iter().map(|g| s(g)).collect()),
         );
     }
     item.insert(ATTEMPTS.into(), n(0));
@@ -140,6 +147,8 @@ pub fn to_task(item: &Item) -> Result<Task, String> {
         log_uri: get_s(item, LOG_URI)?,
         error_tail: get_s(item, ERROR_TAIL)?,
         reported: reported(item)?,
+        require: get_list(item, REQUIRE)?,
+        gate_note: get_s(item, GATE_NOTE)?,
         // Missing on a task written by hand: 0, as for max_attempts.
         version: get_n(item, VERSION)?.unwrap_or(0),
     })
@@ -302,6 +311,8 @@ pub fn of_sample(item: &Item) -> Option<SampleTask> {
             created_at: None,
             finished_at: None,
             removed_at: Some(attr_n(item, MARKED_AT).unwrap_or(0)),
+            require: vec![],
+            gate_note: None,
         });
     }
     if let Some(step) = k.collection.strip_prefix(REMOVED) {
@@ -315,6 +326,8 @@ pub fn of_sample(item: &Item) -> Option<SampleTask> {
             finished_at: attr_n(item, FINISHED_AT),
             // Not in the index: known to be removed, the time read in full when needed.
             removed_at: Some(attr_n(item, REMOVED_AT).unwrap_or(0)),
+            require: vec![],
+            gate_note: None,
         });
     }
     Some(SampleTask {
@@ -324,8 +337,34 @@ pub fn of_sample(item: &Item) -> Option<SampleTask> {
         created_at: attr_n(item, CREATED_AT),
         finished_at: attr_n(item, FINISHED_AT),
         removed_at: None,
+        // Not in the index: the flow reads every waiting and held task again in full.
+        require: get_list(item, REQUIRE).ok()?,
+        gate_note: attr_s(item, GATE_NOTE).map(str::to_string),
         collection: k.collection,
         task_id: k.task_id,
+    })
+}
+
+/// What an item (a task or a tombstone) reported on its last run, when it reported metrics.
+pub fn upstream_report(item: &Item) -> Option<UpstreamReport> {
+    let k = task_key(item)?;
+    let collection = k
+        .collection
+        .strip_prefix(REMOVED)
+        .unwrap_or(&k.collection)
+        .to_string();
+    let metrics = reported(item).ok()?.metrics;
+    if metrics.is_empty() {
+        return None;
+    }
+    Some(UpstreamReport {
+        collection,
+        task_id: k.task_id,
+        run: attr_n(item, RUNS)
+            .unwrap_or(0)
+            .max(attr_n(item, ATTEMPTS).unwrap_or(0)) as u32,
+        finished_at: attr_n(item, FINISHED_AT),
+        metrics,
     })
 }
 

@@ -15,6 +15,7 @@ fn round_trip_and_damage() {
         max_attempts: 3,
         timeout_secs: Some(60),
         after: vec!["Up".into()],
+        require: vec![],
     };
     let item = from_new(&t, 5, 0, TaskState::Todo);
     let back = to_task(&item).unwrap();
@@ -62,6 +63,8 @@ fn expressions_name_known_attributes_and_their_values() {
         LOG_URI,
         ERROR_TAIL,
         REPORTED,
+        REQUIRE,
+        GATE_NOTE,
         VERSION,
         CLAIMABLE_AT,
         CLAIM_SHARD,
@@ -87,6 +90,7 @@ fn expressions_name_known_attributes_and_their_values() {
             max_attempts: 3,
             timeout_secs: None,
             after: vec![],
+            require: vec![],
         },
         5,
         0,
@@ -107,7 +111,9 @@ fn expressions_name_known_attributes_and_their_values() {
         requeue_stale(&k, 1, 2),
         fail_lost(&k, 1, 2),
         retry_failed(&task, 1),
-        promote(&k, 1, 2),
+        settle(&k, 1, 2, &crate::model::Settle::Run(None)),
+        settle(&k, 1, 2, &crate::model::Settle::Hold("held: x".into())),
+        settle(&k, 1, 2, &crate::model::Settle::Release("ok".into())),
         set_shard(&k),
     ];
     let filter = TaskFilter {
@@ -180,6 +186,7 @@ fn old_done_marks_and_tombstones_read_as_removed_tasks() {
             max_attempts: 3,
             timeout_secs: None,
             after: vec![],
+            require: vec![],
         },
         5,
         0,

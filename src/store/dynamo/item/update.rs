@@ -11,7 +11,7 @@ use super::{
     Item, NEVER, OWNER, UPDATED_AT, VERSION, Values, attr_n, attr_s, key, n, names_in, s,
     shard_of_task, state_value,
 };
-use crate::model::{Claim, Outcome, Task, TaskKey, TaskState};
+use crate::model::{Claim, Outcome, Settle, Task, TaskKey, TaskState};
 
 /// One conditional UpdateItem: the key, what it sets and removes, the condition it needs and
 /// the values both use.
@@ -86,6 +86,18 @@ impl TaskWrite {
         let (placeholder, value) = state_value(state);
         self.condition.push(format!("#state = {placeholder}"));
         self.value(placeholder, value)
+    }
+
+    /// Only while the task is in one of `states`.
+    fn only_if_any(mut self, states: &[TaskState]) -> Self {
+        let placeholders: Vec<&str> = states.iter().map(|st| state_value(*st).0).collect();
+        self.condition
+            .push(format!("#state IN ({})", placeholders.join(", ")));
+        for st in states {
+            let (placeholder, value) = state_value(*st);
+            self = self.value(placeholder, value);
+        }
+        self
     }
 
     /// Only while `claim`'s worker holds the task: it owns it, at the version it holds, running.
@@ -225,14 +237,39 @@ pub fn fail_lost(k: &TaskKey, version: i64, now: i64) -> Update {
         .done()
 }
 
-/// Moves a waiting task to `todo`, claimable at once; only at `version` and still waiting,
-/// so a promotion applied twice changes nothing.
-pub fn promote(k: &TaskKey, version: i64, now: i64) -> Update {
-    task_write(k, version, now)
-        .only_if(TaskState::Waiting)
-        .to(TaskState::Todo)
-        .set("#claimable_at = :now")
-        .done()
+/// Settles a waiting or held task whose upstream is done: `todo` and claimable at once, or
+/// `held` (out of the claim index) with the reason; a release only from `held`. Only at
+/// `version`, so a settling applied twice changes nothing.
+pub fn settle(k: &TaskKey, version: i64, now: i64, settle: &Settle) -> Update {
+    let write = task_write(k, version, now);
+    let (write, note) = match settle {
+        Settle::Run(note) => (
+            write
+                .only_if_any(&[TaskState::Waiting, TaskState::Held])
+                .to(TaskState::Todo)
+                .set("#claimable_at = :now"),
+            note.as_deref(),
+        ),
+        Settle::Hold(why) => (
+            write
+                .only_if_any(&[TaskState::Waiting, TaskState::Held])
+                .to(TaskState::Held)
+                .remove("#claimable_at"),
+            Some(why.as_str()),
+        ),
+        Settle::Release(why) => (
+            write
+                .only_if(TaskState::Held)
+                .to(TaskState::Todo)
+                .set("#claimable_at = :now"),
+            Some(why.as_str()),
+        ),
+    };
+    match note {
+        Some(note) => write.set("#gate_note = :note").value(":note", s(note)),
+        None => write.remove("#gate_note"),
+    }
+    .done()
 }
 
 /// Puts a failed task back to `todo` with its attempts reset.
