@@ -35,6 +35,10 @@ const COVERED: &[(&str, &str)] = &[
         "s3_objects::two_thousand_objects_over_two_hundred_samples",
     ),
     (
+        "gate-holds",
+        "gates::a_held_sample_shows_everywhere_and_a_release_or_a_better_rerun_lets_it_run",
+    ),
+    (
         "instance-hours-by-step",
         "instances_sync::sync_records_instance_transitions_and_the_audits_answer",
     ),
@@ -338,17 +342,17 @@ fn task_reports_give_their_rows_on_known_tasks() {
     assert_eq!(
         csv(&["sample-timeline", "-p", "sample=S1"]),
         "step,task_id,state,attempts,owner,started,finished,seconds,exit_code,removed_from_store,\
-         step_state\n\
-         Align,a1,done,1,w1,2026-01-01T10:00:00Z,2026-01-01T10:30:00Z,1800.0,0,0,done\n\
-         Call,c1,done,1,w1,2026-01-02T08:00:00Z,2026-01-02T08:06:00Z,360.0,0,0,done\n"
+         gate,step_state\n\
+         Align,a1,done,1,w1,2026-01-01T10:00:00Z,2026-01-01T10:30:00Z,1800.0,0,0,,done\n\
+         Call,c1,done,1,w1,2026-01-02T08:00:00Z,2026-01-02T08:06:00Z,360.0,0,0,,done\n"
     );
     assert_eq!(
         csv(&["sample-timeline", "-p", "sample=S3"]),
         "step,task_id,state,attempts,owner,started,finished,seconds,exit_code,removed_from_store,\
-         step_state\n\
-         Align,a3,failed,3,w1,2026-01-01T12:00:00Z,2026-01-01T13:00:00Z,3600.0,1,0,failed\n\
-         Call,c4,abandoned,1,w5,2026-01-02T09:00:00Z,,,,1,running\n\
-         Call,c3,running,1,w4,2026-01-02T10:00:00Z,,,,0,running\n"
+         gate,step_state\n\
+         Align,a3,failed,3,w1,2026-01-01T12:00:00Z,2026-01-01T13:00:00Z,3600.0,1,0,,failed\n\
+         Call,c4,abandoned,1,w5,2026-01-02T09:00:00Z,,,,1,,running\n\
+         Call,c3,running,1,w4,2026-01-02T10:00:00Z,,,,0,,running\n"
     );
 
     // Dropped samples, why, when, and how much work they had done (S2: a2).

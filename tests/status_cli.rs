@@ -198,12 +198,13 @@ fn status_sample_is_the_sample_timeline_report() {
             "seconds",
             "exit_code",
             "removed_from_store",
+            "gate",
             "step_state"
         ]
     );
     let steps: Vec<(&str, &str, &str, &str)> = rows[1..]
         .iter()
-        .map(|r| (r[0], r[1], r[2], r[10]))
+        .map(|r| (r[0], r[1], r[2], r[11]))
         .collect();
     assert_eq!(
         steps,

@@ -13,6 +13,7 @@ mod ec2_worker;
 mod file_errors;
 mod flow;
 mod fuzz;
+mod gates;
 mod html_report;
 mod iam;
 mod instances_sync;

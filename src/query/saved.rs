@@ -51,6 +51,10 @@ const BUILT_IN: &[(&str, &str)] = &[
         include_str!("../../queries/files-without-sample.sql"),
     ),
     (
+        "gate-holds.sql",
+        include_str!("../../queries/gate-holds.sql"),
+    ),
+    (
         "instance-hours-by-step.sql",
         include_str!("../../queries/instance-hours-by-step.sql"),
     ),

@@ -107,8 +107,10 @@ impl Cmd {
             after: taskfile::parse_after(&self.after.join(",")),
             require: self.require.clone(),
         };
+        // anamo.toml first: a malformed [gates] is named before any task is read.
+        let config = crate::config::FileConfig::load()?;
         let (mut tasks, skipped_done) = self.tasks(defaults)?;
-        gates::with_step_gates(&mut tasks, &crate::config::FileConfig::load()?);
+        gates::with_step_gates(&mut tasks, &config);
         for t in &tasks {
             t.validate().map_err(|e| {
                 crate::error::Error::Invalid(format!("{e} (with anamo.toml's [gates])"))

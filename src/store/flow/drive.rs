@@ -9,12 +9,15 @@ use crate::model::{AddReport, NewTask, SampleTask, SampleView, Settle, Survey, T
 use crate::store::TaskStore;
 
 /// Settles the waiting and held tasks of `sample` whose upstream is done (`todo`, or `held`
-/// by a gate); how many it moved. What a worker calls after a task of the sample ends done.
+/// by a gate); how many it made claimable. What a worker calls after a task of the sample ends done.
 /// Safe to repeat: each write is conditional on the version read.
 pub fn promote<S: TaskStore + ?Sized>(store: &S, sample: &str) -> Result<u64> {
     let view = store.sample_view(sample)?;
     let settled = settle_ready(store, &view, None, |_| true)?;
-    Ok(settled.iter().filter(|(_, _, moved)| *moved).count() as u64)
+    let may_run = settled
+        .iter()
+        .filter(|(_, settle, moved)| *moved && matches!(settle, Some(Settle::Run(_))));
+    Ok(may_run.count() as u64)
 }
 
 /// Settles the ready tasks of one sample's view (in `collection` when given, those `pick`
