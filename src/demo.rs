@@ -15,6 +15,8 @@ use crate::sync::{TaskSyncOptions, progress_bar, sync_tasks};
 use crate::worker::{self, Options, Shutdown, Summary, Wait};
 
 pub const STEPS: [&str; 3] = ["Alignment", "ReadProcessing", "VariantCalling"];
+/// Variant calling's QC gate: an under-covered sample is held, not called.
+const GATE: &str = "mean_coverage >= 15";
 
 /// Marks a folder as the demo's own: only there does it replace files.
 const MARKER: &str = ".anamo-demo";
@@ -111,7 +113,8 @@ impl Demo {
         let store = SqliteStore::open(&self.store, OpenMode::Create)?;
         store.add(&tasks(&ids), false)?;
         progress(&format!(
-            "added {} tasks over {} chained steps (--after) to {}",
+            "added {} tasks over {} chained steps (--after) to {}; VariantCalling requires \
+             {GATE} (--require): an under-covered sample is held",
             ids.len() * STEPS.len(),
             STEPS.len(),
             self.store.display()
@@ -225,8 +228,8 @@ fn qc_table(ids: &[String]) -> String {
     s
 }
 
-/// The mean coverage sample `i`'s alignment reports: every seventh sample is under-sequenced,
-/// so qc-outliers has something to say.
+/// The mean coverage sample `i`'s read processing reports: every seventh sample is
+/// under-sequenced, so qc-outliers has something to say and the gate holds it.
 fn coverage(i: usize) -> f64 {
     if i % 7 == 3 {
         9.0 + 6.0 * noise(i, 1)
@@ -235,13 +238,16 @@ fn coverage(i: usize) -> f64 {
     }
 }
 
-/// What a step's script reports (README: *What a script reports*): alignment its coverage
-/// and CRAM, variant calling its Ti/Tv and gVCF; read processing nothing.
+/// What a step's script reports (README: *What a script reports*): alignment its CRAM, read
+/// processing the coverage after duplicates are marked (what variant calling's gate reads),
+/// variant calling its Ti/Tv and gVCF.
 fn report(step: &str, i: usize) -> String {
     match step {
-        "Alignment" => format!(
-            "echo 'mean_coverage={:.1}' >> \"$ANAMO_METRICS\"; \
-             echo \"s3://demo-bucket/crams/$ANAMO_SAMPLE.cram\" >> \"$ANAMO_OUTPUTS\"",
+        "Alignment" => {
+            "echo \"s3://demo-bucket/crams/$ANAMO_SAMPLE.cram\" >> \"$ANAMO_OUTPUTS\"".into()
+        }
+        "ReadProcessing" => format!(
+            "echo 'mean_coverage={:.1}' >> \"$ANAMO_METRICS\"",
             coverage(i)
         ),
         "VariantCalling" => format!(
@@ -253,8 +259,9 @@ fn report(step: &str, i: usize) -> String {
     }
 }
 
-/// One task per sample and step, each step `--after` the one before. Sample 5's variant
-/// calling and sample 9's alignment fail once (transient errors) and succeed on the retry.
+/// One task per sample and step, each step `--after` the one before; variant calling requires
+/// [`GATE`] of read processing's report. Sample 5's variant calling and sample 9's alignment
+/// fail once (transient errors) and succeed on the retry.
 fn tasks(ids: &[String]) -> Vec<NewTask> {
     let mut out = vec![];
     for (n, step) in STEPS.iter().enumerate() {
@@ -284,7 +291,11 @@ fn tasks(ids: &[String]) -> Vec<NewTask> {
                 max_attempts: 2,
                 timeout_secs: Some(60),
                 after: upstream.iter().map(|s| s.to_string()).collect(),
-                require: vec![],
+                require: if *step == "VariantCalling" {
+                    vec![GATE.to_string()]
+                } else {
+                    vec![]
+                },
             });
         }
     }

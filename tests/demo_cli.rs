@@ -18,7 +18,7 @@ fn demo_notes(samples: usize) -> String {
             r"demo: imported {samples} samples with QC metrics into d/anamo\.db; dropped S{samples:03} \(withdrew consent\): its tasks count apart\n"
         ),
         format!(
-            r"demo: added {tasks} tasks over 3 chained steps \(--after\) to d/anamo-tasks\.db\n"
+            r"demo: added {tasks} tasks over 3 chained steps \(--after\) to d/anamo-tasks\.db; VariantCalling requires mean_coverage >= 15 \(--require\): an under-covered sample is held\n"
         ),
         step("Alignment"),
         step("ReadProcessing"),
@@ -48,23 +48,29 @@ fn demo_runs_and_every_shipped_report_runs_on_its_catalog() {
         .stderr_matches(&demo_notes(12))
         .run();
     assert!(out.contains("== anamo status"), "{out}");
-    // 12 samples, the three steps run at once, chained: every sample ends done in every step
-    // (the dropped one's tasks are shown apart, not outstanding).
-    for step in ["Alignment", "ReadProcessing", "VariantCalling"] {
+    // 12 samples, the three steps run at once, chained: every sample ends done in the first two
+    // (the dropped one's tasks are shown apart, not outstanding), and variant calling's QC gate
+    // holds the two under-covered samples (S004, S011) for a person.
+    for step in ["Alignment", "ReadProcessing"] {
         assert!(
             out.contains(&format!("{step}\t0\t0\t0\t0\t11\t0\t11\t100.0\t")),
             "{out}"
         );
     }
     assert!(
+        out.contains("VariantCalling\t0\t2\t0\t0\t9\t0\t11\t81.8\t"),
+        "{out}"
+    );
+    assert!(
         out.contains("\t0\t0\t1\t0\n"),
         "the dropped sample's task is shown apart: {out}"
     );
     assert!(
         out.contains(
-            "== anamo query samples-left -p step=VariantCalling\nsample_id\tcohort\tstate\n\n"
+            "== anamo query samples-left -p step=VariantCalling\nsample_id\tcohort\tstate\n\
+             S004\tukb-pilot\theld\nS011\tgnomad-x\theld\n\n"
         ),
-        "no sample is left: {out}"
+        "only the held samples are left: {out}"
     );
     let order = |sql: &str| -> i64 {
         env.catalog_in("d/anamo.db")
@@ -107,10 +113,18 @@ fn demo_runs_and_every_shipped_report_runs_on_its_catalog() {
         let rows = out.lines().count();
         times_are_rfc3339_to_the_second(name, &out);
         match name {
-            "samples-left" => assert_eq!(rows, 0, "{name}: {out}"),
-            "samples-done" => assert_eq!(rows, 11, "12 samples, 1 dropped: {out}"),
+            // Held by variant calling's gate: S004 and S011.
+            "samples-left" => assert_eq!(rows, 2, "{name}: {out}"),
+            "samples-done" => assert_eq!(rows, 9, "12 samples, 1 dropped, 2 held: {out}"),
+            "gate-holds" | "blocked-samples" => {
+                assert_eq!(rows, 2, "{name}: {out}");
+                assert!(
+                    out.contains("held: mean_coverage 9.8 < 15"),
+                    "{name}: {out}"
+                );
+            }
             "sample-timeline" => assert_eq!(rows, 3, "{name}: {out}"),
-            "failed-tasks" | "blocked-samples" => assert_eq!(rows, 0, "{name}: {out}"),
+            "failed-tasks" => assert_eq!(rows, 0, "{name}: {out}"),
             "step-progress" => assert_eq!(rows, 3, "{name}: {out}"),
             "dropped-samples" => assert!(out.contains("withdrew consent"), "{out}"),
             "qc-outliers" => assert!(rows >= 1 && out.contains("mean_coverage"), "{out}"),
@@ -119,7 +133,8 @@ fn demo_runs_and_every_shipped_report_runs_on_its_catalog() {
             "stuck" => assert_eq!(rows, 0, "{name}: {out}"),
             // The demo lists no S3 objects, but its alignment reports each sample's CRAM.
             "samples-missing-files" => assert_eq!(rows, 0, "{name}: {out}"),
-            // What the steps reported: coverage from alignment, Ti/Tv from variant calling.
+            // What the steps reported: coverage from read processing, Ti/Tv from variant
+            // calling.
             "qc-by-step" => {
                 assert_eq!(rows, 2, "{name}: {out}");
                 assert!(

@@ -63,8 +63,8 @@ fn the_demo_s_report_tells_what_status_and_the_catalog_tell() {
     assert_eq!(external_references(&page), Vec::<String>::new());
     assert_eq!(
         page.matches("<svg").count(),
-        4,
-        "the steps' bars, done over time, done per day, run times"
+        5,
+        "the steps' bars, done over time, done per day, run times, the QC gate's histogram"
     );
     // Run times: one row per step, the quartiles in order.
     assert_eq!(page.matches("<tr><td>Alignment</td><td>11</td>").count(), 1);
@@ -569,8 +569,13 @@ fn the_report_renders_offline_in_a_real_browser_on_a_desk_and_a_phone() {
     let (console, dom) = browse(&page, "1200,1800", "--dump-dom");
     let errors: Vec<&str> = console.lines().filter(|l| l.contains(":CONSOLE")).collect();
     assert!(errors.is_empty(), "console messages: {errors:?}");
-    // Every step's % done is on the page as the browser built it.
-    for step in ["Alignment", "ReadProcessing", "VariantCalling"] {
+    // Every step's % done is on the page as the browser built it; variant calling's gate holds
+    // two of eleven.
+    for (step, pct) in [
+        ("Alignment", "100.0%"),
+        ("ReadProcessing", "100.0%"),
+        ("VariantCalling", "81.8%"),
+    ] {
         let row = dom
             .find(&format!("<tr data-step=\"{step}\">"))
             .unwrap_or_else(|| panic!("{step} in the rendered page"));
@@ -579,10 +584,37 @@ fn the_report_renders_offline_in_a_real_browser_on_a_desk_and_a_phone() {
                 .split("</tr>")
                 .next()
                 .unwrap()
-                .contains("<td class=\"pct\">100.0%</td>"),
+                .contains(&format!("<td class=\"pct\">{pct}</td>")),
             "{step}"
         );
     }
+    // The gate's section: the coverage histogram with the threshold drawn in the held colour,
+    // labelled, and the held samples with why.
+    let gate = dom
+        .find("<figure class=\"gate\" data-step=\"VariantCalling\" data-gate=\"mean_coverage &gt;= 15\" data-threshold=\"15\">")
+        .expect("the gate's figure in the rendered page");
+    let figure = dom[gate..].split("</figure>").next().unwrap();
+    assert!(figure.contains("<svg"), "{figure}");
+    let (held, line) = (charts_colour(148, 80, 170), "stroke-width=\"3\"");
+    assert!(
+        figure.contains(&format!("stroke=\"{held}\"")) && figure.contains(line),
+        "the threshold line: {figure}"
+    );
+    assert!(
+        figure.contains("&gt;= 15"),
+        "the threshold's label: {figure}"
+    );
+    let table = dom[dom
+        .find("<table id=\"held-VariantCalling\">")
+        .expect("held table")..]
+        .split("</table>")
+        .next()
+        .unwrap()
+        .to_string();
+    for sample in ["S004", "S011"] {
+        assert!(table.contains(&format!("<td>{sample}</td>")), "{table}");
+    }
+    assert!(table.contains("held: mean_coverage 9"), "{table}");
     let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
     for (name, size) in [
         ("report-desktop.png", "1200,1800"),
@@ -625,4 +657,9 @@ document.body.setAttribute('data-probe',
         pct <= width && failed <= width,
         "% done and failed in view: {figures:?}"
     );
+}
+
+/// How plotters writes a colour in an SVG attribute.
+fn charts_colour(r: u8, g: u8, b: u8) -> String {
+    format!("#{r:02X}{g:02X}{b:02X}")
 }

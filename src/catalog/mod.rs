@@ -2,6 +2,7 @@
 //! EC2 instances, launches and sync runs. Opened in WAL mode and migrated on open. Never
 //! imports the task store: `sync` is the only bridge.
 
+pub mod gates;
 pub mod history;
 mod instances;
 mod objects;

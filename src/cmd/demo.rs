@@ -61,7 +61,7 @@ impl Cmd {
         let sample = format!("S{:03}", demo.samples.clamp(1, 9));
         writeln!(
             out,
-            "\nThe demo's files are in {dir}/. Try:\n  cd {dir}\n  anamo status --sample {sample}\n  anamo query qc-outliers -p metric=mean_coverage -p min=20\n  anamo query qc-by-step\n  anamo query \"SELECT cohort, count(*) FROM samples GROUP BY cohort\"\n  anamo reports\nand open {dir}/anamo-report.html in a browser."
+            "\nThe demo's files are in {dir}/. Try:\n  cd {dir}\n  anamo status --sample {sample}\n  anamo query qc-outliers -p metric=mean_coverage -p min=20\n  anamo query qc-by-step\n  anamo query gate-holds\n  anamo query \"SELECT cohort, count(*) FROM samples GROUP BY cohort\"\n  anamo reports\nand open {dir}/anamo-report.html in a browser."
         )?;
         Ok(())
     }

@@ -411,3 +411,78 @@ pub fn day_bars(days: &[String], per_step: &[(String, Vec<u64>)]) -> Result<Svg>
     }
     Ok(Svg(svg))
 }
+
+/// A QC gate's metric over the cohort: a bar per bin of samples (`counts`, from `lo` in steps
+/// of `width`; a bin whose middle fails the gate in the held colour), and the gate's threshold
+/// as a vertical line in the held colour, labelled.
+pub fn gate_histogram(
+    lo: f64,
+    width: f64,
+    counts: &[u64],
+    passes: impl Fn(f64) -> bool,
+    threshold: f64,
+    metric: &str,
+    label: &str,
+) -> Result<Svg> {
+    let hi = lo + width * counts.len() as f64;
+    let (from, to) = (lo.min(threshold), hi.max(threshold));
+    let pad = (to - from) * 0.05 + 0.5;
+    let most = counts.iter().copied().max().unwrap_or(0).max(1);
+    let top = most + most / 5 + 1;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (720, 280)).into_drawing_area();
+        root.fill(&WHITE).map_err(drawing)?;
+        let mut chart = ChartBuilder::on(&root)
+            .margin(8)
+            .x_label_area_size(44)
+            .y_label_area_size(56)
+            .build_cartesian_2d((from - pad)..(to + pad), 0u64..top)
+            .map_err(drawing)?;
+        chart
+            .configure_mesh()
+            .label_style(TEXT)
+            .axis_desc_style(TEXT)
+            .disable_x_mesh()
+            .x_desc(metric)
+            .y_desc("samples")
+            .draw()
+            .map_err(drawing)?;
+        let (ink, line) = (
+            RGBColor(52, 101, 164),
+            state_colour("held").unwrap_or(BLACK),
+        );
+        let bars = counts
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(i, n)| {
+                let left = lo + width * i as f64;
+                let colour = if passes(left + width / 2.0) {
+                    ink.filled()
+                } else {
+                    line.mix(0.6).filled()
+                };
+                let mut bar = Rectangle::new([(left, 0), (left + width, *n)], colour);
+                bar.set_margin(0, 0, 1, 1);
+                bar
+            });
+        chart.draw_series(bars).map_err(drawing)?;
+        chart
+            .draw_series(std::iter::once(PathElement::new(
+                [(threshold, 0), (threshold, top)],
+                line.stroke_width(3),
+            )))
+            .map_err(drawing)?;
+        let style = TEXT.into_font().color(&line);
+        chart
+            .draw_series(std::iter::once(Text::new(
+                label.to_string(),
+                (threshold, top - top / 12),
+                style,
+            )))
+            .map_err(drawing)?;
+        root.present().map_err(drawing)?;
+    }
+    Ok(Svg(svg))
+}

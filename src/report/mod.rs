@@ -9,6 +9,7 @@
 //! function per section, `charts.rs` draws the SVG.
 
 mod charts;
+mod gates;
 mod page;
 mod sections;
 
@@ -64,12 +65,13 @@ pub fn render(catalog: &CatalogRead, opts: &Options) -> Result<String> {
         body += sections::over_time(catalog)?;
         body += sections::run_times(catalog)?;
         let failed = sections::failures(catalog, opts)?;
+        let gates = gates::gates(catalog, opts)?;
         let (standing, fleet) = second
             .join()
             .map_err(|_| Error::Internal("the report's second reader panicked".into()))??;
         Ok(page::document(
             &opts.title,
-            body + standing + failed + fleet,
+            body + standing + failed + gates + fleet,
         ))
     })
 }
