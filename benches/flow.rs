@@ -1,13 +1,15 @@
 //! The cost of the flow between steps on the SQLite store: 1,000 samples x 3 chained steps
 //! (B --after A, C --after B), every task claimed and finished by one worker, and each done
 //! task's promotion of what waited on it; beside the same 3,000 tasks with no chaining, claimed
-//! and finished without promotions. Prints both, the ratio, and a promotion's own cost.
-//! Asserts nothing about time. Run: `cargo bench --bench flow`.
+//! and finished without promotions; and the chained ones again with two QC gates on each
+//! downstream task (`--require 'q >= 10' --require 'r < 5'`, every run reporting both, every
+//! gate passing), whose promotions read the upstream's reports. Prints each, the ratios, and a
+//! promotion's own cost with and without gates. Asserts nothing about time. Run: `cargo bench --bench flow`.
 //! ANAMO_BENCH_SAMPLES sets the number of samples (default 1000).
 
 use std::time::{Duration, Instant};
 
-use anamo::model::{Attrs, NewTask, Outcome};
+use anamo::model::{Attrs, MetricValue, NewTask, Outcome};
 use anamo::store::{OpenMode, SqliteStore, TaskStore};
 
 const STEPS: [&str; 3] = ["Alignment", "ReadProcessing", "VariantCalling"];
@@ -25,9 +27,11 @@ fn main() {
     // Best of three of each, interleaved, so a busy moment does not land on one side only.
     let mut plain = Run::default();
     let mut chained = Run::default();
+    let mut gated = Run::default();
     for _ in 0..3 {
-        plain = plain.best(run(samples, false));
-        chained = chained.best(run(samples, true));
+        plain = plain.best(run(samples, Mode::Independent));
+        chained = chained.best(run(samples, Mode::Chained));
+        gated = gated.best(run(samples, Mode::Gated));
     }
     let per = |d: Duration| d.as_secs_f64() * 1e6 / tasks as f64;
     println!("{:<48} {:>12} {:>12}", "", "add (ms)", "us per task");
@@ -48,9 +52,33 @@ fn main() {
         per(chained.work) / per(plain.work)
     );
     println!(
-        "  a promotion alone (read the sample's tasks, move what may run): {:.1} us per done task",
-        chained.promote.as_secs_f64() * 1e6 / tasks as f64
+        "{:<48} {:>12.1} {:>12.1}",
+        "chained, two QC gates per downstream task",
+        gated.add.as_secs_f64() * 1e3,
+        per(gated.work)
     );
+    println!(
+        "  ratio gated / chained, per task: {:.2}",
+        per(gated.work) / per(chained.work)
+    );
+    let promotion = |r: &Run| r.promote.as_secs_f64() * 1e6 / tasks as f64;
+    println!(
+        "  a promotion alone (read the sample's tasks, move what may run): {:.1} us per done task",
+        promotion(&chained)
+    );
+    println!(
+        "  a promotion with two gates (also read the upstream's reports, judge): {:.1} us per \
+         done task; ratio {:.2}",
+        promotion(&gated),
+        promotion(&gated) / promotion(&chained)
+    );
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Independent,
+    Chained,
+    Gated,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -76,7 +104,8 @@ impl Run {
     }
 }
 
-fn run(samples: usize, chained: bool) -> Run {
+fn run(samples: usize, mode: Mode) -> Run {
+    let chained = mode != Mode::Independent;
     let dir = tempfile::tempdir().expect("temp dir");
     let store = SqliteStore::open(&dir.path().join("bench.db"), OpenMode::Create).expect("store");
     let batch: Vec<NewTask> = STEPS
@@ -96,7 +125,11 @@ fn run(samples: usize, chained: bool) -> Run {
                 } else {
                     vec![]
                 },
-                require: vec![],
+                require: if mode == Mode::Gated && n > 0 {
+                    vec!["q >= 10".into(), "r < 5".into()]
+                } else {
+                    vec![]
+                },
             })
         })
         .collect();
@@ -108,7 +141,14 @@ fn run(samples: usize, chained: bool) -> Run {
     let started = Instant::now();
     for step in STEPS {
         while let Some(claim) = store.claim(step, "bench", lease).expect("claim") {
-            let outcome = Outcome::success(anamo::clock::now_ms());
+            let mut outcome = Outcome::success(anamo::clock::now_ms());
+            if mode == Mode::Gated {
+                outcome.reported.metrics = [
+                    ("q".to_string(), MetricValue::Number(50.0)),
+                    ("r".to_string(), MetricValue::Number(1.0)),
+                ]
+                .into();
+            }
             store.finish(&claim, &outcome).expect("finish");
             if chained {
                 let t = Instant::now();
