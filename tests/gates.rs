@@ -293,11 +293,18 @@ fn a_held_sample_shows_everywhere_and_a_release_or_a_better_rerun_lets_it_run() 
          `anamo tasks list -c VariantCalling --state held`)\n",
     )
     .run();
-    // S3 re-sequenced: the upstream re-run reports better coverage and the gate passes.
-    upstream(&env, "S3", 33.0, &["--replace"]);
-    env.ok(&["worker", "-c", "ReadProcessing"]);
-    assert_eq!(env.task("S3-vc")["state"], "todo");
     env.ok(&["worker", "-c", "VariantCalling"]);
+    // S3 re-sequenced: while the upstream re-run is queued, a --wait worker of the gated step
+    // stays for it (the held task waits again), and the re-run's better coverage passes.
+    upstream(&env, "S3", 33.0, &["--replace"]);
+    let downstream = env
+        .anamo(&["worker", "-c", "VariantCalling", "--wait"])
+        .spawn();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    assert_eq!(env.task("S3-vc")["state"], "waiting");
+    env.ok(&["worker", "-c", "ReadProcessing"]);
+    let out = downstream.wait(std::time::Duration::from_secs(60));
+    assert!(out.stdout.contains(": 1 done"), "{}", out.stdout);
     assert_eq!(env.read("called.txt"), "called S1\ncalled S2\ncalled S3\n");
     env.ok(&["sync"]);
     let holds = report(&env, &["gate-holds"]);

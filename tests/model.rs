@@ -201,9 +201,22 @@ impl Model {
     }
 
     /// Waiting (and held) tasks of the sample whose upstream step is done become todo, or
-    /// held by B's gate (one pass, as the worker that finished a task of the sample, or a
-    /// delete, promotes).
+    /// held by B's gate, and held ones whose upstream is no longer done wait again (one pass,
+    /// as the worker that finished a task of the sample, or a delete, promotes).
     fn promote(&mut self, sample: usize) {
+        // A held task whose upstream is no longer done (re-run, a new lane) waits again.
+        let again: Vec<usize> = (0..self.tasks.len())
+            .filter(|&i| {
+                let t = &self.tasks[i];
+                t.sample == sample
+                    && !t.removed
+                    && t.state == TaskState::Held
+                    && self.step_state(sample, t.step - 1, false) != "done"
+            })
+            .collect();
+        for i in again {
+            self.tasks[i].state = TaskState::Waiting;
+        }
         let ready: Vec<usize> = (0..self.tasks.len())
             .filter(|&i| {
                 let t = &self.tasks[i];

@@ -725,6 +725,25 @@ pub fn gates_hold_release_and_judge_a_rerun_again(f: &dyn Fixture) {
         .unwrap();
     assert_eq!((r.waiting, r.held), (0, 0));
     assert_eq!(state("B", "t5"), TaskState::Todo);
+    // Held, then its upstream re-run: an idle worker's look finds it waiting again (work that
+    // will run, so a --wait worker stays), and the re-run's report judges it.
+    s.add(&[task("A", "t7")], false).unwrap();
+    run_reporting(&*s, "A", Some(2.0), true);
+    s.add(&[gated("B", "t7", "A", &["mean_coverage >= 15"])], false)
+        .unwrap();
+    assert_eq!(state("B", "t7"), TaskState::Held);
+    s.add(&[task("A", "t7")], true).unwrap();
+    let look = flow::survey(&*s, Some("B"), false).unwrap();
+    // (t4's task, waiting on a failure, is the blocked one)
+    assert_eq!((look.will_run, look.blocked), (1, 1), "{look:?}");
+    assert_eq!(state("B", "t7"), TaskState::Waiting);
+    assert!(
+        note("B", "t7").starts_with("waits for its upstream's new run; was held: mean_coverage 2"),
+        "{}",
+        note("B", "t7")
+    );
+    run_reporting(&*s, "A", Some(20.0), true);
+    assert_eq!(state("B", "t7"), TaskState::Todo);
     // Dropping the sample withdraws its held task.
     s.add(&[task("A", "t6")], false).unwrap();
     run_reporting(&*s, "A", Some(1.0), true);

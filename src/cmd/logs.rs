@@ -98,6 +98,16 @@ impl Cmd {
                 found.collection
             );
         }
+        if found.state == "held" {
+            return anyhow::anyhow!(
+                "task {}/{} has not run: a QC gate holds it (`anamo tasks show {} -c {}` says \
+                 why; `anamo tasks release` lets it run)",
+                found.collection,
+                self.id,
+                self.id,
+                found.collection
+            );
+        }
         if found.state == "running" || found.state == "todo" {
             let now = if found.state == "running" {
                 format!("is running its run {}", found.runs)

@@ -123,6 +123,7 @@ impl Gate {
         let Some((symbol, op)) = Op::ALL.iter().find(|(s, _)| text[at..].starts_with(s)) else {
             return fail(at, "expected one of < <= > >= == !=");
         };
+        let op_at = at;
         at += symbol.len();
         at += text[at..].len() - text[at..].trim_start().len();
         let rest = text[at..].trim_end();
@@ -139,16 +140,24 @@ impl Gate {
             _ => match rest.parse::<f64>() {
                 Ok(n) if n.is_finite() => MetricValue::Number(n),
                 _ => {
-                    return fail(
-                        at,
-                        &format!("'{rest}' is not a number (quote a word: '{rest}')"),
-                    );
+                    // A word is quoted, and only == and != compare one.
+                    let wordy = rest
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+                    let hint = if !wordy {
+                        "a number, such as 15 or 0.03".to_string()
+                    } else if matches!(op, Op::Eq | Op::Ne) {
+                        format!("a number, or a quoted word: '{rest}'")
+                    } else {
+                        format!("a number ({} compares numbers only)", symbol)
+                    };
+                    return fail(at, &format!("'{rest}' is not {hint}"));
                 }
             },
         };
         if matches!(value, MetricValue::Text(_)) && !matches!(op, Op::Eq | Op::Ne) {
             return fail(
-                at - symbol.len(),
+                op_at,
                 "only == and != compare a word; < <= > >= need a number",
             );
         }
@@ -252,11 +261,21 @@ mod tests {
             "{e}"
         );
         let e = Gate::parse("mean_coverage >= fifteen").unwrap_err();
-        assert!(e.contains("column 18") && e.contains("not a number"), "{e}");
+        assert!(
+            e.contains("column 18") && e.contains("'fifteen' is not a number (>= compares"),
+            "{e}"
+        );
+        let e = Gate::parse("sex == F").unwrap_err();
+        assert!(e.contains("a quoted word: 'F'"), "{e}");
+        let e = Gate::parse("mean_coverage >= 15x%").unwrap_err();
+        assert!(e.contains("'15x%' is not a number, such as 15"), "{e}");
         let e = Gate::parse(">= 15").unwrap_err();
         assert!(e.contains("column 1") && e.contains("metric name"), "{e}");
         let e = Gate::parse("sex < 'F'").unwrap_err();
-        assert!(e.contains("only == and !="), "{e}");
+        assert!(
+            e.contains("column 5") && e.contains("only == and !="),
+            "{e}"
+        );
         assert!(Gate::parse("x == 'open").is_err());
         assert!(
             Gate::parse("x >= ")

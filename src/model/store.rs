@@ -223,6 +223,9 @@ pub enum Settle {
     Hold(String),
     /// A person lets a held task run anyway: `todo`, the note (who, why, what held it) kept.
     Release(String),
+    /// A held task whose upstream is no longer done (a re-run or a new lane under way) waits
+    /// again, to be judged on what the re-run reports; the note keeps what held it.
+    Wait(String),
 }
 
 impl SampleTask {

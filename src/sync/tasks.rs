@@ -239,7 +239,7 @@ pub struct Deleted {
     /// on purpose made its sample's state in the step done).
     pub released: u64,
     /// Tasks downstream of the step, on the same samples, that still wait.
-    pub held: u64,
+    pub still_waiting: u64,
 }
 
 /// Deletes tasks with their history: copied into the catalog first (a delete that cannot
@@ -261,7 +261,7 @@ pub fn delete_with_history(
     for sample in &recorded.unfinished_samples {
         deleted.released += store.promote(sample)?;
         let view = store.sample_view(sample)?;
-        deleted.held += view
+        deleted.still_waiting += view
             .tasks
             .iter()
             .filter(|t| t.is_live() && t.state == TaskState::Waiting)

@@ -352,9 +352,9 @@ fn say_notes(notes: &[String], report: &AddReport) {
     }
     if report.held > 0 {
         crate::note!(
-            "{} of the added task(s) are held by their QC gates: their upstream is done and what \
-             it reported fails a --require (`anamo tasks list --state held` shows why; \
-             `anamo tasks release` lets one run)",
+            "{} of the added task(s) are held by their QC gates: their upstream is done and \
+             what it reported fails a gate, or lacks its metric (`anamo tasks list --state \
+             held` shows why; `anamo tasks release` lets one run)",
             report.held
         );
     }

@@ -95,12 +95,12 @@ fn say_released(collection: &str, deleted: &sync::Deleted) {
             deleted.released
         );
     }
-    if deleted.held > 0 {
+    if deleted.still_waiting > 0 {
         crate::note!(
             "{} task(s) downstream still wait for {collection} on these samples: until their \
              remaining tasks there are done, or a new one is added and done. To replace a \
              task, use `tasks add --replace` with the same id, or `tasks retry` a failed one",
-            deleted.held
+            deleted.still_waiting
         );
     }
 }

@@ -18,7 +18,7 @@ pub struct Cmd {
     /// Only this collection.
     #[arg(long, short)]
     pub collection: Option<String>,
-    /// Only tasks in this state: waiting, todo, running, done, failed.
+    /// Only tasks in this state: waiting, held, todo, running, done, failed.
     #[arg(long, value_parser = parse_state)]
     pub state: Option<TaskState>,
     /// Only tasks of this sample.

@@ -57,6 +57,8 @@ pub const LIST_COLUMNS: &[&str] = &[
     "started_at",
     "finished_at",
     "log_uri",
+    // Why a QC gate holds it, or who released it.
+    "gate",
 ];
 
 fn time(ms: Option<i64>) -> Value {
@@ -76,6 +78,7 @@ pub fn list_row(t: &Task) -> Vec<Value> {
         time(t.started_at),
         time(t.finished_at),
         json!(t.log_uri),
+        json!(t.gate_note),
     ]
 }
 

@@ -3,7 +3,7 @@
 //! launches and `release-stale` make, and a retry that leaves replaced failures alone.
 
 use super::gates::{readings, upstream_done, verdict};
-use super::{Outlook, ready, superseded_by, waiting_outlooks};
+use super::{Outlook, outlook, ready, rewaiting, superseded_by, waiting_outlooks};
 use crate::error::Result;
 use crate::model::{AddReport, NewTask, SampleTask, SampleView, Settle, Survey, TaskState};
 use crate::store::TaskStore;
@@ -13,11 +13,32 @@ use crate::store::TaskStore;
 /// Safe to repeat: each write is conditional on the version read.
 pub fn promote<S: TaskStore + ?Sized>(store: &S, sample: &str) -> Result<u64> {
     let view = store.sample_view(sample)?;
+    wait_again(store, &view, None)?;
     let settled = settle_ready(store, &view, None, |_| true)?;
     let may_run = settled
         .iter()
         .filter(|(_, settle, moved)| *moved && matches!(settle, Some(Settle::Run(_))));
     Ok(may_run.count() as u64)
+}
+
+/// Puts back to `waiting` the held tasks of one sample's view (in `collection` when given)
+/// whose upstream is no longer done; each with whether the write took.
+fn wait_again<'v, S: TaskStore + ?Sized>(
+    store: &S,
+    view: &'v SampleView,
+    collection: Option<&'v str>,
+) -> Result<Vec<(&'v SampleTask, bool)>> {
+    let mut out = vec![];
+    for t in rewaiting(view, collection) {
+        let note = format!(
+            "{}{}",
+            super::gates::WAITS_AGAIN,
+            t.gate_note.as_deref().unwrap_or("held")
+        );
+        let moved = store.settle_task(&t.collection, &t.task_id, t.version, &Settle::Wait(note))?;
+        out.push((t, moved));
+    }
+    Ok(out)
 }
 
 /// Settles the ready tasks of one sample's view (in `collection` when given, those `pick`
@@ -166,6 +187,14 @@ fn look_at<S: TaskStore + ?Sized>(
     collection: Option<&str>,
     survey: &mut Survey,
 ) -> Result<()> {
+    // A held task whose upstream is re-run waits again: work that will run, or is blocked.
+    for (t, moved) in wait_again(store, view, collection)? {
+        match (moved, outlook(view, &t.after)) {
+            (true, Outlook::Blocked) => survey.blocked += 1,
+            (true, _) => survey.will_run += 1,
+            (false, _) => {}
+        }
+    }
     for (t, settle, moved) in settle_ready(store, view, collection, |_| true)? {
         if t.state != TaskState::Waiting {
             continue;

@@ -52,6 +52,9 @@ pub fn readings(
     latest.into_iter().map(|(k, (_, _, r))| (k, r)).collect()
 }
 
+/// How a held task that waits again for its upstream's re-run is noted, before what held it.
+pub const WAITS_AGAIN: &str = "waits for its upstream's new run; was ";
+
 /// How to settle `task` (waiting or held, its upstream done) on these readings; `None` when
 /// it stands as it should already (held, for the same reason).
 pub fn verdict(task: &SampleTask, readings: &BTreeMap<String, Reading>) -> Option<Settle> {
@@ -63,10 +66,15 @@ pub fn verdict(task: &SampleTask, readings: &BTreeMap<String, Reading>) -> Optio
     match (hold, task.state) {
         (Some(why), TaskState::Held) if task.gate_note.as_deref() == Some(why.as_str()) => None,
         (Some(why), _) => Some(Settle::Hold(why)),
-        (None, TaskState::Held) => Some(Settle::Run(Some(format!(
-            "passed on a later upstream run; was {}",
-            task.gate_note.as_deref().unwrap_or("held")
-        )))),
+        // Held before (and perhaps waiting again for a re-run since): the pass keeps what held
+        // it on record.
+        (None, _) if task.state == TaskState::Held || task.gate_note.is_some() => {
+            let was = task.gate_note.as_deref().unwrap_or("held");
+            let was = was.strip_prefix(WAITS_AGAIN).unwrap_or(was);
+            Some(Settle::Run(Some(format!(
+                "passed on a later upstream run; was {was}"
+            ))))
+        }
         (None, _) => Some(Settle::Run(None)),
     }
 }

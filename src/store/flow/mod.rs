@@ -210,6 +210,22 @@ pub fn ready<'a>(view: &'a SampleView, collection: Option<&'a str>) -> Vec<&'a S
         .collect()
 }
 
+/// The live held tasks of `view` (in `collection` when given) whose upstream is no longer
+/// done: a re-run or a new lane is under way there (or failed), so they wait again, to be
+/// judged on what it reports rather than on the run that held them.
+pub fn rewaiting<'a>(view: &'a SampleView, collection: Option<&'a str>) -> Vec<&'a SampleTask> {
+    view.tasks
+        .iter()
+        .filter(|t| t.is_live() && t.state == TaskState::Held)
+        .filter(|t| collection.is_none_or(|c| t.collection == c))
+        .filter(|t| {
+            t.after
+                .iter()
+                .any(|step| upstream(view, step) != Upstream::Done)
+        })
+        .collect()
+}
+
 /// The live waiting tasks of `view` (in `collection` when given), each with its outlook.
 fn waiting_outlooks<'a>(
     view: &'a SampleView,

@@ -67,10 +67,10 @@ pub(super) fn view_of(conn: &Connection, sample: &str) -> Result<SampleView> {
     Ok(view)
 }
 
-/// The samples with a waiting task (in `collection`, or anywhere).
+/// The samples with a waiting or held task (in `collection`, or anywhere).
 pub(super) fn waiting_samples(conn: &Connection, collection: Option<&str>) -> Result<Vec<String>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT DISTINCT sample FROM tasks WHERE state = 'waiting' \
+        "SELECT DISTINCT sample FROM tasks WHERE state IN ('waiting', 'held') \
          AND (?1 IS NULL OR collection = ?1) AND sample IS NOT NULL",
     )?;
     let samples = stmt
@@ -93,6 +93,7 @@ pub(super) fn settle_task(
         Settle::Run(note) => ("todo", note.as_deref(), "'waiting', 'held'"),
         Settle::Hold(why) => ("held", Some(why.as_str()), "'waiting', 'held'"),
         Settle::Release(why) => ("todo", Some(why.as_str()), "'held'"),
+        Settle::Wait(why) => ("waiting", Some(why.as_str()), "'held'"),
     };
     let sql = format!(
         "UPDATE tasks SET state = ?4, gate_note = ?5, updated_at = ?6, \

@@ -85,9 +85,15 @@ pub fn marks_of(step: &str) -> Expr {
     )
 }
 
-/// Waiting tasks (a filter).
+/// Waiting and held tasks (a filter): what the flow looks at.
 pub fn waiting() -> Expr {
-    Expr::new("#state = :waiting", vec![state_value(TaskState::Waiting)])
+    Expr::new(
+        "#state IN (:waiting, :held)",
+        vec![
+            state_value(TaskState::Waiting),
+            state_value(TaskState::Held),
+        ],
+    )
 }
 
 /// Running tasks whose lease expired before `now`.

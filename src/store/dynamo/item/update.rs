@@ -237,8 +237,8 @@ pub fn fail_lost(k: &TaskKey, version: i64, now: i64) -> Update {
         .done()
 }
 
-/// Settles a waiting or held task whose upstream is done: `todo` and claimable at once, or
-/// `held` (out of the claim index) with the reason; a release only from `held`. Only at
+/// Settles a waiting or held task: `todo` and claimable at once, or `held` with the reason
+/// (never claimable, as `waiting`); a release, or waiting again, only from `held`. Only at
 /// `version`, so a settling applied twice changes nothing.
 pub fn settle(k: &TaskKey, version: i64, now: i64, settle: &Settle) -> Update {
     let write = task_write(k, version, now);
@@ -250,11 +250,22 @@ pub fn settle(k: &TaskKey, version: i64, now: i64, settle: &Settle) -> Update {
                 .set("#claimable_at = :now"),
             note.as_deref(),
         ),
+        // Held, it stays in the claim index as waiting tasks do (never claimable), so an idle
+        // worker's look finds it when its upstream is re-run.
         Settle::Hold(why) => (
             write
                 .only_if_any(&[TaskState::Waiting, TaskState::Held])
                 .to(TaskState::Held)
-                .remove("#claimable_at"),
+                .set("#claimable_at = :never")
+                .value(":never", n(NEVER)),
+            Some(why.as_str()),
+        ),
+        Settle::Wait(why) => (
+            write
+                .only_if(TaskState::Held)
+                .to(TaskState::Waiting)
+                .set("#claimable_at = :never")
+                .value(":never", n(NEVER)),
             Some(why.as_str()),
         ),
         Settle::Release(why) => (
