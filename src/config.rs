@@ -139,28 +139,19 @@ impl FileConfig {
             let line = starts.get(i).map_or(0, |o| crate::error::line_at(text, *o));
             source.at = format!("{name}:{line}");
         }
+        // A bad entry is named with the line of its key (its first mention in the file).
+        let at = |key: &str, message: String| {
+            let line = text.find(key).map_or(0, |o| crate::error::line_at(text, o));
+            crate::error::Error::input(name, line, message)
+        };
         for (t, usd) in &config.prices {
             if let Err(e) = crate::catalog::prices::check_price(t, *usd) {
-                let line = text
-                    .find(t.as_str())
-                    .map_or(0, |o| crate::error::line_at(text, o));
-                return Err(crate::error::Error::input(
-                    name,
-                    line,
-                    format!("[prices] {e}"),
-                ));
+                return Err(at(t, format!("[prices] {e}")));
             }
         }
         for (step, gates) in &config.gates {
             if let Err(e) = crate::model::parse_gates(gates) {
-                let line = text
-                    .find(step.as_str())
-                    .map_or(0, |o| crate::error::line_at(text, o));
-                return Err(crate::error::Error::input(
-                    name,
-                    line,
-                    format!("[gates] {step}: {e}"),
-                ));
+                return Err(at(step, format!("[gates] {step}: {e}")));
             }
         }
         if let Some(bad) = config

@@ -129,36 +129,43 @@ fn from_fields(
             }
             continue;
         }
-        // Upstream steps may come as a list: ["Alignment", "QC"] is "Alignment,QC".
+        // Upstream steps may come as a list: ["Alignment", "QC"] is "Alignment,QC"; gates
+        // likewise: ["mean_coverage >= 15", "freemix < 0.03"].
         let v = match value {
-            Value::Array(steps) if name.eq_ignore_ascii_case("after") => steps
-                .into_iter()
-                .map(|s| match s {
-                    Value::String(s) => Ok(s),
-                    other => Err(format!(
-                        "field 'after' holds {}; expected step names",
-                        type_name(&other)
-                    )),
-                })
-                .collect::<Result<Vec<_>, _>>()?
-                .join(","),
-            // Gates likewise: ["mean_coverage >= 15", "freemix < 0.03"].
-            Value::Array(gates) if name.eq_ignore_ascii_case("require") => gates
-                .into_iter()
-                .map(|g| match g {
-                    Value::String(g) => Ok(g),
-                    other => Err(format!(
-                        "field 'require' holds {}; expected gates such as \"mean_coverage >= 15\"",
-                        type_name(&other)
-                    )),
-                })
-                .collect::<Result<Vec<_>, _>>()?
-                .join(";"),
+            Value::Array(steps) if name.eq_ignore_ascii_case("after") => {
+                joined(steps, "after", "step names", ",")?
+            }
+            Value::Array(gates) if name.eq_ignore_ascii_case("require") => joined(
+                gates,
+                "require",
+                "gates such as \"mean_coverage >= 15\"",
+                ";",
+            )?,
             value => scalar(&name, value)?,
         };
         task.set(&name, v)?;
     }
     task.finish()
+}
+
+/// A list of strings as the one text its column would hold, joined by `separator`.
+fn joined(
+    list: Vec<Value>,
+    field: &str,
+    expected: &str,
+    separator: &str,
+) -> Result<String, String> {
+    let parts = list
+        .into_iter()
+        .map(|v| match v {
+            Value::String(s) => Ok(s),
+            other => Err(format!(
+                "field '{field}' holds {}; expected {expected}",
+                type_name(&other)
+            )),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(parts.join(separator))
 }
 
 #[cfg(test)]

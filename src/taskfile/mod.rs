@@ -43,19 +43,19 @@ pub struct Defaults {
 
 /// Upstream steps as `--after` and an `after` column give them: comma-separated names.
 pub fn parse_after(value: &str) -> Vec<String> {
-    value
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
+    split_list(value, ',')
 }
 
 /// QC gates as a `require` column gives them: `;`-separated (`mean_coverage >= 15; freemix
 /// < 0.03`).
 pub fn parse_require(value: &str) -> Vec<String> {
+    split_list(value, ';')
+}
+
+/// The non-blank parts of `value` between `separator`s, trimmed.
+fn split_list(value: &str, separator: char) -> Vec<String> {
     value
-        .split(';')
+        .split(separator)
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(str::to_string)
