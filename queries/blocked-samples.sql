@@ -62,7 +62,9 @@ held (collection, task_id, sample, upstream, upstream_task, upstream_state, exit
            (SELECT group_concat(s.value, ',') FROM json_each(t.after_steps) s),
            '(gate)', 'held', NULL, t.gate_note
     FROM task_progress t
-    WHERE t.progress = 'held'
+    -- (the state first: working out every task's progress to find the held ones cost a
+    -- second at 500,000 tasks)
+    WHERE t.state = 'held' AND t.progress = 'held'
     UNION
     SELECT w.collection, w.task_id, w.sample, w.upstream, h.task_id, 'blocked', NULL, NULL
     FROM waits w

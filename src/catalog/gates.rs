@@ -110,7 +110,7 @@ fn held(
     listed: usize,
 ) -> Result<(Vec<Held>, u64)> {
     const HELD: &str = "FROM task_progress t
-         WHERE t.collection = ?1 AND t.progress = 'held'
+         WHERE t.collection = ?1 AND t.state = 'held' AND t.progress = 'held'
            AND EXISTS (SELECT 1 FROM json_each(t.require) g WHERE g.value = ?2)";
     let total: i64 = conn.query_row(
         &format!("SELECT count(*) {HELD}"),
