@@ -141,3 +141,22 @@ pub fn render(rows: &[StepRow], format: Format, out: impl Write) -> Result<()> {
     w.finish()?;
     Ok(())
 }
+
+/// The overview as one line, for `status --watch` in a pipe or a log: the time, then per step
+/// what is outstanding and done (`2026-12-03T10:00:00Z Alignment: 0 waiting, 0 held, 0 todo,
+/// 1 running, 0 failed, 1375 done | VariantCalling: ...`).
+pub fn one_line(rows: &[StepRow], now: i64) -> String {
+    let steps: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            format!(
+                "{}: {} waiting, {} held, {} todo, {} running, {} failed, {} done",
+                r.step, r.waiting, r.held, r.todo, r.running, r.failed, r.done
+            )
+        })
+        .collect();
+    if steps.is_empty() {
+        return format!("{} no task synced yet", rfc3339(now));
+    }
+    format!("{} {}", rfc3339(now), steps.join(" | "))
+}

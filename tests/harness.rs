@@ -460,6 +460,11 @@ impl Running {
         }
     }
 
+    /// What it has written to stdout so far.
+    pub fn stdout_now(&self) -> String {
+        self.streams().stdout
+    }
+
     /// Whether it has ended (without checking how: `wait` does).
     pub fn exited(&mut self) -> bool {
         self.child.try_wait().expect("try_wait").is_some()

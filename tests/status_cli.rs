@@ -4,6 +4,8 @@
 
 use regex::escape;
 
+use std::time::Duration;
+
 use crate::harness::{Env, FRESH};
 
 /// A store with two steps of S1 done and S2's first step failed, synced, with the order set
@@ -251,4 +253,55 @@ fn status_sync_keeps_its_sync_lines_off_stdout() {
 #[test]
 fn every_surface_tells_one_progress_on_the_sqlite_store() {
     crate::progress::progress_matrix(&Env::new());
+}
+
+#[test]
+fn status_watch_prints_a_line_per_refresh_in_a_pipe_and_follows_the_catalog() {
+    let env = Env::new();
+    env.ok(&[
+        "tasks", "add", "-c", "Align", "--id", "a1", "--sample", "S1", "--script", "true",
+    ]);
+    env.anamo(&["sync"]).stderr_matches(".*").run();
+    let watch = env
+        .anamo(&["status", "--watch", "--every", "1s"])
+        .stderr_matches(".*")
+        .spawn();
+    let lines = |n: usize| {
+        crate::harness::wait_for(Duration::from_secs(20), || {
+            watch.stdout_now().lines().count() >= n
+        })
+    };
+    assert!(lines(1), "a first line at once");
+    let first = watch.stdout_now();
+    assert!(
+        first
+            .lines()
+            .next()
+            .unwrap()
+            .ends_with("Z Align: 0 waiting, 0 held, 1 todo, 0 running, 0 failed, 0 done"),
+        "{first}"
+    );
+    env.ok(&["worker", "-c", "Align", "-q"]);
+    env.anamo(&["sync"]).stderr_matches(".*").run();
+    let seen = crate::harness::wait_for(Duration::from_secs(20), || {
+        watch
+            .stdout_now()
+            .lines()
+            .any(|l| l.ends_with("Align: 0 waiting, 0 held, 0 todo, 0 running, 0 failed, 1 done"))
+    });
+    assert!(
+        seen,
+        "a later refresh reads the new sync: {}",
+        watch.stdout_now()
+    );
+    watch.stop(libc::SIGTERM, Duration::from_secs(10));
+    // --every needs --watch; --watch is not for one sample.
+    env.anamo(&["status", "--every", "5s"])
+        .fails(2)
+        .stderr_matches("(?s).*--watch.*")
+        .run();
+    env.anamo(&["status", "--watch", "--sample", "S1"])
+        .fails(2)
+        .stderr_matches("(?s).*cannot be used with.*")
+        .run();
 }

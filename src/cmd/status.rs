@@ -28,10 +28,20 @@ pub struct Cmd {
     /// Output format (default: table on a terminal, TSV in a pipe).
     #[arg(long, short, value_enum)]
     pub format: Option<Format>,
+    /// Keep watching: redraw the step table in place on a terminal, or print one line per
+    /// refresh in a pipe, until stopped (Ctrl-C). With --sync, syncs before each refresh.
+    #[arg(long, conflicts_with_all = ["sample", "format"])]
+    pub watch: bool,
+    /// How often --watch refreshes (e.g. 30s, 5m).
+    #[arg(long, default_value = "30s", value_parser = crate::clock::parse_duration, requires = "watch")]
+    pub every: std::time::Duration,
 }
 
 impl Cmd {
     pub fn run(self, ctx: &Context) -> Result<()> {
+        if self.watch {
+            return self.watch(ctx);
+        }
         if self.sync {
             crate::sync::Request::before_reading()
                 .run(ctx, &mut |synced| crate::note!("{synced}"))?;
@@ -70,5 +80,38 @@ impl Cmd {
             }
         }
         Ok(())
+    }
+
+    /// `--watch`: the table redrawn in place on a terminal, a line per refresh elsewhere.
+    fn watch(&self, ctx: &Context) -> Result<()> {
+        use std::io::{IsTerminal, Write};
+        let terminal = std::io::stdout().is_terminal();
+        loop {
+            if self.sync {
+                crate::sync::Request::before_reading()
+                    .run(ctx, &mut |synced| crate::note!("{synced}"))?;
+            }
+            let conn = crate::catalog::CatalogRead::open(&ctx.catalog_path)?;
+            let rows = conn.overview()?;
+            let mut out = std::io::stdout().lock();
+            if terminal {
+                let running = catalog::sync_in_progress(&ctx.catalog_path);
+                let fresh = status::freshness_line(&conn.freshness()?, running);
+                // Home and clear, then the page: a redraw, not a scroll.
+                write!(out, "\x1b[H\x1b[2J{fresh}\n")?;
+                status::render(&rows, Format::Table, &mut out)?;
+                writeln!(
+                    out,
+                    "every {}; Ctrl-C to stop",
+                    humantime::format_duration(self.every)
+                )?;
+            } else {
+                writeln!(out, "{}", status::one_line(&rows, crate::clock::now_ms()))?;
+            }
+            out.flush()?;
+            drop(out);
+            drop(conn);
+            std::thread::sleep(self.every);
+        }
     }
 }
