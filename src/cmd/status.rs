@@ -98,7 +98,7 @@ impl Cmd {
                 let running = catalog::sync_in_progress(&ctx.catalog_path);
                 let fresh = status::freshness_line(&conn.freshness()?, running);
                 // Home and clear, then the page: a redraw, not a scroll.
-                write!(out, "\x1b[H\x1b[2J{fresh}\n")?;
+                writeln!(out, "\x1b[H\x1b[2J{fresh}")?;
                 status::render(&rows, Format::Table, &mut out)?;
                 writeln!(
                     out,
