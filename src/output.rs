@@ -69,6 +69,11 @@ fn fit(table: &mut Table, names: &[String]) -> Vec<String> {
     {
         table.set_width(w);
     }
+    // A terminal that reports no width (a pseudo-terminal nobody sized) is not zero columns
+    // wide: it is taken for the usual 80.
+    if table.width() == Some(0) {
+        table.set_width(80);
+    }
     let Some(width) = table.width() else {
         return vec![];
     };

@@ -48,17 +48,19 @@ fn set_apart(r: &StepRow) -> String {
 }
 
 /// The ETA as people read it, with the work it leaves out: `3.2h (10 blocked)`, `3.2h (10
-/// blocked, 2 held)`, or `10 blocked` / `2 held` when nothing else is left to forecast; `done`
-/// only when nothing is left, blocked, held or failed.
+/// blocked, 2 held)`, `- (2 held)` without a pace yet, or `10 blocked` / `2 held` when nothing
+/// else is left to forecast; `done` only when nothing is left, blocked, held or failed.
 fn eta(r: &StepRow, now: i64) -> String {
     let out: Vec<String> = [(r.blocked, "blocked"), (r.held, "held")]
         .iter()
         .filter(|(n, _)| *n > 0)
         .map(|(n, what)| format!("{n} {what}"))
         .collect();
+    let left = r.waiting.saturating_sub(r.blocked) + r.todo + r.running;
     match (r.eta_hours(now), out.is_empty()) {
         (h, true) => hours(h),
-        (None, false) => out.join(", "),
+        // Nothing else left: what is out is all there is.
+        (None, false) if left == 0 => out.join(", "),
         (h, false) => format!("{} ({})", hours(h), out.join(", ")),
     }
 }

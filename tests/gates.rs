@@ -62,14 +62,15 @@ fn a_malformed_gate_is_refused_with_its_column_and_nothing_is_added() {
             gate,
         ])
     };
+    // A malformed flag is a usage error, named as the flag (not as a line of --samples).
     add("mean_coverage >> 15")
-        .fails(1)
+        .fails(2)
         .stderr_starts_with(
-            "error: gate 'mean_coverage >> 15': at column 16, '> 15' is not a number",
+            "error: --require: gate 'mean_coverage >> 15': at column 16, '> 15' is not a number",
         )
         .run();
     add("mean_coverage = 15")
-        .fails(1)
+        .fails(2)
         .stderr_one_line_with("at column 15, expected one of < <= > >= == !=")
         .run();
     env.anamo(&[
@@ -87,7 +88,9 @@ fn a_malformed_gate_is_refused_with_its_column_and_nothing_is_added() {
         "q > 1",
     ])
     .fails(1)
-    .stderr_one_line_with("has --require gates but waits for no step")
+    .stderr_one_line_with(
+        "has QC gates (--require, a require column or anamo.toml's [gates]) but waits for no step",
+    )
     .run();
     // A task file's `require` column, line by line.
     env.write(

@@ -147,7 +147,11 @@ impl Gate {
                     let hint = if !wordy {
                         "a number, such as 15 or 0.03".to_string()
                     } else if matches!(op, Op::Eq | Op::Ne) {
-                        format!("a number, or a quoted word: '{rest}'")
+                        format!(
+                            "a number; to compare a word, quote it: '{rest}' (in the shell: \
+                             --require \"{metric} {} '{rest}'\")",
+                            symbol
+                        )
                     } else {
                         format!("a number ({} compares numbers only)", symbol)
                     };
@@ -266,7 +270,10 @@ mod tests {
             "{e}"
         );
         let e = Gate::parse("sex == F").unwrap_err();
-        assert!(e.contains("a quoted word: 'F'"), "{e}");
+        assert!(
+            e.contains("quote it: 'F' (in the shell: --require \"sex == 'F'\")"),
+            "{e}"
+        );
         let e = Gate::parse("mean_coverage >= 15x%").unwrap_err();
         assert!(e.contains("'15x%' is not a number, such as 15"), "{e}");
         let e = Gate::parse(">= 15").unwrap_err();

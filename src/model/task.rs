@@ -188,8 +188,9 @@ impl NewTask {
         }
         if !self.require.is_empty() && self.after.is_empty() {
             return Err(format!(
-                "task '{}' has --require gates but waits for no step; a gate reads the metrics \
-                 its sample's upstream tasks reported, so name them with --after",
+                "task '{}' has QC gates (--require, a require column or anamo.toml's [gates]) \
+                 but waits for no step; a gate reads the metrics its sample's upstream tasks \
+                 reported, so name them with --after",
                 self.task_id
             ));
         }

@@ -105,16 +105,22 @@ impl Cmd {
             max_attempts: self.max_attempts,
             timeout_secs: self.timeout,
             after: taskfile::parse_after(&self.after.join(",")),
-            require: self.require.clone(),
+            // `--require 'a >= 1; b < 2'` is two gates, as in a task file's column.
+            require: self
+                .require
+                .iter()
+                .flat_map(|g| taskfile::parse_require(g))
+                .collect(),
         };
+        // Checked here, so a bad flag is not blamed on a line of the --samples file.
+        crate::model::parse_gates(&defaults.require)
+            .map_err(|e| crate::error::Error::Usage(format!("--require: {e}")))?;
         // anamo.toml first: a malformed [gates] is named before any task is read.
         let config = crate::config::FileConfig::load()?;
         let (mut tasks, skipped_done) = self.tasks(defaults)?;
         gates::with_step_gates(&mut tasks, &config);
         for t in &tasks {
-            t.validate().map_err(|e| {
-                crate::error::Error::Invalid(format!("{e} (with anamo.toml's [gates])"))
-            })?;
+            t.validate().map_err(crate::error::Error::Invalid)?;
         }
         gates::warn_unknown_metrics(ctx, &tasks)?;
         let store = crate::study::open_store_for_catalog(ctx, OpenMode::Create)?;
