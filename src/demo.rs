@@ -98,16 +98,10 @@ impl Demo {
         write(&qc_csv, &qc_table(&ids))?;
         cat.import_qc(&qc_csv, "qc.csv")?;
         cat.set_steps(&STEPS.map(String::from))?;
-        if let Some(last) = ids.last() {
-            cat.drop_sample(last, "withdrew consent")?;
-        }
         progress(&format!(
-            "imported {} samples with QC metrics into {}{}",
+            "imported {} samples with QC metrics into {}",
             ids.len(),
             self.catalog.display(),
-            ids.last()
-                .map(|s| format!("; dropped {s} (withdrew consent): its tasks count apart"))
-                .unwrap_or_default()
         ));
 
         let store = SqliteStore::open(&self.store, OpenMode::Create)?;
@@ -146,6 +140,15 @@ impl Demo {
         for (step, (summary, result)) in STEPS.iter().zip(ran) {
             result?;
             progress(&format!("{step}: {}", line(&summary)));
+        }
+        // Consent withdrawn after the run, as `anamo samples drop` does it: the store will not
+        // take the sample's tasks again, and the catalog sets what it did apart.
+        if let Some(last) = ids.last() {
+            cat.drop_sample(last, "withdrew consent")?;
+            crate::sync::drop_from_queue(&store, &mut cat, last, "withdrew consent", false)?;
+            progress(&format!(
+                "dropped {last} (withdrew consent after its run): its tasks count apart"
+            ));
         }
         let bar = progress_bar(None, "syncing");
         let report = sync_tasks(&store, &mut cat, &TaskSyncOptions::default(), &bar)?;

@@ -15,7 +15,7 @@ fn demo_notes(samples: usize) -> String {
     let tasks = samples * 3;
     [
         format!(
-            r"demo: imported {samples} samples with QC metrics into d/anamo\.db; dropped S{samples:03} \(withdrew consent\): its tasks count apart\n"
+            r"demo: imported {samples} samples with QC metrics into d/anamo\.db\n"
         ),
         format!(
             r"demo: added {tasks} tasks over 3 chained steps \(--after\) to d/anamo-tasks\.db; VariantCalling requires mean_coverage >= 15 \(--require\): an under-covered sample is held\n"
@@ -23,6 +23,9 @@ fn demo_notes(samples: usize) -> String {
         step("Alignment"),
         step("ReadProcessing"),
         step("VariantCalling"),
+        format!(
+            r"demo: dropped S{samples:03} \(withdrew consent after its run\): its tasks count apart\n"
+        ),
         format!(r"demo: synced {tasks} tasks into the catalog\n"),
         r"demo: wrote the HTML report d/anamo-report\.html\n".to_string(),
     ]
