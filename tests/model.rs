@@ -7,7 +7,8 @@
 //! every operation the store's live tasks must equal the model's (what the flow promoted or
 //! held included); after every sync every catalog surface must: each task's progress, each
 //! sample's state per step, the step counts `status` prints (held among them), samples-left,
-//! samples-done, failed-tasks, blocked-samples (held tasks among them) and throughput-by-day. A failure is shrunk and printed as a shell script of anamo commands.
+//! samples-done, failed-tasks, blocked-samples (held tasks among them) and throughput-by-day.
+//! A failure is shrunk and printed as a shell script of anamo commands.
 //!
 //! `ANAMO_MODEL_CASES` sets how many histories (default 200 on SQLite, 50 on DynamoDB) and
 //! `ANAMO_MODEL_SEED` a seed to replay; scripts/model-soak.sh runs thousands.

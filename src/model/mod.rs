@@ -4,7 +4,8 @@
 //! the store calls take and give: selectors, filters, pages, reports, tombstones, counts
 //! (`store`); and the EC2 instances and S3 objects that launch and sync record (`aws`). No I/O
 //! here and no imports of our own modules: the stores, the catalog and the AWS adapters
-//! convert to and from these types at their edges. Everything is re-exported here: callers name `crate::model::X`.
+//! convert to and from these types at their edges. Everything is re-exported here: callers
+//! name `crate::model::X`.
 
 mod aws;
 mod gate;

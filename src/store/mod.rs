@@ -54,9 +54,10 @@ pub trait TaskStore: Send + Sync {
     /// The samples with a waiting task in `collection` (in every collection when `None`).
     fn waiting_samples(&self, collection: Option<&str>) -> Result<Vec<String>>;
 
-    /// Settles a waiting or held task whose upstream is done, if it is still at `version`:
-    /// `todo` and claimable at once, or `held` with the reason (a release: `todo`, from held
-    /// only). `false` when it was not (already settled, replaced or deleted).
+    /// Settles a waiting or held task, if it is still at `version`: its upstream done, `todo`
+    /// and claimable at once, or `held` with the reason; from held only, a release (`todo`) or
+    /// waiting again (its upstream re-run). `false` when it was not (already settled, replaced
+    /// or deleted).
     fn settle_task(
         &self,
         collection: &str,

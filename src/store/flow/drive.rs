@@ -9,8 +9,9 @@ use crate::model::{AddReport, NewTask, SampleTask, SampleView, Settle, Survey, T
 use crate::store::TaskStore;
 
 /// Settles the waiting and held tasks of `sample` whose upstream is done (`todo`, or `held`
-/// by a gate); how many it made claimable. What a worker calls after a task of the sample ends done.
-/// Safe to repeat: each write is conditional on the version read.
+/// by a gate), and puts back to waiting the held ones whose upstream is re-run; how many it
+/// made claimable. What a worker calls after a task of the sample ends done. Safe to repeat:
+/// each write is conditional on the version read.
 pub fn promote<S: TaskStore + ?Sized>(store: &S, sample: &str) -> Result<u64> {
     let view = store.sample_view(sample)?;
     wait_again(store, &view, None)?;
@@ -42,9 +43,8 @@ fn wait_again<'v, S: TaskStore + ?Sized>(
 }
 
 /// Settles the ready tasks of one sample's view (in `collection` when given, those `pick`
-/// chooses): each with what it
-/// was settled to (`None`: it stands as it should) and whether the write took. The upstream
-/// reports are read only when a ready task has gates.
+/// chooses): each with what it was settled to (`None`: it stands as it should) and whether
+/// the write took. The upstream reports are read only when a ready task has gates.
 fn settle_ready<'v, S: TaskStore + ?Sized>(
     store: &S,
     view: &'v SampleView,
@@ -74,8 +74,18 @@ fn settle_ready<'v, S: TaskStore + ?Sized>(
         store.upstream_reports(&upstream)?
     };
     let mut out = vec![];
+    let none = Default::default();
     for t in ready {
-        let settle = verdict(t, &readings(view, &t.after, &reports));
+        // Only a gated task reads what its upstream reported: a plain promotion stays as
+        // cheap as it was.
+        let found;
+        let readings = if t.require.is_empty() {
+            &none
+        } else {
+            found = readings(view, &t.after, &reports);
+            &found
+        };
+        let settle = verdict(t, readings);
         let moved = match &settle {
             Some(s) => store.settle_task(&t.collection, &t.task_id, t.version, s)?,
             None => false,

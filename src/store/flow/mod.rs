@@ -17,7 +17,6 @@ mod gates;
 
 pub use admit::{Refusal, initial_state, refused};
 pub use drive::{promote, retry_unreplaced, settle_gated, survey, waiting_samples_by_outlook};
-pub use gates::{readings, verdict};
 
 use crate::model::{NewTask, SampleTask, SampleView, TaskState};
 use crate::standing::{self, Facts, Standing, StepState};

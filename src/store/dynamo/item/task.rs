@@ -360,9 +360,7 @@ pub fn upstream_report(item: &Item) -> Option<UpstreamReport> {
     Some(UpstreamReport {
         collection,
         task_id: k.task_id,
-        run: attr_n(item, RUNS)
-            .unwrap_or(0)
-            .max(attr_n(item, ATTEMPTS).unwrap_or(0)) as u32,
+        run: runs(item),
         finished_at: attr_n(item, FINISHED_AT),
         metrics,
     })
