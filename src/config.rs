@@ -94,6 +94,22 @@ pub struct SyncConfig {
     /// `[[sync.objects]]` tables: S3 prefixes to list (as --objects).
     #[serde(default)]
     pub objects: Vec<ObjectSource>,
+    /// How far before its last complete read an incremental sync starts (`"5m"`).
+    #[serde(default, deserialize_with = "duration")]
+    pub overlap: Option<std::time::Duration>,
+    /// How old the last full scan may be before `sync` makes another (`"24h"`).
+    #[serde(default, deserialize_with = "duration")]
+    pub full_every: Option<std::time::Duration>,
+}
+
+/// A duration written as `anamo` reads every one (`90s`, `10m`, `24h`).
+fn duration<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<std::time::Duration>, D::Error> {
+    let text = <String as serde::Deserialize>::deserialize(d)?;
+    crate::clock::parse_duration(&text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]

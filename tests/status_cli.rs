@@ -57,7 +57,7 @@ fn status_shows_steps_in_order_with_throughput() {
     let stdout = env
         .anamo(&["status", "--sync"])
         .stderr_matches(&format!(
-            r"synced tasks from sqlite://[^\n]+ into anamo\.db: 4 seen, 4 new, 0 changed state, 0 removed in \d+\.\ds\n{FRESH}"
+            r"synced tasks from sqlite://[^\n]+ into anamo\.db: 4 seen, 4 new, 0 changed state, 0 removed in \d+\.\ds \(full scan: first sync of this catalog, 4 item\(s\) read\)\n{FRESH}"
         ))
         .run();
     let lines: Vec<&str> = stdout
@@ -239,7 +239,7 @@ fn status_sync_keeps_its_sync_lines_off_stdout() {
     let out = env
         .anamo(&["status", "--sync", "--format", "tsv"])
         .stderr_matches(&format!(
-            r"synced tasks from sqlite://[^\n]+ into anamo\.db: 3 seen, 0 new, 0 changed state, 0 removed in [0-9.]+s\n{FRESH}"
+            r"synced tasks from sqlite://[^\n]+ into anamo\.db: 3 seen, 0 new, 0 changed state, 0 removed in [0-9.]+s \(incremental: changes since [0-9T:-]+Z, 3 item\(s\) read\)\n{FRESH}"
         ))
         .run();
     let first = out.lines().next().unwrap();

@@ -62,7 +62,7 @@ fn a_failed_sync_keeps_whole_batches_and_records_the_failure() {
     let opts = TaskSyncOptions {
         collection: None,
         batch: 10,
-        store_changed: false,
+        ..TaskSyncOptions::default()
     };
     let bar = progress_bar(None, "test");
 

@@ -185,7 +185,9 @@ fn keys_only_claim_index_is_rebuilt(moto: &dyn Emulator) {
         out,
         "upgraded DynamoDB table keysonly: index claim_by_shard made again with the \
          attributes anamo reads (it projected KEYS_ONLY, without state, attempts, \
-         max_attempts, version), with the table's 5 read and 7 write units\n"
+         max_attempts, version), with the table's 5 read and 7 write units; index by_change \
+         added (0 items given their change shard; `anamo sync` reads only what changed from \
+         its next full scan on), with the table's 5 read and 7 write units\n"
     );
     let described = rt
         .block_on(
@@ -550,4 +552,72 @@ fn a_waiting_worker_keeps_to_a_request_budget_when_the_index_shows_what_it_canno
         n >= 3 && looks[n - 2] - looks[n - 3] >= 7.0,
         "not backed off: pauses between looks {gaps:?}"
     );
+}
+
+/// A table made before the change index works as it is (a sync reads it whole and says why);
+/// `store init` adds the index, giving older items their shard; the next sync still reads it
+/// whole (the index answers only from then on), and the one after reads only what changed.
+#[test]
+fn a_table_made_before_the_change_index_is_read_whole_until_store_init_adds_it() {
+    let Some(moto) = Moto::start() else {
+        return;
+    };
+    hand_made_table(
+        &moto,
+        "older",
+        ScalarAttributeType::S,
+        Some(&["state", "attempts", "max_attempts", "version"]),
+    );
+    // A task an older anamo wrote: no change shard (the ones added below have theirs).
+    put(
+        &moto,
+        "older",
+        &[
+            ("collection", "Old"),
+            ("task_id", "o1"),
+            ("state", "done"),
+            ("script", "true"),
+        ],
+        &[
+            ("version", 1),
+            ("attempts", 1),
+            ("max_attempts", 3),
+            ("created_at", 1),
+            ("updated_at", 1),
+        ],
+    );
+    let env = env_on(&moto, "older");
+    // An overlap of a second, so the test need not wait out the default five minutes.
+    env.write("anamo.toml", "[sync]\noverlap = \"1s\"\n");
+    env.write("t.csv", "task_id,script\nt1,true\nt2,true\n");
+    env.ok(&["tasks", "add", "t.csv", "-c", "New"]);
+    let out = env.ok(&["sync"]);
+    assert!(
+        out.contains("(full scan: first sync of this catalog, 3 item(s) read)"),
+        "{out}"
+    );
+    let out = env.ok(&["sync"]);
+    assert!(
+        out.contains("(full scan: the table has no change index; `anamo store init` adds it"),
+        "{out}"
+    );
+    let out = env.ok(&["store", "init"]);
+    assert!(
+        out.contains("index by_change added (1 items given their change shard;"),
+        "{out}"
+    );
+    std::thread::sleep(Duration::from_millis(1_100));
+    let out = env.ok(&["sync"]);
+    assert!(
+        out.contains("(full scan: the change index answers only since"),
+        "{out}"
+    );
+    env.ok(&["worker", "-c", "New", "--max-tasks", "1"]);
+    let out = env.ok(&["sync"]);
+    assert!(
+        out.contains("1 changed state, 0 removed") && out.contains("(incremental: changes since"),
+        "{out}"
+    );
+    let out = env.ok(&["sync", "--full"]);
+    assert!(out.contains("(full scan: --full, 3 item(s) read)"), "{out}");
 }

@@ -16,6 +16,7 @@ mod fuzz;
 mod gates;
 mod html_report;
 mod iam;
+mod incremental;
 mod instances_sync;
 mod launch;
 mod launch_cap;

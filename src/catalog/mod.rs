@@ -5,6 +5,7 @@
 pub mod gates;
 pub mod history;
 mod instances;
+mod marks;
 mod objects;
 pub mod prices;
 pub mod progress;
@@ -23,6 +24,7 @@ use crate::db::{self, OpenMode, Schema};
 use crate::error::{Result, in_db};
 
 pub use instances::LaunchRecord;
+pub use marks::SyncMark;
 pub use runs::{RunCounts, SyncLock, SyncRun, sync_in_progress};
 pub use samples::{DropOutcome, ImportReport};
 pub use tasks::{BatchCounts, Removed, TaskWriter};
@@ -49,6 +51,7 @@ pub const SCHEMA: Schema = Schema {
         include_str!("../../migrations/catalog/0012_covering_reads.sql"),
         include_str!("../../migrations/catalog/0013_reported.sql"),
         include_str!("../../migrations/catalog/0014_gates.sql"),
+        include_str!("../../migrations/catalog/0015_incremental.sql"),
     ],
     flag: "--catalog/ANAMO_CATALOG",
     creator: "`anamo sync` or `anamo samples import`",
@@ -165,7 +168,7 @@ impl Catalog {
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 [identity],
             )?;
-            Ok(())
+            marks::forget(tx)
         })
     }
 }

@@ -173,7 +173,7 @@ impl TaskWriter<'_> {
             let mut counts = BatchCounts::default();
             {
                 let mut lookup = tx.prepare_cached(
-                    "SELECT state, version, removed_at IS NOT NULL FROM tasks \
+                    "SELECT state, version, removed_at IS NOT NULL, updated_at FROM tasks \
                      WHERE collection = ?1 AND task_id = ?2",
                 )?;
                 let mut insert = tx.prepare_cached(
@@ -197,17 +197,23 @@ impl TaskWriter<'_> {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'sync', ?9, ?10)",
                 )?;
                 for t in tasks {
-                    let known: Option<(String, i64, bool)> = if self.fresh {
+                    // A row written from a tombstone has no version.
+                    let known: Option<(String, Option<i64>, bool, i64)> = if self.fresh {
                         None
                     } else {
                         lookup
                             .query_row(params![t.collection, t.task_id], |r| {
-                                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
                             })
                             .optional()?
                     };
-                    let unchanged = known.as_ref().is_some_and(|(state, version, removed)| {
-                        state == t.state.as_str() && *version == t.version && !removed
+                    // A task deleted and added again starts at its first version: its
+                    // `updated_at` tells the two apart.
+                    let unchanged = known.as_ref().is_some_and(|(state, version, removed, at)| {
+                        state == t.state.as_str()
+                            && *version == Some(t.version)
+                            && *at == t.updated_at
+                            && !removed
                     });
                     if unchanged {
                         touch.execute(params![t.collection, t.task_id, seen_at])?;
@@ -254,7 +260,7 @@ impl TaskWriter<'_> {
                             // failed after retries) still shows when and where it got there.
                             Some(UNSEEN.to_string())
                         }
-                        Some((old_state, _, _)) => {
+                        Some((old_state, ..)) => {
                             update.execute(values)?;
                             (old_state != t.state.as_str()).then(|| {
                                 counts.changed += 1;

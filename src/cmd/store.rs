@@ -5,7 +5,7 @@ use anyhow::Result;
 use clap::Subcommand;
 
 use crate::config::Context;
-use crate::store::dynamo::{DynamoStore, INDEX, Init, SAMPLE_INDEX};
+use crate::store::dynamo::{CHANGE_INDEX, DynamoStore, INDEX, Init, SAMPLE_INDEX};
 use crate::store::{OpenMode, SqliteStore, StoreUrl, TaskStore as _};
 
 #[derive(Debug, Subcommand)]
@@ -110,7 +110,8 @@ fn init(ctx: &Context) -> Result<()> {
             match store.init()? {
                 Init::Created => {
                     println!(
-                        "created DynamoDB table {table} with indexes {INDEX} and {SAMPLE_INDEX}"
+                        "created DynamoDB table {table} with indexes {INDEX}, {SAMPLE_INDEX} \
+                         and {CHANGE_INDEX}"
                     )
                 }
                 Init::Repaired { done, provisioned } => {

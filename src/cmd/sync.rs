@@ -7,8 +7,10 @@ use clap::Args;
 use crate::config::Context;
 use crate::sync::Request;
 
-/// Copy every task of the store into the catalog: new tasks, state changes (as task_events),
-/// and tasks gone from the store (marked removed_at; their history is kept). With
+/// Copy the store's tasks into the catalog: new tasks, state changes (as task_events), and
+/// tasks gone from the store (marked removed_at; their history is kept). After the first
+/// (full) sync, only what changed since the last one is read (a few minutes' overlap,
+/// [sync] overlap), with a full scan once a day ([sync] full_every) or with --full. With
 /// --instances, EC2 instances too; with --objects, S3 listings. Sources can also be set in
 /// anamo.toml ([sync] instances = true, [[sync.objects]] uri = ..., sample_pattern = ...).
 #[derive(Debug, Args)]
@@ -42,6 +44,13 @@ pub struct Cmd {
     /// sync is refused rather than merging two cohorts.
     #[arg(long)]
     pub store_changed: bool,
+
+    /// Read the whole store, and mark what it no longer holds removed, even when an
+    /// incremental read (only what changed since the last sync) would do. A full scan also
+    /// runs by itself on the first sync, once a day ([sync] full_every), and when the store's
+    /// change index cannot answer for the time since the last sync.
+    #[arg(long)]
+    pub full: bool,
 }
 
 impl Cmd {
@@ -55,6 +64,7 @@ impl Cmd {
             sample_pattern: self.sample_pattern,
             no_tasks: self.no_tasks,
             store_changed: self.store_changed,
+            full: self.full,
             wait_for_running: None,
         }
         .run(ctx, &mut |synced| println!("{synced}"))

@@ -175,6 +175,27 @@ pub trait TaskStore: Send + Sync {
         self.describe()
     }
 
+    /// Since when (epoch ms) the store's change feed answers for every change: from any later
+    /// time, [`TaskStore::stream_changes`] reads every task and tombstone written since.
+    /// `None`: the store has no change index (a DynamoDB table made before it; `anamo store
+    /// init` adds it), so a sync reads it whole.
+    fn changes_since(&self) -> Result<Option<i64>>;
+
+    /// Hands `f` every task written at or after `since` (its `updated_at`, which every write
+    /// but a lease extension moves) and every tombstone left since, in `collection` or all,
+    /// a page at a time: what an incremental sync reads.
+    fn stream_changes(
+        &self,
+        since: i64,
+        collection: Option<&str>,
+        page_size: usize,
+        f: &mut dyn FnMut(Page) -> Result<ControlFlow<()>>,
+    ) -> Result<()>;
+
+    /// These tasks as they are now, read by key (those gone are left out): an incremental
+    /// sync reads the running tasks it knows again, whose leases move without a change.
+    fn read_tasks(&self, keys: &[TaskKey]) -> Result<Vec<Task>>;
+
     /// Hands every page of tasks matching `filter` to `f`, in no particular order, until `f`
     /// says stop. Stores that can read in parallel (DynamoDB's segmented Scan) do so; the
     /// default follows `scan` page by page.
@@ -204,6 +225,27 @@ pub trait TaskSource: Sync {
 
     /// As [`TaskStore::identity`].
     fn identity(&self) -> String;
+
+    /// As [`TaskStore::changes_since`]; a source without a change feed is read whole.
+    fn changes_since(&self) -> Result<Option<i64>> {
+        Ok(None)
+    }
+
+    /// As [`TaskStore::stream_changes`]; never called when `changes_since` is `None`.
+    fn stream_changes(
+        &self,
+        _since: i64,
+        _collection: Option<&str>,
+        _page_size: usize,
+        _f: &mut dyn FnMut(Page) -> Result<ControlFlow<()>>,
+    ) -> Result<()> {
+        Err(Error::Internal("this source has no change feed".into()))
+    }
+
+    /// As [`TaskStore::read_tasks`].
+    fn read_tasks(&self, _keys: &[TaskKey]) -> Result<Vec<Task>> {
+        Ok(vec![])
+    }
 }
 
 impl<S: TaskStore + ?Sized> TaskSource for S {
@@ -222,6 +264,24 @@ impl<S: TaskStore + ?Sized> TaskSource for S {
 
     fn identity(&self) -> String {
         TaskStore::identity(self)
+    }
+
+    fn changes_since(&self) -> Result<Option<i64>> {
+        TaskStore::changes_since(self)
+    }
+
+    fn stream_changes(
+        &self,
+        since: i64,
+        collection: Option<&str>,
+        page_size: usize,
+        f: &mut dyn FnMut(Page) -> Result<ControlFlow<()>>,
+    ) -> Result<()> {
+        TaskStore::stream_changes(self, since, collection, page_size, f)
+    }
+
+    fn read_tasks(&self, keys: &[TaskKey]) -> Result<Vec<Task>> {
+        TaskStore::read_tasks(self, keys)
     }
 }
 

@@ -12,8 +12,9 @@ pub use instances::{InstanceCounts, SpotPriceCounts, sync_instances, sync_spot_p
 pub use objects::{SamplePattern, sync_objects};
 pub use run::{Request, Synced};
 pub use tasks::{
-    Deleted, TaskSyncOptions, TaskSyncReport, delete_with_history, drop_from_queue,
-    record_before_delete, sync_tasks, withdraw_sample,
+    DEFAULT_FULL_EVERY, DEFAULT_OVERLAP, Deleted, FullBecause, SyncKind, TaskSyncOptions,
+    TaskSyncReport, delete_with_history, drop_from_queue, plan, record_before_delete, sync_tasks,
+    sync_tasks_as, withdraw_sample,
 };
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};

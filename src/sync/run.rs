@@ -13,7 +13,8 @@ use crate::catalog::{Catalog, ObjectCounts};
 use crate::config::{Context, FileConfig};
 use crate::store::OpenMode;
 use crate::sync::{
-    self, InstanceCounts, SamplePattern, SpotPriceCounts, TaskSyncOptions, TaskSyncReport,
+    self, FullBecause, InstanceCounts, SamplePattern, SpotPriceCounts, SyncKind, TaskSyncOptions,
+    TaskSyncReport,
 };
 
 /// What to sync, from the command line.
@@ -29,6 +30,8 @@ pub struct Request {
     pub sample_pattern: Option<String>,
     pub no_tasks: bool,
     pub store_changed: bool,
+    /// Read the whole store even when an incremental read would do.
+    pub full: bool,
     /// When another process is syncing the catalog: wait up to this long for it and read what
     /// it wrote (`status --sync`), rather than refuse.
     pub wait_for_running: Option<std::time::Duration>,
@@ -80,7 +83,7 @@ impl Request {
         }
         if !self.no_tasks {
             let others = instances || !objects.is_empty();
-            if let Some(synced) = self.sync_tasks(ctx, &mut catalog, others)? {
+            if let Some(synced) = self.sync_tasks(ctx, &mut catalog, &file, others)? {
                 said(&synced);
             }
         }
@@ -180,6 +183,7 @@ impl Request {
         &self,
         ctx: &Context,
         catalog: &mut Catalog,
+        file: &crate::config::SyncConfig,
         others: bool,
     ) -> Result<Option<Synced>> {
         let store = match ctx.store(OpenMode::MustExist) {
@@ -201,18 +205,30 @@ impl Request {
         {
             anyhow::bail!("{typo}");
         }
-        let total = store
-            .counts(self.collection.as_deref())?
-            .iter()
-            .map(|c| c.count)
-            .sum();
-        let bar = sync::progress_bar(Some(total), "syncing tasks");
         let opts = TaskSyncOptions {
             collection: self.collection.clone(),
             batch: self.batch as usize,
             store_changed: self.store_changed,
+            full: self.full,
+            overlap: file.overlap.unwrap_or(sync::DEFAULT_OVERLAP),
+            full_every: file.full_every.unwrap_or(sync::DEFAULT_FULL_EVERY),
         };
-        let report = sync::sync_tasks(store.as_ref(), catalog, &opts, &bar)?;
+        catalog.claim_store(&store.identity(), opts.store_changed)?;
+        let kind = sync::plan(store.as_ref(), catalog, &opts, crate::clock::now_ms())?;
+        // Counting a whole table costs a scan: only a full scan, which reads it anyway, shows
+        // how far along it is.
+        let bar = match kind {
+            SyncKind::Full(_) => {
+                let total = store
+                    .counts(self.collection.as_deref())?
+                    .iter()
+                    .map(|c| c.count)
+                    .sum();
+                sync::progress_bar(Some(total), "syncing tasks (full scan)")
+            }
+            SyncKind::Incremental { .. } => sync::progress_bar(None, "syncing changed tasks"),
+        };
+        let report = sync::sync_tasks_as(store.as_ref(), catalog, &opts, kind, &bar)?;
         if !report.damaged.is_empty() {
             crate::note!(
                 "skipped {} damaged task(s) in the store, first {}: {}",
@@ -263,12 +279,14 @@ impl std::fmt::Display for Synced {
                 write!(
                     f,
                     "synced tasks from {store} into {catalog}: {} seen, {} new, {} changed \
-                     state, {} removed in {:.1}s",
+                     state, {} removed in {:.1}s ({}, {} item(s) read)",
                     c.seen,
                     c.new,
                     c.changed,
                     c.removed,
-                    report.elapsed.as_secs_f64()
+                    report.elapsed.as_secs_f64(),
+                    kind_words(report.kind),
+                    report.read
                 )
             }
             Synced::Objects {
@@ -292,6 +310,33 @@ impl std::fmt::Display for Synced {
                 c.run.seen, c.run.new, c.run.changed, c.run.removed, prices.new, prices.pairs
             ),
         }
+    }
+}
+
+/// How a sync read the store, as its summary line says it.
+fn kind_words(kind: SyncKind) -> String {
+    let at = crate::clock::rfc3339;
+    match kind {
+        SyncKind::Incremental { since } => format!("incremental: changes since {}", at(since)),
+        SyncKind::Full(why) => format!(
+            "full scan: {}",
+            match why {
+                FullBecause::Asked => "--full".to_string(),
+                FullBecause::First => "first sync of this catalog".to_string(),
+                FullBecause::Due { last_full } => {
+                    format!(
+                        "the last full scan, {}, is older than full_every",
+                        at(last_full)
+                    )
+                }
+                FullBecause::NoChangeIndex => {
+                    "the table has no change index; `anamo store init` adds it".to_string()
+                }
+                FullBecause::IndexNewer { since } => {
+                    format!("the change index answers only since {}", at(since))
+                }
+            }
+        ),
     }
 }
 

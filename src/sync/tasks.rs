@@ -10,7 +10,7 @@ use tracing::debug;
 use crate::catalog::{Catalog, RunCounts, TaskWriter};
 use crate::error::Result;
 use crate::model::{
-    Damaged, Selector, Task, TaskFilter, TaskKey, TaskState, Tombstone, Unclaimable,
+    Damaged, Page, Selector, Task, TaskFilter, TaskKey, TaskState, Tombstone, Unclaimable,
 };
 use crate::store::{TaskSource, TaskStore, for_each_task};
 
@@ -22,6 +22,13 @@ pub struct TaskSyncOptions {
     pub batch: usize,
     /// The store is not the one the catalog was filled from, and the user says that is right.
     pub store_changed: bool,
+    /// Read the whole store even when an incremental read would do (`sync --full`).
+    pub full: bool,
+    /// How far before the last complete read an incremental one starts: the change index
+    /// lags, and hosts' clocks disagree.
+    pub overlap: Duration,
+    /// A full scan runs by itself when the last one is older than this.
+    pub full_every: Duration,
 }
 
 impl Default for TaskSyncOptions {
@@ -30,8 +37,40 @@ impl Default for TaskSyncOptions {
             collection: None,
             batch: 5000,
             store_changed: false,
+            full: false,
+            overlap: DEFAULT_OVERLAP,
+            full_every: DEFAULT_FULL_EVERY,
         }
     }
+}
+
+/// How far back an incremental read starts before the last complete one.
+pub const DEFAULT_OVERLAP: Duration = Duration::from_secs(5 * 60);
+/// How old the last full scan may be before a sync makes another.
+pub const DEFAULT_FULL_EVERY: Duration = Duration::from_secs(24 * 3600);
+
+/// How a sync read the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncKind {
+    /// Every task and tombstone, and what the catalog holds that the store no longer does.
+    Full(FullBecause),
+    /// What was written at or after `since` (epoch ms), and the running tasks again.
+    Incremental { since: i64 },
+}
+
+/// Why a sync read the whole store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FullBecause {
+    /// `--full`.
+    Asked,
+    /// The catalog has no complete read of this store (or scope) yet.
+    First,
+    /// The last full scan began at this time, longer ago than `full_every`.
+    Due { last_full: i64 },
+    /// The store has no change index (`anamo store init` adds it).
+    NoChangeIndex,
+    /// The change index answers only since this time, after the catalog's mark.
+    IndexNewer { since: i64 },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -43,21 +82,76 @@ pub struct TaskSyncReport {
     /// needs).
     pub unclaimable: Vec<Unclaimable>,
     pub elapsed: Duration,
+    pub kind: SyncKind,
+    /// Items read from the store (tasks, tombstones, damaged ones).
+    pub read: u64,
 }
 
-/// Copies every task of the store into the catalog.
+/// Decides how to read the store: incrementally from the catalog's mark when it can answer
+/// for everything since, else whole (and why).
+pub fn plan<S: TaskSource + ?Sized>(
+    store: &S,
+    catalog: &Catalog,
+    opts: &TaskSyncOptions,
+    now: i64,
+) -> Result<SyncKind> {
+    if opts.full {
+        return Ok(SyncKind::Full(FullBecause::Asked));
+    }
+    let Some(mark) = catalog.sync_mark(opts.collection.as_deref())? else {
+        return Ok(SyncKind::Full(FullBecause::First));
+    };
+    if now - mark.full_at > opts.full_every.as_millis() as i64 {
+        return Ok(SyncKind::Full(FullBecause::Due {
+            last_full: mark.full_at,
+        }));
+    }
+    let Some(answers_since) = store.changes_since()? else {
+        return Ok(SyncKind::Full(FullBecause::NoChangeIndex));
+    };
+    let since = mark.read_from - opts.overlap.as_millis() as i64;
+    if since < answers_since {
+        return Ok(SyncKind::Full(FullBecause::IndexNewer {
+            since: answers_since,
+        }));
+    }
+    Ok(SyncKind::Incremental { since })
+}
+
+/// Copies the store's tasks into the catalog: every one (a full scan), or what changed since
+/// the last complete read (see [`plan`]).
 pub fn sync_tasks<S: TaskSource + ?Sized>(
     store: &S,
     catalog: &mut Catalog,
     opts: &TaskSyncOptions,
     progress: &ProgressBar,
 ) -> Result<TaskSyncReport> {
-    let started = Instant::now();
     catalog.claim_store(&store.identity(), opts.store_changed)?;
+    let kind = plan(store, catalog, opts, crate::clock::now_ms())?;
+    sync_tasks_as(store, catalog, opts, kind, progress)
+}
+
+/// Copies the store's tasks into the catalog as `kind` says (planned by [`plan`] after
+/// `claim_store`).
+pub fn sync_tasks_as<S: TaskSource + ?Sized>(
+    store: &S,
+    catalog: &mut Catalog,
+    opts: &TaskSyncOptions,
+    kind: SyncKind,
+    progress: &ProgressBar,
+) -> Result<TaskSyncReport> {
+    let started = Instant::now();
+    let read_from = crate::clock::now_ms();
+    // Running tasks are read again by key: their leases move without a change.
+    let running = match kind {
+        SyncKind::Incremental { .. } => catalog.running_keys(opts.collection.as_deref())?,
+        SyncKind::Full(_) => vec![],
+    };
     let run = catalog.start_run(&format!("tasks:{}", store.describe()))?;
     let mut counts = RunCounts::default();
     let mut damaged = vec![];
     let mut unclaimable = vec![];
+    let mut read = 0;
     // The store is read on its own thread while this one writes the catalog: the two halves
     // overlap, and at most two pages wait in between, so memory stays bounded.
     let (pages, batches) = std::sync::mpsc::sync_channel::<Batch>(2);
@@ -68,17 +162,18 @@ pub fn sync_tasks<S: TaskSource + ?Sized>(
     let batch_size = opts.batch.max(1);
     let result = std::thread::scope(|scope| -> Result<()> {
         let filter = &filter;
+        let running = &running;
         // `move`: the reader owns the sender, so the writer's loop ends when the reader does.
-        let reader = scope.spawn(move || -> Result<(Vec<Damaged>, Vec<Unclaimable>)> {
-            let mut damaged = vec![];
-            let mut unclaimable = vec![];
-            store.stream(filter, batch_size, &mut |page| {
+        let reader = scope.spawn(move || -> Result<Read> {
+            let mut got = Read::default();
+            let mut hand_over = |page: Page| -> Result<ControlFlow<()>> {
+                got.items += (page.tasks.len() + page.removed.len() + page.damaged.len()) as u64;
                 for d in page.damaged {
                     // Summed up once at the end (sync/run.rs); each one at -v.
                     debug!("skipped damaged task {}: {}", d.key, d.reason);
-                    damaged.push(d);
+                    got.damaged.push(d);
                 }
-                unclaimable.extend(page.unclaimable);
+                got.unclaimable.extend(page.unclaimable);
                 // The writer hung up: it failed, and says why.
                 if !page.tasks.is_empty() && pages.send(Batch::Tasks(page.tasks)).is_err() {
                     return Ok(ControlFlow::Break(()));
@@ -87,8 +182,25 @@ pub fn sync_tasks<S: TaskSource + ?Sized>(
                     return Ok(ControlFlow::Break(()));
                 }
                 Ok(ControlFlow::Continue(()))
-            })?;
-            Ok((damaged, unclaimable))
+            };
+            match kind {
+                SyncKind::Full(_) => store.stream(filter, batch_size, &mut hand_over)?,
+                SyncKind::Incremental { since } => {
+                    let scope = filter.collection.as_deref();
+                    store.stream_changes(since, scope, batch_size, &mut hand_over)?;
+                    for keys in running.chunks(batch_size) {
+                        let tasks = store.read_tasks(keys)?;
+                        let page = Page {
+                            tasks,
+                            ..Page::default()
+                        };
+                        if hand_over(page)?.is_break() {
+                            break;
+                        }
+                    }
+                }
+            }
+            Ok(got)
         });
         let written = write_pages(
             catalog.task_writer(&run, opts.collection.as_deref()),
@@ -97,25 +209,41 @@ pub fn sync_tasks<S: TaskSource + ?Sized>(
             progress,
         );
         drop(batches);
-        let read = reader.join().unwrap_or_else(|_| {
+        let got = reader.join().unwrap_or_else(|_| {
             Err(crate::error::Error::Internal(
                 "the store reader panicked".into(),
             ))
         });
         written?;
-        (damaged, unclaimable) = read?;
-        // Only a complete scan can tell what is gone.
-        counts.removed += catalog.mark_removed(&run, opts.collection.as_deref())?;
+        let got = got?;
+        (damaged, unclaimable, read) = (got.damaged, got.unclaimable, got.items);
+        // Only a complete scan can tell what is gone; an incremental read learns it from
+        // tombstones.
+        if let SyncKind::Full(_) = kind {
+            counts.removed += catalog.mark_removed(&run, opts.collection.as_deref())?;
+        }
         Ok(())
     });
     progress.finish_and_clear();
     catalog.settle_run(&run, counts, result)?;
+    let full = matches!(kind, SyncKind::Full(_));
+    catalog.set_sync_mark(opts.collection.as_deref(), read_from, full)?;
     Ok(TaskSyncReport {
         counts,
         damaged,
         unclaimable,
         elapsed: started.elapsed(),
+        kind,
+        read,
     })
+}
+
+/// What the store reader read, besides the pages it handed over.
+#[derive(Default)]
+struct Read {
+    items: u64,
+    damaged: Vec<Damaged>,
+    unclaimable: Vec<Unclaimable>,
 }
 
 /// Writes what the store reader hands over, a page a transaction, until it hangs up.

@@ -161,7 +161,6 @@ pub(super) fn heartbeat(store: &DynamoStore, claim: &mut Claim, lease: Duration)
     if out.is_some() {
         claim.task.version += 1;
         claim.task.lease_until = Some(until);
-        claim.task.updated_at = now;
     }
     Ok(out.is_some())
 }

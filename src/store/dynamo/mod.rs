@@ -12,6 +12,7 @@
 //! never names an attribute: item.rs builds every expression.
 
 mod bulk;
+mod changes;
 mod check;
 pub mod claim;
 mod flow;
@@ -32,7 +33,7 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::ReturnValue;
 use tokio::runtime::Runtime;
 
-pub use item::{CLAIM_SHARD, CLAIMABLE_AT, INDEX, LEGACY_INDEX, SAMPLE_INDEX};
+pub use item::{CHANGE_INDEX, CLAIM_SHARD, CLAIMABLE_AT, INDEX, LEGACY_INDEX, SAMPLE_INDEX};
 pub use table::Init;
 
 use self::claim::{Claimer, SHARDS};
@@ -281,6 +282,24 @@ impl TaskStore for DynamoStore {
             .block_on(self.get_item(&key))?
             .as_ref()
             .and_then(item::to_tombstone))
+    }
+
+    fn changes_since(&self) -> Result<Option<i64>> {
+        DynamoStore::changes_since(self)
+    }
+
+    fn stream_changes(
+        &self,
+        since: i64,
+        collection: Option<&str>,
+        page_size: usize,
+        f: &mut dyn FnMut(Page) -> Result<ControlFlow<()>>,
+    ) -> Result<()> {
+        DynamoStore::stream_changes(self, since, collection, page_size, f)
+    }
+
+    fn read_tasks(&self, keys: &[TaskKey]) -> Result<Vec<Task>> {
+        DynamoStore::read_tasks(self, keys)
     }
 
     fn scan(&self, filter: &TaskFilter, after: Option<&TaskKey>, limit: usize) -> Result<Page> {

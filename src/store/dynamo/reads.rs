@@ -221,8 +221,8 @@ pub(super) fn stream(
     page_size: usize,
     f: &mut dyn FnMut(Page) -> Result<ControlFlow<()>>,
 ) -> Result<()> {
-    if filter.collection.is_some() {
-        return crate::store::stream_by_scan(store, filter, page_size, f);
+    if let Some(collection) = &filter.collection {
+        return stream_step(store, collection, filter, page_size, f);
     }
     let matching = item::matching(filter);
     let (names, values) = names_and_values(&matching.iter().collect::<Vec<_>>());
@@ -259,6 +259,37 @@ pub(super) fn stream(
     while let Some(items) = store.rt.block_on(rx.recv()) {
         if f(page_of(items?))?.is_break() {
             return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// One step's tasks page by page (a Query of its partition), then, for a whole read, its
+/// tombstones: a sync of one step learns of its removed tasks as a sync of all does.
+fn stream_step(
+    store: &DynamoStore,
+    collection: &str,
+    filter: &TaskFilter,
+    page_size: usize,
+    f: &mut dyn FnMut(Page) -> Result<ControlFlow<()>>,
+) -> Result<()> {
+    let mut stopped = false;
+    crate::store::stream_by_scan(store, filter, page_size, &mut |page| {
+        let flow = f(page)?;
+        stopped = flow.is_break();
+        Ok(flow)
+    })?;
+    let whole = filter.state.is_none() && filter.sample.is_none() && filter.task_id.is_none();
+    if stopped || !whole {
+        return Ok(());
+    }
+    let removed = item::tombstones_of(collection);
+    let items = store
+        .rt
+        .block_on(store.query_all(None, &removed, None, None, true))?;
+    for chunk in items.chunks(page_size.max(1)) {
+        if f(page_of(chunk.to_vec()))?.is_break() {
+            break;
         }
     }
     Ok(())
@@ -420,7 +451,7 @@ impl DynamoStore {
 
 /// Items as a page of tasks; items that cannot be read are reported, not raised, tombstones
 /// go to `removed`, and other bookkeeping (done-marks, drop marks) is left out.
-fn page_of(items: Vec<Item>) -> Page {
+pub(super) fn page_of(items: Vec<Item>) -> Page {
     let mut page = Page::default();
     for it in items {
         if item::is_mark(&it) {

@@ -11,8 +11,8 @@ use aws_sdk_dynamodb::types::{
 };
 
 use super::item::{
-    CLAIM_SHARD, CLAIMABLE_AT, COLLECTION, INDEX, LEGACY_INDEX, PROJECTED, SAMPLE, SAMPLE_INDEX,
-    SAMPLE_PROJECTED, TASK_ID,
+    CHANGE_INDEX, CHANGE_SHARD, CLAIM_SHARD, CLAIMABLE_AT, COLLECTION, INDEX, LEGACY_INDEX,
+    PROJECTED, SAMPLE, SAMPLE_INDEX, SAMPLE_PROJECTED, TASK_ID, UPDATED_AT_KEY,
 };
 
 /// The table as anamo sees it.
@@ -39,6 +39,9 @@ pub enum Repair {
         drop_legacy: bool,
     },
     AddSampleIndex,
+    /// Add the change index (incremental sync) and give every item its change shard. A table
+    /// without it works; `sync` reads it whole.
+    AddChangeIndex,
     /// An index of anamo's whose projection lacks attributes anamo reads from it: a
     /// projection cannot be changed, so the index is removed and made again.
     Rebuild {
@@ -61,6 +64,9 @@ impl Repair {
             }
             Repair::AddSampleIndex => {
                 format!("has no '{SAMPLE_INDEX}' index (made before chained steps)")
+            }
+            Repair::AddChangeIndex => {
+                format!("has no '{CHANGE_INDEX}' index (made before incremental sync)")
             }
             Repair::Rebuild {
                 index,
@@ -104,6 +110,8 @@ pub fn judge(t: &TableDescription) -> Shape {
         (CLAIM_SHARD, ScalarAttributeType::S),
         (CLAIMABLE_AT, ScalarAttributeType::N),
         (SAMPLE, ScalarAttributeType::S),
+        (CHANGE_SHARD, ScalarAttributeType::S),
+        (UPDATED_AT_KEY, ScalarAttributeType::N),
     ] {
         if let Some(have) = type_of(name)
             && have != want
@@ -155,6 +163,14 @@ pub fn judge(t: &TableDescription) -> Shape {
             repairs.extend(projection_lacks(SAMPLE_INDEX, by_sample, SAMPLE_PROJECTED));
         }
         None => repairs.push(Repair::AddSampleIndex),
+    }
+    match find(CHANGE_INDEX) {
+        Some(by_change) => {
+            if let Some(refused) = keyed_on(table, by_change, &[CHANGE_SHARD, UPDATED_AT_KEY]) {
+                return Shape::Refused(refused);
+            }
+        }
+        None => repairs.push(Repair::AddChangeIndex),
     }
     if !repairs.is_empty() {
         return Shape::Repairable(repairs);
@@ -312,6 +328,31 @@ mod tests {
         index(SAMPLE_INDEX, &[SAMPLE], p)
     }
 
+    fn by_change() -> GlobalSecondaryIndexDescription {
+        index(CHANGE_INDEX, &[CHANGE_SHARD, UPDATED_AT_KEY], keys_only())
+    }
+
+    #[test]
+    fn a_table_without_the_change_index_is_repairable_alone() {
+        let t = table(
+            ScalarAttributeType::S,
+            vec![
+                claim(include(PROJECTED)),
+                by_sample(include(SAMPLE_PROJECTED)),
+            ],
+        );
+        assert_eq!(judge(&t), Shape::Repairable(vec![Repair::AddChangeIndex]));
+        let t = table(
+            ScalarAttributeType::S,
+            vec![
+                claim(include(PROJECTED)),
+                by_sample(include(SAMPLE_PROJECTED)),
+                index(CHANGE_INDEX, &[SAMPLE, UPDATED_AT_KEY], keys_only()),
+            ],
+        );
+        assert!(matches!(judge(&t), Shape::Refused(l) if l.contains("by_change")));
+    }
+
     #[test]
     fn anamo_s_own_table_is_current() {
         let t = table(
@@ -319,6 +360,7 @@ mod tests {
             vec![
                 claim(include(PROJECTED)),
                 by_sample(include(SAMPLE_PROJECTED)),
+                by_change(),
             ],
         );
         assert_eq!(judge(&t), Shape::Current { provisioned: None });
@@ -328,7 +370,11 @@ mod tests {
     fn keys_only_projections_are_rebuilt() {
         let t = table(
             ScalarAttributeType::S,
-            vec![claim(keys_only()), by_sample(include(&["state"]))],
+            vec![
+                claim(keys_only()),
+                by_sample(include(&["state"])),
+                by_change(),
+            ],
         );
         let Shape::Repairable(r) = judge(&t) else {
             panic!("{:?}", judge(&t))
@@ -362,6 +408,7 @@ mod tests {
             vec![
                 claim(include(PROJECTED)),
                 by_sample(include(SAMPLE_PROJECTED)),
+                by_change(),
             ],
         );
         let Shape::Refused(line) = judge(&t) else {
@@ -391,7 +438,8 @@ mod tests {
             judge(&t),
             Shape::Repairable(vec![
                 Repair::AddClaimIndex { drop_legacy: false },
-                Repair::AddSampleIndex
+                Repair::AddSampleIndex,
+                Repair::AddChangeIndex
             ])
         );
     }
@@ -403,6 +451,7 @@ mod tests {
             vec![
                 claim(include(PROJECTED)),
                 by_sample(include(SAMPLE_PROJECTED)),
+                by_change(),
             ],
         );
         t.billing_mode_summary = None;

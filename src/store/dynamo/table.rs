@@ -17,13 +17,13 @@ use aws_sdk_dynamodb::types::{
 
 use super::aws_error;
 use super::item::{
-    self, CLAIM_SHARD, CLAIMABLE_AT, COLLECTION, INDEX, LEGACY_INDEX, PROJECTED, SAMPLE,
-    SAMPLE_INDEX, SAMPLE_PROJECTED, TASK_ID, names_in, values_map,
+    self, CHANGE_INDEX, CLAIM_SHARD, CLAIMABLE_AT, COLLECTION, INDEX, LEGACY_INDEX, PROJECTED,
+    SAMPLE, SAMPLE_INDEX, SAMPLE_PROJECTED, TASK_ID, names_in, values_map,
 };
 use super::shape::{self, Repair, Shape};
 use crate::error::{Error, Result};
 
-fn key(name: &str, kind: KeyType) -> Result<KeySchemaElement> {
+pub(super) fn key(name: &str, kind: KeyType) -> Result<KeySchemaElement> {
     KeySchemaElement::builder()
         .attribute_name(name)
         .key_type(kind)
@@ -31,7 +31,7 @@ fn key(name: &str, kind: KeyType) -> Result<KeySchemaElement> {
         .map_err(super::built_wrong)
 }
 
-fn attr(name: &str, kind: ScalarAttributeType) -> Result<AttributeDefinition> {
+pub(super) fn attr(name: &str, kind: ScalarAttributeType) -> Result<AttributeDefinition> {
     AttributeDefinition::builder()
         .attribute_name(name)
         .attribute_type(kind)
@@ -160,6 +160,13 @@ async fn apply(
             add_sample_index(client, table, units).await?;
             format!("index {SAMPLE_INDEX} added (chained steps, --after)")
         }
+        Repair::AddChangeIndex => {
+            let items = super::changes::add_index(client, table, units).await?;
+            format!(
+                "index {CHANGE_INDEX} added ({items} items given their change shard; `anamo \
+                 sync` reads only what changed from its next full scan on)"
+            )
+        }
         Repair::Rebuild {
             index,
             projects,
@@ -188,6 +195,7 @@ fn busy(table: &str, index: &str, status: &str) -> Error {
 }
 
 async fn create(client: &Client, table: &str) -> Result<Init> {
+    let [change_shard, updated_at] = super::changes::attributes()?;
     let index = GlobalSecondaryIndex::builder()
         .index_name(INDEX)
         .key_schema(key(CLAIM_SHARD, KeyType::Hash)?)
@@ -206,12 +214,17 @@ async fn create(client: &Client, table: &str) -> Result<Init> {
         .attribute_definitions(attr(SAMPLE, ScalarAttributeType::S)?)
         .key_schema(key(COLLECTION, KeyType::Hash)?)
         .key_schema(key(TASK_ID, KeyType::Range)?)
+        .attribute_definitions(change_shard)
+        .attribute_definitions(updated_at)
         .global_secondary_indexes(index)
         .global_secondary_indexes(sample_index()?)
+        .global_secondary_indexes(super::changes::index()?)
         .send()
         .await
         .map_err(|e| aws_error(&format!("creating table {table}"), e))?;
     wait_active(client, table).await?;
+    // A new table's index answers for every item it will ever hold.
+    super::changes::write_note(client, table, 0).await?;
     Ok(Init::Created)
 }
 
@@ -255,7 +268,7 @@ async fn add_claim_index(
 }
 
 /// An index's read and write units on a provisioned table (`None` on demand).
-fn throughput(units: Option<(i64, i64)>) -> Result<Option<ProvisionedThroughput>> {
+pub(super) fn throughput(units: Option<(i64, i64)>) -> Result<Option<ProvisionedThroughput>> {
     units
         .map(|(read, write)| {
             ProvisionedThroughput::builder()
@@ -268,7 +281,7 @@ fn throughput(units: Option<(i64, i64)>) -> Result<Option<ProvisionedThroughput>
 }
 
 /// Whether the table has an index of this name (in any state).
-async fn has_index(client: &Client, table: &str, index: &str) -> Result<bool> {
+pub(super) async fn has_index(client: &Client, table: &str, index: &str) -> Result<bool> {
     Ok(describe(client, table).await?.is_some_and(|t| {
         t.global_secondary_indexes()
             .iter()
@@ -345,7 +358,7 @@ async fn backfill_shards(client: &Client, table: &str) -> Result<u64> {
 }
 
 /// Waits until the table and all its indexes are ACTIVE (five minutes at most).
-async fn wait_active(client: &Client, table: &str) -> Result<()> {
+pub(super) async fn wait_active(client: &Client, table: &str) -> Result<()> {
     let until = Instant::now() + Duration::from_secs(300);
     loop {
         let out = client
@@ -383,6 +396,12 @@ pub async fn check(client: &Client, table: &str) -> Result<bool> {
         Shape::Current { .. } => Ok(true),
         Shape::Refused(line) => Err(Error::TableShape(line)),
         Shape::Busy { index, status } => Err(busy(table, &index, &status)),
+        // Without the change index a table works: `sync` reads it whole.
+        Shape::Repairable(repairs)
+            if repairs.iter().all(|r| matches!(r, Repair::AddChangeIndex)) =>
+        {
+            Ok(true)
+        }
         Shape::Repairable(repairs) => Err(Error::TableShape(format!(
             "table {table} {}; bring it to anamo's shape in place with `anamo store init \
              --store dynamodb://{table}` (stop its workers first)",

@@ -114,12 +114,12 @@ fn update_held(
 pub(super) fn heartbeat(conn: &Connection, claim: &mut Claim, lease: Duration) -> Result<bool> {
     let now = now_ms();
     let until = now + lease.as_millis() as i64;
-    let sql = held!("lease_until = ?5, updated_at = ?6");
-    let held = update_held(conn, sql, claim, &[&until, &now])?;
+    // Not `updated_at`: a lease extension is not a change an incremental sync needs.
+    let sql = held!("lease_until = ?5");
+    let held = update_held(conn, sql, claim, &[&until])?;
     if held {
         claim.task.version += 1;
         claim.task.lease_until = Some(until);
-        claim.task.updated_at = now;
     }
     Ok(held)
 }

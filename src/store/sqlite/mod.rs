@@ -44,6 +44,7 @@ const SCHEMA: Schema = Schema {
         include_str!("../../../migrations/store/0006_dropped_samples.sql"),
         include_str!("../../../migrations/store/0007_reported.sql"),
         include_str!("../../../migrations/store/0008_gates.sql"),
+        include_str!("../../../migrations/store/0009_changes.sql"),
     ],
     flag: "--store/ANAMO_STORE",
     creator: "`anamo tasks add`",
@@ -177,6 +178,32 @@ impl TaskStore for SqliteStore {
         }
         let collection = filter.collection.as_deref();
         self.with(|conn| reads::stream_tombstones(conn, collection, page_size, f))
+    }
+
+    /// Every write but a lease extension moves `updated_at`, and tombstones are kept: the
+    /// feed answers for all time.
+    fn changes_since(&self) -> Result<Option<i64>> {
+        Ok(Some(0))
+    }
+
+    fn stream_changes(
+        &self,
+        since: i64,
+        collection: Option<&str>,
+        page_size: usize,
+        f: &mut dyn FnMut(Page) -> Result<ControlFlow<()>>,
+    ) -> Result<()> {
+        self.with(|conn| reads::stream_changes(conn, since, collection, page_size, f))
+    }
+
+    fn read_tasks(&self, keys: &[TaskKey]) -> Result<Vec<Task>> {
+        self.with(|conn| {
+            let mut found = vec![];
+            for k in keys {
+                found.extend(rows::get_task(conn, &k.collection, &k.task_id)?);
+            }
+            Ok(found)
+        })
     }
 
     fn scan(&self, filter: &TaskFilter, after: Option<&TaskKey>, limit: usize) -> Result<Page> {

@@ -102,6 +102,55 @@ pub(super) fn stream_tombstones(
     Ok(())
 }
 
+/// The tasks written at or after `since` (by `updated_at`), then the tombstones left since
+/// (by `removed_at`), in `collection` or all, a page at a time: an incremental sync's read.
+pub(super) fn stream_changes(
+    conn: &Connection,
+    since: i64,
+    collection: Option<&str>,
+    page_size: usize,
+    f: &mut dyn FnMut(Page) -> Result<ControlFlow<()>>,
+) -> Result<()> {
+    let page_size = page_size.max(1);
+    let sql = format!(
+        "SELECT {COLUMNS} FROM tasks INDEXED BY tasks_by_change \
+         WHERE updated_at >= ?1 AND (?2 IS NULL OR collection = ?2)"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query(params![since, collection])?;
+    let mut page = Page::default();
+    while let Some(row) = rows.next()? {
+        match task_from_row(row) {
+            Ok(task) => page.tasks.push(task),
+            Err(e) => page.damaged.push(Damaged {
+                key: format!("{}/{}", row.get::<_, String>(0)?, row.get::<_, String>(1)?),
+                reason: e.to_string(),
+            }),
+        }
+        if page.tasks.len() + page.damaged.len() >= page_size
+            && f(std::mem::take(&mut page))?.is_break()
+        {
+            return Ok(());
+        }
+    }
+    let sql = format!(
+        "SELECT {TOMBSTONE_COLUMNS} FROM tombstones INDEXED BY tombstones_by_removal \
+         WHERE removed_at >= ?1 AND (?2 IS NULL OR collection = ?2)"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query(params![since, collection])?;
+    while let Some(r) = rows.next()? {
+        page.removed.push(tombstone_from_row(r)?);
+        if page.removed.len() >= page_size && f(std::mem::take(&mut page))?.is_break() {
+            return Ok(());
+        }
+    }
+    if !(page.tasks.is_empty() && page.damaged.is_empty() && page.removed.is_empty()) {
+        let _ = f(page)?;
+    }
+    Ok(())
+}
+
 /// Tasks per collection and state.
 pub(super) fn counts(conn: &Connection, collection: Option<&str>) -> Result<Vec<StateCount>> {
     let mut stmt = conn.prepare_cached(

@@ -38,6 +38,26 @@ pub fn in_collection(collection: &str) -> Expr {
     Expr::new("#collection = :c", vec![(":c", s(collection))])
 }
 
+/// The key condition of a Query of one shard of the change index for items written at or
+/// after `since`.
+pub fn changed_since(shard: u32, since: i64) -> Expr {
+    Expr::new(
+        "#change_shard = :cs AND #updated_at >= :since",
+        vec![(":cs", s(&format!("{shard:02}"))), (":since", n(since))],
+    )
+}
+
+/// A filter for the items of one step: its tasks and its tombstones.
+pub fn of_step(collection: &str) -> Expr {
+    Expr::new(
+        "#collection IN (:c, :rc)",
+        vec![
+            (":c", s(collection)),
+            (":rc", s(&format!("{REMOVED}{collection}"))),
+        ],
+    )
+}
+
 /// The key condition of a Query of every entry of one shard of the claim index.
 pub fn in_shard(shard_key: &str) -> Expr {
     Expr::new("#claim_shard = :shard", vec![(":shard", s(shard_key))])

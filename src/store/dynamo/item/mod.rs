@@ -53,6 +53,8 @@ const OWNER: &str = "owner";
 const LEASE_UNTIL: &str = "lease_until";
 const CREATED_AT: &str = "created_at";
 const UPDATED_AT: &str = "updated_at";
+/// `updated_at`, the sort key of the change index.
+pub const UPDATED_AT_KEY: &str = UPDATED_AT;
 const STARTED_AT: &str = "started_at";
 const FINISHED_AT: &str = "finished_at";
 const EXIT_CODE: &str = "exit_code";
@@ -96,6 +98,20 @@ pub const MARKS: &str = "/done";
 /// own id, with its sample (so the sample index shows it), final state and times. One
 /// partition per step, as for the tasks themselves.
 const REMOVED: &str = "/removed/";
+/// The partition key of the change index: one of [`CHANGE_SHARDS`] (`"07"`), from the item's
+/// key. Set when an item is written (a task, a tombstone) and never changed.
+pub const CHANGE_SHARD: &str = "change_shard";
+/// How many partitions the change index spreads its writes over; a read asks each.
+pub const CHANGE_SHARDS: u32 = 16;
+/// The change index on (change_shard, updated_at), keys only: what an incremental sync
+/// reads. A lease extension does not move `updated_at`, so heartbeats never write it.
+pub const CHANGE_INDEX: &str = "by_change";
+/// The partition of the store's own notes: the one here says since when the change index
+/// answers for every item (`since`, epoch ms).
+const META: &str = "/meta";
+/// The note's id in [`META`].
+const CHANGES_NOTE: &str = "changes";
+const SINCE: &str = "since";
 /// The partition of dropped samples' marks (task id: the sample): `add` skips their tasks.
 const DROPPED: &str = "/dropped";
 /// When a sample was dropped, and why (on its mark).
@@ -108,6 +124,41 @@ pub fn s(v: &str) -> AttributeValue {
 
 pub fn n(v: impl std::fmt::Display) -> AttributeValue {
     AttributeValue::N(v.to_string())
+}
+
+/// The change shard of an item, from its key.
+pub fn change_shard_of(collection: &str, task_id: &str) -> AttributeValue {
+    let shard = super::claim::shard_of(&format!("{collection}/{task_id}")) % CHANGE_SHARDS;
+    s(&format!("{shard:02}"))
+}
+
+/// Gives a new item its change shard and `updated_at` (tombstones and marks have no other).
+pub fn with_change(mut item: Item, now: i64) -> Item {
+    if let Some(k) = task_key(&item) {
+        item.insert(
+            CHANGE_SHARD.into(),
+            change_shard_of(&k.collection, &k.task_id),
+        );
+    }
+    item.entry(UPDATED_AT.into()).or_insert_with(|| n(now));
+    item
+}
+
+/// The note that the change index answers for every item since `since`.
+pub fn changes_note(since: i64) -> Item {
+    let mut item = key(META, CHANGES_NOTE);
+    item.insert(SINCE.into(), n(since));
+    item
+}
+
+/// The key of that note.
+pub fn changes_note_key() -> Item {
+    key(META, CHANGES_NOTE)
+}
+
+/// Since when the note says the change index answers.
+pub fn changes_note_since(item: &Item) -> Option<i64> {
+    attr_n(item, SINCE)
 }
 
 /// The claim shard a task belongs to.

@@ -52,7 +52,7 @@ pub fn from_new(t: &NewTask, now: i64, version: i64, state: TaskState) -> Item {
         let map = t.attrs.iter().map(|(k, v)| (k.clone(), s(v))).collect();
         item.insert(ATTRS.into(), AttributeValue::M(map));
     }
-    item
+    with_change(item, now)
 }
 
 fn get_s(item: &Item, name: &str) -> Result<Option<String>, String> {
@@ -210,7 +210,7 @@ pub fn dropped(sample: &str, now: i64, reason: &str) -> Item {
     let mut item = dropped_key(sample);
     item.insert(DROPPED_AT.into(), n(now));
     item.insert(REASON.into(), s(reason));
-    item
+    with_change(item, now)
 }
 
 /// The sample and the time of a dropped sample's mark.
@@ -265,7 +265,8 @@ pub fn tombstone(t: &Task, now: i64, withdrawn: bool) -> Item {
     if withdrawn {
         item.insert(WITHDRAWN.into(), AttributeValue::Bool(true));
     }
-    item
+    // Its `updated_at` is its removal: an incremental sync learns of the removal by it.
+    with_change(item, now)
 }
 
 /// A tombstone item read back; `None` when it is not one or cannot be read.

@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::{
-    Item, NEVER, OWNER, UPDATED_AT, VERSION, Values, attr_n, attr_s, key, n, names_in, s,
-    shard_of_task, state_value,
+    Item, LEASE_UNTIL, NEVER, OWNER, UPDATED_AT, VERSION, Values, attr_n, attr_s, key, n, names_in,
+    s, shard_of_task, state_value,
 };
 use crate::model::{Claim, Outcome, Settle, Task, TaskKey, TaskState};
 
@@ -153,13 +153,16 @@ fn by_holder(claim: &Claim, now: i64) -> TaskWrite {
     task_write(&t.key(), t.version, now).held(claim)
 }
 
-/// Extends the lease of a held task to `until`.
+/// Extends the lease of a held task to `until`. The one write that leaves `updated_at`: a
+/// lease extension is not a change, so heartbeats never write the change index.
 pub fn heartbeat(claim: &Claim, now: i64, until: i64) -> Update {
-    by_holder(claim, now)
+    let mut w = by_holder(claim, now)
         .set("#lease_until = :until")
         .set("#claimable_at = :until")
-        .value(":until", n(until))
-        .done()
+        .value(":until", n(until));
+    w.set.retain(|a| !a.starts_with("#updated_at"));
+    w.values.retain(|(p, _)| *p != ":now");
+    w.done()
 }
 
 /// Ends a run of a held task in `state`, with what the run left.
@@ -354,18 +357,21 @@ pub fn give_claim_attributes(k: &TaskKey, state: TaskState, now: i64) -> Update 
 }
 
 /// Whether `item` is what an update with these values leaves: the version after `:v`, the
-/// `:now` it wrote, and its `:owner` when it names one.
+/// `:now` it wrote (a heartbeat's `:until`, as it writes no `:now`), and its `:owner` when it
+/// names one.
 pub fn bears_write(item: &Item, values: &HashMap<String, AttributeValue>) -> bool {
     let num = |v: Option<&AttributeValue>| match v {
         Some(AttributeValue::N(x)) => x.parse::<i64>().ok(),
         _ => None,
     };
-    let (Some(v), Some(now)) = (num(values.get(":v")), num(values.get(":now"))) else {
+    let Some(v) = num(values.get(":v")) else {
         return false;
     };
     let owner_ok = match values.get(":owner") {
         Some(AttributeValue::S(o)) => attr_s(item, OWNER) == Some(o.as_str()),
         _ => true,
     };
-    attr_n(item, VERSION) == Some(v + 1) && attr_n(item, UPDATED_AT) == Some(now) && owner_ok
+    let stamped = num(values.get(":now")).is_some_and(|now| attr_n(item, UPDATED_AT) == Some(now))
+        || num(values.get(":until")).is_some_and(|u| attr_n(item, LEASE_UNTIL) == Some(u));
+    attr_n(item, VERSION) == Some(v + 1) && stamped && owner_ok
 }
