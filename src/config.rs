@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 
 use crate::aws::AwsOptions;
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, CatalogRead};
 use crate::error::Result;
 use crate::store::{self, OpenMode, TaskStore};
 
@@ -41,12 +41,59 @@ impl Context {
 
     /// Opens the catalog for writing, creating it if needed.
     pub fn catalog(&self) -> Result<Catalog> {
+        self.refuse_published()?;
         Catalog::open(&self.catalog_path)
     }
 
     /// Opens the catalog for writing; it must exist.
     pub fn existing_catalog(&self) -> Result<Catalog> {
+        self.refuse_published()?;
         Catalog::open_existing(&self.catalog_path)
+    }
+
+    /// The published catalog `--catalog s3://BUCKET/PREFIX/` names, if it names one.
+    pub fn published_catalog(&self) -> Option<&str> {
+        self.catalog_path
+            .to_str()
+            .filter(|p| p.starts_with("s3://"))
+    }
+
+    /// Opens the catalog for reading: the file, or the current version of a published one
+    /// (fetched into the local cache once, checked against its sha256), saying on stderr
+    /// which version it reads.
+    pub fn read_catalog(&self) -> Result<CatalogRead> {
+        let Some(uri) = self.published_catalog() else {
+            return CatalogRead::open(&self.catalog_path);
+        };
+        let at = crate::aws::s3::S3Uri::parse(uri)?.as_folder();
+        let s3 = crate::aws::s3::S3::connect(&self.aws)?.for_policy(crate::aws::s3::PUBLISH_POLICY);
+        let root = crate::publish::reader::cache_root();
+        let fetched = crate::publish::reader::fetch(&s3, &at, &root)?;
+        let m = &fetched.manifest;
+        let how = if fetched.downloaded {
+            format!("downloaded, {} KiB", m.size.div_ceil(1024))
+        } else {
+            "cached".to_string()
+        };
+        crate::note!(
+            "catalog {at} as of {}, published by {} ({how})",
+            m.as_of,
+            m.by
+        );
+        CatalogRead::open(&fetched.path)
+    }
+
+    /// A published catalog is read-only: a command that writes the catalog is refused with
+    /// where to run it instead.
+    fn refuse_published(&self) -> Result<()> {
+        match self.published_catalog() {
+            None => Ok(()),
+            Some(uri) => Err(crate::error::Error::Invalid(format!(
+                "--catalog {uri} is a published catalog, read-only here; run this command where \
+                 its syncer runs (`anamo sync --watch --publish {uri}`), against that catalog \
+                 file: its next publish brings the change to every reader"
+            ))),
+        }
     }
 }
 

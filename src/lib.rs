@@ -16,6 +16,7 @@ pub mod launch;
 pub mod model;
 pub mod output;
 pub mod placeholders;
+pub mod publish;
 pub mod query;
 pub mod report;
 pub mod ship;

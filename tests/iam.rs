@@ -29,6 +29,8 @@ fn readme_statements() -> BTreeMap<String, Value> {
         ("BIN_BUCKET", "tools"),
         ("BIN_KEY", "bin/anamo"),
         ("WORKER_ROLE", "anamo-worker"),
+        ("TEAM_BUCKET", "team"),
+        ("TEAM_PREFIX", "cohort"),
         ("BUCKET", "data"),
     ];
     let mut statements = BTreeMap::new();
@@ -82,7 +84,7 @@ fn setup(moto: &Moto, roles: &[(&str, &[&str])]) -> BTreeMap<String, (String, St
 import json, os, sys, boto3, requests
 kw = dict(endpoint_url=os.environ["ENDPOINT"], region_name="us-east-1")
 s3 = boto3.client("s3", **kw)
-for b in ["data", "logs", "tools", "results"]:
+for b in ["data", "logs", "tools", "results", "team"]:
     s3.create_bucket(Bucket=b)
 s3.put_object(Bucket="data", Key="cohort/S1/S1_R1.fastq.gz", Body=b"@r\nACGT\n+\nIIII\n")
 boto3.client("ec2", **kw).create_launch_template(
@@ -173,7 +175,22 @@ fn each_role_runs_its_commands_with_exactly_the_readme_policy_and_is_told_what_i
     the_worker_runs_both_steps(&r);
     the_launcher_shipper_and_objects_roles_run_theirs(&r);
     outside_its_policy_each_role_is_told_the_action(&r);
+    the_team_publishes_and_reads(&r);
     a_profile_wins_over_keys_in_the_environment(&r);
+}
+
+fn the_team_publishes_and_reads(r: &Roles) {
+    // The syncer syncs and publishes; a reader reads what it published, and may not publish.
+    let out = r.ok("publisher", &["sync", "--publish", "s3://team/cohort/"]);
+    assert!(out.contains("published"), "{out}");
+    let status = r.ok("reader", &["--catalog", "s3://team/cohort/", "status"]);
+    assert!(status.contains("Align"), "{status}");
+    r.refused(
+        "reader",
+        &["sync", "--publish", "s3://team/cohort/"],
+        "s3:PutObject",
+        "A team on one cohort (IAM)",
+    );
 }
 
 /// Each role and the README statements (by Sid) its IAM user holds.
@@ -203,6 +220,11 @@ const ROLES: &[(&str, &[&str])] = &[
     ),
     ("objects", &["AnamoObjects"]),
     ("logreader", &["AnamoTaskStore", "AnamoReadLogs"]),
+    (
+        "publisher",
+        &["AnamoTaskStore", "AnamoPublishCatalog", "AnamoListCatalogs"],
+    ),
+    ("reader", &["AnamoReadCatalog"]),
 ];
 
 /// A task `add` the worker's policy refuses and the operator's allows.

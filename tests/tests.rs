@@ -23,6 +23,7 @@ mod launch_cap;
 mod model;
 mod one_rule;
 mod progress;
+mod publish;
 mod query_cli;
 mod readme;
 mod reported;

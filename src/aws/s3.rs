@@ -102,6 +102,8 @@ pub struct S3 {
 pub const OBJECTS_AND_LOGS_POLICY: &str = "AWS: sample files in S3, and worker logs (IAM)";
 pub const RESULTS_POLICY: &str = "AWS: launching a step's cluster on EC2 (IAM for the workers)";
 pub const BINARY_POLICY: &str = "AWS: from a stock AMI to a costed cohort (IAM additions)";
+/// The published catalog's section: the syncer writes it, readers read it.
+pub const PUBLISH_POLICY: &str = "A team on one cohort (IAM)";
 
 impl S3 {
     pub fn connect(opts: &AwsOptions) -> Result<Self> {
@@ -386,6 +388,49 @@ impl S3 {
             number += 1;
         }
         Ok(parts)
+    }
+
+    /// Writes a small object from memory, its SHA-256 checked by S3 as `put_file`'s are.
+    pub fn put_bytes(&self, bytes: Vec<u8>, to: &S3Uri, content_type: &str) -> Result<()> {
+        let doing = format!("cannot write {to}");
+        self.rt.block_on(async {
+            self.client
+                .put_object()
+                .bucket(&to.bucket)
+                .key(&to.key)
+                .content_type(content_type)
+                .checksum_sha256(sha256_base64(&bytes))
+                .body(ByteStream::from(bytes))
+                .send()
+                .await
+                .map_err(|e| self.error("s3:PutObject", &doing, e))?;
+            Ok(())
+        })
+    }
+
+    /// Deletes an object (one already gone is no error: S3 answers the same).
+    pub fn delete(&self, uri: &S3Uri) -> Result<()> {
+        let doing = format!("cannot delete {uri}");
+        self.rt.block_on(async {
+            self.client
+                .delete_object()
+                .bucket(&uri.bucket)
+                .key(&uri.key)
+                .send()
+                .await
+                .map_err(|e| self.error("s3:DeleteObject", &doing, e))?;
+            Ok(())
+        })
+    }
+
+    /// A small object's bytes; `None` when there is no such object.
+    pub fn get_bytes(&self, from: &S3Uri) -> Result<Option<Vec<u8>>> {
+        let mut out = vec![];
+        match self.copy_to(from, &mut out) {
+            Ok(()) => Ok(Some(out)),
+            Err(Error::Invalid(m)) if m.ends_with("no such object") => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Streams an object to `out`, chunk by chunk.

@@ -147,7 +147,7 @@ impl Cmd {
         if !ctx.catalog_path.exists() {
             return Ok(None);
         }
-        let conn = crate::catalog::CatalogRead::open(&ctx.catalog_path)?;
+        let conn = ctx.read_catalog()?;
         let mut rows = conn.log_refs(&self.id, self.collection.as_deref())?;
         if rows.len() > 1 {
             bail!(

@@ -78,7 +78,7 @@ impl Cmd {
                 }
             }
             Cmd::List => {
-                let conn = crate::catalog::CatalogRead::open(&ctx.catalog_path)?;
+                let conn = ctx.read_catalog()?;
                 let table = conn.prices()?;
                 if table.is_empty() {
                     crate::note!(

@@ -36,7 +36,7 @@ impl Cmd {
         } else {
             saved::find(&self.query, user.as_deref())?
         };
-        let conn = crate::catalog::CatalogRead::open(&ctx.catalog_path)?;
+        let conn = ctx.read_catalog()?;
         let (sql, params) = match &saved {
             Some(saved) => (saved.sql.clone(), saved.bind(given, &conn)?),
             // A lone word that is SQL (VACUUM, ANALYZE) goes to the guard, which says why not.

@@ -35,7 +35,7 @@ impl Cmd {
                 .run(ctx, &mut |synced| crate::note!("{synced}"))?;
         }
         let study = FileConfig::load()?.study;
-        let conn = crate::catalog::CatalogRead::open(&ctx.catalog_path)?;
+        let conn = ctx.read_catalog()?;
         let catalog = ctx.catalog_path.display().to_string();
         let title = self
             .title

@@ -46,7 +46,7 @@ impl Cmd {
             crate::sync::Request::before_reading()
                 .run(ctx, &mut |synced| crate::note!("{synced}"))?;
         }
-        let conn = crate::catalog::CatalogRead::open(&ctx.catalog_path)?;
+        let conn = ctx.read_catalog()?;
         let format = Format::resolve(self.format);
         let out = std::io::stdout().lock();
         let running = catalog::sync_in_progress(&ctx.catalog_path);
@@ -91,7 +91,7 @@ impl Cmd {
                 crate::sync::Request::before_reading()
                     .run(ctx, &mut |synced| crate::note!("{synced}"))?;
             }
-            let conn = crate::catalog::CatalogRead::open(&ctx.catalog_path)?;
+            let conn = ctx.read_catalog()?;
             let rows = conn.overview()?;
             let mut out = std::io::stdout().lock();
             if terminal {

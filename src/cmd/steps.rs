@@ -76,7 +76,7 @@ impl Cmd {
                 println!("{}: output expected at {}", c.step, c.pattern);
             }
             Cmd::List => {
-                let conn = crate::catalog::CatalogRead::open(&ctx.catalog_path)?;
+                let conn = ctx.read_catalog()?;
                 let steps = conn.step_order()?;
                 for s in steps {
                     println!("{s}");

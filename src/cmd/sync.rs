@@ -51,22 +51,90 @@ pub struct Cmd {
     /// change index cannot answer for the time since the last sync.
     #[arg(long)]
     pub full: bool,
+
+    /// Keep syncing until stopped (SIGTERM or Ctrl-C ends it between syncs, a second at
+    /// once): tasks every --every, EC2 instances and S3 listings every --others-every.
+    #[arg(long)]
+    pub watch: bool,
+    /// With --watch: how often to sync the tasks.
+    #[arg(long, requires = "watch", default_value = "60s", value_parser = crate::clock::parse_duration)]
+    pub every: std::time::Duration,
+    /// With --watch: how often to sync EC2 instances and S3 listings (when asked for).
+    #[arg(long, requires = "watch", default_value = "15m", value_parser = crate::clock::parse_duration)]
+    pub others_every: std::time::Duration,
+    /// After each sync that changed something, publish the catalog to s3://BUCKET/PREFIX/
+    /// for readers (`--catalog s3://BUCKET/PREFIX/`): a consistent snapshot, status.json and
+    /// report.html, then the manifest latest.json last.
+    #[arg(long, value_name = "S3_URI")]
+    pub publish: Option<String>,
+    /// With --publish: how many snapshots to keep under the prefix.
+    #[arg(long, requires = "publish", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub keep: u64,
 }
 
 impl Cmd {
     pub fn run(self, ctx: &Context) -> Result<()> {
+        let publisher = self.publisher(ctx)?;
+        let request = self.request();
+        if !self.watch {
+            request.run(ctx, &mut |synced| println!("{synced}"))?;
+            if let Some(p) = &publisher {
+                publish_now(ctx, p)?;
+            }
+            return Ok(());
+        }
+        crate::sync::watch::Watch {
+            request,
+            every: self.every,
+            others_every: self.others_every,
+            publisher,
+        }
+        .run(ctx)
+    }
+
+    /// The publisher `--publish` asks for, checked before the first sync: the prefix must
+    /// be writable and the catalog a local file.
+    fn publisher(&self, ctx: &Context) -> Result<Option<crate::publish::Publisher>> {
+        let Some(uri) = &self.publish else {
+            return Ok(None);
+        };
+        let at = crate::aws::s3::S3Uri::parse(uri)?;
+        ctx.catalog()?;
+        let s3 = crate::aws::s3::S3::connect(&ctx.aws)?.for_policy(crate::aws::s3::PUBLISH_POLICY);
+        Ok(Some(crate::publish::Publisher::start(
+            s3,
+            at,
+            self.keep as usize,
+        )?))
+    }
+
+    fn request(&self) -> Request {
         Request {
-            collection: self.collection,
+            collection: self.collection.clone(),
             batch: self.batch,
             instances: self.instances,
             all_instances: self.all_instances,
-            objects: self.objects,
-            sample_pattern: self.sample_pattern,
+            objects: self.objects.clone(),
+            sample_pattern: self.sample_pattern.clone(),
             no_tasks: self.no_tasks,
             store_changed: self.store_changed,
             full: self.full,
+            tasks_only: false,
             wait_for_running: None,
         }
-        .run(ctx, &mut |synced| println!("{synced}"))
     }
+}
+
+/// Publishes the catalog once, and says what it published.
+pub fn publish_now(ctx: &Context, publisher: &crate::publish::Publisher) -> Result<()> {
+    let m = crate::sync::watch::publish(ctx, publisher)?;
+    println!(
+        "published {} to {} (version {}, {} KiB, sha256 {})",
+        ctx.catalog_path.display(),
+        publisher.at(),
+        m.version,
+        m.size.div_ceil(1024),
+        &m.sha256[..12]
+    );
+    Ok(())
 }

@@ -6,6 +6,7 @@ mod instances;
 mod objects;
 mod run;
 mod tasks;
+pub mod watch;
 
 pub use crate::model::kind_of;
 pub use instances::{InstanceCounts, SpotPriceCounts, sync_instances, sync_spot_prices};

@@ -32,6 +32,9 @@ pub struct Request {
     pub store_changed: bool,
     /// Read the whole store even when an incremental read would do.
     pub full: bool,
+    /// Only the task store, whatever else the flags or anamo.toml name (`sync --watch` syncs
+    /// the others at their own, longer interval).
+    pub tasks_only: bool,
     /// When another process is syncing the catalog: wait up to this long for it and read what
     /// it wrote (`status --sync`), rather than refuse.
     pub wait_for_running: Option<std::time::Duration>,
@@ -63,8 +66,12 @@ impl Request {
         let config = FileConfig::load()?;
         let prices: Vec<(String, f64)> = config.prices.into_iter().collect();
         let file = config.sync;
-        let instances = self.instances || file.instances;
-        let mut objects = self.objects_named(&file)?;
+        let instances = (self.instances || file.instances) && !self.tasks_only;
+        let mut objects = if self.tasks_only {
+            vec![]
+        } else {
+            self.objects_named(&file)?
+        };
         if self.no_tasks && !instances && objects.is_empty() {
             return Err(crate::error::Error::Usage(
                 "--no-tasks leaves nothing to sync; add --instances or --objects (or name them \
@@ -341,6 +348,23 @@ fn kind_words(kind: SyncKind) -> String {
 }
 
 impl Synced {
+    /// Whether this source brought anything new, changed or removed.
+    pub fn changed(&self) -> bool {
+        let moved = |n: u64, c: u64, r: u64| n + c + r > 0;
+        match self {
+            Synced::Tasks { report, .. } => {
+                let c = report.counts;
+                moved(c.new, c.changed, c.removed)
+            }
+            Synced::Objects { counts, .. } => {
+                moved(counts.run.new, counts.run.changed, counts.run.removed)
+            }
+            Synced::Instances { counts, .. } => {
+                moved(counts.run.new, counts.run.changed, counts.run.removed)
+            }
+        }
+    }
+
     /// What a listing of objects got wrong or kept, said on stderr.
     fn warn(&self) {
         let Synced::Objects {

@@ -137,8 +137,22 @@ impl Moto {
             .unwrap_or_default()
             .lines()
             .filter_map(|l| {
-                let (op, at) = l.split_once(' ')?;
+                let mut words = l.split_whitespace();
+                let (op, at) = (words.next()?, words.next()?);
                 Some((op.to_string(), at.parse().ok()?))
+            })
+            .collect()
+    }
+
+    /// The S3 requests received so far: method and path.
+    pub fn s3_requests(&self) -> Vec<(String, String)> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| {
+                let mut words = l.split_whitespace();
+                let (op, _, path) = (words.next()?, words.next()?, words.next()?);
+                Some((op.to_string(), path.to_string()))
             })
             .collect()
     }

@@ -40,17 +40,40 @@ from werkzeug.serving import run_simple
 def logged(app, path):
     def wrapper(environ, start_response):
         target = environ.get("HTTP_X_AMZ_TARGET", environ.get("REQUEST_METHOD", "?"))
+        # S3 requests (no target) also log their path, after the time.
+        where = "" if "HTTP_X_AMZ_TARGET" in environ else " " + environ.get("PATH_INFO", "")
         with open(path, "a") as log:
-            log.write(f"{target.split('.')[-1]} {time.time():.3f}\n")
+            log.write(f"{target.split('.')[-1]} {time.time():.3f}{where}\n")
         return app(environ, start_response)
 
     return wrapper
+
+
+def operation(environ, ops):
+    """The fault spec a request falls under: its DynamoDB operation, or for S3 its method
+    (`PUT`), or `METHOD@SUFFIX` when its path ends with SUFFIX (`PUT@latest.json`)."""
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if target:
+        return target.split(".")[-1]
+    method = environ.get("REQUEST_METHOD", "?")
+    path = environ.get("PATH_INFO", "")
+    for spec in ops:
+        if "@" in spec:
+            m, suffix = spec.split("@", 1)
+            if m == method and path.endswith(suffix):
+                return spec
+    return method
 
 
 def throttled(app, spec):
     ops, ratio, *mode = spec.split(":")
     landed = mode == ["landed"]
     html403 = mode == ["html403"]
+    # S3: `:denied` answers the last FAIL of every EVERY with 403 AccessDenied (the SDK does
+    # not retry it); `:stall` holds them STALL seconds, then answers 500 without reaching moto:
+    # a request in flight when its caller is killed. (The last, so a check made first passes.)
+    denied = mode == ["denied"]
+    stall = mode == ["stall"]
     fail, every = (int(x) for x in ratio.split("/"))
     ops = set(ops.split(","))
     seen = {}
@@ -60,10 +83,30 @@ def throttled(app, spec):
     )
 
     def wrapper(environ, start_response):
-        op = environ.get("HTTP_X_AMZ_TARGET", "").split(".")[-1]
+        op = operation(environ, ops)
         if op in ops:
             n = seen.get(op, 0)
             seen[op] = n + 1
+            if stall and n % every >= every - fail:
+                time.sleep(STALL)
+                err = b"<Error><Code>InternalError</Code><Message>stalled</Message></Error>"
+                start_response(
+                    "500 Internal Server Error",
+                    [("Content-Type", "application/xml"), ("Content-Length", str(len(err)))],
+                )
+                return [err]
+            if denied and n % every >= every - fail:
+                err = (
+                    b"<Error><Code>AccessDenied</Code>"
+                    b"<Message>injected by the test: access denied</Message></Error>"
+                )
+                start_response(
+                    "403 Forbidden",
+                    [("Content-Type", "application/xml"), ("Content-Length", str(len(err)))],
+                )
+                return [err]
+            if denied or stall:
+                return app(environ, start_response)
             if n % every < fail and html403:
                 page = b"<html><body><h1>403 Forbidden</h1>Request blocked by proxy</body></html>"
                 start_response(
@@ -96,6 +139,8 @@ def throttled(app, spec):
 
     return wrapper
 
+
+STALL = 6
 
 RAW_BODY = [b""]
 

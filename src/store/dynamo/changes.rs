@@ -169,21 +169,23 @@ impl DynamoStore {
         let filter = collection.map(item::of_step);
         for shard in 0..CHANGE_SHARDS {
             let cond = item::changed_since(shard, since);
-            let keys: Vec<Item> = self
-                .rt
-                .block_on(self.query_all(
-                    Some(CHANGE_INDEX),
-                    &cond,
-                    filter.as_ref(),
-                    Some(item::KEY_ONLY),
-                    false,
-                ))?
+            let entries = self.rt.block_on(self.query_all(
+                Some(CHANGE_INDEX),
+                &cond,
+                filter.as_ref(),
+                // The entries whole (table and index keys): what the read is billed for.
+                None,
+                false,
+            ))?;
+            self.tally_entries(&entries);
+            let keys: Vec<Item> = entries
                 .iter()
                 .filter_map(item::task_key)
                 .map(|k| item::key(&k.collection, &k.task_id))
                 .collect();
             for chunk in keys.chunks(page_size.clamp(1, 10_000)) {
                 let items = self.rt.block_on(self.get_many(chunk.to_vec(), None))?;
+                self.tally(&items);
                 if f(super::reads::page_of(items))?.is_break() {
                     return Ok(());
                 }
@@ -199,6 +201,7 @@ impl DynamoStore {
             .map(|k| item::key(&k.collection, &k.task_id))
             .collect();
         let items = self.rt.block_on(self.get_many(keys, None))?;
+        self.tally(&items);
         Ok(super::reads::page_of(items).tasks)
     }
 }

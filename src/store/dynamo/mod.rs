@@ -60,6 +60,16 @@ pub struct DynamoStore {
     /// The shard where `has_running` last found a running task: asked first next time, so a
     /// worker that waits for one long task reads one shard per look, not sixteen.
     running_shard: std::sync::atomic::AtomicU32,
+    /// Items and bytes the sync reads have read: what a benchmark compares.
+    read: ReadTally,
+}
+
+/// Items, index entries, and their bytes (by DynamoDB's item size rule) read so far.
+#[derive(Debug, Default)]
+struct ReadTally {
+    items: std::sync::atomic::AtomicU64,
+    entries: std::sync::atomic::AtomicU64,
+    bytes: std::sync::atomic::AtomicU64,
 }
 
 /// The table and region of a DynamoDB store's identity (`dynamodb://TABLE in REGION`, as
@@ -135,7 +145,37 @@ impl DynamoStore {
             claimer: Claimer::new(SHARDS, crate::backoff::seed()),
             unsettled: Default::default(),
             running_shard: Default::default(),
+            read: ReadTally::default(),
         })
+    }
+
+    /// What this handle's sync reads (whole or changed) have read so far: table items,
+    /// change-index entries, and the bytes of both as DynamoDB sizes them.
+    pub fn read_so_far(&self) -> (u64, u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let r = &self.read;
+        (
+            r.items.load(Relaxed),
+            r.entries.load(Relaxed),
+            r.bytes.load(Relaxed),
+        )
+    }
+
+    /// Counts table items a sync read.
+    fn tally(&self, items: &[item::Item]) {
+        self.count(items, &self.read.items);
+    }
+
+    /// Counts change-index entries a sync read.
+    fn tally_entries(&self, entries: &[item::Item]) {
+        self.count(entries, &self.read.entries);
+    }
+
+    fn count(&self, read: &[item::Item], counter: &std::sync::atomic::AtomicU64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let bytes: u64 = read.iter().map(item::size).sum();
+        counter.fetch_add(read.len() as u64, Relaxed);
+        self.read.bytes.fetch_add(bytes, Relaxed);
     }
 
     /// Creates the table, or upgrades one made by an older anamo in place.

@@ -91,6 +91,7 @@ pub(super) fn scan(
             }
         }
     }))?;
+    store.tally(&items);
     let mut page = page_of(items);
     page.next = last.as_ref().and_then(item::task_key);
     Ok(page)
@@ -257,7 +258,9 @@ pub(super) fn stream(
     }
     drop(tx);
     while let Some(items) = store.rt.block_on(rx.recv()) {
-        if f(page_of(items?))?.is_break() {
+        let items = items?;
+        store.tally(&items);
+        if f(page_of(items))?.is_break() {
             return Ok(());
         }
     }
@@ -287,6 +290,7 @@ fn stream_step(
     let items = store
         .rt
         .block_on(store.query_all(None, &removed, None, None, true))?;
+    store.tally(&items);
     for chunk in items.chunks(page_size.max(1)) {
         if f(page_of(chunk.to_vec()))?.is_break() {
             break;

@@ -126,6 +126,30 @@ pub fn n(v: impl std::fmt::Display) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
+/// An item's size as DynamoDB counts it for read and write units: each attribute's name and
+/// value (strings and binaries by length, numbers about a byte per two digits, lists and maps
+/// three bytes plus their elements).
+pub fn size(item: &Item) -> u64 {
+    fn value(v: &AttributeValue) -> u64 {
+        match v {
+            AttributeValue::S(s) => s.len() as u64,
+            AttributeValue::N(n) => n.len().div_ceil(2) as u64 + 1,
+            AttributeValue::B(b) => b.as_ref().len() as u64,
+            AttributeValue::L(l) => 3 + l.iter().map(|e| 1 + value(e)).sum::<u64>(),
+            AttributeValue::M(m) => {
+                3 + m
+                    .iter()
+                    .map(|(k, e)| 1 + k.len() as u64 + value(e))
+                    .sum::<u64>()
+            }
+            AttributeValue::Ss(v) => v.iter().map(|s| s.len() as u64).sum(),
+            AttributeValue::Ns(v) => v.iter().map(|n| n.len().div_ceil(2) as u64 + 1).sum(),
+            _ => 1,
+        }
+    }
+    item.iter().map(|(k, v)| k.len() as u64 + value(v)).sum()
+}
+
 /// The change shard of an item, from its key.
 pub fn change_shard_of(collection: &str, task_id: &str) -> AttributeValue {
     let shard = super::claim::shard_of(&format!("{collection}/{task_id}")) % CHANGE_SHARDS;

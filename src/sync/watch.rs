@@ -1,0 +1,137 @@
+//! `anamo sync --watch`: the one syncer. It syncs the task store every interval (EC2 instances
+//! and S3 listings at their own, longer one), and after each sync that changed something it
+//! publishes the catalog when asked (publish/). SIGTERM or Ctrl-C ends it between syncs; a
+//! second signal ends it at once. A publish that fails is retried, said on stderr, and tried
+//! again after the next sync: the manifest readers follow still names the previous version.
+//! Command-level orchestration, hence anyhow like the commands.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+
+use super::Request;
+use crate::config::{Context, FileConfig};
+use crate::publish::{Manifest, Publisher};
+
+/// Tries of one publish before the syncer says it failed and moves on.
+const PUBLISH_TRIES: u32 = 3;
+const PUBLISH_PAUSE: Duration = Duration::from_secs(2);
+
+pub struct Watch {
+    pub request: Request,
+    pub every: Duration,
+    pub others_every: Duration,
+    pub publisher: Option<Publisher>,
+}
+
+impl Watch {
+    pub fn run(self, ctx: &Context) -> Result<()> {
+        let stop = Arc::new(AtomicBool::new(false));
+        for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+            // A second signal, once the first has set the flag, ends the process at once.
+            signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&stop))?;
+            signal_hook::flag::register(signal, Arc::clone(&stop))?;
+        }
+        crate::note!(
+            "syncing every {} (instances and listings every {}){}; SIGTERM or Ctrl-C stops it \
+             after the sync under way",
+            humantime::format_duration(self.every),
+            humantime::format_duration(self.others_every),
+            self.publisher
+                .as_ref()
+                .map(|p| format!(", publishing to {}", p.at()))
+                .unwrap_or_default()
+        );
+        let mut others_due = Instant::now();
+        // Publish after the first sync whatever it found: readers get a version at once.
+        let mut unpublished = true;
+        while !stop.load(Ordering::SeqCst) {
+            let started = Instant::now();
+            let mut request = self.request.clone();
+            request.tasks_only = started < others_due;
+            if !request.tasks_only {
+                others_due = started + self.others_every;
+            }
+            let mut changed = false;
+            let synced = request.run(ctx, &mut |s| {
+                changed |= s.changed();
+                println!("{s}");
+            });
+            if let Err(e) = synced {
+                // A sync that failed is said and tried again at the next interval: a syncer
+                // outlives a passing fault of the store.
+                crate::note!(
+                    "sync failed: {e:#}; trying again in {}",
+                    humantime::format_duration(self.every)
+                );
+            }
+            unpublished |= changed;
+            if let (Some(p), true) = (&self.publisher, unpublished) {
+                match publish_retrying(ctx, p, &stop) {
+                    Ok(m) => {
+                        unpublished = false;
+                        println!(
+                            "published version {} ({} KiB) to {}",
+                            m.version,
+                            m.size.div_ceil(1024),
+                            p.at()
+                        );
+                    }
+                    Err(e) => crate::note!(
+                        "publish to {} failed: {e:#}; readers keep the version before, and the \
+                         next sync publishes again",
+                        p.at()
+                    ),
+                }
+            }
+            sleep_unless_stopped(self.every.saturating_sub(started.elapsed()), &stop);
+        }
+        crate::note!("stopped");
+        Ok(())
+    }
+}
+
+/// One publish, tried up to [`PUBLISH_TRIES`] times (each failure said on stderr).
+fn publish_retrying(ctx: &Context, p: &Publisher, stop: &AtomicBool) -> Result<Manifest> {
+    let mut tries = 1;
+    loop {
+        match publish(ctx, p) {
+            Ok(m) => return Ok(m),
+            Err(e) if tries < PUBLISH_TRIES && !stop.load(Ordering::SeqCst) => {
+                crate::note!("publish failed (try {tries} of {PUBLISH_TRIES}): {e:#}; retrying");
+                std::thread::sleep(PUBLISH_PAUSE * tries);
+                tries += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Publishes the catalog now: its snapshot, status and report, then the manifest.
+pub fn publish(ctx: &Context, p: &Publisher) -> Result<Manifest> {
+    let study = FileConfig::load()?.study;
+    let conn = crate::catalog::CatalogRead::open(&ctx.catalog_path)?;
+    let title = study
+        .name
+        .filter(|t| !t.trim().is_empty())
+        .unwrap_or_else(|| format!("anamo report: {}", p.at()));
+    let mut options = crate::report::Options::new(title, p.at().to_string());
+    options.required_kinds = study.required_kinds;
+    let page = crate::report::render(&conn, &options)?;
+    drop(conn);
+    Ok(p.publish(&ctx.catalog_path, crate::clock::now_ms(), &page)?)
+}
+
+/// Sleeps `d`, waking early when asked to stop.
+fn sleep_unless_stopped(d: Duration, stop: &AtomicBool) {
+    let until = Instant::now() + d;
+    while !stop.load(Ordering::SeqCst) {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(200)));
+    }
+}
