@@ -134,6 +134,12 @@ pub trait TaskStore: Send + Sync {
     /// Number of tasks per collection and state.
     fn counts(&self, collection: Option<&str>) -> Result<Vec<StateCount>>;
 
+    /// Whether `counts` costs little beside a sync's own read: a SQLite count does; a
+    /// DynamoDB one reads the whole table, so a full sync's progress shows no total there.
+    fn counts_cheaply(&self) -> bool {
+        true
+    }
+
     /// Tasks of `collection` a worker could claim now: `todo`, and `running` ones whose lease
     /// has expired (their worker died: a Spot reclaim leaves exactly these).
     fn count_claimable(&self, collection: &str) -> Result<u64>;

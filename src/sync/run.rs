@@ -222,10 +222,10 @@ impl Request {
         };
         catalog.claim_store(&store.identity(), opts.store_changed)?;
         let kind = sync::plan(store.as_ref(), catalog, &opts, crate::clock::now_ms())?;
-        // Counting a whole table costs a scan: only a full scan, which reads it anyway, shows
-        // how far along it is.
+        // Counting a DynamoDB table costs a scan of its own: only a full scan of a store that
+        // counts cheaply shows how far along it is.
         let bar = match kind {
-            SyncKind::Full(_) => {
+            SyncKind::Full(_) if store.counts_cheaply() => {
                 let total = store
                     .counts(self.collection.as_deref())?
                     .iter()
@@ -233,6 +233,7 @@ impl Request {
                     .sum();
                 sync::progress_bar(Some(total), "syncing tasks (full scan)")
             }
+            SyncKind::Full(_) => sync::progress_bar(None, "syncing tasks (full scan)"),
             SyncKind::Incremental { .. } => sync::progress_bar(None, "syncing changed tasks"),
         };
         let report = sync::sync_tasks_as(store.as_ref(), catalog, &opts, kind, &bar)?;

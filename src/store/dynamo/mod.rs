@@ -350,6 +350,10 @@ impl TaskStore for DynamoStore {
         reads::counts(self, collection)
     }
 
+    fn counts_cheaply(&self) -> bool {
+        false
+    }
+
     fn count_claimable(&self, collection: &str) -> Result<u64> {
         reads::count_claimable(self, collection)
     }
