@@ -280,17 +280,7 @@ impl S3 {
         self.rt.block_on(async {
             if size < MULTIPART_AT {
                 let bytes = read_part(path, 0, size)?;
-                self.client
-                    .put_object()
-                    .bucket(&to.bucket)
-                    .key(&to.key)
-                    .content_type(content_type)
-                    .checksum_sha256(sha256_base64(&bytes))
-                    .body(ByteStream::from(bytes))
-                    .send()
-                    .await
-                    .map_err(|e| self.error("s3:PutObject", &doing, e))?;
-                return Ok(());
+                return self.put_one(bytes, to, content_type, &doing).await;
             }
             self.put_multipart(path, size, to, content_type, &doing)
                 .await
@@ -393,19 +383,29 @@ impl S3 {
     /// Writes a small object from memory, its SHA-256 checked by S3 as `put_file`'s are.
     pub fn put_bytes(&self, bytes: Vec<u8>, to: &S3Uri, content_type: &str) -> Result<()> {
         let doing = format!("cannot write {to}");
-        self.rt.block_on(async {
-            self.client
-                .put_object()
-                .bucket(&to.bucket)
-                .key(&to.key)
-                .content_type(content_type)
-                .checksum_sha256(sha256_base64(&bytes))
-                .body(ByteStream::from(bytes))
-                .send()
-                .await
-                .map_err(|e| self.error("s3:PutObject", &doing, e))?;
-            Ok(())
-        })
+        self.rt
+            .block_on(self.put_one(bytes, to, content_type, &doing))
+    }
+
+    /// One PutObject, its SHA-256 sent as a header for S3 to check.
+    async fn put_one(
+        &self,
+        bytes: Vec<u8>,
+        to: &S3Uri,
+        content_type: &str,
+        doing: &str,
+    ) -> Result<()> {
+        self.client
+            .put_object()
+            .bucket(&to.bucket)
+            .key(&to.key)
+            .content_type(content_type)
+            .checksum_sha256(sha256_base64(&bytes))
+            .body(ByteStream::from(bytes))
+            .send()
+            .await
+            .map_err(|e| self.error("s3:PutObject", doing, e))?;
+        Ok(())
     }
 
     /// Deletes an object (one already gone is no error: S3 answers the same).

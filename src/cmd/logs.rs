@@ -144,7 +144,7 @@ impl Cmd {
                 removed: false,
             }));
         }
-        if !ctx.catalog_path.exists() {
+        if ctx.published_catalog().is_none() && !ctx.catalog_path.exists() {
             return Ok(None);
         }
         let conn = ctx.read_catalog()?;

@@ -14,9 +14,7 @@ use aws_sdk_dynamodb::types::{
     Projection, ProjectionType, ScalarAttributeType,
 };
 
-use super::item::{
-    self, CHANGE_INDEX, CHANGE_SHARD, CHANGE_SHARDS, Item, UPDATED_AT_KEY, names_in, values_map,
-};
+use super::item::{self, CHANGE_INDEX, CHANGE_SHARD, CHANGE_SHARDS, Item, UPDATED_AT_KEY};
 use super::{DynamoStore, aws_error};
 use crate::clock::now_ms;
 use crate::error::Result;
@@ -105,48 +103,9 @@ pub(super) async fn add_index(
 /// Sets `change_shard` (and `updated_at` when missing) on every item that has none; a task
 /// deleted meanwhile is not brought back. Returns how many were set.
 async fn backfill(client: &Client, table: &str) -> Result<u64> {
-    let no_shard = "attribute_not_exists(#change_shard)";
-    let mut pages = client
-        .scan()
-        .table_name(table)
-        .filter_expression(no_shard)
-        .projection_expression(item::KEY_ONLY)
-        .set_expression_attribute_names(Some(names_in(&[no_shard, item::KEY_ONLY])))
-        .consistent_read(true)
-        .into_paginator()
-        .send();
-    let mut set = 0;
     let now = now_ms();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| aws_error(&format!("reading table {table}"), e))?;
-        for it in page.items.unwrap_or_default() {
-            let Some(k) = item::task_key(&it) else {
-                continue;
-            };
-            let expression =
-                "SET #change_shard = :cs, #updated_at = if_not_exists(#updated_at, :now)";
-            let condition = "attribute_exists(#task_id)";
-            let out = client
-                .update_item()
-                .table_name(table)
-                .set_key(Some(item::key(&k.collection, &k.task_id)))
-                .update_expression(expression)
-                .condition_expression(condition)
-                .set_expression_attribute_names(Some(names_in(&[expression, condition])))
-                .set_expression_attribute_values(Some(values_map(vec![
-                    (":cs", item::change_shard_of(&k.collection, &k.task_id)),
-                    (":now", item::n(now)),
-                ])))
-                .send()
-                .await;
-            match out {
-                Ok(_) => set += 1,
-                Err(e) if super::conditional_failed(&e) => {}
-                Err(e) => return Err(aws_error(&format!("upgrading table {table}"), e)),
-            }
-        }
-    }
-    Ok(set)
+    let update = |k: &TaskKey| item::set_change_shard(k, now);
+    super::table::update_each(client, table, item::NO_CHANGE_SHARD, update).await
 }
 
 impl DynamoStore {

@@ -320,12 +320,24 @@ async fn drop_index(client: &Client, table: &str, index: &str) -> Result<()> {
 /// Sets `claim_shard` on every item that has none (conditional: a task deleted meanwhile is
 /// not brought back). Returns how many were set.
 async fn backfill_shards(client: &Client, table: &str) -> Result<u64> {
+    update_each(client, table, item::NO_SHARD, item::set_shard).await
+}
+
+/// Applies `update` to every item `filter` picks, read by a consistent Scan of their keys; an
+/// update whose condition fails (its item deleted meanwhile) is skipped. Returns how many
+/// were updated: the backfills of an upgrade in place.
+pub(super) async fn update_each(
+    client: &Client,
+    table: &str,
+    filter: &str,
+    update: impl Fn(&crate::model::TaskKey) -> item::Update,
+) -> Result<u64> {
     let mut pages = client
         .scan()
         .table_name(table)
-        .filter_expression(item::NO_SHARD)
+        .filter_expression(filter)
         .projection_expression(item::KEY_ONLY)
-        .set_expression_attribute_names(Some(names_in(&[item::NO_SHARD, item::KEY_ONLY])))
+        .set_expression_attribute_names(Some(names_in(&[filter, item::KEY_ONLY])))
         .consistent_read(true)
         .into_paginator()
         .send();
@@ -336,7 +348,7 @@ async fn backfill_shards(client: &Client, table: &str) -> Result<u64> {
             let Some(k) = item::task_key(&it) else {
                 continue;
             };
-            let update = item::set_shard(&k);
+            let update = update(&k);
             let out = client
                 .update_item()
                 .table_name(table)

@@ -159,6 +159,8 @@ pub const KEY_VERSION_STATE: &str =
 pub const KEY_ONLY: &str = "#collection, #task_id";
 /// The projection that reads an item's key and sample.
 pub const KEY_AND_SAMPLE: &str = "#collection, #task_id, #sample";
+/// A filter for items without their change shard (made before the change index).
+pub const NO_CHANGE_SHARD: &str = "attribute_not_exists(#change_shard)";
 /// A filter for items without their claim shard (made before sharding).
 pub const NO_SHARD: &str = "attribute_not_exists(#claim_shard)";
 

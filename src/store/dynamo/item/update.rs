@@ -323,6 +323,21 @@ pub fn set_shard(k: &TaskKey) -> Update {
     }
 }
 
+/// Gives an item made before the change index its change shard, and `updated_at` (`now`) if
+/// it has none; only while it exists.
+pub fn set_change_shard(k: &TaskKey, now: i64) -> Update {
+    Update {
+        key: key(&k.collection, &k.task_id),
+        expression: "SET #change_shard = :cs, #updated_at = if_not_exists(#updated_at, :now)"
+            .into(),
+        condition: "attribute_exists(#task_id)".into(),
+        values: vec![
+            (":cs", super::change_shard_of(&k.collection, &k.task_id)),
+            (":now", n(now)),
+        ],
+    }
+}
+
 /// Gives a `todo` or `waiting` task written without them the claim attributes it lacks, as
 /// `tasks add` writes them (shard from its id, claimable now or never while waiting, version
 /// and attempts 0, the default attempt limit); what it has is left. Only while its state is
