@@ -28,7 +28,8 @@ pub struct Global {
     #[arg(long, global = true, env = "ANAMO_STORE", default_value = DEFAULT_STORE)]
     pub store: String,
 
-    /// Catalog file (SQLite).
+    /// Catalog file (SQLite), or a published catalog s3://BUCKET/PREFIX/ to read (`anamo
+    /// sync --publish` writes it; fetched into ANAMO_CACHE, else ~/.cache/anamo).
     #[arg(long, global = true, env = "ANAMO_CATALOG", default_value = DEFAULT_CATALOG)]
     pub catalog: PathBuf,
 

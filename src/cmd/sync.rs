@@ -77,9 +77,13 @@ impl Cmd {
         let publisher = self.publisher(ctx)?;
         let request = self.request();
         if !self.watch {
-            request.run(ctx, &mut |synced| println!("{synced}"))?;
+            let mut changed = false;
+            request.run(ctx, &mut |synced| {
+                changed |= synced.changed();
+                println!("{synced}");
+            })?;
             if let Some(p) = &publisher {
-                publish_now(ctx, p)?;
+                publish_once(ctx, p, changed)?;
             }
             return Ok(());
         }
@@ -125,16 +129,26 @@ impl Cmd {
     }
 }
 
-/// Publishes the catalog once, and says what it published.
-pub fn publish_now(ctx: &Context, publisher: &crate::publish::Publisher) -> Result<()> {
-    let m = crate::sync::watch::publish(ctx, publisher)?;
+/// `sync --publish` without --watch (a cron job's): a new version when the sync changed
+/// something or none is published yet; else the manifest notes the sync, and readers keep
+/// the version they have.
+fn publish_once(ctx: &Context, p: &crate::publish::Publisher, changed: bool) -> Result<()> {
+    if let (Some(m), false) = (p.current()?, changed) {
+        p.checked(&m, crate::clock::now_ms())?;
+        println!(
+            "nothing new to publish to {}: version {} stays current (its manifest notes this \
+             sync)",
+            p.at(),
+            m.version
+        );
+        return Ok(());
+    }
+    let m = crate::sync::watch::publish(ctx, p)?;
     println!(
-        "published {} to {} (version {}, {} KiB, sha256 {})",
-        ctx.catalog_path.display(),
-        publisher.at(),
+        "published version {} ({} KiB) to {}",
         m.version,
         m.size.div_ceil(1024),
-        &m.sha256[..12]
+        p.at()
     );
     Ok(())
 }

@@ -37,6 +37,10 @@ pub struct Manifest {
     pub store: String,
     /// The host that published it.
     pub by: String,
+    /// When the syncer last synced, changed or not (RFC 3339): a reader tells a quiet
+    /// cohort from a syncer that stopped. Rewritten with the rest of the manifest, alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checked_at: Option<String>,
 }
 
 /// A published catalog: where it lives and how many old snapshots to keep.
@@ -102,17 +106,44 @@ impl Publisher {
             as_of: crate::clock::rfc3339(version),
             store: catalog.store_identity()?.unwrap_or_default(),
             by: crate::host::hostname(),
+            checked_at: Some(crate::clock::rfc3339(version)),
         };
-        let text = serde_json::to_string_pretty(&manifest)
-            .map_err(|e| Error::Internal(format!("writing the manifest: {e}")))?;
         // Last: until it lands, readers follow the previous manifest to a snapshot still there.
+        self.write_manifest(&manifest)?;
+        self.prune(&manifest)?;
+        Ok(manifest)
+    }
+
+    /// The manifest now under the prefix, if any.
+    pub fn current(&self) -> Result<Option<Manifest>> {
+        let at = self.at.join(MANIFEST);
+        match self.s3.get_bytes(&at)? {
+            None => Ok(None),
+            Some(text) => serde_json::from_slice(&text).map(Some).map_err(|e| {
+                Error::Invalid(format!(
+                    "{at} is not a manifest anamo wrote ({e}); publish to another prefix"
+                ))
+            }),
+        }
+    }
+
+    /// Notes in the manifest that the syncer synced at `at` and found nothing to publish:
+    /// the same snapshot, a newer `checked_at`.
+    pub fn checked(&self, manifest: &Manifest, at: i64) -> Result<Manifest> {
+        let mut m = manifest.clone();
+        m.checked_at = Some(crate::clock::rfc3339(at));
+        self.write_manifest(&m)?;
+        Ok(m)
+    }
+
+    fn write_manifest(&self, m: &Manifest) -> Result<()> {
+        let text = serde_json::to_string_pretty(m)
+            .map_err(|e| Error::Internal(format!("writing the manifest: {e}")))?;
         self.s3.put_bytes(
             text.into_bytes(),
             &self.at.join(MANIFEST),
             "application/json",
-        )?;
-        self.prune(&manifest)?;
-        Ok(manifest)
+        )
     }
 
     /// Deletes the snapshots beyond the newest `keep`, never the one `current` names.
@@ -184,7 +215,7 @@ pub fn digest(path: &Path) -> Result<(u64, String)> {
     Ok((size, hex))
 }
 
-/// `status.json`: the step counts `status` prints and when, a few hundred bytes a step.
+/// `status.json`: the step counts `status` prints and when, about 130 bytes a step.
 fn status_json(catalog: &CatalogRead, version: i64) -> Result<String> {
     let steps: Vec<serde_json::Value> = catalog
         .overview()?

@@ -52,7 +52,10 @@ pub fn fetch(s3: &S3, at: &S3Uri, root: &Path) -> Result<Fetched> {
     })?;
     let folder = root.join("catalogs").join(folder_name(&at));
     let path = folder.join(format!("{}.db", manifest.sha256));
-    if path.exists() {
+    // Checked whole when it came; a cached copy of another size was damaged since: fetched
+    // again.
+    let cached = std::fs::metadata(&path).is_ok_and(|m| m.len() == manifest.size);
+    if cached {
         return Ok(Fetched {
             manifest,
             path,
@@ -85,7 +88,8 @@ pub fn fetch(s3: &S3, at: &S3Uri, root: &Path) -> Result<Fetched> {
     if sha256 != manifest.sha256 || size != manifest.size {
         return Err(Error::Invalid(format!(
             "{snapshot} is {size} bytes with sha256 {sha256}, not the {} bytes with sha256 {} \
-             its manifest names; nothing was opened: run the command again",
+             its manifest names; nothing was opened: run the command again, and if it says \
+             this again, have the syncer publish anew (`anamo sync --publish {at}`)",
             manifest.size, manifest.sha256
         )));
     }

@@ -187,7 +187,17 @@ pub fn sync_tasks_as<S: TaskSource + ?Sized>(
                 SyncKind::Full(_) => store.stream(filter, batch_size, &mut hand_over)?,
                 SyncKind::Incremental { since } => {
                     let scope = filter.collection.as_deref();
-                    store.stream_changes(since, scope, batch_size, &mut hand_over)?;
+                    // The running tasks the changes did not bring are read again.
+                    let mut brought = std::collections::HashSet::new();
+                    store.stream_changes(since, scope, batch_size, &mut |page| {
+                        brought.extend(page.tasks.iter().map(Task::key));
+                        hand_over(page)
+                    })?;
+                    let running: Vec<TaskKey> = running
+                        .iter()
+                        .filter(|k| !brought.contains(*k))
+                        .cloned()
+                        .collect();
                     for keys in running.chunks(batch_size) {
                         let tasks = store.read_tasks(keys)?;
                         let page = Page {

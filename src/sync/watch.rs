@@ -35,8 +35,8 @@ impl Watch {
             signal_hook::flag::register(signal, Arc::clone(&stop))?;
         }
         crate::note!(
-            "syncing every {} (instances and listings every {}){}; SIGTERM or Ctrl-C stops it \
-             after the sync under way",
+            "syncing every {} (EC2 instances and S3 listings, when asked for, every {}){}; \
+             SIGTERM or Ctrl-C stops it after the sync under way",
             humantime::format_duration(self.every),
             humantime::format_duration(self.others_every),
             self.publisher
@@ -45,8 +45,12 @@ impl Watch {
                 .unwrap_or_default()
         );
         let mut others_due = Instant::now();
-        // Publish after the first sync whatever it found: readers get a version at once.
-        let mut unpublished = true;
+        // What readers follow now: a first publish comes after the first sync only when the
+        // prefix has none (or that sync changed something).
+        let mut current = match &self.publisher {
+            Some(p) => p.current()?,
+            None => None,
+        };
         while !stop.load(Ordering::SeqCst) {
             let started = Instant::now();
             let mut request = self.request.clone();
@@ -59,37 +63,58 @@ impl Watch {
                 changed |= s.changed();
                 println!("{s}");
             });
-            if let Err(e) = synced {
+            match synced {
                 // A sync that failed is said and tried again at the next interval: a syncer
                 // outlives a passing fault of the store.
-                crate::note!(
+                Err(e) => crate::note!(
                     "sync failed: {e:#}; trying again in {}",
                     humantime::format_duration(self.every)
-                );
-            }
-            unpublished |= changed;
-            if let (Some(p), true) = (&self.publisher, unpublished) {
-                match publish_retrying(ctx, p, &stop) {
-                    Ok(m) => {
-                        unpublished = false;
-                        println!(
-                            "published version {} ({} KiB) to {}",
-                            m.version,
-                            m.size.div_ceil(1024),
-                            p.at()
-                        );
+                ),
+                Ok(()) => {
+                    if let Some(p) = &self.publisher {
+                        current = publish_or_note(ctx, p, current.take(), changed, &stop);
                     }
-                    Err(e) => crate::note!(
-                        "publish to {} failed: {e:#}; readers keep the version before, and the \
-                         next sync publishes again",
-                        p.at()
-                    ),
                 }
             }
             sleep_unless_stopped(self.every.saturating_sub(started.elapsed()), &stop);
         }
-        crate::note!("stopped");
+        crate::note!("stopped by a signal, after the sync under way");
         Ok(())
+    }
+}
+
+/// After a sync: a new version when it changed something or none is published yet, else a
+/// note in the manifest that this sync found nothing new. Returns what readers follow now
+/// (the manifest before, when the publish failed: said, and tried again after the next sync).
+fn publish_or_note(
+    ctx: &Context,
+    p: &Publisher,
+    current: Option<Manifest>,
+    changed: bool,
+    stop: &AtomicBool,
+) -> Option<Manifest> {
+    let result = match (&current, changed) {
+        (Some(m), false) => p.checked(m, crate::clock::now_ms()).map_err(Into::into),
+        _ => publish_retrying(ctx, p, stop).inspect(|m| {
+            println!(
+                "published version {} ({} KiB) to {}",
+                m.version,
+                m.size.div_ceil(1024),
+                p.at()
+            )
+        }),
+    };
+    match result {
+        Ok(m) => Some(m),
+        Err(e) => {
+            crate::note!(
+                "publish to {} failed: {e:#}; readers keep the version before, and the next \
+                 sync publishes again",
+                p.at()
+            );
+            // Not current: the next sync publishes anew, whether or not it changes anything.
+            None
+        }
     }
 }
 
