@@ -8,6 +8,7 @@
 
 pub mod ec2;
 pub mod s3;
+mod s3uri;
 
 use std::time::Duration;
 
