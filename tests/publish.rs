@@ -240,3 +240,44 @@ fn s3_errors_mid_publish_are_retried_and_never_leave_a_torn_version() {
     }
     running.stop(libc::SIGTERM, Duration::from_secs(30));
 }
+
+#[test]
+fn the_syncer_stops_after_its_sync_on_sigterm_and_at_once_on_a_second() {
+    // A store big enough that its first sync takes a while: the signals land during it.
+    let env = Env::new();
+    let mut csv = String::from("task_id,script\n");
+    for i in 0..60_000 {
+        csv.push_str(&format!("t{i},true\n"));
+    }
+    env.write("t.csv", &csv);
+    env.ok(&["tasks", "add", "t.csv", "-c", "Align"]);
+    for (signals, code) in [(1, 0), (2, 1)] {
+        let catalog = format!("catalog-{signals}.db");
+        let mut run = env.anamo(&["--catalog", &catalog, "sync", "--watch", "--every", "60s"]);
+        run = if code == 0 {
+            run.stderr_contains("stopped by a signal, after the sync under way")
+        } else {
+            run.fails(code).stderr_matches("(?s).*")
+        };
+        let mut running = run.spawn();
+        // Its first line comes before the first sync.
+        let started = Instant::now();
+        while !running.exited() && std::fs::metadata(env.path(&catalog)).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(20), "never started");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // Apart, so the kernel does not merge them.
+        for _ in 0..signals {
+            running.signal(libc::SIGTERM);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let out = running.wait(Duration::from_secs(60));
+        // One signal: the sync under way ends, and is said; two: it is cut short.
+        assert_eq!(
+            out.stdout.contains("60000 seen"),
+            code == 0,
+            "{}",
+            out.stdout
+        );
+    }
+}
