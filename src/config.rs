@@ -39,16 +39,26 @@ impl Context {
         })
     }
 
-    /// Opens the catalog for writing, creating it if needed.
+    /// Opens the catalog for writing, creating it if needed. Noted as changed outside a
+    /// sync, so a syncer publishing it publishes again (`catalog_for_sync` does not note).
     pub fn catalog(&self) -> Result<Catalog> {
-        self.refuse_published()?;
-        Catalog::open(&self.catalog_path)
+        let mut catalog = self.catalog_for_sync()?;
+        catalog.note_content_change()?;
+        Ok(catalog)
     }
 
-    /// Opens the catalog for writing; it must exist.
+    /// Opens the catalog for writing; it must exist. Noted as changed, as `catalog` is.
     pub fn existing_catalog(&self) -> Result<Catalog> {
         self.refuse_published()?;
-        Catalog::open_existing(&self.catalog_path)
+        let mut catalog = Catalog::open_existing(&self.catalog_path)?;
+        catalog.note_content_change()?;
+        Ok(catalog)
+    }
+
+    /// Opens the catalog for a sync, creating it if needed: what a sync changes, it says itself.
+    pub fn catalog_for_sync(&self) -> Result<Catalog> {
+        self.refuse_published()?;
+        Catalog::open(&self.catalog_path)
     }
 
     /// The published catalog `--catalog s3://BUCKET/PREFIX/` names, if it names one.
@@ -75,12 +85,26 @@ impl Context {
         } else {
             "cached".to_string()
         };
+        let checked = match &m.checked_at {
+            Some(c) if *c != m.as_of => format!(", synced again at {c} with nothing new"),
+            _ => String::new(),
+        };
         crate::note!(
-            "catalog {at} as of {}, published by {} ({how})",
+            "catalog {at} as of {}{checked}, published by {} ({how})",
             m.as_of,
             m.by
         );
-        CatalogRead::open(&fetched.path)
+        match CatalogRead::open(&fetched.path) {
+            Ok(catalog) => Ok(catalog),
+            // A cached copy damaged since it came: dropped, and fetched again once.
+            Err(e) if !fetched.downloaded => {
+                crate::note!("the cached copy of this version is damaged ({e}); fetching it again");
+                let _ = std::fs::remove_file(&fetched.path);
+                let again = crate::publish::reader::fetch(&s3, &at, &root)?;
+                CatalogRead::open(&again.path)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// A published catalog is read-only: a command that writes the catalog is refused with

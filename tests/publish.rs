@@ -122,6 +122,26 @@ fn readers_see_whole_versions_while_the_syncer_publishes() {
             .all(|w| w[0].0 <= w[1].0 && w[0].1 <= w[1].1),
         "{seen:?}"
     );
+    // A sync that finds nothing new says so in the manifest: readers see the syncer is alive.
+    assert!(
+        wait_for(Duration::from_secs(10), || done_read(&a)
+            .1
+            .contains("with nothing new")),
+        "no quiet sync noted"
+    );
+    // `logs` finds a task in the published catalog, though this folder has no store.
+    let logs = a
+        .anamo(&["--catalog", AT, "logs", "t3"])
+        .stderr_matches("(?s).*")
+        .fails(1)
+        .output();
+    assert!(
+        logs.stderr
+            .contains("catalog s3://cohort-team/published/ as of"),
+        "{}",
+        logs.stderr
+    );
+    assert!(!logs.stderr.contains("no task 't3'"), "{}", logs.stderr);
     running.stop(libc::SIGTERM, Duration::from_secs(30));
 
     // With the version it has, a reader transfers only the manifest.
@@ -255,9 +275,11 @@ fn the_syncer_stops_after_its_sync_on_sigterm_and_at_once_on_a_second() {
         let catalog = format!("catalog-{signals}.db");
         let mut run = env.anamo(&["--catalog", &catalog, "sync", "--watch", "--every", "60s"]);
         run = if code == 0 {
-            run.stderr_contains("stopped by a signal, after the sync under way")
+            run.stderr_contains("stopping after the sync under way")
+                .stderr_contains("stopped by a signal, after the sync under way")
         } else {
-            run.fails(code).stderr_matches("(?s).*")
+            run.fails(code)
+                .stderr_contains("stopped at once; the next sync mends what this one left")
         };
         let mut running = run.spawn();
         // Its first line comes before the first sync.
@@ -280,4 +302,48 @@ fn the_syncer_stops_after_its_sync_on_sigterm_and_at_once_on_a_second() {
             out.stdout
         );
     }
+}
+
+#[test]
+fn a_cron_publish_follows_the_catalog_not_only_the_sync() {
+    let Some((moto, env)) = start(None) else {
+        return;
+    };
+    let publish = || env.ok(&["sync", "--publish", AT]);
+    assert!(publish().contains("published version"));
+    assert!(publish().contains("nothing new to publish"), "a quiet sync");
+    // A change made beside the syncer (its catalog, not a sync) reaches the readers.
+    env.ok(&["steps", "set", "Align"]);
+    assert!(
+        publish().contains("published version"),
+        "steps set is published"
+    );
+    assert!(publish().contains("nothing new to publish"));
+    // The snapshot the manifest names is deleted: published anew, not noted as current.
+    let key = moto
+        .s3_requests()
+        .iter()
+        .rev()
+        .find(|(m, p)| m == "PUT" && p.contains("/published/catalogs/"))
+        .map(|(_, p)| p.trim_start_matches("/cohort-team/").to_string())
+        .expect("a snapshot");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let config = rt.block_on(anamo::aws::config(&moto.aws()));
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
+    );
+    rt.block_on(s3.delete_object().bucket("cohort-team").key(&key).send())
+        .expect("delete");
+    let r = reader(&moto);
+    r.anamo(&["--catalog", AT, "status"])
+        .fails(1)
+        .stderr_one_line_with("names a snapshot that is not there; the syncer publishes it again")
+        .run();
+    assert!(
+        publish().contains("published version"),
+        "a gone snapshot is published anew"
+    );
+    assert_eq!(done_read(&r).0, 0);
 }

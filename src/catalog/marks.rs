@@ -107,6 +107,37 @@ impl Catalog {
     }
 }
 
+impl CatalogRead {
+    /// When a command other than a sync last opened the catalog to change it (epoch ms).
+    pub fn content_changed_at(&self) -> Result<i64> {
+        self.read(|conn| {
+            let v: Option<String> = conn
+                .query_row(
+                    "SELECT value FROM catalog_meta WHERE key = 'content_changed_at'",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            Ok(v.and_then(|v| v.parse().ok()).unwrap_or(0))
+        })
+    }
+}
+
+impl Catalog {
+    /// Notes that a command other than a sync opened the catalog to change it (an import, a
+    /// launch, a delete's history): a syncer publishing it publishes again.
+    pub fn note_content_change(&mut self) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO catalog_meta (key, value) VALUES ('content_changed_at', ?1) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [crate::clock::now_ms().to_string()],
+            )?;
+            Ok(())
+        })
+    }
+}
+
 /// Forgets every mark: the catalog takes another store, whose changes it has never read.
 pub(super) fn forget(tx: &Transaction<'_>) -> Result<()> {
     tx.execute(

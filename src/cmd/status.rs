@@ -49,8 +49,11 @@ impl Cmd {
         let conn = ctx.read_catalog()?;
         let format = Format::resolve(self.format);
         let out = std::io::stdout().lock();
-        let running = catalog::sync_in_progress(&ctx.catalog_path);
-        crate::note!("{}", status::freshness_line(&conn.freshness()?, running));
+        // A published catalog's line about its version (read_catalog's) says how fresh it is.
+        if ctx.published_catalog().is_none() {
+            let running = catalog::sync_in_progress(&ctx.catalog_path);
+            crate::note!("{}", status::freshness_line(&conn.freshness()?, running));
+        }
         match self.sample {
             None => {
                 status::render(&conn.overview()?, format, out)?;

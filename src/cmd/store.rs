@@ -11,8 +11,9 @@ use crate::store::{OpenMode, SqliteStore, StoreUrl, TaskStore as _};
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
     /// Create the store named by --store: for dynamodb://TABLE the table (on-demand billing,
-    /// key collection + task_id), its sparse, sharded claim index `claim_by_shard` and the
-    /// sample index `by_sample` (chained steps), waiting until all are ACTIVE. Idempotent;
+    /// key collection + task_id), its sparse, sharded claim index `claim_by_shard`, the
+    /// sample index `by_sample` (chained steps) and the change index `by_change` (what an
+    /// incremental sync reads), waiting until all are ACTIVE. Idempotent;
     /// repairs in place a table made by an older anamo, or by hand with an index missing or
     /// projecting too little (stop its workers first); refuses a table of another shape
     /// (other keys, or key types), naming what differs.

@@ -103,7 +103,7 @@ impl Cmd {
             return Ok(None);
         };
         let at = crate::aws::s3::S3Uri::parse(uri)?;
-        ctx.catalog()?;
+        ctx.catalog_for_sync()?;
         let s3 = crate::aws::s3::S3::connect(&ctx.aws)?.for_policy(crate::aws::s3::PUBLISH_POLICY);
         Ok(Some(crate::publish::Publisher::start(
             s3,
@@ -133,7 +133,9 @@ impl Cmd {
 /// something or none is published yet; else the manifest notes the sync, and readers keep
 /// the version they have.
 fn publish_once(ctx: &Context, p: &crate::publish::Publisher, changed: bool) -> Result<()> {
-    if let (Some(m), false) = (p.current()?, changed) {
+    let current = p.current()?;
+    let stale = crate::sync::watch::needs_publish(ctx, current.as_ref(), changed)?;
+    if let (Some(m), false) = (current, stale) {
         p.checked(&m, crate::clock::now_ms())?;
         println!(
             "nothing new to publish to {}: version {} stays current (its manifest notes this \

@@ -114,17 +114,29 @@ impl Publisher {
         Ok(manifest)
     }
 
-    /// The manifest now under the prefix, if any.
+    /// The manifest now under the prefix, if any, and only while the snapshot it names is
+    /// there (one gone is published anew, not noted as current).
     pub fn current(&self) -> Result<Option<Manifest>> {
         let at = self.at.join(MANIFEST);
-        match self.s3.get_bytes(&at)? {
-            None => Ok(None),
-            Some(text) => serde_json::from_slice(&text).map(Some).map_err(|e| {
-                Error::Invalid(format!(
-                    "{at} is not a manifest anamo wrote ({e}); publish to another prefix"
-                ))
-            }),
-        }
+        let Some(text) = self.s3.get_bytes(&at)? else {
+            return Ok(None);
+        };
+        let m: Manifest = serde_json::from_slice(&text).map_err(|e| {
+            Error::Invalid(format!(
+                "{at} is not a manifest anamo wrote ({e}); if this prefix is the catalog's, \
+                 delete {at} and the next publish writes a new one"
+            ))
+        })?;
+        let snapshot = S3Uri {
+            bucket: self.at.bucket.clone(),
+            key: m.key.clone(),
+        };
+        let mut there = false;
+        self.s3.for_each_page(&snapshot, |page| {
+            there |= page.iter().any(|o| o.key == m.key);
+            Ok(())
+        })?;
+        Ok(there.then_some(m))
     }
 
     /// Notes in the manifest that the syncer synced at `at` and found nothing to publish:

@@ -79,8 +79,8 @@ pub fn fetch(s3: &S3, at: &S3Uri, root: &Path) -> Result<Fetched> {
     s3.copy_to(&snapshot, partial.as_file_mut())
         .map_err(|e| match e {
             Error::Invalid(m) if m.ends_with("no such object") => Error::Invalid(format!(
-                "{m}: the manifest at {manifest_at} names a snapshot that is gone (an old \
-             version pruned while this read it?); run the command again"
+                "{m}: the manifest at {manifest_at} names a snapshot that is not there; the \
+             syncer publishes it again at its next sync (`anamo sync --publish {at}` does at once)"
             )),
             e => e,
         })?;

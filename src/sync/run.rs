@@ -80,7 +80,7 @@ impl Request {
             )
             .into());
         }
-        let mut catalog = ctx.catalog()?;
+        let mut catalog = ctx.catalog_for_sync()?;
         let Some(_lock) = self.lock(&mut catalog)? else {
             return Ok(());
         };

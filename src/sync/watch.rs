@@ -29,11 +29,7 @@ pub struct Watch {
 impl Watch {
     pub fn run(self, ctx: &Context) -> Result<()> {
         let stop = Arc::new(AtomicBool::new(false));
-        for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-            // A second signal, once the first has set the flag, ends the process at once.
-            signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&stop))?;
-            signal_hook::flag::register(signal, Arc::clone(&stop))?;
-        }
+        watch_signals(Arc::clone(&stop))?;
         crate::note!(
             "syncing every {} (EC2 instances and S3 listings, when asked for, every {}){}; \
              SIGTERM or Ctrl-C stops it after the sync under way",
@@ -93,7 +89,21 @@ fn publish_or_note(
     changed: bool,
     stop: &AtomicBool,
 ) -> Option<Manifest> {
-    let result = match (&current, changed) {
+    // Read again when nothing changed: a snapshot deleted or a manifest rewritten by hand is
+    // published anew rather than noted as current.
+    let current = if changed {
+        current
+    } else {
+        p.current().ok().flatten()
+    };
+    let stale = match needs_publish(ctx, current.as_ref(), changed) {
+        Ok(stale) => stale,
+        Err(e) => {
+            crate::note!("cannot read the catalog to decide on a publish: {e:#}");
+            true
+        }
+    };
+    let result = match (&current, stale) {
         (Some(m), false) => p.checked(m, crate::clock::now_ms()).map_err(Into::into),
         _ => publish_retrying(ctx, p, stop).inspect(|m| {
             println!(
@@ -116,6 +126,20 @@ fn publish_or_note(
             None
         }
     }
+}
+
+/// Whether the catalog differs from the version readers follow: nothing is published yet, the
+/// sync changed something, or another command changed the catalog since that version (an
+/// import, `steps set`, a delete's history).
+pub fn needs_publish(ctx: &Context, current: Option<&Manifest>, changed: bool) -> Result<bool> {
+    let Some(m) = current else {
+        return Ok(true);
+    };
+    if changed {
+        return Ok(true);
+    }
+    let catalog = crate::catalog::CatalogRead::open(&ctx.catalog_path)?;
+    Ok(catalog.content_changed_at()? >= m.version)
 }
 
 /// One publish, tried up to [`PUBLISH_TRIES`] times (each failure said on stderr).
@@ -147,6 +171,25 @@ pub fn publish(ctx: &Context, p: &Publisher) -> Result<Manifest> {
     let page = crate::report::render(&conn, &options)?;
     drop(conn);
     Ok(p.publish(&ctx.catalog_path, crate::clock::now_ms(), &page)?)
+}
+
+/// SIGTERM and SIGINT, read on their own thread (where printing is safe): the first asks the
+/// syncer to stop after the sync under way, a second stops it at once (exit 1).
+fn watch_signals(stop: Arc<AtomicBool>) -> std::io::Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+    std::thread::spawn(move || {
+        for (n, _) in signals.forever().enumerate() {
+            if n == 0 {
+                crate::note!("stopping after the sync under way (a second signal stops at once)");
+                stop.store(true, Ordering::SeqCst);
+            } else {
+                crate::note!("stopped at once; the next sync mends what this one left");
+                std::process::exit(1);
+            }
+        }
+    });
+    Ok(())
 }
 
 /// Sleeps `d`, waking early when asked to stop.
