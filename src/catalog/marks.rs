@@ -2,9 +2,9 @@
 //! the mark an incremental sync reads on from, and when the last full scan was. Kept in
 //! `catalog_meta`; forgotten when the catalog takes another store.
 
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Transaction, params};
 
-use super::{Catalog, CatalogRead};
+use super::{Catalog, CatalogRead, meta, set_meta};
 use crate::error::Result;
 use crate::model::TaskKey;
 
@@ -27,13 +27,7 @@ impl CatalogRead {
     pub fn sync_mark(&self, collection: Option<&str>) -> Result<Option<SyncMark>> {
         self.read(|conn| {
             let get = |scope: &str| -> Result<Option<SyncMark>> {
-                let value: Option<String> = conn
-                    .query_row(
-                        "SELECT value FROM catalog_meta WHERE key = ?1",
-                        [format!("tasks_mark:{scope}")],
-                        |r| r.get(0),
-                    )
-                    .optional()?;
+                let value = meta(conn, &format!("tasks_mark:{scope}"))?;
                 Ok(value.and_then(|v| {
                     let (read_from, full_at) = v.split_once(' ')?;
                     Some(SyncMark {
@@ -94,15 +88,11 @@ impl Catalog {
             self.sync_mark(collection)?.map_or(0, |m| m.full_at)
         };
         self.write(|tx| {
-            tx.execute(
-                "INSERT INTO catalog_meta (key, value) VALUES (?1, ?2) \
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                params![
-                    format!("tasks_mark:{scope}"),
-                    format!("{read_from} {full_at}")
-                ],
-            )?;
-            Ok(())
+            set_meta(
+                tx,
+                &format!("tasks_mark:{scope}"),
+                &format!("{read_from} {full_at}"),
+            )
         })
     }
 }
@@ -111,13 +101,7 @@ impl CatalogRead {
     /// When a command other than a sync last opened the catalog to change it (epoch ms).
     pub fn content_changed_at(&self) -> Result<i64> {
         self.read(|conn| {
-            let v: Option<String> = conn
-                .query_row(
-                    "SELECT value FROM catalog_meta WHERE key = 'content_changed_at'",
-                    [],
-                    |r| r.get(0),
-                )
-                .optional()?;
+            let v = meta(conn, "content_changed_at")?;
             Ok(v.and_then(|v| v.parse().ok()).unwrap_or(0))
         })
     }
@@ -128,12 +112,11 @@ impl Catalog {
     /// launch, a delete's history): a syncer publishing it publishes again.
     pub fn note_content_change(&mut self) -> Result<()> {
         self.write(|tx| {
-            tx.execute(
-                "INSERT INTO catalog_meta (key, value) VALUES ('content_changed_at', ?1) \
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                [crate::clock::now_ms().to_string()],
-            )?;
-            Ok(())
+            set_meta(
+                tx,
+                "content_changed_at",
+                &crate::clock::now_ms().to_string(),
+            )
         })
     }
 }

@@ -87,16 +87,7 @@ impl CatalogRead {
 
     /// The store identity a catalog was filled from (`catalog_meta`), if any.
     pub fn store_identity(&self) -> Result<Option<String>> {
-        self.read(|conn| {
-            use rusqlite::OptionalExtension;
-            Ok(conn
-                .query_row(
-                    "SELECT value FROM catalog_meta WHERE key = 'store'",
-                    [],
-                    |r| r.get(0),
-                )
-                .optional()?)
-        })
+        self.read(|conn| meta(conn, "store"))
     }
 
     /// A SQLite failure, with this file named.
@@ -163,14 +154,33 @@ impl Catalog {
             _ => {}
         }
         self.write(|tx| {
-            tx.execute(
-                "INSERT INTO catalog_meta (key, value) VALUES ('store', ?1) \
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                [identity],
-            )?;
+            set_meta(tx, "store", identity)?;
             marks::forget(tx)
         })
     }
+}
+
+/// A value of `catalog_meta`, the catalog's own notes (its store, sync marks, when it was
+/// last changed outside a sync).
+fn meta(conn: &Connection, key: &str) -> Result<Option<String>> {
+    use rusqlite::OptionalExtension;
+    Ok(conn
+        .query_row(
+            "SELECT value FROM catalog_meta WHERE key = ?1",
+            [key],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+/// Sets a value of `catalog_meta`.
+fn set_meta(tx: &Transaction<'_>, key: &str, value: &str) -> Result<()> {
+    tx.execute(
+        "INSERT INTO catalog_meta (key, value) VALUES (?1, ?2) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [key, value],
+    )?;
+    Ok(())
 }
 
 fn in_transaction<T>(

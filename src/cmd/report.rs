@@ -37,13 +37,7 @@ impl Cmd {
         let study = FileConfig::load()?.study;
         let conn = ctx.read_catalog()?;
         let catalog = ctx.catalog_path.display().to_string();
-        let title = self
-            .title
-            .or(study.name)
-            .filter(|t| !t.trim().is_empty())
-            .unwrap_or_else(|| format!("anamo report: {catalog}"));
-        let mut options = Options::new(title, catalog);
-        options.required_kinds = study.required_kinds;
+        let options = Options::of_study(self.title, study, catalog);
         let page = report::render(&conn, &options)?;
         write_whole(&self.output, page.as_bytes())?;
         println!(

@@ -129,28 +129,24 @@ impl Cmd {
     }
 }
 
-/// `sync --publish` without --watch (a cron job's): a new version when the sync changed
-/// something or none is published yet; else the manifest notes the sync, and readers keep
-/// the version they have.
+/// `sync --publish` without --watch (a cron job's): one sync, then one publish by the
+/// syncer's rule, tried once.
 fn publish_once(ctx: &Context, p: &crate::publish::Publisher, changed: bool) -> Result<()> {
-    let current = p.current()?;
-    let stale = crate::sync::watch::needs_publish(ctx, current.as_ref(), changed)?;
-    if let (Some(m), false) = (current, stale) {
-        p.checked(&m, crate::clock::now_ms())?;
-        println!(
+    use crate::sync::watch::{Published, publish_after_sync};
+    let never = std::sync::atomic::AtomicBool::new(false);
+    match publish_after_sync(ctx, p, changed, 1, &never)? {
+        Published::Noted(m) => println!(
             "nothing new to publish to {}: version {} stays current (its manifest notes this \
              sync)",
             p.at(),
             m.version
-        );
-        return Ok(());
+        ),
+        Published::New(m) => println!(
+            "published version {} ({} KiB) to {}",
+            m.version,
+            m.size.div_ceil(1024),
+            p.at()
+        ),
     }
-    let m = crate::sync::watch::publish(ctx, p)?;
-    println!(
-        "published version {} ({} KiB) to {}",
-        m.version,
-        m.size.div_ceil(1024),
-        p.at()
-    );
     Ok(())
 }

@@ -35,6 +35,23 @@ pub struct Options {
 }
 
 impl Options {
+    /// The page of a study (anamo.toml's `[study]`): `title` when given, else the study's
+    /// name, else one naming `catalog`; the file kinds the study requires.
+    pub fn of_study(
+        title: Option<String>,
+        study: crate::config::StudyConfig,
+        catalog: impl Into<String>,
+    ) -> Self {
+        let catalog = catalog.into();
+        let title = title
+            .or(study.name)
+            .filter(|t| !t.trim().is_empty())
+            .unwrap_or_else(|| format!("anamo report: {catalog}"));
+        let mut options = Self::new(title, catalog);
+        options.required_kinds = study.required_kinds;
+        options
+    }
+
     pub fn new(title: impl Into<String>, catalog: impl Into<String>) -> Self {
         Self {
             title: title.into(),

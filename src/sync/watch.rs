@@ -41,12 +41,6 @@ impl Watch {
                 .unwrap_or_default()
         );
         let mut others_due = Instant::now();
-        // What readers follow now: a first publish comes after the first sync only when the
-        // prefix has none (or that sync changed something).
-        let mut current = match &self.publisher {
-            Some(p) => p.current()?,
-            None => None,
-        };
         while !stop.load(Ordering::SeqCst) {
             let started = Instant::now();
             let mut request = self.request.clone();
@@ -68,7 +62,22 @@ impl Watch {
                 ),
                 Ok(()) => {
                     if let Some(p) = &self.publisher {
-                        current = publish_or_note(ctx, p, current.take(), changed, &stop);
+                        match publish_after_sync(ctx, p, changed, PUBLISH_TRIES, &stop) {
+                            Ok(Published::New(m)) => println!(
+                                "published version {} ({} KiB) to {}",
+                                m.version,
+                                m.size.div_ceil(1024),
+                                p.at()
+                            ),
+                            Ok(Published::Noted(_)) => {}
+                            // The manifest still names the version before: the next sync
+                            // publishes anew, whether or not it changes anything.
+                            Err(e) => crate::note!(
+                                "publish to {} failed: {e:#}; readers keep the version before, \
+                                 and the next sync publishes again",
+                                p.at()
+                            ),
+                        }
                     }
                 }
             }
@@ -79,79 +88,50 @@ impl Watch {
     }
 }
 
-/// After a sync: a new version when it changed something or none is published yet, else a
-/// note in the manifest that this sync found nothing new. Returns what readers follow now
-/// (the manifest before, when the publish failed: said, and tried again after the next sync).
-fn publish_or_note(
+/// What a publish after a sync did.
+pub enum Published {
+    /// A new version.
+    New(Manifest),
+    /// Nothing new: the manifest readers follow now notes this sync.
+    Noted(Manifest),
+}
+
+/// After a sync: a new version when the catalog differs from the one readers follow (the
+/// sync changed something, another command changed the catalog since that version, nothing
+/// is published, or the snapshot the manifest names is gone); else the manifest notes that
+/// this sync found nothing new. A new version is tried `tries` times (each failure said).
+pub fn publish_after_sync(
     ctx: &Context,
     p: &Publisher,
-    current: Option<Manifest>,
     changed: bool,
+    tries: u32,
     stop: &AtomicBool,
-) -> Option<Manifest> {
-    // Read again when nothing changed: a snapshot deleted or a manifest rewritten by hand is
-    // published anew rather than noted as current.
-    let current = if changed {
-        current
-    } else {
-        p.current().ok().flatten()
-    };
-    let stale = match needs_publish(ctx, current.as_ref(), changed) {
-        Ok(stale) => stale,
-        Err(e) => {
-            crate::note!("cannot read the catalog to decide on a publish: {e:#}");
-            true
-        }
-    };
-    let result = match (&current, stale) {
-        (Some(m), false) => p.checked(m, crate::clock::now_ms()).map_err(Into::into),
-        _ => publish_retrying(ctx, p, stop).inspect(|m| {
-            println!(
-                "published version {} ({} KiB) to {}",
-                m.version,
-                m.size.div_ceil(1024),
-                p.at()
-            )
-        }),
-    };
-    match result {
-        Ok(m) => Some(m),
-        Err(e) => {
-            crate::note!(
-                "publish to {} failed: {e:#}; readers keep the version before, and the next \
-                 sync publishes again",
-                p.at()
-            );
-            // Not current: the next sync publishes anew, whether or not it changes anything.
-            None
+) -> Result<Published> {
+    let current = if changed { None } else { p.current()? };
+    if let Some(m) = current {
+        let catalog = crate::catalog::CatalogRead::open(&ctx.catalog_path)?;
+        if catalog.content_changed_at()? < m.version {
+            return Ok(Published::Noted(p.checked(&m, crate::clock::now_ms())?));
         }
     }
+    Ok(Published::New(publish_retrying(ctx, p, tries, stop)?))
 }
 
-/// Whether the catalog differs from the version readers follow: nothing is published yet, the
-/// sync changed something, or another command changed the catalog since that version (an
-/// import, `steps set`, a delete's history).
-pub fn needs_publish(ctx: &Context, current: Option<&Manifest>, changed: bool) -> Result<bool> {
-    let Some(m) = current else {
-        return Ok(true);
-    };
-    if changed {
-        return Ok(true);
-    }
-    let catalog = crate::catalog::CatalogRead::open(&ctx.catalog_path)?;
-    Ok(catalog.content_changed_at()? >= m.version)
-}
-
-/// One publish, tried up to [`PUBLISH_TRIES`] times (each failure said on stderr).
-fn publish_retrying(ctx: &Context, p: &Publisher, stop: &AtomicBool) -> Result<Manifest> {
-    let mut tries = 1;
+/// One publish, tried up to `tries` times (each failure before the last said on stderr).
+fn publish_retrying(
+    ctx: &Context,
+    p: &Publisher,
+    tries: u32,
+    stop: &AtomicBool,
+) -> Result<Manifest> {
+    let mut n = 1;
     loop {
         match publish(ctx, p) {
             Ok(m) => return Ok(m),
-            Err(e) if tries < PUBLISH_TRIES && !stop.load(Ordering::SeqCst) => {
-                crate::note!("publish failed (try {tries} of {PUBLISH_TRIES}): {e:#}; retrying");
-                std::thread::sleep(PUBLISH_PAUSE * tries);
-                tries += 1;
+            Err(e) if n < tries && !stop.load(Ordering::SeqCst) => {
+                crate::note!("publish failed (try {n} of {tries}): {e:#}; retrying");
+                std::thread::sleep(PUBLISH_PAUSE * n);
+                n += 1;
             }
             Err(e) => return Err(e),
         }
@@ -159,15 +139,10 @@ fn publish_retrying(ctx: &Context, p: &Publisher, stop: &AtomicBool) -> Result<M
 }
 
 /// Publishes the catalog now: its snapshot, status and report, then the manifest.
-pub fn publish(ctx: &Context, p: &Publisher) -> Result<Manifest> {
+fn publish(ctx: &Context, p: &Publisher) -> Result<Manifest> {
     let study = FileConfig::load()?.study;
     let conn = crate::catalog::CatalogRead::open(&ctx.catalog_path)?;
-    let title = study
-        .name
-        .filter(|t| !t.trim().is_empty())
-        .unwrap_or_else(|| format!("anamo report: {}", p.at()));
-    let mut options = crate::report::Options::new(title, p.at().to_string());
-    options.required_kinds = study.required_kinds;
+    let options = crate::report::Options::of_study(None, study, p.at().to_string());
     let page = crate::report::render(&conn, &options)?;
     drop(conn);
     Ok(p.publish(&ctx.catalog_path, crate::clock::now_ms(), &page)?)
